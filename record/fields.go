@@ -1,0 +1,611 @@
+package record
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Format holds the output options that change how a field prints (ra's -p, -n, -u).
+type Format struct {
+	Precision int            // decimal places for fractional values and times (ra -p); default 6
+	Numeric   bool           // print protocols as numbers (ra -n prints numbers, not names)
+	Epoch     bool           // print times as seconds since the epoch (ra -u)
+	Location  *time.Location // time zone for text times; nil means time.Local
+	FullDate  bool           // print the date as well as the time of day
+}
+
+// DefaultFormat is what ra prints with no options.
+var DefaultFormat = Format{Precision: 6}
+
+// ValueKind says what kind of value a field holds; the filter and sorting use it.
+type ValueKind uint8
+
+const (
+	KindNumber ValueKind = iota // an unsigned count or code (Uint)
+	KindFloat                   // a real number (Float)
+	KindTime                    // a time in ns since the epoch (Uint holds it as int64 bits)
+	KindAddr                    // an address (Addr)
+	KindText                    // text only
+)
+
+// Field is one entry of the field registry: an Argus field name usable in -s, -m, the
+// filter and JSON output.
+type Field struct {
+	Name  string
+	Label string // column header, as ra prints it
+	Width int    // default text column width
+	Kind  ValueKind
+	Left  bool // left-align in text output
+	// Uint returns the value of a KindNumber or KindTime field.
+	Uint func(r *Record) uint64
+	// Float returns the value of a KindFloat field.
+	Float func(r *Record) float64
+	// Text appends the text form of the value.
+	Text func(dst []byte, r *Record, f *Format) []byte
+	// JSON appends the JSON form of the value; nil means Uint as a number, or Text as a
+	// string.
+	JSON func(dst []byte, r *Record) []byte
+}
+
+// Registry lists every field by name, in the order `ra -s +all`-style listings use.
+var Registry []*Field
+
+var byName = map[string]*Field{}
+
+// Lookup returns the field with the given Argus name.
+func Lookup(name string) (*Field, bool) {
+	f, ok := byName[strings.ToLower(name)]
+	return f, ok
+}
+
+func register(f *Field) {
+	if f.Text == nil {
+		switch f.Kind {
+		case KindNumber:
+			u := f.Uint
+			f.Text = func(dst []byte, r *Record, _ *Format) []byte { return strconv.AppendUint(dst, u(r), 10) }
+		case KindFloat:
+			fl := f.Float
+			f.Text = func(dst []byte, r *Record, o *Format) []byte {
+				return strconv.AppendFloat(dst, fl(r), 'f', o.Precision, 64)
+			}
+		}
+	}
+	Registry = append(Registry, f)
+	byName[f.Name] = f
+}
+
+func num(name, label string, width int, u func(r *Record) uint64) {
+	register(&Field{Name: name, Label: label, Width: width, Kind: KindNumber, Uint: u})
+}
+
+func realField(name, label string, width int, fl func(r *Record) float64) {
+	register(&Field{Name: name, Label: label, Width: width, Kind: KindFloat, Float: fl})
+}
+
+func text(name, label string, width int, left bool, t func(dst []byte, r *Record, f *Format) []byte) {
+	register(&Field{Name: name, Label: label, Width: width, Kind: KindText, Left: left, Text: t})
+}
+
+// sideNum registers the source and destination variants of a per-side count.
+func sideNum(sname, slabel, dname, dlabel string, width int, u func(s *Side) uint64) {
+	num(sname, slabel, width, func(r *Record) uint64 { return u(&r.Src) })
+	num(dname, dlabel, width, func(r *Record) uint64 { return u(&r.Dst) })
+}
+
+func sideReal(sname, slabel, dname, dlabel string, width int, fl func(s *Side) float64) {
+	realField(sname, slabel, width, func(r *Record) float64 { return fl(&r.Src) })
+	realField(dname, dlabel, width, func(r *Record) float64 { return fl(&r.Dst) })
+}
+
+func timeField(name, label string, get func(r *Record) int64) {
+	register(&Field{
+		Name: name, Label: label, Width: 15, Kind: KindTime,
+		Uint: func(r *Record) uint64 { return uint64(get(r)) },
+		Text: func(dst []byte, r *Record, f *Format) []byte { return AppendTime(dst, get(r), f) },
+		JSON: func(dst []byte, r *Record) []byte {
+			dst = append(dst, '"')
+			dst = time.Unix(0, get(r)).UTC().AppendFormat(dst, time.RFC3339Nano)
+			return append(dst, '"')
+		},
+	})
+}
+
+func addrField(name, label string, src bool) {
+	register(&Field{
+		Name: name, Label: label, Width: 18, Kind: KindAddr,
+		Text: func(dst []byte, r *Record, _ *Format) []byte { return AppendAddr(dst, r, src) },
+	})
+}
+
+// AppendTime appends a time as ra prints it: time of day with Precision decimals, or
+// epoch seconds with -u.
+func AppendTime(dst []byte, ns int64, f *Format) []byte {
+	if f.Epoch {
+		return strconv.AppendFloat(dst, float64(ns)/1e9, 'f', f.Precision, 64)
+	}
+	loc := f.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	t := time.Unix(0, ns).In(loc)
+	if f.FullDate {
+		dst = t.AppendFormat(dst, "2006/01/02.")
+	}
+	dst = t.AppendFormat(dst, "15:04:05")
+	if f.Precision > 0 {
+		frac := strconv.AppendInt(nil, int64(t.Nanosecond())+1e9, 10)[1:]
+		dst = append(dst, '.')
+		dst = append(dst, frac[:min(f.Precision, 9)]...)
+	}
+	return dst
+}
+
+// AppendAddr appends the source or destination address: an IP address, the ARP
+// protocol address for ARP, or the MAC address for other non-IP flows.
+func AppendAddr(dst []byte, r *Record, src bool) []byte {
+	switch {
+	case r.Family == 4 || r.Family == 6:
+		return r.Addr(src).AppendTo(dst)
+	case r.EtherType == 0x0806 || r.EtherType == 0x8035:
+		a := r.DstAddr
+		if src {
+			a = r.SrcAddr
+		}
+		return netip.AddrFrom4([4]byte(a[:4])).AppendTo(dst)
+	}
+	if src {
+		return AppendMAC(dst, r.Src.MAC)
+	}
+	return AppendMAC(dst, r.Dst.MAC)
+}
+
+// AppendMAC appends a MAC address in colon-separated hex.
+func AppendMAC(dst []byte, m [6]byte) []byte {
+	for i, b := range m {
+		if i > 0 {
+			dst = append(dst, ':')
+		}
+		dst = hex.AppendEncode(dst, []byte{b})
+	}
+	return dst
+}
+
+var protoNames = map[uint8]string{
+	0: "hopopt", 1: "icmp", 2: "igmp", 4: "ipv4", 6: "tcp", 8: "egp", 9: "igp", 17: "udp",
+	27: "rdp", 33: "dccp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 46: "rsvp", 47: "gre",
+	50: "esp", 51: "ah", 58: "ipv6-icmp", 59: "ipv6-nonxt", 60: "ipv6-opts", 88: "eigrp", 89: "ospf",
+	94: "ipip", 103: "pim", 112: "vrrp", 115: "l2tp", 132: "sctp", 135: "mobility-header",
+	136: "udplite", 137: "mpls-in-ip",
+}
+
+var etherNames = map[uint16]string{
+	0x0806: "arp", 0x8035: "rarp", 0x88cc: "lldp", 0x8137: "ipx", 0x888e: "eapol",
+	0x88f7: "ptp", 0x8863: "pppoed", 0x8100: "802.1q", 0x9000: "loop", 0x86dd: "ipv6", 0x0800: "ip",
+}
+
+// ProtoNumber returns the IP protocol number for a protocol name ("tcp", "ipv6-icmp"...).
+func ProtoNumber(name string) (uint8, bool) {
+	for n, s := range protoNames {
+		if s == name {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// AppendProto appends the protocol as ra prints it: its name, or its number with -n;
+// for non-IP flows, the EtherType's name or hex value.
+func AppendProto(dst []byte, r *Record, numeric bool) []byte {
+	if r.Family == 0 {
+		if n, ok := etherNames[r.EtherType]; ok && !numeric {
+			return append(dst, n...)
+		}
+		if r.EtherType == 0 {
+			return append(dst, "llc"...)
+		}
+		return append(append(dst, "0x"...), hex.AppendEncode(nil, []byte{byte(r.EtherType >> 8), byte(r.EtherType)})...)
+	}
+	if n, ok := protoNames[r.Proto]; ok && !numeric {
+		return append(dst, n...)
+	}
+	return strconv.AppendUint(dst, uint64(r.Proto), 10)
+}
+
+// HasPorts reports whether the record's protocol has ports (TCP, UDP, SCTP...).
+func (r *Record) HasPorts() bool {
+	if r.Family == 0 {
+		return false
+	}
+	switch r.Proto {
+	case 6, 17, 132, 33, 136:
+		return true
+	}
+	return false
+}
+
+// IsICMP reports whether the record is an ICMP or ICMPv6 flow.
+func (r *Record) IsICMP() bool {
+	return (r.Family == 4 && r.Proto == 1) || (r.Family == 6 && r.Proto == 58)
+}
+
+func appendPort(dst []byte, r *Record, p uint16) []byte {
+	if r.HasPorts() || r.IsICMP() {
+		return strconv.AppendUint(dst, uint64(p), 10)
+	}
+	return dst
+}
+
+// Dir returns the direction indicator ra prints: "->" when the source is known to have
+// started the flow, "<->" for traffic both ways, "<?>" or "?>" when a TCP flow was
+// joined midstream, and "who" for ARP requests.
+func (r *Record) Dir() string {
+	both := r.Src.Pkts > 0 && r.Dst.Pkts > 0
+	if r.Family == 0 && (r.EtherType == 0x0806 || r.EtherType == 0x8035) {
+		if both {
+			return "<->"
+		}
+		return "who"
+	}
+	if r.Family != 0 && r.Proto == 6 {
+		switch {
+		case r.TCPState&TCPSawSyn != 0:
+			return "->"
+		case both:
+			return "<?>"
+		default:
+			return "?>"
+		}
+	}
+	if both {
+		return "<->"
+	}
+	if r.Dst.Pkts > 0 && r.Src.Pkts == 0 {
+		return "<-"
+	}
+	return "->"
+}
+
+// Flags returns ra's flgs column: nine positions, each a character or a space.
+func (r *Record) FlagString() [9]byte {
+	var f [9]byte
+	for i := range f {
+		f[i] = ' '
+	}
+	if r.Flags&FlagFlowExport != 0 {
+		f[0] = 'N'
+	}
+	switch {
+	case r.Flags&FlagMPLS != 0:
+		f[1] = 'm'
+	case r.Flags&FlagVLAN != 0:
+		f[1] = 'v'
+	case r.Flags&FlagPPP != 0:
+		f[1] = 'p'
+	case r.Flags&FlagEthernet != 0:
+		f[1] = 'e'
+	}
+	sl, dl := r.Src.Retrans+r.Src.Loss > 0, r.Dst.Retrans+r.Dst.Loss > 0
+	switch {
+	case sl && dl:
+		f[3] = '*'
+	case sl:
+		f[3] = 's'
+	case dl:
+		f[3] = 'd'
+	}
+	so, do := r.Src.OutOfOrder > 0, r.Dst.OutOfOrder > 0
+	switch {
+	case so && do:
+		f[4] = '&'
+	case so:
+		f[4] = 'i'
+	case do:
+		f[4] = 'r'
+	}
+	sw, dw := r.TCPState&TCPSrcWinShut != 0, r.TCPState&TCPDstWinShut != 0
+	switch {
+	case sw && dw:
+		f[5] = '@'
+	case sw:
+		f[5] = 'S'
+	case dw:
+		f[5] = 'D'
+	}
+	if r.TCPState&(TCPSrcEcn|TCPDstEcn) != 0 {
+		f[6] = 'E'
+	}
+	switch {
+	case r.Flags&FlagFragPartial != 0:
+		f[7] = 'f'
+	case r.Flags&FlagFragments != 0:
+		f[7] = 'F'
+	}
+	return f
+}
+
+// State returns the state name ra prints (REQ ACC CON CLO FIN RST TIM INT, the ICMP
+// names ECO ECR URP ..., STA/STP/... for management records).
+func (r *Record) State() string {
+	if r.Kind == KindMan {
+		switch r.Cause {
+		case CauseStart:
+			return "STA"
+		case CauseStop:
+			return "STP"
+		}
+		return "CON"
+	}
+	if r.Family != 0 && r.Proto == 6 {
+		s := r.TCPState
+		switch {
+		case s&TCPReset != 0:
+			return "RST"
+		case s&(TCPSrcFin|TCPDstFin) != 0:
+			return "FIN"
+		case s&TCPClosed != 0:
+			return "CLO"
+		case s&TCPTimedOut != 0:
+			return "TIM"
+		case s&TCPEstablished != 0:
+			return "CON"
+		case s&TCPSawSynAck != 0:
+			return "ACC"
+		case s&TCPSawSyn != 0:
+			return "REQ"
+		}
+		return "CON"
+	}
+	if r.IsICMP() {
+		if s := icmpState(r); s != "" {
+			return s
+		}
+	}
+	if r.Src.Pkts > 0 && r.Dst.Pkts > 0 {
+		return "CON"
+	}
+	return "INT"
+}
+
+var icmpUnreach = [...]string{"URN", "URH", "URPRO", "URP", "URF", "URS", "URNU", "URHU", "URISO",
+	"URNPRO", "URHPRO", "URNTOS", "URHTOS", "URFIL", "URPRE", "URCUT"}
+
+func icmpState(r *Record) string {
+	t, c := r.SrcPort, r.DstPort
+	if r.Family == 4 {
+		switch t {
+		case 8, 0:
+			if t == 0 && r.Dst.Pkts == 0 {
+				return "ECR"
+			}
+			return "ECO"
+		case 3:
+			if int(c) < len(icmpUnreach) {
+				return icmpUnreach[c]
+			}
+			return "UNR"
+		case 4:
+			return "SRC"
+		case 5:
+			return "RED"
+		case 9:
+			return "RTA"
+		case 10:
+			return "RTS"
+		case 11:
+			return "TXD"
+		case 12:
+			return "PAR"
+		case 13:
+			return "TST"
+		case 14:
+			return "TSR"
+		case 15:
+			return "IRQ"
+		case 16:
+			return "IRR"
+		case 17:
+			return "MAS"
+		case 18:
+			return "MSR"
+		}
+		return ""
+	}
+	switch t {
+	case 128, 129:
+		if t == 129 && r.Dst.Pkts == 0 {
+			return "ECR"
+		}
+		return "ECO"
+	case 1:
+		switch c {
+		case 0:
+			return "URN"
+		case 1:
+			return "URFIL"
+		case 3:
+			return "URH"
+		case 4:
+			return "URP"
+		}
+		return "UNR"
+	case 2:
+		return "PTB"
+	case 3:
+		return "TXD"
+	case 4:
+		return "PAR"
+	case 130:
+		return "MRQ"
+	case 131, 143:
+		return "MHR"
+	case 133:
+		return "NRS"
+	case 134:
+		return "NRA"
+	case 135:
+		return "NNS"
+	case 136:
+		return "NNA"
+	case 137:
+		return "RED"
+	}
+	return ""
+}
+
+func rtt(ns int64) float64 { return float64(ns) / 1e9 }
+
+func init() {
+	timeField("stime", "StartTime", func(r *Record) int64 { return r.StartTime })
+	timeField("ltime", "LastTime", func(r *Record) int64 { return r.LastTime })
+	realField("dur", "Dur", 10, (*Record).Dur)
+	num("srcid", "SrcId", 10, func(r *Record) uint64 { return uint64(r.SrcID) })
+	text("inf", "Inf", 6, true, func(dst []byte, r *Record, _ *Format) []byte {
+		for _, c := range r.Inf {
+			if c == 0 {
+				break
+			}
+			dst = append(dst, c)
+		}
+		return dst
+	})
+	num("seq", "Seq", 10, func(r *Record) uint64 { return uint64(r.Seq) })
+	num("trans", "Trans", 6, func(r *Record) uint64 { return uint64(max(r.Trans, 1)) })
+	register(&Field{Name: "proto", Label: "Proto", Width: 6, Kind: KindNumber,
+		Uint: func(r *Record) uint64 { return uint64(r.Proto) },
+		Text: func(dst []byte, r *Record, f *Format) []byte { return AppendProto(dst, r, f.Numeric) },
+		JSON: func(dst []byte, r *Record) []byte {
+			return strconv.AppendQuote(dst, string(AppendProto(nil, r, false)))
+		},
+	})
+	addrField("saddr", "SrcAddr", true)
+	register(&Field{Name: "sport", Label: "Sport", Width: 6, Kind: KindNumber, Left: true,
+		Uint: func(r *Record) uint64 { return uint64(r.SrcPort) },
+		Text: func(dst []byte, r *Record, _ *Format) []byte { return appendPort(dst, r, r.SrcPort) }})
+	text("dir", "Dir", 5, false, func(dst []byte, r *Record, _ *Format) []byte { return append(dst, r.Dir()...) })
+	addrField("daddr", "DstAddr", false)
+	register(&Field{Name: "dport", Label: "Dport", Width: 6, Kind: KindNumber, Left: true,
+		Uint: func(r *Record) uint64 { return uint64(r.DstPort) },
+		Text: func(dst []byte, r *Record, _ *Format) []byte { return appendPort(dst, r, r.DstPort) }})
+	num("pkts", "TotPkts", 8, (*Record).Pkts)
+	sideNum("spkts", "SrcPkts", "dpkts", "DstPkts", 8, func(s *Side) uint64 { return s.Pkts })
+	num("bytes", "TotBytes", 10, (*Record).Bytes)
+	sideNum("sbytes", "SrcBytes", "dbytes", "DstBytes", 10, func(s *Side) uint64 { return s.Bytes })
+	num("appbytes", "TotAppByte", 10, func(r *Record) uint64 { return r.Src.AppBytes + r.Dst.AppBytes })
+	sideNum("sappbytes", "SAppBytes", "dappbytes", "DAppBytes", 10, func(s *Side) uint64 { return s.AppBytes })
+	text("state", "State", 5, true, func(dst []byte, r *Record, _ *Format) []byte { return append(dst, r.State()...) })
+	text("flgs", "Flgs", 9, true, func(dst []byte, r *Record, _ *Format) []byte {
+		f := r.FlagString()
+		return append(dst, f[:]...)
+	})
+	text("cause", "Cause", 6, false, func(dst []byte, r *Record, _ *Format) []byte { return append(dst, r.Cause.String()...) })
+	text("clock", "Clock", 5, false, func(dst []byte, r *Record, _ *Format) []byte { return append(dst, r.Clock.String()...) })
+	for _, s := range []struct {
+		name, label string
+		src         bool
+	}{{"smac", "SrcMac", true}, {"dmac", "DstMac", false}} {
+		s := s
+		register(&Field{Name: s.name, Label: s.label, Width: 17, Kind: KindText,
+			Text: func(dst []byte, r *Record, _ *Format) []byte {
+				side := &r.Dst
+				if s.src {
+					side = &r.Src
+				}
+				if side.MAC == ([6]byte{}) {
+					return dst
+				}
+				return AppendMAC(dst, side.MAC)
+			}})
+	}
+	sideNum("svlan", "sVlan", "dvlan", "dVlan", 5, func(s *Side) uint64 { return uint64(s.VLAN) })
+	sideNum("smpls", "sMpls", "dmpls", "dMpls", 7, func(s *Side) uint64 { return uint64(s.MPLS) })
+	sideNum("sttl", "sTtl", "dttl", "dTtl", 4, func(s *Side) uint64 { return uint64(s.TTL) })
+	sideNum("stos", "sTos", "dtos", "dTos", 4, func(s *Side) uint64 { return uint64(s.ToS) })
+	num("sdsb", "sDSb", 4, func(r *Record) uint64 { return uint64(r.Src.ToS >> 2) })
+	num("ddsb", "dDSb", 4, func(r *Record) uint64 { return uint64(r.Dst.ToS >> 2) })
+	realField("tcprtt", "TcpRtt", 10, func(r *Record) float64 { return rtt(r.SynAck + r.AckDat) })
+	realField("synack", "SynAck", 10, func(r *Record) float64 { return rtt(r.SynAck) })
+	realField("ackdat", "AckDat", 10, func(r *Record) float64 { return rtt(r.AckDat) })
+	sideNum("sloss", "SrcLoss", "dloss", "DstLoss", 7, func(s *Side) uint64 { return s.Loss })
+	num("loss", "Loss", 7, func(r *Record) uint64 { return r.Src.Loss + r.Dst.Loss })
+	realField("ploss", "pLoss", 7, func(r *Record) float64 {
+		if p := r.Pkts(); p > 0 {
+			return 100 * float64(r.Src.Loss+r.Dst.Loss) / float64(p)
+		}
+		return 0
+	})
+	sideNum("sretrans", "SrcRetra", "dretrans", "DstRetra", 8, func(s *Side) uint64 { return s.Retrans })
+	sideNum("sooo", "SrcOoo", "dooo", "DstOoo", 6, func(s *Side) uint64 { return s.OutOfOrder })
+	sideReal("sjit", "SrcJitter", "djit", "DstJitter", 10, (*Side).Jitter)
+	sideReal("sintpkt", "SIntPkt", "dintpkt", "DIntPkt", 10, (*Side).IntPkt)
+	sideReal("smeansz", "sMeanPktSz", "dmeansz", "dMeanPktSz", 10, (*Side).MeanSize)
+	sideNum("smaxsz", "sMaxPktSz", "dmaxsz", "dMaxPktSz", 9, func(s *Side) uint64 { return uint64(s.MaxSize) })
+	sideNum("sminsz", "sMinPktSz", "dminsz", "dMinPktSz", 9, func(s *Side) uint64 { return uint64(s.MinSize) })
+	sideNum("stcpb", "SrcTCPBase", "dtcpb", "DstTCPBase", 10, func(s *Side) uint64 { return uint64(s.BaseSeq) })
+	sideNum("swin", "SrcWin", "dwin", "DstWin", 6, func(s *Side) uint64 { return uint64(s.Win) })
+	realField("rate", "Rate", 10, func(r *Record) float64 { return rate(r.Pkts(), r) })
+	realField("srate", "SrcRate", 10, func(r *Record) float64 { return rate(r.Src.Pkts, r) })
+	realField("drate", "DstRate", 10, func(r *Record) float64 { return rate(r.Dst.Pkts, r) })
+	realField("load", "Load", 10, func(r *Record) float64 { return 8 * rate(r.Bytes(), r) })
+	realField("sload", "SrcLoad", 10, func(r *Record) float64 { return 8 * rate(r.Src.Bytes, r) })
+	realField("dload", "DstLoad", 10, func(r *Record) float64 { return 8 * rate(r.Dst.Bytes, r) })
+}
+
+// rate is units per second over the record's duration (0 for a zero-length record, as
+// ra prints).
+func rate(n uint64, r *Record) float64 {
+	d := r.Dur()
+	if d <= 0 || n < 2 {
+		return 0
+	}
+	return float64(n-1) / d
+}
+
+// ParseFieldList parses a -s field list: comma- or space-separated names, each
+// optionally with ":width". It returns the fields and widths (0 = default).
+func ParseFieldList(spec []string) ([]*Field, []int, error) {
+	var fields []*Field
+	var widths []int
+	for _, s := range spec {
+		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+			w := 0
+			if i := strings.IndexByte(name, ':'); i >= 0 {
+				n, err := strconv.Atoi(name[i+1:])
+				if err != nil || n <= 0 || n > 256 {
+					return nil, nil, fmt.Errorf("field %q: bad width %q", name[:i], name[i+1:])
+				}
+				w, name = n, name[:i]
+			}
+			f, ok := Lookup(name)
+			if !ok {
+				return nil, nil, fmt.Errorf("unknown field %q", name)
+			}
+			fields = append(fields, f)
+			widths = append(widths, w)
+		}
+	}
+	return fields, widths, nil
+}
+
+// AppendJSONValue appends field f of r as a JSON value.
+func AppendJSONValue(dst []byte, f *Field, r *Record) []byte {
+	if f.JSON != nil {
+		return f.JSON(dst, r)
+	}
+	switch f.Kind {
+	case KindNumber:
+		return strconv.AppendUint(dst, f.Uint(r), 10)
+	case KindFloat:
+		v := f.Float(r)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, v, 'f', -1, 64)
+	}
+	return strconv.AppendQuote(dst, string(f.Text(nil, r, &DefaultFormat)))
+}

@@ -1,0 +1,306 @@
+package record
+
+import (
+	"math"
+	"net/netip"
+)
+
+// Kind says what a record describes.
+type Kind uint8
+
+const (
+	KindFlow Kind = 1 // a bidirectional flow (Argus FAR)
+	KindMan  Kind = 2 // a management record (Argus MAR): sensor start, status, stop
+)
+
+// Cause says why a record was emitted (Argus's "cause" field).
+type Cause uint8
+
+const (
+	CauseStart   Cause = 1 // first record of a flow, or sensor start
+	CauseStatus  Cause = 2 // periodic status record of a flow still active
+	CauseStop    Cause = 3 // sensor stop (management) or end of input flush
+	CauseClose   Cause = 4 // the flow ended: TCP close/reset or idle timeout
+	CauseError   Cause = 5 // emitted because of an error
+	CauseEvicted Cause = 6 // exported early because the flow table was full (Panoptes only)
+)
+
+var causeNames = [...]string{"", "Start", "Status", "Stop", "Close", "Error", "Evict"}
+
+func (c Cause) String() string {
+	if int(c) < len(causeNames) && c != 0 {
+		return causeNames[c]
+	}
+	return "Unknown"
+}
+
+// Clock says which clock stamped a record's packets.
+type Clock uint8
+
+const (
+	ClockFile     Clock = 0 // timestamps read from a capture file
+	ClockHardware Clock = 1 // NIC hardware timestamp converted to wall time
+	ClockXDP      Clock = 2 // software timestamp taken in the XDP program
+	ClockUser     Clock = 3 // software timestamp taken in user space
+)
+
+var clockNames = [...]string{"file", "hw", "xdp", "user"}
+
+func (c Clock) String() string {
+	if int(c) < len(clockNames) {
+		return clockNames[c]
+	}
+	return "unknown"
+}
+
+// Flag bits (Record.Flags): what was seen on the flow, printed in the flgs column.
+const (
+	FlagEthernet   uint32 = 1 << iota // Ethernet encapsulation ('e')
+	FlagVLAN                          // 802.1Q tagged ('v')
+	FlagMPLS                          // MPLS labelled ('m')
+	FlagPPP                           // PPP / PPPoE ('p')
+	FlagSLL                           // Linux cooked capture
+	FlagFragments                     // IP fragments seen ('F')
+	FlagFragPartial                   // fragments without their first fragment ('f')
+	FlagMultiPath                     // TTL changed within a direction
+	FlagTimeout                       // closed by idle timeout (dir 'o')
+	FlagFlowExport                    // derived from NetFlow/IPFIX ('N')
+	FlagLLC                           // 802.2 LLC
+	FlagTruncated                     // some packets were truncated below the transport header
+)
+
+// TCP status bits (Record.TCPState): the events Argus derives its state name from.
+const (
+	TCPSawSyn      uint16 = 1 << iota // SYN from the source
+	TCPSawSynAck                      // SYN-ACK from the destination
+	TCPEstablished                    // handshake completed (ACK of the SYN-ACK)
+	TCPSrcFin                         // FIN from the source
+	TCPDstFin                         // FIN from the destination
+	TCPClosed                         // both FINs seen (normal close)
+	TCPReset                          // RST seen
+	TCPTimedOut                       // closed by idle timeout
+	TCPSrcWinShut                     // source advertised a zero window
+	TCPDstWinShut                     // destination advertised a zero window
+	TCPSrcEcn                         // ECN marks from the source
+	TCPDstEcn
+)
+
+// Side is one direction of a flow: packets from the source (Src) or from the
+// destination (Dst).
+type Side struct {
+	Pkts     uint64
+	Bytes    uint64 // frame bytes on the wire, L2 header included, as Argus counts
+	AppBytes uint64 // transport payload bytes
+	MinSize  uint32 // smallest frame
+	MaxSize  uint32 // largest frame
+	TTL      uint8  // last IP TTL / hop limit
+	ToS      uint8  // last IP ToS / traffic class
+	VLAN     uint16 // last 802.1Q VLAN id
+	MPLS     uint32 // last top MPLS label
+	MAC      [6]byte
+
+	// Inter-packet arrival times, kept as count, mean and sum of squared deviations
+	// (Welford) so that records can be merged exactly (Chan et al.).
+	IntN    uint64
+	IntMean float64 // nanoseconds
+	IntM2   float64 // nanoseconds squared
+
+	// TCP.
+	TCPFlags   uint8  // OR of the TCP flags seen
+	BaseSeq    uint32 // initial sequence number seen
+	Win        uint32 // last advertised window (unscaled)
+	Retrans    uint64 // segments that repeat data already seen
+	Loss       uint64 // segments estimated lost before the sensor (sequence gaps later filled)
+	OutOfOrder uint64 // segments that arrived after a later segment
+}
+
+// Management holds the counters a management record carries.
+type Management struct {
+	PktsSeen       uint64 // packets read from all sources
+	BytesSeen      uint64
+	RecordsWritten uint64 // flow records emitted
+	FlowsActive    uint64 // flows in the tables when the record was made
+	ParseErrors    uint64 // packets that failed to decode (truncated or malformed)
+	SkippedLink    uint64 // packets of link types the decoder does not understand
+	Evictions      uint64 // flows exported early because a table was full
+	Drops          uint64 // packets the capture path lost (0 for files)
+}
+
+// Record is one flow or management record. It is a plain value: the flow table keeps
+// records inline, and encoding or decoding one allocates nothing (Man, used only by
+// management records, is the exception).
+type Record struct {
+	Kind  Kind
+	Cause Cause
+	Clock Clock
+	Flags uint32 // FlagXxx bits
+	SrcID uint32 // observation point (sensor or import case) id
+	Seq   uint32 // record sequence number within one sensor run
+
+	StartTime int64 // nanoseconds since the Unix epoch
+	LastTime  int64
+
+	Family    uint8 // 4, 6, or 0 for non-IP flows (keyed by MAC pair and EtherType)
+	Proto     uint8 // IP protocol
+	EtherType uint16
+	SrcAddr   [16]byte // IPv4 in the first 4 bytes
+	DstAddr   [16]byte
+	SrcPort   uint16 // ICMP: type
+	DstPort   uint16 // ICMP: code
+	ICMPID    uint16 // ICMP echo identifier
+	ICMPSeq   uint16 // ICMP echo sequence number
+
+	TCPState uint16 // TCPXxx bits
+	SynAck   int64  // ns from SYN to SYN-ACK
+	AckDat   int64  // ns from SYN-ACK to the ACK that completes the handshake
+
+	Trans uint32 // records merged into this one (1 for a sensor record)
+
+	// Inf names the capture interface (live capture) or pcapng interface the flow was
+	// first seen on, NUL-padded; empty for plain pcap files.
+	Inf [16]byte
+
+	Src, Dst Side
+
+	Man *Management // set only for KindMan
+}
+
+// Addr returns the source or destination address as a netip.Addr (invalid for non-IP).
+func (r *Record) Addr(src bool) netip.Addr {
+	a := &r.DstAddr
+	if src {
+		a = &r.SrcAddr
+	}
+	switch r.Family {
+	case 4:
+		return netip.AddrFrom4([4]byte(a[:4]))
+	case 6:
+		return netip.AddrFrom16(*a)
+	}
+	return netip.Addr{}
+}
+
+// Pkts returns the total packets of both directions.
+func (r *Record) Pkts() uint64 { return r.Src.Pkts + r.Dst.Pkts }
+
+// Bytes returns the total bytes of both directions.
+func (r *Record) Bytes() uint64 { return r.Src.Bytes + r.Dst.Bytes }
+
+// Dur returns the record's duration in seconds.
+func (r *Record) Dur() float64 { return float64(r.LastTime-r.StartTime) / 1e9 }
+
+// MeanSize returns the mean frame size of one side.
+func (s *Side) MeanSize() float64 {
+	if s.Pkts == 0 {
+		return 0
+	}
+	return float64(s.Bytes) / float64(s.Pkts)
+}
+
+// IntPkt returns the mean inter-packet time of one side in milliseconds.
+func (s *Side) IntPkt() float64 { return s.IntMean / 1e6 }
+
+// Jitter returns the standard deviation of the inter-packet time of one side in
+// milliseconds.
+func (s *Side) Jitter() float64 {
+	if s.IntN < 2 {
+		return 0
+	}
+	return math.Sqrt(s.IntM2/float64(s.IntN)) / 1e6
+}
+
+// AddInterval folds one inter-packet time (ns) into the running mean and variance.
+func (s *Side) AddInterval(ns int64) {
+	s.IntN++
+	d := float64(ns) - s.IntMean
+	s.IntMean += d / float64(s.IntN)
+	s.IntM2 += d * (float64(ns) - s.IntMean)
+}
+
+// mergeSide adds o's counters into s. Last-value fields (TTL, ToS, MAC...) take o's
+// values when o saw packets, since o is the later record.
+func mergeSide(s, o *Side) {
+	if o.Pkts == 0 {
+		return
+	}
+	if s.Pkts == 0 || o.MinSize < s.MinSize {
+		s.MinSize = o.MinSize
+	}
+	if o.MaxSize > s.MaxSize {
+		s.MaxSize = o.MaxSize
+	}
+	if s.Pkts == 0 {
+		s.BaseSeq = o.BaseSeq
+		if s.MAC == ([6]byte{}) {
+			s.MAC = o.MAC
+		}
+	}
+	s.Pkts += o.Pkts
+	s.Bytes += o.Bytes
+	s.AppBytes += o.AppBytes
+	s.TTL, s.ToS, s.VLAN, s.MPLS = o.TTL, o.ToS, o.VLAN, o.MPLS
+	if o.MAC != ([6]byte{}) {
+		s.MAC = o.MAC
+	}
+	if o.IntN > 0 {
+		n := s.IntN + o.IntN
+		d := o.IntMean - s.IntMean
+		s.IntM2 += o.IntM2 + d*d*float64(s.IntN)*float64(o.IntN)/float64(n)
+		s.IntMean += d * float64(o.IntN) / float64(n)
+		s.IntN = n
+	}
+	s.TCPFlags |= o.TCPFlags
+	s.Win = o.Win
+	s.Retrans += o.Retrans
+	s.Loss += o.Loss
+	s.OutOfOrder += o.OutOfOrder
+}
+
+// Reverse swaps the source and destination of r: addresses, ports and both sides'
+// counters, and the direction-specific TCP bits. Cluster uses it to merge the two
+// half-records of one conversation.
+func (r *Record) Reverse() {
+	r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
+	r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
+	r.Src, r.Dst = r.Dst, r.Src
+	st := r.TCPState &^ (TCPSrcFin | TCPDstFin | TCPSrcWinShut | TCPDstWinShut | TCPSrcEcn | TCPDstEcn)
+	swap := func(a, b uint16) {
+		if r.TCPState&a != 0 {
+			st |= b
+		}
+		if r.TCPState&b != 0 {
+			st |= a
+		}
+	}
+	swap(TCPSrcFin, TCPDstFin)
+	swap(TCPSrcWinShut, TCPDstWinShut)
+	swap(TCPSrcEcn, TCPDstEcn)
+	r.TCPState = st
+}
+
+// Merge folds o into r, as racluster does: counters are summed, the time span widened,
+// status bits combined, and last-value fields take the later record's values.
+// o must describe the same direction as r (call Reverse first if it does not).
+func (r *Record) Merge(o *Record) {
+	later := o.LastTime >= r.LastTime
+	if o.StartTime < r.StartTime {
+		r.StartTime = o.StartTime
+	}
+	if o.LastTime > r.LastTime {
+		r.LastTime = o.LastTime
+	}
+	mergeSide(&r.Src, &o.Src)
+	mergeSide(&r.Dst, &o.Dst)
+	r.Flags |= o.Flags
+	r.TCPState |= o.TCPState
+	if r.SynAck == 0 {
+		r.SynAck = o.SynAck
+	}
+	if r.AckDat == 0 {
+		r.AckDat = o.AckDat
+	}
+	r.Trans += max(o.Trans, 1)
+	if later {
+		r.Cause = o.Cause
+	}
+}

@@ -1,0 +1,207 @@
+package record
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Magic starts every stream file.
+var Magic = [4]byte{'P', 'N', 'P', 'T'}
+
+// Version is the stream format version this package writes.
+const Version = 1
+
+// Writer writes a stream: the header once, then records. It buffers; call Flush (or
+// Close) to push buffered records to the underlying writer.
+type Writer struct {
+	w   *bufio.Writer
+	c   io.Closer
+	buf []byte
+	n   uint64
+	err error
+}
+
+// NewWriter writes a stream header to w and returns a Writer for records. If w is an
+// io.Closer, Close closes it.
+func NewWriter(w io.Writer) (*Writer, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	wr := &Writer{w: bw, buf: make([]byte, 0, MaxRecordLen)}
+	if c, ok := w.(io.Closer); ok {
+		wr.c = c
+	}
+	if _, err := bw.Write(AppendHeader(nil)); err != nil {
+		return nil, fmt.Errorf("writing stream header: %w", err)
+	}
+	return wr, nil
+}
+
+// AppendHeader appends a stream header (magic, version and the schema of every field
+// this version writes) to b.
+func AppendHeader(b []byte) []byte {
+	start := len(b)
+	b = append(b, Magic[:]...)
+	b = append(b, Version, 0, 0, 0) // version, flags, header length (filled below)
+	b = binary.AppendUvarint(b, uint64(len(schema)))
+	for _, e := range schema {
+		b = append(b, e.id, e.wire, byte(len(e.name)))
+		b = append(b, e.name...)
+	}
+	binary.LittleEndian.PutUint16(b[start+6:], uint16(len(b)-start))
+	return b
+}
+
+// Write appends one record to the stream.
+func (w *Writer) Write(r *Record) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.buf = AppendRecord(w.buf[:0], r)
+	if _, err := w.w.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("writing record %d: %w", w.n, err)
+		return w.err
+	}
+	w.n++
+	return nil
+}
+
+// Count returns the number of records written.
+func (w *Writer) Count() uint64 { return w.n }
+
+// Flush writes buffered records to the underlying writer.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.w.Flush(); err != nil {
+		w.err = fmt.Errorf("flushing records: %w", err)
+	}
+	return w.err
+}
+
+// Close flushes and closes the underlying writer if it is a Closer.
+func (w *Writer) Close() error {
+	err := w.Flush()
+	if w.c != nil {
+		if cerr := w.c.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Reader reads records from a stream. Read reuses the record it is given and an
+// internal buffer: it allocates nothing per record (except the first management record's
+// counters).
+type Reader struct {
+	r      *bufio.Reader
+	name   string
+	off    int64 // byte offset of the next record
+	buf    []byte
+	wire   [256]int8
+	fields []string // names of the fields the stream declares, by id
+}
+
+// NewReader reads and checks the stream header. name is used in error messages (a file
+// name, or "-" for stdin).
+func NewReader(r io.Reader, name string) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	rd := &Reader{r: br, name: name, buf: make([]byte, MaxRecordLen)}
+	var fixed [8]byte
+	if n, err := io.ReadFull(br, fixed[:]); err != nil {
+		if n == 0 && errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty file: %w", name, ErrBadMagic)
+		}
+		return nil, fmt.Errorf("%s: reading header: %w", name, ErrBadHeader)
+	}
+	if [4]byte(fixed[:4]) != Magic {
+		return nil, fmt.Errorf("%s: %w", name, ErrBadMagic)
+	}
+	if fixed[4] != Version {
+		return nil, fmt.Errorf("%s: %w: file has version %d, this panoptes reads %d", name, ErrVersion, fixed[4], Version)
+	}
+	hlen := int(binary.LittleEndian.Uint16(fixed[6:]))
+	if hlen < 9 {
+		return nil, fmt.Errorf("%s: %w: header length %d", name, ErrBadHeader, hlen)
+	}
+	h := make([]byte, hlen-8)
+	if _, err := io.ReadFull(br, h); err != nil {
+		return nil, fmt.Errorf("%s: %w: header cut short", name, ErrBadHeader)
+	}
+	if err := rd.parseSchema(h); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrBadHeader, err)
+	}
+	rd.off = int64(hlen)
+	return rd, nil
+}
+
+func (rd *Reader) parseSchema(h []byte) error {
+	for i := range rd.wire {
+		rd.wire[i] = -1
+	}
+	rd.fields = make([]string, 256)
+	n, k := binary.Uvarint(h)
+	if k <= 0 || n > 255 {
+		return errors.New("bad field count")
+	}
+	p := k
+	for i := uint64(0); i < n; i++ {
+		if len(h)-p < 3 {
+			return fmt.Errorf("field %d cut short", i)
+		}
+		id, wt, l := h[p], h[p+1], int(h[p+2])
+		p += 3
+		if wt > WireFloat || len(h)-p < l {
+			return fmt.Errorf("field %d: bad wire type %d or name length %d", id, wt, l)
+		}
+		rd.wire[id] = int8(wt)
+		rd.fields[id] = string(h[p : p+l])
+		p += l
+	}
+	return nil
+}
+
+// Offset returns the byte offset of the next record in the stream.
+func (rd *Reader) Offset() int64 { return rd.off }
+
+// Read decodes the next record into r. It returns io.EOF at a clean end of the stream,
+// and an error wrapping ErrTruncated (naming the byte offset) if the stream ends inside
+// a record, or ErrCorrupt if a record does not decode.
+func (rd *Reader) Read(r *Record) error {
+	n, err := binary.ReadUvarint(rd.r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: %w at byte %d", rd.name, ErrTruncated, rd.off)
+		}
+		return fmt.Errorf("%s: %w at byte %d: %w", rd.name, ErrCorrupt, rd.off, err)
+	}
+	if n == 0 || n > MaxRecordLen {
+		return fmt.Errorf("%s: %w at byte %d: record length %d", rd.name, ErrCorrupt, rd.off, n)
+	}
+	b := rd.buf[:n]
+	if _, err := io.ReadFull(rd.r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: %w at byte %d", rd.name, ErrTruncated, rd.off)
+		}
+		return fmt.Errorf("%s: reading at byte %d: %w", rd.name, rd.off, err)
+	}
+	if err := DecodeRecord(b, r, &rd.wire); err != nil {
+		return fmt.Errorf("%s: at byte %d: %w", rd.name, rd.off, err)
+	}
+	rd.off += int64(uvarintLen(n)) + int64(n)
+	return nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
