@@ -1,0 +1,74 @@
+// Command panoptes is the Panoptes network audit sensor and its tools: one binary with
+// subcommands (import, read, cluster, ...). It only picks the subcommand and maps its
+// error to an exit code: 0 ok, 1 nothing matched (as ra), 2 usage or input error.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"panoptes/internal/cli"
+	"panoptes/sensor"
+	"panoptes/tools"
+)
+
+type command struct {
+	main    func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	summary string
+}
+
+var commands = map[string]command{
+	"import":  {sensor.ImportMain, "turn pcap/pcapng captures into flow records (argus -r)"},
+	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
+	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: panoptes COMMAND [flags] [-- FILTER]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'panoptes COMMAND -h' for a command's flags.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return cli.ExitUsage
+		}
+		return cli.ExitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "panoptes: unknown command %q (commands: %s)\n", args[0], strings.Join(names(), ", "))
+		return cli.ExitUsage
+	}
+	err := cmd.main(args[1:], stdin, stdout, stderr)
+	if err != nil && cli.ExitCode(err) == cli.ExitUsage {
+		fmt.Fprintf(stderr, "panoptes %s: %v\n", args[0], err)
+	}
+	return cli.ExitCode(err)
+}
+
+func names() []string {
+	n := make([]string, 0, len(commands))
+	for k := range commands {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}

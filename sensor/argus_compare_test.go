@@ -1,0 +1,241 @@
+package sensor
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"panoptes/record"
+)
+
+// The Argus comparison: import each Ethernet capture of the shared corpus with Panoptes
+// and with Argus 3.0.8, cluster both by 5-tuple (racluster -m saddr daddr proto sport
+// dport, direction corrected), and compare per-flow spkts, dpkts, sbytes, dbytes.
+// record/ARGUS-DIFFERENCES.md explains the differences left. The test uses the whole
+// ../shared corpus and skips where it or Argus is absent (CI installs Argus and has
+// ../shared).
+
+// flowKey identifies a conversation regardless of direction. ICMP flows are compared per
+// address pair, because Argus's ICMP "ports" (type and code packed with the echo id in
+// host byte order) are not a representation worth copying.
+type flowKey struct {
+	proto  int
+	a, b   string
+	pa, pb string
+}
+
+type flowCounts struct {
+	src                string // the endpoint the tool calls the source
+	spkts, dpkts       uint64
+	sbytes, dbytes     uint64
+	records            int
+}
+
+func normKey(proto int, sa, sp, da, dp string) (flowKey, bool) {
+	if proto == 1 || proto == 58 {
+		sp, dp = "", ""
+	}
+	if sa+"/"+sp <= da+"/"+dp {
+		return flowKey{proto, sa, da, sp, dp}, true
+	}
+	return flowKey{proto, da, sa, dp, sp}, false
+}
+
+// addCounts adds one record's counts to its conversation, oriented like the first
+// record seen for it.
+func addCounts(m map[flowKey]*flowCounts, k flowKey, src string, sp, dp, sb, db uint64) {
+	c := m[k]
+	if c == nil {
+		c = &flowCounts{src: src}
+		m[k] = c
+	}
+	c.records++
+	if src != c.src {
+		sp, dp, sb, db = dp, sp, db, sb
+	}
+	c.spkts += sp
+	c.dpkts += dp
+	c.sbytes += sb
+	c.dbytes += db
+}
+
+// argusFlows runs argus and racluster on a capture and returns the per-flow counts of
+// TCP, UDP and ICMP flows.
+func argusFlows(t *testing.T, pcap string) (map[flowKey]*flowCounts, error) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "a.argus")
+	if b, err := exec.Command("argus", "-r", pcap, "-w", out).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("argus: %v: %s", err, b)
+	}
+	if _, err := os.Stat(out); err != nil {
+		return map[flowKey]*flowCounts{}, nil
+	}
+	cmd := exec.Command("racluster", "-r", out, "-m", "saddr", "daddr", "proto", "sport", "dport", "-nn", "-c", "\t",
+		"-s", "proto", "saddr", "sport", "daddr", "dport", "spkts", "dpkts", "sbytes", "dbytes", "-", "tcp or udp or icmp or ipv6-icmp")
+	b, err := cmd.Output()
+	if err != nil && len(b) == 0 {
+		return map[flowKey]*flowCounts{}, nil // racluster exits 1 when nothing matched
+	}
+	m := map[flowKey]*flowCounts{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) != 9 || f[0] == "Proto" {
+			continue
+		}
+		proto, err := strconv.Atoi(f[0])
+		if err != nil {
+			continue
+		}
+		n := make([]uint64, 4)
+		for i := range n {
+			n[i], _ = strconv.ParseUint(f[5+i], 10, 64)
+		}
+		sa, da := canonAddr(f[1]), canonAddr(f[3])
+		k, _ := normKey(proto, sa, f[2], da, f[4])
+		addCounts(m, k, sa+"/"+f[2], n[0], n[1], n[2], n[3])
+	}
+	return m, nil
+}
+
+func canonAddr(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return s
+}
+
+// panoptesFlows imports a capture with Panoptes and sums its records per conversation.
+func panoptesFlows(t *testing.T, pcap string, workers int) (map[flowKey]*flowCounts, ImportStats) {
+	var buf bytes.Buffer
+	w, _ := record.NewWriter(&buf)
+	st, err := Import([]string{pcap}, nil, w, io.Discard, ImportConfig{Workers: workers})
+	if err != nil {
+		t.Fatalf("%s: %v", pcap, err)
+	}
+	rd, err := record.NewReader(&buf, pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[flowKey]*flowCounts{}
+	for {
+		var r record.Record
+		if err := rd.Read(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != record.KindFlow || r.Family == 0 {
+			continue
+		}
+		if r.Proto != 6 && r.Proto != 17 && r.Proto != 1 && r.Proto != 58 {
+			continue
+		}
+		sa, da := r.Addr(true).String(), r.Addr(false).String()
+		sp, dp := strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(r.DstPort))
+		k, _ := normKey(int(r.Proto), sa, sp, da, dp)
+		if k.pa == "" {
+			sp = ""
+		}
+		addCounts(m, k, sa+"/"+sp, r.Src.Pkts, r.Dst.Pkts, r.Src.Bytes, r.Dst.Bytes)
+	}
+	return m, st
+}
+
+func corpusDir(t *testing.T) string {
+	dir := filepath.Join("..", "..", "shared", "pcaps")
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		t.Skip("the shared capture corpus (../shared/pcaps) is not here")
+	}
+	return dir
+}
+
+// ethernetCaptures lists the corpus files whose only link type is Ethernet.
+func ethernetCaptures(t *testing.T, dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, "\t")
+		if i == 0 || len(f) < 8 || f[6] != "ETHERNET(1)" {
+			continue
+		}
+		files = append(files, f[0])
+	}
+	sort.Strings(files)
+	return files
+}
+
+func TestAgainstArgus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the Argus comparison runs argus on the whole corpus")
+	}
+	dir := corpusDir(t)
+	if _, err := exec.LookPath("argus"); err != nil {
+		t.Skip("argus is not installed (apt-get install argus-server argus-client)")
+	}
+	if _, err := exec.LookPath("racluster"); err != nil {
+		t.Skip("racluster is not installed (apt-get install argus-client)")
+	}
+	var total, same int
+	var report strings.Builder
+	for _, name := range ethernetCaptures(t, dir) {
+		path := filepath.Join(dir, name)
+		am, err := argusFlows(t, path)
+		if err != nil {
+			t.Logf("%s: %v", name, err)
+			continue
+		}
+		pm, _ := panoptesFlows(t, path, 2)
+		keys := make([]flowKey, 0, len(am)+len(pm))
+		for k := range am {
+			keys = append(keys, k)
+		}
+		for k := range pm {
+			if am[k] == nil {
+				keys = append(keys, k)
+			}
+		}
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			total++
+			a, p := am[k], pm[k]
+			switch {
+			case a == nil:
+				fmt.Fprintf(&report, "%s\t%v\tonly panoptes\t%d/%d %d/%d\n", name, k, p.spkts, p.dpkts, p.sbytes, p.dbytes)
+			case p == nil:
+				fmt.Fprintf(&report, "%s\t%v\tonly argus\t%d/%d %d/%d\n", name, k, a.spkts, a.dpkts, a.sbytes, a.dbytes)
+			default:
+				ps, pd, pbs, pbd := p.spkts, p.dpkts, p.sbytes, p.dbytes
+				if p.src != a.src {
+					ps, pd, pbs, pbd = pd, ps, pbd, pbs
+				}
+				if ps == a.spkts && pd == a.dpkts && pbs == a.sbytes && pbd == a.dbytes {
+					same++
+					continue
+				}
+				fmt.Fprintf(&report, "%s\t%v\tdiffer\targus %d/%d %d/%d\tpanoptes %d/%d %d/%d\n", name, k,
+					a.spkts, a.dpkts, a.sbytes, a.dbytes, ps, pd, pbs, pbd)
+			}
+		}
+	}
+	if out := os.Getenv("PANOPTES_ARGUS_REPORT"); out != "" {
+		_ = os.WriteFile(out, []byte(report.String()), 0o644)
+	}
+	pct := 100 * float64(same) / float64(max(total, 1))
+	t.Logf("%d of %d TCP/UDP/ICMP flows identical to Argus (%.2f%%)", same, total, pct)
+	if pct < 98 {
+		t.Errorf("only %.2f%% of flows match Argus, want at least 98%%; differences:\n%s", pct, report.String())
+	}
+}

@@ -1,0 +1,699 @@
+package flow
+
+import (
+	"time"
+
+	"panoptes/record"
+	"panoptes/sensor/decode"
+)
+
+// Config sets a table's timers and size. Zero fields take the defaults (Argus's).
+type Config struct {
+	StatusInterval time.Duration // a status record for every active flow this often (5 s)
+	TCPTimeout     time.Duration // idle timeout of TCP flows (60 s)
+	UDPTimeout     time.Duration // idle timeout of UDP and other IP flows (30 s)
+	ICMPTimeout    time.Duration // idle timeout of ICMP flows (5 s)
+	OtherTimeout   time.Duration // idle timeout of non-IP flows, ARP included (5 s)
+	CloseLinger    time.Duration // how long a closed TCP flow keeps catching stragglers (5 s)
+	FragTimeout    time.Duration // how long fragments wait for their first fragment (5 s)
+	MaxFlows       int           // flows held at once; when full the oldest idle flow is exported early
+	SrcID          uint32
+	Clock          record.Clock
+}
+
+// Defaults fills zero fields with the defaults.
+func (c *Config) Defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.StatusInterval, 5*time.Second)
+	def(&c.TCPTimeout, 60*time.Second)
+	def(&c.UDPTimeout, 30*time.Second)
+	def(&c.ICMPTimeout, 5*time.Second)
+	def(&c.OtherTimeout, 5*time.Second)
+	def(&c.CloseLinger, 5*time.Second)
+	def(&c.FragTimeout, 5*time.Second)
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = 1 << 20
+	}
+}
+
+// Stats are a table's counters.
+type Stats struct {
+	Packets   uint64 // packets given to Update
+	Flows     uint64 // flows created
+	Records   uint64 // records emitted
+	Evictions uint64 // flows exported early because the table was full
+	FragOrph  uint64 // fragment groups that expired without their first fragment
+	Active    int    // flows in the table now
+}
+
+// timeout classes: one idle list per class keeps each list in last-seen order, so
+// expiry only ever looks at list heads.
+const (
+	classTCP = iota
+	classUDP
+	classICMP
+	classOther
+	classClosed
+	classFrag // fragment groups waiting for their first fragment
+	numClasses
+)
+
+const nilIdx = -1
+
+// list is an intrusive doubly linked list of slab indices.
+type list struct{ head, tail int32 }
+
+// tcpSide tracks one direction's sequence space.
+type tcpSide struct {
+	haveSeq bool
+	next    uint32 // one past the highest sequence number seen
+	gapLo   uint32 // the most recent hole in the sequence space [gapLo, gapHi)
+	gapHi   uint32
+	finSeq  uint32
+	fin     bool
+}
+
+type entry struct {
+	key     Key
+	rec     record.Record
+	srcIsA  bool // the record's source is the key's A side
+	class   uint8
+	inUse   bool
+	started bool  // rec has packets since the last export (it is on the status list)
+	emitted bool  // a record of this flow has been emitted already
+	closed  bool  // TCP close or reset seen and exported; catching stragglers
+	last    int64 // last packet time
+	lastPkt [2]int64
+	synTime int64
+	sackTim int64
+	tcp     [2]tcpSide
+
+	idlePrev, idleNext     int32
+	statusPrev, statusNext int32
+
+	// Fragment groups use the same slab. A group maps a datagram's fragments to the flow
+	// its first fragment belongs to (fragKnown, with the ports it carried); until the
+	// first fragment arrives, rec.Src holds the pending counts.
+	frag          fragKey
+	fragKnown     bool
+	fragSenderIsA bool
+	fragSport     uint16
+	fragDport     uint16
+	fragICMPID    uint16
+	fragICMPSeq   uint16
+}
+
+const chunkBits = 12 // the slab grows in chunks of 4096 entries
+
+// Table is one shard's flow table.
+type Table struct {
+	cfg    Config
+	emit   func(*record.Record)
+	index  map[Key]int32
+	frags  map[fragKey]int32 // datagram -> flow entry (after the first fragment) or pending group
+	chunks [][]entry
+	n      int32 // entries ever allocated in the slab
+	free   []int32
+	idle   [numClasses]list
+	status list
+	now    int64
+	stats  Stats
+	tmo    [numClasses]int64
+}
+
+// NewTable returns a table that passes each record it emits to emit. The record is
+// only valid during the call: emit must copy what it keeps.
+func NewTable(cfg Config, emit func(*record.Record)) *Table {
+	cfg.Defaults()
+	t := &Table{
+		cfg:   cfg,
+		emit:  emit,
+		index: make(map[Key]int32, min(cfg.MaxFlows, 1<<16)),
+		frags: make(map[fragKey]int32, 256),
+	}
+	t.tmo = [numClasses]int64{
+		classTCP: int64(cfg.TCPTimeout), classUDP: int64(cfg.UDPTimeout), classICMP: int64(cfg.ICMPTimeout),
+		classOther: int64(cfg.OtherTimeout), classClosed: int64(cfg.CloseLinger), classFrag: int64(cfg.FragTimeout),
+	}
+	for i := range t.idle {
+		t.idle[i] = list{nilIdx, nilIdx}
+	}
+	t.status = list{nilIdx, nilIdx}
+	return t
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.Active = len(t.index)
+	return s
+}
+
+func (t *Table) at(i int32) *entry { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
+
+func (t *Table) alloc() int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	if int(t.n)>>chunkBits >= len(t.chunks) {
+		t.chunks = append(t.chunks, make([]entry, 1<<chunkBits))
+	}
+	i := t.n
+	t.n++
+	return i
+}
+
+func (t *Table) release(i int32) {
+	*t.at(i) = entry{}
+	t.free = append(t.free, i)
+}
+
+// Intrusive list operations. idle lists link through idlePrev/idleNext, the status list
+// through statusPrev/statusNext.
+
+func (t *Table) idlePush(l *list, i int32) {
+	e := t.at(i)
+	e.idlePrev, e.idleNext = l.tail, nilIdx
+	if l.tail != nilIdx {
+		t.at(l.tail).idleNext = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+}
+
+func (t *Table) idleRemove(l *list, i int32) {
+	e := t.at(i)
+	if e.idlePrev != nilIdx {
+		t.at(e.idlePrev).idleNext = e.idleNext
+	} else {
+		l.head = e.idleNext
+	}
+	if e.idleNext != nilIdx {
+		t.at(e.idleNext).idlePrev = e.idlePrev
+	} else {
+		l.tail = e.idlePrev
+	}
+	e.idlePrev, e.idleNext = nilIdx, nilIdx
+}
+
+func (t *Table) statusPush(i int32) {
+	l := &t.status
+	e := t.at(i)
+	e.statusPrev, e.statusNext = l.tail, nilIdx
+	if l.tail != nilIdx {
+		t.at(l.tail).statusNext = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+}
+
+func (t *Table) statusRemove(i int32) {
+	l := &t.status
+	e := t.at(i)
+	if e.statusPrev != nilIdx {
+		t.at(e.statusPrev).statusNext = e.statusNext
+	} else {
+		l.head = e.statusNext
+	}
+	if e.statusNext != nilIdx {
+		t.at(e.statusNext).statusPrev = e.statusPrev
+	} else {
+		l.tail = e.statusPrev
+	}
+	e.statusPrev, e.statusNext = nilIdx, nilIdx
+}
+
+func classOf(k *Key) uint8 {
+	switch {
+	case k.Family == 0:
+		return classOther
+	case k.Proto == decode.ProtoTCP:
+		return classTCP
+	case k.Proto == decode.ProtoICMP || k.Proto == decode.ProtoICMPv6:
+		return classICMP
+	}
+	return classUDP
+}
+
+// Update accounts one decoded packet. Packets must come in capture order; a timestamp
+// earlier than the table's clock is accepted (it widens the record) but does not move
+// the clock back.
+func (t *Table) Update(p *decode.Packet) {
+	t.stats.Packets++
+	if p.Timestamp > t.now {
+		t.now = p.Timestamp
+	}
+	if p.Fragment && (p.Net == decode.NetIPv4 || p.Net == decode.NetIPv6) {
+		t.fragment(p)
+		return
+	}
+	k, senderIsA := keyOf(p)
+	t.account(p, &k, senderIsA, true)
+}
+
+// account finds or creates the flow for key k and adds the packet to it.
+func (t *Table) account(p *decode.Packet, k *Key, senderIsA bool, canCreate bool) int32 {
+	i, ok := t.index[*k]
+	if ok {
+		e := t.at(i)
+		// A new SYN on a flow that has closed starts a new connection (port reuse).
+		if e.closed && p.Net != 0 && p.Proto == decode.ProtoTCP && p.L4 && p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn {
+			t.expire(i, record.CauseClose, false)
+			ok = false
+		}
+	}
+	if !ok {
+		if !canCreate {
+			return nilIdx
+		}
+		i = t.create(p, k, senderIsA)
+	}
+	e := t.at(i)
+	dir := 0
+	if senderIsA != e.srcIsA {
+		dir = 1
+	}
+	t.addPacket(i, e, p, dir)
+	return i
+}
+
+func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
+	if len(t.index) >= t.cfg.MaxFlows {
+		t.evictOldest()
+	}
+	i := t.alloc()
+	e := t.at(i)
+	e.key = *k
+	e.inUse = true
+	e.class = classOf(k)
+	e.srcIsA = senderIsA
+	// A flow first seen with a SYN-ACK was started by the receiver: Argus makes the
+	// SYN sender the source.
+	if k.Family != 0 && k.Proto == decode.ProtoTCP && p.L4 && p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck {
+		e.srcIsA = !senderIsA
+	}
+	r := &e.rec
+	r.Kind = record.KindFlow
+	r.SrcID = t.cfg.SrcID
+	r.Clock = t.cfg.Clock
+	r.Family = k.Family
+	r.Proto = k.Proto
+	r.EtherType = k.EtherType
+	if e.srcIsA == senderIsA {
+		r.SrcAddr, r.DstAddr = p.SrcAddr, p.DstAddr
+		r.SrcPort, r.DstPort = p.SrcPort, p.DstPort
+	} else {
+		r.SrcAddr, r.DstAddr = p.DstAddr, p.SrcAddr
+		r.SrcPort, r.DstPort = p.DstPort, p.SrcPort
+	}
+	if k.Family == 0 && p.Net != decode.NetARP {
+		r.SrcAddr, r.DstAddr = [16]byte{}, [16]byte{}
+	}
+	if k.Family != 0 && (k.Proto == decode.ProtoICMP || k.Proto == decode.ProtoICMPv6) {
+		// ICMP prints type and code as its ports, from the packet that opened the flow.
+		r.SrcPort, r.DstPort = p.SrcPort, p.DstPort
+		r.ICMPID, r.ICMPSeq = p.ICMPID, p.ICMPSeq
+	}
+	e.idlePrev, e.idleNext, e.statusPrev, e.statusNext = nilIdx, nilIdx, nilIdx, nilIdx
+	t.index[*k] = i
+	t.idlePush(&t.idle[e.class], i)
+	t.stats.Flows++
+	return i
+}
+
+// addPacket adds p, travelling in direction dir (0 = source to destination), to entry i.
+func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
+	r := &e.rec
+	ts := p.Timestamp
+	if !e.started {
+		e.started = true
+		r.StartTime, r.LastTime = ts, ts
+		t.statusPush(i)
+	}
+	if ts < r.StartTime {
+		r.StartTime = ts
+	}
+	if ts > r.LastTime {
+		r.LastTime = ts
+	}
+	s := &r.Src
+	if dir == 1 {
+		s = &r.Dst
+	}
+	size := p.WireLen
+	if s.Pkts == 0 || size < s.MinSize {
+		s.MinSize = size
+	}
+	if size > s.MaxSize {
+		s.MaxSize = size
+	}
+	s.Pkts++
+	s.Bytes += uint64(size)
+	s.AppBytes += uint64(p.AppLen)
+	if p.Net == decode.NetIPv4 || p.Net == decode.NetIPv6 {
+		if s.Pkts > 1 && s.TTL != p.TTL {
+			r.Flags |= record.FlagMultiPath
+		}
+		s.TTL, s.ToS = p.TTL, p.ToS
+	}
+	if p.Encaps&decode.EncapVLAN != 0 {
+		s.VLAN = p.VLAN
+	}
+	if p.Encaps&decode.EncapMPLS != 0 {
+		s.MPLS = p.MPLS
+	}
+	if p.HasMAC {
+		s.MAC = p.SrcMAC
+		if o := otherSide(r, dir); o.MAC == ([6]byte{}) {
+			o.MAC = p.DstMAC
+		}
+	}
+	if last := e.lastPkt[dir]; last != 0 && ts >= last {
+		s.AddInterval(ts - last)
+	}
+	e.lastPkt[dir] = ts
+	r.Flags |= encapFlags(p.Encaps)
+	if p.Fragment {
+		r.Flags |= record.FlagFragments
+	}
+	if p.Net != 0 && !p.L4 && !p.Fragment && (p.Net == decode.NetIPv4 || p.Net == decode.NetIPv6) {
+		switch p.Proto {
+		case decode.ProtoTCP, decode.ProtoUDP, decode.ProtoICMP, decode.ProtoICMPv6, decode.ProtoSCTP:
+			r.Flags |= record.FlagTruncated
+		}
+	}
+	if ts > e.last {
+		e.last = ts
+	}
+	t.idleRemove(&t.idle[e.class], i)
+	t.idlePush(&t.idle[e.class], i)
+	if e.key.Family != 0 && e.key.Proto == decode.ProtoTCP && p.L4 {
+		t.tcp(i, e, p, dir, s)
+	}
+}
+
+func otherSide(r *record.Record, dir int) *record.Side {
+	if dir == 0 {
+		return &r.Dst
+	}
+	return &r.Src
+}
+
+func encapFlags(enc uint16) uint32 {
+	var f uint32
+	if enc&decode.EncapEthernet != 0 {
+		f |= record.FlagEthernet
+	}
+	if enc&decode.EncapVLAN != 0 {
+		f |= record.FlagVLAN
+	}
+	if enc&decode.EncapMPLS != 0 {
+		f |= record.FlagMPLS
+	}
+	if enc&decode.EncapPPP != 0 {
+		f |= record.FlagPPP
+	}
+	if enc&decode.EncapSLL != 0 {
+		f |= record.FlagSLL
+	}
+	if enc&decode.EncapLLC != 0 {
+		f |= record.FlagLLC
+	}
+	return f
+}
+
+// seqLT and friends compare sequence numbers modulo 2^32 (RFC 793).
+func seqLT(a, b uint32) bool  { return int32(a-b) < 0 }
+func seqLEQ(a, b uint32) bool { return int32(a-b) <= 0 }
+func seqGT(a, b uint32) bool  { return int32(a-b) > 0 }
+
+// tcp updates TCP state, RTT and sequence accounting for one segment.
+func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side) {
+	r := &e.rec
+	f := p.TCPFlags
+	s.TCPFlags |= f
+	ts := &e.tcp[dir]
+	syn, ack, fin, rst := f&decode.TCPSyn != 0, f&decode.TCPAck != 0, f&decode.TCPFin != 0, f&decode.TCPRst != 0
+	if f&(decode.TCPEce|decode.TCPCwr) != 0 && !syn {
+		if dir == 0 {
+			r.TCPState |= record.TCPSrcEcn
+		} else {
+			r.TCPState |= record.TCPDstEcn
+		}
+	}
+	if !rst {
+		s.Win = uint32(p.TCPWin)
+		if p.TCPWin == 0 && !syn && !fin {
+			if dir == 0 {
+				r.TCPState |= record.TCPSrcWinShut
+			} else {
+				r.TCPState |= record.TCPDstWinShut
+			}
+		}
+	}
+
+	// Handshake and RTT: synack is SYN -> SYN-ACK, ackdat is SYN-ACK -> the ACK that
+	// completes the handshake, both as the sensor sees them.
+	switch {
+	case syn && !ack:
+		if dir == 0 {
+			r.TCPState |= record.TCPSawSyn
+			if e.synTime == 0 {
+				e.synTime = p.Timestamp
+			}
+		}
+	case syn && ack:
+		if dir == 1 {
+			r.TCPState |= record.TCPSawSynAck
+			if e.sackTim == 0 {
+				e.sackTim = p.Timestamp
+				if e.synTime != 0 && p.Timestamp >= e.synTime {
+					r.SynAck = p.Timestamp - e.synTime
+				}
+			}
+		}
+	case ack && dir == 0 && r.TCPState&record.TCPSawSynAck != 0 && r.TCPState&record.TCPEstablished == 0:
+		r.TCPState |= record.TCPEstablished
+		if e.sackTim != 0 && p.Timestamp >= e.sackTim {
+			r.AckDat = p.Timestamp - e.sackTim
+		}
+	}
+
+	// Sequence accounting.
+	segLen := p.AppLen
+	if syn {
+		segLen++
+	}
+	if fin {
+		segLen++
+	}
+	seq := p.TCPSeq
+	if !ts.haveSeq {
+		if syn || segLen > 0 {
+			ts.haveSeq = true
+			ts.next = seq + segLen
+			if s.BaseSeq == 0 {
+				s.BaseSeq = seq
+			}
+		}
+	} else if segLen > 0 && !rst {
+		end := seq + segLen
+		switch {
+		case seqGT(seq, ts.next):
+			// A hole: data between next and seq was not seen (lost before the sensor,
+			// or reordered). Remember it so a later fill counts as out of order.
+			ts.gapLo, ts.gapHi = ts.next, seq
+			s.Loss++
+			ts.next = end
+		case seqLT(seq, ts.next):
+			if ts.gapLo != ts.gapHi && seqLEQ(ts.gapLo, seq) && seqLT(seq, ts.gapHi) {
+				s.OutOfOrder++
+				// The hole shrinks from the side the segment filled.
+				if seq == ts.gapLo {
+					ts.gapLo = end
+				} else {
+					ts.gapHi = seq
+				}
+				if !seqLT(ts.gapLo, ts.gapHi) {
+					ts.gapLo, ts.gapHi = 0, 0
+				}
+				if s.Loss > 0 {
+					s.Loss-- // the hole was reordering, not loss
+				}
+			} else {
+				s.Retrans++
+				s.Loss++
+			}
+			if seqGT(end, ts.next) {
+				ts.next = end
+			}
+		default:
+			ts.next = end
+		}
+	}
+
+	// Teardown.
+	if rst {
+		r.TCPState |= record.TCPReset
+		if !e.closed {
+			t.closeFlow(i, e)
+		}
+		return
+	}
+	if fin {
+		if dir == 0 {
+			r.TCPState |= record.TCPSrcFin
+		} else {
+			r.TCPState |= record.TCPDstFin
+		}
+		if !ts.fin {
+			ts.fin = true
+			ts.finSeq = seq + segLen - 1
+		}
+	}
+	// Closed when both FINs were sent and this segment acknowledges the other side's FIN.
+	other := &e.tcp[1-dir]
+	if !e.closed && ts.fin && other.fin && ack && seqGT(p.TCPAck, other.finSeq) {
+		r.TCPState |= record.TCPClosed
+		t.closeFlow(i, e)
+	}
+}
+
+// closeFlow exports a TCP flow that closed or reset, and keeps the entry for a while to
+// catch retransmitted FINs and last ACKs.
+func (t *Table) closeFlow(i int32, e *entry) {
+	t.export(i, e, record.CauseClose)
+	e.closed = true
+	t.idleRemove(&t.idle[e.class], i)
+	e.class = classClosed
+	t.idlePush(&t.idle[e.class], i)
+}
+
+// export emits entry i's record if it has packets and resets its counters for the next
+// record of the same flow.
+func (t *Table) export(i int32, e *entry, cause record.Cause) {
+	if !e.started {
+		return
+	}
+	r := &e.rec
+	switch {
+	case cause != record.CauseStatus:
+		r.Cause = cause
+	case e.emitted:
+		r.Cause = record.CauseStatus
+	default:
+		r.Cause = record.CauseStart
+	}
+	r.Trans = 1
+	t.emit(r)
+	t.stats.Records++
+	e.emitted = true
+	e.started = false
+	t.statusRemove(i)
+	r.Src = resetSide(&r.Src)
+	r.Dst = resetSide(&r.Dst)
+	r.Flags = 0
+	r.Cause = 0
+}
+
+// resetSide clears a side's counters but keeps what describes the endpoint.
+func resetSide(s *record.Side) record.Side {
+	return record.Side{TTL: s.TTL, ToS: s.ToS, VLAN: s.VLAN, MPLS: s.MPLS, MAC: s.MAC, BaseSeq: s.BaseSeq, Win: s.Win}
+}
+
+// expire exports entry i (if it has anything to report) and removes it from the table.
+func (t *Table) expire(i int32, cause record.Cause, timedOut bool) {
+	e := t.at(i)
+	if timedOut {
+		e.rec.Flags |= record.FlagTimeout
+		if e.key.Family != 0 && e.key.Proto == decode.ProtoTCP && e.rec.TCPState&(record.TCPReset|record.TCPSrcFin|record.TCPDstFin) == 0 {
+			e.rec.TCPState |= record.TCPTimedOut
+		}
+	}
+	t.export(i, e, cause)
+	t.idleRemove(&t.idle[e.class], i)
+	delete(t.index, e.key)
+	t.release(i)
+}
+
+func (t *Table) evictOldest() {
+	best, bestClass := int32(nilIdx), -1
+	var bestLast int64
+	for c := 0; c < numClasses; c++ {
+		if c == classFrag {
+			continue
+		}
+		if h := t.idle[c].head; h != nilIdx {
+			if l := t.at(h).last; best == nilIdx || l < bestLast {
+				best, bestClass, bestLast = h, c, l
+			}
+		}
+	}
+	if bestClass < 0 {
+		return
+	}
+	t.stats.Evictions++
+	t.expire(best, record.CauseEvicted, false)
+}
+
+// Advance moves the table's clock to now (packet time) and runs the timers: status
+// records for flows whose record is older than the status interval, idle timeouts,
+// the end of closed flows' linger time, and fragment groups that never got their first
+// fragment.
+func (t *Table) Advance(now int64) {
+	if now > t.now {
+		t.now = now
+	}
+	now = t.now
+	iv := int64(t.cfg.StatusInterval)
+	for h := t.status.head; h != nilIdx; h = t.status.head {
+		e := t.at(h)
+		if e.rec.StartTime+iv > now {
+			break
+		}
+		t.export(h, e, record.CauseStatus)
+	}
+	for c := 0; c < numClasses; c++ {
+		l := &t.idle[c]
+		for h := l.head; h != nilIdx; h = l.head {
+			e := t.at(h)
+			if e.last+t.tmo[c] > now {
+				break
+			}
+			switch c {
+			case classFrag:
+				t.expireFrag(h)
+			case classClosed:
+				t.expire(h, record.CauseClose, false)
+			default:
+				t.expire(h, record.CauseClose, true)
+			}
+		}
+	}
+}
+
+// Flush exports every flow in the table (end of input) and empties it.
+func (t *Table) Flush() {
+	for c := 0; c < numClasses; c++ {
+		l := &t.idle[c]
+		for h := l.head; h != nilIdx; h = l.head {
+			if c == classFrag {
+				t.expireFrag(h)
+				continue
+			}
+			cause := record.CauseStatus
+			if c == classClosed {
+				cause = record.CauseClose
+			}
+			t.expire(h, cause, false)
+		}
+	}
+}

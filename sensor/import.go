@@ -1,0 +1,288 @@
+// Package sensor turns packets into flow records: packet sources (capture files now;
+// AF_XDP and AF_PACKET for live capture), the sharded pipeline that deals packets to
+// per-shard flow tables (package sensor/flow), and the writer that emits records and
+// management records. The `import` subcommand lives here.
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"panoptes/internal/cli"
+	"panoptes/record"
+	"panoptes/sensor/decode"
+	"panoptes/sensor/flow"
+)
+
+// ImportConfig configures an import.
+type ImportConfig struct {
+	Flow        flow.Config
+	Workers     int           // shards; 0 means one per CPU
+	ManInterval time.Duration // management status record interval, in packet time
+	Strict      bool          // a truncated or damaged capture is an error (exit 2)
+}
+
+// ImportStats summarises an import.
+type ImportStats struct {
+	record.Management
+	Files     int
+	Warnings  int
+	Truncated bool
+}
+
+// Import reads the captures in names (in order, as one packet stream), turns them into
+// flow records and writes them to w. Warnings (a truncated file, an unsupported link
+// type) go to warn, one line each. Records already written are never lost: a damaged
+// file ends its own input, and the import goes on with the next file.
+func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
+	cfg.Flow.Defaults()
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.ManInterval <= 0 {
+		cfg.ManInterval = 60 * time.Second
+	}
+	var st ImportStats
+	// Open every file first so that a missing file fails before any output.
+	srcs := make([]*PcapFile, 0, len(names))
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	for _, n := range names {
+		s, err := OpenPcap(n, stdin)
+		if err != nil {
+			return st, err
+		}
+		srcs = append(srcs, s)
+	}
+
+	pl := newPipeline(cfg.Workers, cfg.Flow)
+	werr := make(chan error, 1)
+	go func() { werr <- writeRecords(pl, w, cfg) }()
+
+	var ctr record.Management
+	var first, now int64
+	nextMan := int64(0)
+	warnedLink := map[decode.LinkType]bool{}
+	var hard error
+	for _, src := range srcs {
+		st.Files++
+		for {
+			data, ci, lt, _, err := src.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					st.Warnings++
+					st.Truncated = true
+					what := "damaged"
+					if errors.Is(err, io.ErrUnexpectedEOF) {
+						what = "truncated"
+					}
+					fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
+					if cfg.Strict && hard == nil {
+						hard = fmt.Errorf("%s: %s at byte %d", src.Name(), what, src.Offset())
+					}
+				}
+				break
+			}
+			ctr.PktsSeen++
+			ctr.BytesSeen += uint64(ci.Length)
+			if !decode.Supported(lt) {
+				ctr.SkippedLink++
+				if !warnedLink[lt] {
+					warnedLink[lt] = true
+					st.Warnings++
+					fmt.Fprintf(warn, "panoptes import: warning: %s: link type %d is not supported; its packets are counted and skipped\n", src.Name(), lt)
+				}
+				continue
+			}
+			ts := ci.Timestamp.UnixNano()
+			var p decode.Packet
+			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.Length), uint32(ci.CaptureLength)
+			if p.WireLen < p.CapLen {
+				p.WireLen = p.CapLen
+			}
+			derr := decode.Decode(lt, data, &p)
+			if derr != nil {
+				ctr.ParseErrors++
+				if !usable(&p) {
+					continue
+				}
+			}
+			if first == 0 {
+				first = ts
+			}
+			if ts > now {
+				now = ts
+			}
+			*pl.slot(flow.ShardHash(&p)) = p
+			if nextMan == 0 {
+				nextMan = first + int64(cfg.ManInterval)
+			}
+			if pl.full() {
+				ri := roundInfo{counters: ctr, first: first, now: now}
+				if now >= nextMan {
+					ri.man = true
+					nextMan = now + int64(cfg.ManInterval)
+				}
+				pl.send(ri)
+			}
+		}
+	}
+	pl.send(roundInfo{counters: ctr, first: first, now: now, final: true})
+	err := <-werr
+	st.Management = ctr
+	if err != nil {
+		return st, err
+	}
+	return st, hard
+}
+
+// usable reports whether a packet that failed to decode still identifies a flow: its
+// network header was read (the damage is further in), or it is a non-IP frame with MAC
+// addresses.
+func usable(p *decode.Packet) bool {
+	switch p.Net {
+	case decode.NetIPv4, decode.NetIPv6:
+		return p.IPHdrLen > 0
+	case decode.NetARP:
+		return false
+	}
+	return false
+}
+
+// writeRecords is the writer: it takes each round's records from the pipeline, numbers
+// them and writes them, with management records at the start, at each management
+// interval and at the end.
+func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
+	var recs []record.Record
+	var seq uint32
+	var werr error
+	started := false
+	man := func(cause record.Cause, ri *roundInfo, st *flow.Stats) {
+		m := ri.counters
+		m.RecordsWritten = w.Count()
+		m.FlowsActive = uint64(st.Active)
+		m.Evictions = st.Evictions
+		t := ri.now
+		if t == 0 {
+			t = time.Now().UnixNano()
+		}
+		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: ri.first, LastTime: t, Man: &m}
+		if cause == record.CauseStart {
+			r.StartTime, r.LastTime = t, t
+			if ri.first != 0 {
+				r.StartTime, r.LastTime = ri.first, ri.first
+			}
+		}
+		seq++
+		r.Seq = seq
+		if werr == nil {
+			werr = w.Write(&r)
+		}
+	}
+	for {
+		ri, out, st, ok := pl.collect(recs)
+		if !ok {
+			break
+		}
+		recs = out
+		if !started && (ri.first != 0 || ri.final) {
+			started = true
+			man(record.CauseStart, &ri, &st)
+		}
+		for i := range recs {
+			seq++
+			recs[i].Seq = seq
+			if werr == nil {
+				werr = w.Write(&recs[i])
+			}
+		}
+		if ri.man && !ri.final {
+			man(record.CauseStatus, &ri, &st)
+		}
+		if ri.final {
+			man(record.CauseStop, &ri, &st)
+		}
+	}
+	if werr != nil {
+		return werr
+	}
+	return w.Flush()
+}
+
+// ParseSrcID accepts a source id as a number or as an IPv4 address (Argus's habit of
+// naming a sensor by its address).
+func ParseSrcID(s string) (uint32, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		b := a.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+	}
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("bad --srcid %q: want a number or an IPv4 address", s)
+	}
+	return uint32(n), nil
+}
+
+// ImportMain is `panoptes import -r FILE [-r FILE]... -w OUT [--srcid ID] ...`.
+func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("import", "-r FILE [-r FILE]... -w OUT [flags]", stderr)
+	files := fs.StringArrayP("read", "r", nil, "capture file to read (pcap or pcapng, optionally gzip-compressed; - for stdin); repeatable")
+	out := fs.StringP("write", "w", "", "output record stream file (- for stdout)")
+	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
+	var cfg ImportConfig
+	fs.DurationVar(&cfg.Flow.StatusInterval, "status-interval", 5*time.Second, "emit a status record for active flows this often")
+	fs.DurationVar(&cfg.Flow.TCPTimeout, "tcp-timeout", 60*time.Second, "idle timeout for TCP flows")
+	fs.DurationVar(&cfg.Flow.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
+	fs.DurationVar(&cfg.Flow.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
+	fs.DurationVar(&cfg.Flow.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
+	fs.IntVar(&cfg.Flow.MaxFlows, "max-flows", 1<<20, "flows held at once; when full the oldest idle flow is exported early (counted)")
+	fs.IntVar(&cfg.Workers, "workers", 0, "flow-table shards (0 = one per CPU)")
+	fs.DurationVar(&cfg.ManInterval, "man-interval", 60*time.Second, "management status record interval (packet time)")
+	fs.BoolVar(&cfg.Strict, "strict", false, "treat a truncated or damaged capture as an error (exit 2)")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return cli.Usagef("import: unexpected argument %q", rest[0])
+	}
+	if len(*files) == 0 {
+		return cli.Usagef("import: no input: give -r FILE")
+	}
+	if *out == "" {
+		return cli.Usagef("import: no output: give -w FILE or -w -")
+	}
+	if cfg.Flow.SrcID, err = ParseSrcID(*srcid); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	if cfg.Flow.MaxFlows <= 0 {
+		return cli.Usagef("import: --max-flows must be positive")
+	}
+	var dst io.Writer = stdout
+	var f *os.File
+	if *out != "-" {
+		if f, err = os.Create(*out); err != nil {
+			return err
+		}
+		dst = f
+	}
+	w, err := record.NewWriter(dst)
+	if err == nil {
+		_, err = Import(*files, stdin, w, stderr, cfg)
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%s: %w", *out, cerr)
+		}
+	}
+	return err
+}

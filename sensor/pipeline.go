@@ -1,0 +1,205 @@
+package sensor
+
+import (
+	"cmp"
+	"slices"
+
+	"panoptes/record"
+	"panoptes/sensor/decode"
+	"panoptes/sensor/flow"
+)
+
+// The sharded pipeline: one reader decodes packets and deals them to shards by flow
+// hash (as RSS deals them to NIC queues); each shard owns a flow table on its own
+// goroutine; one writer collects the records.
+//
+// Packets travel in rounds: every round carries one batch to every shard, stamped with
+// the packet clock at the end of the round, and each shard runs its timers at the end
+// of its batch. Timers therefore fire at the same packet positions whatever the number
+// of shards, and the writer, which takes each round's records from all shards and sorts
+// them, writes the same records in the same order for 1 shard or 16.
+
+const roundPackets = 4096 // packets per round, over all shards
+
+type batch struct {
+	pkts  []decode.Packet
+	now   int64
+	flush bool
+	out   []record.Record
+	stats flow.Stats
+}
+
+// roundInfo is what the reader tells the writer about a round.
+type roundInfo struct {
+	counters record.Management // reader-side counters at the end of the round
+	first    int64             // time of the first packet read so far (0 if none)
+	now      int64
+	man      bool // write a management status record after this round
+	final    bool
+}
+
+type pipeline struct {
+	shards  int
+	in      []chan *batch
+	free    []chan *batch
+	results []chan *batch
+	rounds  chan roundInfo
+	cur     []*batch
+	count   int // packets in the current round
+}
+
+func newPipeline(shards int, cfg flow.Config) *pipeline {
+	pl := &pipeline{shards: shards, rounds: make(chan roundInfo, 8)}
+	for s := 0; s < shards; s++ {
+		in, free, res := make(chan *batch, 4), make(chan *batch, 4), make(chan *batch, 4)
+		for i := 0; i < 4; i++ {
+			free <- &batch{pkts: make([]decode.Packet, 0, roundPackets), out: make([]record.Record, 0, 64)}
+		}
+		pl.in, pl.free, pl.results = append(pl.in, in), append(pl.free, free), append(pl.results, res)
+		go runShard(in, res, cfg)
+	}
+	pl.cur = make([]*batch, shards)
+	for s := range pl.cur {
+		pl.cur[s] = <-pl.free[s]
+	}
+	return pl
+}
+
+func runShard(in <-chan *batch, out chan<- *batch, cfg flow.Config) {
+	var cur *batch
+	tbl := flow.NewTable(cfg, func(r *record.Record) { cur.out = append(cur.out, *r) })
+	for b := range in {
+		cur = b
+		for i := range b.pkts {
+			tbl.Update(&b.pkts[i])
+		}
+		tbl.Advance(b.now)
+		if b.flush {
+			tbl.Flush()
+		}
+		b.stats = tbl.Stats()
+		out <- b
+	}
+	close(out)
+}
+
+// slot returns the packet slot for a packet of the given shard hash. The caller fills
+// it; it counts as part of the current round.
+func (pl *pipeline) slot(hash uint32) *decode.Packet {
+	b := pl.cur[int(hash%uint32(pl.shards))]
+	b.pkts = b.pkts[:len(b.pkts)+1]
+	pl.count++
+	return &b.pkts[len(b.pkts)-1]
+}
+
+// unslot takes back the last slot given out for hash (a packet that turned out to be
+// unusable).
+func (pl *pipeline) unslot(hash uint32) {
+	b := pl.cur[int(hash%uint32(pl.shards))]
+	b.pkts = b.pkts[:len(b.pkts)-1]
+	pl.count--
+}
+
+// full reports whether the round should be sent.
+func (pl *pipeline) full() bool {
+	if pl.count >= roundPackets {
+		return true
+	}
+	for _, b := range pl.cur {
+		if len(b.pkts) == cap(b.pkts) {
+			return true
+		}
+	}
+	return false
+}
+
+// send ends the round: every shard gets its batch, the writer gets the round's info.
+func (pl *pipeline) send(ri roundInfo) {
+	for s, b := range pl.cur {
+		b.now, b.flush = ri.now, ri.final
+		pl.in[s] <- b
+		if !ri.final {
+			pl.cur[s] = <-pl.free[s]
+		}
+	}
+	pl.count = 0
+	pl.rounds <- ri
+	if ri.final {
+		for _, in := range pl.in {
+			close(in)
+		}
+		close(pl.rounds)
+	}
+}
+
+// collect runs in the writer: it returns the next round's info and its records, sorted
+// so that the output does not depend on the number of shards, plus the shards' table
+// statistics summed. ok is false after the final round.
+func (pl *pipeline) collect(recs []record.Record) (ri roundInfo, out []record.Record, st flow.Stats, ok bool) {
+	ri, ok = <-pl.rounds
+	if !ok {
+		return ri, recs, st, false
+	}
+	out = recs[:0]
+	for s := 0; s < pl.shards; s++ {
+		b := <-pl.results[s]
+		out = append(out, b.out...)
+		st.Packets += b.stats.Packets
+		st.Flows += b.stats.Flows
+		st.Records += b.stats.Records
+		st.Evictions += b.stats.Evictions
+		st.FragOrph += b.stats.FragOrph
+		st.Active += b.stats.Active
+		b.pkts, b.out = b.pkts[:0], b.out[:0]
+		if !ri.final {
+			pl.free[s] <- b
+		}
+	}
+	slices.SortFunc(out, compareRecords)
+	return ri, out, st, true
+}
+
+// compareRecords orders records by end time, then start time, then flow identity: a
+// total order for the records of one round.
+func compareRecords(a, b record.Record) int {
+	if c := cmp.Compare(a.LastTime, b.LastTime); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.StartTime, b.StartTime); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Family, b.Family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Proto, b.Proto); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.EtherType, b.EtherType); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.SrcAddr[:], b.SrcAddr[:]); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.DstAddr[:], b.DstAddr[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.SrcPort, b.SrcPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.DstPort, b.DstPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ICMPID, b.ICMPID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ICMPSeq, b.ICMPSeq); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.Src.MAC[:], b.Src.MAC[:]); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.Dst.MAC[:], b.Dst.MAC[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Src.Pkts+a.Dst.Pkts, b.Src.Pkts+b.Dst.Pkts)
+}
