@@ -208,7 +208,9 @@ func AppendRecord(b []byte, r *Record) []byte {
 	b = appendUvarintField(b, idFamily, uint64(r.Family))
 	b = appendUvarintField(b, idProto, uint64(r.Proto))
 	b = appendUvarintField(b, idEtherType, uint64(r.EtherType))
-	if r.Family == 4 || r.Family == 6 {
+	if r.Family == 4 || r.Family == 6 || r.SrcAddr != ([16]byte{}) || r.DstAddr != ([16]byte{}) {
+		// Non-IP flows carry addresses too when they have them (ARP's protocol
+		// addresses): 4 bytes unless the family is IPv6.
 		n := addrLen(r.Family)
 		b = append(b, idSrcAddr, byte(n))
 		b = append(b, r.SrcAddr[:n]...)

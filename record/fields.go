@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Format holds the output options that change how a field prints (ra's -p, -n, -u).
@@ -139,9 +140,14 @@ func AppendTime(dst []byte, ns int64, f *Format) []byte {
 	}
 	dst = t.AppendFormat(dst, "15:04:05")
 	if f.Precision > 0 {
-		frac := strconv.AppendInt(nil, int64(t.Nanosecond())+1e9, 10)[1:]
+		// Digits of the nanoseconds, most significant first, without allocating.
+		ns := t.Nanosecond()
 		dst = append(dst, '.')
-		dst = append(dst, frac[:min(f.Precision, 9)]...)
+		div := 100000000
+		for i := 0; i < min(f.Precision, 9); i++ {
+			dst = append(dst, byte('0'+ns/div%10))
+			div /= 10
+		}
 	}
 	return dst
 }
@@ -281,6 +287,8 @@ func (r *Record) FlagString() [9]byte {
 		f[0] = 'N'
 	}
 	switch {
+	case r.Flags&FlagGRE != 0:
+		f[1] = 'G'
 	case r.Flags&FlagMPLS != 0:
 		f[1] = 'm'
 	case r.Flags&FlagVLAN != 0:
@@ -480,7 +488,7 @@ func init() {
 		Uint: func(r *Record) uint64 { return uint64(r.Proto) },
 		Text: func(dst []byte, r *Record, f *Format) []byte { return AppendProto(dst, r, f.Numeric) },
 		JSON: func(dst []byte, r *Record) []byte {
-			return strconv.AppendQuote(dst, string(AppendProto(nil, r, false)))
+			return AppendJSONString(dst, AppendProto(nil, r, false))
 		},
 	})
 	addrField("saddr", "SrcAddr", true)
@@ -607,5 +615,35 @@ func AppendJSONValue(dst []byte, f *Field, r *Record) []byte {
 		}
 		return strconv.AppendFloat(dst, v, 'f', -1, 64)
 	}
-	return strconv.AppendQuote(dst, string(f.Text(nil, r, &DefaultFormat)))
+	return AppendJSONString(dst, f.Text(nil, r, &DefaultFormat))
+}
+
+// AppendJSONString appends s as a JSON string: quotes, backslash escapes for '"', '\\'
+// and control characters, and \ufffd for bytes that are not UTF-8.
+func AppendJSONString(dst, s []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(dst, '"')
 }

@@ -55,18 +55,19 @@ func (c Clock) String() string {
 
 // Flag bits (Record.Flags): what was seen on the flow, printed in the flgs column.
 const (
-	FlagEthernet   uint32 = 1 << iota // Ethernet encapsulation ('e')
-	FlagVLAN                          // 802.1Q tagged ('v')
-	FlagMPLS                          // MPLS labelled ('m')
-	FlagPPP                           // PPP / PPPoE ('p')
-	FlagSLL                           // Linux cooked capture
-	FlagFragments                     // IP fragments seen ('F')
-	FlagFragPartial                   // fragments without their first fragment ('f')
-	FlagMultiPath                     // TTL changed within a direction
-	FlagTimeout                       // closed by idle timeout (dir 'o')
-	FlagFlowExport                    // derived from NetFlow/IPFIX ('N')
-	FlagLLC                           // 802.2 LLC
-	FlagTruncated                     // some packets were truncated below the transport header
+	FlagEthernet    uint32 = 1 << iota // Ethernet encapsulation ('e')
+	FlagVLAN                           // 802.1Q tagged ('v')
+	FlagMPLS                           // MPLS labelled ('m')
+	FlagPPP                            // PPP / PPPoE ('p')
+	FlagSLL                            // Linux cooked capture
+	FlagFragments                      // IP fragments seen ('F')
+	FlagFragPartial                    // fragments without their first fragment ('f')
+	FlagMultiPath                      // TTL changed within a direction
+	FlagTimeout                        // closed by idle timeout (dir 'o')
+	FlagFlowExport                     // derived from NetFlow/IPFIX ('N')
+	FlagLLC                            // 802.2 LLC
+	FlagTruncated                      // some packets were truncated below the transport header
+	FlagGRE                            // carried in GRE (or ERSPAN) and decapsulated ('G')
 )
 
 // TCP status bits (Record.TCPState): the events Argus derives its state name from.

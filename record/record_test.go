@@ -269,10 +269,7 @@ func uvarintAt(b []byte) (int, int) {
 // normalize clears what a decode of arbitrary bytes may set but the encoder does not
 // carry (addresses of a non-IP family, negative durations).
 func normalize(r Record) Record {
-	if r.Family != 4 && r.Family != 6 {
-		r.SrcAddr, r.DstAddr = [16]byte{}, [16]byte{}
-	}
-	if r.Family == 4 {
+	if r.Family != 6 {
 		clear(r.SrcAddr[4:])
 		clear(r.DstAddr[4:])
 	}

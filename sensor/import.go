@@ -106,10 +106,16 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 			ts := ci.Timestamp.UnixNano()
 			var p decode.Packet
 			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.Length), uint32(ci.CaptureLength)
-			if p.WireLen < p.CapLen {
+			if p.WireLen < p.CapLen || p.WireLen > maxPacket {
+				// A packet longer on the wire than any link carries is a damaged
+				// header: count what was captured.
 				p.WireLen = p.CapLen
 			}
 			derr := decode.Decode(lt, data, &p)
+			// Cooked and loopback pseudo-headers are written by the capturing host, not
+			// sent on any wire, and Argus counts point-to-point links from the network
+			// layer: byte counts leave such framing out.
+			p.WireLen -= min(p.WireLen, uint32(p.LinkHdrLen))
 			if derr != nil {
 				ctr.ParseErrors++
 				if !usable(&p) {
@@ -177,6 +183,7 @@ func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
 		}
 		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: ri.first, LastTime: t, Man: &m}
 		if cause == record.CauseStart {
+			*r.Man = record.Management{}
 			r.StartTime, r.LastTime = t, t
 			if ri.first != 0 {
 				r.StartTime, r.LastTime = ri.first, ri.first

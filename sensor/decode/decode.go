@@ -40,7 +40,7 @@ const (
 	ip6Routing    = 43
 	ip6Fragment   = 44
 	ip6AH         = 51
-	ip6NoNext     = 59
+	ip6NoNext     = 59 // not walked: nothing follows it
 	ip6DestOpts   = 60
 	ip6Mobility   = 135
 	ip6HIP        = 139
@@ -97,8 +97,10 @@ func Decode(lt LinkType, frame []byte, p *Packet) error {
 	case LinkEthernet:
 		return decodeEthernet(frame, p)
 	case LinkLinuxSLL:
+		p.LinkHdrLen = 16
 		return decodeSLL(frame, p)
 	case LinkSLL2:
+		p.LinkHdrLen = 20
 		return decodeSLL2(frame, p)
 	case LinkRaw:
 		p.Encaps |= EncapRaw
@@ -112,11 +114,17 @@ func Decode(lt LinkType, frame []byte, p *Packet) error {
 		p.EtherType = etherTypeIPv6
 		return decodeIPv6(frame, 0, p)
 	case LinkNull:
+		p.LinkHdrLen = 4
 		return decodeNull(frame, false, p)
 	case LinkLoop:
+		p.LinkHdrLen = 4
 		return decodeNull(frame, true, p)
 	case LinkPPP:
+		p.LinkHdrLen = pppHeaderLen(frame)
 		return decodePPPLink(frame, p)
+	case LinkCHDLC:
+		p.LinkHdrLen = 4
+		return decodeCiscoHDLC(frame, p)
 	}
 	return ErrUnsupportedLink
 }
@@ -124,15 +132,19 @@ func Decode(lt LinkType, frame []byte, p *Packet) error {
 // The decoders below take the whole frame and the offset of their header, so that
 // L3Offset and L4Offset come for free. Every caller keeps off <= len(frame).
 
-func decodeEthernet(frame []byte, p *Packet) error {
+func decodeEthernet(frame []byte, p *Packet) error { return decodeEthernetAt(frame, 0, p) }
+
+// decodeEthernetAt decodes an Ethernet header at off: the frame itself, or one carried
+// in GRE (ERSPAN mirrors, transparent bridging), whose addresses replace the outer ones.
+func decodeEthernetAt(frame []byte, off int, p *Packet) error {
 	p.Encaps |= EncapEthernet
-	if len(frame) < 14 {
+	if len(frame)-off < 14 {
 		return errEthernetShort
 	}
 	p.HasMAC = true
-	copy(p.DstMAC[:], frame[0:6])
-	copy(p.SrcMAC[:], frame[6:12])
-	return decodeEtherType(frame, 14, binary.BigEndian.Uint16(frame[12:14]), p)
+	copy(p.DstMAC[:], frame[off:off+6])
+	copy(p.SrcMAC[:], frame[off+6:off+12])
+	return decodeEtherType(frame, off+14, binary.BigEndian.Uint16(frame[off+12:off+14]), p)
 }
 
 // decodeEtherType decodes the layer at off, whose type is the EtherType et, peeling
@@ -166,7 +178,6 @@ func decodeEtherType(frame []byte, off int, et uint16, p *Packet) error {
 		case etherTypePPPoE:
 			return decodePPPoE(frame, off, p)
 		}
-		p.L3Offset = uint32(off)
 		if et < etherTypeMin {
 			// An 802.3 length, so an LLC header follows. Only once: LLC inside LLC is
 			// nonsense, and refusing it keeps a crafted frame from recursing once per
@@ -174,11 +185,11 @@ func decodeEtherType(frame []byte, off int, et uint16, p *Packet) error {
 			if p.Encaps&EncapLLC == 0 {
 				return decodeLLC(frame, off, p)
 			}
-			p.Net = NetOther
-			return nil
+			et = 0
 		}
 		p.Net = NetOther
 		p.EtherType = et
+		p.L3Offset = uint32(off)
 		return nil
 	}
 }
@@ -250,10 +261,11 @@ func decodePPPoE(frame []byte, off int, p *Packet) error {
 	if len(frame)-off < 6 {
 		return errPPPoEShort
 	}
+	// Keyed by the session's EtherType unless PPP carries IP (which overwrites it).
+	p.EtherType = etherTypePPPoE
 	// Version 1, type 1, code 0 (session data); anything else is not carrying PPP.
 	if frame[off] != 0x11 || frame[off+1] != 0 {
 		p.Net = NetOther
-		p.EtherType = etherTypePPPoE
 		p.L3Offset = uint32(off)
 		return nil
 	}
@@ -271,17 +283,43 @@ func decodePPPLink(frame []byte, p *Packet) error {
 	// Wireshark accept it too). 0x0f and 0x8f as a compressed PPP protocol field would
 	// be reserved values, so the two cannot be confused.
 	if len(frame) >= 4 && (frame[0] == 0x0f || frame[0] == 0x8f) && frame[1] == 0x00 {
-		et := binary.BigEndian.Uint16(frame[2:4])
-		if et == etherTypeRARP {
-			// In Cisco HDLC 0x8035 is SLARP, not RARP.
-			p.Net = NetOther
-			p.EtherType = et
-			p.L3Offset = 4
-			return nil
-		}
-		return decodeEtherType(frame, 4, et, p)
+		return decodeCiscoHDLC(frame, p)
 	}
 	return decodePPPProtocol(frame, 0, p)
+}
+
+// pppHeaderLen is the length of the PPP (or Cisco HDLC) framing at the start of a
+// LINKTYPE_PPP frame: optional address and control bytes, then a 1- or 2-byte protocol.
+func pppHeaderLen(frame []byte) uint16 {
+	switch {
+	case len(frame) >= 4 && (frame[0] == 0x0f || frame[0] == 0x8f) && frame[1] == 0x00:
+		return 4
+	case len(frame) >= 2 && frame[0] == 0xff && frame[1] == 0x03:
+		if len(frame) >= 3 && frame[2]&1 != 0 {
+			return 3
+		}
+		return 4
+	case len(frame) >= 1 && frame[0]&1 != 0:
+		return 1
+	}
+	return 2
+}
+
+// decodeCiscoHDLC decodes Cisco HDLC framing: address, control, then an EtherType.
+func decodeCiscoHDLC(frame []byte, p *Packet) error {
+	p.Encaps |= EncapPPP
+	if len(frame) < 4 {
+		return errPPPShort
+	}
+	et := binary.BigEndian.Uint16(frame[2:4])
+	if et == etherTypeRARP {
+		// In Cisco HDLC 0x8035 is SLARP, not RARP.
+		p.Net = NetOther
+		p.EtherType = et
+		p.L3Offset = 4
+		return nil
+	}
+	return decodeEtherType(frame, 4, et, p)
 }
 
 // decodePPPProtocol reads a PPP protocol field at off, one byte when protocol field
@@ -406,8 +444,8 @@ func decodeIPAnyVersion(frame []byte, off int, p *Packet) error {
 	return errIPVersion
 }
 
-// decodeARP decodes ARP and RARP. Only Ethernet/IPv4 ARP has addresses the flow table
-// can key on; the rest are keyed by the MAC pair.
+// decodeARP decodes ARP and RARP. Only ARP for IPv4 has addresses the flow table can key
+// on; the rest are keyed by the MAC pair.
 func decodeARP(frame []byte, off int, et uint16, p *Packet) error {
 	p.Net = NetARP
 	p.EtherType = et
@@ -416,10 +454,10 @@ func decodeARP(frame []byte, off int, et uint16, p *Packet) error {
 	if len(b) < 8 {
 		return errARPShort
 	}
-	// hardware type 1 (Ethernet), protocol IPv4, 6-byte hardware and 4-byte protocol
-	// addresses: the layout with sender address at 14 and target address at 24.
-	if binary.BigEndian.Uint16(b[0:2]) != 1 || binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 ||
-		b[4] != 6 || b[5] != 4 {
+	// IPv4 protocol addresses with 6-byte hardware addresses put the sender address at
+	// 14 and the target at 24. The hardware type is not checked: IEEE 802 (6) and
+	// odd values appear on Ethernet too, and Wireshark goes by the sizes as well.
+	if binary.BigEndian.Uint16(b[2:4]) != etherTypeIPv4 || b[4] != 6 || b[5] != 4 {
 		return nil
 	}
 	if len(b) < 28 {
@@ -590,6 +628,12 @@ func decodeTransport(frame []byte, off, ipPayload int, p *Packet) error {
 		return decodeSCTP(b, ipPayload, p)
 	case ProtoICMP, ProtoICMPv6:
 		return decodeICMP(b, ipPayload, p)
+	case ProtoGRE:
+		// A first fragment carries the inner headers too; later fragments stay the
+		// outer GRE flow's.
+		if p.FragOffset == 0 {
+			return decodeGRE(frame, off, ipPayload, p)
+		}
 	}
 	// ESP, GRE, tunnels and the rest: the flow is the outer IP header, and all of its
 	// payload is application bytes as far as the flow is concerned.
@@ -597,14 +641,18 @@ func decodeTransport(frame []byte, off, ipPayload int, p *Packet) error {
 	return nil
 }
 
-// transportShort picks the error for a transport header that needs more bytes than b
-// holds: malformed if the IP length fields leave no room for it, truncated if the
-// capture cut it.
-func transportShort(need, ipPayload int, truncated, overrun error) error {
-	if ipPayload < need {
-		return overrun
+// transportShort picks the error for a transport header that needs more bytes than the
+// packet holds: truncated if the capture cut it; if the IP length fields leave no room
+// for it, none for a first fragment (the header goes on in the next fragment, which is
+// legal if unusual) and malformed otherwise.
+func transportShort(p *Packet, need, ipPayload int, truncated, overrun error) error {
+	if ipPayload >= need {
+		return truncated
 	}
-	return truncated
+	if p.FragMore {
+		return nil
+	}
+	return overrun
 }
 
 // payloadAfter is the IP payload left after a transport header, clamped at zero.
@@ -617,12 +665,12 @@ func payloadAfter(ipPayload, hdrLen int) uint32 {
 
 func decodeTCP(b []byte, ipPayload int, p *Packet) error {
 	if len(b) < 4 {
-		return transportShort(4, ipPayload, errTCPShort, errTCPOverrun)
+		return transportShort(p, 4, ipPayload, errTCPShort, errTCPOverrun)
 	}
 	p.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.DstPort = binary.BigEndian.Uint16(b[2:4])
 	if len(b) < 20 {
-		return transportShort(20, ipPayload, errTCPShort, errTCPOverrun)
+		return transportShort(p, 20, ipPayload, errTCPShort, errTCPOverrun)
 	}
 	p.TCPSeq = binary.BigEndian.Uint32(b[4:8])
 	p.TCPAck = binary.BigEndian.Uint32(b[8:12])
@@ -634,7 +682,7 @@ func decodeTCP(b []byte, ipPayload int, p *Packet) error {
 	}
 	p.AppLen = payloadAfter(ipPayload, hdrLen)
 	if len(b) < hdrLen {
-		return transportShort(hdrLen, ipPayload, errTCPShort, errTCPOverrun)
+		return transportShort(p, hdrLen, ipPayload, errTCPShort, errTCPOverrun)
 	}
 	p.L4 = true
 	return nil
@@ -642,12 +690,12 @@ func decodeTCP(b []byte, ipPayload int, p *Packet) error {
 
 func decodeUDP(b []byte, ipPayload int, p *Packet) error {
 	if len(b) < 4 {
-		return transportShort(4, ipPayload, errUDPShort, errUDPOverrun)
+		return transportShort(p, 4, ipPayload, errUDPShort, errUDPOverrun)
 	}
 	p.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.DstPort = binary.BigEndian.Uint16(b[2:4])
 	if len(b) < 8 {
-		return transportShort(8, ipPayload, errUDPShort, errUDPOverrun)
+		return transportShort(p, 8, ipPayload, errUDPShort, errUDPOverrun)
 	}
 	// Trust the UDP length when it fits the IP payload; 0 (jumbograms) or a value past
 	// the IP payload is broken, and the IP length is the better measure then.
@@ -662,12 +710,12 @@ func decodeUDP(b []byte, ipPayload int, p *Packet) error {
 
 func decodeSCTP(b []byte, ipPayload int, p *Packet) error {
 	if len(b) < 4 {
-		return transportShort(4, ipPayload, errSCTPShort, errSCTPOverrun)
+		return transportShort(p, 4, ipPayload, errSCTPShort, errSCTPOverrun)
 	}
 	p.SrcPort = binary.BigEndian.Uint16(b[0:2])
 	p.DstPort = binary.BigEndian.Uint16(b[2:4])
 	if len(b) < 12 {
-		return transportShort(12, ipPayload, errSCTPShort, errSCTPOverrun)
+		return transportShort(p, 12, ipPayload, errSCTPShort, errSCTPOverrun)
 	}
 	p.AppLen = payloadAfter(ipPayload, 12)
 	p.L4 = true
@@ -678,16 +726,17 @@ func decodeSCTP(b []byte, ipPayload int, p *Packet) error {
 // type, code, checksum, then an identifier and sequence number for echo messages.
 func decodeICMP(b []byte, ipPayload int, p *Packet) error {
 	if len(b) < 2 {
-		return transportShort(2, ipPayload, errICMPShort, errICMPOverrun)
+		return transportShort(p, 2, ipPayload, errICMPShort, errICMPOverrun)
 	}
 	icmpType := b[0]
 	p.SrcPort = uint16(icmpType)
 	p.DstPort = uint16(b[1])
 	if len(b) < 8 {
-		return transportShort(8, ipPayload, errICMPShort, errICMPOverrun)
+		return transportShort(p, 8, ipPayload, errICMPShort, errICMPOverrun)
 	}
 	if isEcho(p.Proto, icmpType) {
 		p.ICMPID = binary.BigEndian.Uint16(b[4:6])
+		p.ICMPSeq = binary.BigEndian.Uint16(b[6:8])
 	}
 	p.AppLen = payloadAfter(ipPayload, 8)
 	p.L4 = true

@@ -1,10 +1,12 @@
 // Package decode parses captured frames, in place and without allocating, into the
 // fixed-size Packet summary that the flow table consumes.
 //
-// Decode reads a frame of a given link type (Ethernet with 802.1Q/QinQ VLAN tags and
-// MPLS label stacks, Linux SLL and SLL2, raw IPv4/IPv6, BSD null/loopback, PPP) down to
-// the transport header. It never keeps a reference to the frame: every field it needs is
-// copied into the Packet, so the caller may reuse the frame buffer at once.
+// Decode reads a frame of a given link type (Ethernet or 802.3 LLC/SNAP with 802.1Q/QinQ
+// VLAN tags, MPLS label stacks and PPPoE sessions, Linux SLL and SLL2, raw IPv4/IPv6,
+// BSD null/loopback, PPP) down to the transport header. Tunnels are not opened: the
+// outermost IP header is the flow, as in Argus. Decode never keeps a reference to the
+// frame: every field it needs is copied into the Packet, so the caller may reuse the
+// frame buffer at once.
 package decode
 
 import "errors"
@@ -17,6 +19,7 @@ const (
 	LinkNull     LinkType = 0   // BSD loopback: 4-byte host-order address family
 	LinkEthernet LinkType = 1   // Ethernet II / 802.3
 	LinkPPP      LinkType = 9   // PPP (RFC 1661), optionally with HDLC address/control
+	LinkCHDLC    LinkType = 104 // Cisco HDLC
 	LinkRaw      LinkType = 101 // raw IPv4 or IPv6, version from the first nibble
 	LinkLoop     LinkType = 108 // OpenBSD loopback: 4-byte network-order family
 	LinkLinuxSLL LinkType = 113 // Linux "cooked" capture v1
@@ -28,7 +31,7 @@ const (
 // Supported reports whether Decode understands frames of link type lt.
 func Supported(lt LinkType) bool {
 	switch lt {
-	case LinkNull, LinkEthernet, LinkPPP, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2:
+	case LinkNull, LinkEthernet, LinkPPP, LinkCHDLC, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2:
 		return true
 	}
 	return false
@@ -53,11 +56,13 @@ const (
 	EncapNull
 	EncapRaw
 	EncapLLC
+	EncapGRE // opened a GRE tunnel (also ERSPAN); the fields describe the inner packet
 )
 
 // IP protocol numbers the decoder looks inside.
 const (
 	ProtoICMP   uint8 = 1
+	ProtoGRE    uint8 = 47
 	ProtoTCP    uint8 = 6
 	ProtoUDP    uint8 = 17
 	ProtoICMPv6 uint8 = 58
@@ -82,8 +87,8 @@ const (
 // Addresses are 16 bytes; IPv4 addresses occupy the first 4 bytes and the rest are zero.
 // Ports: for TCP, UDP and SCTP the transport ports; for ICMP and ICMPv6, SrcPort is the
 // ICMP type and DstPort the code (Argus shows them the same way); for echo request/reply,
-// ICMPID holds the identifier. For non-first IP fragments the ports are unknown (0) and
-// FragOffset > 0.
+// ICMPID and ICMPSeq hold the identifier and sequence number. For non-first IP fragments
+// the ports are unknown (0) and FragOffset > 0.
 type Packet struct {
 	// Timestamp in nanoseconds since the Unix epoch; set by the caller, not by Decode.
 	Timestamp int64
@@ -93,6 +98,12 @@ type Packet struct {
 	CapLen  uint32
 
 	Encaps uint16 // EncapXxx bits
+
+	// LinkHdrLen is the length of link framing that is not an Ethernet header: a cooked
+	// (SLL) or loopback pseudo-header, PPP or Cisco HDLC framing. Argus counts bytes
+	// from the network layer on such links (and from the Ethernet header on Ethernet),
+	// so byte counts leave it out.
+	LinkHdrLen uint16
 
 	// Layer 2. HasMAC is false for link types without MAC addresses (raw IP, null, PPP).
 	HasMAC    bool
@@ -124,6 +135,7 @@ type Packet struct {
 	SrcPort  uint16
 	DstPort  uint16
 	ICMPID   uint16 // ICMP/ICMPv6 echo identifier
+	ICMPSeq  uint16 // ICMP/ICMPv6 echo sequence number
 	TCPFlags uint8  // TCPXxx bits
 	TCPSeq   uint32
 	TCPAck   uint32
@@ -131,6 +143,8 @@ type Packet struct {
 	// AppLen is the transport payload length implied by the IP length fields (not the
 	// captured length): TCP/UDP/SCTP/ICMP payload bytes as Argus's appbytes counts them.
 	AppLen uint32
+
+	GREDepth uint8 // GRE layers opened (at most 4); the fields describe the innermost packet
 
 	// Offsets into the decoded frame, so a caller can find the headers again (to copy
 	// payload bytes, or to check the decoder) without parsing layer 2 a second time.

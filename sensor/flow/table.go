@@ -263,11 +263,22 @@ func (t *Table) Update(p *decode.Packet) {
 func (t *Table) account(p *decode.Packet, k *Key, senderIsA bool, canCreate bool) int32 {
 	i, ok := t.index[*k]
 	if ok {
+		// The flow's own timers are checked against each of its packets, so that
+		// records split at the same packets whatever else the table is doing (and
+		// however many shards there are).
 		e := t.at(i)
-		// A new SYN on a flow that has closed starts a new connection (port reuse).
-		if e.closed && p.Net != 0 && p.Proto == decode.ProtoTCP && p.L4 && p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn {
+		ts := p.Timestamp
+		switch {
+		case e.last+t.tmo[e.class] <= ts:
+			// Idle for longer than its timeout: the old flow ends, a new one starts.
+			t.expire(i, record.CauseClose, !e.closed)
+			ok = false
+		case e.closed && p.Net != 0 && p.Proto == decode.ProtoTCP && p.L4 && p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn:
+			// A new SYN on a flow that has closed starts a new connection (port reuse).
 			t.expire(i, record.CauseClose, false)
 			ok = false
+		case e.started && e.rec.StartTime+int64(t.cfg.StatusInterval) <= ts:
+			t.export(i, e, record.CauseStatus)
 		}
 	}
 	if !ok {
@@ -426,6 +437,9 @@ func encapFlags(enc uint16) uint32 {
 	}
 	if enc&decode.EncapLLC != 0 {
 		f |= record.FlagLLC
+	}
+	if enc&decode.EncapGRE != 0 {
+		f |= record.FlagGRE
 	}
 	return f
 }

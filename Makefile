@@ -1,0 +1,47 @@
+# Panoptes: `make` lists the targets.
+GO        ?= go
+BIN       := bin/panoptes
+STATICCHECK_VERSION := v0.6.1
+SAMPLE    ?= testdata/http_ipv6.pcap
+FUZZTIME  ?= 30s
+
+.PHONY: help build run test test-short bench fuzz lint generate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/panoptes
+	$(GO) build -o $(BIN) ./cmd/panoptes
+
+run: build ## the main job: import a sample capture and print its flows
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  ./$(BIN) import -r $(SAMPLE) -w $$tmp/sample.pnp && \
+	  ./$(BIN) read -r $$tmp/sample.pnp -s stime,dur,proto,saddr,sport,dir,daddr,dport,spkts,dpkts,sbytes,dbytes,state,tcprtt && \
+	  echo && echo "clustered by 5-tuple:" && \
+	  ./$(BIN) cluster -r $$tmp/sample.pnp
+
+test: ## run every test (the Argus comparison needs argus; .ci/run installs it)
+	$(GO) test -count=1 ./...
+
+test-short: ## quick tests only
+	$(GO) test -short -count=1 ./...
+
+bench: ## Go benchmarks (feed the output to benchstat); whole-system runs: bench/README.md
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench/go-bench.txt
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+generate: ## regenerate generated code (bpf2go output, once the XDP program lands)
+	$(GO) generate ./...
+
+clean:
+	rm -rf bin

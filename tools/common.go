@@ -1,0 +1,290 @@
+package tools
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"panoptes/internal/cli"
+	"panoptes/record"
+	"panoptes/tools/filter"
+)
+
+// common holds the flags read and cluster share: inputs, output format and the
+// output file.
+type common struct {
+	inputs    []string
+	fields    []string
+	delim     string
+	json      bool
+	numeric   bool
+	count     int
+	precision int
+	epoch     bool
+	header    int
+	write     string
+}
+
+func (c *common) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&c.inputs, "read", "r", nil, "read records from `FILE` (- for stdin); repeatable")
+	fs.StringArrayVarP(&c.fields, "fields", "s", nil, "print these `FIELDS` (comma- or space-separated; name:width; +name appends, +Nname inserts at column N, -name removes)")
+	fs.StringVarP(&c.delim, "delimiter", "c", "", "print values separated by `SEP` without padding (\",\" is CSV; \"\\t\" is a tab)")
+	fs.BoolVar(&c.json, "json", false, "print one JSON object per record (JSON Lines)")
+	fs.BoolVarP(&c.numeric, "numeric", "n", false, "print protocols as numbers")
+	fs.IntVarP(&c.count, "count", "N", 0, "stop after `COUNT` output records (0: no limit)")
+	fs.IntVarP(&c.precision, "precision", "p", 6, "`DIGITS` after the decimal point for times and reals")
+	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
+	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
+	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
+}
+
+// output checks the output flags and returns the printer configuration.
+func (c *common) output() (Output, error) {
+	o := Output{Format: record.DefaultFormat, JSON: c.json, Header: c.header}
+	if c.precision < 0 || c.precision > 9 {
+		return o, cli.Usagef("-p %d: precision must be 0 to 9", c.precision)
+	}
+	if c.count < 0 {
+		return o, cli.Usagef("-N %d: count must not be negative", c.count)
+	}
+	if c.json && c.delim != "" {
+		return o, cli.Usagef("--json and -c cannot be used together")
+	}
+	o.Format.Precision, o.Format.Numeric, o.Format.Epoch = c.precision, c.numeric, c.epoch
+	o.Delim = strings.NewReplacer(`\t`, "\t", `\s`, " ").Replace(c.delim)
+	var err error
+	o.Fields, o.Widths, err = parseFields(c.fields)
+	return o, err
+}
+
+// parseFields applies -s arguments to the default column list. Each argument holds
+// names separated by commas or spaces. A plain name starts a new list (the first one
+// replaces the default columns); "+name" appends to the list so far (the default if
+// none), "+Nname" inserts at column N (1-based), "-name" removes the field. Any name
+// may carry ":width".
+func parseFields(specs []string) ([]*record.Field, []int, error) {
+	var fields []*record.Field
+	var widths []int
+	started := false
+	start := func() {
+		if !started {
+			started = true
+			for _, n := range DefaultFields {
+				f, _ := record.Lookup(n)
+				fields = append(fields, f)
+				widths = append(widths, 0)
+			}
+		}
+	}
+	for _, spec := range specs {
+		for _, item := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			op := item[0]
+			name := item
+			pos := -1
+			if op == '+' || op == '-' {
+				start()
+				name = item[1:]
+				if op == '+' {
+					d := 0
+					for d < len(name) && name[d] >= '0' && name[d] <= '9' {
+						d++
+					}
+					if d > 0 {
+						pos, _ = strconv.Atoi(name[:d])
+						name = name[d:]
+					}
+				}
+			} else if !started {
+				started = true
+			}
+			width := 0
+			if i := strings.IndexByte(name, ':'); i >= 0 {
+				w, err := strconv.Atoi(name[i+1:])
+				if err != nil || w <= 0 || w > 256 {
+					return nil, nil, cli.Usagef("-s %q: bad width %q for field %q", spec, name[i+1:], name[:i])
+				}
+				name, width = name[:i], w
+			}
+			f, ok := record.Lookup(name)
+			if !ok {
+				return nil, nil, cli.Usagef("unknown field %q in -s %q", name, spec)
+			}
+			switch {
+			case op == '-':
+				for i := 0; i < len(fields); {
+					if fields[i] == f {
+						fields = append(fields[:i], fields[i+1:]...)
+						widths = append(widths[:i], widths[i+1:]...)
+						continue
+					}
+					i++
+				}
+			case pos >= 1 && pos <= len(fields):
+				fields = append(fields[:pos-1], append([]*record.Field{f}, fields[pos-1:]...)...)
+				widths = append(widths[:pos-1], append([]int{width}, widths[pos-1:]...)...)
+			default:
+				fields = append(fields, f)
+				widths = append(widths, width)
+			}
+		}
+	}
+	if !started {
+		start()
+	}
+	if len(fields) == 0 {
+		return nil, nil, cli.Usagef("-s: no fields left to print")
+	}
+	return fields, widths, nil
+}
+
+// compileFilter compiles the positional arguments (everything after "--", and filter
+// words given without it) joined by spaces. A leading lone "-" is ra's old separator.
+func compileFilter(args []string) (*filter.Filter, error) {
+	if len(args) > 0 && args[0] == "-" {
+		args = args[1:]
+	}
+	f, err := filter.Compile(strings.Join(args, " "))
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	return f, nil
+}
+
+// scan reads every record of every input in order and calls fn with each; fn returns
+// false to stop. A truncated input is reported to stderr as a warning and the records
+// read before the cut are kept; other read errors stop the scan.
+func scan(prog string, inputs []string, stdin io.Reader, stderr io.Writer, fn func(r *record.Record) bool) error {
+	if len(inputs) == 0 {
+		return cli.Usagef("no input: give -r FILE (or -r - for stdin)")
+	}
+	var rec record.Record
+	for _, in := range inputs {
+		var src io.Reader = stdin
+		name := "stdin"
+		var closer io.Closer
+		if in != "-" {
+			f, err := os.Open(in)
+			if err != nil {
+				return err // *PathError: "open NAME: reason"
+			}
+			src, name, closer = f, in, f
+		}
+		more, err := scanOne(src, name, &rec, fn)
+		if closer != nil {
+			closer.Close()
+		}
+		if errors.Is(err, record.ErrTruncated) {
+			fmt.Fprintf(stderr, "panoptes %s: warning: %v (the records before it are used)\n", prog, err)
+			err = nil
+		}
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanOne(src io.Reader, name string, rec *record.Record, fn func(r *record.Record) bool) (more bool, err error) {
+	rd, err := record.NewReader(src, name)
+	if err != nil {
+		return false, err
+	}
+	for {
+		if err := rd.Read(rec); err != nil {
+			if err == io.EOF {
+				return true, nil
+			}
+			return false, err
+		}
+		if !fn(rec) {
+			return false, nil
+		}
+	}
+}
+
+// sink receives output records: a Printer, or a record stream writer for -w.
+type sink interface {
+	put(r *record.Record, blank uint32) error
+	close() error // flush, and publish the output file
+	abort()       // discard the output file after an error
+}
+
+type printSink struct{ p *Printer }
+
+func (s printSink) put(r *record.Record, blank uint32) error { return s.p.print(r, blank) }
+func (s printSink) close() error                             { return s.p.Flush() }
+func (s printSink) abort()                                   { s.p.Flush() }
+
+// streamSink writes a record stream. A file is written under a temporary name and
+// renamed into place by close, so a failed or interrupted run never leaves a partial
+// stream under the requested name.
+type streamSink struct {
+	w    *record.Writer
+	f    *os.File // nil for stdout
+	path string
+}
+
+func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
+	if c.write == "" {
+		return printSink{NewPrinter(stdout, o)}, nil
+	}
+	if c.write == "-" {
+		w, err := record.NewWriter(stdout)
+		if err != nil {
+			return nil, err
+		}
+		return &streamSink{w: w}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(c.write), "."+filepath.Base(c.write)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("-w %s: %w", c.write, err)
+	}
+	w, err := record.NewWriter(f)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &streamSink{w: w, f: f, path: c.write}, nil
+}
+
+func (s *streamSink) put(r *record.Record, _ uint32) error { return s.w.Write(r) }
+
+func (s *streamSink) close() error {
+	if s.f == nil {
+		return s.w.Flush()
+	}
+	err := s.w.Flush()
+	if err == nil {
+		err = s.f.Chmod(0o644) // CreateTemp makes 0600; a stream is as readable as ra's
+	}
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(s.f.Name(), s.path)
+	}
+	if err != nil {
+		os.Remove(s.f.Name())
+		return fmt.Errorf("-w %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *streamSink) abort() {
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.f.Name())
+	} else {
+		s.w.Flush()
+	}
+}

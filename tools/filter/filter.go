@@ -1,0 +1,115 @@
+// Package filter compiles ra(1) filter expressions (the tcpdump-like language Argus
+// users type after "--") into a tree that selects flow records.
+//
+// Grammar (the subset implemented so far; see notes/peer-systems.md §4c):
+//
+//	expr      = unary { ("and" | "&&" | "or" | "||") unary }   same precedence, left to right
+//	unary     = ("not" | "!") unary | "(" expr ")" | primitive
+//	primitive = "man"
+//	          | "tcp" | "udp" | "icmp" | "icmpv6" | "ipv6-icmp" | NAME   IP protocol by name
+//	          | "ip" | "ipv4" | "ipv6" | "arp" | "rarp"
+//	          | ["ip" | "ipv4" | "ipv6"] "proto" (N | NAME)
+//	          | [PROTO] [dir] "host" ADDR
+//	          | [PROTO] [dir] "net" (CIDR | ADDR | 10 | 10.1 | 10.1.2)
+//	          | [PROTO] [dir] "port" (N | N-M)
+//	          | [dir] ("pkts"|"bytes"|"appbytes"|"ttl"|"tos"|"vid") [op] N
+//	          | dir ADDR                                       (= dir host ADDR)
+//	          | "srcid" (N | A.B.C.D)
+//	          | "syn" | "synack" | "est" | "fin" | "reset" | "con" | "winshut" | "ecn"
+//	          | "timeout" | "retrans" | "outoforder" | "frag"
+//	          | ID                                             the id-without-keyword shorthand
+//	dir       = "src" | "dst" | "src or dst" | "src and dst"
+//	op        = "gt" | "gte" | "lt" | "lte" | "eq" | ">" | ">=" | "<" | "<=" | "=" | "=="
+//
+// An ID without a keyword reuses the last qualifier: "host 10.0.0.1 or 10.0.0.2" is
+// "host 10.0.0.1 or host 10.0.0.2", "port 53 or 123" is "port 53 or port 123"; with no
+// earlier qualifier it means "host ID". Keywords are case-insensitive.
+//
+// Semantics worth knowing:
+//   - "icmp" is IP protocol 1 (ra's meaning); "icmpv6"/"ipv6-icmp" is protocol 58.
+//   - "port" matches only protocols with ports (TCP, UDP, SCTP, DCCP, UDP-Lite).
+//   - "host" and "net" also match the IPv4 protocol addresses of ARP flows.
+//   - Counts (pkts, bytes, appbytes) with no direction compare the total of both sides;
+//     "src or dst pkts" tests each side. Header values (ttl, tos, vid) with no direction
+//     match if either side does; a side without packets has no header values, and
+//     non-IP flows have no ttl or tos.
+//   - "con" is an established TCP flow, or a non-TCP flow with packets both ways.
+//   - Management records match only "man" (and its negations): every other primitive
+//     is false for them, so "tcp" excludes them and "not tcp" includes them.
+//
+// Not yet implemented from ra's grammar: ether/gateway/multicast/broadcast, encaps, co,
+// vpri/mid/rate/load/loss/ploss, seq, normal/wait, fragonly/multipath, tcpopt words,
+// ICMP type words, service names for ports, and the "local" prefix. They are parsed
+// by adding keywords to parsePrimitive; the node set is open.
+//
+// Compile builds the tree once; Filter.Match walks it without allocating.
+package filter
+
+import "panoptes/record"
+
+// Filter is a compiled expression. The zero value and nil match every record.
+type Filter struct {
+	expr string
+	root node
+}
+
+// Compile parses expr. An empty (or all-blank) expression matches everything. Errors
+// are *SyntaxError values (errors.Is(err, ErrSyntax)).
+func Compile(expr string) (*Filter, error) {
+	toks, err := lex(expr)
+	if err != nil {
+		return nil, err
+	}
+	f := &Filter{expr: expr}
+	if toks[0].kind == tEOF {
+		f.root = trueNode{}
+		return f, nil
+	}
+	p := &parser{expr: expr, toks: toks}
+	root, err := p.parseExpr()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		if t.kind == tRParen {
+			return nil, p.errAt(t, "unmatched \")\"")
+		}
+		return nil, p.errAt(t, "unexpected %q (expected \"and\", \"or\" or the end)", t.text)
+	}
+	f.root = root
+	return f, nil
+}
+
+// MustCompile is Compile for expressions known to be valid; it panics on error.
+func MustCompile(expr string) *Filter {
+	f, err := Compile(expr)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Match reports whether r passes the filter. It does not allocate.
+func (f *Filter) Match(r *record.Record) bool {
+	if f == nil || f.root == nil {
+		return true
+	}
+	return f.root.match(r)
+}
+
+// Expr returns the expression as given to Compile.
+func (f *Filter) Expr() string {
+	if f == nil {
+		return ""
+	}
+	return f.expr
+}
+
+// String returns the canonical, fully parenthesized form of the filter, which compiles
+// to the same filter ("" for the match-everything filter).
+func (f *Filter) String() string {
+	if f == nil || f.root == nil {
+		return ""
+	}
+	return string(f.root.appendTo(nil))
+}

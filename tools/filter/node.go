@@ -1,0 +1,395 @@
+package filter
+
+import (
+	"strconv"
+
+	"panoptes/record"
+)
+
+// node is one compiled term. Every node is a small struct reached through a pointer,
+// so Match walks the tree with interface calls and allocates nothing.
+type node interface {
+	match(r *record.Record) bool
+	// appendTo appends the canonical text of the node; it compiles back to the same tree.
+	appendTo(b []byte) []byte
+}
+
+// dir is a direction qualifier.
+type dir uint8
+
+const (
+	dirNone      dir = iota // no qualifier: "src or dst", or the total for counts
+	dirSrc                  // src
+	dirDst                  // dst
+	dirSrcOrDst             // src or dst, written out
+	dirSrcAndDst            // src and dst
+)
+
+var dirText = [...]string{"", "src ", "dst ", "src or dst ", "src and dst "}
+
+// test applies a per-side predicate according to the direction (dirNone = either side).
+func (d dir) test(s, t bool) bool {
+	switch d {
+	case dirSrc:
+		return s
+	case dirDst:
+		return t
+	case dirSrcAndDst:
+		return s && t
+	}
+	return s || t
+}
+
+func isMan(r *record.Record) bool { return r.Kind == record.KindMan }
+
+// isIP reports whether r is an IPv4 or IPv6 flow record.
+func isIP(r *record.Record) bool { return !isMan(r) && (r.Family == 4 || r.Family == 6) }
+
+func isTCP(r *record.Record) bool { return isIP(r) && r.Proto == 6 }
+
+// ---- boolean structure ----
+
+type trueNode struct{}
+
+func (trueNode) match(*record.Record) bool { return true }
+func (trueNode) appendTo(b []byte) []byte  { return b }
+
+type andNode struct{ l, r node }
+
+func (n *andNode) match(r *record.Record) bool { return n.l.match(r) && n.r.match(r) }
+func (n *andNode) appendTo(b []byte) []byte {
+	b = n.l.appendTo(append(b, '('))
+	return append(n.r.appendTo(append(b, " and "...)), ')')
+}
+
+type orNode struct{ l, r node }
+
+func (n *orNode) match(r *record.Record) bool { return n.l.match(r) || n.r.match(r) }
+func (n *orNode) appendTo(b []byte) []byte {
+	b = n.l.appendTo(append(b, '('))
+	return append(n.r.appendTo(append(b, " or "...)), ')')
+}
+
+type notNode struct{ x node }
+
+func (n *notNode) match(r *record.Record) bool { return !n.x.match(r) }
+func (n *notNode) appendTo(b []byte) []byte    { return n.x.appendTo(append(b, "not "...)) }
+
+// ---- record kind and protocol ----
+
+// manNode matches management records, and only them.
+type manNode struct{}
+
+func (manNode) match(r *record.Record) bool { return isMan(r) }
+func (manNode) appendTo(b []byte) []byte    { return append(b, "man"...) }
+
+// familyNode matches IP flows: fam 4 (ipv4), 6 (ipv6) or 0 (ip: either).
+type familyNode struct{ fam uint8 }
+
+func (n *familyNode) match(r *record.Record) bool {
+	return isIP(r) && (n.fam == 0 || r.Family == n.fam)
+}
+func (n *familyNode) appendTo(b []byte) []byte {
+	switch n.fam {
+	case 4:
+		return append(b, "ipv4"...)
+	case 6:
+		return append(b, "ipv6"...)
+	}
+	return append(b, "ip"...)
+}
+
+// protoNode matches IP flows of one protocol, optionally of one family.
+type protoNode struct {
+	fam   uint8 // 0: any IP family
+	proto uint8
+	text  string // canonical text: the word used ("tcp") or "ipv4 proto 6"
+}
+
+func (n *protoNode) match(r *record.Record) bool {
+	return isIP(r) && r.Proto == n.proto && (n.fam == 0 || r.Family == n.fam)
+}
+func (n *protoNode) appendTo(b []byte) []byte { return append(b, n.text...) }
+
+// etherNode matches non-IP flows of one EtherType (arp, rarp).
+type etherNode struct {
+	etype uint16
+	text  string
+}
+
+func (n *etherNode) match(r *record.Record) bool {
+	return !isMan(r) && r.Family == 0 && r.EtherType == n.etype
+}
+func (n *etherNode) appendTo(b []byte) []byte { return append(b, n.text...) }
+
+// ---- addresses and ports ----
+
+// addrFamily is the family of r's addresses: 4 or 6 for IP, 4 for ARP (whose addresses
+// are IPv4 protocol addresses), 0 otherwise.
+func addrFamily(r *record.Record) uint8 {
+	if r.Family == 4 || r.Family == 6 {
+		return r.Family
+	}
+	if r.EtherType == 0x0806 || r.EtherType == 0x8035 {
+		return 4
+	}
+	return 0
+}
+
+type hostNode struct {
+	d    dir
+	fam  uint8
+	addr [16]byte
+	text string // the address as written
+}
+
+func (n *hostNode) eq(a *[16]byte) bool {
+	if n.fam == 4 {
+		return [4]byte(a[:4]) == [4]byte(n.addr[:4])
+	}
+	return *a == n.addr
+}
+
+func (n *hostNode) match(r *record.Record) bool {
+	if isMan(r) || addrFamily(r) != n.fam {
+		return false
+	}
+	return n.d.test(n.eq(&r.SrcAddr), n.eq(&r.DstAddr))
+}
+func (n *hostNode) appendTo(b []byte) []byte {
+	return append(append(append(b, dirText[n.d]...), "host "...), n.text...)
+}
+
+type netNode struct {
+	d    dir
+	fam  uint8
+	addr [16]byte // masked
+	mask [16]byte
+	text string // canonical prefix
+}
+
+func (n *netNode) in(a *[16]byte) bool {
+	l := 16
+	if n.fam == 4 {
+		l = 4
+	}
+	for i := 0; i < l; i++ {
+		if a[i]&n.mask[i] != n.addr[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *netNode) match(r *record.Record) bool {
+	if isMan(r) || addrFamily(r) != n.fam {
+		return false
+	}
+	return n.d.test(n.in(&r.SrcAddr), n.in(&r.DstAddr))
+}
+func (n *netNode) appendTo(b []byte) []byte {
+	return append(append(append(b, dirText[n.d]...), "net "...), n.text...)
+}
+
+type portNode struct {
+	d      dir
+	lo, hi uint16
+}
+
+func (n *portNode) match(r *record.Record) bool {
+	if isMan(r) || !r.HasPorts() {
+		return false
+	}
+	return n.d.test(n.lo <= r.SrcPort && r.SrcPort <= n.hi, n.lo <= r.DstPort && r.DstPort <= n.hi)
+}
+func (n *portNode) appendTo(b []byte) []byte {
+	b = strconv.AppendUint(append(append(b, dirText[n.d]...), "port "...), uint64(n.lo), 10)
+	if n.hi != n.lo {
+		b = strconv.AppendUint(append(b, '-'), uint64(n.hi), 10)
+	}
+	return b
+}
+
+type srcidNode struct{ id uint32 }
+
+func (n *srcidNode) match(r *record.Record) bool { return !isMan(r) && r.SrcID == n.id }
+func (n *srcidNode) appendTo(b []byte) []byte {
+	return strconv.AppendUint(append(b, "srcid "...), uint64(n.id), 10)
+}
+
+// ---- numeric comparisons ----
+
+// attr is a per-side numeric attribute the filter can compare.
+type attr uint8
+
+const (
+	attrPkts attr = iota
+	attrBytes
+	attrAppBytes
+	attrTTL
+	attrToS
+	attrVID
+)
+
+var attrNames = [...]string{"pkts", "bytes", "appbytes", "ttl", "tos", "vid"}
+
+// attrMax bounds the values an attribute can hold (a larger constant is a syntax error).
+var attrMax = [...]uint64{1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 255, 255, 4095}
+
+// counter reports whether the attribute is a count (summed over both sides when no
+// direction is given) rather than a last-seen header value.
+func (a attr) counter() bool { return a <= attrAppBytes }
+
+func (a attr) side(s *record.Side) uint64 {
+	switch a {
+	case attrPkts:
+		return s.Pkts
+	case attrBytes:
+		return s.Bytes
+	case attrAppBytes:
+		return s.AppBytes
+	case attrTTL:
+		return uint64(s.TTL)
+	case attrToS:
+		return uint64(s.ToS)
+	}
+	return uint64(s.VLAN)
+}
+
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opGt
+	opGte
+	opLt
+	opLte
+)
+
+var opNames = [...]string{"eq", "gt", "gte", "lt", "lte"}
+
+func (o cmpOp) test(v, n uint64) bool {
+	switch o {
+	case opGt:
+		return v > n
+	case opGte:
+		return v >= n
+	case opLt:
+		return v < n
+	case opLte:
+		return v <= n
+	}
+	return v == n
+}
+
+// cmpNode compares an attribute with a constant. Counts with no direction compare the
+// total of both sides; header values (ttl, tos, vid) with no direction match if either
+// side matches. A side that saw no packets has no header values and never matches, nor
+// does a non-IP flow for ttl and tos.
+type cmpNode struct {
+	d  dir
+	a  attr
+	op cmpOp
+	n  uint64
+}
+
+func (n *cmpNode) sideTest(s *record.Side, ipSide bool) bool {
+	if !n.a.counter() && s.Pkts == 0 {
+		return false
+	}
+	if (n.a == attrTTL || n.a == attrToS) && !ipSide {
+		return false
+	}
+	return n.op.test(n.a.side(s), n.n)
+}
+
+func (n *cmpNode) match(r *record.Record) bool {
+	if isMan(r) {
+		return false
+	}
+	if n.d == dirNone && n.a.counter() {
+		return n.op.test(n.a.side(&r.Src)+n.a.side(&r.Dst), n.n)
+	}
+	ip := isIP(r)
+	switch n.d {
+	case dirSrc:
+		return n.sideTest(&r.Src, ip)
+	case dirDst:
+		return n.sideTest(&r.Dst, ip)
+	case dirSrcAndDst:
+		return n.sideTest(&r.Src, ip) && n.sideTest(&r.Dst, ip)
+	}
+	return n.sideTest(&r.Src, ip) || n.sideTest(&r.Dst, ip)
+}
+func (n *cmpNode) appendTo(b []byte) []byte {
+	b = append(append(b, dirText[n.d]...), attrNames[n.a]...)
+	b = append(append(append(b, ' '), opNames[n.op]...), ' ')
+	return strconv.AppendUint(b, n.n, 10)
+}
+
+// ---- TCP state and flow condition words ----
+
+type condKind uint8
+
+const (
+	condTCPBits condKind = iota // TCP flow with any of bits in TCPState
+	condCon                     // established TCP, or a non-TCP flow with both directions
+	condTimeout                 // closed by idle timeout
+	condRetrans                 // retransmissions seen
+	condOOO                     // out-of-order segments seen
+	condFrag                    // fragments seen
+)
+
+type condNode struct {
+	kind condKind
+	bits uint16
+	word string
+}
+
+func (n *condNode) match(r *record.Record) bool {
+	if isMan(r) {
+		return false
+	}
+	switch n.kind {
+	case condTCPBits:
+		return isTCP(r) && r.TCPState&n.bits != 0
+	case condCon:
+		if isTCP(r) {
+			return r.TCPState&record.TCPEstablished != 0
+		}
+		return r.Src.Pkts > 0 && r.Dst.Pkts > 0
+	case condTimeout:
+		return r.Flags&record.FlagTimeout != 0 || (isTCP(r) && r.TCPState&record.TCPTimedOut != 0)
+	case condRetrans:
+		return r.Src.Retrans+r.Dst.Retrans > 0
+	case condOOO:
+		return r.Src.OutOfOrder+r.Dst.OutOfOrder > 0
+	case condFrag:
+		return r.Flags&(record.FlagFragments|record.FlagFragPartial) != 0
+	}
+	return false
+}
+func (n *condNode) appendTo(b []byte) []byte { return append(b, n.word...) }
+
+// conditions are the state words: primitives without an argument that test a flow's
+// TCP state or its counters.
+var conditions = map[string]*condNode{
+	"syn":        {kind: condTCPBits, bits: record.TCPSawSyn},
+	"synack":     {kind: condTCPBits, bits: record.TCPSawSynAck},
+	"est":        {kind: condTCPBits, bits: record.TCPEstablished},
+	"fin":        {kind: condTCPBits, bits: record.TCPSrcFin | record.TCPDstFin | record.TCPClosed},
+	"reset":      {kind: condTCPBits, bits: record.TCPReset},
+	"winshut":    {kind: condTCPBits, bits: record.TCPSrcWinShut | record.TCPDstWinShut},
+	"ecn":        {kind: condTCPBits, bits: record.TCPSrcEcn | record.TCPDstEcn},
+	"con":        {kind: condCon},
+	"timeout":    {kind: condTimeout},
+	"retrans":    {kind: condRetrans},
+	"outoforder": {kind: condOOO},
+	"frag":       {kind: condFrag},
+}
+
+func init() {
+	for w, c := range conditions {
+		c.word = w
+	}
+}
