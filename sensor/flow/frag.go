@@ -22,7 +22,12 @@ func (t *Table) fragment(p *decode.Packet) {
 		g := t.at(gi)
 		if !g.fragKnown {
 			g.fragKnown, g.key, g.fragSenderIsA = true, k, senderIsA
-			g.fragSport, g.fragDport, g.fragICMPID, g.fragICMPSeq = p.SrcPort, p.DstPort, p.ICMPID, p.ICMPSeq
+			g.fragHasL4 = p.L4
+			if p.L4 {
+				// Without a complete transport header the flow is keyed without ports,
+				// and so are the other fragments.
+				g.fragSport, g.fragDport, g.fragICMPID, g.fragICMPSeq = p.SrcPort, p.DstPort, p.ICMPID, p.ICMPSeq
+			}
 			if g.rec.Src.Pkts > 0 {
 				t.joinPending(g, t.at(fi))
 			}
@@ -61,7 +66,7 @@ func (t *Table) fragment(p *decode.Packet) {
 	// Give the fragment its datagram's ports, then account it without transport
 	// processing (its payload is the middle of a segment, not a header).
 	q := *p
-	q.SrcPort, q.DstPort, q.ICMPID, q.ICMPSeq, q.L4 = g.fragSport, g.fragDport, g.fragICMPID, g.fragICMPSeq, true
+	q.SrcPort, q.DstPort, q.ICMPID, q.ICMPSeq, q.L4 = g.fragSport, g.fragDport, g.fragICMPID, g.fragICMPSeq, g.fragHasL4
 	k, senderIsA := keyOf(&q)
 	q.L4 = false
 	t.account(&q, &k, senderIsA, true)

@@ -100,6 +100,7 @@ type entry struct {
 	// first fragment arrives, rec.Src holds the pending counts.
 	frag          fragKey
 	fragKnown     bool
+	fragHasL4     bool
 	fragSenderIsA bool
 	fragSport     uint16
 	fragDport     uint16
