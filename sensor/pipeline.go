@@ -53,7 +53,9 @@ func newPipeline(shards int, cfg flow.Config) *pipeline {
 	for s := 0; s < shards; s++ {
 		in, free, res := make(chan *batch, 4), make(chan *batch, 4), make(chan *batch, 4)
 		for i := 0; i < 4; i++ {
-			free <- &batch{pkts: make([]decode.Packet, 0, roundPackets), out: make([]record.Record, 0, 64)}
+			// Batches start small and grow to what the traffic needs; they are recycled,
+			// so the packet path stops allocating once they have grown.
+			free <- &batch{pkts: make([]decode.Packet, 0, 64), out: make([]record.Record, 0, 16)}
 		}
 		pl.in, pl.free, pl.results = append(pl.in, in), append(pl.free, free), append(pl.results, res)
 		go runShard(in, res, cfg)
@@ -87,30 +89,14 @@ func runShard(in <-chan *batch, out chan<- *batch, cfg flow.Config) {
 // it; it counts as part of the current round.
 func (pl *pipeline) slot(hash uint32) *decode.Packet {
 	b := pl.cur[int(hash%uint32(pl.shards))]
-	b.pkts = b.pkts[:len(b.pkts)+1]
+	b.pkts = append(b.pkts, decode.Packet{})
 	pl.count++
 	return &b.pkts[len(b.pkts)-1]
 }
 
-// unslot takes back the last slot given out for hash (a packet that turned out to be
-// unusable).
-func (pl *pipeline) unslot(hash uint32) {
-	b := pl.cur[int(hash%uint32(pl.shards))]
-	b.pkts = b.pkts[:len(b.pkts)-1]
-	pl.count--
-}
-
 // full reports whether the round should be sent.
 func (pl *pipeline) full() bool {
-	if pl.count >= roundPackets {
-		return true
-	}
-	for _, b := range pl.cur {
-		if len(b.pkts) == cap(b.pkts) {
-			return true
-		}
-	}
-	return false
+	return pl.count >= roundPackets
 }
 
 // send ends the round: every shard gets its batch, the writer gets the round's info.

@@ -69,12 +69,13 @@ type list struct{ head, tail int32 }
 
 // tcpSide tracks one direction's sequence space.
 type tcpSide struct {
-	haveSeq bool
-	next    uint32 // one past the highest sequence number seen
-	gapLo   uint32 // the most recent hole in the sequence space [gapLo, gapHi)
-	gapHi   uint32
-	finSeq  uint32
-	fin     bool
+	haveSeq  bool
+	next     uint32 // one past the highest sequence number seen
+	gapLo    uint32 // the most recent hole in the sequence space [gapLo, gapHi)
+	gapHi    uint32
+	finSeq   uint32
+	fin      bool
+	finAcked bool
 }
 
 type entry struct {
@@ -108,7 +109,7 @@ type entry struct {
 	fragICMPSeq   uint16
 }
 
-const chunkBits = 12 // the slab grows in chunks of 4096 entries
+const chunkBits = 10 // the slab grows in chunks of 1024 entries
 
 // Table is one shard's flow table.
 type Table struct {
@@ -133,7 +134,7 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 	t := &Table{
 		cfg:   cfg,
 		emit:  emit,
-		index: make(map[Key]int32, min(cfg.MaxFlows, 1<<16)),
+		index: make(map[Key]int32, min(cfg.MaxFlows, 1<<10)),
 		frags: make(map[fragKey]int32, 256),
 	}
 	t.tmo = [numClasses]int64{
@@ -574,9 +575,13 @@ func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side
 			ts.finSeq = seq + segLen - 1
 		}
 	}
-	// Closed when both FINs were sent and this segment acknowledges the other side's FIN.
+	// Closed when each side's FIN has been acknowledged by the other (the last ACK of
+	// a normal close), so the record holds the whole teardown.
 	other := &e.tcp[1-dir]
-	if !e.closed && ts.fin && other.fin && ack && seqGT(p.TCPAck, other.finSeq) {
+	if ack && other.fin && seqGT(p.TCPAck, other.finSeq) {
+		other.finAcked = true
+	}
+	if !e.closed && ts.finAcked && other.finAcked {
 		r.TCPState |= record.TCPClosed
 		t.closeFlow(i, e)
 	}
