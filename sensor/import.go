@@ -93,7 +93,7 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 				break
 			}
 			ctr.PktsSeen++
-			ctr.BytesSeen += uint64(ci.Length)
+			ctr.BytesSeen += uint64(ci.length)
 			if !decode.Supported(lt) {
 				ctr.SkippedLink++
 				if !warnedLink[lt] {
@@ -103,9 +103,9 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 				}
 				continue
 			}
-			ts := ci.Timestamp.UnixNano()
+			ts := ci.ts
 			var p decode.Packet
-			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.Length), uint32(ci.CaptureLength)
+			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.length), uint32(ci.capLen)
 			if p.WireLen < p.CapLen || p.WireLen > maxPacket {
 				// A packet longer on the wire than any link carries is a damaged
 				// header: count what was captured.

@@ -9,9 +9,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/pcapgo"
-
 	"panoptes/sensor/decode"
 )
 
@@ -31,14 +28,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // PcapFile reads packets from a pcap or pcapng file (optionally gzip-compressed), or
 // from stdin when the name is "-".
 type PcapFile struct {
-	name   string
-	f      *os.File
-	cr     *countingReader
-	pcap   *pcapReader
-	ng     *pcapgo.NgReader
-	link   decode.LinkType
-	ngLink []decode.LinkType // pcapng: link type per interface id
-	ngName [][16]byte
+	name string
+	f    *os.File
+	cr   *countingReader
+	pcap *pcapReader
+	ng   *pcapngReader
+	link decode.LinkType
+}
+
+// captureInfo is what a capture file says about one packet.
+type captureInfo struct {
+	ts     int64 // ns since the epoch
+	capLen int   // bytes captured
+	length int   // bytes on the wire
 }
 
 // OpenPcap opens a capture file and reads its header.
@@ -55,7 +57,7 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 		src.f = f
 		r = f
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 256<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
 		src.Close()
@@ -71,7 +73,7 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 			src.Close()
 			return nil, fmt.Errorf("%s: bad gzip header: %w", name, err)
 		}
-		gbr := bufio.NewReaderSize(gz, 1<<20)
+		gbr := bufio.NewReaderSize(gz, 256<<10)
 		if magic, err = gbr.Peek(4); err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: gzip content: %w", name, err)
@@ -81,7 +83,7 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 	src.cr = &countingReader{r: in}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(src.cr, pcapgo.NgReaderOptions{})
+		ng, err := newPcapngReader(src.cr)
 		if err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: bad pcapng header: %w", name, err)
@@ -117,27 +119,12 @@ func (s *PcapFile) Close() error {
 }
 
 // Next returns the next packet's bytes (valid until the next call), its capture info
-// and link type, and the interface name for pcapng (empty for pcap). It returns io.EOF
-// at the end of the file.
-func (s *PcapFile) Next() ([]byte, gopacket.CaptureInfo, decode.LinkType, *[16]byte, error) {
+// and link type, and the interface name for pcapng (nil for pcap). It returns io.EOF at
+// the end of the file.
+func (s *PcapFile) Next() ([]byte, captureInfo, decode.LinkType, *[16]byte, error) {
 	if s.pcap != nil {
 		data, ci, err := s.pcap.next()
 		return data, ci, s.link, nil, err
 	}
-	data, ci, err := s.ng.ZeroCopyReadPacketData()
-	if err != nil {
-		return nil, ci, 0, nil, err
-	}
-	i := ci.InterfaceIndex
-	for i >= len(s.ngLink) {
-		j := len(s.ngLink)
-		lt, name := decode.LinkType(0xffff), [16]byte{}
-		if intf, err := s.ng.Interface(j); err == nil {
-			lt = decode.LinkType(intf.LinkType)
-			copy(name[:], intf.Name)
-		}
-		s.ngLink = append(s.ngLink, lt)
-		s.ngName = append(s.ngName, name)
-	}
-	return data, ci, s.ngLink[i], &s.ngName[i], nil
+	return s.ng.next()
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/google/gopacket"
 
 	"panoptes/sensor/decode"
 )
@@ -56,8 +53,8 @@ func newPcapReader(r io.Reader) (*pcapReader, error) {
 }
 
 // next returns the next packet; its bytes are valid until the next call.
-func (p *pcapReader) next() ([]byte, gopacket.CaptureInfo, error) {
-	var ci gopacket.CaptureInfo
+func (p *pcapReader) next() ([]byte, captureInfo, error) {
+	var ci captureInfo
 	if _, err := io.ReadFull(p.r, p.hdr[:]); err != nil {
 		return nil, ci, err
 	}
@@ -80,8 +77,8 @@ func (p *pcapReader) next() ([]byte, gopacket.CaptureInfo, error) {
 	if !p.nanos {
 		ns *= 1000
 	}
-	ci.Timestamp = time.Unix(int64(sec), ns)
-	ci.CaptureLength = int(incl)
-	ci.Length = int(orig)
+	ci.ts = int64(sec)*1e9 + ns
+	ci.capLen = int(incl)
+	ci.length = int(orig)
 	return p.buf, ci, nil
 }
