@@ -85,9 +85,12 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 					if errors.Is(err, io.ErrUnexpectedEOF) {
 						what = "truncated"
 					}
-					fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
-					if cfg.Strict && hard == nil {
-						hard = fmt.Errorf("%s: %s at byte %d", src.Name(), what, src.Offset())
+					if cfg.Strict {
+						if hard == nil {
+							hard = fmt.Errorf("%s: %s at byte %d (%v); records up to there were written", src.Name(), what, src.Offset(), err)
+						}
+					} else {
+						fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
 					}
 				}
 				break

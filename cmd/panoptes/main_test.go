@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestMain(m *testing.M) {
+	// Text times print in the local zone, as ra's do; golden files are in UTC.
+	time.Local = time.UTC
+	os.Exit(m.Run())
+}
+
+// panoptes runs the binary's entry point in-process and returns stdout, stderr and the
+// exit code.
+func panoptes(t *testing.T, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, bytes.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// importCapture imports testdata captures into a stream file and returns its path.
+func importCapture(t *testing.T, captures ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "flows.pnp")
+	args := []string{"import", "-w", out}
+	for _, c := range captures {
+		args = append(args, "-r", filepath.Join("..", "..", "testdata", c))
+	}
+	if _, errs, code := panoptes(t, nil, args...); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errs)
+	}
+	return out
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/panoptes -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", name, path, got, want)
+	}
+}
+
+// End to end through the binary: import real captures, then print them as ra would.
+func TestImportReadGolden(t *testing.T) {
+	flows := importCapture(t, "get.pcap", "http_ipv6.pcap", "icmp.pcap", "linuxsll-arp.pcap", "q-in-q.pcap", "dns.pcap")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"read-default", []string{"read", "-r", flows}},
+		{"read-fields", []string{"read", "-r", flows, "-s", "stime,ltime,dur,proto,saddr,sport,dir,daddr,dport,spkts,dpkts,sbytes,dbytes,sappbytes,dappbytes,state,cause"}},
+		{"read-tcp-details", []string{"read", "-r", flows, "-s", "saddr sport daddr dport tcprtt synack ackdat stcpb dtcpb sretrans dretrans sloss dloss smeansz dmeansz smaxsz sminsz", "--", "tcp"}},
+		{"read-l2", []string{"read", "-r", flows, "-s", "proto,saddr,daddr,smac,dmac,svlan,dvlan,sttl,dttl,stos,dtos,flgs", "-n"}},
+		{"read-csv", []string{"read", "-r", flows, "-c", ",", "-s", "stime,proto,saddr,sport,daddr,dport,spkts,dpkts,sbytes,dbytes,state"}},
+		{"read-json", []string{"read", "-r", flows, "--json", "-N", "6"}},
+		{"read-filter", []string{"read", "-r", flows, "-s", "proto,saddr,sport,daddr,dport,pkts", "--", "udp or icmp and not host 192.168.0.1"}},
+		{"cluster-5tuple", []string{"cluster", "-r", flows, "-s", "proto,saddr,sport,dir,daddr,dport,spkts,dpkts,sbytes,dbytes,state,trans"}},
+		{"cluster-proto", []string{"cluster", "-r", flows, "-m", "proto", "-s", "proto,pkts,bytes,trans"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := panoptes(t, nil, tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, tc.name, out)
+		})
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	out, _, code := panoptes(t, nil, "read", "-r", flows, "--json", "--", "tcp")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("got %d lines, want 1 TCP flow", len(lines))
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v["proto"] != "tcp" || v["sport"] != float64(59856) || v["pkts"] != float64(14) || v["state"] != "FIN" {
+		t.Fatalf("got %v", v)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, v["stime"].(string)); err != nil {
+		t.Fatalf("stime %v: %v", v["stime"], err)
+	}
+}
+
+// `-w -` and `-r -` compose through a pipe, as argus | ra does.
+func TestStdinStdout(t *testing.T) {
+	pcap, err := os.ReadFile(filepath.Join("..", "..", "testdata", "get.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, errs, code := panoptes(t, pcap, "import", "-r", "-", "-w", "-")
+	if code != 0 {
+		t.Fatalf("import exit %d: %s", code, errs)
+	}
+	out, _, code := panoptes(t, []byte(stream), "read", "-r", "-", "-s", "pkts", "-L", "-1", "--", "tcp")
+	if code != 0 || strings.TrimSpace(out) != "14" {
+		t.Fatalf("exit %d, output %q; want 14", code, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		errWant string
+	}{
+		{"help", []string{"help"}, 0, "usage"},
+		{"no command", nil, 2, "usage"},
+		{"unknown command", []string{"frob"}, 2, `unknown command "frob"`},
+		{"nothing matched", []string{"read", "-r", flows, "--", "udp"}, 1, ""},
+		{"bad filter", []string{"read", "-r", flows, "--", "tcp and port"}, 2, "column"},
+		{"unknown field", []string{"read", "-r", flows, "-s", "stime,bogus"}, 2, `"bogus"`},
+		{"missing file", []string{"read", "-r", "/nonexistent/x.pnp"}, 2, "/nonexistent/x.pnp"},
+		{"pcap given to read", []string{"read", "-r", filepath.Join("..", "..", "testdata", "get.pcap")}, 2, "get.pcap"},
+		{"bad flag", []string{"cluster", "--bogus"}, 2, "bogus"},
+		{"truncated capture", []string{"import", "-r", filepath.Join("..", "..", "testdata", "fuzz-2021-10-13.pcap"), "-w", os.DevNull}, 0, "fuzz-2021-10-13.pcap"},
+		{"truncated capture, strict", []string{"import", "--strict", "-r", filepath.Join("..", "..", "testdata", "fuzz-2021-10-13.pcap"), "-w", os.DevNull}, 2, "fuzz-2021-10-13.pcap"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, code := panoptes(t, nil, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, errs)
+			}
+			if !strings.Contains(errs, tc.errWant) {
+				t.Fatalf("stderr %q does not mention %q", errs, tc.errWant)
+			}
+			if tc.code == 2 && tc.name != "no command" && strings.Count(strings.TrimSpace(errs), "\n") > 0 && !strings.Contains(errs, "usage") {
+				t.Fatalf("error is more than one line: %q", errs)
+			}
+		})
+	}
+}
