@@ -1,7 +1,7 @@
 # Panoptes: `make` lists the targets.
 GO        ?= go
 BIN       := bin/panoptes
-STATICCHECK_VERSION := v0.6.1
+STATICCHECK_VERSION := v0.8.2
 SAMPLE    ?= testdata/http_ipv6.pcap
 FUZZTIME  ?= 30s
 

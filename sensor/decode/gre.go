@@ -18,7 +18,6 @@ const (
 )
 
 var (
-	errGREShort    = fmt.Errorf("gre header: %w", ErrTruncated)
 	errERSPANShort = fmt.Errorf("erspan header: %w", ErrTruncated)
 )
 

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestImportRules keeps the dependency direction of the design: packets -> sensor ->
+// record -> archive -> tools. An import against these rules fails the test.
+func TestImportRules(t *testing.T) {
+	// For each package (path prefix), the packages of ours it must not import.
+	forbidden := map[string][]string{
+		"record":  {"panoptes/"}, // a leaf: imported by sensor and tools alike
+		"ringbuf": {"panoptes/"},
+		"xdp":     {"panoptes/"},
+		"index":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp"},
+		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
+		"sensor":  {"panoptes/tools"},
+	}
+	root := filepath.Join("..", "..")
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		pkg := filepath.ToSlash(filepath.Dir(rel))
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for top, bad := range forbidden {
+			if pkg != top && !strings.HasPrefix(pkg, top+"/") {
+				continue
+			}
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				for _, b := range bad {
+					// A package may import its own subpackages.
+					if strings.HasPrefix(p, b) && !strings.HasPrefix(p, "panoptes/"+top) {
+						t.Errorf("%s imports %s: %s must not import %s", rel, p, top, b)
+					}
+				}
+			}
+			checked++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no files checked")
+	}
+}
