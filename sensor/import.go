@@ -22,10 +22,26 @@ import (
 
 // ImportConfig configures an import.
 type ImportConfig struct {
+	// Progress, if set, is called about four times a second from another goroutine
+	// with the import's progress (for a progress line on a terminal).
+	Progress func(Progress)
+
 	Flow        flow.Config
 	Workers     int           // shards; 0 means one per CPU
 	ManInterval time.Duration // management status record interval, in packet time
 	Strict      bool          // a truncated or damaged capture is an error (exit 2)
+}
+
+// Progress says how far an import has come.
+type Progress struct {
+	File       string // the capture being read
+	FileIndex  int    // 1-based
+	Files      int
+	Offset     int64 // bytes read from it (uncompressed)
+	Size       int64 // its size on disk, or 0 if unknown (stdin); compressed if gzip
+	Packets    uint64
+	Elapsed    time.Duration
+	Compressed bool
 }
 
 // ImportStats summarises an import.
@@ -70,11 +86,17 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 
 	var ctr record.Management
 	var first, now int64
+	var progress progressState
+	if cfg.Progress != nil {
+		stop := progress.start(cfg.Progress, len(srcs))
+		defer stop()
+	}
 	nextMan := int64(0)
 	warnedLink := map[decode.LinkType]bool{}
 	var hard error
-	for _, src := range srcs {
+	for fi, src := range srcs {
 		st.Files++
+		progress.file(fi, src)
 		for {
 			data, ci, lt, _, err := src.Next()
 			if err != nil {
@@ -136,6 +158,7 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 				nextMan = first + int64(cfg.ManInterval)
 			}
 			if pl.full() {
+				progress.update(src.Offset(), ctr.PktsSeen)
 				ri := roundInfo{counters: ctr, first: first, now: now}
 				if now >= nextMan {
 					ri.man = true
@@ -144,6 +167,9 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 				pl.send(ri)
 			}
 		}
+	}
+	if len(srcs) > 0 {
+		progress.update(srcs[len(srcs)-1].Offset(), ctr.PktsSeen)
 	}
 	pl.send(roundInfo{counters: ctr, first: first, now: now, final: true})
 	err := <-werr
@@ -258,6 +284,7 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.Workers, "workers", 0, "flow-table shards (0 = one per CPU)")
 	fs.DurationVar(&cfg.ManInterval, "man-interval", 60*time.Second, "management status record interval (packet time)")
 	fs.BoolVar(&cfg.Strict, "strict", false, "treat a truncated or damaged capture as an error (exit 2)")
+	quiet := fs.BoolP("quiet", "q", false, "no progress line (it is shown only when stderr is a terminal)")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -276,6 +303,12 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	if cfg.Flow.MaxFlows <= 0 {
 		return cli.Usagef("import: --max-flows must be positive")
+	}
+	if !*quiet {
+		if report := TerminalProgress(stderr); report != nil {
+			cfg.Progress = func(p Progress) { report(p) }
+			defer fmt.Fprintln(stderr)
+		}
 	}
 	var dst io.Writer = stdout
 	var f *os.File

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"panoptes/internal/cli"
 	"panoptes/record"
@@ -230,5 +231,21 @@ func BenchmarkImportFile(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestProgressReports(t *testing.T) {
+	var last Progress
+	calls := 0
+	_, _, _, err := importBytes(t, []string{"../testdata/http_ipv6.pcap"}, ImportConfig{Progress: func(p Progress) { last = p; calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 || last.File != "../testdata/http_ipv6.pcap" || last.Files != 1 || last.Size != 69439 || last.Packets != 193 || last.Offset != 69439 {
+		t.Fatalf("%d calls, last %+v", calls, last)
+	}
+	line := Progress{File: "case.pcap", FileIndex: 2, Files: 3, Offset: 500, Size: 1000, Packets: 2_000_000, Elapsed: 2 * time.Second}.Line()
+	if line != "import [2/3] case.pcap  50.0%  2000000 packets  1.00 Mpkt/s  2s" {
+		t.Fatalf("line %q", line)
 	}
 }

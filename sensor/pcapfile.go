@@ -33,6 +33,7 @@ type PcapFile struct {
 	cr   *countingReader
 	pcap *pcapReader
 	ng   *pcapngReader
+	gz   bool // gzip-compressed: offsets count uncompressed bytes
 	link decode.LinkType
 }
 
@@ -79,6 +80,7 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 			return nil, fmt.Errorf("%s: gzip content: %w", name, err)
 		}
 		in = gbr
+		src.gz = true
 	}
 	src.cr = &countingReader{r: in}
 	switch binary.LittleEndian.Uint32(magic) {
