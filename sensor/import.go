@@ -153,7 +153,11 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 			if ts > now {
 				now = ts
 			}
-			*pl.slot(flow.ShardHash(&p)) = p
+			var h uint32
+			if cfg.Workers > 1 {
+				h = flow.ShardHash(&p)
+			}
+			pl.add(h, &p)
 			if nextMan == 0 {
 				nextMan = first + int64(cfg.ManInterval)
 			}
@@ -197,7 +201,7 @@ func usable(p *decode.Packet) bool {
 // them and writes them, with management records at the start, at each management
 // interval and at the end.
 func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
-	var recs []record.Record
+	var rd round
 	var seq uint32
 	var werr error
 	started := false
@@ -224,29 +228,26 @@ func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
 			werr = w.Write(&r)
 		}
 	}
-	for {
-		ri, out, st, ok := pl.collect(recs)
-		if !ok {
-			break
-		}
-		recs = out
+	for pl.collect(&rd) {
+		ri := &rd.info
 		if !started && (ri.first != 0 || ri.final) {
 			started = true
-			man(record.CauseStart, &ri, &st)
+			man(record.CauseStart, ri, &rd.stats)
 		}
-		for i := range recs {
+		for _, r := range rd.recs {
 			seq++
-			recs[i].Seq = seq
+			r.Seq = seq
 			if werr == nil {
-				werr = w.Write(&recs[i])
+				werr = w.Write(r)
 			}
 		}
 		if ri.man && !ri.final {
-			man(record.CauseStatus, &ri, &st)
+			man(record.CauseStatus, ri, &rd.stats)
 		}
 		if ri.final {
-			man(record.CauseStop, &ri, &st)
+			man(record.CauseStop, ri, &rd.stats)
 		}
+		pl.release(&rd)
 	}
 	if werr != nil {
 		return werr

@@ -12,25 +12,11 @@ import (
 	"panoptes/sensor/decode"
 )
 
-// countingReader counts the bytes its consumer has taken, so that an error can name the
-// byte offset in the (uncompressed) capture where it happened.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // PcapFile reads packets from a pcap or pcapng file (optionally gzip-compressed), or
 // from stdin when the name is "-".
 type PcapFile struct {
 	name string
 	f    *os.File
-	cr   *countingReader
 	pcap *pcapReader
 	ng   *pcapngReader
 	gz   bool // gzip-compressed: offsets count uncompressed bytes
@@ -58,7 +44,9 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 		src.f = f
 		r = f
 	}
-	br := bufio.NewReaderSize(r, 256<<10)
+	// One buffer holds the largest packet, so readers can hand out packets in place
+	// (Peek) instead of copying them.
+	br := bufio.NewReaderSize(r, bufSize)
 	magic, err := br.Peek(4)
 	if err != nil {
 		src.Close()
@@ -67,14 +55,14 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var in io.Reader = br
+	in := br
 	if magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: bad gzip header: %w", name, err)
 		}
-		gbr := bufio.NewReaderSize(gz, 256<<10)
+		gbr := bufio.NewReaderSize(gz, bufSize)
 		if magic, err = gbr.Peek(4); err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: gzip content: %w", name, err)
@@ -82,17 +70,16 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 		in = gbr
 		src.gz = true
 	}
-	src.cr = &countingReader{r: in}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := newPcapngReader(src.cr)
+		ng, err := newPcapngReader(in)
 		if err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: bad pcapng header: %w", name, err)
 		}
 		src.ng = ng
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		pr, err := newPcapReader(src.cr)
+		pr, err := newPcapReader(in)
 		if err != nil {
 			src.Close()
 			return nil, fmt.Errorf("%s: bad pcap header: %w", name, err)
@@ -109,8 +96,16 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 // Name returns the file name given to OpenPcap.
 func (s *PcapFile) Name() string { return s.name }
 
-// Offset returns the number of capture bytes consumed so far.
-func (s *PcapFile) Offset() int64 { return s.cr.n }
+// Offset returns the number of capture bytes consumed so far (uncompressed).
+func (s *PcapFile) Offset() int64 {
+	if s.pcap != nil {
+		return s.pcap.off
+	}
+	return s.ng.off
+}
+
+// bufSize is the read buffer: the largest packet plus room for read-ahead.
+const bufSize = maxPacket + 64<<10
 
 // Close closes the file.
 func (s *PcapFile) Close() error {

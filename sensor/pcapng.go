@@ -18,6 +18,7 @@ import (
 // 16-bit link types.
 type pcapngReader struct {
 	r     io.Reader
+	off   int64 // bytes consumed
 	order binary.ByteOrder
 	ifs   []ngInterface
 	hdr   [8]byte
@@ -59,14 +60,18 @@ func newPcapngReader(r io.Reader) (*pcapngReader, error) {
 // block reads the next block and returns its type and body (valid until the next call).
 // A section header block resets the byte order and the interface list.
 func (p *pcapngReader) block() (uint32, []byte, error) {
-	if _, err := io.ReadFull(p.r, p.hdr[:]); err != nil {
+	n, err := io.ReadFull(p.r, p.hdr[:])
+	p.off += int64(n)
+	if err != nil {
 		return 0, nil, err
 	}
 	typ := binary.LittleEndian.Uint32(p.hdr[:4])
 	if typ == ngSHB {
 		// The byte-order magic follows the length; read it to learn the order.
 		var bom [4]byte
-		if _, err := io.ReadFull(p.r, bom[:]); err != nil {
+		n, err := io.ReadFull(p.r, bom[:])
+		p.off += int64(n)
+		if err != nil {
 			return 0, nil, unexpected(err)
 		}
 		switch binary.LittleEndian.Uint32(bom[:]) {
@@ -78,11 +83,11 @@ func (p *pcapngReader) block() (uint32, []byte, error) {
 			return 0, nil, fmt.Errorf("%w: bad byte-order magic %x", errNgBlock, bom)
 		}
 		p.ifs = p.ifs[:0]
-		n := p.order.Uint32(p.hdr[4:])
+		n = int(p.order.Uint32(p.hdr[4:]))
 		if n < 28 || n > maxBlock || n%4 != 0 {
 			return 0, nil, fmt.Errorf("%w: section header length %d", errNgBlock, n)
 		}
-		if err := p.fill(int(n) - 12); err != nil {
+		if err := p.fill(n - 12); err != nil {
 			return 0, nil, err
 		}
 		return ngSHB, p.buf[:len(p.buf)-4], nil
@@ -91,11 +96,11 @@ func (p *pcapngReader) block() (uint32, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: no section header", errNgBlock)
 	}
 	typ = p.order.Uint32(p.hdr[:4])
-	n := p.order.Uint32(p.hdr[4:])
+	n = int(p.order.Uint32(p.hdr[4:]))
 	if n < 12 || n > maxBlock || n%4 != 0 {
 		return 0, nil, fmt.Errorf("%w: block type %#x claims length %d", errNgBlock, typ, n)
 	}
-	if err := p.fill(int(n) - 8); err != nil {
+	if err := p.fill(n - 8); err != nil {
 		return 0, nil, err
 	}
 	return typ, p.buf[:len(p.buf)-4], nil
@@ -106,7 +111,8 @@ func (p *pcapngReader) fill(n int) error {
 		p.buf = make([]byte, n)
 	}
 	p.buf = p.buf[:n]
-	_, err := io.ReadFull(p.r, p.buf)
+	m, err := io.ReadFull(p.r, p.buf)
+	p.off += int64(m)
 	return unexpected(err)
 }
 

@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,24 +15,23 @@ import (
 // captures have and tcpdump and Argus read; this reader accepts them, reuses one buffer
 // (no allocation per packet) and bounds each packet at maxPacket.
 type pcapReader struct {
-	r     io.Reader
+	br    *bufio.Reader
+	off   int64 // bytes consumed
 	order binary.ByteOrder
 	nanos bool
 	link  decode.LinkType
-	hdr   [16]byte
-	buf   []byte
 }
 
 const maxPacket = 1 << 18 // 256 KiB, libpcap's largest snaplen
 
 var errPcapRecord = errors.New("corrupt packet record")
 
-func newPcapReader(r io.Reader) (*pcapReader, error) {
-	var h [24]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, fmt.Errorf("file header cut short: %w", err)
+func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
+	h, err := br.Peek(24)
+	if len(h) < 24 {
+		return nil, fmt.Errorf("file header cut short: %w", unexpected(err))
 	}
-	p := &pcapReader{r: r, buf: make([]byte, 0, 65536)}
+	p := &pcapReader{br: br}
 	switch binary.LittleEndian.Uint32(h[:4]) {
 	case 0xa1b2c3d4:
 		p.order = binary.LittleEndian
@@ -49,30 +49,39 @@ func newPcapReader(r io.Reader) (*pcapReader, error) {
 	}
 	// The upper bits of the link-type word carry FCS information (pcap-savefile(5)).
 	p.link = decode.LinkType(p.order.Uint32(h[20:]) & 0xffff)
+	p.discard(24)
 	return p, nil
 }
 
-// next returns the next packet; its bytes are valid until the next call.
+func (p *pcapReader) discard(n int) {
+	d, _ := p.br.Discard(n)
+	p.off += int64(d)
+}
+
+// next returns the next packet. Its bytes are the reader's buffer, valid until the next
+// call: nothing is copied or allocated per packet.
 func (p *pcapReader) next() ([]byte, captureInfo, error) {
 	var ci captureInfo
-	if _, err := io.ReadFull(p.r, p.hdr[:]); err != nil {
-		return nil, ci, err
+	h, err := p.br.Peek(16)
+	if len(h) < 16 {
+		if len(h) == 0 && errors.Is(err, io.EOF) {
+			return nil, ci, io.EOF
+		}
+		return nil, ci, unexpected(err)
 	}
-	sec, frac := p.order.Uint32(p.hdr[0:]), p.order.Uint32(p.hdr[4:])
-	incl, orig := p.order.Uint32(p.hdr[8:]), p.order.Uint32(p.hdr[12:])
+	sec, frac := p.order.Uint32(h[0:]), p.order.Uint32(h[4:])
+	incl, orig := p.order.Uint32(h[8:]), p.order.Uint32(h[12:])
 	if incl > maxPacket {
 		return nil, ci, fmt.Errorf("%w: captured length %d", errPcapRecord, incl)
 	}
-	if cap(p.buf) < int(incl) {
-		p.buf = make([]byte, incl)
+	// Header and data are taken together, so that a record cut short is reported at
+	// the offset where it starts.
+	rec, err := p.br.Peek(16 + int(incl))
+	if len(rec) < 16+int(incl) {
+		return nil, ci, unexpected(err)
 	}
-	p.buf = p.buf[:incl]
-	if _, err := io.ReadFull(p.r, p.buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, ci, err
-	}
+	data := rec[16:]
+	p.discard(16 + int(incl))
 	ns := int64(frac)
 	if !p.nanos {
 		ns *= 1000
@@ -80,5 +89,5 @@ func (p *pcapReader) next() ([]byte, captureInfo, error) {
 	ci.ts = int64(sec)*1e9 + ns
 	ci.capLen = int(incl)
 	ci.length = int(orig)
-	return p.buf, ci, nil
+	return data, ci, nil
 }

@@ -87,13 +87,15 @@ func runShard(in <-chan *batch, out chan<- *batch, cfg flow.Config) {
 	close(out)
 }
 
-// slot returns the packet slot for a packet of the given shard hash. The caller fills
-// it; it counts as part of the current round.
-func (pl *pipeline) slot(hash uint32) *decode.Packet {
-	b := pl.cur[int(hash%uint32(pl.shards))]
-	b.pkts = append(b.pkts, decode.Packet{})
+// add appends a decoded packet to the batch of the shard its hash picks.
+func (pl *pipeline) add(hash uint32, p *decode.Packet) {
+	s := 0
+	if pl.shards > 1 {
+		s = int(hash % uint32(pl.shards))
+	}
+	b := pl.cur[s]
+	b.pkts = append(b.pkts, *p)
 	pl.count++
-	return &b.pkts[len(b.pkts)-1]
 }
 
 // full reports whether the round should be sent.
@@ -120,36 +122,56 @@ func (pl *pipeline) send(ri roundInfo) {
 	}
 }
 
-// collect runs in the writer: it returns the next round's info and its records, sorted
-// so that the output does not depend on the number of shards, plus the shards' table
-// statistics summed. ok is false after the final round.
-func (pl *pipeline) collect(recs []record.Record) (ri roundInfo, out []record.Record, st flow.Stats, ok bool) {
-	ri, ok = <-pl.rounds
+// round is one round's output as the writer sees it: the records of every shard, in
+// an order that does not depend on the number of shards.
+type round struct {
+	info    roundInfo
+	recs    []*record.Record // into the batches' out slices; valid until release
+	stats   flow.Stats       // the shards' table statistics, summed
+	batches []*batch
+}
+
+// collect runs in the writer: it returns the next round, its records sorted so that
+// the output does not depend on the number of shards. ok is false after the final
+// round. The caller must release the round once it has written the records.
+func (pl *pipeline) collect(rd *round) (ok bool) {
+	rd.info, ok = <-pl.rounds
 	if !ok {
-		return ri, recs, st, false
+		return false
 	}
-	out = recs[:0]
+	rd.recs, rd.batches, rd.stats = rd.recs[:0], rd.batches[:0], flow.Stats{}
 	for s := 0; s < pl.shards; s++ {
 		b := <-pl.results[s]
-		out = append(out, b.out...)
+		for i := range b.out {
+			rd.recs = append(rd.recs, &b.out[i])
+		}
+		st := &rd.stats
 		st.Packets += b.stats.Packets
 		st.Flows += b.stats.Flows
 		st.Records += b.stats.Records
 		st.Evictions += b.stats.Evictions
 		st.FragOrph += b.stats.FragOrph
 		st.Active += b.stats.Active
+		rd.batches = append(rd.batches, b)
+	}
+	// Sorting pointers, not the records themselves: a record is a few hundred bytes.
+	slices.SortFunc(rd.recs, compareRecords)
+	return true
+}
+
+// release gives a written round's batches back to the reader.
+func (pl *pipeline) release(rd *round) {
+	for s, b := range rd.batches {
 		b.pkts, b.out = b.pkts[:0], b.out[:0]
-		if !ri.final {
+		if !rd.info.final {
 			pl.free[s] <- b
 		}
 	}
-	slices.SortFunc(out, compareRecords)
-	return ri, out, st, true
 }
 
 // compareRecords orders records by end time, then start time, then flow identity: a
 // total order for the records of one round.
-func compareRecords(a, b record.Record) int {
+func compareRecords(a, b *record.Record) int {
 	if c := cmp.Compare(a.LastTime, b.LastTime); c != 0 {
 		return c
 	}

@@ -8,6 +8,9 @@
 package flow
 
 import (
+	"encoding/binary"
+	"math/bits"
+
 	"panoptes/sensor/decode"
 )
 
@@ -130,26 +133,24 @@ func keyOf(p *decode.Packet) (k Key, senderIsA bool) {
 
 // ShardHash returns a hash of the packet's unordered address pair and protocol: the
 // same for both directions and for every fragment of a datagram, so a sharded reader
-// sends all of a flow's packets to one table (as symmetric RSS does on a NIC).
+// sends all of a flow's packets to one table (as symmetric RSS does on a NIC). It works
+// on 64-bit words: XOR and sum of the two addresses are both symmetric, and one
+// multiply-xorshift mix spreads them.
 func ShardHash(p *decode.Packet) uint32 {
-	var a, b *[16]byte
+	var a0, a1, b0, b1 uint64
 	switch p.Net {
 	case decode.NetIPv4, decode.NetIPv6, decode.NetARP:
-		a, b = &p.SrcAddr, &p.DstAddr
+		a0, a1 = binary.LittleEndian.Uint64(p.SrcAddr[0:]), binary.LittleEndian.Uint64(p.SrcAddr[8:])
+		b0, b1 = binary.LittleEndian.Uint64(p.DstAddr[0:]), binary.LittleEndian.Uint64(p.DstAddr[8:])
 	default:
-		var h uint32 = 2166136261
-		for i := 0; i < 6; i++ {
-			h = (h ^ uint32(p.SrcMAC[i]^p.DstMAC[i])) * 16777619
-			h = (h ^ uint32(p.SrcMAC[i]+p.DstMAC[i])) * 16777619
-		}
-		return h
+		a0 = uint64(binary.LittleEndian.Uint32(p.SrcMAC[0:])) | uint64(binary.LittleEndian.Uint16(p.SrcMAC[4:]))<<32
+		b0 = uint64(binary.LittleEndian.Uint32(p.DstMAC[0:])) | uint64(binary.LittleEndian.Uint16(p.DstMAC[4:]))<<32
 	}
-	// FNV-1a over XOR and sum of the two addresses: both are symmetric.
-	var h uint32 = 2166136261
-	for i := 0; i < 16; i++ {
-		h = (h ^ uint32(a[i]^b[i])) * 16777619
-		h = (h ^ uint32(a[i]+b[i])) * 16777619
-	}
-	h = (h ^ uint32(p.Proto)) * 16777619
-	return h
+	x := (a0 ^ b0) ^ bits.RotateLeft64(a1^b1, 31)
+	y := (a0 + b0) ^ bits.RotateLeft64(a1+b1, 17)
+	h := x*0x9e3779b97f4a7c15 ^ y*0xc2b2ae3d27d4eb4f ^ uint64(p.Proto)
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	return uint32(h)
 }
