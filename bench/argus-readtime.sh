@@ -4,7 +4,7 @@
 # How long argus takes to read a capture, apart from its wait before exiting. argus -r
 # does not exit when it has read the file: it exits on a one-second tick, so its elapsed
 # time is rounded up to a whole number of seconds (1.00 s for a one-packet capture, 3.00 or
-# 4.00 s for the benchmark trace). This script polls /proc/PID/io every 5 ms and notes
+# 4.00 s for the benchmark trace). This script polls /proc/PID/io every 5 ms (POLL=seconds to change) and notes
 # when the process has read as many bytes as the file holds ("read done"), and when it
 # exits. panoptes import (default workers) runs under the same polling, interleaved, for
 # comparison; it exits as soon as it has written its records.
@@ -23,28 +23,33 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 make -s -C "$repo" build >&2
 pnp="$repo/bin/panoptes"
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$repo" status --porcelain -- . ':!bench' 2>/dev/null)" ] || rev="$rev+uncommitted changes"
 size=$(stat -c %s "$trace")
 pkts=$(capinfos -c -M "$trace" | awk -F: '/Number of packets/ {gsub(/ /, "", $2); print $2}')
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat "$trace" >/dev/null
 exec {sfd}<> <(:) # a pipe nobody writes: read -t on it is a sleep without a fork
+poll=${POLL:-0.005} # seconds between polls
 
-# measure CMD... -> prints "read_done_s exit_s"
+# measure CMD... -> prints "read_done_s exit_s". Polls with shell builtins only (no fork
+# per poll) and stops polling once the whole file has been read, to disturb the measured
+# process as little as possible.
 measure() {
-  local t0 t1 tr="" pid k v
+  local t0 t1 tr="" pid k v st
   t0=$EPOCHREALTIME
   "$@" &
   pid=$!
-  while [ -e "/proc/$pid/io" ]; do
-    if [ -z "$tr" ]; then
-      while read -r k v; do
+  while [ -z "$tr" ]; do
+    { while read -r k v; do
         if [ "$k" = rchar: ] && [ "$v" -ge "$size" ]; then tr=$EPOCHREALTIME; fi
-      done <"/proc/$pid/io" 2>/dev/null || true
-    fi
-    read -r -t 0.005 -u "$sfd" || true
-    # a zombie still has /proc/PID: stop when it is no longer running
-    [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+      done <"/proc/$pid/io"; } 2>/dev/null || break
+    st=""
+    { read -r st <"/proc/$pid/stat"; } 2>/dev/null || break
+    st=${st##*) }
+    [ "${st:0:1}" = Z ] && break # exited (a zombie until waited for)
+    [ -n "$tr" ] || read -r -t "$poll" -u "$sfd" || true
   done
   wait "$pid"
   t1=$EPOCHREALTIME
@@ -52,7 +57,7 @@ measure() {
   awk -v a="$t0" -v r="$tr" -v e="$t1" 'BEGIN {printf "%.3f %.3f\n", r - a, e - a}'
 }
 
-echo "# $trace: $pkts packets, $size bytes; $runs runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# panoptes $rev; $trace: $pkts packets, $size bytes; $runs runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# run tool read_done_s exit_s"
 : >"$dir/argus"
 : >"$dir/panoptes"

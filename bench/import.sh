@@ -43,6 +43,8 @@ done
 
 make -s -C "$repo" build >&2
 pnp="$repo/bin/panoptes"
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$repo" status --porcelain -- . ':!bench' 2>/dev/null)" ] || rev="$rev+uncommitted changes"
 
 if [ -n "${OUTDIR:-}" ]; then
   dir=$OUTDIR
@@ -78,7 +80,7 @@ runone() { # series -> appends "elapsed rss" to $dir/$series.times
 }
 
 for s in "${series[@]}"; do : >"$dir/$s.times"; done
-echo "# trace $trace: $pkts packets; $runs runs; nproc $(nproc)"
+echo "# panoptes $rev; trace $trace: $pkts packets; $runs runs; nproc $(nproc)"
 echo "# load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "# run series elapsed_s peak_rss_kb user_s sys_s"
 n=${#series[@]}
