@@ -82,9 +82,17 @@ func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, c
 		srcs = append(srcs, s)
 	}
 
+	// Management records are stamped with packet time; an input without packets gets
+	// its file's modification time (stable, unlike the wall clock).
+	idleTime := time.Now().UnixNano()
+	if len(srcs) > 0 && srcs[0].f != nil {
+		if fi, err := srcs[0].f.Stat(); err == nil {
+			idleTime = fi.ModTime().UnixNano()
+		}
+	}
 	pl := newPipeline(cfg.Workers, cfg.Flow)
 	werr := make(chan error, 1)
-	go func() { werr <- writeRecords(pl, w, cfg) }()
+	go func() { werr <- writeRecords(pl, w, cfg, idleTime) }()
 
 	var ctr record.Management
 	var first, now int64
@@ -202,7 +210,7 @@ func usable(p *decode.Packet) bool {
 // writeRecords is the writer: it takes each round's records from the pipeline, numbers
 // them and writes them, with management records at the start, at each management
 // interval and at the end.
-func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
+func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig, idleTime int64) error {
 	var rd round
 	var seq uint32
 	var werr error
@@ -212,17 +220,14 @@ func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig) error {
 		m.RecordsWritten = w.Count()
 		m.FlowsActive = uint64(st.Active)
 		m.Evictions = st.Evictions
-		t := ri.now
-		if t == 0 {
-			t = time.Now().UnixNano()
+		t, first := ri.now, ri.first
+		if first == 0 {
+			t, first = idleTime, idleTime
 		}
-		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: ri.first, LastTime: t, Man: &m}
+		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: first, LastTime: t, Man: &m}
 		if cause == record.CauseStart {
 			*r.Man = record.Management{}
-			r.StartTime, r.LastTime = t, t
-			if ri.first != 0 {
-				r.StartTime, r.LastTime = ri.first, ri.first
-			}
+			r.LastTime = first
 		}
 		seq++
 		r.Seq = seq

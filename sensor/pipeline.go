@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 
@@ -211,5 +212,13 @@ func compareRecords(a, b *record.Record) int {
 	if c := slices.Compare(a.Dst.MAC[:], b.Dst.MAC[:]); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Src.Pkts+a.Dst.Pkts, b.Src.Pkts+b.Dst.Pkts)
+	if c := cmp.Compare(a.Cause, b.Cause); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Src.Pkts+a.Dst.Pkts, b.Src.Pkts+b.Dst.Pkts); c != 0 {
+		return c
+	}
+	// Two records alike in all of the above (damaged or crafted traffic): their
+	// encodings decide, so that the order is total and the output deterministic.
+	return bytes.Compare(record.AppendRecord(nil, a), record.AppendRecord(nil, b))
 }

@@ -79,8 +79,7 @@ func (t *Table) newFragGroup(fk *fragKey, ts int64) int32 {
 	g.inUse = true
 	g.class = classFrag
 	g.last = ts
-	g.idlePrev, g.idleNext, g.statusPrev, g.statusNext = nilIdx, nilIdx, nilIdx, nilIdx
-	t.idlePush(&t.idle[classFrag], gi)
+	t.idle[classFrag].add(t, gi, ts)
 	t.frags[*fk] = gi
 	return gi
 }
@@ -90,8 +89,7 @@ func (t *Table) touchFrag(gi int32, ts int64) {
 	if ts > g.last {
 		g.last = ts
 	}
-	t.idleRemove(&t.idle[classFrag], gi)
-	t.idlePush(&t.idle[classFrag], gi)
+	t.idle[classFrag].touch(t, gi, g.last)
 }
 
 // joinPending moves the counts of fragments that arrived before their first fragment
@@ -134,7 +132,7 @@ func (t *Table) expireFrag(gi int32) {
 		t.stats.Records++
 		t.stats.FragOrph++
 	}
-	t.idleRemove(&t.idle[classFrag], gi)
+	t.idle[classFrag].remove(t, gi)
 	delete(t.frags, g.frag)
 	t.release(gi)
 }

@@ -64,9 +64,6 @@ const (
 
 const nilIdx = -1
 
-// list is an intrusive doubly linked list of slab indices.
-type list struct{ head, tail int32 }
-
 // tcpSide tracks one direction's sequence space.
 type tcpSide struct {
 	haveSeq  bool
@@ -93,8 +90,7 @@ type entry struct {
 	sackTim int64
 	tcp     [2]tcpSide
 
-	idlePrev, idleNext     int32
-	statusPrev, statusNext int32
+	idle, status timerLink // positions on the idle list of its class and on the status list
 
 	// Fragment groups use the same slab. A group maps a datagram's fragments to the flow
 	// its first fragment belongs to (fragKnown, with the ports it carried); until the
@@ -120,8 +116,8 @@ type Table struct {
 	chunks [][]entry
 	n      int32 // entries ever allocated in the slab
 	free   []int32
-	idle   [numClasses]list
-	status list
+	idle   [numClasses]timerList // by last packet time
+	status timerList             // by record start time, for flows with a record started
 	now    int64
 	stats  Stats
 	tmo    [numClasses]int64
@@ -142,9 +138,9 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 		classOther: int64(cfg.OtherTimeout), classClosed: int64(cfg.CloseLinger), classFrag: int64(cfg.FragTimeout),
 	}
 	for i := range t.idle {
-		t.idle[i] = list{nilIdx, nilIdx}
+		t.idle[i] = newTimerList(linkIdle)
 	}
-	t.status = list{nilIdx, nilIdx}
+	t.status = newTimerList(linkStatus)
 	return t
 }
 
@@ -174,63 +170,6 @@ func (t *Table) alloc() int32 {
 func (t *Table) release(i int32) {
 	*t.at(i) = entry{}
 	t.free = append(t.free, i)
-}
-
-// Intrusive list operations. idle lists link through idlePrev/idleNext, the status list
-// through statusPrev/statusNext.
-
-func (t *Table) idlePush(l *list, i int32) {
-	e := t.at(i)
-	e.idlePrev, e.idleNext = l.tail, nilIdx
-	if l.tail != nilIdx {
-		t.at(l.tail).idleNext = i
-	} else {
-		l.head = i
-	}
-	l.tail = i
-}
-
-func (t *Table) idleRemove(l *list, i int32) {
-	e := t.at(i)
-	if e.idlePrev != nilIdx {
-		t.at(e.idlePrev).idleNext = e.idleNext
-	} else {
-		l.head = e.idleNext
-	}
-	if e.idleNext != nilIdx {
-		t.at(e.idleNext).idlePrev = e.idlePrev
-	} else {
-		l.tail = e.idlePrev
-	}
-	e.idlePrev, e.idleNext = nilIdx, nilIdx
-}
-
-func (t *Table) statusPush(i int32) {
-	l := &t.status
-	e := t.at(i)
-	e.statusPrev, e.statusNext = l.tail, nilIdx
-	if l.tail != nilIdx {
-		t.at(l.tail).statusNext = i
-	} else {
-		l.head = i
-	}
-	l.tail = i
-}
-
-func (t *Table) statusRemove(i int32) {
-	l := &t.status
-	e := t.at(i)
-	if e.statusPrev != nilIdx {
-		t.at(e.statusPrev).statusNext = e.statusNext
-	} else {
-		l.head = e.statusNext
-	}
-	if e.statusNext != nilIdx {
-		t.at(e.statusNext).statusPrev = e.statusPrev
-	} else {
-		l.tail = e.statusPrev
-	}
-	e.statusPrev, e.statusNext = nilIdx, nilIdx
 }
 
 func classOf(k *Key) uint8 {
@@ -335,9 +274,9 @@ func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
 		r.SrcPort, r.DstPort = p.SrcPort, p.DstPort
 		r.ICMPID, r.ICMPSeq = p.ICMPID, p.ICMPSeq
 	}
-	e.idlePrev, e.idleNext, e.statusPrev, e.statusNext = nilIdx, nilIdx, nilIdx, nilIdx
 	t.index[*k] = i
-	t.idlePush(&t.idle[e.class], i)
+	e.last = p.Timestamp
+	t.idle[e.class].add(t, i, e.last)
 	t.stats.Flows++
 	return i
 }
@@ -349,10 +288,14 @@ func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	if !e.started {
 		e.started = true
 		r.StartTime, r.LastTime = ts, ts
-		t.statusPush(i)
+		t.status.add(t, i, ts)
 	}
 	if ts < r.StartTime {
+		// Time went backwards within the flow: the record starts earlier, and its
+		// place on the status list moves with it.
 		r.StartTime = ts
+		t.status.remove(t, i)
+		t.status.add(t, i, ts)
 	}
 	if ts > r.LastTime {
 		r.LastTime = ts
@@ -406,8 +349,7 @@ func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	if ts > e.last {
 		e.last = ts
 	}
-	t.idleRemove(&t.idle[e.class], i)
-	t.idlePush(&t.idle[e.class], i)
+	t.idle[e.class].touch(t, i, e.last)
 	if e.key.Family != 0 && e.key.Proto == decode.ProtoTCP && p.L4 {
 		t.tcp(i, e, p, dir, s)
 	}
@@ -592,9 +534,9 @@ func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side
 func (t *Table) closeFlow(i int32, e *entry) {
 	t.export(i, e, record.CauseClose)
 	e.closed = true
-	t.idleRemove(&t.idle[e.class], i)
+	t.idle[e.class].remove(t, i)
 	e.class = classClosed
-	t.idlePush(&t.idle[e.class], i)
+	t.idle[e.class].add(t, i, e.last)
 }
 
 // export emits entry i's record if it has packets and resets its counters for the next
@@ -617,7 +559,7 @@ func (t *Table) export(i int32, e *entry, cause record.Cause) {
 	t.stats.Records++
 	e.emitted = true
 	e.started = false
-	t.statusRemove(i)
+	t.status.remove(t, i)
 	r.Src = resetSide(&r.Src)
 	r.Dst = resetSide(&r.Dst)
 	r.Flags = 0
@@ -639,11 +581,12 @@ func (t *Table) expire(i int32, cause record.Cause, timedOut bool) {
 		}
 	}
 	t.export(i, e, cause)
-	t.idleRemove(&t.idle[e.class], i)
+	t.idle[e.class].remove(t, i)
 	delete(t.index, e.key)
 	t.release(i)
 }
 
+// evictOldest exports the flow that has been idle longest, to make room.
 func (t *Table) evictOldest() {
 	best, bestClass := int32(nilIdx), -1
 	var bestLast int64
@@ -651,7 +594,7 @@ func (t *Table) evictOldest() {
 		if c == classFrag {
 			continue
 		}
-		if h := t.idle[c].head; h != nilIdx {
+		if h := t.idle[c].oldest(t); h != nilIdx {
 			if l := t.at(h).last; best == nilIdx || l < bestLast {
 				best, bestClass, bestLast = h, c, l
 			}
@@ -667,53 +610,43 @@ func (t *Table) evictOldest() {
 // Advance moves the table's clock to now (packet time) and runs the timers: status
 // records for flows whose record is older than the status interval, idle timeouts,
 // the end of closed flows' linger time, and fragment groups that never got their first
-// fragment.
+// fragment. Which flows a call expires depends only on each flow's own times and now,
+// never on the order flows were touched, so every sharding of the same packets expires
+// the same flows at the same call.
 func (t *Table) Advance(now int64) {
 	if now > t.now {
 		t.now = now
 	}
 	now = t.now
-	iv := int64(t.cfg.StatusInterval)
-	for h := t.status.head; h != nilIdx; h = t.status.head {
-		e := t.at(h)
-		if e.rec.StartTime+iv > now {
-			break
-		}
-		t.export(h, e, record.CauseStatus)
-	}
+	t.status.expire(t, now-int64(t.cfg.StatusInterval), func(i int32) {
+		t.export(i, t.at(i), record.CauseStatus)
+	})
 	for c := 0; c < numClasses; c++ {
-		l := &t.idle[c]
-		for h := l.head; h != nilIdx; h = l.head {
-			e := t.at(h)
-			if e.last+t.tmo[c] > now {
-				break
-			}
+		t.idle[c].expire(t, now-t.tmo[c], func(i int32) {
 			switch c {
 			case classFrag:
-				t.expireFrag(h)
+				t.expireFrag(i)
 			case classClosed:
-				t.expire(h, record.CauseClose, false)
+				t.expire(i, record.CauseClose, false)
 			default:
-				t.expire(h, record.CauseClose, true)
+				t.expire(i, record.CauseClose, true)
 			}
-		}
+		})
 	}
 }
 
 // Flush exports every flow in the table (end of input) and empties it.
 func (t *Table) Flush() {
 	for c := 0; c < numClasses; c++ {
-		l := &t.idle[c]
-		for h := l.head; h != nilIdx; h = l.head {
-			if c == classFrag {
-				t.expireFrag(h)
-				continue
+		t.idle[c].drain(t, func(i int32) {
+			switch c {
+			case classFrag:
+				t.expireFrag(i)
+			case classClosed:
+				t.expire(i, record.CauseClose, false)
+			default:
+				t.expire(i, record.CauseStatus, false)
 			}
-			cause := record.CauseStatus
-			if c == classClosed {
-				cause = record.CauseClose
-			}
-			t.expire(h, cause, false)
-		}
+		})
 	}
 }
