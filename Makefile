@@ -3,9 +3,10 @@ GO        ?= go
 BIN       := bin/panoptes
 STATICCHECK_VERSION := v0.8.2
 SAMPLE    ?= testdata/http_ipv6.pcap
+DEMO_CAPTURES ?= testdata/get.pcap testdata/http_ipv6.pcap testdata/icmp.pcap testdata/dns.pcap
 FUZZTIME  ?= 30s
 
-.PHONY: help build run test test-short bench fuzz lint generate clean
+.PHONY: help build run run-import test test-short bench fuzz lint generate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -13,7 +14,11 @@ help: ## list the targets
 build: ## build bin/panoptes
 	$(GO) build -o $(BIN) ./cmd/panoptes
 
-run: build ## the main job: import a sample capture and print its flows
+run: build ## the main job: live XDP capture on a demo veth pair, replaying sample captures, printing flows (root)
+	@command -v tcpreplay >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpreplay >/dev/null; }
+	scripts/veth-demo.sh ./$(BIN) $(DEMO_CAPTURES)
+
+run-import: build ## import a sample capture file and print its flows (no root needed)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  ./$(BIN) import -r $(SAMPLE) -w $$tmp/sample.pnp && \
 	  ./$(BIN) read -r $$tmp/sample.pnp -s stime,dur,proto,saddr,sport,dir,daddr,dport,spkts,dpkts,sbytes,dbytes,state,tcprtt && \
@@ -40,7 +45,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-generate: ## regenerate generated code (bpf2go output, once the XDP program lands)
+generate: ## regenerate the bpf2go output in xdp/ (needs clang, llvm, libbpf-dev)
 	$(GO) generate ./...
 
 clean:

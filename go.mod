@@ -8,6 +8,12 @@ require (
 )
 
 require (
-	golang.org/x/net v0.0.0-20190620200207-3b0461eec859 // indirect
-	golang.org/x/sys v0.0.0-20190412213103-97732733099d // indirect
+	github.com/asavie/xdp v0.3.3 // indirect
+	github.com/cilium/ebpf v0.22.0 // indirect
+	github.com/vishvananda/netlink v1.1.0 // indirect
+	github.com/vishvananda/netns v0.0.0-20191106174202-0a2b9b5464df // indirect
+	golang.org/x/net v0.48.0 // indirect
+	golang.org/x/sys v0.43.0 // indirect
 )
+
+tool github.com/cilium/ebpf/cmd/bpf2go

@@ -22,6 +22,7 @@ type command struct {
 
 var commands = map[string]command{
 	"import":  {sensor.ImportMain, "turn pcap/pcapng captures into flow records (argus -r)"},
+	"sensor":  {sensor.SensorMain, "capture live with XDP/AF_XDP and write flow records (argus -i)"},
 	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
 }

@@ -19,6 +19,7 @@ type Config struct {
 	MaxFlows       int           // flows held at once; when full the oldest idle flow is exported early
 	SrcID          uint32
 	Clock          record.Clock
+	Inf            [16]byte // interface name the records say they were seen on
 }
 
 // Defaults fills zero fields with the defaults.
@@ -144,6 +145,9 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 	return t
 }
 
+// SetClock sets the clock the table's records say stamped their packets.
+func (t *Table) SetClock(c record.Clock) { t.cfg.Clock = c }
+
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
 	s := t.stats
@@ -256,6 +260,7 @@ func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
 	r.Kind = record.KindFlow
 	r.SrcID = t.cfg.SrcID
 	r.Clock = t.cfg.Clock
+	r.Inf = t.cfg.Inf
 	r.Family = k.Family
 	r.Proto = k.Proto
 	r.EtherType = k.EtherType

@@ -1,0 +1,428 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"panoptes/internal/cli"
+	"panoptes/record"
+	"panoptes/ringbuf"
+	"panoptes/sensor/decode"
+	"panoptes/sensor/flow"
+	"panoptes/xdp"
+)
+
+// LiveConfig configures live capture.
+type LiveConfig struct {
+	Interfaces []string
+	Queues     int // per interface; 0 = all RX queues
+	XDP        xdp.Config
+	Flow       flow.Config
+	// ManInterval is how often management records (with every drop counter) are
+	// written; 0 means the flow status interval.
+	ManInterval time.Duration
+	RingSize    int           // records buffered between each shard and the writer
+	Duration    time.Duration // stop after this long (0: until the context ends)
+}
+
+// shard is one RX queue's capture loop with its own flow table.
+type shard struct {
+	name  string // "iface/queue"
+	queue *xdp.Queue
+	cap   *xdp.Capture
+	ring  *ringbuf.Ring[record.Record]
+	// Published by the shard, read by the writer.
+	flows     atomic.Int64
+	evictions atomic.Uint64
+	decodeErr atomic.Uint64
+	packets   atomic.Uint64
+	bytes     atomic.Uint64
+	err       error
+}
+
+// LiveStats summarises a live capture run.
+type LiveStats struct {
+	Queues      []xdp.QueueCounters
+	Records     uint64
+	RingDropped uint64 // records lost because a shard's ring to the writer was full
+	Evictions   uint64
+	ParseErrors uint64
+}
+
+// Live captures on the configured interfaces until ctx ends (or Duration passes), turning
+// packets into flow records written to w. At the end every open flow is flushed and a
+// final management record is written; nothing captured is lost.
+func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(string)) (LiveStats, error) {
+	var st LiveStats
+	cfg.Flow.Defaults()
+	if cfg.ManInterval <= 0 {
+		cfg.ManInterval = cfg.Flow.StatusInterval
+	}
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = 1 << 16
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	var caps []*xdp.Capture
+	defer func() {
+		for _, c := range caps {
+			c.Close()
+		}
+	}()
+	var shards []*shard
+	for _, name := range cfg.Interfaces {
+		xc := cfg.XDP
+		xc.Interface, xc.Queues = name, cfg.Queues
+		c, err := xdp.Open(xc, warn)
+		if err != nil {
+			return st, err
+		}
+		caps = append(caps, c)
+		for _, q := range c.Queues {
+			shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, q.ID), queue: q, cap: c,
+				ring: ringbuf.New[record.Record](cfg.RingSize)})
+		}
+	}
+	if len(cfg.Interfaces) > 1 {
+		// Each NIC spreads flows over its own queues, so the two directions of a flow
+		// seen on two tap ports can land on different shards. Until shards exchange
+		// packets by flow hash, say so rather than split flows silently.
+		warn("several interfaces: a flow seen on two of them may be reported by two shards (flows are joined by clustering: panoptes cluster)")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	perShard := cfg.Flow
+	perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/len(shards))
+	for _, s := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(perShard, stop)
+		}()
+	}
+	// The writer runs here; shards stop when ctx ends or an interface vanishes.
+	werr := make(chan error, 1)
+	var written atomic.Uint64
+	go func() {
+		werr <- liveWriter(shards, caps, w, cfg, &written)
+	}()
+	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
+	close(stop)
+	wg.Wait()
+	for _, s := range shards {
+		s.ring.Close()
+	}
+	err := <-werr
+	for _, s := range shards {
+		if s.err != nil && err == nil {
+			err = s.err
+		}
+		st.RingDropped += s.ring.Dropped()
+		st.Evictions += s.evictions.Load()
+		st.ParseErrors += s.decodeErr.Load()
+	}
+	for _, c := range caps {
+		if qc, cerr := c.Counters(); cerr == nil {
+			st.Queues = append(st.Queues, qc...)
+		}
+	}
+	st.Records = written.Load()
+	if err == nil {
+		err = ifaceErr
+	}
+	return st, err
+}
+
+// watchInterfaces waits for ctx to end, checking every 250 ms that each interface still
+// exists and is up; it returns an error naming the first that vanished or went down.
+func watchInterfaces(ctx context.Context, names []string) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			for _, n := range names {
+				ifc, err := net.InterfaceByName(n)
+				if err != nil {
+					return fmt.Errorf("interface %s vanished; records up to now were written", n)
+				}
+				if ifc.Flags&net.FlagUp == 0 {
+					return fmt.Errorf("interface %s went down; records up to now were written", n)
+				}
+			}
+		}
+	}
+}
+
+// run is a shard's capture loop, on its own OS thread: receive a batch, decode, account,
+// give the frames back; run the timers on wall-clock time.
+func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	copy(cfg.Inf[:], s.cap.Iface.Name)
+	emit := func(r *record.Record) { s.ring.TryPushOrDrop(r) }
+	cfg.Clock = record.ClockUser
+	tbl := flow.NewTable(cfg, emit)
+	clockSet := false
+	var p decode.Packet
+	lastAdvance := time.Now().UnixNano()
+	for {
+		select {
+		case <-stop:
+			tbl.Advance(time.Now().UnixNano())
+			tbl.Flush()
+			st := tbl.Stats()
+			s.flows.Store(int64(st.Active))
+			s.evictions.Store(st.Evictions)
+			return
+		default:
+		}
+		n, err := s.queue.Receive(50 * time.Millisecond)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			s.err = err
+			<-stop
+			tbl.Flush()
+			return
+		}
+		if n > 0 {
+			descs := s.queue.Batch(n)
+			var pkts, bytes uint64
+			for _, d := range descs {
+				f := s.queue.Frame(d)
+				ts := time.Now().UnixNano()
+				clock := record.ClockUser
+				if f.Meta != nil {
+					if f.Meta.HWTime != 0 && s.cap.HWProgram {
+						ts, clock = int64(f.Meta.HWTime), record.ClockHardware
+					} else {
+						ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
+					}
+				}
+				if !clockSet {
+					tbl.SetClock(clock)
+					clockSet = true
+				}
+				p.Timestamp, p.WireLen, p.CapLen = ts, uint32(len(f.Data)), uint32(len(f.Data))
+				if err := decode.Decode(decode.LinkEthernet, f.Data, &p); err != nil {
+					s.decodeErr.Add(1)
+					if !usable(&p) {
+						continue
+					}
+				}
+				tbl.Update(&p)
+				pkts++
+				bytes += uint64(len(f.Data))
+			}
+			s.queue.Release(descs)
+			s.packets.Add(pkts)
+			s.bytes.Add(bytes)
+		}
+		if now := time.Now().UnixNano(); now-lastAdvance >= int64(100*time.Millisecond) {
+			tbl.Advance(now)
+			lastAdvance = now
+			st := tbl.Stats()
+			s.flows.Store(int64(st.Active))
+			s.evictions.Store(st.Evictions)
+		}
+	}
+}
+
+// liveWriter drains the shards' rings into w, writing management records with every
+// counter at each interval and at the end.
+func liveWriter(shards []*shard, caps []*xdp.Capture, w *record.Writer, cfg LiveConfig, written *atomic.Uint64) error {
+	start := time.Now().UnixNano()
+	var seq uint32
+	var werr error
+	write := func(r *record.Record) {
+		seq++
+		r.Seq = seq
+		if werr == nil {
+			werr = w.Write(r)
+			if r.Kind == record.KindFlow {
+				written.Add(1)
+			}
+		}
+	}
+	man := func(cause record.Cause) {
+		m := record.Management{}
+		for _, c := range caps {
+			if qcs, err := c.Counters(); err == nil {
+				for _, q := range qcs {
+					m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
+				}
+			}
+		}
+		for _, s := range shards {
+			m.PktsSeen += s.packets.Load()
+			m.BytesSeen += s.bytes.Load()
+			m.FlowsActive += uint64(max(0, s.flows.Load()))
+			m.Evictions += s.evictions.Load()
+			m.ParseErrors += s.decodeErr.Load()
+			m.Drops += s.ring.Dropped()
+		}
+		m.RecordsWritten = written.Load()
+		now := time.Now().UnixNano()
+		r := record.Record{Kind: record.KindMan, Cause: cause, Clock: record.ClockUser, SrcID: cfg.Flow.SrcID, StartTime: start, LastTime: now, Man: &m}
+		if cause == record.CauseStart {
+			r.LastTime = start
+		}
+		write(&r)
+		if werr == nil {
+			werr = w.Flush()
+		}
+	}
+	man(record.CauseStart)
+	buf := make([]record.Record, 256)
+	nextMan := time.Now().Add(cfg.ManInterval)
+	for {
+		open, got := 0, 0
+		for _, s := range shards {
+			n := s.ring.PopBatch(buf)
+			for i := 0; i < n; i++ {
+				write(&buf[i])
+			}
+			got += n
+			if !s.ring.Closed() || s.ring.Len() > 0 {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(nextMan) {
+			man(record.CauseStatus)
+			nextMan = time.Now().Add(cfg.ManInterval)
+		}
+		if got == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	man(record.CauseStop)
+	return werr
+}
+
+// SensorMain is `panoptes sensor -i IFACE[,IFACE...] -w OUT [flags]`.
+func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("sensor", "-i IFACE[,IFACE...] -w OUT [flags]", stderr)
+	ifaces := fs.StringP("interface", "i", "", "interfaces to capture on, comma-separated")
+	out := fs.StringP("write", "w", "", "output record stream file (- for stdout)")
+	queues := fs.String("queues", "all", "RX queues to capture per interface: all or N (queues 0..N-1)")
+	mode := fs.String("mode", "xdp", "capture path: xdp (AF_XDP)")
+	xdpMode := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
+	hwts := fs.String("hwts", "auto", "hardware receive timestamps: auto, on (fail without), off")
+	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
+	var cfg LiveConfig
+	fs.DurationVar(&cfg.Flow.StatusInterval, "status-interval", 5*time.Second, "status records for active flows, and management records, this often")
+	fs.DurationVar(&cfg.Flow.TCPTimeout, "tcp-timeout", 60*time.Second, "idle timeout for TCP flows")
+	fs.DurationVar(&cfg.Flow.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
+	fs.DurationVar(&cfg.Flow.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
+	fs.DurationVar(&cfg.Flow.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows")
+	fs.IntVar(&cfg.Flow.MaxFlows, "max-flows", 1<<20, "flows held at once over all queues; when full the oldest idle flow is exported early (counted)")
+	fs.IntVar(&cfg.XDP.Frames, "umem-frames", 16384, "UMEM frames per queue")
+	fs.IntVar(&cfg.XDP.FrameSize, "frame-size", 2048, "UMEM frame size (2048 or 4096); frames longer than it less 288 bytes of headroom are dropped and counted")
+	fs.IntVar(&cfg.XDP.RingSize, "ring-size", 8192, "AF_XDP fill and RX ring entries per queue (a power of two)")
+	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return cli.Usagef("sensor: unexpected argument %q (the capture filter is not supported yet)", rest[0])
+	}
+	if *ifaces == "" {
+		return cli.Usagef("sensor: no interface: give -i IFACE")
+	}
+	if *out == "" {
+		return cli.Usagef("sensor: no output: give -w FILE or -w -")
+	}
+	if *mode != "xdp" {
+		return cli.Usagef("sensor: --mode %s: only xdp is implemented so far", *mode)
+	}
+	switch xdp.Mode(*xdpMode) {
+	case xdp.ModeAuto, xdp.ModeNative, xdp.ModeGeneric:
+		cfg.XDP.Mode = xdp.Mode(*xdpMode)
+	default:
+		return cli.Usagef("sensor: --xdp-mode %q: want auto, native or generic", *xdpMode)
+	}
+	switch *hwts {
+	case "auto", "on", "off":
+		cfg.XDP.HWTS = *hwts
+	default:
+		return cli.Usagef("sensor: --hwts %q: want auto, on or off", *hwts)
+	}
+	if *queues != "all" {
+		n, err := strconv.Atoi(*queues)
+		if err != nil || n <= 0 {
+			return cli.Usagef("sensor: --queues %q: want all or a positive number", *queues)
+		}
+		cfg.Queues = n
+	}
+	if cfg.Flow.SrcID, err = ParseSrcID(*srcid); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	cfg.Interfaces = strings.Split(*ifaces, ",")
+	var dst io.Writer = stdout
+	var f *os.File
+	if *out != "-" {
+		if f, err = os.Create(*out); err != nil {
+			return err
+		}
+		dst = f
+	}
+	w, err := record.NewWriter(dst)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	warn := func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }
+	st, err := Live(ctx, cfg, w, warn)
+	if ferr := w.Flush(); err == nil && ferr != nil {
+		err = ferr
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	printLiveSummary(stderr, &st)
+	return err
+}
+
+// printLiveSummary writes the loss accounting to stderr at exit: per queue and in total.
+func printLiveSummary(w io.Writer, st *LiveStats) {
+	var tot xdp.QueueCounters
+	fmt.Fprintf(w, "panoptes sensor: %-6s %10s %10s %8s %10s %9s %9s %9s %9s\n", "queue", "seen", "received", "passed", "rx_dropped", "ring_full", "fill_empty", "invalid", "meta_err")
+	for _, q := range st.Queues {
+		fmt.Fprintf(w, "panoptes sensor: %-6d %10d %10d %8d %10d %9d %9d %9d %9d\n", q.Queue, q.Seen, q.Received, q.Passed, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid, q.MetaErrors)
+		tot.Seen += q.Seen
+		tot.Received += q.Received
+		tot.Passed += q.Passed
+		tot.RxDropped += q.RxDropped
+		tot.RxRingFull += q.RxRingFull
+		tot.FillRingEmpty += q.FillRingEmpty
+		tot.RxInvalid += q.RxInvalid
+		tot.MetaErrors += q.MetaErrors
+	}
+	fmt.Fprintf(w, "panoptes sensor: %-6s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
+	fmt.Fprintf(w, "panoptes sensor: %d flow records written, %d records dropped (writer ring full), %d flows evicted early, %d packets failed to decode\n",
+		st.Records, st.RingDropped, st.Evictions, st.ParseErrors)
+}

@@ -1,0 +1,391 @@
+// Package xdp is the kernel side of live capture: the XDP program (bpf/*.c, compiled by
+// bpf2go into the committed capture*_bpfel.{go,o}) that redirects each frame to the
+// AF_XDP socket of its RX queue with a metadata block in front of it, the loader that
+// attaches it (native mode first, generic as fallback), one AF_XDP socket per queue
+// (github.com/asavie/xdp), and the program's per-queue counters.
+//
+// Lifetimes: closing a Capture detaches the program and closes the sockets; the kernel
+// also detaches it if the process dies, because the attachment is a bpf_link held by a
+// file descriptor.
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+	"unsafe"
+
+	xsk "github.com/asavie/xdp"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is the XDP attach mode.
+type Mode string
+
+const (
+	ModeAuto    Mode = "auto"    // native if the driver supports it, else generic
+	ModeNative  Mode = "native"  // in the driver (fastest; veth, ixgbe, i40e, ice, mlx5...)
+	ModeGeneric Mode = "generic" // in the kernel's generic path (any driver, slower)
+)
+
+// Config says how to capture on one interface.
+type Config struct {
+	Interface string
+	Queues    int  // sockets for queues 0..Queues-1; 0 = every RX queue of the interface
+	Mode      Mode // attach mode
+	HWTS      string
+	// UMEM and rings, per socket. Zero values take the defaults (16384 frames of 2048
+	// bytes, 8192-entry fill and RX rings): small rings drop frames whenever the
+	// consumer is descheduled (see ../shared/notes/xdp-feasibility.md).
+	Frames    int
+	FrameSize int
+	RingSize  int
+}
+
+// MetaSize is the size of the metadata block in front of each frame (struct pkt_meta).
+const MetaSize = 32
+
+const metaMagic = 0x504e4f50
+
+// Meta is the metadata block the XDP program writes in front of each frame.
+type Meta struct {
+	SWTime   uint64 // CLOCK_TAI ns when the program ran
+	HWTime   uint64 // NIC hardware timestamp, 0 if none
+	Hash     uint32 // RSS hash, 0 if none
+	HashType uint32
+	Magic    uint32
+	TSErr    int32
+}
+
+// Counter slots of the program's per-queue counters (bpf/capture.h).
+const (
+	CntSeen = iota
+	CntRedirected
+	CntPassed
+	CntMetaErr
+	numCounters
+)
+
+// QueueCounters are one RX queue's counters: the XDP program's, summed over CPUs, and
+// its AF_XDP socket's.
+type QueueCounters struct {
+	Queue                                int
+	Seen, Redirected, Passed, MetaErrors uint64
+	Received                             uint64 // frames taken from the socket's RX ring
+	// Kernel socket statistics (XDP_STATISTICS).
+	RxDropped, RxInvalid, RxRingFull, FillRingEmpty uint64
+}
+
+// Queue is one RX queue's AF_XDP socket.
+type Queue struct {
+	ID   int
+	sock *xsk.Socket
+	opts xsk.SocketOptions
+}
+
+// Capture is an XDP program attached to one interface with its sockets.
+type Capture struct {
+	Iface     *net.Interface
+	Queues    []*Queue
+	Mode      Mode // the mode actually attached
+	HWProgram bool // the device-bound program with the hardware-timestamp kfuncs
+	link      link.Link
+	xsks      *ebpf.Map
+	counters  *ebpf.Map
+	prog      *ebpf.Program
+	taiOffset int64 // CLOCK_TAI - CLOCK_REALTIME, ns
+}
+
+// Open loads and attaches the capture program to cfg.Interface and binds one AF_XDP
+// socket per queue. warn receives one-line notes about fallbacks (generic mode, no
+// hardware timestamps).
+func Open(cfg Config, warn func(string)) (*Capture, error) {
+	ifc, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", cfg.Interface, err)
+	}
+	rxq, err := rxQueues(ifc.Name)
+	if err != nil {
+		return nil, err
+	}
+	queues := cfg.Queues
+	if queues <= 0 || queues > rxq {
+		if cfg.Queues > rxq {
+			warn(fmt.Sprintf("%s has %d RX queues; capturing on %d, not %d", ifc.Name, rxq, rxq, cfg.Queues))
+		}
+		queues = rxq
+	}
+	if queues > 64 {
+		return nil, fmt.Errorf("%s: %d queues; the capture program handles at most 64", ifc.Name, queues)
+	}
+	c := &Capture{Iface: ifc}
+	if err := c.attach(cfg, warn); err != nil {
+		return nil, err
+	}
+	if c.taiOffset, err = taiOffset(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	opts := xsk.SocketOptions{NumFrames: def(cfg.Frames, 16384), FrameSize: def(cfg.FrameSize, 2048),
+		FillRingNumDescs: def(cfg.RingSize, 8192), CompletionRingNumDescs: 64,
+		RxRingNumDescs: def(cfg.RingSize, 8192), TxRingNumDescs: 64}
+	// Copy mode works on every driver; zero-copy needs driver support (not veth) and is
+	// tried first where asked for in a later version.
+	xsk.DefaultSocketFlags = unix.XDP_COPY
+	for q := 0; q < queues; q++ {
+		s, err := xsk.NewSocket(ifc.Index, q, &opts)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%s queue %d: AF_XDP socket: %w", ifc.Name, q, err)
+		}
+		if err := c.xsks.Put(uint32(q), uint32(s.FD())); err != nil {
+			s.Close()
+			c.Close()
+			return nil, fmt.Errorf("%s queue %d: registering the socket: %w", ifc.Name, q, err)
+		}
+		qu := &Queue{ID: q, sock: s, opts: opts}
+		s.Fill(s.GetDescs(s.NumFreeFillSlots()))
+		c.Queues = append(c.Queues, qu)
+	}
+	return c, nil
+}
+
+func def(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+// attach loads the program and attaches it: the device-bound hardware-timestamp
+// program in native mode when asked for (or auto), else the plain program, native first.
+func (c *Capture) attach(cfg Config, warn func(string)) error {
+	mode := cfg.Mode
+	if mode == "" {
+		mode = ModeAuto
+	}
+	if cfg.HWTS != "off" && mode != ModeGeneric {
+		err := c.attachHW()
+		if err == nil {
+			c.Mode, c.HWProgram = ModeNative, true
+			return nil
+		}
+		if cfg.HWTS == "on" {
+			return fmt.Errorf("%s: hardware timestamps (--hwts on): %w", c.Iface.Name, err)
+		}
+		warn(fmt.Sprintf("%s: no hardware-timestamp program (%v); timestamps are taken in XDP", c.Iface.Name, err))
+	}
+	var objs captureObjects
+	if err := loadCaptureObjects(&objs, nil); err != nil {
+		return fmt.Errorf("loading the XDP program: %w", err)
+	}
+	c.prog, c.xsks, c.counters = objs.XdpCapture, objs.Xsks, objs.Counters
+	try := []Mode{mode}
+	if mode == ModeAuto {
+		try = []Mode{ModeNative, ModeGeneric}
+	}
+	var err error
+	for _, m := range try {
+		flags := link.XDPDriverMode
+		if m == ModeGeneric {
+			flags = link.XDPGenericMode
+		}
+		c.link, err = link.AttachXDP(link.XDPOptions{Program: c.prog, Interface: c.Iface.Index, Flags: flags})
+		if err == nil {
+			c.Mode = m
+			if m == ModeGeneric && mode == ModeAuto {
+				warn(fmt.Sprintf("%s: native XDP failed; attached in generic mode (slower)", c.Iface.Name))
+			}
+			return nil
+		}
+	}
+	c.closeObjects()
+	return fmt.Errorf("%s: attaching the XDP program (%s mode): %w", c.Iface.Name, mode, err)
+}
+
+// attachHW loads the device-bound program with the metadata kfuncs and attaches it in
+// native mode.
+func (c *Capture) attachHW() error {
+	spec, err := loadCaptureHW()
+	if err != nil {
+		return err
+	}
+	ps := spec.Programs["xdp_capture_hw"]
+	ps.Ifindex = uint32(c.Iface.Index)
+	ps.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
+	var objs captureHWObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return err
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: objs.XdpCaptureHw, Interface: c.Iface.Index, Flags: link.XDPDriverMode})
+	if err != nil {
+		objs.Close()
+		return err
+	}
+	c.link, c.prog, c.xsks, c.counters = l, objs.XdpCaptureHw, objs.Xsks, objs.Counters
+	return nil
+}
+
+func (c *Capture) closeObjects() {
+	for _, cl := range []interface{ Close() error }{c.prog, c.xsks, c.counters} {
+		if cl != nil && !isNil(cl) {
+			cl.Close()
+		}
+	}
+}
+
+func isNil(v interface{ Close() error }) bool {
+	switch x := v.(type) {
+	case *ebpf.Program:
+		return x == nil
+	case *ebpf.Map:
+		return x == nil
+	}
+	return false
+}
+
+// Close detaches the program and closes the sockets.
+func (c *Capture) Close() error {
+	var errs []error
+	if c.link != nil {
+		errs = append(errs, c.link.Close())
+	}
+	for _, q := range c.Queues {
+		errs = append(errs, q.sock.Close())
+	}
+	c.closeObjects()
+	return errors.Join(errs...)
+}
+
+// WallTime converts a CLOCK_TAI timestamp from the XDP program to Unix ns.
+func (c *Capture) WallTime(tai uint64) int64 { return int64(tai) - c.taiOffset }
+
+// taiOffset measures CLOCK_TAI - CLOCK_REALTIME (37 s where the kernel knows the leap
+// seconds, 0 where nothing told it).
+func taiOffset() (int64, error) {
+	var tai, real unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &real); err != nil {
+		return 0, fmt.Errorf("clock_gettime: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_TAI, &tai); err != nil {
+		return 0, fmt.Errorf("clock_gettime: %w", err)
+	}
+	off := tai.Nano() - real.Nano()
+	// Round to whole seconds: the offset is a leap-second count; the rest is the time
+	// between the two calls.
+	return (off + int64(time.Second/2)) / int64(time.Second) * int64(time.Second), nil
+}
+
+// Counters reads every queue's counters.
+func (c *Capture) Counters() ([]QueueCounters, error) {
+	out := make([]QueueCounters, len(c.Queues))
+	var vals []uint64
+	for i, q := range c.Queues {
+		qc := &out[i]
+		qc.Queue = q.ID
+		for slot := 0; slot < numCounters; slot++ {
+			key := uint32(q.ID*numCounters + slot)
+			if err := c.counters.Lookup(key, &vals); err != nil {
+				return nil, fmt.Errorf("reading XDP counters: %w", err)
+			}
+			var sum uint64
+			for _, v := range vals {
+				sum += v
+			}
+			switch slot {
+			case CntSeen:
+				qc.Seen = sum
+			case CntRedirected:
+				qc.Redirected = sum
+			case CntPassed:
+				qc.Passed = sum
+			case CntMetaErr:
+				qc.MetaErrors = sum
+			}
+		}
+		st, err := q.sock.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("queue %d socket statistics: %w", q.ID, err)
+		}
+		qc.Received = st.Received
+		qc.RxDropped = st.KernelStats.Rx_dropped
+		qc.RxInvalid = st.KernelStats.Rx_invalid_descs
+		qc.RxRingFull = st.KernelStats.Rx_ring_full
+		qc.FillRingEmpty = st.KernelStats.Rx_fill_ring_empty_descs
+	}
+	return out, nil
+}
+
+// Frame is one received frame: its bytes (in the UMEM, valid until the batch is
+// released) and the metadata in front of it.
+type Frame struct {
+	Data []byte
+	Meta *Meta // nil when the metadata block is missing or invalid
+}
+
+// Receive waits up to timeout for frames on the queue and returns how many are ready.
+// Call Next to walk them, then Release to give the frames back to the kernel.
+func (q *Queue) Receive(timeout time.Duration) (int, error) {
+	n := q.sock.NumReceived()
+	if n > 0 {
+		return n, nil
+	}
+	n, _, err := q.sock.Poll(int(timeout / time.Millisecond))
+	if err != nil {
+		return 0, fmt.Errorf("queue %d: poll: %w", q.ID, err)
+	}
+	return n, nil
+}
+
+// Batch takes up to n received frames off the RX ring. Frames are valid until Release.
+func (q *Queue) Batch(n int) []xsk.Desc { return q.sock.Receive(n) }
+
+// Frame returns a received frame and its metadata.
+func (q *Queue) Frame(d xsk.Desc) Frame {
+	data := q.sock.GetFrame(d)
+	f := Frame{Data: data}
+	// The metadata block sits in the headroom just before the frame, inside the same
+	// UMEM chunk; the UMEM is mmap'ed memory, so stepping back from the frame is safe
+	// when the frame starts at least MetaSize into its chunk.
+	if len(data) > 0 && d.Addr%uint64(q.opts.FrameSize) >= MetaSize {
+		m := (*Meta)(unsafe.Add(unsafe.Pointer(&data[0]), -MetaSize))
+		if m.Magic == metaMagic {
+			f.Meta = m
+		}
+	}
+	return f
+}
+
+// Release gives received frames back to the kernel's fill ring.
+func (q *Queue) Release(descs []xsk.Desc) { q.sock.Fill(descs) }
+
+// rxQueues reads the interface's RX queue count from sysfs.
+func rxQueues(name string) (int, error) {
+	ents, err := readDirNames("/sys/class/net/" + name + "/queues")
+	if err != nil {
+		return 0, fmt.Errorf("interface %s: reading its queues: %w", name, err)
+	}
+	n := 0
+	for _, e := range ents {
+		if len(e) > 3 && e[:3] == "rx-" {
+			n++
+		}
+	}
+	if n == 0 {
+		n = 1
+	}
+	return n, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
