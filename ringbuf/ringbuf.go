@@ -40,8 +40,8 @@ const cacheLine = 64
 // Spinning before parking: a writer that is keeping up finds the next record within a
 // few hundred nanoseconds, and parking on a channel costs a few microseconds of wake-up.
 const (
-	activeSpins = 4 // tight re-checks of the producer's index
-	yieldSpins  = 64 // re-checks with runtime.Gosched between them, then park
+	activeSpins = 64 // tight re-checks of the producer's index
+	yieldSpins  = 16 // re-checks with runtime.Gosched between them, then park
 )
 
 // Ring is a bounded single-producer, single-consumer queue of T. One goroutine may call
