@@ -39,9 +39,11 @@ type LiveConfig struct {
 
 // shard is one RX queue's capture loop with its own flow table.
 type shard struct {
-	name  string // "iface/queue"
-	queue *xdp.Queue
-	cap   *xdp.Capture
+	name   string // "iface/queue"
+	queue  *xdp.Queue
+	cap    *xdp.Capture
+	noHWTS *sync.Once // per interface: say once that it gives no hardware timestamps
+	warn   func(string)
 	ring  *ringbuf.Ring[record.Record]
 	// Published by the shard, read by the writer.
 	flows     atomic.Int64
@@ -93,8 +95,9 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 			return st, err
 		}
 		caps = append(caps, c)
+		once := new(sync.Once)
 		for _, q := range c.Queues {
-			shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, q.ID), queue: q, cap: c,
+			shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, q.ID), queue: q, cap: c, noHWTS: once, warn: warn,
 				ring: ringbuf.New[record.Record](cfg.RingSize)})
 		}
 	}
@@ -213,6 +216,11 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 						ts, clock = int64(f.Meta.HWTime), record.ClockHardware
 					} else {
 						ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
+						if s.cap.HWProgram {
+							s.noHWTS.Do(func() {
+								s.warn(fmt.Sprintf("%s gives no hardware receive timestamps (veth has no hardware clock); using timestamps taken in XDP", s.cap.Iface.Name))
+							})
+						}
 					}
 				}
 				if !clockSet {
