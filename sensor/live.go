@@ -35,6 +35,12 @@ type LiveConfig struct {
 	ManInterval time.Duration
 	RingSize    int           // records buffered between each shard and the writer
 	Duration    time.Duration // stop after this long (0: until the context ends)
+	// Reshard deals packets from every receive queue to flow shards by a symmetric flow
+	// hash instead of keeping each queue's packets in its own table. It is needed when
+	// one conversation arrives on several queues: on several interfaces (the two monitor
+	// ports of a tap), or on a NIC whose RSS hash is not symmetric. It is on whenever
+	// there is more than one interface.
+	Reshard bool
 }
 
 // shard is one RX queue's capture loop with its own flow table.
@@ -44,7 +50,9 @@ type shard struct {
 	cap    *xdp.Capture
 	noHWTS *sync.Once // per interface: say once that it gives no hardware timestamps
 	warn   func(string)
-	ring  *ringbuf.Ring[record.Record]
+	ring  *ringbuf.Ring[record.Record] // records to the writer (direct mode)
+	// Reshard mode: packets go to the flow shards, fwd[i] to flow shard i.
+	fwd []*ringbuf.Ring[decode.Packet]
 	// Published by the shard, read by the writer.
 	flows     atomic.Int64
 	evictions atomic.Uint64
@@ -101,14 +109,36 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 				ring: ringbuf.New[record.Record](cfg.RingSize)})
 		}
 	}
-	if len(cfg.Interfaces) > 1 {
-		// Each NIC spreads flows over its own queues, so the two directions of a flow
-		// seen on two tap ports can land on different shards. Until shards exchange
-		// packets by flow hash, say so rather than split flows silently.
-		warn("several interfaces: a flow seen on two of them may be reported by two shards (flows are joined by clustering: panoptes cluster)")
-	}
+	reshard := cfg.Reshard || len(cfg.Interfaces) > 1
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var flowShards []*flowShard
+	var outs []*ringbuf.Ring[record.Record]
+	if reshard {
+		// One flow shard per receive queue; every receiver has a ring to every shard.
+		n := len(shards)
+		perShard := cfg.Flow
+		perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/n)
+		perShard.EarliestIsSource = true
+		for i := 0; i < n; i++ {
+			fs := &flowShard{ring: ringbuf.New[record.Record](cfg.RingSize)}
+			copy(perShard.Inf[:], strings.Join(cfg.Interfaces, ","))
+			fs.cfg = perShard
+			flowShards = append(flowShards, fs)
+			outs = append(outs, fs.ring)
+		}
+		for _, s := range shards {
+			for _, fs := range flowShards {
+				r := ringbuf.New[decode.Packet](8192)
+				s.fwd = append(s.fwd, r)
+				fs.in = append(fs.in, r)
+			}
+		}
+	} else {
+		for _, s := range shards {
+			outs = append(outs, s.ring)
+		}
+	}
 	perShard := cfg.Flow
 	perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/len(shards))
 	for _, s := range shards {
@@ -118,17 +148,59 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 			s.run(perShard, stop)
 		}()
 	}
-	// The writer runs here; shards stop when ctx ends or an interface vanishes.
+	var fwg sync.WaitGroup
+	for _, fs := range flowShards {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			fs.run()
+		}()
+	}
+	counters := func() record.Management {
+		m := record.Management{}
+		for _, c := range caps {
+			if qcs, err := c.Counters(); err == nil {
+				for _, q := range qcs {
+					m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
+				}
+			}
+		}
+		for _, s := range shards {
+			m.PktsSeen += s.packets.Load()
+			m.BytesSeen += s.bytes.Load()
+			m.FlowsActive += uint64(max(0, s.flows.Load()))
+			m.Evictions += s.evictions.Load()
+			m.ParseErrors += s.decodeErr.Load()
+			m.Drops += s.ring.Dropped()
+			for _, r := range s.fwd {
+				m.Drops += r.Dropped()
+			}
+		}
+		for _, fs := range flowShards {
+			m.FlowsActive += uint64(max(0, fs.flows.Load()))
+			m.Evictions += fs.evictions.Load()
+			m.Drops += fs.ring.Dropped()
+		}
+		return m
+	}
+	// The writer runs beside; shards stop when ctx ends or an interface vanishes.
 	werr := make(chan error, 1)
 	var written atomic.Uint64
 	go func() {
-		werr <- liveWriter(shards, caps, w, cfg, &written)
+		werr <- liveWriter(outs, counters, w, cfg, &written)
 	}()
 	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
 	close(stop)
 	wg.Wait()
 	for _, s := range shards {
 		s.ring.Close()
+		for _, r := range s.fwd {
+			r.Close()
+		}
+	}
+	fwg.Wait()
+	for _, fs := range flowShards {
+		fs.ring.Close()
 	}
 	err := <-werr
 	for _, s := range shards {
@@ -136,8 +208,15 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 			err = s.err
 		}
 		st.RingDropped += s.ring.Dropped()
+		for _, r := range s.fwd {
+			st.RingDropped += r.Dropped()
+		}
 		st.Evictions += s.evictions.Load()
 		st.ParseErrors += s.decodeErr.Load()
+	}
+	for _, fs := range flowShards {
+		st.RingDropped += fs.ring.Dropped()
+		st.Evictions += fs.evictions.Load()
 	}
 	for _, c := range caps {
 		if qc, cerr := c.Counters(); cerr == nil {
@@ -149,6 +228,58 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 		err = ifaceErr
 	}
 	return st, err
+}
+
+// flowShard owns a flow table in reshard mode: it takes packets from every receiver's
+// ring for it, so one conversation meets in one table whichever queues and interfaces
+// its packets came in on.
+type flowShard struct {
+	cfg       flow.Config
+	in        []*ringbuf.Ring[decode.Packet]
+	ring      *ringbuf.Ring[record.Record]
+	flows     atomic.Int64
+	evictions atomic.Uint64
+}
+
+func (fs *flowShard) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg := fs.cfg
+	cfg.Clock = record.ClockXDP
+	tbl := flow.NewTable(cfg, func(r *record.Record) { fs.ring.TryPushOrDrop(r) })
+	buf := make([]decode.Packet, 256)
+	lastAdvance := time.Now().UnixNano()
+	for {
+		got, open := 0, 0
+		for _, r := range fs.in {
+			n := r.PopBatch(buf)
+			for i := 0; i < n; i++ {
+				tbl.Update(&buf[i])
+			}
+			got += n
+			if !r.Closed() || r.Len() > 0 {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if now := time.Now().UnixNano(); now-lastAdvance >= int64(100*time.Millisecond) {
+			tbl.Advance(now)
+			lastAdvance = now
+			st := tbl.Stats()
+			fs.flows.Store(int64(st.Active))
+			fs.evictions.Store(st.Evictions)
+		}
+		if got == 0 {
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	tbl.Advance(time.Now().UnixNano())
+	tbl.Flush()
+	st := tbl.Stats()
+	fs.flows.Store(int64(st.Active))
+	fs.evictions.Store(st.Evictions)
 }
 
 // watchInterfaces waits for ctx to end, checking every 250 ms that each interface still
@@ -183,7 +314,6 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 	emit := func(r *record.Record) { s.ring.TryPushOrDrop(r) }
 	cfg.Clock = record.ClockUser
 	tbl := flow.NewTable(cfg, emit)
-	clockSet := false
 	var p decode.Packet
 	lastAdvance := time.Now().UnixNano()
 	for {
@@ -223,10 +353,6 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 						}
 					}
 				}
-				if !clockSet {
-					tbl.SetClock(clock)
-					clockSet = true
-				}
 				p.Timestamp, p.WireLen, p.CapLen = ts, uint32(len(f.Data)), uint32(len(f.Data))
 				if err := decode.Decode(decode.LinkEthernet, f.Data, &p); err != nil {
 					s.decodeErr.Add(1)
@@ -234,9 +360,15 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 						continue
 					}
 				}
-				tbl.Update(&p)
+				p.Clock = uint8(clock)
 				pkts++
 				bytes += uint64(len(f.Data))
+				if s.fwd != nil {
+					// Reshard mode: the flow shard that owns this conversation.
+					s.fwd[flow.ShardHash(&p)%uint32(len(s.fwd))].TryPushOrDrop(&p)
+					continue
+				}
+				tbl.Update(&p)
 			}
 			s.queue.Release(descs)
 			s.packets.Add(pkts)
@@ -252,9 +384,9 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 	}
 }
 
-// liveWriter drains the shards' rings into w, writing management records with every
-// counter at each interval and at the end.
-func liveWriter(shards []*shard, caps []*xdp.Capture, w *record.Writer, cfg LiveConfig, written *atomic.Uint64) error {
+// liveWriter drains the shards' record rings into w, writing management records with
+// every counter (from counters) at each interval and at the end.
+func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Management, w *record.Writer, cfg LiveConfig, written *atomic.Uint64) error {
 	start := time.Now().UnixNano()
 	var seq uint32
 	var werr error
@@ -269,22 +401,7 @@ func liveWriter(shards []*shard, caps []*xdp.Capture, w *record.Writer, cfg Live
 		}
 	}
 	man := func(cause record.Cause) {
-		m := record.Management{}
-		for _, c := range caps {
-			if qcs, err := c.Counters(); err == nil {
-				for _, q := range qcs {
-					m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
-				}
-			}
-		}
-		for _, s := range shards {
-			m.PktsSeen += s.packets.Load()
-			m.BytesSeen += s.bytes.Load()
-			m.FlowsActive += uint64(max(0, s.flows.Load()))
-			m.Evictions += s.evictions.Load()
-			m.ParseErrors += s.decodeErr.Load()
-			m.Drops += s.ring.Dropped()
-		}
+		m := counters()
 		m.RecordsWritten = written.Load()
 		now := time.Now().UnixNano()
 		r := record.Record{Kind: record.KindMan, Cause: cause, Clock: record.ClockUser, SrcID: cfg.Flow.SrcID, StartTime: start, LastTime: now, Man: &m}
@@ -301,13 +418,13 @@ func liveWriter(shards []*shard, caps []*xdp.Capture, w *record.Writer, cfg Live
 	nextMan := time.Now().Add(cfg.ManInterval)
 	for {
 		open, got := 0, 0
-		for _, s := range shards {
-			n := s.ring.PopBatch(buf)
+		for _, ring := range outs {
+			n := ring.PopBatch(buf)
 			for i := 0; i < n; i++ {
 				write(&buf[i])
 			}
 			got += n
-			if !s.ring.Closed() || s.ring.Len() > 0 {
+			if !ring.Closed() || ring.Len() > 0 {
 				open++
 			}
 		}
@@ -348,6 +465,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.XDP.RingSize, "ring-size", 8192, "AF_XDP fill and RX ring entries per queue (a power of two)")
 	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
+	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -418,9 +536,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 // printLiveSummary writes the loss accounting to stderr at exit: per queue and in total.
 func printLiveSummary(w io.Writer, st *LiveStats) {
 	var tot xdp.QueueCounters
-	fmt.Fprintf(w, "panoptes sensor: %-6s %10s %10s %8s %10s %9s %9s %9s %9s\n", "queue", "seen", "received", "passed", "rx_dropped", "ring_full", "fill_empty", "invalid", "meta_err")
+	fmt.Fprintf(w, "panoptes sensor: %-14s %10s %10s %8s %10s %9s %9s %9s %9s\n", "queue", "seen", "received", "passed", "rx_dropped", "ring_full", "fill_empty", "invalid", "meta_err")
 	for _, q := range st.Queues {
-		fmt.Fprintf(w, "panoptes sensor: %-6d %10d %10d %8d %10d %9d %9d %9d %9d\n", q.Queue, q.Seen, q.Received, q.Passed, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid, q.MetaErrors)
+		fmt.Fprintf(w, "panoptes sensor: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", fmt.Sprintf("%s/%d", q.Iface, q.Queue), q.Seen, q.Received, q.Passed, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid, q.MetaErrors)
 		tot.Seen += q.Seen
 		tot.Received += q.Received
 		tot.Passed += q.Passed
@@ -430,7 +548,7 @@ func printLiveSummary(w io.Writer, st *LiveStats) {
 		tot.RxInvalid += q.RxInvalid
 		tot.MetaErrors += q.MetaErrors
 	}
-	fmt.Fprintf(w, "panoptes sensor: %-6s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
+	fmt.Fprintf(w, "panoptes sensor: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
 	fmt.Fprintf(w, "panoptes sensor: %d flow records written, %d records dropped (writer ring full), %d flows evicted early, %d packets failed to decode\n",
 		st.Records, st.RingDropped, st.Evictions, st.ParseErrors)
 }

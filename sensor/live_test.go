@@ -66,10 +66,22 @@ func newVeth(t *testing.T, queues int) *vethPair {
 	vethSeq.Unlock()
 	v := &vethPair{ns: "pnpt" + id, capture: "pnc" + id, send: "pns" + id}
 	run(t, "ip", "netns", "add", v.ns)
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", v.capture).Run()
-		exec.Command("ip", "netns", "del", v.ns).Run()
-	})
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", v.ns).Run() })
+	v.create(t, queues)
+	return v
+}
+
+// secondVeth adds another veth pair whose sending end shares v's namespace.
+func secondVeth(t *testing.T, v *vethPair, queues int) *vethPair {
+	t.Helper()
+	v2 := &vethPair{ns: v.ns, capture: v.capture + "b", send: v.send + "b"}
+	v2.create(t, queues)
+	return v2
+}
+
+func (v *vethPair) create(t *testing.T, queues int) {
+	t.Helper()
+	t.Cleanup(func() { exec.Command("ip", "link", "del", v.capture).Run() })
 	q := fmt.Sprint(queues)
 	run(t, "ip", "link", "add", v.capture, "numtxqueues", q, "numrxqueues", q, "type", "veth",
 		"peer", "name", v.send, "numtxqueues", q, "numrxqueues", q, "netns", v.ns)
@@ -80,7 +92,77 @@ func newVeth(t *testing.T, queues int) *vethPair {
 	// No IPv6 on either end: neighbour discovery would add flows the test did not send.
 	run(t, "sysctl", "-qw", "net.ipv6.conf."+v.capture+".disable_ipv6=1")
 	run(t, "ip", "netns", "exec", v.ns, "sysctl", "-qw", "net.ipv6.conf."+v.send+".disable_ipv6=1")
-	return v
+}
+
+// TestLiveTwoInterfaces sends each direction of the captures into its own veth, as the
+// two monitor ports of a tap deliver them, and checks that the sensor reading both
+// reports each conversation once, in both directions, with the import's direction.
+func TestLiveTwoInterfaces(t *testing.T) {
+	requireLive(t)
+	a := newVeth(t, 2)
+	b := secondVeth(t, a, 2)
+	files := []string{manyFlows(t, 32), "../testdata/get.pcap"}
+	merged := filepath.Join(t.TempDir(), "merged.pcap")
+	cache := filepath.Join(t.TempDir(), "merged.cache")
+	run(t, "mergecap", "-F", "pcap", "-w", merged, files[0], files[1])
+	// Client-to-server packets (sources in the client networks) go out one veth, the
+	// answers out the other.
+	run(t, "tcpprep", "--cidr=10.99.0.1/32,141.142.228.5/32", "--pcap="+merged, "--cachefile="+cache)
+	cfg := LiveConfig{Interfaces: []string{a.capture, b.capture}}
+	cfg.XDP.FrameSize, cfg.XDP.Frames, cfg.XDP.RingSize = 4096, 4096, 2048
+	cfg.Flow.StatusInterval = time.Minute
+	var buf bytes.Buffer
+	w, _ := record.NewWriter(&buf)
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		st  LiveStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := Live(ctx, cfg, w, func(s string) { t.Logf("sensor: %s", s) })
+		done <- result{st, err}
+	}()
+	waitAttached(t, a.capture)
+	waitAttached(t, b.capture)
+	run(t, "ip", "netns", "exec", a.ns, "tcpreplay", "-q", "--topspeed", "--cachefile="+cache, "-i", a.send, "-I", b.send, merged)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	seen := map[string]uint64{}
+	for _, q := range res.st.Queues {
+		seen[q.Iface] += q.Seen
+	}
+	if seen[a.capture] == 0 || seen[b.capture] == 0 {
+		t.Fatalf("frames seen per interface %v: the replay did not use both", seen)
+	}
+	_ = w.Flush()
+	recs := readAll(t, buf.Bytes())
+	want, _, _, err := importBytes(t, []string{merged}, ImportConfig{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, imp := conversations(recs), conversations(readAll(t, want))
+	if len(live) != len(imp) {
+		t.Errorf("%d conversations live, %d in the import", len(live), len(imp))
+	}
+	for k, wc := range imp {
+		g := live[k]
+		if g == nil {
+			t.Errorf("flow %v missing", k)
+			continue
+		}
+		if g.src != wc.src || g.spkts != wc.spkts || g.dpkts != wc.dpkts || g.sbytes != wc.sbytes || g.dbytes != wc.dbytes {
+			t.Errorf("flow %v: live from %s %d/%d pkts %d/%d bytes; import from %s %d/%d %d/%d", k,
+				g.src, g.spkts, g.dpkts, g.sbytes, g.dbytes, wc.src, wc.spkts, wc.dpkts, wc.sbytes, wc.dbytes)
+		}
+		if k.proto == 17 && g.records != 1 {
+			t.Errorf("UDP flow %v in %d records, want 1", k, g.records)
+		}
+	}
 }
 
 func (v *vethPair) replay(t *testing.T, args ...string) {

@@ -73,6 +73,7 @@ const (
 // QueueCounters are one RX queue's counters: the XDP program's, summed over CPUs, and
 // its AF_XDP socket's.
 type QueueCounters struct {
+	Iface                                string
 	Queue                                int
 	Seen, Redirected, Passed, MetaErrors uint64
 	Received                             uint64 // frames taken from the socket's RX ring
@@ -286,7 +287,7 @@ func (c *Capture) Counters() ([]QueueCounters, error) {
 	var vals []uint64
 	for i, q := range c.Queues {
 		qc := &out[i]
-		qc.Queue = q.ID
+		qc.Iface, qc.Queue = c.Iface.Name, q.ID
 		for slot := 0; slot < numCounters; slot++ {
 			key := uint32(q.ID*numCounters + slot)
 			if err := c.counters.Lookup(key, &vals); err != nil {

@@ -96,6 +96,9 @@ type Packet struct {
 	// count Argus reports, L2 header included. CapLen is the captured length.
 	WireLen uint32
 	CapLen  uint32
+	// Clock says which clock made Timestamp (the values of record.Clock: 0 a capture
+	// file, 1 hardware, 2 XDP, 3 user space); set by the caller after Decode.
+	Clock uint8
 
 	Encaps uint16 // EncapXxx bits
 

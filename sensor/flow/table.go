@@ -20,6 +20,11 @@ type Config struct {
 	SrcID          uint32
 	Clock          record.Clock
 	Inf            [16]byte // interface name the records say they were seen on
+	// EarliestIsSource makes the sender of a flow's earliest packet its source even when
+	// a later-stamped packet was processed first: packets of one conversation captured on
+	// two interfaces (a tap's two monitor ports) meet out of order. TCP SYN/SYN-ACK
+	// evidence still decides where there is some.
+	EarliestIsSource bool
 }
 
 // Defaults fills zero fields with the defaults.
@@ -145,9 +150,6 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 	return t
 }
 
-// SetClock sets the clock the table's records say stamped their packets.
-func (t *Table) SetClock(c record.Clock) { t.cfg.Clock = c }
-
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
 	s := t.stats
@@ -259,7 +261,7 @@ func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
 	r := &e.rec
 	r.Kind = record.KindFlow
 	r.SrcID = t.cfg.SrcID
-	r.Clock = t.cfg.Clock
+	r.Clock = record.Clock(p.Clock)
 	r.Inf = t.cfg.Inf
 	r.Family = k.Family
 	r.Proto = k.Proto
@@ -290,6 +292,15 @@ func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
 func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	r := &e.rec
 	ts := p.Timestamp
+	if dir == 1 && t.cfg.EarliestIsSource && e.started && !e.emitted && ts < r.StartTime && r.Dst.Pkts == 0 &&
+		r.TCPState&(record.TCPSawSyn|record.TCPSawSynAck) == 0 && !isSynAck(p) {
+		// The other side spoke first, by the clocks: it is the source.
+		t.flip(e)
+		dir = 0
+		if r.IsICMP() {
+			r.SrcPort, r.DstPort = p.SrcPort, p.DstPort
+		}
+	}
 	if !e.started {
 		e.started = true
 		r.StartTime, r.LastTime = ts, ts
@@ -358,6 +369,18 @@ func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	if e.key.Family != 0 && e.key.Proto == decode.ProtoTCP && p.L4 {
 		t.tcp(i, e, p, dir, s)
 	}
+}
+
+func isSynAck(p *decode.Packet) bool {
+	return p.L4 && p.Proto == decode.ProtoTCP && p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck
+}
+
+// flip turns a flow round: its source becomes its destination.
+func (t *Table) flip(e *entry) {
+	e.rec.Reverse()
+	e.srcIsA = !e.srcIsA
+	e.lastPkt[0], e.lastPkt[1] = e.lastPkt[1], e.lastPkt[0]
+	e.tcp[0], e.tcp[1] = e.tcp[1], e.tcp[0]
 }
 
 func otherSide(r *record.Record, dir int) *record.Side {
