@@ -41,16 +41,23 @@ type LiveConfig struct {
 	// ports of a tap), or on a NIC whose RSS hash is not symmetric. It is on whenever
 	// there is more than one interface.
 	Reshard bool
+	// AFPacket captures with AF_PACKET TPACKET_V3 sockets in a hash fanout group (Queues
+	// members per interface, default one per CPU) instead of XDP.
+	AFPacket bool
+	// Ready, if set, is called once every socket is open and every shard is running.
+	Ready func()
 }
 
 // shard is one RX queue's capture loop with its own flow table.
 type shard struct {
 	name   string // "iface/queue"
-	queue  *xdp.Queue
-	cap    *xdp.Capture
-	noHWTS *sync.Once // per interface: say once that it gives no hardware timestamps
+	iface  *net.Interface
+	queue  *xdp.Queue      // AF_XDP mode
+	cap    *xdp.Capture    // AF_XDP mode
+	afp    *afpacketSocket // AF_PACKET mode
+	noHWTS *sync.Once      // per interface: say once that it gives no hardware timestamps
 	warn   func(string)
-	ring  *ringbuf.Ring[record.Record] // records to the writer (direct mode)
+	ring   *ringbuf.Ring[record.Record] // records to the writer (direct mode)
 	// Reshard mode: packets go to the flow shards, fwd[i] to flow shard i.
 	fwd []*ringbuf.Ring[decode.Packet]
 	// Published by the shard, read by the writer.
@@ -95,7 +102,34 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 		}
 	}()
 	var shards []*shard
+	var afps []*afpacketSocket
+	defer func() {
+		for _, a := range afps {
+			a.close()
+		}
+	}()
 	for _, name := range cfg.Interfaces {
+		if cfg.AFPacket {
+			ifc, err := net.InterfaceByName(name)
+			if err != nil {
+				return st, fmt.Errorf("interface %s: %w", name, err)
+			}
+			n := cfg.Queues
+			if n <= 0 {
+				n = runtime.GOMAXPROCS(0)
+			}
+			group := fanoutGroup() + uint16(len(afps))
+			for i := 0; i < n; i++ {
+				a, err := openAFPacket(ifc, group, i)
+				if err != nil {
+					return st, err
+				}
+				afps = append(afps, a)
+				shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, i), iface: ifc, afp: a, warn: warn,
+					ring: ringbuf.New[record.Record](cfg.RingSize)})
+			}
+			continue
+		}
 		xc := cfg.XDP
 		xc.Interface, xc.Queues = name, cfg.Queues
 		c, err := xdp.Open(xc, warn)
@@ -105,7 +139,7 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 		caps = append(caps, c)
 		once := new(sync.Once)
 		for _, q := range c.Queues {
-			shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, q.ID), queue: q, cap: c, noHWTS: once, warn: warn,
+			shards = append(shards, &shard{name: fmt.Sprintf("%s/%d", name, q.ID), iface: c.Iface, queue: q, cap: c, noHWTS: once, warn: warn,
 				ring: ringbuf.New[record.Record](cfg.RingSize)})
 		}
 	}
@@ -148,6 +182,9 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 			s.run(perShard, stop)
 		}()
 	}
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 	var fwg sync.WaitGroup
 	for _, fs := range flowShards {
 		fwg.Add(1)
@@ -158,12 +195,8 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 	}
 	counters := func() record.Management {
 		m := record.Management{}
-		for _, c := range caps {
-			if qcs, err := c.Counters(); err == nil {
-				for _, q := range qcs {
-					m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
-				}
-			}
+		for _, q := range queueCounters(caps, afps) {
+			m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
 		}
 		for _, s := range shards {
 			m.PktsSeen += s.packets.Load()
@@ -218,11 +251,7 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 		st.RingDropped += fs.ring.Dropped()
 		st.Evictions += fs.evictions.Load()
 	}
-	for _, c := range caps {
-		if qc, cerr := c.Counters(); cerr == nil {
-			st.Queues = append(st.Queues, qc...)
-		}
-	}
+	st.Queues = append(st.Queues, queueCounters(caps, afps)...)
 	st.Records = written.Load()
 	if err == nil {
 		err = ifaceErr
@@ -282,6 +311,24 @@ func (fs *flowShard) run() {
 	fs.evictions.Store(st.Evictions)
 }
 
+// queueCounters reads every capture queue's counters: AF_XDP queues' from the XDP
+// program and sockets, AF_PACKET fanout members' from their sockets.
+func queueCounters(caps []*xdp.Capture, afps []*afpacketSocket) []xdp.QueueCounters {
+	var out []xdp.QueueCounters
+	for _, c := range caps {
+		if qc, err := c.Counters(); err == nil {
+			out = append(out, qc...)
+		}
+	}
+	for _, a := range afps {
+		a.stats()
+		drops := a.drops.Load()
+		out = append(out, xdp.QueueCounters{Iface: a.iface.Name, Queue: a.id, Seen: a.packets.Load(),
+			Redirected: a.packets.Load(), Received: a.got.Load(), RxDropped: drops})
+	}
+	return out
+}
+
 // watchInterfaces waits for ctx to end, checking every 250 ms that each interface still
 // exists and is up; it returns an error naming the first that vanished or went down.
 func watchInterfaces(ctx context.Context, names []string) error {
@@ -310,11 +357,32 @@ func watchInterfaces(ctx context.Context, names []string) error {
 func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	copy(cfg.Inf[:], s.cap.Iface.Name)
+	copy(cfg.Inf[:], s.iface.Name)
 	emit := func(r *record.Record) { s.ring.TryPushOrDrop(r) }
 	cfg.Clock = record.ClockUser
 	tbl := flow.NewTable(cfg, emit)
 	var p decode.Packet
+	var pkts, bytes uint64
+	// handle decodes one frame and accounts it, here or at the flow shard that owns
+	// its conversation.
+	handle := func(data []byte, wireLen uint32, ts int64, clock record.Clock) {
+		p.Timestamp, p.WireLen, p.CapLen = ts, max(wireLen, uint32(len(data))), uint32(len(data))
+		if err := decode.Decode(decode.LinkEthernet, data, &p); err != nil {
+			s.decodeErr.Add(1)
+			if !usable(&p) {
+				return
+			}
+		}
+		p.Clock = uint8(clock)
+		pkts++
+		bytes += uint64(p.WireLen)
+		if s.fwd != nil {
+			s.fwd[flow.ShardHash(&p)%uint32(len(s.fwd))].TryPushOrDrop(&p)
+			return
+		}
+		tbl.Update(&p)
+	}
+	fromAFPacket := func(data []byte, wireLen uint32, ts int64) { handle(data, wireLen, ts, record.ClockUser) }
 	lastAdvance := time.Now().UnixNano()
 	for {
 		select {
@@ -327,53 +395,21 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 			return
 		default:
 		}
-		n, err := s.queue.Receive(50 * time.Millisecond)
+		pkts, bytes = 0, 0
+		var err error
+		if s.afp != nil {
+			_, err = s.afp.poll(50*time.Millisecond, fromAFPacket)
+		} else {
+			err = s.receiveXDP(handle)
+		}
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			s.err = err
 			<-stop
 			tbl.Flush()
 			return
 		}
-		if n > 0 {
-			descs := s.queue.Batch(n)
-			var pkts, bytes uint64
-			for _, d := range descs {
-				f := s.queue.Frame(d)
-				ts := time.Now().UnixNano()
-				clock := record.ClockUser
-				if f.Meta != nil {
-					if f.Meta.HWTime != 0 && s.cap.HWProgram {
-						ts, clock = int64(f.Meta.HWTime), record.ClockHardware
-					} else {
-						ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
-						if s.cap.HWProgram {
-							s.noHWTS.Do(func() {
-								s.warn(fmt.Sprintf("%s gives no hardware receive timestamps (veth has no hardware clock); using timestamps taken in XDP", s.cap.Iface.Name))
-							})
-						}
-					}
-				}
-				p.Timestamp, p.WireLen, p.CapLen = ts, uint32(len(f.Data)), uint32(len(f.Data))
-				if err := decode.Decode(decode.LinkEthernet, f.Data, &p); err != nil {
-					s.decodeErr.Add(1)
-					if !usable(&p) {
-						continue
-					}
-				}
-				p.Clock = uint8(clock)
-				pkts++
-				bytes += uint64(len(f.Data))
-				if s.fwd != nil {
-					// Reshard mode: the flow shard that owns this conversation.
-					s.fwd[flow.ShardHash(&p)%uint32(len(s.fwd))].TryPushOrDrop(&p)
-					continue
-				}
-				tbl.Update(&p)
-			}
-			s.queue.Release(descs)
-			s.packets.Add(pkts)
-			s.bytes.Add(bytes)
-		}
+		s.packets.Add(pkts)
+		s.bytes.Add(bytes)
 		if now := time.Now().UnixNano(); now-lastAdvance >= int64(100*time.Millisecond) {
 			tbl.Advance(now)
 			lastAdvance = now
@@ -382,6 +418,36 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 			s.evictions.Store(st.Evictions)
 		}
 	}
+}
+
+// receiveXDP takes a batch of frames off the queue's AF_XDP socket, hands each to
+// handle with its timestamp and clock, and gives the frames back to the kernel.
+func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, clock record.Clock)) error {
+	n, err := s.queue.Receive(50 * time.Millisecond)
+	if err != nil || n == 0 {
+		return err
+	}
+	descs := s.queue.Batch(n)
+	for _, d := range descs {
+		f := s.queue.Frame(d)
+		ts := time.Now().UnixNano()
+		clock := record.ClockUser
+		if f.Meta != nil {
+			if f.Meta.HWTime != 0 && s.cap.HWProgram {
+				ts, clock = int64(f.Meta.HWTime), record.ClockHardware
+			} else {
+				ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
+				if s.cap.HWProgram {
+					s.noHWTS.Do(func() {
+						s.warn(fmt.Sprintf("%s gives no hardware receive timestamps (veth has no hardware clock); using timestamps taken in XDP", s.iface.Name))
+					})
+				}
+			}
+		}
+		handle(f.Data, uint32(len(f.Data)), ts, clock)
+	}
+	s.queue.Release(descs)
+	return nil
 }
 
 // liveWriter drains the shards' record rings into w, writing management records with
@@ -449,7 +515,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	ifaces := fs.StringP("interface", "i", "", "interfaces to capture on, comma-separated")
 	out := fs.StringP("write", "w", "", "output record stream file (- for stdout)")
 	queues := fs.String("queues", "all", "RX queues to capture per interface: all or N (queues 0..N-1)")
-	mode := fs.String("mode", "xdp", "capture path: xdp (AF_XDP)")
+	mode := fs.String("mode", "xdp", "capture path: xdp (XDP + AF_XDP) or afpacket (AF_PACKET TPACKET_V3, hash fanout)")
 	xdpMode := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	hwts := fs.String("hwts", "auto", "hardware receive timestamps: auto, on (fail without), off")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
@@ -479,8 +545,12 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if *out == "" {
 		return cli.Usagef("sensor: no output: give -w FILE or -w -")
 	}
-	if *mode != "xdp" {
-		return cli.Usagef("sensor: --mode %s: only xdp is implemented so far", *mode)
+	switch *mode {
+	case "xdp":
+	case "afpacket":
+		cfg.AFPacket = true
+	default:
+		return cli.Usagef("sensor: --mode %q: want xdp or afpacket", *mode)
 	}
 	switch xdp.Mode(*xdpMode) {
 	case xdp.ModeAuto, xdp.ModeNative, xdp.ModeGeneric:

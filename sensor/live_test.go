@@ -189,11 +189,17 @@ func liveCapture(t *testing.T, v *vethPair, cfg LiveConfig, during func()) ([]re
 	done := make(chan result, 1)
 	var warns []string
 	var mu sync.Mutex
+	ready := make(chan struct{})
+	cfg.Ready = func() { close(ready) }
 	go func() {
 		st, err := Live(ctx, cfg, w, func(s string) { mu.Lock(); warns = append(warns, s); mu.Unlock() })
 		done <- result{st, err}
 	}()
-	waitAttached(t, v.capture)
+	select {
+	case <-ready:
+	case res := <-done:
+		t.Fatalf("the sensor stopped before it was ready: %v", res.err)
+	}
 	during()
 	time.Sleep(300 * time.Millisecond) // let the last frames through the rings
 	cancel()
@@ -294,9 +300,15 @@ func conversations(recs []record.Record) map[flowKey]*flowCounts {
 // got traffic, that each flow stayed on one shard, and that the counters add up.
 func TestLiveMatchesImport(t *testing.T) {
 	requireLive(t)
-	v := newVeth(t, 4)
+	t.Run("xdp", func(t *testing.T) { checkLiveMatchesImport(t, 4, LiveConfig{}, record.ClockXDP) })
+	// AF_PACKET: 3 sockets in a hash fanout group on a 1-queue veth.
+	t.Run("afpacket", func(t *testing.T) { checkLiveMatchesImport(t, 1, LiveConfig{AFPacket: true, Queues: 3}, record.ClockUser) })
+}
+
+func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock record.Clock) {
+	v := newVeth(t, queues)
 	files := []string{manyFlows(t, 64), "../testdata/get.pcap", "../testdata/dns.pcap", "../testdata/icmp.pcap", "../testdata/q-in-q.pcap"}
-	recs, st, err := liveCapture(t, v, LiveConfig{}, func() { v.replay(t, append([]string{"--topspeed"}, files...)...) })
+	recs, st, err := liveCapture(t, v, cfg, func() { v.replay(t, append([]string{"--topspeed"}, files...)...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +346,8 @@ func TestLiveMatchesImport(t *testing.T) {
 			sa, da := r.Addr(true).String(), r.Addr(false).String()
 			k, _ := normKey(17, sa, fmt.Sprint(r.SrcPort), da, fmt.Sprint(r.DstPort))
 			perFlow[k]++
-			if r.Clock != record.ClockXDP {
-				t.Errorf("record clock %v, want xdp", r.Clock)
+			if r.Clock != clock {
+				t.Errorf("record clock %v, want %v", r.Clock, clock)
 			}
 			if !bytes.HasPrefix(r.Inf[:], []byte(v.capture)) {
 				t.Errorf("record inf %q, want %s", r.Inf, v.capture)
@@ -478,4 +490,3 @@ func TestLiveInterfaceVanishes(t *testing.T) {
 		t.Fatalf("records hold %d packets, want the 14 replayed before the interface went", pkts)
 	}
 }
-
