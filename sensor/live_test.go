@@ -302,7 +302,9 @@ func TestLiveMatchesImport(t *testing.T) {
 	requireLive(t)
 	t.Run("xdp", func(t *testing.T) { checkLiveMatchesImport(t, 4, LiveConfig{}, record.ClockXDP) })
 	// AF_PACKET: 3 sockets in a hash fanout group on a 1-queue veth.
-	t.Run("afpacket", func(t *testing.T) { checkLiveMatchesImport(t, 1, LiveConfig{AFPacket: true, Queues: 3}, record.ClockUser) })
+	t.Run("afpacket", func(t *testing.T) {
+		checkLiveMatchesImport(t, 1, LiveConfig{AFPacket: true, Queues: 3}, record.ClockUser)
+	})
 }
 
 func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock record.Clock) {
