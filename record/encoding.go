@@ -75,6 +75,7 @@ const (
 	idManSkippedLink
 	idManEvictions
 	idManDrops
+	idManNICDrops
 	idManEnd
 )
 
@@ -113,7 +114,7 @@ var schema = func() []schemaEntry {
 	for _, e := range side {
 		top = append(top, schemaEntry{e.id + sideDst, e.wire, "d" + e.name})
 	}
-	man := []string{"pktsseen", "bytesseen", "recordswritten", "flowsactive", "parseerrors", "skippedlink", "evictions", "drops"}
+	man := []string{"pktsseen", "bytesseen", "recordswritten", "flowsactive", "parseerrors", "skippedlink", "evictions", "drops", "nicdrops"}
 	for i, n := range man {
 		top = append(top, schemaEntry{uint8(idManPktsSeen + i), WireUvarint, "man." + n})
 	}
@@ -244,6 +245,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 		b = appendUvarintField(b, idManSkippedLink, m.SkippedLink)
 		b = appendUvarintField(b, idManEvictions, m.Evictions)
 		b = appendUvarintField(b, idManDrops, m.Drops)
+		b = appendUvarintField(b, idManNICDrops, m.NICDrops)
 	}
 	n := len(b) - body
 	if n < 0x80 {
@@ -424,6 +426,8 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			m.Evictions = u
 		case idManDrops:
 			m.Drops = u
+		case idManNICDrops:
+			m.NICDrops = u
 		}
 	}
 	return nil

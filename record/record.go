@@ -125,6 +125,7 @@ type Management struct {
 	SkippedLink    uint64 // packets of link types the decoder does not understand
 	Evictions      uint64 // flows exported early because a table was full
 	Drops          uint64 // packets the capture path lost (0 for files)
+	NICDrops       uint64 // packets the NIC itself dropped (missed, FIFO and overrun errors)
 }
 
 // Record is one flow or management record. It is a plain value: the flow table keeps

@@ -57,7 +57,7 @@ func randomRecord(rng *rand.Rand) Record {
 	if rng.IntN(5) == 0 {
 		r.Kind = KindMan
 		r.Man = &Management{PktsSeen: u(40), BytesSeen: u(50), RecordsWritten: u(30), FlowsActive: u(20),
-			ParseErrors: u(20), SkippedLink: u(20), Evictions: u(20), Drops: u(20)}
+			ParseErrors: u(20), SkippedLink: u(20), Evictions: u(20), Drops: u(20), NICDrops: u(20)}
 	}
 	return r
 }

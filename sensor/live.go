@@ -76,6 +76,7 @@ type LiveStats struct {
 	RingDropped uint64 // records lost because a shard's ring to the writer was full
 	Evictions   uint64
 	ParseErrors uint64
+	NICDrops    uint64 // the NIC's own drop counters over the run (missed, FIFO, overrun)
 }
 
 // Live captures on the configured interfaces until ctx ends (or Duration passes), turning
@@ -193,8 +194,17 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 			fs.run()
 		}()
 	}
+	nicBase := make([]uint64, len(cfg.Interfaces))
+	for i, n := range cfg.Interfaces {
+		nicBase[i] = nicDrops(n)
+	}
 	counters := func() record.Management {
 		m := record.Management{}
+		for i, n := range cfg.Interfaces {
+			if d := nicDrops(n); d >= nicBase[i] {
+				m.NICDrops += d - nicBase[i]
+			}
+		}
 		for _, q := range queueCounters(caps, afps) {
 			m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
 		}
@@ -252,6 +262,11 @@ func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(strin
 		st.Evictions += fs.evictions.Load()
 	}
 	st.Queues = append(st.Queues, queueCounters(caps, afps)...)
+	for i, n := range cfg.Interfaces {
+		if d := nicDrops(n); d >= nicBase[i] {
+			st.NICDrops += d - nicBase[i]
+		}
+	}
 	st.Records = written.Load()
 	if err == nil {
 		err = ifaceErr
@@ -327,6 +342,25 @@ func queueCounters(caps []*xdp.Capture, afps []*afpacketSocket) []xdp.QueueCount
 			Redirected: a.packets.Load(), Received: a.got.Load(), RxDropped: drops})
 	}
 	return out
+}
+
+// nicDrops reads the drops an interface's driver counts before any frame reaches the
+// kernel's receive path: missed (no descriptor), FIFO and overrun errors. The rx_dropped
+// counter is left out: veth counts AF_XDP socket drops there, which the socket
+// statistics already report.
+func nicDrops(name string) uint64 {
+	var total uint64
+	for _, c := range []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"} {
+		b, err := os.ReadFile("/sys/class/net/" + name + "/statistics/" + c)
+		if err != nil {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err == nil {
+			total += v
+		}
+	}
+	return total
 }
 
 // watchInterfaces waits for ctx to end, checking every 250 ms that each interface still
@@ -619,6 +653,6 @@ func printLiveSummary(w io.Writer, st *LiveStats) {
 		tot.MetaErrors += q.MetaErrors
 	}
 	fmt.Fprintf(w, "panoptes sensor: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
-	fmt.Fprintf(w, "panoptes sensor: %d flow records written, %d records dropped (writer ring full), %d flows evicted early, %d packets failed to decode\n",
-		st.Records, st.RingDropped, st.Evictions, st.ParseErrors)
+	fmt.Fprintf(w, "panoptes sensor: %d flow records written, %d dropped inside the sensor (full rings), %d flows evicted early, %d packets failed to decode, %d dropped by the NIC\n",
+		st.Records, st.RingDropped, st.Evictions, st.ParseErrors, st.NICDrops)
 }
