@@ -14,6 +14,12 @@ var Magic = [4]byte{'P', 'N', 'P', 'T'}
 // Version is the stream format version this package writes.
 const Version = 1
 
+// Sink takes records: a stream Writer, or an archive's writer.
+type Sink interface {
+	Write(*Record) error
+	Flush() error
+}
+
 // Writer writes a stream: the header once, then records. It buffers; call Flush (or
 // Close) to push buffered records to the underlying writer.
 type Writer struct {

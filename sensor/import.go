@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 	"panoptes/sensor/decode"
@@ -56,7 +57,7 @@ type ImportStats struct {
 // flow records and writes them to w. Warnings (a truncated file, an unsupported link
 // type) go to warn, one line each. Records already written are never lost: a damaged
 // file ends its own input, and the import goes on with the next file.
-func Import(names []string, stdin io.Reader, w *record.Writer, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
+func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
 	cfg.Flow.Defaults()
 	if cfg.Workers <= 0 {
 		// The reader and the writer each keep a core busy too: measured on 2 cores,
@@ -210,14 +211,15 @@ func usable(p *decode.Packet) bool {
 // writeRecords is the writer: it takes each round's records from the pipeline, numbers
 // them and writes them, with management records at the start, at each management
 // interval and at the end.
-func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig, idleTime int64) error {
+func writeRecords(pl *pipeline, w record.Sink, cfg ImportConfig, idleTime int64) error {
 	var rd round
 	var seq uint32
+	var written uint64
 	var werr error
 	started := false
 	man := func(cause record.Cause, ri *roundInfo, st *flow.Stats) {
 		m := ri.counters
-		m.RecordsWritten = w.Count()
+		m.RecordsWritten = written
 		m.FlowsActive = uint64(st.Active)
 		m.Evictions = st.Evictions
 		t, first := ri.now, ri.first
@@ -246,6 +248,7 @@ func writeRecords(pl *pipeline, w *record.Writer, cfg ImportConfig, idleTime int
 			r.Seq = seq
 			if werr == nil {
 				werr = w.Write(r)
+				written++
 			}
 		}
 		if ri.man && !ri.final {
@@ -280,7 +283,7 @@ func ParseSrcID(s string) (uint32, error) {
 func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("import", "-r FILE [-r FILE]... -w OUT [flags]", stderr)
 	files := fs.StringArrayP("read", "r", nil, "capture file to read (pcap or pcapng, optionally gzip-compressed; - for stdin); repeatable")
-	out := fs.StringP("write", "w", "", "output record stream file (- for stdout)")
+	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
 	var cfg ImportConfig
 	fs.DurationVar(&cfg.Flow.StatusInterval, "status-interval", 5*time.Second, "emit a status record for active flows this often")
@@ -318,22 +321,56 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			defer fmt.Fprintln(stderr)
 		}
 	}
+	sink, closeSink, err := OpenSink(*out, stdout, func(format string, args ...any) {
+		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = Import(*files, stdin, sink, stderr, cfg)
+	if cerr := closeSink(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// OpenSink opens where records go: an archive when out is a directory or ends in "/",
+// stdout for "-", else a stream file. close flushes and closes it.
+func OpenSink(out string, stdout io.Writer, logf func(string, ...any)) (record.Sink, func() error, error) {
+	if out != "-" && index.IsArchive(out) {
+		a, err := index.Open(out, index.Options{Logf: logf})
+		if err != nil {
+			return nil, nil, err
+		}
+		w := a.NewWriter(0)
+		return w, func() error {
+			err := w.Close()
+			if cerr := a.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}, nil
+	}
 	var dst io.Writer = stdout
 	var f *os.File
-	if *out != "-" {
-		if f, err = os.Create(*out); err != nil {
-			return err
+	if out != "-" {
+		var err error
+		if f, err = os.Create(out); err != nil {
+			return nil, nil, err
 		}
 		dst = f
 	}
 	w, err := record.NewWriter(dst)
-	if err == nil {
-		_, err = Import(*files, stdin, w, stderr, cfg)
+	if err != nil {
+		return nil, nil, err
 	}
-	if f != nil {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("%s: %w", *out, cerr)
+	return w, func() error {
+		err := w.Flush()
+		if f != nil {
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("%s: %w", out, cerr)
+			}
 		}
-	}
-	return err
+		return err
+	}, nil
 }

@@ -82,7 +82,7 @@ type LiveStats struct {
 // Live captures on the configured interfaces until ctx ends (or Duration passes), turning
 // packets into flow records written to w. At the end every open flow is flushed and a
 // final management record is written; nothing captured is lost.
-func Live(ctx context.Context, cfg LiveConfig, w *record.Writer, warn func(string)) (LiveStats, error) {
+func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string)) (LiveStats, error) {
 	var st LiveStats
 	cfg.Flow.Defaults()
 	if cfg.ManInterval <= 0 {
@@ -486,7 +486,7 @@ func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, cl
 
 // liveWriter drains the shards' record rings into w, writing management records with
 // every counter (from counters) at each interval and at the end.
-func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Management, w *record.Writer, cfg LiveConfig, written *atomic.Uint64) error {
+func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Management, w record.Sink, cfg LiveConfig, written *atomic.Uint64) error {
 	start := time.Now().UnixNano()
 	var seq uint32
 	var werr error
@@ -547,7 +547,7 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("sensor", "-i IFACE[,IFACE...] -w OUT [flags]", stderr)
 	ifaces := fs.StringP("interface", "i", "", "interfaces to capture on, comma-separated")
-	out := fs.StringP("write", "w", "", "output record stream file (- for stdout)")
+	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
 	queues := fs.String("queues", "all", "RX queues to capture per interface: all or N (queues 0..N-1)")
 	mode := fs.String("mode", "xdp", "capture path: xdp (XDP + AF_XDP) or afpacket (AF_PACKET TPACKET_V3, hash fanout)")
 	xdpMode := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
@@ -609,29 +609,16 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return &cli.UsageError{Err: err}
 	}
 	cfg.Interfaces = strings.Split(*ifaces, ",")
-	var dst io.Writer = stdout
-	var f *os.File
-	if *out != "-" {
-		if f, err = os.Create(*out); err != nil {
-			return err
-		}
-		dst = f
-	}
-	w, err := record.NewWriter(dst)
+	warn := func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }
+	w, closeSink, err := OpenSink(*out, stdout, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	if err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	warn := func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }
 	st, err := Live(ctx, cfg, w, warn)
-	if ferr := w.Flush(); err == nil && ferr != nil {
-		err = ferr
-	}
-	if f != nil {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
+	if cerr := closeSink(); err == nil && cerr != nil {
+		err = cerr
 	}
 	printLiveSummary(stderr, &st)
 	return err

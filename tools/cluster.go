@@ -67,7 +67,7 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	err = scan("cluster", c.inputs, stdin, stderr, func(r *record.Record) bool {
+	err = scan("cluster", &c, stdin, stderr, func(r *record.Record) bool {
 		if flt.Match(r) {
 			cl.add(r)
 		}

@@ -8,18 +8,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 	"panoptes/tools/filter"
+	"panoptes/tools/timerange"
 )
 
 // common holds the flags read and cluster share: inputs, output format and the
 // output file.
 type common struct {
 	inputs    []string
+	archives  []string
+	timeSpec  string
 	fields    []string
 	delim     string
 	json      bool
@@ -33,6 +38,8 @@ type common struct {
 
 func (c *common) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&c.inputs, "read", "r", nil, "read records from `FILE` (- for stdin); repeatable")
+	fs.StringArrayVarP(&c.archives, "archive", "R", nil, "read records from the archive in `DIR` (with -t, only the blocks that overlap the range); repeatable")
+	fs.StringVarP(&c.timeSpec, "time", "t", "", "keep records in this time `RANGE` (Argus's -t syntax: 2026/11/27.11:58:00+5m, -2h, 11:58-12:03, [x][i|n|c]...)")
 	fs.StringArrayVarP(&c.fields, "fields", "s", nil, "print these `FIELDS` (comma- or space-separated; name:width; +name appends, +Nname inserts at column N, -name removes)")
 	fs.StringVarP(&c.delim, "delimiter", "c", "", "print values separated by `SEP` without padding (\",\" is CSV; \"\\t\" is a tab)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per record (JSON Lines)")
@@ -156,15 +163,24 @@ func compileFilter(args []string) (*filter.Filter, error) {
 	return f, nil
 }
 
-// scan reads every record of every input in order and calls fn with each; fn returns
-// false to stop. A truncated input is reported to stderr as a warning and the records
-// read before the cut are kept; other read errors stop the scan.
-func scan(prog string, inputs []string, stdin io.Reader, stderr io.Writer, fn func(r *record.Record) bool) error {
-	if len(inputs) == 0 {
-		return cli.Usagef("no input: give -r FILE (or -r - for stdin)")
+// scan reads every record of every input (stream files, then archives) in order and
+// calls fn with each that is within the -t range; fn returns false to stop. A truncated
+// input is reported to stderr as a warning and the records read before the cut are
+// kept; other read errors stop the scan.
+func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *record.Record) bool) error {
+	if len(c.inputs) == 0 && len(c.archives) == 0 {
+		return cli.Usagef("no input: give -r FILE (or -r - for stdin) or -R ARCHIVE")
+	}
+	tr, useTime, err := c.timeRange()
+	if err != nil {
+		return err
+	}
+	each := fn
+	if useTime {
+		each = func(r *record.Record) bool { return !tr.Match(r) || fn(r) }
 	}
 	var rec record.Record
-	for _, in := range inputs {
+	for _, in := range c.inputs {
 		var src io.Reader = stdin
 		name := "stdin"
 		var closer io.Closer
@@ -175,7 +191,7 @@ func scan(prog string, inputs []string, stdin io.Reader, stderr io.Writer, fn fu
 			}
 			src, name, closer = f, in, f
 		}
-		more, err := scanOne(src, name, &rec, fn)
+		more, err := scanOne(src, name, &rec, each)
 		if closer != nil {
 			closer.Close()
 		}
@@ -187,8 +203,58 @@ func scan(prog string, inputs []string, stdin io.Reader, stderr io.Writer, fn fu
 			return err
 		}
 	}
+	for _, dir := range c.archives {
+		more, err := scanArchive(dir, tr, useTime, stderr, prog, each)
+		if err != nil || !more {
+			return err
+		}
+	}
 	return nil
 }
+
+var errStop = errors.New("stop")
+
+// scanArchive reads an archive: with a time range that needs overlap (every mode but
+// a negated one), only the blocks the time index lists for it.
+func scanArchive(dir string, tr timerange.Range, useTime bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+	a, err := index.Open(dir, index.Options{ReadOnly: true, Logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
+	}})
+	if err != nil {
+		return false, err
+	}
+	defer a.Close()
+	emit := func(r *record.Record) error {
+		if !fn(r) {
+			return errStop
+		}
+		return nil
+	}
+	if useTime && !tr.Negate {
+		err = a.Query(tr.Start, tr.End-1, nil, emit)
+	} else {
+		err = a.Scan(nil, emit)
+	}
+	if errors.Is(err, errStop) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// timeRange parses -t, relative to now in the local time zone, as ra does.
+func (c *common) timeRange() (timerange.Range, bool, error) {
+	if c.timeSpec == "" {
+		return timerange.Range{}, false, nil
+	}
+	tr, err := timerange.Parse(c.timeSpec, timeNow())
+	if err != nil {
+		return tr, false, &cli.UsageError{Err: err}
+	}
+	return tr, true, nil
+}
+
+// timeNow is the clock -t is relative to (tests fix it).
+var timeNow = time.Now
 
 func scanOne(src io.Reader, name string, rec *record.Record, fn func(r *record.Record) bool) (more bool, err error) {
 	rd, err := record.NewReader(src, name)

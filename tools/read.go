@@ -7,7 +7,7 @@ import (
 	"panoptes/record"
 )
 
-const readUsage = "-r FILE [-r FILE]... [-s FIELDS] [-c SEP | --json] [-n] [-N COUNT] [-p DIGITS] [-u] [-L N] [-w OUT] [-- FILTER]"
+const readUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-s FIELDS] [-c SEP | --json] [-n] [-N COUNT] [-p DIGITS] [-u] [-L N] [-w OUT] [-- FILTER]"
 
 // ReadMain is `panoptes read`, Argus's ra: it reads record streams, keeps the records
 // that pass the filter, and prints them (or writes them with -w).
@@ -36,7 +36,7 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	matched := 0
 	var putErr error
-	err = scan("read", c.inputs, stdin, stderr, func(r *record.Record) bool {
+	err = scan("read", &c, stdin, stderr, func(r *record.Record) bool {
 		if !flt.Match(r) {
 			return true
 		}

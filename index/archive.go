@@ -1,0 +1,471 @@
+// Package index is the Panoptes archive: flow records in time-split, compressed,
+// checksummed segment files (segment.go), and a Pebble time index that lets a query for
+// a time range read only the blocks that overlap it.
+//
+// # Layout
+//
+//	ARCHIVE/
+//	  SRCID/YYYY/MM/DD/HH.MM.SS.seg     one segment per source and span (default 5 min),
+//	                                     named by the span's start (UTC)
+//	  SRCID/YYYY/MM/DD/.HH.MM.SS.seg.tmp the segment being written; renamed when sealed
+//	  index/                             the Pebble database
+//
+// # Index keys (Pebble), all integers big-endian so that keys sort by them
+//
+//	'm' "version"                               -> uint32: index format version
+//	'n'                                         -> uint64: the last segment id given out
+//	's' segid(8)                                -> segment: srcid(4) span(8) sealed(1) path
+//	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
+//	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
+//
+// A block appears under every time bucket (one minute of Unix time, the start time
+// divided by 60 s) that its records' [start, last] spans touch, so a query for [t0, t1]
+// scans the 't' keys of buckets floor(t0)..floor(t1) and finds every block that can hold
+// a matching record, and no other. Records seldom span more than the status interval,
+// so a block sits under one or two buckets; the rare block that spans an hour or more
+// (a management record covering a whole import) is listed once under 'l', and every
+// query checks that short list too.
+//
+// The index is derived data: Rebuild recreates it from the segments, and Verify checks
+// the two agree. A block is indexed only after it is written and fsynced; on opening,
+// a segment left unsealed by a writer that died is scanned, a torn block at its end is
+// truncated (and logged), its complete blocks are indexed, and it is sealed.
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"panoptes/record"
+)
+
+const (
+	indexVersion = 1
+	bucketNanos  = int64(time.Minute)
+)
+
+// Archive is an open archive directory.
+type Archive struct {
+	dir  string
+	db   *pebble.DB
+	logf func(format string, args ...any)
+}
+
+// Options for opening an archive.
+type Options struct {
+	ReadOnly bool
+	// Logf receives one-line notes (recovery of a torn segment, retention). Nil: discarded.
+	Logf func(format string, args ...any)
+}
+
+// IsArchive reports whether path names an archive: an existing directory, or a path
+// ending in a slash (created on first write).
+func IsArchive(path string) bool {
+	if strings.HasSuffix(path, "/") {
+		return true
+	}
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// Open opens (creating if needed, unless read-only) the archive in dir and recovers
+// segments left unsealed by a writer that stopped without closing them.
+func Open(dir string, o Options) (*Archive, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if !o.ReadOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", dir, err)
+		}
+	} else if fi, err := os.Stat(filepath.Join(dir, "index")); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("archive %s: no index (not an archive, or never written)", dir)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: quietLogger{}})
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("archive %s: the index is in use by another process (a writer holds it): %w", dir, err)
+		}
+		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
+	}
+	a := &Archive{dir: dir, db: db, logf: o.Logf}
+	if !o.ReadOnly {
+		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := a.recover(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Close closes the index.
+func (a *Archive) Close() error { return a.db.Close() }
+
+// Dir returns the archive directory.
+func (a *Archive) Dir() string { return a.dir }
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// segment is an index entry for a segment file.
+type segment struct {
+	id     uint64
+	srcid  uint32
+	span   int64
+	sealed bool
+	path   string // relative to the archive directory
+}
+
+func segKey(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'s'}, id) }
+
+func encodeSegment(s *segment) []byte {
+	b := binary.BigEndian.AppendUint32(nil, s.srcid)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.span))
+	sealed := byte(0)
+	if s.sealed {
+		sealed = 1
+	}
+	return append(append(b, sealed), s.path...)
+}
+
+func decodeSegment(id uint64, v []byte) (segment, error) {
+	if len(v) < 13 {
+		return segment{}, fmt.Errorf("%w: index entry of segment %d is %d bytes", ErrCorrupt, id, len(v))
+	}
+	return segment{id: id, srcid: binary.BigEndian.Uint32(v), span: int64(binary.BigEndian.Uint64(v[4:])),
+		sealed: v[12] == 1, path: string(v[13:])}, nil
+}
+
+func blockKey(bucket int64, segid uint64, off int64) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{'t'}, uint64(bucket))
+	k = binary.BigEndian.AppendUint64(k, segid)
+	return binary.BigEndian.AppendUint64(k, uint64(off))
+}
+
+func encodeBlock(b *BlockInfo) []byte {
+	v := binary.BigEndian.AppendUint64(nil, uint64(b.Length))
+	v = binary.BigEndian.AppendUint32(v, b.Records)
+	v = binary.BigEndian.AppendUint64(v, uint64(b.MinStart))
+	return binary.BigEndian.AppendUint64(v, uint64(b.MaxLast))
+}
+
+func bucketOf(ns int64) int64 {
+	b := ns / bucketNanos
+	if ns < 0 && ns%bucketNanos != 0 {
+		b--
+	}
+	return b
+}
+
+// maxBuckets bounds the buckets a block is indexed under; a block whose records span
+// longer (a management record covering a whole import, timestamps years apart in a
+// damaged capture) goes on the short list of long blocks, which every query reads.
+const maxBuckets = 64
+
+func longKey(segid uint64, off int64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'l'}, segid), uint64(off))
+}
+
+// indexBlock adds a block's keys to a batch.
+func indexBlock(batch *pebble.Batch, segid uint64, b *BlockInfo) error {
+	v := encodeBlock(b)
+	if bucketOf(b.MaxLast)-bucketOf(b.MinStart) >= maxBuckets {
+		return batch.Set(longKey(segid, b.Offset), v, nil)
+	}
+	for k := bucketOf(b.MinStart); k <= bucketOf(b.MaxLast); k++ {
+		if err := batch.Set(blockKey(k, segid, b.Offset), v, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// segments lists the index's segments.
+func (a *Archive) segments() ([]segment, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'s'}, UpperBound: []byte{'t'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []segment
+	for it.First(); it.Valid(); it.Next() {
+		id := binary.BigEndian.Uint64(it.Key()[1:])
+		s, err := decodeSegment(id, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, it.Error()
+}
+
+func (a *Archive) nextSegmentID() (uint64, error) {
+	v, closer, err := a.db.Get([]byte{'n'})
+	var n uint64
+	if err == nil {
+		n = binary.BigEndian.Uint64(v)
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return 0, err
+	}
+	n++
+	return n, a.db.Set([]byte{'n'}, binary.BigEndian.AppendUint64(nil, n), pebble.Sync)
+}
+
+// segmentPath returns the relative path of a segment of srcid starting at span.
+func segmentPath(srcid uint32, span int64) string {
+	t := time.Unix(0, span).UTC()
+	return filepath.Join(fmt.Sprint(srcid), t.Format("2006/01/02"), t.Format("15.04.05")+".seg")
+}
+
+func tmpPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+}
+
+// recover seals segments that a writer left open: their torn last block is truncated,
+// their complete blocks are (re)indexed, and they are renamed to their final name.
+func (a *Archive) recover() error {
+	segs, err := a.segments()
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if s.sealed {
+			continue
+		}
+		if err := a.sealRecovered(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Archive) sealRecovered(s segment) error {
+	tmp := filepath.Join(a.dir, tmpPath(s.path))
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		// Never created (died before the first block): forget the entry.
+		return a.db.Delete(segKey(s.id), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("recovering %s: %w", tmp, err)
+	}
+	defer f.Close()
+	batch := a.db.NewBatch()
+	defer batch.Close()
+	end, scanErr := scanSegment(f, tmp, func(info BlockInfo, _ []byte) error { return indexBlock(batch, s.id, &info) })
+	if scanErr != nil {
+		fi, _ := f.Stat()
+		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
+			tmp, end, end, scanErr, fi.Size())
+		if end == 0 {
+			end = 0
+		}
+		if err := f.Truncate(end); err != nil {
+			return fmt.Errorf("truncating %s at byte %d: %w", tmp, end, err)
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	s.sealed = true
+	if err := os.Rename(tmp, filepath.Join(a.dir, s.path)); err != nil {
+		return fmt.Errorf("sealing %s: %w", tmp, err)
+	}
+	syncDir(filepath.Dir(filepath.Join(a.dir, s.path)))
+	if err := batch.Set(segKey(s.id), encodeSegment(&s), nil); err != nil {
+		return err
+	}
+	return batch.Commit(pebble.Sync)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Query calls fn for every record of the archive that passes match and whose time span
+// intersects [t0, t1] (ns, inclusive), in order of start time. It reads only the blocks
+// the time index lists for those buckets.
+func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) error {
+	blocks, err := a.blocksFor(t0, t1)
+	if err != nil {
+		return err
+	}
+	return a.readBlocks(blocks, func(r *record.Record) bool {
+		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))
+	}, fn)
+}
+
+// Scan calls fn for every record of the archive that passes match, in order of start
+// time, reading every block (the brute-force path Query is checked against).
+func (a *Archive) Scan(match func(*record.Record) bool, fn func(*record.Record) error) error {
+	return a.Query(-1<<62, 1<<62, match, fn)
+}
+
+type blockRef struct {
+	seg  segment
+	info BlockInfo
+}
+
+// blocksFor returns the distinct blocks indexed under the buckets of [t0, t1] whose
+// time span overlaps it.
+func (a *Archive) blocksFor(t0, t1 int64) ([]blockRef, error) {
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[uint64]segment, len(segs))
+	for _, s := range segs {
+		byID[s.id] = s
+	}
+	lo := []byte{'t'}
+	hi := []byte{'u'}
+	if t0 > -1<<62 {
+		lo = blockKey(bucketOf(t0), 0, 0)
+	}
+	if t1 < 1<<62 {
+		hi = blockKey(bucketOf(t1)+1, 0, 0)
+	}
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	seen := map[[2]uint64]bool{}
+	var out []blockRef
+	long, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'l'}, UpperBound: []byte{'m'}})
+	if err != nil {
+		return nil, err
+	}
+	defer long.Close()
+	for _, iter := range []*pebble.Iterator{long, it} {
+		for iter.First(); iter.Valid(); iter.Next() {
+			ref, ok, err := a.blockRef(iter.Key(), iter.Value(), t0, t1, byID, seen)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, ref)
+			}
+		}
+		if err := iter.Error(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// blockRef decodes one index entry ('t' or 'l' key) and reports whether it is a block
+// not seen yet that overlaps [t0, t1].
+func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, seen map[[2]uint64]bool) (blockRef, bool, error) {
+	{
+		if (k[0] == 't' && len(k) != 25) || (k[0] == 'l' && len(k) != 17) || len(v) != 28 {
+			return blockRef{}, false, fmt.Errorf("archive %s: %w: index entry of %d/%d bytes", a.dir, ErrCorrupt, len(k), len(v))
+		}
+		segid, off := binary.BigEndian.Uint64(k[len(k)-16:]), int64(binary.BigEndian.Uint64(k[len(k)-8:]))
+		if seen[[2]uint64{segid, uint64(off)}] {
+			return blockRef{}, false, nil
+		}
+		seen[[2]uint64{segid, uint64(off)}] = true
+		info := BlockInfo{Offset: off, Length: int64(binary.BigEndian.Uint64(v)), Records: binary.BigEndian.Uint32(v[8:]),
+			MinStart: int64(binary.BigEndian.Uint64(v[12:])), MaxLast: int64(binary.BigEndian.Uint64(v[20:]))}
+		if info.MinStart > t1 || info.MaxLast < t0 {
+			return blockRef{}, false, nil
+		}
+		s, ok := byID[segid]
+		if !ok {
+			return blockRef{}, false, fmt.Errorf("archive %s: %w: block of unknown segment %d", a.dir, ErrCorrupt, segid)
+		}
+		return blockRef{seg: s, info: info}, true, nil
+	}
+}
+
+// readBlocks reads the blocks, keeps the records keep accepts, and passes them to fn in
+// order of start time (then source, then sequence number).
+func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
+	sort.Slice(blocks, func(i, j int) bool {
+		if blocks[i].info.MinStart != blocks[j].info.MinStart {
+			return blocks[i].info.MinStart < blocks[j].info.MinStart
+		}
+		if blocks[i].seg.id != blocks[j].seg.id {
+			return blocks[i].seg.id < blocks[j].seg.id
+		}
+		return blocks[i].info.Offset < blocks[j].info.Offset
+	})
+	files := map[uint64]*os.File{}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var out []record.Record
+	var buf []byte
+	for _, b := range blocks {
+		f := files[b.seg.id]
+		if f == nil {
+			path := filepath.Join(a.dir, b.seg.path)
+			if !b.seg.sealed {
+				path = filepath.Join(a.dir, tmpPath(b.seg.path))
+			}
+			var err error
+			if f, err = os.Open(path); err != nil {
+				return fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
+			}
+			files[b.seg.id] = f
+		}
+		_, raw, err := readBlock(f, b.info.Offset, f.Name(), buf)
+		if err != nil {
+			return err
+		}
+		buf = raw
+		var rec record.Record
+		if err := decodeRecords(raw, b.info.Offset, f.Name(), &rec, func(r *record.Record) error {
+			if keep(r) {
+				c := *r
+				if r.Man != nil {
+					m := *r.Man
+					c.Man = &m
+				}
+				out = append(out, c)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].StartTime != out[j].StartTime {
+			return out[i].StartTime < out[j].StartTime
+		}
+		if out[i].SrcID != out[j].SrcID {
+			return out[i].SrcID < out[j].SrcID
+		}
+		return out[i].Seq < out[j].Seq
+	})
+	for i := range out {
+		if err := fn(&out[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

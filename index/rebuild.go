@@ -1,0 +1,205 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// segmentFiles finds the segment files under the archive: sealed ("...-ID.seg") and
+// open (".NAME.tmp"), with the segment id from the name.
+func (a *Archive) segmentFiles() ([]segment, error) {
+	var out []segment
+	err := filepath.WalkDir(a.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path == filepath.Join(a.dir, "index") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(a.dir, path)
+		name := d.Name()
+		sealed := true
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".seg.tmp") {
+			sealed = false
+			name = strings.TrimSuffix(strings.TrimPrefix(name, "."), ".tmp")
+			rel = filepath.Join(filepath.Dir(rel), name)
+		} else if !strings.HasSuffix(name, ".seg") {
+			return nil
+		}
+		dash := strings.LastIndexByte(name, '-')
+		id, err := strconv.ParseUint(strings.TrimSuffix(name[dash+1:], ".seg"), 10, 64)
+		if dash < 0 || err != nil {
+			return fmt.Errorf("archive: %s: not a segment name (want HH.MM.SS-ID.seg)", path)
+		}
+		out = append(out, segment{id: id, sealed: sealed, path: rel})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out, err
+}
+
+// RebuildStats says what a rebuild found.
+type RebuildStats struct {
+	Segments, Blocks, Records int
+	Truncated                 int // segments with a torn block cut off
+}
+
+// Rebuild recreates the index from the segment files. progress, if not nil, is called
+// after each segment with the number done and the total.
+func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) {
+	var st RebuildStats
+	files, err := a.segmentFiles()
+	if err != nil {
+		return st, err
+	}
+	// Drop every derived key, keep the version.
+	if err := a.db.DeleteRange([]byte{'l'}, []byte{'m'}, pebble.Sync); err != nil {
+		return st, err
+	}
+	if err := a.db.DeleteRange([]byte{'n'}, []byte{'u'}, pebble.Sync); err != nil {
+		return st, err
+	}
+	var maxID uint64
+	for i, s := range files {
+		path := filepath.Join(a.dir, s.path)
+		if !s.sealed {
+			path = filepath.Join(a.dir, tmpPath(s.path))
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return st, fmt.Errorf("archive: %w", err)
+		}
+		sh, err := readSegmentHeader(f, path)
+		if err != nil {
+			f.Close()
+			return st, err
+		}
+		s.srcid, s.span = sh.srcid, sh.spanStart
+		batch := a.db.NewBatch()
+		end, scanErr := scanSegment(f, path, func(info BlockInfo, _ []byte) error {
+			st.Blocks++
+			st.Records += int(info.Records)
+			return indexBlock(batch, s.id, &info)
+		})
+		if scanErr != nil {
+			a.logf("archive: %s: truncating a torn or damaged block at byte %d (%v)", path, end, scanErr)
+			if err := f.Truncate(end); err != nil {
+				f.Close()
+				batch.Close()
+				return st, fmt.Errorf("truncating %s at byte %d: %w", path, end, err)
+			}
+			st.Truncated++
+		}
+		f.Close()
+		if err := batch.Set(segKey(s.id), encodeSegment(&s), nil); err != nil {
+			batch.Close()
+			return st, err
+		}
+		if err := batch.Commit(pebble.Sync); err != nil {
+			batch.Close()
+			return st, err
+		}
+		batch.Close()
+		maxID = max(maxID, s.id)
+		st.Segments++
+		if progress != nil {
+			progress(i+1, len(files))
+		}
+	}
+	return st, a.db.Set([]byte{'n'}, binary.BigEndian.AppendUint64(nil, maxID), pebble.Sync)
+}
+
+// Verify compares the index with the segment files and returns one line per
+// difference (none: they agree).
+func (a *Archive) Verify() ([]string, error) {
+	files, err := a.segmentFiles()
+	if err != nil {
+		return nil, err
+	}
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	var diffs []string
+	indexed := map[uint64]segment{}
+	for _, s := range segs {
+		indexed[s.id] = s
+	}
+	want := map[string][]byte{} // block key -> value, from the files
+	for _, s := range files {
+		is, ok := indexed[s.id]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("segment %s is not in the index", s.path))
+			continue
+		}
+		delete(indexed, s.id)
+		if is.path != s.path || is.sealed != s.sealed {
+			diffs = append(diffs, fmt.Sprintf("segment %d: index says %s (sealed %v), file is %s (sealed %v)", s.id, is.path, is.sealed, s.path, s.sealed))
+		}
+		path := filepath.Join(a.dir, s.path)
+		if !s.sealed {
+			path = filepath.Join(a.dir, tmpPath(s.path))
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		_, scanErr := scanSegment(f, path, func(info BlockInfo, _ []byte) error {
+			v := encodeBlock(&info)
+			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
+				want[string(longKey(s.id, info.Offset))] = v
+				return nil
+			}
+			for k := bucketOf(info.MinStart); k <= bucketOf(info.MaxLast); k++ {
+				want[string(blockKey(k, s.id, info.Offset))] = v
+			}
+			return nil
+		})
+		f.Close()
+		if scanErr != nil {
+			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
+		}
+	}
+	for _, s := range indexed {
+		diffs = append(diffs, fmt.Sprintf("index lists segment %d (%s) but its file is missing", s.id, s.path))
+	}
+	// 'l' and 't' keys: everything from 'l' to 'u' but the 'm', 'n' and 's' entries.
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'l'}, UpperBound: []byte{'u'},
+		SkipPoint: func(k []byte) bool { return k[0] != 'l' && k[0] != 't' }})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := string(it.Key())
+		w, ok := want[k]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("index lists a block (segment %d, byte %d) that the segment does not have", keySeg(k), keyOff(k)))
+		case !bytes.Equal(w, it.Value()):
+			diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d: index and segment disagree", keySeg(k), keyOff(k)))
+		}
+		delete(want, k)
+	}
+	for k := range want {
+		diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d is not in the index", keySeg(k), keyOff(k)))
+	}
+	sort.Strings(diffs)
+	return diffs, it.Error()
+}
+
+// keySeg and keyOff read the segment id and block offset at the end of an 'l' or 't' key.
+func keySeg(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-16:])) }
+func keyOff(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-8:])) }

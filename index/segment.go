@@ -1,0 +1,224 @@
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/zstd"
+
+	"panoptes/record"
+)
+
+// Segment files. A segment holds the records of one source for one time span, as a
+// header and a sequence of independently compressed, checksummed blocks:
+//
+//	segment header (24 bytes + stream header):
+//	+------+------+------+------+---------+----------+---------------------+
+//	| 'P'  | 'N'  | 'S'  | 'G'  | version | reserved | srcid (uint32)      |
+//	+------+------+------+------+---------+----------+---------------------+
+//	| span start (int64 ns)                | stream header length (uint32)  |
+//	+--------------------------------------+--------------------------------+
+//	| the record stream header (record.AppendHeader): the field schema       |
+//	+------------------------------------------------------------------------+
+//
+//	block:
+//	+----------+-------------+---------------+---------+-------------+------------+
+//	| "PNBK"   | zlen uint32 | rawlen uint32 | records | min start   | max last   |
+//	|          |             |               | uint32  | int64 ns    | int64 ns   |
+//	+----------+-------------+---------------+---------+-------------+------------+
+//	| crc32c of the payload (uint32) | crc32c of the 36 bytes before (uint32)     |
+//	+--------------------------------+--------------------------------------------+
+//	| payload: zstd of the records, each length-prefixed as in a stream file      |
+//	+------------------------------------------------------------------------------+
+//
+// All integers little-endian. A block is complete only if its header checksum, its
+// length and its payload checksum all agree: a torn block at the end of a segment (a
+// writer killed mid-write) is detected and truncated on recovery, and every complete
+// block before it is kept.
+
+const (
+	segVersion    = 1
+	segHeaderSize = 24
+	blockHdrSize  = 44
+	maxBlockRaw   = 4 << 20 // bound on a block's uncompressed size
+)
+
+var (
+	segMagic   = [4]byte{'P', 'N', 'S', 'G'}
+	blockMagic = [4]byte{'P', 'N', 'B', 'K'}
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+	// ErrCorrupt marks a segment or block that does not decode; the error names the
+	// file and the byte offset.
+	ErrCorrupt = errors.New("corrupt archive data")
+)
+
+// BlockInfo describes one block of a segment.
+type BlockInfo struct {
+	Offset   int64 // of the block header in the segment file
+	Length   int64 // header and payload
+	Records  uint32
+	MinStart int64
+	MaxLast  int64
+}
+
+// appendSegmentHeader returns the header of a new segment.
+func appendSegmentHeader(b []byte, srcid uint32, spanStart int64) []byte {
+	sh := record.AppendHeader(nil)
+	b = append(b, segMagic[:]...)
+	b = append(b, segVersion, 0, 0, 0)
+	b = binary.LittleEndian.AppendUint32(b, srcid)
+	b = binary.LittleEndian.AppendUint64(b, uint64(spanStart))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(sh)))
+	return append(b, sh...)
+}
+
+// segmentHeader is a parsed segment header.
+type segmentHeader struct {
+	srcid     uint32
+	spanStart int64
+	size      int64 // header bytes, stream header included: where the first block starts
+}
+
+func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
+	var h [segHeaderSize]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment header cut short at byte 0", name, ErrCorrupt)
+	}
+	if [4]byte(h[:4]) != segMagic {
+		return segmentHeader{}, fmt.Errorf("%s: %w: not a segment (magic %x) at byte 0", name, ErrCorrupt, h[:4])
+	}
+	if h[4] != segVersion {
+		return segmentHeader{}, fmt.Errorf("%s: segment version %d, this panoptes reads %d", name, h[4], segVersion)
+	}
+	sh := segmentHeader{srcid: binary.LittleEndian.Uint32(h[8:]), spanStart: int64(binary.LittleEndian.Uint64(h[12:]))}
+	n := int64(binary.LittleEndian.Uint32(h[20:]))
+	if n > 1<<16 {
+		return sh, fmt.Errorf("%s: %w: stream header of %d bytes at byte 20", name, ErrCorrupt, n)
+	}
+	sh.size = segHeaderSize + n
+	return sh, nil
+}
+
+// encoder and decoder are shared: zstd's are safe for concurrent EncodeAll/DecodeAll.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlockRaw*2))
+)
+
+// appendBlock compresses raw (encoded records) into a block appended to dst.
+func appendBlock(dst, raw []byte, info *BlockInfo) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, blockHdrSize)...)
+	dst = zenc.EncodeAll(raw, dst)
+	payload := dst[start+blockHdrSize:]
+	h := dst[start : start+blockHdrSize]
+	copy(h[0:4], blockMagic[:])
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[8:], uint32(len(raw)))
+	binary.LittleEndian.PutUint32(h[12:], info.Records)
+	binary.LittleEndian.PutUint64(h[16:], uint64(info.MinStart))
+	binary.LittleEndian.PutUint64(h[24:], uint64(info.MaxLast))
+	binary.LittleEndian.PutUint32(h[32:], crc32.Checksum(payload, castagnoli))
+	binary.LittleEndian.PutUint32(h[36:], crc32.Checksum(h[:36], castagnoli))
+	binary.LittleEndian.PutUint32(h[40:], 0) // reserved
+	info.Length = int64(len(dst) - start)
+	return dst
+}
+
+// parseBlockHeader checks a block header and returns what it says.
+func parseBlockHeader(h []byte, off int64, name string) (BlockInfo, int, error) {
+	if len(h) < blockHdrSize {
+		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block header cut short at byte %d", name, ErrCorrupt, off)
+	}
+	if [4]byte(h[:4]) != blockMagic {
+		return BlockInfo{}, 0, fmt.Errorf("%s: %w: no block at byte %d (magic %x)", name, ErrCorrupt, off, h[:4])
+	}
+	if crc32.Checksum(h[:36], castagnoli) != binary.LittleEndian.Uint32(h[36:]) {
+		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block header checksum mismatch at byte %d", name, ErrCorrupt, off)
+	}
+	zlen := binary.LittleEndian.Uint32(h[4:])
+	raw := binary.LittleEndian.Uint32(h[8:])
+	if zlen > maxBlockRaw*2 || raw > maxBlockRaw {
+		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block at byte %d claims %d/%d bytes", name, ErrCorrupt, off, zlen, raw)
+	}
+	info := BlockInfo{Offset: off, Length: blockHdrSize + int64(zlen), Records: binary.LittleEndian.Uint32(h[12:]),
+		MinStart: int64(binary.LittleEndian.Uint64(h[16:])), MaxLast: int64(binary.LittleEndian.Uint64(h[24:]))}
+	return info, int(raw), nil
+}
+
+// readBlock reads, checks and decompresses the block at off into buf (reused).
+func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []byte, error) {
+	var h [blockHdrSize]byte
+	n, err := f.ReadAt(h[:], off)
+	if n < blockHdrSize {
+		if errors.Is(err, io.EOF) && n == 0 {
+			return BlockInfo{}, nil, io.EOF
+		}
+		return BlockInfo{}, nil, fmt.Errorf("%s: %w: block header cut short at byte %d", name, ErrCorrupt, off)
+	}
+	info, raw, err := parseBlockHeader(h[:], off, name)
+	if err != nil {
+		return info, nil, err
+	}
+	z := make([]byte, info.Length-blockHdrSize)
+	if n, _ := f.ReadAt(z, off+blockHdrSize); n < len(z) {
+		return info, nil, fmt.Errorf("%s: %w: block at byte %d cut short (%d of %d payload bytes)", name, ErrCorrupt, off, n, len(z))
+	}
+	if crc32.Checksum(z, castagnoli) != binary.LittleEndian.Uint32(h[32:]) {
+		return info, nil, fmt.Errorf("%s: %w: block payload checksum mismatch at byte %d", name, ErrCorrupt, off)
+	}
+	out, err := zdec.DecodeAll(z, buf[:0])
+	if err != nil || len(out) != raw {
+		return info, nil, fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", name, ErrCorrupt, off, err)
+	}
+	return info, out, nil
+}
+
+// decodeRecords calls fn for every record in a block's raw bytes.
+func decodeRecords(raw []byte, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
+	for p := 0; p < len(raw); {
+		l, k := binary.Uvarint(raw[p:])
+		if k <= 0 || l == 0 || l > record.MaxRecordLen || uint64(len(raw)-p-k) < l {
+			return fmt.Errorf("%s: %w: record framing in block at byte %d", name, ErrCorrupt, off)
+		}
+		if err := record.DecodeRecord(raw[p+k:p+k+int(l)], rec, nil); err != nil {
+			return fmt.Errorf("%s: block at byte %d: %w", name, off, err)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		p += k + int(l)
+	}
+	return nil
+}
+
+// scanSegment walks a segment's blocks, calling fn with each complete block. It stops at
+// the first block that is not complete and returns the offset where the valid data ends
+// and the error that stopped it (nil at a clean end).
+func scanSegment(f *os.File, name string, fn func(info BlockInfo, raw []byte) error) (end int64, err error) {
+	sh, err := readSegmentHeader(f, name)
+	if err != nil {
+		return 0, err
+	}
+	off := sh.size
+	var buf []byte
+	for {
+		info, raw, err := readBlock(f, off, name, buf)
+		if errors.Is(err, io.EOF) {
+			return off, nil
+		}
+		if err != nil {
+			return off, err
+		}
+		buf = raw
+		if err := fn(info, raw); err != nil {
+			return off, err
+		}
+		off += info.Length
+	}
+}

@@ -1,0 +1,226 @@
+package index
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"panoptes/record"
+)
+
+// Writer appends records to an archive, into segments by source id and time span: a
+// record goes to the segment of its source whose span holds its start time. A segment
+// stays open while records for its span may still come (the span before the newest one
+// is kept open for late records; a source's older spans are sealed), and at most
+// maxOpen segments are open at once (the least recently written is sealed first): a
+// record for a span already sealed starts another segment for that span.
+//
+// A block is written, fsynced, and only then indexed: a record that Write accepted is in
+// the archive once the block holding it is flushed (at 256 KiB of records, when its
+// segment is sealed, and on Flush and Close). A Writer is not safe for concurrent use.
+type Writer struct {
+	a          *Archive
+	span       int64
+	blockBytes int
+	open       map[spanKey]*openSegment
+	tick       uint64
+}
+
+type spanKey struct {
+	srcid uint32
+	span  int64
+}
+
+const maxOpen = 8
+
+type openSegment struct {
+	seg     segment
+	f       *os.File
+	off     int64
+	raw     []byte
+	info    BlockInfo
+	buf     []byte
+	lastUse uint64
+}
+
+// DefaultSpan is the time a segment covers, as Argus's `rasplit -M time 5m`.
+const DefaultSpan = 5 * time.Minute
+
+// NewWriter returns a writer that splits segments every span (0: DefaultSpan).
+func (a *Archive) NewWriter(span time.Duration) *Writer {
+	if span <= 0 {
+		span = DefaultSpan
+	}
+	return &Writer{a: a, span: int64(span), blockBytes: 256 << 10, open: map[spanKey]*openSegment{}}
+}
+
+func (w *Writer) spanOf(t int64) int64 {
+	span := t - t%w.span
+	if t < 0 && t%w.span != 0 {
+		span -= w.span
+	}
+	return span
+}
+
+// Write adds a record.
+func (w *Writer) Write(r *record.Record) error {
+	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
+	s := w.open[k]
+	if s == nil {
+		if err := w.makeRoom(k); err != nil {
+			return err
+		}
+		var err error
+		if s, err = w.create(k.srcid, k.span); err != nil {
+			return err
+		}
+		w.open[k] = s
+	}
+	w.tick++
+	s.lastUse = w.tick
+	if s.info.Records == 0 || r.StartTime < s.info.MinStart {
+		s.info.MinStart = r.StartTime
+	}
+	if s.info.Records == 0 || r.LastTime > s.info.MaxLast {
+		s.info.MaxLast = r.LastTime
+	}
+	s.info.Records++
+	s.raw = record.AppendRecord(s.raw, r)
+	if len(s.raw) >= w.blockBytes {
+		return w.flushBlock(s)
+	}
+	return nil
+}
+
+// makeRoom seals what a new segment for k makes old: the source's segments more than
+// one span before k, and the least recently written if too many are open.
+func (w *Writer) makeRoom(k spanKey) error {
+	for ok, s := range w.open {
+		if ok.srcid == k.srcid && ok.span < k.span-w.span {
+			if err := w.seal(s); err != nil {
+				return err
+			}
+			delete(w.open, ok)
+		}
+	}
+	for len(w.open) >= maxOpen {
+		var oldest spanKey
+		var os *openSegment
+		for ok, s := range w.open {
+			if os == nil || s.lastUse < os.lastUse {
+				oldest, os = ok, s
+			}
+		}
+		if err := w.seal(os); err != nil {
+			return err
+		}
+		delete(w.open, oldest)
+	}
+	return nil
+}
+
+// create starts a segment for srcid and the span starting at span.
+func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
+	id, err := w.a.nextSegmentID()
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", w.a.dir, err)
+	}
+	rel := segmentPath(srcid, span)
+	rel = rel[:len(rel)-len(".seg")] + fmt.Sprintf("-%d.seg", id) // unique when two imports share a source id and span
+	tmp := filepath.Join(w.a.dir, tmpPath(rel))
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	hdr := appendSegmentHeader(nil, srcid, span)
+	if _, err := f.Write(hdr); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("archive: writing %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("archive: syncing %s: %w", tmp, err)
+	}
+	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, f: f, off: int64(len(hdr))}
+	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// flushBlock compresses the pending records into a block, writes and fsyncs it, then
+// indexes it.
+func (w *Writer) flushBlock(s *openSegment) error {
+	if s.info.Records == 0 {
+		return nil
+	}
+	s.info.Offset = s.off
+	s.buf = appendBlock(s.buf[:0], s.raw, &s.info)
+	if _, err := s.f.WriteAt(s.buf, s.off); err != nil {
+		// The block may be partly written: truncate it away so the segment ends with
+		// complete blocks, and report the failure (a full disk, typically).
+		s.f.Truncate(s.off)
+		return fmt.Errorf("archive: writing a block to %s at byte %d: %w", s.f.Name(), s.off, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("archive: syncing %s: %w", s.f.Name(), err)
+	}
+	batch := w.a.db.NewBatch()
+	defer batch.Close()
+	if err := indexBlock(batch, s.seg.id, &s.info); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("archive: indexing a block of %s: %w", s.f.Name(), err)
+	}
+	s.off += s.info.Length
+	s.raw = s.raw[:0]
+	s.info = BlockInfo{}
+	return nil
+}
+
+// seal flushes a segment, publishes it under its final name and marks it sealed.
+func (w *Writer) seal(s *openSegment) error {
+	if err := w.flushBlock(s); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), err)
+	}
+	final := filepath.Join(w.a.dir, s.seg.path)
+	if err := os.Rename(s.f.Name(), final); err != nil {
+		return fmt.Errorf("archive: publishing %s: %w", final, err)
+	}
+	syncDir(filepath.Dir(final))
+	s.seg.sealed = true
+	return w.a.db.Set(segKey(s.seg.id), encodeSegment(&s.seg), pebble.Sync)
+}
+
+// Flush writes every pending block (the open segments stay open).
+func (w *Writer) Flush() error {
+	for _, s := range w.open {
+		if err := w.flushBlock(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close seals every open segment.
+func (w *Writer) Close() error {
+	var first error
+	for id, s := range w.open {
+		if err := w.seal(s); err != nil && first == nil {
+			first = err
+		}
+		delete(w.open, id)
+	}
+	return first
+}
