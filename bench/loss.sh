@@ -22,17 +22,22 @@
 #             panoptes-q1     panoptes sensor --queues 1 on the 1-queue pair
 #             panoptes-q2     panoptes sensor --queues 2 on the 2-queue pair
 #             panoptes-q1-big panoptes-q1 with --ring-size 16384 --umem-frames 32768
+#             panoptes-q1-generic  panoptes-q1 with --xdp-mode generic
 #             argus           argus -M 1 -i CAP -w OUT (installed /etc/argus.conf)
 #             tcpdump         tcpdump -n -i CAP -w /dev/null
 #   imix    the same without -big, IMIX 7:4:1 of 64/570/1518-byte frames, IMIX_FRAMES
 #           frames (default FRAMES/5)
-#   rate    the same at a fixed requested rate (trafgen -b RATE pps, default 250000),
-#           RATE_FRAMES frames (default 1,000,000)
+#   rate    64-byte frames at a fixed rate of RATE frames/s (default 250000), RATE_FRAMES
+#           frames (default 1,000,000), the same series as imix
 #   search  zero-loss rate (RFC 2544 style) of panoptes-q1 and argus: SEARCH_FRAMES
 #           frames (default 1,000,000) per trial, at most SEARCH_ITER trials (default 5):
-#           first at full speed; if frames are lost, bisect the requested trafgen -b rate
-#           between 0 and the full-speed rate. trafgen's -b is coarse (it overshoots or
-#           undershoots the request by up to ~25%), so the achieved rate is what is reported.
+#           first at full speed; if frames are lost, bisect the rate between 0 and the
+#           median full-speed rate of the "none" series.
+# Fixed rates come from a token bucket on the sender veth (tc qdisc tbf, rate = frames/s
+# x 60 bytes x 8; trafgen is held back by its socket send buffer, so the qdisc drops
+# nothing, which is checked). trafgen's own limiters are not used: -b sends each second's
+# quota at full speed and then sleeps (bursts at the maximum rate), and -t sleeps per
+# frame (about 35k frames/s at most here).
 #
 # Counted per run: sent = the sender veth's tx_packets delta (checked against trafgen's
 # own count), the send time (trafgen's wall time, start-up included), captured, the
@@ -47,9 +52,13 @@
 #             writes it only in status MARs, hence -M 1 and WAIT=2).
 #   tcpdump   captured = "packets captured"; reported = "packets dropped by kernel".
 #
+# Each run also notes the CPU use of other processes during it (top -b -d 1, sampled in
+# the background): the machine is shared.
+#
 # Environment: PHASES, IMIX_FRAMES, RATE, RATE_FRAMES, SEARCH_FRAMES, SEARCH_ITER, WAIT
 # (seconds after sending, default 2), SERIES (restrict the series of max/imix/rate,
-# space-separated), PANOPTES (a panoptes binary to use instead of building bin/panoptes),
+# space-separated), PANOPTES (a panoptes binary to use instead of building one from the
+# working tree into the output directory),
 # OUTDIR / KEEP=1 (keep outputs and the per-run table).
 set -euo pipefail
 
@@ -74,7 +83,7 @@ if ! command -v tcpdump >/dev/null; then
   echo "loss.sh: installing tcpdump" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpdump >/dev/null
 fi
-for t in ip taskset argus ra trafgen tcpdump go make; do
+for t in ip tc taskset top argus ra trafgen tcpdump go; do
   command -v "$t" >/dev/null || { echo "loss.sh: needs $t" >&2; exit 2; }
 done
 [ "$(nproc)" -ge 2 ] || echo "loss.sh: warning: fewer than 2 CPUs; sender and receiver share one" >&2
@@ -83,28 +92,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$repo" status --porcelain -- . ':!bench' 2>/dev/null)" ] || rev="$rev+uncommitted changes"
-if [ -n "${PANOPTES:-}" ]; then
-  pnp=$PANOPTES
-  rev="$rev (binary $pnp, not rebuilt)"
-else
-  make -s -C "$repo" build >&2
-  pnp="$repo/bin/panoptes"
-fi
-
-if [ -n "${OUTDIR:-}" ]; then
-  dir=$OUTDIR
-  mkdir -p "$dir"
-else
-  dir=$(mktemp -d)
-fi
-(cd "$repo" && go build -o "$dir/mansum" ./bench/mansum)
-
 ns=pnloss$$
 c1=pl$$c1 s1=pl$$s1 c2=pl$$c2 s2=pl$$s2
 mac_s1=02:00:00:00:01:0a mac_c1=02:00:00:00:01:0b
 mac_s2=02:00:00:00:02:0a mac_c2=02:00:00:00:02:0b
-rpid=
+rpid= toppid= dir=
 cleanup() {
+  [ -z "$toppid" ] || kill "$toppid" 2>/dev/null || true
   if [ -n "$rpid" ]; then
     kill -INT "$rpid" 2>/dev/null || true
     wait "$rpid" 2>/dev/null || true
@@ -112,10 +106,26 @@ cleanup() {
   ip link del "$c1" 2>/dev/null || true
   ip link del "$c2" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
-  if [ -z "${OUTDIR:-}" ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
+  if [ -n "$dir" ] && [ -z "${OUTDIR:-}" ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [ -n "${OUTDIR:-}" ]; then
+  dir=$OUTDIR
+  mkdir -p "$dir"
+else
+  dir=$(mktemp -d)
+fi
+# A private copy of the binary: bin/panoptes may be rebuilt by others during the run.
+if [ -n "${PANOPTES:-}" ]; then
+  cp "$PANOPTES" "$dir/panoptes"
+  rev="$rev (binary $PANOPTES, not rebuilt)"
+else
+  (cd "$repo" && go build -o "$dir/panoptes" ./cmd/panoptes)
+fi
+pnp=$dir/panoptes
+(cd "$repo" && go build -o "$dir/mansum" ./bench/mansum)
 
 # pair CAP SND QUEUES CAPMAC SNDMAC SUBNET
 pair() {
@@ -151,6 +161,26 @@ for p in 1 2; do
   udp "$sm" "$cm" 10.201.$p 1472 >>"$dir/imix-$p.cfg"                                 # 1518 B
 done
 
+top -b -d 1 -w 250 >"$dir/top.log" 2>/dev/null &
+toppid=$!
+
+# foreign FROM TO (HH:MM:SS): mean %CPU per top sample of processes that are not part
+# of the benchmark, between the two times.
+foreign() {
+  awk -v a="$1" -v b="$2" '
+    /^top - / { inwin = ($3 >= a && $3 <= b); if (inwin) n++; next }
+    inwin && $1 ~ /^[0-9]+$/ && $9 + 0 >= 3 &&
+      $12 !~ /^(trafgen|argus|tcpdump|panoptes|top|ksoftirqd|kworker|ra|mansum|sleep|ip|tc|awk|taskset|cat|grep|date|tr|wc|sort|cut|tee|bash)/ { s[$12] += $9 }
+    END { for (k in s) { printf "%s%s:%.0f%%", sep, k, s[k] / n; sep = "," }; if (!length(s)) printf "none" }' "$dir/top.log"
+}
+
+# shape SND RATE: a token bucket for RATE 60-byte frames/s on SND (0: none, noqueue).
+shape() {
+  ip netns exec "$ns" tc qdisc del dev "$1" root 2>/dev/null || true
+  [ "$2" = 0 ] || ip netns exec "$ns" tc qdisc add dev "$1" root tbf rate "$(($2 * 480))bit" burst 3000 limit 1000000
+}
+qdrops() { ip netns exec "$ns" tc -s qdisc show dev "$1" | awk '/dropped/ {gsub(/,/, ""); for (i = 1; i < NF; i++) if ($i == "(dropped") {print $(i + 1); exit}}'; }
+
 nsget() { ip netns exec "$ns" cat "/sys/class/net/$1/statistics/$2"; }
 rootget() { cat "/sys/class/net/$1/statistics/$2"; }
 now() { date +%s%N; }
@@ -167,7 +197,7 @@ waitfor() { # FILE PATTERN SECONDS
 loadline() { # load averages, CPU idle and the processes above 5% CPU over half a second
   top -b -n 2 -d 0.5 -w 200 | awk -v la="$(cut -d' ' -f1-3 /proc/loadavg)" '
     /^top -/ { it++ }
-    it == 2 && /^%Cpu/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^id/) idle = $i }
+    it == 2 && /^%Cpu/ && match($0, /[0-9.]+ *id,/) { idle = substr($0, RSTART, RLENGTH); sub(/ *id,/, "", idle) }
     it == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 > 5 { busy = busy sprintf("%s %s%%, ", $12, $9) }
     END { printf "load average %s, CPU idle %s%%, processes above 5%%: %s", la, idle, (busy == "" ? "none" : busy) }'
 }
@@ -179,9 +209,12 @@ printf 'phase\tseries\trun\treq_pps\tframes\tsent\ttrafgen\telapsed_s\trate_pps\
 # appends a line to $results and prints it.
 run_one() {
   local phase=$1 series=$2 run=$3 n=$4 req=$5 kind=$6
-  local p=1 queues=1 cap snd cfg out err extra=() tgopt=()
+  local p=1 queues=1 cap snd cfg out err extra=()
   case $series in panoptes-q2) p=2 queues=2 ;; esac
-  case $series in panoptes-q1-big) extra=(--ring-size 16384 --umem-frames 32768) ;; esac
+  case $series in
+    panoptes-q1-big) extra=(--ring-size 16384 --umem-frames 32768) ;;
+    panoptes-q1-generic) extra=(--xdp-mode generic) ;;
+  esac
   eval "cap=\$c$p snd=\$s$p"
   cfg=$dir/$kind-$p.cfg
   out=$dir/out.$series
@@ -219,24 +252,30 @@ run_one() {
     cat "$err" >&2
     exit 1
   fi
-  [ "$req" = 0 ] || tgopt=(-b "${req}pps")
+  shape "$snd" "$req"
+  local w0
+  w0=$(date +%T)
   local tx0 txd0 rx0 rxd0 t0 t1 tx1 txd1 rx1 rxd1
   tx0=$(nsget "$snd" tx_packets) txd0=$(nsget "$snd" tx_dropped)
   rx0=$(rootget "$cap" rx_packets) rxd0=$(rootget "$cap" rx_dropped)
   t0=$(now)
   ip netns exec "$ns" taskset -c 0 trafgen --no-sock-mem --qdisc-path -P1 -o "$snd" -i "$cfg" \
-    -n "$n" "${tgopt[@]}" >"$dir/trafgen.out" 2>&1
+    -n "$n" >"$dir/trafgen.out" 2>&1
   t1=$(now)
   tx1=$(nsget "$snd" tx_packets) txd1=$(nsget "$snd" tx_dropped)
   sleep "$wait_after"
   rx1=$(rootget "$cap" rx_packets) rxd1=$(rootget "$cap" rx_dropped)
   if [ -n "$rpid" ]; then
-    kill -INT "$rpid"
+    kill -INT "$rpid" 2>/dev/null || true
     wait "$rpid" || echo "loss.sh: $series exited with status $?" >&2
     rpid=
   fi
+  local qd=0
+  [ "$req" = 0 ] || { qd=$(qdrops "$snd"); shape "$snd" 0; }
+  local fg
+  fg=$(foreign "$w0" "$(date +%T)")
   local tg sent el rt
-  tg=$(awk '/packets outgoing/ {print $1; exit}' "$dir/trafgen.out")
+  tg=$(tr -d '\r' <"$dir/trafgen.out" | awk '/packets outgoing/ {print $1; exit}')
   sent=$((tx1 - tx0))
   el=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
   rt=$(awk -v s="$sent" -v e="$el" 'BEGIN {printf "%.0f", s / e}')
@@ -251,12 +290,15 @@ run_one() {
       local seen=$1 recv=$2 passed=$3 rxdrop=$4 rfull=$5 fempty=$6 inval=$7 merr=$8
       captured=$recv
       drops=$((rxdrop + rfull + inval + passed))
-      recp=$("$pnp" read -r "$out" -s pkts -L -1 -- not man | awk '{s += $1} END {print s + 0}')
+      recp=$("$pnp" read -r "$out" -s pkts -L -1 -- not man | awk '{s += $1} END {print s + 0}') || recp="read-failed:$recp"
       local ms perq
-      ms=$("$dir/mansum" "$out" | tr ' ' '\n' | awk -F= '$1 == "man_drops" {print $2}')
-      perq=$(awk '$3 ~ /^[0-9]+$/ {printf "%sq%s=%s", sep, $3, $5; sep = ","}' "$err")
+      ms=$("$dir/mansum" "$out" | tr ' ' '\n' | awk -F= '$1 == "man_drops" {print $2}') || ms=mansum-failed
+      perq=$(awk 'NF == 11 && $4 ~ /^[0-9]+$/ && $3 != "total" {printf "%s%s=%s", sep, $3, $5; sep = ","}' "$err")
       detail="seen=$seen received=$recv($perq) passed=$passed rx_dropped=$rxdrop ring_full=$rfull fill_empty=$fempty invalid=$inval meta_err=$merr brief_sum(rx_dropped+fill_empty+ring_full)=$((rxdrop + fempty + rfull)) man_drops=$ms"
-      detail="$detail $(grep -o '[0-9]* records dropped (writer ring full)' "$err" | awk '{print "writer_ring_dropped=" $1}')"
+      # "N records dropped (writer ring full)" in older builds, "N dropped inside the
+      # sensor (full rings)" and "N dropped by the NIC" in newer ones.
+      detail="$detail sensor_ring_dropped=$(awk 'match($0, /[0-9]+ (records dropped \(writer ring full\)|dropped inside the sensor)/) {$0 = substr($0, RSTART, RLENGTH); print $1}' "$err")"
+      detail="$detail nic_dropped=$(awk 'match($0, /[0-9]+ dropped by the NIC/) {$0 = substr($0, RSTART, RLENGTH); print $1}' "$err")"
       ;;
     argus)
       captured=$(ra -r "$out" -s pkts -L -1 - not man | awk '{s += $1} END {print s + 0}')
@@ -278,7 +320,9 @@ run_one() {
     un=$((sent - captured - drops))
   fi
   detail="$detail cap_rx_packets=$((rx1 - rx0)) cap_rx_dropped=$((rxd1 - rxd0)) snd_tx_dropped=$((txd1 - txd0))"
+  [ "$req" = 0 ] || detail="$detail tbf_dropped=$qd"
   [ "$tg" = "$sent" ] || detail="$detail WARNING:trafgen_count!=veth_tx"
+  detail="$detail other_cpu=$fg"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$series" "$run" "$req" "$n" \
     "$sent" "$tg" "$el" "$rt" "$captured" "$pct" "$recp" "$drops" "$un" "$detail" | tee -a "$results"
   sleep 0.5
@@ -325,7 +369,7 @@ series_loop() {
     c=${#list[@]}
     [ "$c" -gt 0 ] || return 0
   fi
-  echo "== phase $phase: $n frames ($kind), $([ "$req" = 0 ] && echo "full speed" || echo "trafgen -b ${req}pps"), $runs runs; $(loadline)"
+  echo "== phase $phase: $n frames ($kind), $([ "$req" = 0 ] && echo "full speed" || echo "tbf at $req frames/s"), $runs runs; $(loadline)"
   for ((r = 1; r <= runs; r++)); do
     for ((i = 0; i < c; i++)); do
       run_one "$phase" "${list[$(((i + r - 1) % c))]}" "$r" "$n" "$req" "$kind"
@@ -370,7 +414,7 @@ echo
 
 for ph in $phases; do
   case $ph in
-    max) series_loop max "$frames" 0 udp64 none panoptes-q1 panoptes-q2 panoptes-q1-big argus tcpdump ;;
+    max) series_loop max "$frames" 0 udp64 none panoptes-q1 panoptes-q2 panoptes-q1-big panoptes-q1-generic argus tcpdump ;;
     imix) series_loop imix "$imix_frames" 0 imix none panoptes-q1 panoptes-q2 argus tcpdump ;;
     rate) series_loop rate "$rate_frames" "$rate" udp64 none panoptes-q1 panoptes-q2 argus tcpdump ;;
     search)

@@ -119,7 +119,7 @@ type Side struct {
 type Management struct {
 	PktsSeen       uint64 // packets read from all sources
 	BytesSeen      uint64
-	RecordsWritten uint64 // flow records emitted
+	RecordsWritten uint64 // flow records written so far (management records not counted)
 	FlowsActive    uint64 // flows in the tables when the record was made
 	ParseErrors    uint64 // packets that failed to decode (truncated or malformed)
 	SkippedLink    uint64 // packets of link types the decoder does not understand

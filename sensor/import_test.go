@@ -99,8 +99,8 @@ func TestManagementRecords(t *testing.T) {
 	for _, r := range recs[1 : len(recs)-1] {
 		flowPkts += r.Pkts()
 	}
-	if last.Man.PktsSeen != 14+12 || flowPkts != last.Man.PktsSeen || last.Man.RecordsWritten != uint64(len(recs)-1) {
-		t.Fatalf("stop record %+v; flows hold %d packets, %d records before it", *last.Man, flowPkts, len(recs)-1)
+	if last.Man.PktsSeen != 14+12 || flowPkts != last.Man.PktsSeen || last.Man.RecordsWritten != uint64(len(recs)-2) {
+		t.Fatalf("stop record %+v; flows hold %d packets in %d flow records", *last.Man, flowPkts, len(recs)-2)
 	}
 	if st.PktsSeen != 26 {
 		t.Fatalf("stats report %d packets, want 26", st.PktsSeen)
