@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/sensor"
 	"panoptes/tools"
@@ -25,6 +26,7 @@ var commands = map[string]command{
 	"sensor":  {sensor.SensorMain, "capture live with XDP/AF_XDP and write flow records (argus -i)"},
 	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
+	"index":   {index.Main, "rebuild or verify an archive's time index"},
 }
 
 func usage(w io.Writer) {

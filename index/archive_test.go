@@ -1,0 +1,323 @@
+package index
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"panoptes/record"
+)
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixNano()
+
+// genRecords makes n flow records from a few sources over three hours, mostly in time
+// order with some late ones, each lasting up to 5 s (a status interval), plus one
+// management record spanning everything.
+func genRecords(n int, seed uint64) []record.Record {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	recs := make([]record.Record, 0, n+1)
+	for i := 0; i < n; i++ {
+		start := t0 + int64(i)*int64(3*time.Hour)/int64(n)
+		if rng.IntN(20) == 0 {
+			start -= int64(rng.IntN(600)) * int64(time.Second) // late record
+		}
+		r := record.Record{Kind: record.KindFlow, Cause: record.CauseStart, SrcID: uint32(rng.IntN(3)), Seq: uint32(i + 1),
+			StartTime: start, LastTime: start + int64(rng.IntN(5000))*int64(time.Millisecond),
+			Family: 4, Proto: 17, SrcPort: uint16(rng.IntN(65536)), DstPort: 53, Trans: 1,
+			Src: record.Side{Pkts: uint64(1 + rng.IntN(100)), Bytes: uint64(rng.IntN(100000))}}
+		r.SrcAddr[0], r.SrcAddr[1], r.SrcAddr[3] = 10, byte(rng.IntN(4)), byte(rng.IntN(256))
+		r.DstAddr[0], r.DstAddr[3] = 192, byte(rng.IntN(256))
+		recs = append(recs, r)
+	}
+	recs = append(recs, record.Record{Kind: record.KindMan, Cause: record.CauseStop, SrcID: 1, Seq: uint32(n + 1),
+		StartTime: t0, LastTime: t0 + int64(3*time.Hour), Man: &record.Management{PktsSeen: 42}})
+	return recs
+}
+
+func writeArchive(t testing.TB, dir string, recs []record.Record) {
+	t.Helper()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(5 * time.Minute)
+	w.blockBytes = 4 << 10 // many blocks per segment
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func collect(t testing.TB, f func(fn func(*record.Record) error) error) []record.Record {
+	t.Helper()
+	var out []record.Record
+	if err := f(func(r *record.Record) error {
+		c := *r
+		if r.Man != nil {
+			m := *r.Man
+			c.Man = &m
+		}
+		out = append(out, c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Query over random windows returns exactly what a full scan with the same time test
+// returns, in the same order, and reads only part of the archive.
+func TestQueryEqualsScan(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(20000, 1)
+	writeArchive(t, dir, recs)
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	all := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if len(all) != len(recs) {
+		t.Fatalf("scan found %d records, wrote %d", len(all), len(recs))
+	}
+	rng := rand.New(rand.NewPCG(2, 3))
+	allBlocks, _ := a.blocksFor(-1<<62, 1<<62)
+	for i := 0; i < 200; i++ {
+		lo := t0 - int64(time.Hour) + rng.Int64N(int64(5*time.Hour))
+		hi := lo + rng.Int64N(int64(20*time.Minute))
+		var want []record.Record
+		for _, r := range all {
+			if r.StartTime <= hi && r.LastTime >= lo {
+				want = append(want, r)
+			}
+		}
+		got := collect(t, func(fn func(*record.Record) error) error { return a.Query(lo, hi, nil, fn) })
+		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("window %d [%d, %d]: query gave %d records, scan %d", i, lo, hi, len(got), len(want))
+		}
+		if blocks, _ := a.blocksFor(lo, hi); hi-lo < int64(time.Minute) && len(blocks) > len(allBlocks)/4 {
+			t.Fatalf("a 1-minute window reads %d of %d blocks", len(blocks), len(allBlocks))
+		}
+	}
+}
+
+func TestRebuildAndVerify(t *testing.T) {
+	dir := t.TempDir()
+	writeArchive(t, dir, genRecords(3000, 4))
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("fresh archive: %v %v", d, err)
+	}
+	before := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	// Damage the index: drop one block's keys.
+	it, _ := a.db.NewIter(nil)
+	for it.SeekGE([]byte{'t'}); it.Valid() && it.Key()[0] == 't'; it.Next() {
+		if err := a.db.Delete(append([]byte(nil), it.Key()...), nil); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	it.Close()
+	if d, _ := a.Verify(); len(d) == 0 {
+		t.Fatal("verify found no difference after a block key was deleted")
+	}
+	st, err := a.Rebuild(nil)
+	if err != nil || st.Records != 3001 {
+		t.Fatalf("rebuild: %+v %v", st, err)
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("after rebuild: %v %v", d, err)
+	}
+	after := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if !reflect.DeepEqual(before, after) {
+		t.Fatal("records differ after the rebuild")
+	}
+}
+
+func TestCorruptBlockNamesFileAndOffset(t *testing.T) {
+	dir := t.TempDir()
+	writeArchive(t, dir, genRecords(500, 5))
+	var seg string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if strings.HasSuffix(p, ".seg") && seg == "" {
+			seg = p
+		}
+		return nil
+	})
+	b, _ := os.ReadFile(seg)
+	sh, _ := readSegmentHeader(mustOpen(t, seg), seg)
+	b[sh.size+blockHdrSize+10] ^= 0xff // inside the first block's payload
+	os.WriteFile(seg, b, 0o644)
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	err = a.Scan(nil, func(*record.Record) error { return nil })
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d", sh.size)) {
+		t.Fatalf("got %v, want a corruption error naming %s and byte %d", err, seg, sh.size)
+	}
+}
+
+func mustOpen(t *testing.T, p string) *os.File {
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestKilledWriter runs a writer in a child process, kills it with SIGKILL in the middle
+// of writing, and reopens the archive: every block the child reported complete is there,
+// the torn tail is gone, and the index agrees with the segments.
+func TestKilledWriter(t *testing.T) {
+	if os.Getenv("PANOPTES_WRITER_CHILD") != "" {
+		t.Skip("child")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterChild$")
+	cmd.Env = append(os.Environ(), "PANOPTES_WRITER_CHILD="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	flushed := 0
+	for sc.Scan() {
+		if n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "flushed ")); err == nil {
+			flushed = n
+			if n >= 30000 {
+				break
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if flushed == 0 {
+		t.Fatal("the child reported no flushed records")
+	}
+	var notes []string
+	a, err := Open(dir, Options{Logf: func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if len(got) < flushed {
+		t.Fatalf("%d records after recovery, the child had flushed %d", len(got), flushed)
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("index and segments disagree after recovery: %v %v", d, err)
+	}
+	t.Logf("child flushed %d records before SIGKILL; %d recovered; notes: %v", flushed, len(got), notes)
+}
+
+// TestWriterChild is the child of TestKilledWriter: it writes until killed, printing how
+// many records are safely in the archive after each flush.
+func TestWriterChild(t *testing.T) {
+	dir := os.Getenv("PANOPTES_WRITER_CHILD")
+	if dir == "" {
+		t.Skip("runs only as TestKilledWriter's child")
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(time.Minute)
+	w.blockBytes = 8 << 10
+	recs := genRecords(1000000, 7)
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("flushed %d\n", i+1)
+		}
+	}
+}
+
+// FuzzReadBlock: arbitrary bytes as a block either fail with ErrCorrupt or give records
+// that decode; never a panic.
+func FuzzReadBlock(f *testing.F) {
+	recs := genRecords(20, 9)
+	var raw []byte
+	for i := range recs {
+		raw = record.AppendRecord(raw, &recs[i])
+	}
+	info := BlockInfo{Records: 21, MinStart: recs[0].StartTime, MaxLast: recs[19].LastTime}
+	f.Add(appendBlock(nil, raw, &info))
+	f.Add([]byte("PNBK"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := readerAt(data)
+		_, out, err := readBlock(r, 0, "fuzz", nil)
+		if err != nil {
+			return
+		}
+		var rec record.Record
+		_ = decodeRecords(out, 0, "fuzz", &rec, func(*record.Record) error { return nil })
+	})
+}
+
+type readerAt []byte
+
+func (b readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(b)) {
+		return 0, errors.New("EOF")
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, errors.New("EOF")
+	}
+	return n, nil
+}
+
+// BenchmarkQuery measures a 1% time-window query against a full scan of the same
+// archive: the point of the time index.
+func BenchmarkQuery(b *testing.B) {
+	dir := b.TempDir()
+	writeArchive(b, dir, genRecords(200000, 11))
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	lo := t0 + int64(90*time.Minute)
+	hi := lo + int64(3*time.Hour)/100
+	b.Run("window=1%", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Query(lo, hi, nil, func(*record.Record) error { return nil })
+		}
+	})
+	b.Run("full-scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Scan(nil, func(*record.Record) error { return nil })
+		}
+	})
+}

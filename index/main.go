@@ -1,0 +1,78 @@
+package index
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"panoptes/internal/cli"
+)
+
+// Main is `panoptes index rebuild|verify ARCHIVE`: maintenance of an archive's time index.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("index", "rebuild ARCHIVE | verify [--repair] ARCHIVE", stderr)
+	repair := fs.Bool("repair", false, "verify: rebuild the index if it disagrees with the segments")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 || (rest[0] != "rebuild" && rest[0] != "verify") {
+		return cli.Usagef("index: want `rebuild ARCHIVE` or `verify [--repair] ARCHIVE`")
+	}
+	dir := rest[1]
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return cli.Usagef("index: %s is not an archive directory", dir)
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
+	a, err := Open(dir, Options{Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	rebuild := func() error {
+		progress := terminalProgress(stderr)
+		st, err := a.Rebuild(progress)
+		if progress != nil {
+			fmt.Fprintln(stderr)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rebuilt the index of %s: %d segments, %d blocks, %d records (%d torn blocks truncated)\n",
+			dir, st.Segments, st.Blocks, st.Records, st.Truncated)
+		return nil
+	}
+	if rest[0] == "rebuild" {
+		return rebuild()
+	}
+	diffs, err := a.Verify()
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs {
+		fmt.Fprintln(stdout, d)
+	}
+	if len(diffs) == 0 {
+		fmt.Fprintf(stdout, "%s: the index agrees with the segments\n", dir)
+		return nil
+	}
+	if *repair {
+		return rebuild()
+	}
+	return fmt.Errorf("%s: %d differences between the index and the segments (--repair rebuilds the index)", dir, len(diffs))
+}
+
+// terminalProgress returns a progress reporter drawing one line on w when w is a
+// terminal, else nil.
+func terminalProgress(w io.Writer) func(done, total int) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(w, "\r\033[Krebuilding the index: %d/%d segments (%.0f%%)", done, total, 100*float64(done)/float64(max(total, 1)))
+	}
+}
