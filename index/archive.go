@@ -17,6 +17,7 @@
 //	's' segid(8)                                -> segment: srcid(4) span(8) sealed(1) path
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
+//	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8): the address index (hosts.go)
 //
 // A block appears under every time bucket (one minute of Unix time, the start time
 // divided by 60 s) that its records' [start, last] spans touch, so a query for [t0, t1]
@@ -259,9 +260,14 @@ func (a *Archive) recover() error {
 
 func (a *Archive) sealRecovered(s segment) error {
 	tmp := filepath.Join(a.dir, tmpPath(s.path))
+	final := filepath.Join(a.dir, s.path)
 	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		// Never created (died before the first block): forget the entry.
+		if _, ferr := os.Stat(final); ferr == nil {
+			// Died between publishing the file and marking it sealed: finish the job.
+			return a.reindexSealed(s, final)
+		}
+		// Never created (died before the file existed): forget the entry.
 		return a.db.Delete(segKey(s.id), pebble.Sync)
 	}
 	if err != nil {
@@ -270,7 +276,13 @@ func (a *Archive) sealRecovered(s segment) error {
 	defer f.Close()
 	batch := a.db.NewBatch()
 	defer batch.Close()
-	end, scanErr := scanSegment(f, tmp, func(info BlockInfo, _ []byte) error { return indexBlock(batch, s.id, &info) })
+	as := addrSet{}
+	end, scanErr := scanSegment(f, tmp, func(info BlockInfo, raw []byte) error {
+		if err := addrsOfBlock(as, raw, info.Offset, tmp); err != nil {
+			return err
+		}
+		return indexBlock(batch, s.id, &info)
+	})
 	if scanErr != nil {
 		fi, _ := f.Stat()
 		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
@@ -290,6 +302,37 @@ func (a *Archive) sealRecovered(s segment) error {
 		return fmt.Errorf("sealing %s: %w", tmp, err)
 	}
 	syncDir(filepath.Dir(filepath.Join(a.dir, s.path)))
+	if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
+		return err
+	}
+	if err := batch.Set(segKey(s.id), encodeSegment(&s), nil); err != nil {
+		return err
+	}
+	return batch.Commit(pebble.Sync)
+}
+
+// reindexSealed indexes a published segment's blocks and addresses and marks it sealed.
+func (a *Archive) reindexSealed(s segment, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("recovering %s: %w", path, err)
+	}
+	defer f.Close()
+	batch := a.db.NewBatch()
+	defer batch.Close()
+	as := addrSet{}
+	if _, err := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
+		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+			return err
+		}
+		return indexBlock(batch, s.id, &info)
+	}); err != nil {
+		return fmt.Errorf("recovering %s: %w", path, err)
+	}
+	s.sealed = true
+	if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
+		return err
+	}
 	if err := batch.Set(segKey(s.id), encodeSegment(&s), nil); err != nil {
 		return err
 	}

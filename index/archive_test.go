@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,4 +368,90 @@ func TestTornBlockIsTruncated(t *testing.T) {
 	if d, err := a.Verify(); err != nil || len(d) != 0 {
 		t.Fatalf("after recovery: %v %v", d, err)
 	}
+}
+
+func TestHostsFromTheAddressIndex(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(5000, 21)
+	writeArchive(t, dir, recs)
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// Brute force for 10.1.0.7 (a source address some records have).
+	addr := netip.MustParseAddr("10.1.0.7")
+	want := map[uint32]*HostSeen{}
+	for _, r := range recs {
+		if r.Kind != record.KindFlow || (r.Addr(true) != addr && r.Addr(false) != addr) {
+			continue
+		}
+		h := want[r.SrcID]
+		if h == nil {
+			h = &HostSeen{First: r.StartTime, Last: r.LastTime}
+			want[r.SrcID] = h
+		}
+		h.Records++
+		h.First, h.Last = min(h.First, r.StartTime), max(h.Last, r.LastTime)
+	}
+	got, err := a.Host(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) == 0 {
+		t.Fatalf("got %d sources, want %d", len(got), len(want))
+	}
+	for _, g := range got {
+		w := want[g.SrcID]
+		if g.Records != w.Records || g.First != w.First || g.Last != w.Last {
+			t.Errorf("srcid %d: got %d records %d..%d, want %d %d..%d", g.SrcID, g.Records, g.First, g.Last, w.Records, w.First, w.Last)
+		}
+	}
+	if h, _ := a.Host(netip.MustParseAddr("203.0.113.99")); len(h) != 0 {
+		t.Fatalf("an address never seen: %+v", h)
+	}
+}
+
+// Retention deletes the oldest segments with their index entries, never the ones being
+// written, and logs what it removed.
+func TestRetention(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	a.logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	w := a.NewWriter(5 * time.Minute)
+	w.SetRetention(Retention{MaxAge: time.Hour})
+	recs := genRecords(6000, 23) // three hours
+	for i := range recs[:6000] {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) == 0 || !strings.Contains(notes[0], "retention removed") {
+		t.Fatalf("no retention note: %q", notes)
+	}
+	segs, _ := a.segments()
+	var newest, oldest int64 = 0, 1 << 62
+	for _, s := range segs {
+		newest, oldest = max(newest, s.span), min(oldest, s.span)
+	}
+	if newest-oldest > int64(time.Hour) {
+		t.Fatalf("segments span %v after retention of 1h", time.Duration(newest-oldest))
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("index and segments disagree after retention: %v %v", d, err)
+	}
+	got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	for _, r := range got {
+		if r.Kind == record.KindFlow && r.StartTime < oldest-int64(10*time.Minute) {
+			t.Fatalf("a record from %v survived", time.Unix(0, r.StartTime).UTC())
+		}
+	}
+	a.Close()
 }

@@ -65,6 +65,9 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		return st, err
 	}
 	// Drop every derived key, keep the version.
+	if err := a.db.DeleteRange([]byte{'a'}, []byte{'b'}, pebble.Sync); err != nil {
+		return st, err
+	}
 	if err := a.db.DeleteRange([]byte{'l'}, []byte{'m'}, pebble.Sync); err != nil {
 		return st, err
 	}
@@ -88,9 +91,13 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		}
 		s.srcid, s.span = sh.srcid, sh.spanStart
 		batch := a.db.NewBatch()
-		end, scanErr := scanSegment(f, path, func(info BlockInfo, _ []byte) error {
+		as := addrSet{}
+		end, scanErr := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
 			st.Blocks++
 			st.Records += int(info.Records)
+			if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+				return err
+			}
 			return indexBlock(batch, s.id, &info)
 		})
 		if scanErr != nil {
@@ -103,6 +110,12 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 			st.Truncated++
 		}
 		f.Close()
+		if s.sealed {
+			if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
+				batch.Close()
+				return st, err
+			}
+		}
 		if err := batch.Set(segKey(s.id), encodeSegment(&s), nil); err != nil {
 			batch.Close()
 			return st, err

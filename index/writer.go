@@ -27,6 +27,7 @@ type Writer struct {
 	blockBytes int
 	open       map[spanKey]*openSegment
 	tick       uint64
+	retain     Retention
 }
 
 type spanKey struct {
@@ -44,6 +45,7 @@ type openSegment struct {
 	info    BlockInfo
 	buf     []byte
 	lastUse uint64
+	addrs   addrSet // for the address index, written when the segment is sealed
 }
 
 // DefaultSpan is the time a segment covers, as Argus's `rasplit -M time 5m`.
@@ -89,6 +91,7 @@ func (w *Writer) Write(r *record.Record) error {
 	}
 	s.info.Records++
 	s.raw = record.AppendRecord(s.raw, r)
+	s.addrs.add(r)
 	if len(s.raw) >= w.blockBytes {
 		return w.flushBlock(s)
 	}
@@ -147,7 +150,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 		f.Close()
 		return nil, fmt.Errorf("archive: syncing %s: %w", tmp, err)
 	}
-	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, f: f, off: int64(len(hdr))}
+	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, f: f, off: int64(len(hdr)), addrs: addrSet{}}
 	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
 		f.Close()
 		return nil, err
@@ -200,7 +203,18 @@ func (w *Writer) seal(s *openSegment) error {
 	}
 	syncDir(filepath.Dir(final))
 	s.seg.sealed = true
-	return w.a.db.Set(segKey(s.seg.id), encodeSegment(&s.seg), pebble.Sync)
+	batch := w.a.db.NewBatch()
+	defer batch.Close()
+	if err := indexAddrs(batch, s.seg.srcid, s.seg.id, s.addrs); err != nil {
+		return err
+	}
+	if err := batch.Set(segKey(s.seg.id), encodeSegment(&s.seg), nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("archive: indexing %s: %w", final, err)
+	}
+	return w.a.applyRetention(w.retain, w.openIDs())
 }
 
 // Flush writes every pending block (the open segments stay open).

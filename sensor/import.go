@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
@@ -296,6 +298,7 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.DurationVar(&cfg.ManInterval, "man-interval", 60*time.Second, "management status record interval (packet time)")
 	fs.BoolVar(&cfg.Strict, "strict", false, "treat a truncated or damaged capture as an error (exit 2)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress line (it is shown only when stderr is a terminal)")
+	retainAge, retainSize := retentionFlags(fs)
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -321,7 +324,11 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			defer fmt.Fprintln(stderr)
 		}
 	}
-	sink, closeSink, err := OpenSink(*out, stdout, func(format string, args ...any) {
+	retain, err := retainFlags(*retainAge, *retainSize)
+	if err != nil {
+		return err
+	}
+	sink, closeSink, err := OpenSink(*out, stdout, retain, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})
 	if err != nil {
@@ -336,13 +343,14 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 
 // OpenSink opens where records go: an archive when out is a directory or ends in "/",
 // stdout for "-", else a stream file. close flushes and closes it.
-func OpenSink(out string, stdout io.Writer, logf func(string, ...any)) (record.Sink, func() error, error) {
+func OpenSink(out string, stdout io.Writer, retain index.Retention, logf func(string, ...any)) (record.Sink, func() error, error) {
 	if out != "-" && index.IsArchive(out) {
 		a, err := index.Open(out, index.Options{Logf: logf})
 		if err != nil {
 			return nil, nil, err
 		}
 		w := a.NewWriter(0)
+		w.SetRetention(retain)
 		return w, func() error {
 			err := w.Close()
 			if cerr := a.Close(); err == nil {
@@ -373,4 +381,23 @@ func OpenSink(out string, stdout io.Writer, logf func(string, ...any)) (record.S
 		}
 		return err
 	}, nil
+}
+
+// retentionFlags adds --retain-age and --retain-size (archive outputs only).
+func retentionFlags(fs *pflag.FlagSet) (*string, *string) {
+	age := fs.String("retain-age", "", "archive: delete segments older than this, measured back from the newest data (90d, 2w, 36h)")
+	size := fs.String("retain-size", "", "archive: delete the oldest segments while the archive is larger than this (500G)")
+	return age, size
+}
+
+func retainFlags(age, size string) (index.Retention, error) {
+	var r index.Retention
+	var err error
+	if r.MaxAge, err = index.ParseAge(age); err != nil {
+		return r, &cli.UsageError{Err: fmt.Errorf("--retain-age: %w", err)}
+	}
+	if r.MaxSize, err = index.ParseSize(size); err != nil {
+		return r, &cli.UsageError{Err: fmt.Errorf("--retain-size: %w", err)}
+	}
+	return r, nil
 }

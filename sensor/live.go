@@ -565,6 +565,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.XDP.RingSize, "ring-size", 8192, "AF_XDP fill and RX ring entries per queue (a power of two)")
 	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
+	retainAge, retainSize := retentionFlags(fs)
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
@@ -610,7 +611,11 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	cfg.Interfaces = strings.Split(*ifaces, ",")
 	warn := func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }
-	w, closeSink, err := OpenSink(*out, stdout, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
+	retain, err := retainFlags(*retainAge, *retainSize)
+	if err != nil {
+		return err
+	}
+	w, closeSink, err := OpenSink(*out, stdout, retain, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	if err != nil {
 		return err
 	}

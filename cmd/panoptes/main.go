@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
 	"index":   {index.Main, "rebuild or verify an archive's time index"},
+	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
 }
 
 func usage(w io.Writer) {

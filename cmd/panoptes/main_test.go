@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"sort"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -200,4 +200,21 @@ func sortedLines(s string) string {
 	body := lines[1:]
 	sort.SliceStable(body, func(i, j int) bool { return body[i][:15] < body[j][:15] })
 	return strings.Join(append(lines[:1], body...), "\n") + "\n"
+}
+
+func TestHostsAndRetentionFlags(t *testing.T) {
+	arch := filepath.Join(t.TempDir(), "arch") + "/"
+	if _, errs, code := panoptes(t, nil, "import", "-r", filepath.Join("..", "..", "testdata", "get.pcap"), "-w", arch, "--retain-age", "90d", "--retain-size", "10G"); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errs)
+	}
+	out, _, code := panoptes(t, nil, "hosts", "-R", arch, "141.142.228.5", "192.150.187.43")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "2013/03/07.21:42:06.869344") {
+		t.Fatalf("hosts: exit %d:\n%s", code, out)
+	}
+	if _, _, code := panoptes(t, nil, "hosts", "-R", arch, "203.0.113.1"); code != 1 {
+		t.Fatalf("an address never seen: exit %d, want 1", code)
+	}
+	if _, errs, code := panoptes(t, nil, "import", "-r", "x.pcap", "-w", arch, "--retain-age", "soon"); code != 2 || !strings.Contains(errs, "--retain-age") {
+		t.Fatalf("bad --retain-age: exit %d: %s", code, errs)
+	}
 }

@@ -1,0 +1,182 @@
+package index
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Retention bounds an archive: segments are deleted, oldest first, while the archive
+// holds data older than MaxAge (measured back from its newest segment, so an imported
+// case is not deleted for being an old capture) or is larger than MaxSize bytes. Zero
+// fields are no limit. A segment being written is never deleted.
+type Retention struct {
+	MaxAge  time.Duration
+	MaxSize int64
+}
+
+// SetRetention makes the writer apply r each time it seals a segment.
+func (w *Writer) SetRetention(r Retention) { w.retain = r }
+
+func (w *Writer) openIDs() map[uint64]bool {
+	ids := make(map[uint64]bool, len(w.open))
+	for _, s := range w.open {
+		ids[s.seg.id] = true
+	}
+	return ids
+}
+
+// applyRetention deletes the segments r says to, with their index entries, and logs
+// each deletion.
+func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
+	if r.MaxAge <= 0 && r.MaxSize <= 0 {
+		return nil
+	}
+	segs, err := a.segments()
+	if err != nil {
+		return err
+	}
+	sort.Slice(segs, func(i, j int) bool {
+		if segs[i].span != segs[j].span {
+			return segs[i].span < segs[j].span
+		}
+		return segs[i].id < segs[j].id
+	})
+	sizes := make([]int64, len(segs))
+	var total, newest int64
+	for i, s := range segs {
+		if fi, err := os.Stat(a.segmentFile(s)); err == nil {
+			sizes[i] = fi.Size()
+		}
+		total += sizes[i]
+		newest = max(newest, s.span)
+	}
+	for i, s := range segs {
+		if open[s.id] || !s.sealed {
+			continue
+		}
+		tooOld := r.MaxAge > 0 && newest-s.span > int64(r.MaxAge)
+		tooBig := r.MaxSize > 0 && total > r.MaxSize
+		if !tooOld && !tooBig {
+			break
+		}
+		if err := a.deleteSegment(s); err != nil {
+			return err
+		}
+		why := fmt.Sprintf("older than %v", r.MaxAge)
+		if !tooOld {
+			why = fmt.Sprintf("archive over %d bytes", r.MaxSize)
+		}
+		a.logf("archive: retention removed %s (%d bytes, span %s): %s", s.path, sizes[i],
+			time.Unix(0, s.span).UTC().Format("2006-01-02 15:04:05"), why)
+		total -= sizes[i]
+	}
+	return nil
+}
+
+func (a *Archive) segmentFile(s segment) string {
+	if s.sealed {
+		return filepath.Join(a.dir, s.path)
+	}
+	return filepath.Join(a.dir, tmpPath(s.path))
+}
+
+// deleteSegment removes a sealed segment: first its index entries (blocks, addresses,
+// the segment), then the file, so that the index never lists data that is gone.
+func (a *Archive) deleteSegment(s segment) error {
+	path := a.segmentFile(s)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	batch := a.db.NewBatch()
+	defer batch.Close()
+	as := addrSet{}
+	_, scanErr := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
+		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+			return err
+		}
+		if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
+			return batch.Delete(longKey(s.id, info.Offset), nil)
+		}
+		for k := bucketOf(info.MinStart); k <= bucketOf(info.MaxLast); k++ {
+			if err := batch.Delete(blockKey(k, s.id, info.Offset), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	f.Close()
+	if scanErr != nil {
+		return fmt.Errorf("retention: %w", scanErr)
+	}
+	for addr := range as {
+		if err := batch.Delete(addrKey(addr, s.srcid, s.id), nil); err != nil {
+			return err
+		}
+	}
+	if err := batch.Delete(segKey(s.id), nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// ParseAge parses a retention age: a Go duration, or a number of days ("90d") or weeks
+// ("2w").
+func ParseAge(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.ParseFloat(n, 64)
+			if err != nil || v < 0 {
+				return 0, fmt.Errorf("bad age %q: want a number of days (90d), weeks (2w) or a duration (36h)", s)
+			}
+			return time.Duration(v * float64(unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad age %q: want a number of days (90d), weeks (2w) or a duration (36h)", s)
+	}
+	return d, nil
+}
+
+// ParseSize parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).
+func ParseSize(s string) (int64, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	case "T":
+		mult = 1 << 40
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "B"), 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q: want bytes with an optional K, M, G or T suffix (500G)", s)
+	}
+	return int64(v * float64(mult)), nil
+}
