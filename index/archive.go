@@ -41,6 +41,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -92,8 +93,8 @@ func Open(dir string, o Options) (*Archive, error) {
 	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: quietLogger{}})
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("archive %s: the index is in use by another process (a writer holds it): %w", dir, err)
+		if errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "temporarily unavailable") || strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("archive %s: the index is held by a process writing to the archive; query it when that process ends, or query a copy", dir)
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
