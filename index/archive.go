@@ -37,6 +37,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,6 +46,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"panoptes/record"
 )
@@ -56,9 +58,10 @@ const (
 
 // Archive is an open archive directory.
 type Archive struct {
-	dir  string
-	db   *pebble.DB
-	logf func(format string, args ...any)
+	dir      string
+	db       *pebble.DB
+	logf     func(format string, args ...any)
+	readOnly bool
 }
 
 // Options for opening an archive.
@@ -92,13 +95,17 @@ func Open(dir string, o Options) (*Archive, error) {
 		return nil, fmt.Errorf("archive %s: no index (not an archive, or never written)", dir)
 	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: quietLogger{}})
+	if err != nil && o.ReadOnly && isLocked(err) {
+		// A writer holds the index: read the newest snapshot it published instead.
+		db, err = openSnapshot(dir)
+	}
 	if err != nil {
-		if errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "temporarily unavailable") || strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("archive %s: the index is held by a process writing to the archive; query it when that process ends, or query a copy", dir)
+		if isLocked(err) {
+			return nil, fmt.Errorf("archive %s: the index is held by another process writing to the archive", dir)
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()
@@ -117,6 +124,77 @@ func (a *Archive) Close() error { return a.db.Close() }
 
 // Dir returns the archive directory.
 func (a *Archive) Dir() string { return a.dir }
+
+func isLocked(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "temporarily unavailable") ||
+		strings.Contains(err.Error(), "lock held")
+}
+
+// Snapshots let queries run while a writer holds the index: the writer publishes a
+// Pebble checkpoint (hard links, cheap) of the index every snapshotEvery, under
+// ARCHIVE/snapshots/NANOS, and keeps the newest few; a reader that finds the index
+// locked opens the newest snapshot. A snapshot never changes, so a reader cannot meet
+// a file compacted away under it; it is at most snapshotEvery behind the writer.
+const (
+	snapshotEvery = 5 * time.Second
+	snapshotsKept = 3
+	snapshotGrace = 10 * time.Minute
+)
+
+// noLockFS is the default file system without the lock: several readers may open one
+// snapshot, which nobody writes.
+type noLockFS struct{ vfs.FS }
+
+func (noLockFS) Lock(string) (io.Closer, error) { return io.NopCloser(nil), nil }
+
+func snapshotDirs(dir string) []string {
+	ents, _ := os.ReadDir(filepath.Join(dir, "snapshots"))
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(dir, "snapshots", e.Name()))
+		}
+	}
+	sort.Strings(out) // names are fixed-width nanoseconds: oldest first
+	return out
+}
+
+func openSnapshot(dir string) (*pebble.DB, error) {
+	snaps := snapshotDirs(dir)
+	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
+	for i := len(snaps) - 1; i >= 0; i-- {
+		var db *pebble.DB
+		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}}); err == nil {
+			return db, nil
+		}
+	}
+	return nil, err
+}
+
+// publishSnapshot checkpoints the index for readers and prunes old snapshots.
+func (a *Archive) publishSnapshot() error {
+	root := filepath.Join(a.dir, "snapshots")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%020d", time.Now().UnixNano())
+	tmp := filepath.Join(root, "."+name)
+	if err := a.db.Checkpoint(tmp, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("archive: snapshot of the index: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(root, name)); err != nil {
+		return err
+	}
+	// Prune: keep the newest few, and any younger than snapshotGrace, which a query
+	// may still be reading.
+	snaps := snapshotDirs(a.dir)
+	for i := 0; i < len(snaps)-snapshotsKept; i++ {
+		if fi, err := os.Stat(snaps[i]); err == nil && time.Since(fi.ModTime()) > snapshotGrace {
+			os.RemoveAll(snaps[i])
+		}
+	}
+	return nil
+}
 
 type quietLogger struct{}
 
@@ -350,7 +428,17 @@ func syncDir(dir string) {
 // Query calls fn for every record of the archive that passes match and whose time span
 // intersects [t0, t1] (ns, inclusive), in order of start time. It reads only the blocks
 // the time index lists for those buckets.
-func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) error {
+func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) (err error) {
+	if a.readOnly {
+		// Pebble treats a file that vanished under a reader as corruption and calls
+		// the logger's Fatalf (which panics): for a reader that means a snapshot was
+		// removed under a long query. Say so instead of dying.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("archive %s: the index changed under the query (%v); run it again", a.dir, p)
+			}
+		}()
+	}
 	blocks, err := a.blocksFor(t0, t1)
 	if err != nil {
 		return err
@@ -464,15 +552,31 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 	}()
 	var out []record.Record
 	var buf []byte
+	skipped := map[uint64]bool{}
 	for _, b := range blocks {
+		if skipped[b.seg.id] {
+			continue
+		}
 		f := files[b.seg.id]
 		if f == nil {
-			path := filepath.Join(a.dir, b.seg.path)
+			sealed, open := filepath.Join(a.dir, b.seg.path), filepath.Join(a.dir, tmpPath(b.seg.path))
 			if !b.seg.sealed {
-				path = filepath.Join(a.dir, tmpPath(b.seg.path))
+				sealed, open = open, sealed // try the name the index gave first
 			}
 			var err error
-			if f, err = os.Open(path); err != nil {
+			if f, err = os.Open(sealed); errors.Is(err, os.ErrNotExist) {
+				// A writer sealed (renamed) the segment since the index was read.
+				f, err = os.Open(open)
+			}
+			if errors.Is(err, os.ErrNotExist) && a.readOnly {
+				// A reader sees the index as it was when it opened; a writer's retention
+				// may have deleted the segment since. It is no longer in the archive, so
+				// it is not in the answer either (index verify tells a lost file apart).
+				a.logf("archive: %s is gone (removed by retention during the query?); skipped", b.seg.path)
+				skipped[b.seg.id] = true
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
 			}
 			files[b.seg.id] = f

@@ -455,3 +455,65 @@ func TestRetention(t *testing.T) {
 	}
 	a.Close()
 }
+
+// Queries run while a writer writes (with retention deleting old segments): none fails,
+// and each returns records in start-time order.
+func TestQueriesDuringWritingAndRetention(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := a.NewWriter(time.Minute)
+	w.blockBytes = 4 << 10
+	w.SetRetention(Retention{MaxAge: 30 * time.Minute})
+	recs := genRecords(20000, 31)
+	done := make(chan error, 1)
+	go func() {
+		for i := range recs {
+			if err := w.Write(&recs[i]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- w.Close()
+	}()
+	queries := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if queries == 0 {
+				t.Fatal("no query ran during the writing")
+			}
+			t.Logf("%d queries ran during the writing", queries)
+			return
+		default:
+		}
+		r, err := Open(dir, Options{ReadOnly: true})
+		if err != nil && strings.Contains(err.Error(), "no snapshot") {
+			continue // the writer has not flushed its first block yet
+		}
+		if err != nil {
+			<-done
+			t.Fatal(err)
+		}
+		var last int64 = -1 << 62
+		err = r.Scan(nil, func(rec *record.Record) error {
+			if rec.StartTime < last {
+				return fmt.Errorf("records out of order")
+			}
+			last = rec.StartTime
+			return nil
+		})
+		r.Close()
+		if err != nil {
+			<-done // let the writer finish before the archive closes
+			t.Fatalf("query %d during writing: %v", queries, err)
+		}
+		queries++
+	}
+}

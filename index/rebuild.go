@@ -23,7 +23,7 @@ func (a *Archive) segmentFiles() ([]segment, error) {
 			return err
 		}
 		if d.IsDir() {
-			if path == filepath.Join(a.dir, "index") {
+			if path == filepath.Join(a.dir, "index") || path == filepath.Join(a.dir, "snapshots") {
 				return filepath.SkipDir
 			}
 			return nil

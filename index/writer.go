@@ -28,6 +28,7 @@ type Writer struct {
 	open       map[spanKey]*openSegment
 	tick       uint64
 	retain     Retention
+	lastSnap   time.Time
 }
 
 type spanKey struct {
@@ -186,6 +187,10 @@ func (w *Writer) flushBlock(s *openSegment) error {
 	s.off += s.info.Length
 	s.raw = s.raw[:0]
 	s.info = BlockInfo{}
+	if time.Since(w.lastSnap) >= snapshotEvery {
+		w.lastSnap = time.Now()
+		return w.a.publishSnapshot()
+	}
 	return nil
 }
 
@@ -227,7 +232,9 @@ func (w *Writer) Flush() error {
 	return nil
 }
 
-// Close seals every open segment.
+// Close seals every open segment. Snapshots for readers stay (a query may be reading
+// one); with no writer, new readers open the index itself, and the next writer prunes
+// them.
 func (w *Writer) Close() error {
 	var first error
 	for id, s := range w.open {
