@@ -101,7 +101,8 @@ pnp=$repo/bin/panoptes
 qtime=$res/qtime
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$repo" status --porcelain -- . ':!bench' 2>/dev/null)" ] || rev="$rev+uncommitted changes"
-log "# archive.sh: panoptes $rev; trace $trace; copies $copies; $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+git -C "$repo" diff -- . ':!bench' >"$res/tree-$(date -u +%H%M%S).diff" # what "+uncommitted changes" means
+log "# archive.sh: phases $phases; panoptes $rev; trace $trace; copies $copies; $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 dropcache() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # sizes DIR -> "segment_bytes index_bytes segment_files" (du -sb; segments: every source directory)
@@ -271,7 +272,7 @@ for phase in $phases; do
     log "# window width: width_s records rchar elapsed_s first_byte_s (big archive, warm, one run each)"
     mid=$(( (${rec%-*} + ${rec#*-}) / 2 ))
     warm p37
-    for w in 1 4 10 38 76 152 304 608 1216 2432; do
+    for w in 1 4 10 38 76 152 304 608; do
       a=$((mid - w / 2))
       read -r el fb _ lines _ _ rc _ < <("$qtime" "$pnp" read -R "$dir" -t "$a-$((a + w))" -L -1 "${fields[@]}")
       log "$w $lines $rc $el $fb"

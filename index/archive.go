@@ -355,13 +355,7 @@ func (a *Archive) sealRecovered(s segment) error {
 	defer f.Close()
 	batch := a.db.NewBatch()
 	defer batch.Close()
-	as := addrSet{}
-	end, scanErr := scanSegment(f, tmp, func(info BlockInfo, raw []byte) error {
-		if err := addrsOfBlock(as, raw, info.Offset, tmp); err != nil {
-			return err
-		}
-		return indexBlock(batch, s.id, &info)
-	})
+	as, _, end, scanErr := indexSegmentFile(batch, s.id, f, tmp)
 	if scanErr != nil {
 		fi, _ := f.Stat()
 		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
@@ -390,6 +384,22 @@ func (a *Archive) sealRecovered(s segment) error {
 	return batch.Commit(pebble.Sync)
 }
 
+// indexSegmentFile adds the block keys of a segment file's complete blocks to batch and
+// collects its addresses. It returns where the complete blocks end, and the error that
+// stopped the scan early (a torn or damaged block), if any.
+func indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File, path string) (as addrSet, st RebuildStats, end int64, err error) {
+	as = addrSet{}
+	end, err = scanSegment(f, path, func(info BlockInfo, raw []byte) error {
+		st.Blocks++
+		st.Records += int(info.Records)
+		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+			return err
+		}
+		return indexBlock(batch, segid, &info)
+	})
+	return as, st, end, err
+}
+
 // reindexSealed indexes a published segment's blocks and addresses and marks it sealed.
 func (a *Archive) reindexSealed(s segment, path string) error {
 	f, err := os.Open(path)
@@ -399,13 +409,8 @@ func (a *Archive) reindexSealed(s segment, path string) error {
 	defer f.Close()
 	batch := a.db.NewBatch()
 	defer batch.Close()
-	as := addrSet{}
-	if _, err := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
-		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
-			return err
-		}
-		return indexBlock(batch, s.id, &info)
-	}); err != nil {
+	as, _, _, err := indexSegmentFile(batch, s.id, f, path)
+	if err != nil {
 		return fmt.Errorf("recovering %s: %w", path, err)
 	}
 	s.sealed = true

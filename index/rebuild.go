@@ -91,15 +91,9 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		}
 		s.srcid, s.span = sh.srcid, sh.spanStart
 		batch := a.db.NewBatch()
-		as := addrSet{}
-		end, scanErr := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
-			st.Blocks++
-			st.Records += int(info.Records)
-			if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
-				return err
-			}
-			return indexBlock(batch, s.id, &info)
-		})
+		as, fst, end, scanErr := indexSegmentFile(batch, s.id, f, path)
+		st.Blocks += fst.Blocks
+		st.Records += fst.Records
 		if scanErr != nil {
 			a.logf("archive: %s: truncating a torn or damaged block at byte %d (%v)", path, end, scanErr)
 			if err := f.Truncate(end); err != nil {

@@ -288,12 +288,7 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
 	var cfg ImportConfig
-	fs.DurationVar(&cfg.Flow.StatusInterval, "status-interval", 5*time.Second, "emit a status record for active flows this often")
-	fs.DurationVar(&cfg.Flow.TCPTimeout, "tcp-timeout", 60*time.Second, "idle timeout for TCP flows")
-	fs.DurationVar(&cfg.Flow.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
-	fs.DurationVar(&cfg.Flow.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
-	fs.DurationVar(&cfg.Flow.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
-	fs.IntVar(&cfg.Flow.MaxFlows, "max-flows", 1<<20, "flows held at once; when full the oldest idle flow is exported early (counted)")
+	flowFlags(fs, &cfg.Flow)
 	fs.IntVar(&cfg.Workers, "workers", 0, "flow-table shards (0 = one per CPU less one for the reader)")
 	fs.DurationVar(&cfg.ManInterval, "man-interval", 60*time.Second, "management status record interval (packet time)")
 	fs.BoolVar(&cfg.Strict, "strict", false, "treat a truncated or damaged capture as an error (exit 2)")
@@ -400,4 +395,14 @@ func retainFlags(age, size string) (index.Retention, error) {
 		return r, &cli.UsageError{Err: fmt.Errorf("--retain-size: %w", err)}
 	}
 	return r, nil
+}
+
+// flowFlags adds the flow table's timers and size, shared by import and sensor.
+func flowFlags(fs *pflag.FlagSet, c *flow.Config) {
+	fs.DurationVar(&c.StatusInterval, "status-interval", 5*time.Second, "status records for active flows (and, live, management records) this often")
+	fs.DurationVar(&c.TCPTimeout, "tcp-timeout", 60*time.Second, "idle timeout for TCP flows")
+	fs.DurationVar(&c.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
+	fs.DurationVar(&c.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
+	fs.DurationVar(&c.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
+	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards; when full the oldest idle flow is exported early (counted)")
 }

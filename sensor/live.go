@@ -61,8 +61,7 @@ type shard struct {
 	// Reshard mode: packets go to the flow shards, fwd[i] to flow shard i.
 	fwd []*ringbuf.Ring[decode.Packet]
 	// Published by the shard, read by the writer.
-	flows     atomic.Int64
-	evictions atomic.Uint64
+	tableStats
 	decodeErr atomic.Uint64
 	packets   atomic.Uint64
 	bytes     atomic.Uint64
@@ -274,6 +273,18 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	return st, err
 }
 
+// tableStats is what a goroutine owning a flow table publishes for the writer.
+type tableStats struct {
+	flows     atomic.Int64
+	evictions atomic.Uint64
+}
+
+func (ts *tableStats) publish(tbl *flow.Table) {
+	st := tbl.Stats()
+	ts.flows.Store(int64(st.Active))
+	ts.evictions.Store(st.Evictions)
+}
+
 // flowShard owns a flow table in reshard mode: it takes packets from every receiver's
 // ring for it, so one conversation meets in one table whichever queues and interfaces
 // its packets came in on.
@@ -281,8 +292,7 @@ type flowShard struct {
 	cfg       flow.Config
 	in        []*ringbuf.Ring[decode.Packet]
 	ring      *ringbuf.Ring[record.Record]
-	flows     atomic.Int64
-	evictions atomic.Uint64
+	tableStats
 }
 
 func (fs *flowShard) run() {
@@ -311,9 +321,7 @@ func (fs *flowShard) run() {
 		if now := time.Now().UnixNano(); now-lastAdvance >= int64(100*time.Millisecond) {
 			tbl.Advance(now)
 			lastAdvance = now
-			st := tbl.Stats()
-			fs.flows.Store(int64(st.Active))
-			fs.evictions.Store(st.Evictions)
+			fs.publish(tbl)
 		}
 		if got == 0 {
 			time.Sleep(200 * time.Microsecond)
@@ -321,9 +329,7 @@ func (fs *flowShard) run() {
 	}
 	tbl.Advance(time.Now().UnixNano())
 	tbl.Flush()
-	st := tbl.Stats()
-	fs.flows.Store(int64(st.Active))
-	fs.evictions.Store(st.Evictions)
+	fs.publish(tbl)
 }
 
 // queueCounters reads every capture queue's counters: AF_XDP queues' from the XDP
@@ -423,9 +429,7 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 		case <-stop:
 			tbl.Advance(time.Now().UnixNano())
 			tbl.Flush()
-			st := tbl.Stats()
-			s.flows.Store(int64(st.Active))
-			s.evictions.Store(st.Evictions)
+			s.publish(tbl)
 			return
 		default:
 		}
@@ -447,9 +451,7 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 		if now := time.Now().UnixNano(); now-lastAdvance >= int64(100*time.Millisecond) {
 			tbl.Advance(now)
 			lastAdvance = now
-			st := tbl.Stats()
-			s.flows.Store(int64(st.Active))
-			s.evictions.Store(st.Evictions)
+			s.publish(tbl)
 		}
 	}
 }
@@ -554,12 +556,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	hwts := fs.String("hwts", "auto", "hardware receive timestamps: auto, on (fail without), off")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
 	var cfg LiveConfig
-	fs.DurationVar(&cfg.Flow.StatusInterval, "status-interval", 5*time.Second, "status records for active flows, and management records, this often")
-	fs.DurationVar(&cfg.Flow.TCPTimeout, "tcp-timeout", 60*time.Second, "idle timeout for TCP flows")
-	fs.DurationVar(&cfg.Flow.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
-	fs.DurationVar(&cfg.Flow.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
-	fs.DurationVar(&cfg.Flow.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows")
-	fs.IntVar(&cfg.Flow.MaxFlows, "max-flows", 1<<20, "flows held at once over all queues; when full the oldest idle flow is exported early (counted)")
+	flowFlags(fs, &cfg.Flow)
 	fs.IntVar(&cfg.XDP.Frames, "umem-frames", 16384, "UMEM frames per queue")
 	fs.IntVar(&cfg.XDP.FrameSize, "frame-size", 2048, "UMEM frame size (2048 or 4096); frames longer than it less 288 bytes of headroom are dropped and counted")
 	fs.IntVar(&cfg.XDP.RingSize, "ring-size", 8192, "AF_XDP fill and RX ring entries per queue (a power of two)")
