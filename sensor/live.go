@@ -289,9 +289,9 @@ func (ts *tableStats) publish(tbl *flow.Table) {
 // ring for it, so one conversation meets in one table whichever queues and interfaces
 // its packets came in on.
 type flowShard struct {
-	cfg       flow.Config
-	in        []*ringbuf.Ring[decode.Packet]
-	ring      *ringbuf.Ring[record.Record]
+	cfg  flow.Config
+	in   []*ringbuf.Ring[decode.Packet]
+	ring *ringbuf.Ring[record.Record]
 	tableStats
 }
 
