@@ -556,6 +556,24 @@ func init() {
 	sideNum("sminsz", "sMinPktSz", "dminsz", "dMinPktSz", 9, func(s *Side) uint64 { return uint64(s.MinSize) })
 	sideNum("stcpb", "SrcTCPBase", "dtcpb", "DstTCPBase", 10, func(s *Side) uint64 { return uint64(s.BaseSeq) })
 	sideNum("swin", "SrcWin", "dwin", "DstWin", 6, func(s *Side) uint64 { return uint64(s.Win) })
+	// Management record counters (zero for flow records): what `read -- man` shows
+	// about the sensor's health.
+	manNum := func(name, label string, get func(m *Management) uint64) {
+		num(name, label, 10, func(r *Record) uint64 {
+			if r.Man == nil {
+				return 0
+			}
+			return get(r.Man)
+		})
+	}
+	manNum("seen", "PktsSeen", func(m *Management) uint64 { return m.PktsSeen })
+	manNum("written", "Records", func(m *Management) uint64 { return m.RecordsWritten })
+	manNum("flows", "Flows", func(m *Management) uint64 { return m.FlowsActive })
+	manNum("drops", "Drops", func(m *Management) uint64 { return m.Drops })
+	manNum("nicdrops", "NICDrops", func(m *Management) uint64 { return m.NICDrops })
+	manNum("evictions", "Evicted", func(m *Management) uint64 { return m.Evictions })
+	manNum("perrs", "ParseErrs", func(m *Management) uint64 { return m.ParseErrors })
+	manNum("skipped", "Skipped", func(m *Management) uint64 { return m.SkippedLink })
 	realField("rate", "Rate", 10, func(r *Record) float64 { return rate(r.Pkts(), r) })
 	realField("srate", "SrcRate", 10, func(r *Record) float64 { return rate(r.Src.Pkts, r) })
 	realField("drate", "DstRate", 10, func(r *Record) float64 { return rate(r.Dst.Pkts, r) })

@@ -300,3 +300,27 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// Two tap ports with disagreeing clocks: the request reaches its flow table after the
+// answer, though stamped earlier. With EarliestIsSource the flow's source is the sender
+// of the earliest packet, and there is one flow.
+func TestEarliestIsSource(t *testing.T) {
+	resp := pkt(10*sec+500, hostB, hostA, decode.ProtoUDP, 53, 5000)
+	req := pkt(10*sec, hostA, hostB, decode.ProtoUDP, 5000, 53) // stamped before the response
+	out, _ := run(t, Config{EarliestIsSource: true}, []decode.Packet{resp, req})
+	if len(out) != 1 || out[0].SrcAddr != hostA || out[0].SrcPort != 5000 || out[0].Src.Pkts != 1 || out[0].Dst.Pkts != 1 || out[0].StartTime != 10*sec {
+		t.Fatalf("got %+v, want one flow from %v:5000 starting at the request", out, hostA)
+	}
+	// Without the option the first packet processed decides, as Argus does for a file.
+	out, _ = run(t, Config{}, []decode.Packet{resp, req})
+	if len(out) != 1 || out[0].SrcAddr != hostB {
+		t.Fatalf("without EarliestIsSource: got source %v, want %v", out[0].SrcAddr, hostB)
+	}
+	// TCP: a SYN-ACK seen first already decides the direction; nothing flips it.
+	synAck := tcpPkt(20*sec+500, hostB, hostA, 80, 40000, synack, 500, 101, 0)
+	syn := tcpPkt(20*sec, hostA, hostB, 40000, 80, syn, 100, 0, 0)
+	out, _ = run(t, Config{EarliestIsSource: true}, []decode.Packet{synAck, syn})
+	if len(out) != 1 || out[0].SrcAddr != hostA || out[0].Src.Pkts != 1 || out[0].Dst.Pkts != 1 {
+		t.Fatalf("TCP: got %+v", out)
+	}
+}
