@@ -473,9 +473,10 @@ func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, cl
 				ts, clock = int64(f.Meta.HWTime), record.ClockHardware
 			} else {
 				ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
-				if s.cap.HWProgram {
+				if s.cap.HWProgram && s.cap.HWTimestamping {
+					// The NIC accepted SIOCSHWTSTAMP but its driver hands XDP no time.
 					s.noHWTS.Do(func() {
-						s.warn(fmt.Sprintf("%s gives no hardware receive timestamps (veth has no hardware clock); using timestamps taken in XDP", s.iface.Name))
+						s.warn(fmt.Sprintf("%s gives XDP no hardware receive timestamps; using timestamps taken in XDP", s.iface.Name))
 					})
 				}
 			}

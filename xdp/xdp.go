@@ -94,11 +94,13 @@ type Capture struct {
 	Queues    []*Queue
 	Mode      Mode // the mode actually attached
 	HWProgram bool // the device-bound program with the hardware-timestamp kfuncs
-	link      link.Link
-	xsks      *ebpf.Map
-	counters  *ebpf.Map
-	prog      *ebpf.Program
-	taiOffset int64 // CLOCK_TAI - CLOCK_REALTIME, ns
+	// HWTimestamping says the NIC was told to timestamp every received packet.
+	HWTimestamping bool
+	link           link.Link
+	xsks           *ebpf.Map
+	counters       *ebpf.Map
+	prog           *ebpf.Program
+	taiOffset      int64 // CLOCK_TAI - CLOCK_REALTIME, ns
 }
 
 // Open loads and attaches the capture program to cfg.Interface and binds one AF_XDP
@@ -124,6 +126,17 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 		return nil, fmt.Errorf("%s: %d queues; the capture program handles at most 64", ifc.Name, queues)
 	}
 	c := &Capture{Iface: ifc}
+	if cfg.HWTS != "off" {
+		if err := EnableRXTimestamps(ifc.Name); err != nil {
+			if cfg.HWTS == "on" {
+				return nil, fmt.Errorf("%s: enabling hardware receive timestamps (--hwts on): %w", ifc.Name, err)
+			}
+			warn(fmt.Sprintf("%s: no hardware receive timestamping (%v); records use timestamps taken in XDP", ifc.Name, err))
+		} else {
+			c.HWTimestamping = true
+			warn(fmt.Sprintf("%s: hardware receive timestamping enabled (SIOCSHWTSTAMP, all packets)", ifc.Name))
+		}
+	}
 	if err := c.attach(cfg, warn); err != nil {
 		return nil, err
 	}
@@ -389,4 +402,17 @@ func readDirNames(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// EnableRXTimestamps asks the NIC to timestamp every received packet (SIOCSHWTSTAMP with
+// HWTSTAMP_FILTER_ALL), which the XDP metadata kfunc then reads. Drivers without a
+// hardware clock (veth, lo) answer EOPNOTSUPP or EINVAL.
+func EnableRXTimestamps(ifname string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	cfg := unix.HwTstampConfig{Tx_type: unix.HWTSTAMP_TX_OFF, Rx_filter: unix.HWTSTAMP_FILTER_ALL}
+	return unix.IoctlSetHwTstamp(fd, ifname, &cfg)
 }
