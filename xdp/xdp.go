@@ -96,6 +96,7 @@ type Capture struct {
 	HWProgram bool // the device-bound program with the hardware-timestamp kfuncs
 	// HWTimestamping says the NIC was told to timestamp every received packet.
 	HWTimestamping bool
+	ZeroCopy       bool // the sockets are bound in zero-copy mode
 	link           link.Link
 	xsks           *ebpf.Map
 	counters       *ebpf.Map
@@ -147,15 +148,29 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 	opts := xsk.SocketOptions{NumFrames: def(cfg.Frames, 16384), FrameSize: def(cfg.FrameSize, 2048),
 		FillRingNumDescs: def(cfg.RingSize, 8192), CompletionRingNumDescs: 64,
 		RxRingNumDescs: def(cfg.RingSize, 8192), TxRingNumDescs: 64}
-	// Copy mode works on every driver; zero-copy needs driver support (not veth) and is
-	// tried first where asked for in a later version.
-	xsk.DefaultSocketFlags = unix.XDP_COPY
+	// Zero-copy first (the NIC writes frames straight into the UMEM: i40e, ice, mlx5,
+	// ixgbe...); drivers without it (veth, generic mode) refuse the bind, and copy mode
+	// works everywhere. asavie/xdp takes the bind flags from a package variable.
+	flags := uint16(unix.XDP_ZEROCOPY)
+	if c.Mode == ModeGeneric {
+		flags = unix.XDP_COPY
+	}
 	for q := 0; q < queues; q++ {
+		xsk.DefaultSocketFlags = flags
 		s, err := xsk.NewSocket(ifc.Index, q, &opts)
+		if err != nil && flags == unix.XDP_ZEROCOPY {
+			flags = unix.XDP_COPY
+			xsk.DefaultSocketFlags = flags
+			s, err = xsk.NewSocket(ifc.Index, q, &opts)
+			if err == nil {
+				warn(fmt.Sprintf("%s: the driver does not do AF_XDP zero-copy; using copy mode", ifc.Name))
+			}
+		}
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("%s queue %d: AF_XDP socket: %w", ifc.Name, q, err)
 		}
+		c.ZeroCopy = flags == unix.XDP_ZEROCOPY
 		if err := c.xsks.Put(uint32(q), uint32(s.FD())); err != nil {
 			s.Close()
 			c.Close()
