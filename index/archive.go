@@ -34,6 +34,7 @@
 package index
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -538,7 +539,11 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 }
 
 // readBlocks reads the blocks, keeps the records keep accepts, and passes them to fn in
-// order of start time (then source, then sequence number).
+// order of start time (then source, then sequence number). It streams: blocks are read
+// in order of their earliest start time, and a record goes out as soon as no block still
+// to be read can hold an earlier one (every record of a block starts at or after the
+// block's MinStart), so memory holds only the records of blocks that overlap in time,
+// and the first record leaves after the first blocks are read.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
 	sort.Slice(blocks, func(i, j int) bool {
 		if blocks[i].info.MinStart != blocks[j].info.MinStart {
@@ -555,10 +560,23 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 			f.Close()
 		}
 	}()
-	var out []record.Record
+	var pending recordHeap
 	var buf []byte
 	skipped := map[uint64]bool{}
+	// emit sends every pending record that starts before limit.
+	emit := func(limit int64) error {
+		for len(pending) > 0 && pending[0].StartTime < limit {
+			r := heap.Pop(&pending).(*record.Record)
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, b := range blocks {
+		if err := emit(b.info.MinStart); err != nil {
+			return err
+		}
 		if skipped[b.seg.id] {
 			continue
 		}
@@ -599,26 +617,36 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 					m := *r.Man
 					c.Man = &m
 				}
-				out = append(out, c)
+				heap.Push(&pending, &c)
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].StartTime != out[j].StartTime {
-			return out[i].StartTime < out[j].StartTime
-		}
-		if out[i].SrcID != out[j].SrcID {
-			return out[i].SrcID < out[j].SrcID
-		}
-		return out[i].Seq < out[j].Seq
-	})
-	for i := range out {
-		if err := fn(&out[i]); err != nil {
-			return err
-		}
+	return emit(1<<63 - 1)
+}
+
+// recordHeap orders records by start time, then source id, then sequence number.
+type recordHeap []*record.Record
+
+func (h recordHeap) Len() int { return len(h) }
+func (h recordHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if a.StartTime != b.StartTime {
+		return a.StartTime < b.StartTime
 	}
-	return nil
+	if a.SrcID != b.SrcID {
+		return a.SrcID < b.SrcID
+	}
+	return a.Seq < b.Seq
+}
+func (h recordHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *recordHeap) Push(x any)   { *h = append(*h, x.(*record.Record)) }
+func (h *recordHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return r
 }

@@ -181,7 +181,10 @@ func (w *Writer) flushBlock(s *openSegment) error {
 	if err := indexBlock(batch, s.seg.id, &s.info); err != nil {
 		return err
 	}
-	if err := batch.Commit(pebble.Sync); err != nil {
+	// No sync here: the block itself is on disk, and if the index entry is lost in a
+	// crash, recovery re-indexes the unsealed segment from its blocks. The sealing
+	// commit syncs (and with it everything before it in Pebble's log).
+	if err := batch.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("archive: indexing a block of %s: %w", s.f.Name(), err)
 	}
 	s.off += s.info.Length

@@ -219,6 +219,7 @@ func writeRecords(pl *pipeline, w record.Sink, cfg ImportConfig, idleTime int64)
 	var written uint64
 	var werr error
 	started := false
+	var lastMan int64 // end of the interval the previous management record covered
 	man := func(cause record.Cause, ri *roundInfo, st *flow.Stats) {
 		m := ri.counters
 		m.RecordsWritten = written
@@ -228,11 +229,18 @@ func writeRecords(pl *pipeline, w record.Sink, cfg ImportConfig, idleTime int64)
 		if first == 0 {
 			t, first = idleTime, idleTime
 		}
-		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: first, LastTime: t, Man: &m}
+		// A management record covers the interval since the previous one, as Argus's
+		// MARs do (its counters are totals since the start).
+		from := lastMan
+		if cause == record.CauseStart || from == 0 || from > t {
+			from = first
+		}
+		r := record.Record{Kind: record.KindMan, Cause: cause, SrcID: cfg.Flow.SrcID, StartTime: from, LastTime: t, Man: &m}
 		if cause == record.CauseStart {
 			*r.Man = record.Management{}
 			r.LastTime = first
 		}
+		lastMan = r.LastTime
 		seq++
 		r.Seq = seq
 		if werr == nil {

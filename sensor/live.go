@@ -507,10 +507,12 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 		m := counters()
 		m.RecordsWritten = written.Load()
 		now := time.Now().UnixNano()
+		// Each management record covers the interval since the previous one.
 		r := record.Record{Kind: record.KindMan, Cause: cause, Clock: record.ClockUser, SrcID: cfg.Flow.SrcID, StartTime: start, LastTime: now, Man: &m}
 		if cause == record.CauseStart {
 			r.LastTime = start
 		}
+		start = r.LastTime
 		write(&r)
 		if werr == nil {
 			werr = w.Flush()
