@@ -9,6 +9,7 @@
 //
 //	elapsed_s first_byte_s out_bytes out_lines maxrss_kb inblock_bytes rchar read_bytes user_s sys_s exit_code
 //
+// The fields:
 //   - elapsed_s: from just before the process is started to its exit.
 //   - first_byte_s: from the same start to the first byte on its standard output (-1 if
 //     it printed nothing).
