@@ -197,17 +197,11 @@ func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg 
 	return st, hard
 }
 
-// usable reports whether a packet that failed to decode still identifies a flow: its
-// network header was read (the damage is further in), or it is a non-IP frame with MAC
-// addresses.
+// usable reports whether a packet that failed to decode still identifies a flow: its IP
+// header was read, and the damage is further in. Other damaged frames are counted as
+// parse errors and left out.
 func usable(p *decode.Packet) bool {
-	switch p.Net {
-	case decode.NetIPv4, decode.NetIPv6:
-		return p.IPHdrLen > 0
-	case decode.NetARP:
-		return false
-	}
-	return false
+	return (p.Net == decode.NetIPv4 || p.Net == decode.NetIPv6) && p.IPHdrLen > 0
 }
 
 // writeRecords is the writer: it takes each round's records from the pipeline, numbers
