@@ -205,7 +205,11 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 			}
 		}
 		for _, q := range queueCounters(caps, afps) {
-			m.Drops += q.RxDropped + q.RxInvalid + q.RxRingFull + q.FillRingEmpty
+			// The kernel counts a frame dropped for an empty fill ring in both rx_dropped
+			// and fill_ring_empty, and one dropped for a full RX ring in rx_ring_full
+			// only: dropped frames are rx_dropped + rx_ring_full. (Invalid descriptors
+			// are a program error, not lost frames.)
+			m.Drops += q.RxDropped + q.RxRingFull
 		}
 		for _, s := range shards {
 			m.PktsSeen += s.packets.Load()

@@ -1,7 +1,7 @@
 // Command mansum sums a panoptes record stream for bench/loss.sh: flow records, the
 // packets in them, and the counters of the last management record (packets seen, drops,
-// parse errors, records written). `panoptes read` prints no management counters other
-// than packets, so the loss benchmark reads the drop count the sensor wrote here.
+// parse errors, records written), read with the record package so that the loss
+// benchmark does not depend on which columns `panoptes read` offers.
 //
 //	go run ./bench/mansum FILE
 //
