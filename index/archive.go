@@ -53,8 +53,9 @@ import (
 )
 
 const (
-	indexVersion = 1
-	bucketNanos  = int64(time.Minute)
+	minFreeToWrite = 64 << 20
+	indexVersion   = 1
+	bucketNanos    = int64(time.Minute)
 )
 
 // Archive is an open archive directory.
@@ -95,7 +96,20 @@ func Open(dir string, o Options) (*Archive, error) {
 	} else if fi, err := os.Stat(filepath.Join(dir, "index")); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("archive %s: no index (not an archive, or never written)", dir)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: quietLogger{}})
+	if !o.ReadOnly {
+		// Pebble retries a write that fails for want of space rather than failing it,
+		// which would hang the writer at start: refuse a nearly full disk up front.
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err == nil && st.Bavail*uint64(st.Bsize) < minFreeToWrite {
+			return nil, fmt.Errorf("archive %s: only %d bytes free; writing needs at least %d (free space, or lower --retain-size)",
+				dir, st.Bavail*uint64(st.Bsize), minFreeToWrite)
+		}
+	}
+	var logger pebble.Logger = quietLogger{}
+	if !o.ReadOnly {
+		logger = writerLogger{dir: dir}
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger})
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
 		db, err = openSnapshot(dir)
@@ -195,6 +209,19 @@ func (a *Archive) publishSnapshot() error {
 		}
 	}
 	return nil
+}
+
+// writerLogger ends a writing process with one line when Pebble meets an error it
+// cannot continue from (a full disk under the index): every block already written is in
+// its segment file, and the next open (or `index rebuild`) re-derives the index.
+type writerLogger struct{ dir string }
+
+func (writerLogger) Infof(string, ...any)  {}
+func (writerLogger) Errorf(string, ...any) {}
+func (l writerLogger) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "panoptes: archive %s: the index cannot be written (%s); the segments written so far are kept and the next open re-indexes them\n",
+		l.dir, strings.TrimSpace(fmt.Sprintf(format, args...)))
+	os.Exit(2)
 }
 
 type quietLogger struct{}

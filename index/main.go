@@ -24,7 +24,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cli.Usagef("index: %s is not an archive directory", dir)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
-	a, err := Open(dir, Options{Logf: logf})
+	// verify only reads (it works on a full disk or while a writer runs); rebuild and
+	// repair write.
+	a, err := Open(dir, Options{Logf: logf, ReadOnly: rest[0] == "verify" && !*repair})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -60,6 +61,13 @@ type RebuildStats struct {
 // after each segment with the number done and the total.
 func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) {
 	var st RebuildStats
+	// Pebble retries a write that fails for want of space instead of failing it: make
+	// sure there is room before starting.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(a.dir, &fs); err == nil && fs.Bavail*uint64(fs.Bsize) < minFreeToWrite {
+		return st, fmt.Errorf("archive %s: %d bytes free; rebuilding the index needs at least %d (free space first)",
+			a.dir, fs.Bavail*uint64(fs.Bsize), minFreeToWrite)
+	}
 	files, err := a.segmentFiles()
 	if err != nil {
 		return st, err
