@@ -109,38 +109,19 @@ func TestLiveTwoInterfaces(t *testing.T) {
 	// answers out the other.
 	run(t, "tcpprep", "--cidr=10.99.0.1/32,141.142.228.5/32", "--pcap="+merged, "--cachefile="+cache)
 	cfg := LiveConfig{Interfaces: []string{a.capture, b.capture}}
-	cfg.XDP.FrameSize, cfg.XDP.Frames, cfg.XDP.RingSize = 4096, 4096, 2048
-	cfg.Flow.StatusInterval = time.Minute
-	var buf bytes.Buffer
-	w, _ := record.NewWriter(&buf)
-	ctx, cancel := context.WithCancel(context.Background())
-	type result struct {
-		st  LiveStats
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		st, err := Live(ctx, cfg, w, func(s string) { t.Logf("sensor: %s", s) })
-		done <- result{st, err}
-	}()
-	waitAttached(t, a.capture)
-	waitAttached(t, b.capture)
-	run(t, "ip", "netns", "exec", a.ns, "tcpreplay", "-q", "--topspeed", "--cachefile="+cache, "-i", a.send, "-I", b.send, merged)
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
+	recs, st, err := liveCapture(t, a, cfg, func() {
+		run(t, "ip", "netns", "exec", a.ns, "tcpreplay", "-q", "--topspeed", "--cachefile="+cache, "-i", a.send, "-I", b.send, merged)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	seen := map[string]uint64{}
-	for _, q := range res.st.Queues {
+	for _, q := range st.Queues {
 		seen[q.Iface] += q.Seen
 	}
 	if seen[a.capture] == 0 || seen[b.capture] == 0 {
 		t.Fatalf("frames seen per interface %v: the replay did not use both", seen)
 	}
-	_ = w.Flush()
-	recs := readAll(t, buf.Bytes())
 	want, _, _, err := importBytes(t, []string{merged}, ImportConfig{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +155,9 @@ func (v *vethPair) replay(t *testing.T, args ...string) {
 // and returns the records and statistics.
 func liveCapture(t *testing.T, v *vethPair, cfg LiveConfig, during func()) ([]record.Record, LiveStats, error) {
 	t.Helper()
-	cfg.Interfaces = []string{v.capture}
+	if len(cfg.Interfaces) == 0 {
+		cfg.Interfaces = []string{v.capture}
+	}
 	if cfg.XDP.FrameSize == 0 {
 		cfg.XDP.FrameSize, cfg.XDP.Frames, cfg.XDP.RingSize = 4096, 4096, 2048
 	}
