@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,80 @@ func TestHostsAndRetentionFlags(t *testing.T) {
 	if _, errs, code := panoptes(t, nil, "import", "-r", "x.pcap", "-w", arch, "--retain-age", "soon"); code != 2 || !strings.Contains(errs, "--retain-age") {
 		t.Fatalf("bad --retain-age: exit %d: %s", code, errs)
 	}
+}
+
+// The archive of the whole shared corpus (every capture a source of its own) answers
+// time queries with filters exactly as a full scan of the same records does (uses
+// ../shared/pcaps; skipped where it is absent).
+func TestCorpusArchiveQueriesEqualScan(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "pcaps")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Skip("the shared capture corpus (../shared/pcaps) is not here")
+	}
+	arch := filepath.Join(t.TempDir(), "arch") + "/"
+	stream := filepath.Join(t.TempDir(), "all.pnp")
+	var streams []string
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, "pcap") && !strings.HasSuffix(name, "pcapng") && !strings.HasSuffix(name, ".cap") {
+			continue
+		}
+		n++
+		args := []string{"import", "-q", "-r", filepath.Join(dir, name), "--srcid", fmt.Sprint(n)}
+		if _, _, code := panoptes(t, nil, append(args, "-w", arch)...); code != 0 {
+			continue // a capture import refuses (no header) is not in either
+		}
+		s := fmt.Sprintf("%s.%d", stream, n)
+		panoptes(t, nil, append(args, "-w", s)...)
+		streams = append(streams, s)
+	}
+	// Windows around the start times of records picked at random.
+	all, _, _ := panoptes(t, nil, append(append([]string{"read"}, readArgs(streams)...), "-u", "-L", "-1", "-s", "stime", "--", "not man")...)
+	starts := strings.Fields(all)
+	if len(starts) < 1000 {
+		t.Fatalf("only %d records from the corpus", len(starts))
+	}
+	filters := []string{"tcp", "udp and not port 53", "net 192.168.0.0/16", "ipv6 or icmp", "src pkts gt 5", "not man"}
+	nonEmpty, lines := 0, 0
+	for i := 0; i < 24; i++ {
+		st := starts[(i*7919)%len(starts)]
+		sec, _ := strconv.ParseFloat(st, 64)
+		spec := fmt.Sprintf("%d+%ds", int64(sec)-2, 10+i*37)
+		flt := filters[i%len(filters)]
+		fields := []string{"-L", "-1", "-s", "stime,ltime,srcid,proto,saddr,sport,daddr,dport,spkts,dpkts,sbytes,dbytes", "-u"}
+		q, _, qc := panoptes(t, nil, append(append([]string{"read", "-R", arch, "-t", spec}, fields...), "--", flt)...)
+		full, _, fc := panoptes(t, nil, append(append(append([]string{"read"}, readArgs(streams)...), append([]string{"-t", spec}, fields...)...), "--", flt)...)
+		if qc != fc {
+			t.Fatalf("-t %s -- %s: archive exit %d, scan exit %d", spec, flt, qc, fc)
+		}
+		if sortLines(q) != sortLines(full) {
+			t.Fatalf("-t %s -- %s: the archive gives %d lines, the scan %d", spec, flt, strings.Count(q, "\n"), strings.Count(full, "\n"))
+		}
+		if qc == 0 {
+			nonEmpty++
+			lines += strings.Count(q, "\n")
+		}
+	}
+	if nonEmpty < 10 {
+		t.Fatalf("only %d of 24 windows had records: the comparison says little", nonEmpty)
+	}
+	t.Logf("%d of %d captures archived; 24 windows, %d with records (%d records), all equal to the scan", len(streams), n, nonEmpty, lines)
+}
+
+func readArgs(files []string) []string {
+	var a []string
+	for _, f := range files {
+		a = append(a, "-r", f)
+	}
+	return a
+}
+
+// sortLines sorts output lines: the archive returns records in start-time order, the
+// stream files in the order they were written.
+func sortLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
