@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"panoptes/filter"
 	"panoptes/internal/cli"
 	"panoptes/record"
 	"panoptes/ringbuf"
@@ -46,6 +47,9 @@ type LiveConfig struct {
 	AFPacket bool
 	// Ready, if set, is called once every socket is open and every shard is running.
 	Ready func()
+	// Filter, if set, selects the flow records written (the ra filter language);
+	// management records are always written.
+	Filter *filter.Filter
 }
 
 // shard is one RX queue's capture loop with its own flow table.
@@ -498,6 +502,9 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 	var seq uint32
 	var werr error
 	write := func(r *record.Record) {
+		if r.Kind == record.KindFlow && cfg.Filter != nil && !cfg.Filter.Match(r) {
+			return
+		}
 		seq++
 		r.Seq = seq
 		if werr == nil {
@@ -562,6 +569,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	xdpMode := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	hwts := fs.String("hwts", "auto", "hardware receive timestamps: auto, on (fail without), off")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
+	flt := fs.String("filter", "", "write only the flow records this ra filter selects (e.g. \"tcp and not port 22\"); management records are always written")
 	var cfg LiveConfig
 	flowFlags(fs, &cfg.Flow)
 	fs.IntVar(&cfg.XDP.Frames, "umem-frames", 16384, "UMEM frames per queue")
@@ -576,7 +584,12 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	if len(rest) > 0 {
-		return cli.Usagef("sensor: unexpected argument %q (the capture filter is not supported yet)", rest[0])
+		return cli.Usagef("sensor: unexpected argument %q (a filter goes in --filter)", rest[0])
+	}
+	if *flt != "" {
+		if cfg.Filter, err = filter.Compile(*flt); err != nil {
+			return &cli.UsageError{Err: err}
+		}
 	}
 	if *ifaces == "" {
 		return cli.Usagef("sensor: no interface: give -i IFACE")

@@ -17,6 +17,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"panoptes/filter"
 	"panoptes/record"
 	"panoptes/xdp"
 )
@@ -473,5 +474,30 @@ func TestLiveInterfaceVanishes(t *testing.T) {
 	}
 	if pkts != 14 {
 		t.Fatalf("records hold %d packets, want the 14 replayed before the interface went", pkts)
+	}
+}
+
+// --filter: only the selected flow records are written; management records always are.
+func TestLiveFilter(t *testing.T) {
+	requireLive(t)
+	v := newVeth(t, 1)
+	cfg := LiveConfig{Filter: filter.MustCompile("udp")}
+	recs, _, err := liveCapture(t, v, cfg, func() { v.replay(t, "--topspeed", "../testdata/get.pcap", "../testdata/dns.pcap") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, man := 0, 0
+	for _, r := range recs {
+		switch {
+		case r.Kind == record.KindMan:
+			man++
+		case r.Proto != 17:
+			t.Errorf("a %v record passed the filter udp", r.Proto)
+		default:
+			flows++
+		}
+	}
+	if flows == 0 || man < 2 {
+		t.Fatalf("%d UDP flow records, %d management records", flows, man)
 	}
 }

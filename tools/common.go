@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
-	"panoptes/tools/filter"
 	"panoptes/tools/timerange"
 )
 

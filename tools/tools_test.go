@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/filter"
 	"panoptes/internal/cli"
 	"panoptes/record"
-	"panoptes/tools/filter"
 )
 
 // TestGolden runs read and cluster over the fixture and compares their output with

@@ -21,6 +21,7 @@ func TestImportRules(t *testing.T) {
 		"index":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp"},
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
 		"sensor":  {"panoptes/tools"},
+		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
 	}
 	root := filepath.Join("..", "..")
 	fset := token.NewFileSet()
