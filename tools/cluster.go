@@ -31,15 +31,7 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	var keySpecs, modes []string
 	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "merge records with equal `KEYS` (comma- or space-separated field names, or none)")
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: correct (also try the reversed key) or nocorrect")
-	rest, err := cli.Parse(fs, args)
-	if err != nil {
-		return err
-	}
-	flt, err := compileFilter(rest)
-	if err != nil {
-		return err
-	}
-	o, err := c.output()
+	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}

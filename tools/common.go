@@ -51,6 +51,21 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
 }
 
+// parse parses the command line, then compiles the filter (the words after the flags)
+// and checks the output flags: the common start of every record tool.
+func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output, error) {
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return nil, Output{}, err
+	}
+	flt, err := compileFilter(rest)
+	if err != nil {
+		return nil, Output{}, err
+	}
+	o, err := c.output()
+	return flt, o, err
+}
+
 // output checks the output flags and returns the printer configuration.
 func (c *common) output() (Output, error) {
 	o := Output{Format: record.DefaultFormat, JSON: c.json, Header: c.header}

@@ -18,15 +18,7 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("read", readUsage, stderr)
 	var c common
 	c.register(fs)
-	rest, err := cli.Parse(fs, args)
-	if err != nil {
-		return err
-	}
-	flt, err := compileFilter(rest)
-	if err != nil {
-		return err
-	}
-	o, err := c.output()
+	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}

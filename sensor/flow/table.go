@@ -390,28 +390,23 @@ func otherSide(r *record.Record, dir int) *record.Side {
 	return &r.Src
 }
 
+// encapToFlag maps the decoder's encapsulation bits to the record's flag bits.
+var encapToFlag = [...]struct {
+	enc  uint16
+	flag uint32
+}{
+	{decode.EncapEthernet, record.FlagEthernet}, {decode.EncapVLAN, record.FlagVLAN},
+	{decode.EncapMPLS, record.FlagMPLS}, {decode.EncapPPP, record.FlagPPP},
+	{decode.EncapSLL, record.FlagSLL}, {decode.EncapLLC, record.FlagLLC},
+	{decode.EncapGRE, record.FlagGRE},
+}
+
 func encapFlags(enc uint16) uint32 {
 	var f uint32
-	if enc&decode.EncapEthernet != 0 {
-		f |= record.FlagEthernet
-	}
-	if enc&decode.EncapVLAN != 0 {
-		f |= record.FlagVLAN
-	}
-	if enc&decode.EncapMPLS != 0 {
-		f |= record.FlagMPLS
-	}
-	if enc&decode.EncapPPP != 0 {
-		f |= record.FlagPPP
-	}
-	if enc&decode.EncapSLL != 0 {
-		f |= record.FlagSLL
-	}
-	if enc&decode.EncapLLC != 0 {
-		f |= record.FlagLLC
-	}
-	if enc&decode.EncapGRE != 0 {
-		f |= record.FlagGRE
+	for _, m := range encapToFlag {
+		if enc&m.enc != 0 {
+			f |= m.flag
+		}
 	}
 	return f
 }
