@@ -354,8 +354,24 @@ func (a *Archive) recover() error {
 	if err != nil {
 		return err
 	}
+	indexed := map[uint64]bool{}
 	for _, s := range segs {
+		indexed[s.id] = true
 		if s.sealed {
+			continue
+		}
+		if err := a.sealRecovered(s); err != nil {
+			return err
+		}
+	}
+	// A segment file the index does not list: an archive written by an older panoptes,
+	// which created the file before its index entry and could die in between. Adopt it.
+	files, err := a.segmentFiles()
+	if err != nil {
+		return err
+	}
+	for _, s := range files {
+		if indexed[s.id] || s.sealed {
 			continue
 		}
 		if err := a.sealRecovered(s); err != nil {
@@ -381,16 +397,27 @@ func (a *Archive) sealRecovered(s segment) error {
 		return fmt.Errorf("recovering %s: %w", tmp, err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("recovering %s: %w", tmp, err)
+	}
+	sh, herr := readSegmentHeader(f, tmp)
+	if herr != nil || fi.Size() < sh.size {
+		// Died while writing the header: the segment holds no block, nothing was
+		// acknowledged from it.
+		a.logf("archive: %s: removing a segment whose header was cut short (%d bytes)", tmp, fi.Size())
+		if err := os.Remove(tmp); err != nil {
+			return fmt.Errorf("recovering %s: %w", tmp, err)
+		}
+		return a.db.Delete(segKey(s.id), pebble.Sync)
+	}
+	s.srcid, s.span = sh.srcid, sh.spanStart
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as, _, end, scanErr := indexSegmentFile(batch, s.id, f, tmp)
 	if scanErr != nil {
-		fi, _ := f.Stat()
 		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
 			tmp, end, end, scanErr, fi.Size())
-		if end == 0 {
-			end = 0
-		}
 		if err := f.Truncate(end); err != nil {
 			return fmt.Errorf("truncating %s at byte %d: %w", tmp, end, err)
 		}

@@ -517,3 +517,69 @@ func TestQueriesDuringWritingAndRetention(t *testing.T) {
 		queries++
 	}
 }
+
+// TestRecoverOrphanSegments: segment files that a writer left without an index entry
+// (an older panoptes created the file first) are adopted when they hold a header and
+// removed when the header itself was cut short.
+func TestRecoverOrphanSegments(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(300, 9)
+	writeArchive(t, dir, recs)
+	var seg string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if strings.HasSuffix(p, ".seg") && seg == "" {
+			seg = p
+		}
+		return nil
+	})
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, _ := readSegmentHeader(mustOpen(t, seg), seg)
+	orphan := filepath.Join(filepath.Dir(seg), ".23.59.00-900.seg.tmp")
+	torn := filepath.Join(filepath.Dir(seg), ".23.59.00-901.seg.tmp")
+	os.WriteFile(orphan, b, 0o644)
+	os.WriteFile(torn, b[:sh.size-3], 0o644)
+	before := collect(t, func(fn func(*record.Record) error) error {
+		a, err := Open(dir, Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return a.Scan(nil, fn)
+	})
+	var notes []string
+	a, err := Open(dir, Options{Logf: func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("index and segments disagree after recovery: %v %v", d, err)
+	}
+	if _, err := os.Stat(torn); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the segment with a torn header is still there (%v)", err)
+	}
+	if _, err := os.Stat(strings.Replace(orphan, ".23.59.00-900.seg.tmp", "23.59.00-900.seg", 1)); err != nil {
+		t.Errorf("the orphan segment was not sealed: %v", err)
+	}
+	after := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if seg1 := countSegRecords(t, seg); len(after) != len(before)+seg1 {
+		t.Errorf("%d records after recovery, want %d + %d adopted", len(after), len(before), seg1)
+	}
+	if len(notes) == 0 {
+		t.Error("recovery logged nothing")
+	}
+}
+
+func countSegRecords(t *testing.T, path string) int {
+	n := 0
+	if _, err := scanSegment(mustOpen(t, path), path, func(info BlockInfo, _ []byte) error {
+		n += int(info.Records)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

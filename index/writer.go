@@ -135,6 +135,12 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 	rel := segmentPath(srcid, span)
 	rel = rel[:len(rel)-len(".seg")] + fmt.Sprintf("-%d.seg", id) // unique when two imports share a source id and span
 	tmp := filepath.Join(w.a.dir, tmpPath(rel))
+	// The index entry comes first: recovery then finds every segment file through the
+	// index (an entry whose file was never created is forgotten).
+	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, addrs: addrSet{}}
+	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
@@ -151,11 +157,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 		f.Close()
 		return nil, fmt.Errorf("archive: syncing %s: %w", tmp, err)
 	}
-	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, f: f, off: int64(len(hdr)), addrs: addrSet{}}
-	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
-		f.Close()
-		return nil, err
-	}
+	s.f, s.off = f, int64(len(hdr))
 	return s, nil
 }
 
