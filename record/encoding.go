@@ -65,6 +65,20 @@ const (
 
 const sideDst = 32 // destination-side ids are source-side ids + sideDst
 
+// Label ids (`panoptes label`), in the free range between the destination side and the
+// management ids.
+const (
+	idSrcCountry = 90 + iota // bytes: 2-letter country code
+	idDstCountry
+	idSrcAS // uvarint
+	idDstAS
+	idLabel // bytes: label text, at most MaxLabelLen
+)
+
+// MaxLabelLen bounds a record's label text, so that a labelled record stays well
+// within MaxRecordLen; longer labels are cut when encoded.
+const MaxLabelLen = 1024
+
 // Management record ids.
 const (
 	idManPktsSeen = 100 + iota
@@ -98,6 +112,8 @@ var schema = func() []schemaEntry {
 		{idICMPSeq, WireUvarint, "icmpseq"}, {idTCPState, WireUvarint, "tcpstate"}, {idSynAck, WireVarint, "synack"},
 		{idAckDat, WireVarint, "ackdat"}, {idTrans, WireUvarint, "trans"},
 		{idInf, WireBytes, "inf"},
+		{idSrcCountry, WireBytes, "sco"}, {idDstCountry, WireBytes, "dco"},
+		{idSrcAS, WireUvarint, "sas"}, {idDstAS, WireUvarint, "das"}, {idLabel, WireBytes, "label"},
 	}
 	side := []schemaEntry{
 		{idPkts, WireUvarint, "pkts"}, {idBytes, WireUvarint, "bytes"}, {idAppBytes, WireUvarint, "appbytes"},
@@ -182,6 +198,25 @@ func appendSide(b []byte, s *Side, off uint8) []byte {
 	return b
 }
 
+func appendLabels(b []byte, r *Record) []byte {
+	if r.SrcCountry != ([2]byte{}) {
+		b = append(b, idSrcCountry, 2, r.SrcCountry[0], r.SrcCountry[1])
+	}
+	if r.DstCountry != ([2]byte{}) {
+		b = append(b, idDstCountry, 2, r.DstCountry[0], r.DstCountry[1])
+	}
+	b = appendUvarintField(b, idSrcAS, uint64(r.SrcAS))
+	b = appendUvarintField(b, idDstAS, uint64(r.DstAS))
+	if l := r.Label; l != "" {
+		if len(l) > MaxLabelLen {
+			l = l[:MaxLabelLen]
+		}
+		b = binary.AppendUvarint(append(b, idLabel), uint64(len(l)))
+		b = append(b, l...)
+	}
+	return b
+}
+
 func addrLen(family uint8) int {
 	if family == 6 {
 		return 16
@@ -236,6 +271,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 	}
 	b = appendSide(b, &r.Src, 0)
 	b = appendSide(b, &r.Dst, sideDst)
+	b = appendLabels(b, r)
 	if m := r.Man; m != nil {
 		b = appendUvarintField(b, idManPktsSeen, m.PktsSeen)
 		b = appendUvarintField(b, idManBytesSeen, m.BytesSeen)
@@ -278,7 +314,7 @@ func DecodeRecord(body []byte, r *Record, wire *[256]int8) error {
 	if wire == nil {
 		wire = &wireTypes
 	}
-	man := r.Man
+	man, label := r.Man, r.Label
 	*r = Record{}
 	if len(body) == 0 {
 		return fmt.Errorf("%w: empty record", ErrCorrupt)
@@ -335,6 +371,19 @@ func DecodeRecord(body []byte, r *Record, wire *[256]int8) error {
 		}
 		if wireTypes[id] != wt {
 			// A field this version does not know (or knows with another layout): skip it.
+			continue
+		}
+		if id == idLabel {
+			if len(bs) > MaxLabelLen {
+				return fmt.Errorf("%w: label of %d bytes", ErrCorrupt, len(bs))
+			}
+			// Reuse the previous record's label string when the text is the same (labels
+			// repeat across a stream): no allocation then.
+			if string(bs) == label {
+				r.Label = label
+			} else {
+				r.Label = string(bs)
+			}
 			continue
 		}
 		if err := setField(r, id, u, bs, &dur); err != nil {
@@ -404,6 +453,19 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			return fmt.Errorf("interface name of %d bytes", len(bs))
 		}
 		copy(r.Inf[:], bs)
+	case idSrcCountry, idDstCountry:
+		if len(bs) != 2 {
+			return fmt.Errorf("country code of %d bytes", len(bs))
+		}
+		if id == idSrcCountry {
+			r.SrcCountry = [2]byte(bs)
+		} else {
+			r.DstCountry = [2]byte(bs)
+		}
+	case idSrcAS:
+		r.SrcAS = uint32(u)
+	case idDstAS:
+		r.DstAS = uint32(u)
 	default:
 		if r.Man == nil {
 			return errFieldWire

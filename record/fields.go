@@ -580,6 +580,20 @@ func init() {
 	realField("load", "Load", 10, func(r *Record) float64 { return 8 * rate(r.Bytes(), r) })
 	realField("sload", "SrcLoad", 10, func(r *Record) float64 { return 8 * rate(r.Src.Bytes, r) })
 	realField("dload", "DstLoad", 10, func(r *Record) float64 { return 8 * rate(r.Dst.Bytes, r) })
+	// Labels added by `panoptes label` (ralabel).
+	text("sco", "sCo", 3, false, func(dst []byte, r *Record, _ *Format) []byte { return AppendCountry(dst, r.SrcCountry) })
+	text("dco", "dCo", 3, false, func(dst []byte, r *Record, _ *Format) []byte { return AppendCountry(dst, r.DstCountry) })
+	num("sas", "sAS", 8, func(r *Record) uint64 { return uint64(r.SrcAS) })
+	num("das", "dAS", 8, func(r *Record) uint64 { return uint64(r.DstAS) })
+	text("label", "Label", 20, true, func(dst []byte, r *Record, _ *Format) []byte { return append(dst, r.Label...) })
+}
+
+// AppendCountry appends a 2-letter country code, or nothing when it is unknown.
+func AppendCountry(dst []byte, cc [2]byte) []byte {
+	if cc == ([2]byte{}) {
+		return dst
+	}
+	return append(dst, cc[0], cc[1])
 }
 
 // rate is units per second over the record's duration (0 for a zero-length record, as

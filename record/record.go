@@ -3,6 +3,7 @@ package record
 import (
 	"math"
 	"net/netip"
+	"strings"
 )
 
 // Kind says what a record describes.
@@ -164,6 +165,14 @@ type Record struct {
 
 	Src, Dst Side
 
+	// Labels added by `panoptes label` (ralabel): ISO 3166 country codes of the two
+	// addresses (zero if unknown), their autonomous system numbers, and free-form label
+	// text (";"-separated). Records without labels carry the empty string: nothing to
+	// allocate or copy on the hot path.
+	SrcCountry, DstCountry [2]byte
+	SrcAS, DstAS           uint32
+	Label                  string
+
 	Man *Management // set only for KindMan
 }
 
@@ -265,6 +274,8 @@ func (r *Record) Reverse() {
 	r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
 	r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
 	r.Src, r.Dst = r.Dst, r.Src
+	r.SrcCountry, r.DstCountry = r.DstCountry, r.SrcCountry
+	r.SrcAS, r.DstAS = r.DstAS, r.SrcAS
 	st := r.TCPState &^ (TCPSrcFin | TCPDstFin | TCPSrcWinShut | TCPDstWinShut | TCPSrcEcn | TCPDstEcn)
 	swap := func(a, b uint16) {
 		if r.TCPState&a != 0 {
@@ -305,4 +316,55 @@ func (r *Record) Merge(o *Record) {
 	if later {
 		r.Cause = o.Cause
 	}
+	mergeLabels(r, o)
+}
+
+// mergeLabels keeps the first known country and AS of each side, and joins the label
+// texts as ralabel's merge does: each ";"-separated label once, in order of first
+// appearance. Records whose labels agree (the common case) allocate nothing.
+func mergeLabels(r, o *Record) {
+	if r.SrcCountry == ([2]byte{}) {
+		r.SrcCountry = o.SrcCountry
+	}
+	if r.DstCountry == ([2]byte{}) {
+		r.DstCountry = o.DstCountry
+	}
+	if r.SrcAS == 0 {
+		r.SrcAS = o.SrcAS
+	}
+	if r.DstAS == 0 {
+		r.DstAS = o.DstAS
+	}
+	if o.Label == "" || o.Label == r.Label {
+		return
+	}
+	if r.Label == "" {
+		r.Label = o.Label
+		return
+	}
+	r.Label = JoinLabels(r.Label, o.Label)
+}
+
+// JoinLabels appends to a the ";"-separated labels of b that a does not hold yet.
+func JoinLabels(a, b string) string {
+	out := a
+	for _, l := range strings.Split(b, ";") {
+		if l == "" || hasLabel(out, l) {
+			continue
+		}
+		if out != "" {
+			out += ";"
+		}
+		out += l
+	}
+	return out
+}
+
+func hasLabel(list, l string) bool {
+	for _, x := range strings.Split(list, ";") {
+		if x == l {
+			return true
+		}
+	}
+	return false
 }
