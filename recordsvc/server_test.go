@@ -1,0 +1,390 @@
+package recordsvc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"panoptes/record"
+)
+
+// mkrec returns flow record number i: TCP for even i, UDP for odd, with Seq = i.
+func mkrec(i int) record.Record {
+	r := record.Record{Kind: record.KindFlow, Cause: record.CauseStatus, Family: 4, Proto: 6, SrcPort: 40000, DstPort: 443,
+		StartTime: 1_700_000_000e9 + int64(i)*1e6, LastTime: 1_700_000_000e9 + int64(i)*1e6 + 5e8, Seq: uint32(i), Trans: 1}
+	if i%2 == 1 {
+		r.Proto, r.DstPort = 17, 53
+	}
+	a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).As4()
+	copy(r.SrcAddr[:], a[:])
+	copy(r.DstAddr[:], []byte{192, 0, 2, 1})
+	r.Src = record.Side{Pkts: uint64(i%7 + 1), Bytes: uint64(i%7+1) * 100}
+	r.Dst = record.Side{Pkts: 1, Bytes: 60}
+	return r
+}
+
+func quietLog(t *testing.T) func(string, ...any) {
+	return func(format string, args ...any) { t.Logf("server: "+format, args...) }
+}
+
+// reader reads a stream in the background, counting records and drop notices.
+type reader struct {
+	seqs  []uint32
+	drops atomic.Uint64
+	n     atomic.Int64
+	err   error
+	done  chan struct{}
+}
+
+func dialReader(t *testing.T, addr, flt string, cfg DialConfig) (*Stream, *reader) {
+	t.Helper()
+	rd := &reader{done: make(chan struct{})}
+	cfg.Drops = func(n uint64) { rd.drops.Add(n) }
+	s, err := Dial(context.Background(), addr, flt, cfg)
+	if err != nil {
+		t.Fatalf("dial %s with filter %q: %v", addr, flt, err)
+	}
+	return s, rd
+}
+
+func (rd *reader) run(s *Stream) {
+	defer close(rd.done)
+	var r record.Record
+	for {
+		if err := s.Read(&r); err != nil {
+			if err != io.EOF {
+				rd.err = err
+			}
+			return
+		}
+		rd.seqs = append(rd.seqs, r.Seq)
+		rd.n.Add(1)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestStalledClient: three clients with different filters; one never reads while
+// records flow. The other two get every record they selected, in order; the stalled
+// one, once it reads, gets what was queued for it and drop notices that account for
+// every record it missed.
+func TestStalledClient(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{ClientBuffer: 64 << 10, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr().String()
+	tcpS, tcpR := dialReader(t, addr, "tcp", DialConfig{})
+	udpS, udpR := dialReader(t, addr, "udp and dst port 53", DialConfig{})
+	allS, allR := dialReader(t, addr, "", DialConfig{})
+	go tcpR.run(tcpS)
+	go udpR.run(udpS)
+	waitFor(t, "three clients", func() bool { return srv.Clients() == 3 })
+
+	const total = 300_000 // ~20 MB: more than the stalled client's socket buffers and queue
+	for i := 0; i < total; i++ {
+		r := mkrec(i)
+		srv.Publish(&r)
+		if i%2000 == 1999 { // capture at a pace the reading clients keep up with
+			want := int64(i+1) / 2
+			waitFor(t, "readers to catch up", func() bool { return tcpR.n.Load() >= want && udpR.n.Load() >= want })
+		}
+	}
+	closed := make(chan error)
+	go func() { closed <- srv.Close(20 * time.Second) }()
+	go allR.run(allS) // the stalled client starts reading only now
+	for _, rd := range []*reader{tcpR, udpR, allR} {
+		<-rd.done
+		if rd.err != nil {
+			t.Fatalf("reader: %v", rd.err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	for name, rd := range map[string]*reader{"tcp": tcpR, "udp": udpR} {
+		if len(rd.seqs) != total/2 || rd.drops.Load() != 0 {
+			t.Fatalf("%s client: %d records, %d dropped; want %d, 0", name, len(rd.seqs), rd.drops.Load(), total/2)
+		}
+		for k, s := range rd.seqs {
+			if want := uint32(2 * k); name == "udp" && s != want+1 || name == "tcp" && s != want {
+				t.Fatalf("%s client: record %d has seq %d", name, k, s)
+			}
+		}
+	}
+	got, dropped := uint64(len(allR.seqs)), allR.drops.Load()
+	if dropped == 0 || got+dropped != total {
+		t.Fatalf("stalled client: %d records + %d reported dropped, want a drop and %d in all", got, dropped, total)
+	}
+	for k := 1; k < len(allR.seqs); k++ {
+		if allR.seqs[k] <= allR.seqs[k-1] {
+			t.Fatalf("stalled client: seq %d after %d", allR.seqs[k], allR.seqs[k-1])
+		}
+	}
+	t.Logf("stalled client: %d records, %d dropped", got, dropped)
+	for _, s := range []*Stream{tcpS, udpS, allS} {
+		s.Close()
+	}
+}
+
+func TestBadFilterRefused(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	_, err = Dial(context.Background(), srv.Addr().String(), "tcp and foo 1", DialConfig{})
+	var ref *RefusedError
+	if !errors.As(err, &ref) {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	if want := `filter: unexpected "foo" at column 9: tcp and >>>HERE<<<foo 1`; ref.Msg != want || strings.Contains(ref.Msg, "\n") {
+		t.Fatalf("refusal %q, want %q", ref.Msg, want)
+	}
+	if srv.Clients() != 0 {
+		t.Fatalf("%d clients after a refusal", srv.Clients())
+	}
+}
+
+// TestClientVanishes: a client that disconnects mid-stream is removed, and the others
+// go on.
+func TestClientVanishes(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr().String()
+	keepS, keepR := dialReader(t, addr, "", DialConfig{})
+	go keepR.run(keepS)
+	goneS, _ := dialReader(t, addr, "", DialConfig{})
+	waitFor(t, "two clients", func() bool { return srv.Clients() == 2 })
+	for i := 0; i < 100; i++ {
+		r := mkrec(i)
+		srv.Publish(&r)
+	}
+	goneS.Close()
+	waitFor(t, "the vanished client to be removed", func() bool { return srv.Clients() == 1 })
+	for i := 100; i < 200; i++ {
+		r := mkrec(i)
+		srv.Publish(&r)
+	}
+	srv.Close(5 * time.Second)
+	<-keepR.done
+	if keepR.err != nil || len(keepR.seqs) != 200 {
+		t.Fatalf("remaining client: %d records, %v", len(keepR.seqs), keepR.err)
+	}
+}
+
+// TestLostConnection: a stream whose server vanishes without an end frame says so.
+func TestLostConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		readHello(c)
+		h := record.AppendHeader(nil)
+		b := appendReply(nil, false, "")
+		b = append(appendFrameHeader(b, FrameData, len(h)), h...)
+		r := mkrec(1)
+		enc := record.AppendRecord(nil, &r)
+		b = append(appendFrameHeader(b, FrameData, len(enc)), enc...)
+		c.Write(b)
+		c.Close()
+	}()
+	s, err := Dial(context.Background(), ln.Addr().String(), "", DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record.Record
+	if err := s.Read(&r); err != nil || r.Seq != 1 {
+		t.Fatalf("first record: %v seq %d", err, r.Seq)
+	}
+	if err := s.Read(&r); !errors.Is(err, ErrLost) {
+		t.Fatalf("after the server vanished: %v, want ErrLost", err)
+	}
+}
+
+// TestNotOurProtocol: a server that answers something else (Argus sends its 128-byte
+// management record first) is named as such.
+func TestNotOurProtocol(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write(make([]byte, 128))
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	}()
+	_, err = Dial(context.Background(), ln.Addr().String(), "", DialConfig{})
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("got %v, want ErrProtocol", err)
+	}
+}
+
+// testPKI is a CA with a server certificate for 127.0.0.1 and a client certificate.
+type testPKI struct {
+	pool           *x509.CertPool
+	server, client tls.Certificate
+	other          tls.Certificate // signed by another CA
+}
+
+func newPKI(t testing.TB) *testPKI {
+	t.Helper()
+	ca, caKey := selfSigned(t, "panoptes test CA")
+	other, otherKey := selfSigned(t, "someone else's CA")
+	p := &testPKI{pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.server = leaf(t, ca, caKey, "sensor", x509.ExtKeyUsageServerAuth)
+	p.client = leaf(t, ca, caKey, "analyst", x509.ExtKeyUsageClientAuth)
+	p.other = leaf(t, other, otherKey, "intruder", x509.ExtKeyUsageClientAuth)
+	return p
+}
+
+var serial atomic.Int64
+
+func selfSigned(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func leaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestTLS(t *testing.T) {
+	p := newPKI(t)
+	serverOnly := &tls.Config{Certificates: []tls.Certificate{p.server}}
+	mutual := &tls.Config{Certificates: []tls.Certificate{p.server}, ClientCAs: p.pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	for _, tc := range []struct {
+		name   string
+		server *tls.Config
+		client *tls.Config
+		ok     bool
+	}{
+		{"server cert only", serverOnly, &tls.Config{RootCAs: p.pool}, true},
+		{"client unverifies unknown server", serverOnly, &tls.Config{}, false},
+		{"client cert required and given", mutual, &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.client}}, true},
+		{"client cert required, none given", mutual, &tls.Config{RootCAs: p.pool}, false},
+		{"client cert from another CA", mutual, &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.other}}, false},
+		{"plain client to TLS server", serverOnly, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := Listen("127.0.0.1:0", Config{TLS: tc.server, Logf: quietLog(t), HelloTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Dial(context.Background(), srv.Addr().String(), "tcp", DialConfig{TLS: tc.client, Timeout: 3 * time.Second})
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("connected, want a refusal")
+				}
+				t.Logf("refused as expected: %v", err)
+				srv.Close(time.Second)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rd reader
+			rd.done = make(chan struct{})
+			go rd.run(s)
+			waitFor(t, "client", func() bool { return srv.Clients() == 1 })
+			for i := 0; i < 10; i++ {
+				r := mkrec(i)
+				srv.Publish(&r)
+			}
+			srv.Close(5 * time.Second)
+			<-rd.done
+			if rd.err != nil || len(rd.seqs) != 5 {
+				t.Fatalf("got %d records (%v), want 5", len(rd.seqs), rd.err)
+			}
+		})
+	}
+}
+
+// TestConcurrentPublish: several sources publishing at once (a relay's upstreams)
+// neither race nor lose records.
+func TestConcurrentPublish(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{ClientBuffer: 64 << 20, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rd := dialReader(t, srv.Addr().String(), "", DialConfig{})
+	go rd.run(s)
+	waitFor(t, "client", func() bool { return srv.Clients() == 1 })
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				r := mkrec(g*5000 + i)
+				srv.Publish(&r)
+			}
+		}()
+	}
+	wg.Wait()
+	srv.Close(5 * time.Second)
+	<-rd.done
+	if rd.err != nil || len(rd.seqs) != 20000 || rd.drops.Load() != 0 {
+		t.Fatalf("got %d records, %d dropped (%v)", len(rd.seqs), rd.drops.Load(), rd.err)
+	}
+}
