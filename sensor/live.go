@@ -50,6 +50,9 @@ type LiveConfig struct {
 	// Filter, if set, selects the flow records written (the ra filter language);
 	// management records are always written.
 	Filter *filter.Filter
+	// Observe, if set, is given the running capture's state (for metrics, read at
+	// scrape time); the function it returns is called before the state goes away.
+	Observe func(*LiveState) (done func())
 }
 
 // shard is one RX queue's capture loop with its own flow table.
@@ -239,6 +242,9 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	go func() {
 		werr <- liveWriter(outs, counters, w, cfg, &written)
 	}()
+	if cfg.Observe != nil {
+		defer cfg.Observe(newLiveState(cfg.Interfaces, caps, afps, shards, flowShards, &written))()
+	}
 	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
 	close(stop)
 	wg.Wait()
@@ -578,8 +584,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
 	retainAge, retainSize := retentionFlags(fs)
+	ops := addOpsFlags(fs)
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
-	rest, err := cli.Parse(fs, args)
+	rest, err := cli.ParseWithConfig(fs, args, DefaultSensorConfig)
 	if err != nil {
 		return err
 	}
@@ -627,7 +634,15 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return &cli.UsageError{Err: err}
 	}
 	cfg.Interfaces = strings.Split(*ifaces, ",")
-	warn := func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }
+	warn, err := ops.logger(stderr, cfg.Interfaces)
+	if err != nil {
+		return err
+	}
+	stopOps, err := ops.start(&cfg, *out, warn)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	retain, err := retainFlags(*retainAge, *retainSize)
 	if err != nil {
 		return err
@@ -642,7 +657,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if cerr := closeSink(); err == nil && cerr != nil {
 		err = cerr
 	}
-	printLiveSummary(stderr, &st)
+	ops.summary(stderr, &st)
 	return err
 }
 

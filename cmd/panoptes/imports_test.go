@@ -17,6 +17,7 @@ func TestImportRules(t *testing.T) {
 	forbidden := map[string][]string{
 		"record":  {"panoptes/"}, // a leaf: imported by sensor and tools alike
 		"ringbuf": {"panoptes/"},
+		"metrics": {"panoptes/"}, // Prometheus exposition over a snapshot the sensor fills
 		"xdp":     {"panoptes/"},
 		"index":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp"},
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},

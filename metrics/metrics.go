@@ -1,0 +1,239 @@
+// Package metrics exposes a running sensor's counters to Prometheus. The sensor already
+// counts everything in its capture path (XDP program maps, socket statistics, atomics
+// each shard publishes); this package only reads them when Prometheus scrapes, through a
+// custom Collector over a Snapshot, so serving metrics adds no work to the packet path.
+//
+// It imports nothing of Panoptes: the sensor fills a Snapshot from its own state.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Queue is one capture queue's counters (an AF_XDP socket's RX queue or an AF_PACKET
+// fanout member), all cumulative since the sensor started.
+type Queue struct {
+	Iface string
+	Queue int
+	// Decoded packets and their wire bytes, as the shard counted them.
+	Packets, Bytes uint64
+	// The XDP program's counters (AF_PACKET: Seen is the socket's packets).
+	Seen, Redirected, Passed, MetaErrors uint64
+	// Socket statistics: frames taken off the ring, and the kernel's drop counters.
+	Received, RxDropped, RxRingFull, FillRingEmpty, RxInvalid uint64
+	// The queue's record ring to the writer, and in reshard mode its packet rings to
+	// the flow shards (summed).
+	RecordRingLen, RecordRingCap int
+	RecordRingDropped            uint64
+	// Flow-table occupancy of the queue's own table (0 in reshard mode).
+	Flows int64
+}
+
+// FlowShard is one flow table fed by every queue (reshard mode).
+type FlowShard struct {
+	Shard                        int
+	Flows                        int64
+	RecordRingLen, RecordRingCap int
+	RecordRingDropped            uint64
+}
+
+// NIC is an interface's driver drop counters (sysfs statistics), since the sensor started.
+type NIC struct {
+	Iface                 string
+	Missed, FIFO, Overrun uint64
+}
+
+// Snapshot is everything exported at one scrape.
+type Snapshot struct {
+	Queues         []Queue
+	FlowShards     []FlowShard
+	NICs           []NIC
+	Evictions      uint64
+	ParseErrors    uint64
+	RecordsWritten uint64
+	// ArchiveBytes is the size on disk of the output archive (or file); negative when
+	// the output is not measurable (stdout).
+	ArchiveBytes int64
+}
+
+// Source gives the current snapshot; ok is false when there is nothing to report (the
+// sensor is starting or has stopped).
+type Source func() (s Snapshot, ok bool)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("panoptes_"+name, help, labels, nil)
+}
+
+var (
+	qLabels = []string{"iface", "queue"}
+
+	dPackets    = desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...)
+	dBytes      = desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...)
+	dSeen       = desc("xdp_seen_total", "Frames the XDP program saw on a queue (AF_PACKET: frames the kernel queued to the socket, drops included).", qLabels...)
+	dRedirected = desc("xdp_redirected_total", "Frames the XDP program redirected to the queue's AF_XDP socket.", qLabels...)
+	dPassed     = desc("xdp_passed_total", "Frames the XDP program passed to the kernel stack (no socket for the queue).", qLabels...)
+	dReceived   = desc("socket_received_total", "Frames taken from the queue's socket ring by the sensor.", qLabels...)
+	dDrops      = desc("drops_total", "Frames or records dropped, by cause: nic_missed, nic_fifo, nic_overrun (driver), xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue")
+	dFlows      = desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard")
+	dRingLen    = desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard")
+	dRingCap    = desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard")
+	dEvictions  = desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...)
+	dParseErr   = desc("parse_errors_total", "Frames that failed to decode.", nil...)
+	dWritten    = desc("records_written_total", "Flow records written to the output.", nil...)
+	dArchive    = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
+	dUp         = desc("capture_up", "1 while the capture is running.", nil...)
+)
+
+// Collector is a prometheus.Collector that reads a Source at each scrape.
+type Collector struct{ src Source }
+
+// NewCollector returns a collector over src.
+func NewCollector(src Source) *Collector { return &Collector{src: src} }
+
+// Describe sends every metric's description.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dPackets, dBytes, dSeen, dRedirected, dPassed, dReceived, dDrops,
+		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp} {
+		ch <- d
+	}
+}
+
+// Collect reads one snapshot and sends it as metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s, ok := c.src()
+	if !ok {
+		ch <- prometheus.MustNewConstMetric(dUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(dUp, prometheus.GaugeValue, 1)
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, q := range s.Queues {
+		qn := strconv.Itoa(q.Queue)
+		counter(dPackets, q.Packets, q.Iface, qn)
+		counter(dBytes, q.Bytes, q.Iface, qn)
+		counter(dSeen, q.Seen, q.Iface, qn)
+		counter(dRedirected, q.Redirected, q.Iface, qn)
+		counter(dPassed, q.Passed, q.Iface, qn)
+		counter(dReceived, q.Received, q.Iface, qn)
+		counter(dDrops, q.MetaErrors, "xdp_meta_error", q.Iface, qn)
+		counter(dDrops, q.RxDropped, "socket_rx_dropped", q.Iface, qn)
+		counter(dDrops, q.RxRingFull, "socket_ring_full", q.Iface, qn)
+		counter(dDrops, q.FillRingEmpty, "fill_ring_empty", q.Iface, qn)
+		counter(dDrops, q.RxInvalid, "invalid_descriptor", q.Iface, qn)
+		counter(dDrops, q.RecordRingDropped, "record_ring_full", q.Iface, qn)
+		shard := q.Iface + "/" + qn
+		gauge(dFlows, float64(q.Flows), shard)
+		gauge(dRingLen, float64(q.RecordRingLen), shard)
+		gauge(dRingCap, float64(q.RecordRingCap), shard)
+	}
+	for _, f := range s.FlowShards {
+		shard := "flow/" + strconv.Itoa(f.Shard)
+		gauge(dFlows, float64(f.Flows), shard)
+		gauge(dRingLen, float64(f.RecordRingLen), shard)
+		gauge(dRingCap, float64(f.RecordRingCap), shard)
+		counter(dDrops, f.RecordRingDropped, "record_ring_full", "", shard)
+	}
+	for _, n := range s.NICs {
+		counter(dDrops, n.Missed, "nic_missed", n.Iface, "")
+		counter(dDrops, n.FIFO, "nic_fifo", n.Iface, "")
+		counter(dDrops, n.Overrun, "nic_overrun", n.Iface, "")
+	}
+	counter(dEvictions, s.Evictions)
+	counter(dParseErr, s.ParseErrors)
+	counter(dWritten, s.RecordsWritten)
+	if s.ArchiveBytes >= 0 {
+		gauge(dArchive, float64(s.ArchiveBytes))
+	}
+}
+
+// Server serves /metrics on one address.
+type Server struct {
+	Addr string // the address actually listened on (port 0 resolved)
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
+// process collectors) until Close. A listen error is returned at once.
+func Serve(addr string, c *Collector) (*Server, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "panoptes"}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "panoptes sensor: metrics at /metrics")
+	})
+	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		// Serve returns ErrServerClosed after Close, or a listener error, after which
+		// there is nothing to serve: the capture goes on without metrics.
+		_ = s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Close stops serving, letting a scrape in progress finish (for at most 2 s).
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// Gate makes a Source safe to call while its owner starts and stops: Set installs the
+// function reading live state, Clear removes it and waits for a read in progress, so
+// the owner can free what the function reads.
+type Gate struct {
+	mu  sync.Mutex
+	get func() Snapshot
+}
+
+// Source returns the gate as a Source.
+func (g *Gate) Source() Source {
+	return func() (Snapshot, bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.get == nil {
+			return Snapshot{}, false
+		}
+		return g.get(), true
+	}
+}
+
+// Set installs get.
+func (g *Gate) Set(get func() Snapshot) {
+	g.mu.Lock()
+	g.get = get
+	g.mu.Unlock()
+}
+
+// Clear removes the function, after any read in progress.
+func (g *Gate) Clear() { g.Set(nil) }

@@ -1,0 +1,246 @@
+package sensor
+
+// Operations around `panoptes sensor`: the Prometheus endpoint (--metrics), log lines
+// for journald and log shippers (--log-format), and the configuration file (--config,
+// parsed by internal/cli). Kept out of live.go: the capture path only hands its state
+// to LiveConfig.Observe, and nothing here runs unless Prometheus scrapes.
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"panoptes/internal/cli"
+	"panoptes/metrics"
+	"panoptes/xdp"
+)
+
+// DefaultSensorConfig is the configuration file `panoptes sensor` reads when it exists
+// and --config does not name another.
+const DefaultSensorConfig = "/etc/panoptes/sensor.conf"
+
+// LiveState is a running capture's internals, handed to LiveConfig.Observe so that
+// counters can be read while it runs. It is valid until the function Observe returned
+// is called.
+type LiveState struct {
+	interfaces []string
+	caps       []*xdp.Capture
+	afps       []*afpacketSocket
+	shards     []*shard
+	flowShards []*flowShard
+	written    *atomic.Uint64
+	nicBase    [][3]uint64
+}
+
+func newLiveState(interfaces []string, caps []*xdp.Capture, afps []*afpacketSocket, shards []*shard, flowShards []*flowShard, written *atomic.Uint64) *LiveState {
+	ls := &LiveState{interfaces: interfaces, caps: caps, afps: afps, shards: shards, flowShards: flowShards, written: written}
+	for _, n := range interfaces {
+		ls.nicBase = append(ls.nicBase, nicCounters(n))
+	}
+	return ls
+}
+
+// nicCounterNames are the driver drop counters nicDrops sums, in metrics order.
+var nicCounterNames = [3]string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"}
+
+func nicCounters(iface string) [3]uint64 {
+	var out [3]uint64
+	for i, c := range nicCounterNames {
+		b, err := os.ReadFile("/sys/class/net/" + iface + "/statistics/" + c)
+		if err != nil {
+			continue
+		}
+		out[i], _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	}
+	return out
+}
+
+// Snapshot reads every counter of the capture: the same sources as the management
+// records, per queue and per flow shard.
+func (ls *LiveState) Snapshot() metrics.Snapshot {
+	var s metrics.Snapshot
+	byName := map[string]xdp.QueueCounters{}
+	for _, q := range queueCounters(ls.caps, ls.afps) {
+		byName[fmt.Sprintf("%s/%d", q.Iface, q.Queue)] = q
+	}
+	for _, sh := range ls.shards {
+		q := byName[sh.name]
+		mq := metrics.Queue{Iface: sh.iface.Name, Packets: sh.packets.Load(), Bytes: sh.bytes.Load(),
+			Seen: q.Seen, Redirected: q.Redirected, Passed: q.Passed, MetaErrors: q.MetaErrors,
+			Received: q.Received, RxDropped: q.RxDropped, RxRingFull: q.RxRingFull, FillRingEmpty: q.FillRingEmpty, RxInvalid: q.RxInvalid,
+			RecordRingLen: sh.ring.Len(), RecordRingCap: sh.ring.Cap(), RecordRingDropped: sh.ring.Dropped(), Flows: sh.flows.Load()}
+		if _, id, ok := strings.Cut(sh.name, "/"); ok {
+			mq.Queue, _ = strconv.Atoi(id)
+		}
+		for _, r := range sh.fwd {
+			mq.RecordRingDropped += r.Dropped()
+		}
+		s.Queues = append(s.Queues, mq)
+		s.Evictions += sh.evictions.Load()
+		s.ParseErrors += sh.decodeErr.Load()
+	}
+	for i, fs := range ls.flowShards {
+		s.FlowShards = append(s.FlowShards, metrics.FlowShard{Shard: i, Flows: fs.flows.Load(),
+			RecordRingLen: fs.ring.Len(), RecordRingCap: fs.ring.Cap(), RecordRingDropped: fs.ring.Dropped()})
+		s.Evictions += fs.evictions.Load()
+	}
+	for i, n := range ls.interfaces {
+		c := nicCounters(n)
+		d := func(j int) uint64 {
+			if c[j] < ls.nicBase[i][j] {
+				return 0 // the driver reset its counters
+			}
+			return c[j] - ls.nicBase[i][j]
+		}
+		s.NICs = append(s.NICs, metrics.NIC{Iface: n, Missed: d(0), FIFO: d(1), Overrun: d(2)})
+	}
+	s.RecordsWritten = ls.written.Load()
+	s.ArchiveBytes = -1
+	return s
+}
+
+// sensorOps holds the operations flags of `panoptes sensor` and what they start.
+type sensorOps struct {
+	metricsAddr *string
+	logFormat   *string
+	log         *slog.Logger // nil: plain lines
+	srv         *metrics.Server
+	gate        metrics.Gate
+}
+
+func addOpsFlags(fs *pflag.FlagSet) *sensorOps {
+	return &sensorOps{
+		metricsAddr: fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560)"),
+		logFormat:   fs.String("log-format", "plain", "stderr lines: plain (\"panoptes sensor: ...\"), logfmt (time=... level=... msg=..., for journald and log shippers) or json"),
+	}
+}
+
+// logger returns the function the sensor reports events with, in the chosen format.
+// In logfmt and json an event naming one of the interfaces first gets an iface field.
+func (o *sensorOps) logger(stderr io.Writer, interfaces []string) (func(string), error) {
+	switch *o.logFormat {
+	case "plain":
+		return func(s string) { fmt.Fprintf(stderr, "panoptes sensor: %s\n", s) }, nil
+	case "logfmt":
+		o.log = slog.New(slog.NewTextHandler(&lineWriter{w: stderr}, nil))
+	case "json":
+		o.log = slog.New(slog.NewJSONHandler(&lineWriter{w: stderr}, nil))
+	default:
+		return nil, cli.Usagef("sensor: --log-format %q: want plain, logfmt or json", *o.logFormat)
+	}
+	o.log = o.log.With("cmd", "sensor")
+	return func(s string) {
+		for _, n := range interfaces {
+			if rest, ok := strings.CutPrefix(s, n); ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " ")) {
+				o.log.Warn(s, "iface", n)
+				return
+			}
+		}
+		o.log.Warn(s)
+	}, nil
+}
+
+// lineWriter writes each log line with one Write call, so that lines from several
+// goroutines never interleave on stderr.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// start serves metrics if asked, hooking cfg so that the capture's counters are read at
+// each scrape, and logs when the capture runs. The returned function stops serving.
+func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(), error) {
+	if o.log != nil {
+		ready := cfg.Ready
+		cfg.Ready = func() {
+			o.log.Info("capturing", "iface", strings.Join(cfg.Interfaces, ","), "mode", map[bool]string{true: "afpacket", false: "xdp"}[cfg.AFPacket], "output", out)
+			if ready != nil {
+				ready()
+			}
+		}
+	}
+	if *o.metricsAddr == "" {
+		return func() {}, nil
+	}
+	size := archiveSizer(out)
+	src := o.gate.Source()
+	var err error
+	o.srv, err = metrics.Serve(*o.metricsAddr, metrics.NewCollector(func() (metrics.Snapshot, bool) {
+		s, ok := src()
+		if ok {
+			s.ArchiveBytes = size()
+		}
+		return s, ok
+	}))
+	if err != nil {
+		return nil, cli.Usagef("sensor: %v", err)
+	}
+	warn(fmt.Sprintf("metrics at http://%s/metrics", o.srv.Addr))
+	cfg.Observe = func(ls *LiveState) func() {
+		o.gate.Set(ls.Snapshot)
+		return o.gate.Clear
+	}
+	return func() { o.srv.Close() }, nil
+}
+
+// archiveSizer returns a function giving the output's size on disk: the sum of the
+// archive directory's files, or the stream file's size; -1 for stdout. An archive is
+// walked at most every 10 s (a scrape must stay cheap on a large archive).
+func archiveSizer(out string) func() int64 {
+	if out == "-" {
+		return func() int64 { return -1 }
+	}
+	var mu sync.Mutex
+	var last time.Time
+	var size int64
+	return func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < 10*time.Second && !last.IsZero() {
+			return size
+		}
+		last = time.Now()
+		size = 0
+		filepath.WalkDir(out, func(_ string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // a segment deleted by retention during the walk
+			}
+			if info, ierr := d.Info(); ierr == nil && info.Mode().IsRegular() {
+				size += info.Size()
+			}
+			return nil
+		})
+		return size
+	}
+}
+
+// summary reports the loss accounting at exit: the plain table, or in logfmt/json one
+// event per queue and one for the totals.
+func (o *sensorOps) summary(stderr io.Writer, st *LiveStats) {
+	if o.log == nil {
+		printLiveSummary(stderr, st)
+		return
+	}
+	for _, q := range st.Queues {
+		o.log.Info("queue counters", "queue", fmt.Sprintf("%s/%d", q.Iface, q.Queue), "iface", q.Iface, "seen", q.Seen, "received", q.Received,
+			"passed", q.Passed, "rx_dropped", q.RxDropped, "ring_full", q.RxRingFull, "fill_empty", q.FillRingEmpty, "invalid", q.RxInvalid, "meta_err", q.MetaErrors)
+	}
+	o.log.Info("capture ended", "records", st.Records, "ring_dropped", st.RingDropped, "evictions", st.Evictions,
+		"parse_errors", st.ParseErrors, "nic_drops", st.NICDrops)
+}
