@@ -27,6 +27,8 @@ var commands = map[string]command{
 	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
 	"index":   {index.Main, "rebuild or verify an archive's time index"},
+	"bins":    {tools.BinsMain, "cut records at time-bin boundaries and merge them per bin and key (rabins)"},
+	"split":   {tools.SplitMain, "write records into files by time bin, count or size (rasplit)"},
 	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
 }
 

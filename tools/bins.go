@@ -1,0 +1,368 @@
+package tools
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"panoptes/internal/cli"
+	"panoptes/record"
+	"panoptes/tools/plot"
+)
+
+const binsUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE [-m KEYS] [--plot OUT.png|OUT.svg [--plot-field F] [--plot-top N]] [read output options] [-- FILTER]"
+
+// BinsMain is `panoptes bins`, Argus's rabins: records that pass the filter are cut
+// at time-bin boundaries (-M time 1m), each piece getting its share of the counters as
+// rabins computes it (see splitAtBins), and the pieces are merged per bin and per
+// cluster key (-m, cluster's keys; default the 5-tuple with direction correction).
+// One record per (bin, key) prints, bins in time order, keys in order of first
+// appearance within a bin. --plot draws one field of the series as PNG or SVG.
+func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("bins", binsUsage, stderr)
+	var c common
+	c.register(fs)
+	var keySpecs, modes []string
+	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "merge the records of a bin with equal `KEYS` (as cluster -m)")
+	fs.StringArrayVarP(&modes, "mode", "M", nil, "`time SIZE`: bin width (5s, 1m, 1h, 1d); correct|nocorrect as cluster")
+	plotPath := fs.String("plot", "", "draw the series into `FILE` (.png or .svg)")
+	plotField := fs.String("plot-field", "bytes", "the numeric `FIELD` the plot shows")
+	plotTop := fs.Int("plot-top", 8, "plot the `N` keys with the most volume, the rest summed as \"other\"")
+	flt, o, err := c.parse(fs, joinModeArgs(args))
+	if err != nil {
+		return err
+	}
+	size, correct, err := binModes(modes, !fs.Changed("keys"))
+	if err != nil {
+		return err
+	}
+	names := defaultKeys
+	if fs.Changed("keys") {
+		names = nil
+		for _, s := range keySpecs {
+			names = append(names, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
+		}
+	}
+	var pf *record.Field
+	if *plotPath != "" {
+		ext := strings.ToLower(filepath.Ext(*plotPath))
+		if ext != ".png" && ext != ".svg" {
+			return cli.Usagef("--plot %s: the file name must end in .png or .svg", *plotPath)
+		}
+		f, ok := record.Lookup(*plotField)
+		if !ok || (f.Kind != record.KindNumber && f.Kind != record.KindFloat) {
+			return cli.Usagef("--plot-field %q: not a numeric field", *plotField)
+		}
+		if *plotTop < 1 {
+			return cli.Usagef("--plot-top %d: must be at least 1", *plotTop)
+		}
+		pf = f
+	}
+	// Check the keys before reading anything.
+	if _, err := newClusterer(names, correct); err != nil {
+		return err
+	}
+	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*clusterer{}}
+	err = scan("bins", &c, stdin, stderr, func(r *record.Record) bool {
+		if r.Kind == record.KindFlow && flt.Match(r) {
+			splitAtBins(r, size, b.add)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	starts := b.starts()
+	if pf != nil {
+		if err := drawBins(*plotPath, pf, *plotTop, size, b, starts, o.Format.Numeric); err != nil {
+			return err
+		}
+	}
+	out, err := newSink(&c, o, stdout)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range starts {
+		cl := b.bins[s]
+		for i := 0; i < cl.n; i++ {
+			if c.count > 0 && n == c.count {
+				break
+			}
+			e := cl.entry(i)
+			if err := out.put(&e.rec, e.differ); err != nil {
+				out.abort()
+				return err
+			}
+			n++
+		}
+	}
+	if err := out.close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return cli.ErrNoMatch
+	}
+	return nil
+}
+
+// binModes reads the -M words: "time SIZE" (required), and cluster's correct or
+// nocorrect.
+func binModes(modes []string, correct bool) (time.Duration, bool, error) {
+	var size time.Duration
+	for _, m := range modes {
+		w := strings.Fields(m)
+		switch {
+		case len(w) == 2 && w[0] == "time":
+			d, err := parseBinSize(w[1])
+			if err != nil {
+				return 0, false, err
+			}
+			size = d
+		case len(w) == 1 && w[0] == "correct":
+			correct = true
+		case len(w) == 1 && w[0] == "nocorrect":
+			correct = false
+		default:
+			return 0, false, cli.Usagef("unsupported -M %q (have: time SIZE, correct, nocorrect)", m)
+		}
+	}
+	if size == 0 {
+		return 0, false, cli.Usagef("give the bin width: -M time SIZE (e.g. -M time 1m)")
+	}
+	return size, correct, nil
+}
+
+// joinModeArgs turns Argus's two-word "-M time 5m" (also count N, size N) into one
+// flag value "-M", "time 5m", so that the flag parser sees the size as part of -M.
+func joinModeArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "-M" && i+2 < len(args) {
+			switch args[i+1] {
+			case "time", "count", "size":
+				out = append(out, a, args[i+1]+" "+args[i+2])
+				i += 2
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// parseBinSize parses a bin width as Argus writes it: a count and a unit, s, m, h or
+// d (a bare number is seconds).
+func parseBinSize(s string) (time.Duration, error) {
+	num, unit := s, "s"
+	if i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		num, unit = s[:i], s[i:]
+	}
+	n, err := strconv.ParseUint(num, 10, 31)
+	mult := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[unit]
+	if err != nil || n == 0 || mult == 0 {
+		return 0, cli.Usagef("-M time %q: want a size like 30s, 5m, 1h or 1d", s)
+	}
+	return time.Duration(n) * mult, nil
+}
+
+// binStart returns the start of the bin of width size that holds t (ns since the
+// epoch). Bins are aligned in local time, so that 1d bins start at local midnight as
+// Argus's do (for widths up to an hour this is the same as aligning to the epoch).
+func binStart(t int64, size time.Duration) int64 {
+	_, off := time.Unix(0, t).Zone()
+	lt := t + int64(off)*int64(time.Second)
+	m := lt % int64(size)
+	if m < 0 {
+		m += int64(size)
+	}
+	return t - m
+}
+
+// splitAtBins cuts r at the bin boundaries it spans and calls fn with each piece, in
+// time order (fn may keep nothing: the piece is reused). As Argus's record alignment
+// does, each piece but the last gets floor(packets x its share of the remaining
+// duration) of each side's packets, and bytes (and app bytes, retransmissions, loss,
+// out-of-order) in proportion to the packets it got; the last piece gets what is left,
+// so the pieces sum to the record. A record within one bin, or of zero duration, is
+// passed whole. Pieces without packets are skipped.
+func splitAtBins(r *record.Record, size time.Duration, fn func(*record.Record)) {
+	start := binStart(r.StartTime, size)
+	if r.LastTime <= start+int64(size) {
+		fn(r)
+		return
+	}
+	rem := *r
+	for {
+		end := binStart(rem.StartTime, size) + int64(size)
+		if rem.LastTime <= end {
+			fn(&rem)
+			return
+		}
+		frac := float64(end-rem.StartTime) / float64(rem.LastTime-rem.StartTime)
+		piece := rem
+		piece.LastTime = end
+		takeShare(&piece.Src, &rem.Src, frac)
+		takeShare(&piece.Dst, &rem.Dst, frac)
+		rem.StartTime = end
+		if piece.Src.Pkts+piece.Dst.Pkts > 0 {
+			fn(&piece)
+		}
+	}
+}
+
+// takeShare sets piece's counters to frac of rem's (rounded down, bytes following
+// packets) and takes them out of rem.
+func takeShare(piece, rem *record.Side, frac float64) {
+	total := rem.Pkts
+	p := uint64(math.Floor(float64(total) * frac))
+	share := func(v uint64) uint64 {
+		if total == 0 {
+			return 0
+		}
+		return uint64(math.Floor(float64(v) * float64(p) / float64(total)))
+	}
+	piece.Pkts = p
+	piece.Bytes = share(rem.Bytes)
+	piece.AppBytes = share(rem.AppBytes)
+	piece.Retrans = share(rem.Retrans)
+	piece.Loss = share(rem.Loss)
+	piece.OutOfOrder = share(rem.OutOfOrder)
+	piece.IntN = share(rem.IntN)
+	piece.IntM2 = rem.IntM2 * float64(p) / math.Max(float64(total), 1)
+	rem.Pkts -= piece.Pkts
+	rem.Bytes -= piece.Bytes
+	rem.AppBytes -= piece.AppBytes
+	rem.Retrans -= piece.Retrans
+	rem.Loss -= piece.Loss
+	rem.OutOfOrder -= piece.OutOfOrder
+	rem.IntN -= piece.IntN
+	rem.IntM2 -= piece.IntM2
+}
+
+// binner holds one clusterer per bin.
+type binner struct {
+	size    time.Duration
+	names   []string
+	correct bool
+	bins    map[int64]*clusterer
+}
+
+func (b *binner) add(r *record.Record) {
+	s := binStart(r.StartTime, b.size)
+	cl := b.bins[s]
+	if cl == nil {
+		cl, _ = newClusterer(b.names, b.correct) // the names were checked up front
+		b.bins[s] = cl
+	}
+	cl.add(r)
+}
+
+// starts returns the bin start times in order.
+func (b *binner) starts() []int64 {
+	s := make([]int64, 0, len(b.bins))
+	for k := range b.bins {
+		s = append(s, k)
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
+
+// drawBins plots field f per bin: one line per cluster key (the top N by the field's
+// total, the others summed as "other"), every bin from the first to the last on the
+// x axis (empty bins are zero).
+func drawBins(path string, f *record.Field, top int, size time.Duration, b *binner, starts []int64, numeric bool) error {
+	if len(starts) == 0 {
+		return nil
+	}
+	value := func(r *record.Record) float64 {
+		if f.Kind == record.KindFloat {
+			return f.Float(r)
+		}
+		return float64(f.Uint(r))
+	}
+	first, last := starts[0], starts[len(starts)-1]
+	nbins := int((last-first)/int64(size)) + 1
+	format := record.DefaultFormat
+	format.Numeric = numeric
+	type series struct {
+		name  string
+		vals  []float64
+		total float64
+		first int // order of first appearance, to break ties
+	}
+	byKey := map[string]*series{}
+	var all []*series
+	for _, s := range starts {
+		cl := b.bins[s]
+		i := int((s - first) / int64(size))
+		for j := 0; j < cl.n; j++ {
+			e := cl.entry(j)
+			name := keyLabel(cl, &e.rec, &format)
+			ser := byKey[name]
+			if ser == nil {
+				ser = &series{name: name, vals: make([]float64, nbins), first: len(all)}
+				byKey[name] = ser
+				all = append(all, ser)
+			}
+			v := value(&e.rec)
+			ser.vals[i] += v
+			ser.total += v
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].total > all[j].total })
+	var lines []plot.Line
+	for i, s := range all {
+		if i < top {
+			lines = append(lines, plot.Line{Name: s.name, Values: s.vals})
+			continue
+		}
+		if i == top {
+			lines = append(lines, plot.Line{Name: "other", Values: make([]float64, nbins)})
+		}
+		o := lines[len(lines)-1].Values
+		for k, v := range s.vals {
+			o[k] += v
+		}
+	}
+	label := f.Label
+	if label == "" {
+		label = f.Name
+	}
+	err := plot.Series(path, plot.Chart{
+		Title:  fmt.Sprintf("%s per %s", label, size),
+		YLabel: label,
+		Start:  time.Unix(0, first),
+		Step:   size,
+		Lines:  lines,
+	})
+	if err != nil {
+		return fmt.Errorf("--plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// keyLabel names a merged record by its key fields' text ("tcp", "10.0.0.1 tcp"),
+// or "all" with no keys.
+func keyLabel(cl *clusterer, r *record.Record, f *record.Format) string {
+	if len(cl.keys) == 0 {
+		return "all"
+	}
+	var b []byte
+	for i, k := range cl.keys {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = k.f.Text(b, r, f)
+	}
+	return string(b)
+}
