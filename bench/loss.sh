@@ -76,6 +76,10 @@ rate_frames=${RATE_FRAMES:-1000000}
 search_frames=${SEARCH_FRAMES:-1000000}
 search_iter=${SEARCH_ITER:-5}
 wait_after=${WAIT:-2}
+share_rate=${SHARE_RATE:-200000}
+share_frames=${SHARE_FRAMES:-1000000}
+share_iter=${SHARE_ITER:-7}
+quota= cg=
 
 [ "$(id -u)" = 0 ] || { echo "loss.sh: needs root (XDP, network namespaces)" >&2; exit 2; }
 if ! command -v trafgen >/dev/null; then
@@ -109,6 +113,7 @@ cleanup() {
   ip link del "$c1" 2>/dev/null || true
   ip link del "$c2" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
+  [ -z "${cg:-}" ] || rmdir "$cg" 2>/dev/null || true
   if [ -n "$dir" ] && [ -z "${OUTDIR:-}" ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -128,7 +133,7 @@ else
   (cd "$repo" && go build -o "$dir/panoptes" ./cmd/panoptes)
 fi
 pnp=$dir/panoptes
-(cd "$repo" && go build -o "$dir/mansum" ./bench/mansum)
+(cd "$repo" && go build -o "$dir/mansum" ./bench/mansum && go build -o "$dir/rawxsk" ./bench/rawxsk)
 
 # pair CAP SND QUEUES CAPMAC SNDMAC SUBNET
 pair() {
@@ -231,8 +236,12 @@ run_one() {
   err=$dir/err.$series
   rm -f "$out" "$err"
   case $series in
-    panoptes*)
-      taskset -c 1 "$pnp" sensor -i "$cap" -w "$out" --queues "$queues" "${extra[@]}" 2>"$err" &
+    panoptes* | raw-xsk)
+      if [ "$series" = raw-xsk ]; then
+        taskset -c 1 "$dir/rawxsk" -i "$cap" --queues "$queues" 2>"$err" &
+      else
+        taskset -c 1 "$pnp" sensor -i "$cap" -w "$out" --queues "$queues" "${extra[@]}" 2>"$err" &
+      fi
       rpid=$!
       local i
       for ((i = 0; i < 200; i++)); do
@@ -262,12 +271,18 @@ run_one() {
     cat "$err" >&2
     exit 1
   fi
+  if [ -n "$rpid" ] && [ -n "${quota:-}" ]; then
+    # Share phase: the ready receiver (all its threads) into the CPU-limited group.
+    echo "$rpid" >"$cg/cgroup.procs"
+  fi
   shape "$snd" "$req"
   local w0
   w0=$(date +%T)
   local tx0 txd0 rx0 rxd0 t0 t1 tx1 txd1 rx1 rxd1
   tx0=$(nsget "$snd" tx_packets) txd0=$(nsget "$snd" tx_dropped)
   rx0=$(rootget "$cap" rx_packets) rxd0=$(rootget "$cap" rx_dropped)
+  local cpu0=0
+  [ -z "$rpid" ] || cpu0=$(awk '{print $14 + $15}' "/proc/$rpid/stat" 2>/dev/null || echo 0)
   t0=$(now)
   if [ "$req" = 0 ]; then
     ip netns exec "$ns" taskset -c 0 trafgen --no-sock-mem --qdisc-path -P1 -o "$snd" -i "$cfg" \
@@ -283,7 +298,11 @@ run_one() {
   tx1=$(nsget "$snd" tx_packets) txd1=$(nsget "$snd" tx_dropped)
   sleep "$wait_after"
   rx1=$(rootget "$cap" rx_packets) rxd1=$(rootget "$cap" rx_dropped)
+  local cpu=-
   if [ -n "$rpid" ]; then
+    # The receiver's CPU time (user + system, all threads) from the start of sending to
+    # now, before its exit flush: the cost of capturing what was sent, without start-up.
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" -v c0="$cpu0" '{printf "%.2f", ($14 + $15 - c0) / hz}' "/proc/$rpid/stat" 2>/dev/null || echo -)
     kill -INT "$rpid" 2>/dev/null || true
     wait "$rpid" || echo "loss.sh: $series exited with status $?" >&2
     mypid=$rpid rpid=
@@ -318,6 +337,15 @@ run_one() {
       detail="$detail sensor_ring_dropped=$(awk 'match($0, /[0-9]+ (records dropped \(writer ring full\)|dropped inside the sensor)/) {$0 = substr($0, RSTART, RLENGTH); print $1}' "$err")"
       detail="$detail nic_dropped=$(awk 'match($0, /[0-9]+ dropped by the NIC/) {$0 = substr($0, RSTART, RLENGTH); print $1}' "$err")"
       ;;
+    raw-xsk)
+      local tot
+      tot=$(awk '$3 == "total" {print $4, $5, $6, $7, $8, $9, $10, $11}' "$err")
+      [ -n "$tot" ] || { echo "loss.sh: no totals line from rawxsk:" >&2; cat "$err" >&2; exit 1; }
+      set -- $tot
+      captured=$2
+      drops=$(($4 + $5 + $7 + $3))
+      detail="seen=$1 received=$2 passed=$3 rx_dropped=$4 ring_full=$5 fill_empty=$6 invalid=$7"
+      ;;
     argus)
       captured=$(ra -r "$out" -s pkts -L -1 - not man | awk '{s += $1} END {print s + 0}')
       recp=$captured
@@ -341,7 +369,8 @@ run_one() {
   [ "$req" = 0 ] || detail="$detail tbf_dropped=$qd"
   # trafgen counts frames the policer dropped in some runs and not in others.
   [ "$tg" = "$sent" ] || [ "$tg" = "$((sent + qd))" ] || detail="$detail WARNING:trafgen_count($tg)!=veth_tx"
-  detail="$detail other_cpu=$fg"
+  detail="$detail rx_cpu_s=$cpu other_cpu=$fg"
+  [ -z "${quota:-}" ] || detail="$detail cpu_quota=${quota}%"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$series" "$run" "$req" "$n" \
     "$sent" "$tg" "$el" "$rt" "$captured" "$pct" "$recp" "$drops" "$un" "$detail" | tee -a "$results"
   sleep 0.5
@@ -397,6 +426,34 @@ series_loop() {
   echo
   summary "$phase"
   echo
+  cpusummary "$phase"
+  echo
+}
+
+# cpusummary PHASE: the receivers' CPU time (user + system, read before they were told
+# to stop) per captured frame, medians over runs. On veth the kernel's part of receiving
+# (XDP, the copy into the UMEM or the packet ring) runs on the sender's CPU and is not
+# in these numbers: they are the consumer's cost, the part that differs between tools.
+cpusummary() {
+  awk -F'\t' -v ph="$1" '
+    $1 == ph && $2 != "none" && match($15, /rx_cpu_s=[0-9.]+/) {
+      k = $2; c = substr($15, RSTART + 9, RLENGTH - 9)
+      n[k]++; if (!(k in ord)) { ord[k] = ++no; name[no] = k }
+      cpu[k, n[k]] = c; per[k, n[k]] = ($10 > 0) ? 1e9 * c / $10 : 0 }
+    function med(a, k, m,    i, j, t, v) {
+      for (i = 1; i <= m; i++) v[i] = a[k, i]
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    END {
+      if (!no) exit
+      printf "| %s | runs | receiver CPU s (median) | CPU ns per captured frame (median) | frames/s one core could consume |\n", ph
+      print "|---|---|---|---|---|"
+      for (i = 1; i <= no; i++) {
+        k = name[i]; p = med(per, k, n[k])
+        printf "| %s | %d | %.2f | %.0f | %s |\n", k, n[k], med(cpu, k, n[k]), p, (p > 0 ? sprintf("%.0f", 1e9 / p) : "-")
+      }
+    }' "$results"
 }
 
 lost() { # a results line -> 0 if frames were lost (captured < sent)
@@ -435,11 +492,45 @@ echo "loss.sh: panoptes $rev; $(uname -r); $(nproc) CPUs; trafgen $(trafgen -v 2
 echo "start $(date -u +%FT%TZ); $(loadline)"
 echo
 
+# share SERIES: the smallest CPU quota (percent of one core, cgroup v1 CFS bandwidth in
+# 10 ms periods) at which SERIES captures SHARE_FRAMES frames sent at SHARE_RATE frames/s
+# without loss; bisection between 0 and 100% in SHARE_ITER trials. The generator is
+# not the limit here: the receiver is, so the quota needed measures its consumer's cost
+# per frame when frames wait in its ring (large batches), as on a NIC at full load.
+share() {
+  local series=$1 lo=0 hi=100 q line best=-
+  echo "== CPU share search: $series, $share_frames frames at $share_rate frames/s; $(loadline)"
+  for ((it = 1; it <= share_iter; it++)); do
+    q=$(((lo + hi + 1) / 2))
+    [ "$it" = 1 ] && q=100
+    [ "$q" -ge 10 ] || q=10 # the kernel's smallest quota is 1 ms
+    echo $((q * 100)) >"$cg/cpu.cfs_quota_us"
+    quota=$q run_one share "$series" "$it" "$share_frames" "$share_rate" udp64 >"$dir/line"
+    line=$(cat "$dir/line")
+    cat "$dir/line"
+    if lost "$line"; then
+      lo=$q
+      [ "$it" = 1 ] && break
+    else
+      best=$q hi=$q
+    fi
+    [ $((hi - lo)) -gt 1 ] && [ "$hi" -gt 10 ] || break
+  done
+  echo -1 >"$cg/cpu.cfs_quota_us"
+  if [ "$best" = - ]; then
+    echo "share $series: lost frames even with a whole core"
+  else
+    echo "share $series: no loss at $best% of a core (loss at $lo%): about $((share_rate * 100 / best)) frames/s per core"
+  fi
+  echo "share $series $best" >>"$dir/shares"
+  echo
+}
+
 for ph in $phases; do
   case $ph in
-    max) series_loop max "$frames" 0 udp64 none panoptes-q1 panoptes-q2 panoptes-q1-big panoptes-q1-generic argus tcpdump ;;
+    max) series_loop max "$frames" 0 udp64 none raw-xsk panoptes-q1 panoptes-q2 panoptes-q1-big panoptes-q1-generic argus tcpdump ;;
     imix) series_loop imix "$imix_frames" 0 imix none panoptes-q1 panoptes-q2 argus tcpdump ;;
-    rate) series_loop rate "$rate_frames" "$rate" udp64 none panoptes-q1 panoptes-q2 argus tcpdump ;;
+    rate) series_loop rate "$rate_frames" "$rate" udp64 none raw-xsk panoptes-q1 panoptes-q2 argus tcpdump ;;
     search)
       full=$(awk -F'\t' '$1 == "max" && $2 == "none" {print $9}' "$results" | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}')
       if [ -z "$full" ]; then
@@ -448,10 +539,23 @@ for ph in $phases; do
         full=$(cut -f9 "$dir/line")
       fi
       : >"$dir/zeroloss"
+      search raw-xsk "$full"
       search panoptes-q1 "$full"
       search argus "$full"
       awk '{z[$2] = $3} END {if (z["panoptes-q1"] != "-" && z["argus"] != "-" && z["argus"] > 0)
         printf "zero-loss rate ratio panoptes-q1 / argus: %.2f (a lower bound where the panoptes rate is one)\n", z["panoptes-q1"] / z["argus"]}' "$dir/zeroloss"
+      echo
+      ;;
+    share)
+      [ -d /sys/fs/cgroup/cpu ] || { echo "loss.sh: share phase needs the cgroup v1 cpu controller at /sys/fs/cgroup/cpu" >&2; exit 2; }
+      cg=/sys/fs/cgroup/cpu/pnloss$$
+      mkdir -p "$cg"
+      echo 10000 >"$cg/cpu.cfs_period_us"
+      : >"$dir/shares"
+      for s in ${SHARE_SERIES:-raw-xsk panoptes-q1 argus tcpdump}; do share "$s"; done
+      awk '{z[$2] = $3} END {
+        if (z["panoptes-q1"] + 0 > 0 && z["argus"] + 0 > 0) printf "CPU share ratio argus / panoptes-q1: %.2f (panoptes needs %s%%, argus %s%%)\n", z["argus"] / z["panoptes-q1"], z["panoptes-q1"], z["argus"]
+        if (z["panoptes-q1"] + 0 > 0 && z["raw-xsk"] + 0 > 0) printf "CPU share ratio raw-xsk / panoptes-q1: %.2f (panoptes reaches %.0f%% of the raw AF_XDP consumer per CPU)\n", z["raw-xsk"] / z["panoptes-q1"], 100 * z["raw-xsk"] / z["panoptes-q1"] }' "$dir/shares"
       echo
       ;;
     *) echo "loss.sh: unknown phase $ph" >&2; exit 2 ;;

@@ -478,11 +478,17 @@ func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, cl
 		return err
 	}
 	descs := s.queue.Batch(n)
+	var now int64 // read once per batch, and only for frames without metadata
 	for _, d := range descs {
 		f := s.queue.Frame(d)
-		ts := time.Now().UnixNano()
+		var ts int64
 		clock := record.ClockUser
-		if f.Meta != nil {
+		if f.Meta == nil {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			ts = now
+		} else {
 			if f.Meta.HWTime != 0 && s.cap.HWProgram {
 				ts, clock = int64(f.Meta.HWTime), record.ClockHardware
 			} else {
