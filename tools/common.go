@@ -34,6 +34,7 @@ type common struct {
 	epoch     bool
 	header    int
 	write     string
+	live      liveSource // -S: live record services
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -49,6 +50,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
+	c.live.register(fs)
 }
 
 // parse parses the command line, then compiles the filter (the words after the flags)
@@ -58,6 +60,7 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 	if err != nil {
 		return nil, Output{}, err
 	}
+	c.live.filterWords = rest
 	flt, err := compileFilter(rest)
 	if err != nil {
 		return nil, Output{}, err
@@ -168,10 +171,8 @@ func parseFields(specs []string) ([]*record.Field, []int, error) {
 // compileFilter compiles the positional arguments (everything after "--", and filter
 // words given without it) joined by spaces. A leading lone "-" is ra's old separator.
 func compileFilter(args []string) (*filter.Filter, error) {
-	if len(args) > 0 && args[0] == "-" {
-		args = args[1:]
-	}
-	f, err := filter.Compile(strings.Join(args, " "))
+	text, _ := filterText(args) // "local" matters only to -S
+	f, err := filter.Compile(text)
 	if err != nil {
 		return nil, &cli.UsageError{Err: err}
 	}
@@ -183,8 +184,8 @@ func compileFilter(args []string) (*filter.Filter, error) {
 // input is reported to stderr as a warning and the records read before the cut are
 // kept; other read errors stop the scan.
 func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *record.Record) bool) error {
-	if len(c.inputs) == 0 && len(c.archives) == 0 {
-		return cli.Usagef("no input: give -r FILE (or -r - for stdin) or -R ARCHIVE")
+	if len(c.inputs) == 0 && len(c.archives) == 0 && len(c.live.servers) == 0 {
+		return cli.Usagef("no input: give -r FILE (or -r - for stdin), -R ARCHIVE or -S HOST:PORT")
 	}
 	tr, useTime, err := c.timeRange()
 	if err != nil {
@@ -223,6 +224,9 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		if err != nil || !more {
 			return err
 		}
+	}
+	if len(c.live.servers) > 0 {
+		return scanLive(prog, &c.live, stderr, each)
 	}
 	return nil
 }
