@@ -193,6 +193,9 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "rarp":
 		return &etherNode{0x8035, "rarp"}, nil
 	}
+	if labelWords[w] { // sco dco co sas das as label: labels.go
+		return p.parseLabel(t)
+	}
 	if typeWords[w] {
 		p.i--
 		return p.parseTyped(dirNone, nil, t)
