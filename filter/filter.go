@@ -1,7 +1,7 @@
 // Package filter compiles ra(1) filter expressions (the tcpdump-like language Argus
 // users type after "--") into a tree that selects flow records.
 //
-// Grammar (the subset implemented so far; see notes/peer-systems.md §4c):
+// Grammar (ra(1)'s, checked against ra 3.0.8; see notes/peer-systems.md §4c):
 //
 //	expr      = unary { ("and" | "&&" | "or" | "||") unary }   same precedence, left to right
 //	unary     = ("not" | "!") unary | "(" expr ")" | primitive
@@ -10,16 +10,19 @@
 //	          | "ip" | "ipv4" | "ipv6" | "arp" | "rarp"
 //	          | ["ip" | "ipv4" | "ipv6"] "proto" (N | NAME)
 //	          | [PROTO] [dir] "host" ADDR
-//	          | [PROTO] [dir] "net" (CIDR | ADDR | 10 | 10.1 | 10.1.2)
+//	          | [PROTO] [dir] "net" (CIDR | ADDR | 10 | 10.1 | 10.1.2 | ADDR "mask" MASK)
 //	          | [PROTO] [dir] "port" (N | N-M)
-//	          | [dir] ("pkts"|"bytes"|"appbytes"|"ttl"|"tos"|"vid") [op] N
+//	          | [dir] ("pkts"|"bytes"|"appbytes"|"loss"|"ttl"|"tos"|"vid") [op] N
+//	          | [dir] ("rate"|"load"|"ploss") [op] REAL             pkts/s, bits/s, percent
 //	          | dir ADDR                                       (= dir host ADDR)
 //	          | "srcid" (N | A.B.C.D)
 //	          | "syn" | "synack" | "est" | "fin" | "reset" | "con" | "winshut" | "ecn"
 //	          | "timeout" | "retrans" | "outoforder" | "frag"
+//	          | "echo" | "unreach" | "redirect" | "timexed"          ICMP and ICMPv6 kinds
 //	          | ID                                             the id-without-keyword shorthand
 //	dir       = "src" | "dst" | "src or dst" | "src and dst"
 //	op        = "gt" | "gte" | "lt" | "lte" | "eq" | ">" | ">=" | "<" | "<=" | "=" | "=="
+//	          | "ne" | "!="                                    (a Panoptes extension)
 //
 // An ID without a keyword reuses the last qualifier: "host 10.0.0.1 or 10.0.0.2" is
 // "host 10.0.0.1 or host 10.0.0.2", "port 53 or 123" is "port 53 or port 123"; with no
@@ -34,13 +37,21 @@
 //     match if either side does; a side without packets has no header values, and
 //     non-IP flows have no ttl or tos.
 //   - "con" is an established TCP flow, or a non-TCP flow with packets both ways.
+//   - rate, load and ploss with no direction are the flow's (the rate, load and ploss
+//     fields); with src/dst, one side's. Rates are (packets-1)/duration, 0 for a
+//     record of one packet or zero length.
+//   - echo/unreach/redirect/timexed test the ICMP type of the flow's first packet
+//     (ICMPv4 8/0, 3, 5, 11; ICMPv6 128/129, 1, 137, 3).
+//   - Protocol names: record.ProtoNumber's table (tcp udp icmp igmp gre esp ah ospf pim
+//     sctp vrrp ...). ra 3.0.8 rejects some of them (sctp, gre) as words; "ip proto N"
+//     works in both.
 //   - Management records match only "man" (and its negations): every other primitive
 //     is false for them, so "tcp" excludes them and "not tcp" includes them.
 //
-// Not yet implemented from ra's grammar: ether/gateway/multicast/broadcast, encaps, co,
-// vpri/mid/rate/load/loss/ploss, seq, normal/wait, fragonly/multipath, tcpopt words,
-// ICMP type words, service names for ports, and the "local" prefix. They are parsed
-// by adding keywords to parsePrimitive; the node set is open.
+// Not implemented from ra's grammar: ether/gateway/multicast/broadcast, encaps, co,
+// vpri/mid, seq, normal/wait, fragonly/multipath, tcpopt words, service names for
+// ports, and the "local" prefix. They are parsed by adding keywords to parsePrimitive;
+// the node set is open.
 //
 // Compile builds the tree once; Filter.Match walks it without allocating.
 package filter

@@ -457,7 +457,10 @@ func FuzzCompile(f *testing.F) {
 	for _, e := range propertyExprs {
 		f.Add(e)
 	}
-	recs := testRecords()
+	for _, e := range corpusExprs {
+		f.Add(e)
+	}
+	recs := append(testRecords(), rateRecords()...)
 	f.Fuzz(func(t *testing.T, expr string) {
 		flt, err := Compile(expr)
 		if err != nil {

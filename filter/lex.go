@@ -50,7 +50,7 @@ const (
 	tNot            // !
 	tAnd            // &&
 	tOr             // ||
-	tOp             // > >= < <= = ==
+	tOp             // > >= < <= = == !=
 )
 
 type token struct {
@@ -90,6 +90,9 @@ func lex(expr string) ([]token, error) {
 		case c == ')':
 			toks = append(toks, token{tRParen, ")", i})
 			i++
+		case c == '!' && i+1 < len(expr) && expr[i+1] == '=':
+			toks = append(toks, token{tOp, "!=", i})
+			i += 2
 		case c == '!':
 			toks = append(toks, token{tNot, "!", i})
 			i++

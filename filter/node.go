@@ -226,19 +226,28 @@ const (
 	attrPkts attr = iota
 	attrBytes
 	attrAppBytes
+	attrLoss
 	attrTTL
 	attrToS
 	attrVID
+	// Real-valued attributes (compared by fcmpNode): rates over the record's duration.
+	attrRate  // packets per second
+	attrLoad  // bits per second
+	attrPLoss // lost packets, percent of packets
 )
 
-var attrNames = [...]string{"pkts", "bytes", "appbytes", "ttl", "tos", "vid"}
+var attrNames = [...]string{"pkts", "bytes", "appbytes", "loss", "ttl", "tos", "vid", "rate", "load", "ploss"}
 
-// attrMax bounds the values an attribute can hold (a larger constant is a syntax error).
-var attrMax = [...]uint64{1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 255, 255, 4095}
+// attrMax bounds the values an integer attribute can hold (a larger constant is a
+// syntax error).
+var attrMax = [...]uint64{1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 255, 255, 4095}
 
 // counter reports whether the attribute is a count (summed over both sides when no
 // direction is given) rather than a last-seen header value.
-func (a attr) counter() bool { return a <= attrAppBytes }
+func (a attr) counter() bool { return a <= attrLoss }
+
+// real reports whether the attribute is a real number (rate, load, ploss).
+func (a attr) real() bool { return a >= attrRate }
 
 func (a attr) side(s *record.Side) uint64 {
 	switch a {
@@ -248,6 +257,8 @@ func (a attr) side(s *record.Side) uint64 {
 		return s.Bytes
 	case attrAppBytes:
 		return s.AppBytes
+	case attrLoss:
+		return s.Loss
 	case attrTTL:
 		return uint64(s.TTL)
 	case attrToS:
@@ -264,9 +275,10 @@ const (
 	opGte
 	opLt
 	opLte
+	opNe
 )
 
-var opNames = [...]string{"eq", "gt", "gte", "lt", "lte"}
+var opNames = [...]string{"eq", "gt", "gte", "lt", "lte", "ne"}
 
 func (o cmpOp) test(v, n uint64) bool {
 	switch o {
@@ -278,6 +290,24 @@ func (o cmpOp) test(v, n uint64) bool {
 		return v < n
 	case opLte:
 		return v <= n
+	case opNe:
+		return v != n
+	}
+	return v == n
+}
+
+func (o cmpOp) testFloat(v, n float64) bool {
+	switch o {
+	case opGt:
+		return v > n
+	case opGte:
+		return v >= n
+	case opLt:
+		return v < n
+	case opLte:
+		return v <= n
+	case opNe:
+		return v != n
 	}
 	return v == n
 }
@@ -327,6 +357,69 @@ func (n *cmpNode) appendTo(b []byte) []byte {
 	return strconv.AppendUint(b, n.n, 10)
 }
 
+// fcmpNode compares a real-valued attribute (rate, load, ploss) with a constant. With
+// no direction it compares the flow's total (ra's rate, load, ploss); "src or dst"
+// and "src and dst" test each side.
+type fcmpNode struct {
+	d  dir
+	a  attr
+	op cmpOp
+	v  float64
+}
+
+// value returns the attribute for one side (src or dst) or, with total, for the
+// whole flow. Rates are (packets-1)/duration, as the rate and load fields print.
+func (n *fcmpNode) value(r *record.Record, s *record.Side, total bool) float64 {
+	var pkts, bytes, loss uint64
+	if total {
+		pkts, bytes, loss = r.Pkts(), r.Bytes(), r.Src.Loss+r.Dst.Loss
+	} else {
+		pkts, bytes, loss = s.Pkts, s.Bytes, s.Loss
+	}
+	switch n.a {
+	case attrRate:
+		return perSecond(pkts, r)
+	case attrLoad:
+		return 8 * perSecond(bytes, r)
+	}
+	if pkts == 0 {
+		return 0
+	}
+	return 100 * float64(loss) / float64(pkts)
+}
+
+// perSecond mirrors the record registry's rate: units per second over the duration,
+// 0 for a record of zero length or fewer than two packets.
+func perSecond(n uint64, r *record.Record) float64 {
+	d := r.LastTime - r.StartTime
+	if d <= 0 || n < 2 {
+		return 0
+	}
+	return float64(n-1) / (float64(d) / 1e9)
+}
+
+func (n *fcmpNode) match(r *record.Record) bool {
+	if isMan(r) {
+		return false
+	}
+	switch n.d {
+	case dirNone:
+		return n.op.testFloat(n.value(r, nil, true), n.v)
+	case dirSrc:
+		return n.op.testFloat(n.value(r, &r.Src, false), n.v)
+	case dirDst:
+		return n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+	case dirSrcAndDst:
+		return n.op.testFloat(n.value(r, &r.Src, false), n.v) && n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+	}
+	return n.op.testFloat(n.value(r, &r.Src, false), n.v) || n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+}
+func (n *fcmpNode) appendTo(b []byte) []byte {
+	b = append(append(b, dirText[n.d]...), attrNames[n.a]...)
+	b = append(append(append(b, ' '), opNames[n.op]...), ' ')
+	return strconv.AppendFloat(b, n.v, 'g', -1, 64)
+}
+
 // ---- TCP state and flow condition words ----
 
 type condKind uint8
@@ -338,11 +431,45 @@ const (
 	condRetrans                 // retransmissions seen
 	condOOO                     // out-of-order segments seen
 	condFrag                    // fragments seen
+	condICMP                    // ICMP or ICMPv6 flow of one message kind (icmpKind)
 )
+
+// icmpKind is an ICMP message kind ra names: echo, unreach, redirect, timexed.
+type icmpKind uint8
+
+const (
+	icmpEcho icmpKind = iota
+	icmpUnreach
+	icmpRedirect
+	icmpTimexed
+)
+
+// icmpTypes gives, per kind, the ICMPv4 types and the ICMPv6 types it covers (a flow's
+// SrcPort holds the ICMP type of its first packet). An echo flow keyed by a reply is
+// still an echo flow.
+var icmpTypes = [...]struct{ v4, v6 [2]uint16 }{
+	icmpEcho:     {[2]uint16{8, 0}, [2]uint16{128, 129}},
+	icmpUnreach:  {[2]uint16{3, 3}, [2]uint16{1, 1}},
+	icmpRedirect: {[2]uint16{5, 5}, [2]uint16{137, 137}},
+	icmpTimexed:  {[2]uint16{11, 11}, [2]uint16{3, 3}},
+}
+
+func (k icmpKind) match(r *record.Record) bool {
+	t := icmpTypes[k].v4
+	switch {
+	case r.Family == 4 && r.Proto == 1:
+	case r.Family == 6 && r.Proto == 58:
+		t = icmpTypes[k].v6
+	default:
+		return false
+	}
+	return r.SrcPort == t[0] || r.SrcPort == t[1]
+}
 
 type condNode struct {
 	kind condKind
 	bits uint16
+	icmp icmpKind
 	word string
 }
 
@@ -366,6 +493,8 @@ func (n *condNode) match(r *record.Record) bool {
 		return r.Src.OutOfOrder+r.Dst.OutOfOrder > 0
 	case condFrag:
 		return r.Flags&(record.FlagFragments|record.FlagFragPartial) != 0
+	case condICMP:
+		return n.icmp.match(r)
 	}
 	return false
 }
@@ -386,6 +515,10 @@ var conditions = map[string]*condNode{
 	"retrans":    {kind: condRetrans},
 	"outoforder": {kind: condOOO},
 	"frag":       {kind: condFrag},
+	"echo":       {kind: condICMP, icmp: icmpEcho},
+	"unreach":    {kind: condICMP, icmp: icmpUnreach},
+	"redirect":   {kind: condICMP, icmp: icmpRedirect},
+	"timexed":    {kind: condICMP, icmp: icmpTimexed},
 }
 
 func init() {

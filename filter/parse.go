@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -143,17 +144,19 @@ func (p *parser) parseUnary() (node, error) {
 // typeWords are the keywords that take a value, optionally after src/dst.
 var typeWords = map[string]bool{
 	"host": true, "net": true, "port": true,
-	"pkts": true, "bytes": true, "appbytes": true, "ttl": true, "tos": true, "vid": true,
+	"pkts": true, "bytes": true, "appbytes": true, "loss": true, "ttl": true, "tos": true, "vid": true,
+	"rate": true, "load": true, "ploss": true,
 }
 
 var attrByName = map[string]attr{
-	"pkts": attrPkts, "bytes": attrBytes, "appbytes": attrAppBytes, "ttl": attrTTL, "tos": attrToS, "vid": attrVID,
+	"pkts": attrPkts, "bytes": attrBytes, "appbytes": attrAppBytes, "loss": attrLoss, "ttl": attrTTL, "tos": attrToS,
+	"vid": attrVID, "rate": attrRate, "load": attrLoad, "ploss": attrPLoss,
 }
 
 // reserved words are never taken as a bare value.
 func reserved(w string) bool {
 	switch w {
-	case "and", "or", "not", "src", "dst", "man", "ip", "ipv4", "ipv6", "proto", "srcid", "arp", "rarp", "icmpv6":
+	case "and", "or", "not", "src", "dst", "man", "ip", "ipv4", "ipv6", "proto", "srcid", "arp", "rarp", "icmpv6", "mask":
 		return true
 	}
 	if typeWords[w] || conditions[w] != nil {
@@ -285,7 +288,7 @@ func (p *parser) parseTyped(d dir, pre node, prev token) (node, error) {
 		q = qual{d: d, k: kHost, pre: pre, what: "host"}
 		return p.parseValue(q, true)
 	default:
-		return nil, p.errAt(t, "expected host, net, port, pkts, bytes, appbytes, ttl, tos or vid after %q, found %s", prev.text, t)
+		return nil, p.errAt(t, "expected host, net, port, pkts, bytes, appbytes, loss, ttl, tos, vid, rate, load or ploss after %q, found %s", prev.text, t)
 	}
 	p.next()
 	q.d, q.pre, q.what = d, pre, w
@@ -316,6 +319,8 @@ func (p *parser) parseOp() cmpOp {
 		op = opLte
 	case "eq", "=", "==":
 		op = opEq
+	case "ne", "!=":
+		op = opNe
 	default:
 		return opEq
 	}
@@ -352,6 +357,14 @@ func (p *parser) parseValue(q qual, explicit bool) (node, error) {
 		if err != nil {
 			return nil, p.errAt(t, "bad network %q", v)
 		}
+		if word(p.peek()) == "mask" {
+			// "net 10.0.0.0 mask 255.0.0.0": tcpdump's older spelling of a prefix.
+			p.next()
+			m := p.next()
+			if pfx, err = maskedNet(v, m.text); err != nil || m.kind != tWord {
+				return nil, p.errAt(m, "bad mask %q for network %q", m.text, v)
+			}
+		}
 		n = newNetNode(q.d, pfx)
 	case kPort:
 		lo, hi, ok := parsePortRange(v)
@@ -376,6 +389,14 @@ func (p *parser) parseValue(q qual, explicit bool) (node, error) {
 		}
 		n = &srcidNode{id}
 	case kCmp:
+		if q.a.real() {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, p.errAt(t, "bad number %q for %s", v, attrNames[q.a])
+			}
+			n = &fcmpNode{d: q.d, a: q.a, op: q.op, v: f}
+			break
+		}
 		num, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || num > attrMax[q.a] {
 			return nil, p.errAt(t, "bad number %q for %s", v, attrNames[q.a])
@@ -422,6 +443,36 @@ func parseNet(v string) (netip.Prefix, error) {
 		b[i] = byte(o)
 	}
 	return netip.PrefixFrom(netip.AddrFrom4(b), 8*len(parts)), nil
+}
+
+// maskedNet parses an address and a dotted mask ("10.0.0.0", "255.0.0.0") into the
+// prefix they mean. The mask must be contiguous ones and of the address's family.
+func maskedNet(addr, mask string) (netip.Prefix, error) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	m, err := netip.ParseAddr(mask)
+	if err != nil || a.Unmap().Is4() != m.Unmap().Is4() {
+		return netip.Prefix{}, fmt.Errorf("bad mask")
+	}
+	a, m = a.Unmap(), m.Unmap()
+	mb := m.AsSlice()
+	bits, done := 0, false
+	for _, c := range mb {
+		for i := 7; i >= 0; i-- {
+			one := c>>i&1 == 1
+			if one && done {
+				return netip.Prefix{}, fmt.Errorf("mask %s is not contiguous", mask)
+			}
+			if one {
+				bits++
+			} else {
+				done = true
+			}
+		}
+	}
+	return netip.PrefixFrom(a, bits).Masked(), nil
 }
 
 func newNetNode(d dir, pfx netip.Prefix) *netNode {
