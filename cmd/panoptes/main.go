@@ -30,6 +30,8 @@ var commands = map[string]command{
 	"index":   {index.Main, "rebuild or verify an archive's time index"},
 	"bins":    {tools.BinsMain, "cut records at time-bin boundaries and merge them per bin and key (rabins)"},
 	"split":   {tools.SplitMain, "write records into files by time bin, count or size (rasplit)"},
+	"ports":   {tools.PortsMain, "ports each host served or used (raports)"},
+	"convert": {tools.ConvertMain, "turn delimited text as read -c prints it back into records (raconvert)"},
 	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
 }
 
