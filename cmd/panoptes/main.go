@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"ports":   {tools.PortsMain, "ports each host served or used (raports)"},
 	"convert": {tools.ConvertMain, "turn delimited text as read -c prints it back into records (raconvert)"},
 	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
+	"top":     {tools.TopMain, "live view of the busiest flows or hosts (ratop)"},
 }
 
 func usage(w io.Writer) {
