@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"sensor":  {sensor.SensorMain, "capture live with XDP/AF_XDP and write flow records (argus -i)"},
 	"read":    {tools.ReadMain, "read, filter and print flow records (ra)"},
 	"anon":    {tools.AnonMain, "anonymize records for sharing: Crypto-PAn addresses, ports, times, MACs (ranonymize)"},
+	"label":   {tools.LabelMain, "add country codes, AS numbers and rule labels to records (ralabel)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
 	"index":   {index.Main, "rebuild or verify an archive's time index"},
 	"bins":    {tools.BinsMain, "cut records at time-bin boundaries and merge them per bin and key (rabins)"},
