@@ -23,6 +23,7 @@ func TestImportRules(t *testing.T) {
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
 		"sensor":  {"panoptes/tools"},
 		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
+		"doctor":  {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
 	}
 	root := filepath.Join("..", "..")
 	fset := token.NewFileSet()
