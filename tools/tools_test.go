@@ -234,7 +234,7 @@ func TestErrors(t *testing.T) {
 		{"unknown field edit", false, []string{"-r", path, "-s", "-nosuch"}, cli.ExitUsage, `unknown field "nosuch"`},
 		{"bad width", false, []string{"-r", path, "-s", "saddr:x"}, cli.ExitUsage, `bad width "x"`},
 		{"unknown key", true, []string{"-r", path, "-m", "saddr,nosuch"}, cli.ExitUsage, `unknown field "nosuch" in -m`},
-		{"bad mode", true, []string{"-r", path, "-M", "rmon"}, cli.ExitUsage, `unsupported -M mode "rmon"`},
+		{"bad mode", true, []string{"-r", path, "-M", "bogus"}, cli.ExitUsage, `unsupported -M mode "bogus"`},
 		{"bad flag", false, []string{"-r", path, "--bogus"}, cli.ExitUsage, "bogus"},
 		{"json and csv", false, []string{"-r", path, "--json", "-c", ","}, cli.ExitUsage, "cannot be used together"},
 		{"bad precision", false, []string{"-r", path, "-p", "12"}, cli.ExitUsage, "precision"},
