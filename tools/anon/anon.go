@@ -20,6 +20,7 @@ type Anonymizer struct {
 	seqOff    uint32
 	ttlOff    uint8
 	tosOff    uint8
+	fin, fout [16]byte // Feistel scratch blocks (on the heap once, not per call)
 }
 
 // New makes an anonymizer from a key and options.
@@ -167,11 +168,11 @@ func (a *Anonymizer) IPv6(x [16]byte) [16]byte {
 func (a *Anonymizer) feistel(v uint64, half uint, tweak byte) uint64 {
 	mask := uint64(1)<<half - 1
 	l, r := v>>half&mask, v&mask
-	var in, out [16]byte
+	in, out := a.fin[:], a.fout[:]
 	for round := byte(0); round < 4; round++ {
 		in[0], in[1] = tweak, round
 		binary.BigEndian.PutUint64(in[8:], r)
-		a.cp.block.Encrypt(out[:], in[:])
+		a.cp.block.Encrypt(out, in)
 		l, r = r, l^binary.BigEndian.Uint64(out[:8])&mask
 	}
 	return l<<half | r

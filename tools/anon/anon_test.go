@@ -197,7 +197,8 @@ func TestKeyFile(t *testing.T) {
 	if err != nil || created || k1 != k2 {
 		t.Fatalf("reload: %v %v", created, err)
 	}
-	if KeyFromSeed("1") == KeyFromSeed("2") || KeyFromSeed("1") != KeyFromSeed("1") {
+	a, b := KeyFromSeed("1"), KeyFromSeed("1")
+	if KeyFromSeed("2") == a || a != b {
 		t.Error("seed keys")
 	}
 }
