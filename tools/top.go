@@ -197,8 +197,8 @@ func topViews(keySpecs []string) ([]top.ViewSpec, error) {
 // checkInputs fails early, before a screen is set up, on what scan would refuse at
 // once: no input at all, or a file that cannot be opened.
 func checkInputs(c *common) error {
-	if len(c.inputs) == 0 && len(c.archives) == 0 {
-		return cli.Usagef("no input: give -r FILE (or -r - for stdin) or -R ARCHIVE")
+	if len(c.inputs) == 0 && len(c.archives) == 0 && len(c.live.servers) == 0 {
+		return cli.Usagef("no input: give -r FILE (or -r - for stdin), -R ARCHIVE or -S HOST:PORT")
 	}
 	for _, in := range c.inputs {
 		if in == "-" {
