@@ -13,6 +13,7 @@ import (
 	"panoptes/doctor"
 	"panoptes/index"
 	"panoptes/internal/cli"
+	"panoptes/relay"
 	"panoptes/sensor"
 	"panoptes/tools"
 )
@@ -36,6 +37,7 @@ var commands = map[string]command{
 	"ports":   {tools.PortsMain, "ports each host served or used (raports)"},
 	"convert": {tools.ConvertMain, "turn delimited text as read -c prints it back into records (raconvert)"},
 	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
+	"relay":   {relay.Main, "collect records from sensors, relays, NetFlow/IPFIX and NATS, and serve them to clients (radium)"},
 	"top":     {tools.TopMain, "live view of the busiest flows or hosts (ratop)"},
 }
 

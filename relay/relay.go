@@ -1,0 +1,385 @@
+// Package relay is `panoptes relay`, Argus's radium: it collects records from live
+// Panoptes sensors and relays (-S), NetFlow/IPFIX exporters (-C), a NATS JetStream
+// stream (--subscribe) or record files (-r), and hands every record to its own clients
+// (-P, each with its own filter, through package recordsvc), to a file or archive (-w)
+// and to NATS (--publish). Upstreams that go away are reconnected with exponential
+// backoff and jitter.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"panoptes/filter"
+	"panoptes/internal/cli"
+	"panoptes/ipfix"
+	"panoptes/natsstream"
+	"panoptes/record"
+	"panoptes/recordsvc"
+)
+
+const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR]] [-w OUT] [--publish nats://...] [-- FILTER]"
+
+// hub takes records from every input and gives each to every output, one at a time.
+type hub struct {
+	flt  *filter.Filter
+	mu   sync.Mutex
+	srv  *recordsvc.Server
+	sink record.Sink
+	pub  *natsstream.Publisher
+	err  error // the first -w write error; the relay stops on it
+	fail context.CancelFunc
+	n    uint64
+}
+
+func (h *hub) put(r *record.Record) {
+	if !h.flt.Match(r) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	if h.srv != nil {
+		h.srv.Publish(r)
+	}
+	if h.sink != nil && h.err == nil {
+		if h.err = h.sink.Write(r); h.err != nil {
+			h.fail()
+		}
+	}
+	if h.pub != nil {
+		h.pub.Write(r)
+	}
+}
+
+func (h *hub) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sink != nil && h.err == nil {
+		if h.err = h.sink.Flush(); h.err != nil {
+			h.fail()
+		}
+	}
+	if h.pub != nil {
+		h.pub.Flush()
+	}
+}
+
+// baseContext is what the relay runs under until SIGINT/SIGTERM (tests end it).
+var baseContext = context.Background
+
+// Main is `panoptes relay`.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("relay", usage, stderr)
+	upstreams := fs.StringArrayP("server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
+	collect := fs.StringP("collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
+	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
+	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
+	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
+	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT`")
+	listen := fs.String("listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
+	cert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM `FILE`); also presented to -S upstreams that ask for one")
+	key := fs.String("tls-key", "", "the key of --tls-cert (PEM `FILE`)")
+	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by a CA in this PEM `FILE`")
+	upstreamCA := fs.String("tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
+	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
+	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
+	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	text := strings.TrimSpace(strings.Join(rest, " "))
+	flt, err := filter.Compile(text)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	if len(*upstreams) == 0 && *collect == "" && *subscribe == "" && len(*files) == 0 {
+		return cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
+	}
+	if *port == "" && *out == "" && *publish == "" {
+		return cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
+	}
+	ctx, stop := signal.NotifyContext(baseContext(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, fail := context.WithCancel(ctx)
+	defer fail()
+	h := &hub{flt: flt, fail: fail}
+
+	// Inputs are checked before outputs open, so that a usage error leaves nothing behind.
+	var dial recordsvc.DialConfig
+	useTLS := *upstreamCA != ""
+	for _, u := range *upstreams {
+		useTLS = useTLS || strings.HasPrefix(u, "tls://")
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
+			return cli.Usagef("-S %q: want HOST:PORT", u)
+		}
+	}
+	if useTLS {
+		if dial.TLS, err = recordsvc.ClientTLS(*upstreamCA, *cert, *key); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
+	var udp *net.UDPConn
+	if *collect != "" {
+		addr := *collect
+		if !strings.Contains(addr, ":") {
+			addr = ":" + addr
+		}
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return cli.Usagef("-C %q: %v", *collect, err)
+		}
+		if udp, err = net.ListenUDP("udp", ua); err != nil {
+			return fmt.Errorf("-C %s: %w", *collect, err)
+		}
+		defer udp.Close()
+	}
+	var sub natsstream.Target
+	if *subscribe != "" {
+		if sub, err = natsstream.ParseURL(*subscribe); err != nil {
+			return cli.Usagef("--subscribe: %v", err)
+		}
+	}
+	if *port != "" {
+		p, err := strconv.ParseUint(*port, 10, 16)
+		if err != nil {
+			return cli.Usagef("-P %q: want a port number", *port)
+		}
+		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, Logf: logf}
+		if *cert != "" || *key != "" || *clientCA != "" {
+			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+		}
+		h.srv, err = recordsvc.Listen(net.JoinHostPort(*listen, strconv.FormatUint(p, 10)), cfg)
+		if err != nil {
+			return fmt.Errorf("-P %s: %w", *port, err)
+		}
+		logf("serving records on %s", h.srv.Addr())
+		defer h.srv.Close(5 * time.Second)
+	}
+	if *publish != "" {
+		t, err := natsstream.ParseURL(*publish)
+		if err != nil {
+			return cli.Usagef("--publish: %v", err)
+		}
+		if h.pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: logf}); err != nil {
+			return err
+		}
+	}
+	var closeSink func() error
+	if *out != "" {
+		if h.sink, closeSink, err = openSink(*out, stdout, logf); err != nil {
+			return err
+		}
+	}
+
+	var wg sync.WaitGroup
+	live := 0
+	for _, u := range *upstreams {
+		live++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			follow(ctx, u, text, dial, h.put, logf)
+		}()
+	}
+	if udp != nil {
+		live++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			collectFlows(ctx, udp, h.put, logf)
+		}()
+	}
+	if *subscribe != "" {
+		live++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := natsstream.Consume(ctx, sub, logf, func(r *record.Record) error { h.put(r); return nil }); err != nil {
+				logf("--subscribe: %v", err)
+			}
+		}()
+	}
+	go func() { // -w and --publish see records within a second
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.flush()
+			}
+		}
+	}()
+	var runErr error
+	if len(*files) > 0 {
+		if h.srv != nil && *waitClients > 0 {
+			if err := h.srv.WaitClients(ctx, *waitClients); err != nil {
+				runErr = ctx.Err()
+			}
+		}
+		if runErr == nil {
+			runErr = replay(ctx, *files, h.put, logf)
+		}
+		if live == 0 || runErr != nil {
+			fail()
+		}
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if h.srv != nil {
+		h.srv.Close(30 * time.Second) // let clients take what is queued for them
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err = h.err
+	if h.pub != nil {
+		if perr := h.pub.Close(10 * time.Second); err == nil {
+			err = perr
+		}
+	}
+	if closeSink != nil {
+		if cerr := closeSink(); err == nil {
+			err = cerr
+		}
+	}
+	logf("%d records relayed", h.n)
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	if err == nil {
+		err = runErr
+	}
+	return err
+}
+
+// follow reads from one upstream for as long as ctx lasts, reconnecting with
+// exponential backoff (250 ms doubling to 30 s, with ±25 % jitter) and logging each
+// outage once.
+func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConfig, put func(*record.Record), logf func(string, ...any)) {
+	addr = strings.TrimPrefix(addr, "tls://")
+	cfg.Drops = func(n uint64) { logf("upstream %s dropped %d records for this relay (it read too slowly)", addr, n) }
+	const first, most = 250 * time.Millisecond, 30 * time.Second
+	backoff := first
+	down := false
+	var rec record.Record
+	for ctx.Err() == nil {
+		s, err := recordsvc.Dial(ctx, addr, filterText, cfg)
+		if err != nil {
+			var ref *recordsvc.RefusedError
+			if errors.As(err, &ref) {
+				logf("upstream %s refused the filter: %s (not retried)", addr, ref.Msg)
+				return
+			}
+			if !down && ctx.Err() == nil {
+				logf("upstream %s: %v; retrying with backoff", addr, err)
+				down = true
+			}
+		} else {
+			logf("upstream %s: connected", addr)
+			down, backoff = false, first
+			stop := context.AfterFunc(ctx, func() { s.Close() })
+			for {
+				if err = s.Read(&rec); err != nil {
+					break
+				}
+				put(&rec)
+			}
+			stop()
+			s.Close()
+			if ctx.Err() != nil {
+				return
+			}
+			if err == io.EOF {
+				logf("upstream %s ended its stream after %d records; reconnecting", addr, s.Count())
+			} else {
+				logf("upstream %v; reconnecting", err)
+			}
+			down = true
+		}
+		wait := time.Duration(float64(backoff) * (0.75 + 0.5*rand.Float64()))
+		backoff = min(2*backoff, most)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// collectFlows decodes NetFlow/IPFIX datagrams until ctx ends; a malformed datagram
+// is logged (at most once a minute per kind of trouble) and skipped.
+func collectFlows(ctx context.Context, conn *net.UDPConn, put func(*record.Record), logf func(string, ...any)) {
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	dec := ipfix.NewDecoder(ipfix.DecoderOptions{})
+	buf := make([]byte, 65535)
+	var lastLog time.Time
+	var bad uint64
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			logf("-C: %v", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if err := dec.Decode(buf[:n], from, put); err != nil {
+			bad++
+			if time.Since(lastLog) > time.Minute {
+				logf("-C: %v (%d malformed datagrams so far)", err, bad)
+				lastLog = time.Now()
+			}
+		}
+	}
+}
+
+// replay reads record files into the hub, in order.
+func replay(ctx context.Context, files []string, put func(*record.Record), logf func(string, ...any)) error {
+	var rec record.Record
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		rd, err := record.NewReader(f, name)
+		if err != nil {
+			f.Close()
+			return &cli.UsageError{Err: err}
+		}
+		for ctx.Err() == nil {
+			if err = rd.Read(&rec); err != nil {
+				break
+			}
+			put(&rec)
+		}
+		f.Close()
+		if errors.Is(err, record.ErrTruncated) {
+			logf("warning: %v (the records before it are used)", err)
+		} else if err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
+}
