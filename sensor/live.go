@@ -592,6 +592,8 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	retainAge, retainSize := retentionFlags(fs)
 	ops := addOpsFlags(fs)
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
+	var serve serveFlags // -P, --publish: sensor/serve.go
+	serve.register(fs)
 	rest, err := cli.ParseWithConfig(fs, args, DefaultSensorConfig)
 	if err != nil {
 		return err
@@ -655,6 +657,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	w, closeSink, err := OpenSink(*out, stdout, retain, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	if err != nil {
+		return err
+	}
+	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

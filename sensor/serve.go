@@ -1,0 +1,121 @@
+package sensor
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"panoptes/internal/cli"
+	"panoptes/natsstream"
+	"panoptes/record"
+	"panoptes/recordsvc"
+)
+
+// serveFlags are the sensor's live outputs besides -w: the record service for
+// `read -S` and relays (-P), and NATS JetStream (--publish).
+type serveFlags struct {
+	port, listen        string
+	cert, key, clientCA string
+	publish             string
+	clientBuffer        int
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT`")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
+	fs.StringVar(&f.cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)")
+	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
+	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
+	fs.IntVar(&f.clientBuffer, "client-buffer", 4<<20, "with -P: `BYTES` of records queued per client; records beyond are dropped for that client (and reported to it)")
+	fs.StringVar(&f.publish, "publish", "", "also publish records to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+}
+
+// wrap tees the records written to w into the record service and NATS, when asked
+// for. Neither ever blocks the writer: slow clients and a slow broker lose records
+// (counted and logged), the -w output does not. closeAll closes them, then closeW.
+func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, ...any)) (record.Sink, func() error, error) {
+	if f.port == "" && f.publish == "" {
+		return w, closeW, nil
+	}
+	t, err := f.open(w, logf)
+	if err != nil {
+		closeW()
+		return nil, nil, err
+	}
+	return t, func() error {
+		err := closeW()
+		t.closeService()
+		if t.pub != nil {
+			if perr := t.pub.Close(10 * time.Second); err == nil {
+				err = perr
+			}
+		}
+		return err
+	}, nil
+}
+
+func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, error) {
+	t := &teeSink{w: w}
+	if f.port != "" {
+		p, err := strconv.ParseUint(f.port, 10, 16)
+		if err != nil {
+			return nil, cli.Usagef("sensor: -P %q: want a port number", f.port)
+		}
+		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, Logf: logf}
+		if f.cert != "" || f.key != "" || f.clientCA != "" {
+			if cfg.TLS, err = recordsvc.ServerTLS(f.cert, f.key, f.clientCA); err != nil {
+				return nil, &cli.UsageError{Err: err}
+			}
+		}
+		if t.srv, err = recordsvc.Listen(net.JoinHostPort(f.listen, strconv.FormatUint(p, 10)), cfg); err != nil {
+			return nil, err
+		}
+		logf("serving records on %s", t.srv.Addr())
+	}
+	if f.publish != "" {
+		tg, err := natsstream.ParseURL(f.publish)
+		if err != nil {
+			t.closeService()
+			return nil, cli.Usagef("sensor: --publish: %v", err)
+		}
+		if t.pub, err = natsstream.NewPublisher(context.Background(), tg, natsstream.PublisherOptions{Logf: logf}); err != nil {
+			t.closeService()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// teeSink writes to the sensor's output and offers each record to the service and NATS.
+type teeSink struct {
+	w   record.Sink
+	srv *recordsvc.Server
+	pub *natsstream.Publisher
+}
+
+func (t *teeSink) Write(r *record.Record) error {
+	err := t.w.Write(r)
+	if t.srv != nil {
+		t.srv.Publish(r)
+	}
+	if t.pub != nil {
+		t.pub.Write(r)
+	}
+	return err
+}
+
+func (t *teeSink) Flush() error {
+	if t.pub != nil {
+		t.pub.Flush()
+	}
+	return t.w.Flush()
+}
+
+func (t *teeSink) closeService() {
+	if t.srv != nil {
+		t.srv.Close(5 * time.Second)
+	}
+}

@@ -1,0 +1,77 @@
+package sensor
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"panoptes/record"
+	"panoptes/recordsvc"
+)
+
+// TestServeTee: with -P, what the sensor writes also reaches a live client (with its
+// filter applied by the service), and the -w output is unchanged.
+func TestServeTee(t *testing.T) {
+	var file bytes.Buffer
+	w, _ := record.NewWriter(&file)
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20}
+	sink, closeAll, err := f.wrap(w, w.Flush, func(format string, args ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tee := sink.(*teeSink)
+	c, err := recordsvc.Dial(context.Background(), tee.srv.Addr().String(), "udp", recordsvc.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tee.srv.Clients() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		r := record.Record{Kind: record.KindFlow, Family: 4, Proto: 6, Seq: uint32(i)}
+		if i%2 == 1 {
+			r.Proto = 17
+		}
+		sink.Write(&r)
+	}
+	if err := closeAll(); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint32
+	var r record.Record
+	for {
+		err := c.Read(&r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.Seq)
+	}
+	if len(got) != 5 || got[0] != 1 || got[4] != 9 {
+		t.Fatalf("client got seqs %v, want the 5 UDP records", got)
+	}
+	rd, err := record.NewReader(&file, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rd.Read(&r) == nil {
+		n++
+	}
+	if n != 10 {
+		t.Fatalf("-w output has %d records, want 10", n)
+	}
+}
+
+func TestServeFlagsBad(t *testing.T) {
+	w, _ := record.NewWriter(io.Discard)
+	for _, f := range []serveFlags{{port: "x"}, {port: "0", cert: "/nonexistent"}, {publish: "http://x"}} {
+		if _, _, err := f.wrap(w, w.Flush, func(string, ...any) {}); err == nil {
+			t.Errorf("%+v accepted", f)
+		}
+	}
+}
