@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"panoptes/internal/cli"
 	"panoptes/metrics"
@@ -166,6 +167,9 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 // start serves metrics if asked, hooking cfg so that the capture's counters are read at
 // each scrape, and logs when the capture runs. The returned function stops serving.
 func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(), error) {
+	if err := checkCapabilities(cfg); err != nil {
+		return nil, err
+	}
 	if o.log != nil {
 		ready := cfg.Ready
 		cfg.Ready = func() {
@@ -243,4 +247,76 @@ func (o *sensorOps) summary(stderr io.Writer, st *LiveStats) {
 	}
 	o.log.Info("capture ended", "records", st.Records, "ring_dropped", st.RingDropped, "evictions", st.Evictions,
 		"parse_errors", st.ParseErrors, "nic_drops", st.NICDrops)
+}
+
+// Capability numbers (linux/capability.h).
+const (
+	capNetAdmin = 12
+	capNetRaw   = 13
+	capIPCLock  = 14
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+// sensorCaps is what the packaged unit grants; named in the error when one is missing.
+const sensorCaps = "CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_PERFMON CAP_IPC_LOCK"
+
+// checkCapabilities says, before anything is opened, which capability the capture
+// lacks. Without it the kernel's answer is a bare EPERM that the BPF library blames on
+// RLIMIT_MEMLOCK. CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON, as in the
+// kernel. Without CAP_IPC_LOCK the AF_XDP UMEM counts against RLIMIT_MEMLOCK.
+func checkCapabilities(cfg *LiveConfig) error {
+	eff, ok := effectiveCaps()
+	if !ok {
+		return nil // no /proc: let the kernel decide
+	}
+	has := func(c uint) bool { return eff&(1<<c) != 0 }
+	need := []struct {
+		bit  uint
+		name string
+		why  string
+	}{{capNetRaw, "CAP_NET_RAW", "opening packet sockets"}}
+	if !cfg.AFPacket {
+		need = append(need,
+			struct {
+				bit  uint
+				name string
+				why  string
+			}{capBPF, "CAP_BPF", "loading the XDP program"},
+			struct {
+				bit  uint
+				name string
+				why  string
+			}{capNetAdmin, "CAP_NET_ADMIN", "attaching XDP and binding AF_XDP sockets"})
+	}
+	for _, n := range need {
+		if has(n.bit) || (n.bit == capBPF || n.bit == capPerfmon) && has(capSysAdmin) {
+			continue
+		}
+		return fmt.Errorf("sensor: missing capability %s, needed for %s: run as root or with %s (as packaging/panoptes-sensor.service grants)", n.name, n.why, sensorCaps)
+	}
+	if !cfg.AFPacket && !has(capIPCLock) {
+		var lim unix.Rlimit
+		umem := uint64(max(cfg.XDP.Frames, 1)) * uint64(max(cfg.XDP.FrameSize, 1))
+		if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim) == nil && lim.Cur != unix.RLIM_INFINITY && lim.Cur < umem {
+			return fmt.Errorf("sensor: without CAP_IPC_LOCK each queue's AF_XDP UMEM (%d MiB) counts against RLIMIT_MEMLOCK (%d KiB): grant CAP_IPC_LOCK or raise the limit (LimitMEMLOCK=infinity, ulimit -l unlimited)", umem>>20, lim.Cur>>10)
+		}
+	}
+	return nil
+}
+
+// effectiveCaps reads the process's effective capability set from /proc/self/status.
+func effectiveCaps() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return caps, err == nil
+		}
+	}
+	return 0, false
 }
