@@ -15,26 +15,26 @@ import (
 
 // serveOnce runs args (with ADDR replaced by a live server's address) through ReadMain
 // while the server publishes the fixture once to every client, then ends the stream.
-// It returns the output, stderr, the error and the server's log.
-func serveOnce(t *testing.T, args []string, clients int) (string, string, error, string) {
+// It returns the output, stderr, the server's log and the error.
+func serveOnce(t *testing.T, args []string, clients int) (out, stderr, log string, err error) {
 	t.Helper()
 	var logMu sync.Mutex
-	var log strings.Builder
-	srv, err := recordsvc.Listen("127.0.0.1:0", recordsvc.Config{Logf: func(f string, a ...any) {
+	var logb strings.Builder
+	srv, lerr := recordsvc.Listen("127.0.0.1:0", recordsvc.Config{Logf: func(f string, a ...any) {
 		logMu.Lock()
 		defer logMu.Unlock()
-		fmt.Fprintf(&log, f+"\n", a...)
+		fmt.Fprintf(&logb, f+"\n", a...)
 	}})
-	if err != nil {
-		t.Fatal(err)
+	if lerr != nil {
+		t.Fatal(lerr)
 	}
 	args = substitute(args, "")
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, "ADDR", srv.Addr().String())
 	}
-	var out, errb bytes.Buffer
+	var outb, errb bytes.Buffer
 	done := make(chan error)
-	go func() { done <- ReadMain(args, nil, &out, &errb) }()
+	go func() { done <- ReadMain(args, nil, &outb, &errb) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for srv.Clients() < clients {
 		select {
@@ -42,7 +42,7 @@ func serveOnce(t *testing.T, args []string, clients int) (string, string, error,
 			srv.Close(time.Second)
 			logMu.Lock()
 			defer logMu.Unlock()
-			return out.String(), errb.String(), err, log.String()
+			return outb.String(), errb.String(), logb.String(), err
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -57,7 +57,7 @@ func serveOnce(t *testing.T, args []string, clients int) (string, string, error,
 	err = <-done
 	logMu.Lock()
 	defer logMu.Unlock()
-	return out.String(), errb.String(), err, log.String()
+	return outb.String(), errb.String(), logb.String(), err
 }
 
 // TestReadLive: `read -S` prints what `read -r` prints for the same records, with the
@@ -75,7 +75,7 @@ func TestReadLive(t *testing.T) {
 		{"json", []string{"-S", "ADDR", "--json", "--", "-", "man"}, []string{"-r", file, "--json", "--", "man"}, "filter man"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, stderr, err, log := serveOnce(t, tc.live, 1)
+			got, stderr, log, err := serveOnce(t, tc.live, 1)
 			if err != nil {
 				t.Fatalf("read -S: %v (%s)", err, stderr)
 			}
@@ -94,7 +94,7 @@ func TestReadLive(t *testing.T) {
 }
 
 func TestReadLiveErrors(t *testing.T) {
-	_, _, err, _ := serveOnce(t, []string{"-S", "ADDR", "--", "tcp and foo 1"}, 1)
+	_, _, _, err := serveOnce(t, []string{"-S", "ADDR", "--", "tcp and foo 1"}, 1)
 	var ue *cli.UsageError
 	if !errors.As(err, &ue) || cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("bad remote filter: %v, want a usage error", err)
@@ -104,7 +104,7 @@ func TestReadLiveErrors(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `unexpected "foo" at column 9`) {
 		t.Fatalf("error %q", err)
 	}
-	_, _, err, _ = serveOnce(t, []string{"-S", "ADDR", "--", "port 9999"}, 1)
+	_, _, _, err = serveOnce(t, []string{"-S", "ADDR", "--", "port 9999"}, 1)
 	if !errors.Is(err, cli.ErrNoMatch) {
 		t.Fatalf("no port 9999 records live: %v, want ErrNoMatch", err)
 	}
