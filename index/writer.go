@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +21,15 @@ import (
 //
 // A block is written, fsynced, and only then indexed: a record that Write accepted is in
 // the archive once the block holding it is flushed (at 256 KiB of records, when its
-// segment is sealed, and on Flush and Close). A Writer is not safe for concurrent use.
+// segment is sealed, and on Flush and Close); a Flush that returns nil acknowledges every
+// record written before it, and its blocks are then in the index too, so a reader that
+// does not recover the archive (`index verify`, `read -R`) sees them.
+//
+// The first error (a full disk, typically) stops the writer: every later call returns
+// it, and Close closes the files without sealing anything. Writing more to a disk that
+// failed a write would at best fail again and at worst meet Pebble's fatal path halfway
+// through sealing; the next Open recovers the unsealed segments from their complete
+// blocks. A Writer is not safe for concurrent use.
 type Writer struct {
 	a          *Archive
 	span       int64
@@ -29,6 +38,7 @@ type Writer struct {
 	tick       uint64
 	retain     Retention
 	lastSnap   time.Time
+	err        error // the first error; the writer stopped there
 }
 
 type spanKey struct {
@@ -70,6 +80,21 @@ func (w *Writer) spanOf(t int64) int64 {
 
 // Write adds a record.
 func (w *Writer) Write(r *record.Record) error {
+	if w.err != nil {
+		return w.err
+	}
+	return w.stop(w.write(r))
+}
+
+// stop records err as the error that stopped the writer, and returns it.
+func (w *Writer) stop(err error) error {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
+func (w *Writer) write(r *record.Record) error {
 	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
 	s := w.open[k]
 	if s == nil {
@@ -149,16 +174,31 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	hdr := appendSegmentHeader(nil, srcid, span)
-	if _, err := f.Write(hdr); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("archive: writing %s: %w", tmp, err)
+	_, err = f.Write(hdr)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
+	if err != nil {
+		// A segment without its whole header holds nothing: remove it (which frees the
+		// space it took), and its index entry, left unsealed and without a file, is
+		// forgotten by the next open.
 		f.Close()
-		return nil, fmt.Errorf("archive: syncing %s: %w", tmp, err)
+		os.Remove(tmp)
+		return nil, fmt.Errorf("archive: writing the header of %s: %w", tmp, bareErr(err))
 	}
 	s.f, s.off = f, int64(len(hdr))
 	return s, nil
+}
+
+// bareErr drops the operation and path from a file error whose message names the file
+// already ("write /a/b: no space left on device" becomes "no space left on device"); it
+// still matches the same errors.Is targets.
+func bareErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // flushBlock compresses the pending records into a block, writes and fsyncs it, then
@@ -173,10 +213,11 @@ func (w *Writer) flushBlock(s *openSegment) error {
 		// The block may be partly written: truncate it away so the segment ends with
 		// complete blocks, and report the failure (a full disk, typically).
 		s.f.Truncate(s.off)
-		return fmt.Errorf("archive: writing a block to %s at byte %d: %w", s.f.Name(), s.off, err)
+		return fmt.Errorf("archive: writing a block to %s at byte %d: %w", s.f.Name(), s.off, bareErr(err))
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("archive: syncing %s: %w", s.f.Name(), err)
+		s.f.Truncate(s.off)
+		return fmt.Errorf("archive: syncing %s: %w", s.f.Name(), bareErr(err))
 	}
 	batch := w.a.db.NewBatch()
 	defer batch.Close()
@@ -205,11 +246,11 @@ func (w *Writer) seal(s *openSegment) error {
 		return err
 	}
 	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), err)
+		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), bareErr(err))
 	}
 	final := filepath.Join(w.a.dir, s.seg.path)
 	if err := os.Rename(s.f.Name(), final); err != nil {
-		return fmt.Errorf("archive: publishing %s: %w", final, err)
+		return fmt.Errorf("archive: publishing %s: %w", final, bareErr(err))
 	}
 	syncDir(filepath.Dir(final))
 	s.seg.sealed = true
@@ -227,26 +268,47 @@ func (w *Writer) seal(s *openSegment) error {
 	return w.a.applyRetention(w.retain, w.openIDs())
 }
 
-// Flush writes every pending block (the open segments stay open).
+// Flush writes every pending block (the open segments stay open) and syncs the index:
+// when it returns nil, every record written so far is acknowledged.
 func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
 	for _, s := range w.open {
 		if err := w.flushBlock(s); err != nil {
-			return err
+			return w.stop(err)
 		}
+	}
+	// flushBlock commits without syncing; one sync here makes the blocks' index entries
+	// durable, so that a reader that does not recover (index verify, read -R) finds every
+	// acknowledged record even if the writer stops for good next.
+	if err := w.a.db.LogData(nil, pebble.Sync); err != nil {
+		return w.stop(fmt.Errorf("archive %s: syncing the index: %w", w.a.dir, err))
 	}
 	return nil
 }
 
 // Close seals every open segment. Snapshots for readers stay (a query may be reading
 // one); with no writer, new readers open the index itself, and the next writer prunes
-// them.
+// them. After an error Close only closes the files and returns that error: the next
+// Open seals what was left open.
 func (w *Writer) Close() error {
-	var first error
+	if w.err != nil {
+		for id, s := range w.open {
+			s.f.Close()
+			delete(w.open, id)
+		}
+		return w.err
+	}
 	for id, s := range w.open {
-		if err := w.seal(s); err != nil && first == nil {
-			first = err
+		if err := w.seal(s); err != nil {
+			w.stop(err)
+			break
 		}
 		delete(w.open, id)
 	}
-	return first
+	if w.err != nil {
+		return w.Close()
+	}
+	return nil
 }
