@@ -195,6 +195,11 @@ func binStart(t int64, size time.Duration) int64 {
 // out-of-order) in proportion to the packets it got; the last piece gets what is left,
 // so the pieces sum to the record. A record within one bin, or of zero duration, is
 // passed whole. Pieces without packets are skipped.
+//
+// Argus prorates each direction over that direction's own first and last packet
+// times; a Panoptes record keeps one span for both, so where the two directions' spans
+// differ a piece can get a packet more or less than rabins gives it (the record's
+// totals are the same).
 func splitAtBins(r *record.Record, size time.Duration, fn func(*record.Record)) {
 	start := binStart(r.StartTime, size)
 	if r.LastTime <= start+int64(size) {
@@ -205,7 +210,9 @@ func splitAtBins(r *record.Record, size time.Duration, fn func(*record.Record)) 
 	for {
 		end := binStart(rem.StartTime, size) + int64(size)
 		if rem.LastTime <= end {
-			fn(&rem)
+			if rem.Src.Pkts+rem.Dst.Pkts > 0 {
+				fn(&rem)
+			}
 			return
 		}
 		frac := float64(end-rem.StartTime) / float64(rem.LastTime-rem.StartTime)

@@ -128,8 +128,9 @@ func convertCSV(src io.Reader, name string, sep rune, fn func(*record.Record) er
 		}
 		clear(have)
 		for i, v := range row {
-			k := orderIndex[cols[i].Name]
-			cells[k], have[k] = strings.TrimSpace(v), true
+			if k, ok := orderIndex[cols[i].Name]; ok { // fields convert cannot set are skipped
+				cells[k], have[k] = strings.TrimSpace(v), true
+			}
 		}
 		r = record.Record{Kind: record.KindFlow, Trans: 1}
 		man = record.Management{}
@@ -409,7 +410,11 @@ func setUint32(dst *uint32, v string, dotted bool) error {
 }
 
 func setUint16(dst *uint16, v string) error {
-	n, err := strconv.ParseUint(v, 10, 16)
+	base := 10
+	if h, ok := strings.CutPrefix(v, "0x"); ok { // ra prints ICMP type and code as hex
+		v, base = h, 16
+	}
+	n, err := strconv.ParseUint(v, base, 16)
 	if err != nil {
 		return fmt.Errorf("%q is not a port (0 to 65535)", v)
 	}
@@ -509,6 +514,11 @@ func etherType(name string) (uint16, bool) {
 	return 0, false
 }
 
+func isEther(name string) bool {
+	_, ok := etherType(name)
+	return ok
+}
+
 func (c *converter) proto(v string) error {
 	if v == "man" {
 		c.r.Kind = record.KindMan
@@ -525,7 +535,7 @@ func (c *converter) proto(v string) error {
 	}
 	if n, err := strconv.ParseUint(v, 10, 8); err == nil {
 		c.r.Proto = uint8(n)
-	} else if n, ok := record.ProtoNumber(v); ok && (ipAddr || a == "") {
+	} else if n, ok := record.ProtoNumber(v); ok && (ipAddr || a == "" || !isEther(v)) {
 		c.r.Proto = n
 	} else if et, ok := etherType(v); ok {
 		c.nonIP, c.r.Family, c.r.EtherType = true, 0, et
