@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"panoptes/bench/loss"
 	"panoptes/doctor"
 	"panoptes/index"
 	"panoptes/internal/cli"
@@ -36,6 +37,7 @@ var commands = map[string]command{
 	"split":   {tools.SplitMain, "write records into files by time bin, count or size (rasplit)"},
 	"ports":   {tools.PortsMain, "ports each host served or used (raports)"},
 	"convert": {tools.ConvertMain, "turn delimited text as read -c prints it back into records (raconvert)"},
+	"bench":   {loss.BenchMain, "bench loss: the zero-loss capture rate, and where frames are lost"},
 	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
 	"relay":   {relay.Main, "collect records from sensors, relays, NetFlow/IPFIX and NATS, and serve them to clients (radium)"},
 	"top":     {tools.TopMain, "live view of the busiest flows or hosts (ratop)"},
