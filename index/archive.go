@@ -195,7 +195,8 @@ func (a *Archive) publishSnapshot() error {
 	name := fmt.Sprintf("%020d", time.Now().UnixNano())
 	tmp := filepath.Join(root, "."+name)
 	if err := a.db.Checkpoint(tmp, pebble.WithFlushedWAL()); err != nil {
-		return fmt.Errorf("archive: snapshot of the index: %w", err)
+		os.RemoveAll(tmp) // a part-made snapshot (a full disk): nobody would remove it
+		return fmt.Errorf("archive %s: snapshot of the index: %w", a.dir, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(root, name)); err != nil {
 		return err
