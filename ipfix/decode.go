@@ -269,7 +269,6 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 		tid := binary.BigEndian.Uint16(b[off:])
 		count := int(binary.BigEndian.Uint16(b[off+2:]))
 		off += 4
-		scope := 0
 		if v9 && options {
 			// v9 options template: template id, scope length, option length (bytes).
 			scopeLen, optLen := count, 0
@@ -281,7 +280,7 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 			if scopeLen%4 != 0 || optLen%4 != 0 {
 				return d.fail(ex, base+start, fmt.Sprintf("options template %d: scope length %d or option length %d not a multiple of 4", tid, scopeLen, optLen))
 			}
-			count, scope = (scopeLen+optLen)/4, scopeLen/4
+			count = (scopeLen + optLen) / 4
 		} else if !v9 && count == 0 {
 			d.withdraw(mc.key, tid, options)
 			continue
@@ -289,7 +288,7 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 			if len(b)-off < 2 {
 				return d.fail(ex, base+off, "options template cut short")
 			}
-			scope = int(binary.BigEndian.Uint16(b[off:]))
+			scope := int(binary.BigEndian.Uint16(b[off:]))
 			off += 2
 			if scope == 0 || scope > count {
 				return d.fail(ex, base+start, fmt.Sprintf("options template %d: scope field count %d of %d fields", tid, scope, count))
