@@ -195,7 +195,11 @@ func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(
 	if err != nil {
 		return nil, cli.Usagef("sensor: %v", err)
 	}
-	warn(fmt.Sprintf("metrics at http://%s/metrics", o.srv.Addr))
+	if o.log != nil {
+		o.log.Info("metrics at http://"+o.srv.Addr+"/metrics", "addr", o.srv.Addr)
+	} else {
+		warn(fmt.Sprintf("metrics at http://%s/metrics", o.srv.Addr))
+	}
 	cfg.Observe = func(ls *LiveState) func() {
 		o.gate.Set(ls.Snapshot)
 		return o.gate.Clear
