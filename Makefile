@@ -6,7 +6,7 @@ SAMPLE    ?= testdata/http_ipv6.pcap
 DEMO_CAPTURES ?= testdata/get.pcap testdata/icmp.pcap testdata/dns.pcap testdata/q-in-q.pcap testdata/frag-ip-tcp.pcap
 FUZZTIME  ?= 30s
 
-.PHONY: help build run run-import test test-short bench fuzz lint generate clean
+.PHONY: help build run run-import test test-short bench fuzz lint generate deb clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -48,5 +48,8 @@ lint: ## gofmt, go vet, staticcheck
 generate: ## regenerate the bpf2go output in xdp/ (needs clang, llvm, libbpf-dev)
 	$(GO) generate ./...
 
+deb: ## build the Debian package into dist/ (binary, systemd unit, /etc/panoptes/sensor.conf)
+	packaging/build-deb.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
