@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -285,10 +287,50 @@ func (c *Capture) Close() error {
 		errs = append(errs, c.link.Close())
 	}
 	for _, q := range c.Queues {
+		var st unix.Stat_t
+		ino := uint64(0)
+		if unix.Fstat(q.sock.FD(), &st) == nil {
+			ino = st.Ino
+		}
 		errs = append(errs, q.sock.Close())
+		if ino != 0 {
+			errs = append(errs, unmapSocket(ino))
+		}
 	}
 	c.closeObjects()
 	return errors.Join(errs...)
+}
+
+// unmapSocket unmaps what is still mapped from the socket with inode ino.
+// asavie/xdp's Socket.Close closes the socket and unmaps the UMEM but not its four
+// rings; each mapping holds the socket, so the queue stays bound and opening it again
+// in the same process fails with EBUSY (found by `panoptes bench loss`, which captures
+// trial after trial). The mappings are found in /proc/self/maps by the socket's inode.
+func unmapSocket(ino uint64) error {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return fmt.Errorf("unmapping AF_XDP rings: %w", err)
+	}
+	want := fmt.Sprintf("socket:[%d]", ino)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[5] != want {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		if _, _, e := unix.Syscall(unix.SYS_MUNMAP, uintptr(start), uintptr(end-start), 0); e != 0 {
+			return fmt.Errorf("unmapping AF_XDP ring at %#x: %w", start, e)
+		}
+	}
+	return nil
 }
 
 // WallTime converts a CLOCK_TAI timestamp from the XDP program to Unix ns.
