@@ -161,6 +161,12 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 	for q := 0; q < queues; q++ {
 		xsk.DefaultSocketFlags = flags
 		s, err := xsk.NewSocket(ifc.Index, q, &opts)
+		// A queue whose previous socket was just closed stays bound until the kernel's
+		// deferred release has run: wait for it, briefly.
+		for wait := 0; err != nil && strings.Contains(err.Error(), "resource busy") && wait < 100; wait++ {
+			time.Sleep(20 * time.Millisecond)
+			s, err = xsk.NewSocket(ifc.Index, q, &opts)
+		}
 		if err != nil && flags == unix.XDP_ZEROCOPY {
 			flags = unix.XDP_COPY
 			xsk.DefaultSocketFlags = flags
