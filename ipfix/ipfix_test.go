@@ -317,7 +317,7 @@ func TestTemplateWithdrawalAndVarLen(t *testing.T) {
 	tmpl = be16(be16(tmpl, ieSrcIPv4), 4)
 	tmpl = be16(be16(tmpl, ieDstIPv4), 4)
 	tmpl = be32(be16(be16(tmpl, 1|enterpriseBit), varLen), 9) // another enterprise's element, variable length
-	tmpl = be16(be16(tmpl, iePacketDelta), 4)                  // reduced-size encoding
+	tmpl = be16(be16(tmpl, iePacketDelta), 4)                 // reduced-size encoding
 	tmpl = be16(be16(tmpl, ieProtocol), 1)
 	tmpl = be16(be16(tmpl, ieStartSeconds), 4)
 	var data []byte

@@ -7,7 +7,7 @@ import (
 	"panoptes/record"
 )
 
-const readUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-s FIELDS] [-c SEP | --json] [-n] [-N COUNT] [-p DIGITS] [-u] [-L N] [-w OUT] [-- FILTER]"
+const readUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-s FIELDS] [-c SEP | --json] [-n] [-N COUNT] [-p DIGITS] [-u] [-L N] [-w OUT | --ipfix [udp://|tcp://]HOST:PORT] [-- FILTER]"
 
 // ReadMain is `panoptes read`, Argus's ra: it reads record streams, keeps the records
 // that pass the filter, and prints them (or writes them with -w).
@@ -18,11 +18,20 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("read", readUsage, stderr)
 	var c common
 	c.register(fs)
+	ipfixDest := ipfixFlag(fs)
 	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	out, err := newSink(&c, o, stdout)
+	var out sink
+	switch {
+	case *ipfixDest != "" && c.write != "":
+		return cli.Usagef("--ipfix and -w cannot be used together")
+	case *ipfixDest != "":
+		out, err = newIPFIXSink(*ipfixDest, stderr)
+	default:
+		out, err = newSink(&c, o, stdout)
+	}
 	if err != nil {
 		return err
 	}
