@@ -26,6 +26,10 @@ type ExporterOptions struct {
 	// messages). By default it is true unless conn is a *net.UDPConn or reports a
 	// "udp" network.
 	Stream *bool
+	// MaxDelay: a message that has waited this long for more records is sent before
+	// the next record is added (default 1 s), so that a slow trickle of records is not
+	// held until the next Flush.
+	MaxDelay time.Duration
 	// Now is the export-time clock (default time.Now).
 	Now func() time.Time
 }
@@ -36,6 +40,7 @@ type ExporterStats struct {
 	Messages uint64 // IPFIX messages sent
 	Bytes    uint64 // bytes of those messages
 	Skipped  uint64 // records not exported: management records and non-IP flows
+	Lost     uint64 // records in datagrams the socket refused (collector down: ECONNREFUSED)
 }
 
 // Template ids the exporter uses.
@@ -58,6 +63,7 @@ type Exporter struct {
 	domains map[uint32]*domainState
 	msg     []byte // the message being built
 	open    bool   // msg holds a message not yet sent
+	opened  time.Time
 	domain  uint32 // its observation domain
 	setOff  int    // offset of the open data set's header, or -1
 	setTmpl uint16
@@ -83,6 +89,9 @@ func NewExporter(conn net.Conn, opts ExporterOptions) *Exporter {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = time.Second
 	}
 	e := &Exporter{conn: conn, opts: opts, domains: map[uint32]*domainState{}, setOff: -1}
 	if opts.Stream != nil {
@@ -176,7 +185,7 @@ func (e *Exporter) Write(r *record.Record) error {
 	if r.Family == 6 {
 		tid, ti = TemplateIPv6, 1
 	}
-	if e.open && e.domain != r.SrcID {
+	if e.open && (e.domain != r.SrcID || e.opts.Now().Sub(e.opened) >= e.opts.MaxDelay) {
 		if err := e.Flush(); err != nil {
 			return err
 		}
@@ -213,6 +222,7 @@ func (e *Exporter) begin(domain uint32) {
 	e.msg = append(e.msg[:0], make([]byte, ipfixHeader)...)
 	e.open, e.domain, e.setOff, e.recs = true, domain, -1, 0
 	now := e.opts.Now()
+	e.opened = now
 	due := !d.tmplSent
 	if !e.stream && !due {
 		due = now.Sub(d.tmplAt) >= e.opts.TemplateInterval || d.msgsSinceTpl >= e.opts.TemplateMessages
@@ -230,7 +240,10 @@ func (e *Exporter) closeSet() {
 	}
 }
 
-// Flush sends the current message, if any.
+// Flush sends the current message, if any. On a stream a write error is final (every
+// later call returns it); on a datagram socket the message's records are counted as
+// lost, the error returned, and the next message tried afresh (a collector that is not
+// up yet makes the kernel refuse datagrams for a while).
 func (e *Exporter) Flush() error {
 	if e.err != nil {
 		return e.err
@@ -247,8 +260,17 @@ func (e *Exporter) Flush() error {
 	binary.BigEndian.PutUint32(h[8:], d.seq)
 	binary.BigEndian.PutUint32(h[12:], e.domain)
 	if _, err := e.conn.Write(e.msg); err != nil {
-		e.err = fmt.Errorf("ipfix export to %s: %w", e.conn.RemoteAddr(), err)
-		return e.err
+		err = fmt.Errorf("ipfix export to %s: %w", e.conn.RemoteAddr(), err)
+		if e.stream {
+			e.err = err
+			return err
+		}
+		e.open = false
+		e.stats.Lost += uint64(e.recs)
+		if d.msgsSinceTpl == 0 {
+			d.tmplSent = false // the templates may not have arrived: send them again
+		}
+		return err
 	}
 	d.seq += e.recs
 	d.msgsSinceTpl++

@@ -590,6 +590,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
 	retainAge, retainSize := retentionFlags(fs)
+	ipfixDest := ipfixFlag(fs)
 	ops := addOpsFlags(fs)
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
 	var serve serveFlags // -P, --publish: sensor/serve.go
@@ -660,6 +661,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
+		return err
+	}
+	if w, closeSink, err = teeIPFIX(*ipfixDest, w, closeSink, warn); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -19,22 +17,15 @@ func ipfixFlag(fs *pflag.FlagSet) *string {
 	return fs.String("ipfix", "", "send the selected records as bidirectional IPFIX (RFC 5103) to `[udp://|tcp://]HOST:PORT` instead of printing them")
 }
 
-// DialIPFIX parses an --ipfix destination ("HOST:PORT" or "udp://HOST:PORT" for UDP,
-// "tcp://HOST:PORT" for TCP) and connects to it. flag names the flag in errors.
-func DialIPFIX(flag, dest string) (net.Conn, error) {
-	network, addr := "udp", dest
-	if i := strings.Index(dest, "://"); i >= 0 {
-		network, addr = dest[:i], dest[i+3:]
-	}
-	if network != "udp" && network != "tcp" {
-		return nil, cli.Usagef("%s %q: transport %q (want udp:// or tcp://)", flag, dest, network)
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, cli.Usagef("%s %q: want HOST:PORT", flag, dest)
-	}
-	conn, err := net.DialTimeout(network, addr, 5*time.Second)
+// dialIPFIX connects to an --ipfix destination ([udp://|tcp://]HOST:PORT).
+func dialIPFIX(dest string) (net.Conn, error) {
+	network, addr, err := ipfix.ParseDestination(dest)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", flag, dest, err)
+		return nil, cli.Usagef("--ipfix %w", err)
+	}
+	conn, err := ipfix.Dial(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("--ipfix %s: %w", dest, err)
 	}
 	return conn, nil
 }
@@ -47,7 +38,7 @@ type ipfixSink struct {
 }
 
 func newIPFIXSink(dest string, stderr io.Writer) (*ipfixSink, error) {
-	conn, err := DialIPFIX("--ipfix", dest)
+	conn, err := dialIPFIX(dest)
 	if err != nil {
 		return nil, err
 	}
