@@ -23,7 +23,13 @@ func TestImportRules(t *testing.T) {
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
 		"sensor":  {"panoptes/tools"},
 		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
+		"ipfix":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
 		"doctor":  {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
+		// The live record service and its transports carry records; they know nothing of
+		// capture, of the tools that print records, or of the relay built on them.
+		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
+		"natsstream": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
+		"relay":      {"panoptes/sensor", "panoptes/xdp"}, // a collector: records in, records out
 	}
 	root := filepath.Join("..", "..")
 	fset := token.NewFileSet()
