@@ -3,6 +3,7 @@ package ipfix
 import (
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"strings"
@@ -362,7 +363,35 @@ func TestSrcIDFromExporter(t *testing.T) {
 		t.Errorf("IPv4 exporter: srcid %#x", got)
 	}
 	a, b := d.srcID(netip.MustParseAddrPort("[2001:db8::1]:9")), d.srcID(netip.MustParseAddrPort("[2001:db8::2]:9"))
-	if a == b || a == 0 {
-		t.Errorf("IPv6 exporters: srcids %#x %#x", a, b)
+	h := fnv.New32a()
+	addr := netip.MustParseAddr("2001:db8::1").As16()
+	h.Write(addr[:])
+	if a != h.Sum32() || a == b {
+		t.Errorf("IPv6 exporters: srcids %#x %#x, want FNV-1a %#x for the first", a, b, h.Sum32())
+	}
+}
+
+// TestExportMaxDelay: a message older than MaxDelay is sent before the next record is
+// added, so a trickle of records is not held until Flush.
+func TestExportMaxDelay(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := &msgConn{network: "udp"}
+	e := NewExporter(c, ExporterOptions{MaxDelay: time.Second, Now: func() time.Time { return now }})
+	in := sampleRecords()
+	e.Write(&in[0])
+	now = now.Add(500 * time.Millisecond)
+	e.Write(&in[1])
+	if len(c.msgs) != 0 {
+		t.Fatalf("%d messages sent before MaxDelay", len(c.msgs))
+	}
+	now = now.Add(600 * time.Millisecond)
+	e.Write(&in[2])
+	if len(c.msgs) != 1 {
+		t.Fatalf("%d messages sent after MaxDelay, want 1", len(c.msgs))
+	}
+	n := 0
+	NewDecoder(DecoderOptions{}).Decode(c.msgs[0], exporterAddr, func(*record.Record) { n++ })
+	if n != 2 {
+		t.Errorf("first message holds %d records, want 2", n)
 	}
 }
