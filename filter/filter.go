@@ -32,14 +32,17 @@
 //   - "icmp" is IP protocol 1 (ra's meaning); "icmpv6"/"ipv6-icmp" is protocol 58.
 //   - "port" matches only protocols with ports (TCP, UDP, SCTP, DCCP, UDP-Lite).
 //   - "host" and "net" also match the IPv4 protocol addresses of ARP flows.
-//   - Counts (pkts, bytes, appbytes) with no direction compare the total of both sides;
-//     "src or dst pkts" tests each side. Header values (ttl, tos, vid) with no direction
-//     match if either side does; a side without packets has no header values, and
-//     non-IP flows have no ttl or tos.
-//   - "con" is an established TCP flow, or a non-TCP flow with packets both ways.
-//   - rate, load and ploss with no direction are the flow's (the rate, load and ploss
-//     fields); with src/dst, one side's. Rates are (packets-1)/duration, 0 for a
-//     record of one packet or zero length.
+//   - Comparisons with no direction match if either side does, as in ra 3.0.8 ("src
+//     or dst" is the default direction): "pkts gt 5" selects a flow with 6 packets one
+//     way, not one with 3 each way. A side without packets has all values 0 (ttl
+//     and tos too), and as in ra only IPv4 flows have a ttl or tos (an IPv6 hop limit
+//     never matches "ttl").
+//   - "con" and "est" are flows with packets both ways, of any protocol, and TCP flows
+//     joined midstream (no SYN, FIN or RST seen), as in ra 3.0.8 (a TCP SYN answered
+//     by a RST is "est"). "fin" is a TCP flow that saw a FIN; "synack" one whose SYN was
+//     answered by a SYN-ACK.
+//   - rate, load and ploss are per side (srate, sload...): (packets-1)/duration, 0 for
+//     a side of one packet or a record of zero length.
 //   - echo/unreach/redirect/timexed test the ICMP type of the flow's first packet
 //     (ICMPv4 8/0, 3, 5, 11; ICMPv6 128/129, 1, 137, 3).
 //   - Protocol names: record.ProtoNumber's table (tcp udp icmp igmp gre esp ah ospf pim

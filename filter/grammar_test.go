@@ -14,7 +14,7 @@ import (
 // rateRecords are records with durations and losses, for the real-valued
 // comparisons and the ICMP kinds.
 func rateRecords() []named {
-	// 11 packets over 2 s: rate 5/s; 1100 bytes... load 8*(bytes-1)/2.
+	// 7+4 packets over 2 s: src rate 3/s, src load 8*7000/2 bits/s.
 	busy := flow("10.0.0.1", 40000, "10.0.0.2", 80, 6)
 	busy.StartTime, busy.LastTime = 1e9, 3e9
 	busy.Src = record.Side{Pkts: 7, Bytes: 7001, Loss: 1}
@@ -55,22 +55,22 @@ func rateRecords() []named {
 func TestGrammarExtensions(t *testing.T) {
 	recs := rateRecords()
 	tests := []struct{ expr, want string }{
-		{"rate gt 4", "busy"},                             // (11-1)/2 = 5
-		{"rate eq 5", "busy"},                             //
-		{"rate > 0.01", "busy idle"},                      // idle: 2/100
+		{"rate gt 2", "busy"}, // per side: src (7-1)/2 = 3
+		{"rate eq 3", "busy"},
+		{"rate > 0.005", "busy idle"},                     // idle: 2/100
 		{"src rate gte 3", "busy"},                        // (7-1)/2
 		{"dst rate lt 1 and tcp", "idle tcp3"},            // busy dst: 3/2
 		{"rate 0 and udp", "single"},                      // one packet: no rate
-		{"load gt 40000", "busy"},                         // 8*(11000)/2
+		{"load gt 20000", "busy"},                         // src 8*7000/2
 		{"src load > 20000 and src load < 30000", "busy"}, // 8*7000/2
 		{"loss gt 0", "busy"},
 		{"src loss 1", "busy"},
 		{"dst loss gt 0", ""},
 		{"ploss gt 9 and ploss lt 10", "busy"}, // 1/11
 		{"src ploss gt 14", "busy"},            // 1/7
-		{"pkts ne 1 and ip", "busy idle"},
-		{"pkts != 1", "busy idle"},
-		{"!(pkts != 1) and tcp", "tcp3"},
+		{"src pkts ne 1 and ip", "busy idle"},
+		{"src pkts != 1", "busy idle"},
+		{"!(src pkts != 1) and tcp", "tcp3"},
 		{"net 10.0.0.0 mask 255.255.255.0", "busy idle single unreach reply redirect timexed tcp3"},
 		{"src net 10.0.0.0 mask 255.0.0.0 and icmp", "unreach redirect timexed"},
 		{"net 2001:db8:: mask ffff:ffff::", "echo6 unreach6 timexed6"},

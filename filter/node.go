@@ -242,10 +242,6 @@ var attrNames = [...]string{"pkts", "bytes", "appbytes", "loss", "ttl", "tos", "
 // syntax error).
 var attrMax = [...]uint64{1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 255, 255, 4095}
 
-// counter reports whether the attribute is a count (summed over both sides when no
-// direction is given) rather than a last-seen header value.
-func (a attr) counter() bool { return a <= attrLoss }
-
 // real reports whether the attribute is a real number (rate, load, ploss).
 func (a attr) real() bool { return a >= attrRate }
 
@@ -312,10 +308,11 @@ func (o cmpOp) testFloat(v, n float64) bool {
 	return v == n
 }
 
-// cmpNode compares an attribute with a constant. Counts with no direction compare the
-// total of both sides; header values (ttl, tos, vid) with no direction match if either
-// side matches. A side that saw no packets has no header values and never matches, nor
-// does a non-IP flow for ttl and tos.
+// cmpNode compares an attribute with a constant. With no direction it matches if
+// either side does, as ra 3.0.8 does ("src or dst" is the default direction: "pkts gt
+// 5" is true of a flow with 6 packets one way, not of one with 3 each way). A side
+// that saw no packets has all values 0, ttl and tos included ("dst ttl eq 0" selects
+// one-way flows, as in ra); ttl and tos never match a flow that is not IPv4.
 type cmpNode struct {
 	d  dir
 	a  attr
@@ -323,11 +320,8 @@ type cmpNode struct {
 	n  uint64
 }
 
-func (n *cmpNode) sideTest(s *record.Side, ipSide bool) bool {
-	if !n.a.counter() && s.Pkts == 0 {
-		return false
-	}
-	if (n.a == attrTTL || n.a == attrToS) && !ipSide {
+func (n *cmpNode) sideTest(s *record.Side, ipv4 bool) bool {
+	if (n.a == attrTTL || n.a == attrToS) && !ipv4 {
 		return false
 	}
 	return n.op.test(n.a.side(s), n.n)
@@ -337,10 +331,9 @@ func (n *cmpNode) match(r *record.Record) bool {
 	if isMan(r) {
 		return false
 	}
-	if n.d == dirNone && n.a.counter() {
-		return n.op.test(n.a.side(&r.Src)+n.a.side(&r.Dst), n.n)
-	}
-	ip := isIP(r)
+	// ttl and tos are IPv4 header fields to ra 3.0.8: an IPv6 flow's hop limit and
+	// traffic class never match them.
+	ip := isIP(r) && r.Family == 4
 	switch n.d {
 	case dirSrc:
 		return n.sideTest(&r.Src, ip)
@@ -357,9 +350,8 @@ func (n *cmpNode) appendTo(b []byte) []byte {
 	return strconv.AppendUint(b, n.n, 10)
 }
 
-// fcmpNode compares a real-valued attribute (rate, load, ploss) with a constant. With
-// no direction it compares the flow's total (ra's rate, load, ploss); "src or dst"
-// and "src and dst" test each side.
+// fcmpNode compares a real-valued attribute (rate, load, ploss) with a constant, per
+// side as cmpNode: with no direction, either side (as ra).
 type fcmpNode struct {
 	d  dir
 	a  attr
@@ -367,15 +359,10 @@ type fcmpNode struct {
 	v  float64
 }
 
-// value returns the attribute for one side (src or dst) or, with total, for the
-// whole flow. Rates are (packets-1)/duration, as the rate and load fields print.
-func (n *fcmpNode) value(r *record.Record, s *record.Side, total bool) float64 {
-	var pkts, bytes, loss uint64
-	if total {
-		pkts, bytes, loss = r.Pkts(), r.Bytes(), r.Src.Loss+r.Dst.Loss
-	} else {
-		pkts, bytes, loss = s.Pkts, s.Bytes, s.Loss
-	}
+// value returns the attribute for one side. Rates are (packets-1)/duration, as the
+// srate and sload fields print.
+func (n *fcmpNode) value(r *record.Record, s *record.Side) float64 {
+	pkts, bytes, loss := s.Pkts, s.Bytes, s.Loss
 	switch n.a {
 	case attrRate:
 		return perSecond(pkts, r)
@@ -403,16 +390,14 @@ func (n *fcmpNode) match(r *record.Record) bool {
 		return false
 	}
 	switch n.d {
-	case dirNone:
-		return n.op.testFloat(n.value(r, nil, true), n.v)
 	case dirSrc:
-		return n.op.testFloat(n.value(r, &r.Src, false), n.v)
+		return n.op.testFloat(n.value(r, &r.Src), n.v)
 	case dirDst:
-		return n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+		return n.op.testFloat(n.value(r, &r.Dst), n.v)
 	case dirSrcAndDst:
-		return n.op.testFloat(n.value(r, &r.Src, false), n.v) && n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+		return n.op.testFloat(n.value(r, &r.Src), n.v) && n.op.testFloat(n.value(r, &r.Dst), n.v)
 	}
-	return n.op.testFloat(n.value(r, &r.Src, false), n.v) || n.op.testFloat(n.value(r, &r.Dst, false), n.v)
+	return n.op.testFloat(n.value(r, &r.Src), n.v) || n.op.testFloat(n.value(r, &r.Dst), n.v)
 }
 func (n *fcmpNode) appendTo(b []byte) []byte {
 	b = append(append(b, dirText[n.d]...), attrNames[n.a]...)
@@ -426,7 +411,7 @@ type condKind uint8
 
 const (
 	condTCPBits condKind = iota // TCP flow with any of bits in TCPState
-	condCon                     // established TCP, or a non-TCP flow with both directions
+	condCon                     // connected: answered, or a TCP flow joined midstream (ra's "con", "est")
 	condTimeout                 // closed by idle timeout
 	condRetrans                 // retransmissions seen
 	condOOO                     // out-of-order segments seen
@@ -481,10 +466,14 @@ func (n *condNode) match(r *record.Record) bool {
 	case condTCPBits:
 		return isTCP(r) && r.TCPState&n.bits != 0
 	case condCon:
-		if isTCP(r) {
-			return r.TCPState&record.TCPEstablished != 0
+		// As ra 3.0.8: a flow is connected (and "est") once the destination answered,
+		// whatever the protocol (a TCP SYN answered by a RST is connected); a TCP
+		// flow joined midstream, without SYN, FIN or RST, is taken as connected too.
+		if r.Src.Pkts > 0 && r.Dst.Pkts > 0 {
+			return true
 		}
-		return r.Src.Pkts > 0 && r.Dst.Pkts > 0
+		const seen = record.TCPSawSyn | record.TCPSawSynAck | record.TCPSrcFin | record.TCPDstFin | record.TCPClosed | record.TCPReset
+		return isTCP(r) && r.TCPState&seen == 0
 	case condTimeout:
 		return r.Flags&record.FlagTimeout != 0 || (isTCP(r) && r.TCPState&record.TCPTimedOut != 0)
 	case condRetrans:
@@ -505,7 +494,7 @@ func (n *condNode) appendTo(b []byte) []byte { return append(b, n.word...) }
 var conditions = map[string]*condNode{
 	"syn":        {kind: condTCPBits, bits: record.TCPSawSyn},
 	"synack":     {kind: condTCPBits, bits: record.TCPSawSynAck},
-	"est":        {kind: condTCPBits, bits: record.TCPEstablished},
+	"est":        {kind: condCon},
 	"fin":        {kind: condTCPBits, bits: record.TCPSrcFin | record.TCPDstFin | record.TCPClosed},
 	"reset":      {kind: condTCPBits, bits: record.TCPReset},
 	"winshut":    {kind: condTCPBits, bits: record.TCPSrcWinShut | record.TCPDstWinShut},

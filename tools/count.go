@@ -17,8 +17,10 @@ type counts struct {
 	recs, spkts, dpkts, sbytes, dbytes uint64
 }
 
+// add counts r: one record (racount counts the records it reads, not the records
+// merged into them), and its packets and bytes.
 func (c *counts) add(r *record.Record) {
-	c.recs += uint64(max(r.Trans, 1))
+	c.recs++
 	c.spkts += r.Src.Pkts
 	c.dpkts += r.Dst.Pkts
 	c.sbytes += r.Src.Bytes
