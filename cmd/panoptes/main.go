@@ -31,6 +31,8 @@ var commands = map[string]command{
 	"anon":    {tools.AnonMain, "anonymize records for sharing: Crypto-PAn addresses, ports, times, MACs (ranonymize)"},
 	"label":   {tools.LabelMain, "add country codes, AS numbers and rule labels to records (ralabel)"},
 	"cluster": {tools.ClusterMain, "merge records that share a key (racluster)"},
+	"sort":    {tools.SortMain, "sort records by fields (rasort)"},
+	"count":   {tools.CountMain, "count records, packets and bytes, per protocol and address type (racount)"},
 	"doctor":  {doctor.Main, "check a capture interface's NIC, driver and kernel settings for the sensor"},
 	"index":   {index.Main, "rebuild or verify an archive's time index"},
 	"bins":    {tools.BinsMain, "cut records at time-bin boundaries and merge them per bin and key (rabins)"},
