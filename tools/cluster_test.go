@@ -141,3 +141,57 @@ var fmtSscanf = func(s, format string, args ...any) (int, error) {
 func fmtSscan(b *bytes.Buffer, format string, args ...any) (int, error) {
 	return fmt.Fscanf(b, format, args...)
 }
+
+// BenchmarkClusterAdd measures the per-record cost of cluster's new key kinds: an
+// address mask, and RMON mode (each record added twice, once reversed).
+func BenchmarkClusterAdd(b *testing.B) {
+	const n = 100_000
+	recs := benchRecords(n, 50_000)
+	for _, bc := range []struct {
+		name string
+		keys []string
+		rmon bool
+	}{
+		{"saddr24", []string{"saddr/24"}, false},
+		{"saddr_daddr", []string{"saddr", "daddr"}, false},
+		{"rmon_saddr", []string{"saddr"}, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var rev record.Record
+			for b.Loop() {
+				cl, err := newClusterer(bc.keys, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range recs {
+					cl.add(&recs[i])
+					if bc.rmon {
+						rev = recs[i]
+						rev.Reverse()
+						cl.add(&rev)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+		})
+	}
+}
+
+// BenchmarkFilterOverRecords measures filter matching over realistic flow records, the
+// per-record work read and cluster do before anything else.
+func BenchmarkFilterOverRecords(b *testing.B) {
+	recs := benchRecords(4096, 1000)
+	for _, expr := range []string{"tcp", "tcp and dst port 443 and src pkts gt 5", "net 10.1.0.0/16 or host 192.0.2.80", "not (udp or icmp) and est"} {
+		f, err := compileFilter([]string{expr})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(expr, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.Match(&recs[i&4095])
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package tools
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -149,5 +150,27 @@ func TestSortStdinAndWrite(t *testing.T) {
 	lines := strings.Fields(got)
 	if len(lines) != want {
 		t.Fatalf("%d records through -w - and read -r -, want %d", len(lines), want)
+	}
+}
+
+// BenchmarkSort measures sorting records in memory by one and two keys.
+func BenchmarkSort(b *testing.B) {
+	recs := benchRecords(100_000, 50_000)
+	for _, keys := range [][]string{{"bytes"}, {"saddr", "dport"}} {
+		ks, err := parseSortKeys(keys, "-m")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &sorter{keys: ks}
+		b.Run(strings.Join(keys, "_"), func(b *testing.B) {
+			b.ReportAllocs()
+			order := make([]int32, len(recs))
+			for b.Loop() {
+				for i := range order {
+					order[i] = int32(i)
+				}
+				slices.SortStableFunc(order, func(i, j int32) int { return s.compare(&recs[i], &recs[j]) })
+			}
+		})
 	}
 }
