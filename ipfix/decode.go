@@ -140,6 +140,10 @@ func (d *Decoder) srcID(exporter netip.AddrPort) uint32 {
 	return h
 }
 
+// maxTemplates bounds the templates a decoder keeps over all exporters and domains, so
+// that a hostile exporter cannot grow its memory without end.
+const maxTemplates = 1 << 16
+
 const (
 	v5HeaderLen = 24
 	v5RecordLen = 48
@@ -318,6 +322,10 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 				off += 4
 			}
 			switch {
+			case f.length == 0:
+				// Every field must take at least one byte of a data record, so that
+				// decoding a set costs no more than its size.
+				return d.fail(ex, base+off-2, fmt.Sprintf("template %d field %d: length 0", tid, i+1))
 			case f.length == varLen && !v9:
 				minLen++
 			case f.length == varLen:
@@ -328,11 +336,12 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 			fields = append(fields, f)
 		}
 		d.fields = fields
-		if minLen == 0 {
-			return d.fail(ex, base+start, fmt.Sprintf("template %d: records of zero length", tid))
+		key := templateKey{mc.key, tid}
+		if _, known := d.templates[key]; !known && len(d.templates) >= maxTemplates {
+			return d.fail(ex, base+start, fmt.Sprintf("template %d: the decoder already holds %d templates", tid, maxTemplates))
 		}
 		t := &template{fields: append([]field(nil), fields...), options: options, minLen: minLen}
-		d.templates[templateKey{mc.key, tid}] = t
+		d.templates[key] = t
 		d.stats.Templates++
 	}
 	// Fewer than 4 bytes left: set padding.

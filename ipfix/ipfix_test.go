@@ -395,3 +395,15 @@ func TestExportMaxDelay(t *testing.T) {
 		t.Errorf("first message holds %d records, want 2", n)
 	}
 }
+
+// TestZeroLengthFieldRefused: a template field of length 0 would let a tiny data set
+// cost a decode step per field per byte; it is refused.
+func TestZeroLengthFieldRefused(t *testing.T) {
+	b := []byte{0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	b = append(b, 0, 2, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 1, 0, 0)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	err := NewDecoder(DecoderOptions{}).Decode(b, exporterAddr, func(*record.Record) {})
+	if err == nil || !strings.Contains(err.Error(), "length 0") {
+		t.Fatalf("got %v, want a length 0 error", err)
+	}
+}
