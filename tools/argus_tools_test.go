@@ -86,6 +86,9 @@ type argusCase struct {
 }
 
 func TestAgainstArgusTools(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs argus and the ra tools on 23 captures (about a minute)")
+	}
 	for _, p := range []string{"argus", "ra", "racluster", "rasort", "racount"} {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Skipf("%s not installed (apt-get install argus-server argus-client)", p)

@@ -174,3 +174,32 @@ func BenchmarkSort(b *testing.B) {
 		})
 	}
 }
+
+// FuzzKeySpecs: the -m / --sort key parsers (sort and cluster) never panic, accept
+// only registry names with a sane prefix length, and what they accept works on a record.
+func FuzzKeySpecs(f *testing.F) {
+	for _, s := range []string{"bytes", "saddr/24", "daddr/64,dport", "proto dport", "saddr/", "sport/8", "x", "saddr/129", ",,", "stime ltime dur"} {
+		f.Add(s)
+	}
+	recs := clusterFixture()
+	f.Fuzz(func(t *testing.T, spec string) {
+		keys, err := parseSortKeys([]string{spec}, "-m")
+		if err == nil {
+			s := &sorter{keys: keys}
+			for i := range recs {
+				s.compare(&recs[i], &recs[(i+1)%len(recs)])
+			}
+			for _, k := range keys {
+				if k.bits > 128 || k.bits < -1 {
+					t.Fatalf("%q: prefix length %d", spec, k.bits)
+				}
+			}
+		}
+		cl, err := newClusterer(strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' }), true)
+		if err == nil {
+			for i := range recs {
+				cl.add(&recs[i])
+			}
+		}
+	})
+}
