@@ -407,3 +407,69 @@ func TestZeroLengthFieldRefused(t *testing.T) {
 		t.Fatalf("got %v, want a length 0 error", err)
 	}
 }
+
+// TestNetFlowV9 builds a v9 packet by hand: an options template and its data (skipped),
+// a template, data relative to the exporter's uptime, and padding after the data.
+func TestNetFlowV9(t *testing.T) {
+	be16 := func(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+	be32 := func(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+	const unixSecs, uptime = 1772366400, 500000 // ms
+	var b []byte
+	b = be16(b, 9)
+	b = be16(b, 4)
+	b = be32(b, uptime)
+	b = be32(b, unixSecs)
+	b = be32(b, 77) // sequence
+	b = be32(b, 3)  // source id
+	// Options template 260: scope system (1, 4 bytes), option sampling interval (34, 4).
+	opt := be16(be16(be16(nil, 260), 4), 4)
+	opt = be16(be16(opt, 1), 4)
+	opt = be16(be16(opt, 34), 4)
+	b = be16(be16(b, 1), uint16(4+len(opt)+2))
+	b = append(append(b, opt...), 0, 0)
+	tmpl := be16(be16(nil, 300), 9)
+	for _, f := range [][2]uint16{{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {2, 4}, {1, 4}, {22, 4}, {21, 4}} {
+		tmpl = be16(be16(tmpl, f[0]), f[1])
+	}
+	b = be16(be16(b, 0), uint16(4+len(tmpl)))
+	b = append(b, tmpl...)
+	od := be32(be32(nil, 1), 100)
+	b = be16(be16(b, 260), uint16(4+len(od)))
+	b = append(b, od...)
+	var data []byte
+	data = append(data, 10, 0, 0, 1, 10, 0, 0, 2)
+	data = be16(be16(data, 1234), 53)
+	data = append(data, 17)
+	data = be32(be32(data, 3), 300)
+	data = be32(be32(data, uptime-2000), uptime-1500) // started 2 s, ended 1.5 s before export
+	data = append(data, 0, 0, 0)                      // padding to a 4-byte boundary
+	b = be16(be16(b, 300), uint16(4+len(data)))
+	b = append(b, data...)
+	d := NewDecoder(DecoderOptions{})
+	var got []record.Record
+	if err := d.Decode(b, exporterAddr, func(r *record.Record) { got = append(got, *r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("got %d records, want 1", len(got))
+	}
+	r := got[0]
+	export := int64(unixSecs) * 1e9
+	if r.StartTime != export-2e9 || r.LastTime != export-1.5e9 || r.Src.Pkts != 3 || r.Src.Bytes != 300 ||
+		r.SrcPort != 1234 || r.DstPort != 53 || r.Proto != 17 || r.Addr(true).String() != "10.0.0.1" {
+		t.Errorf("got %+v", r)
+	}
+	if st := d.Stats(); st.Options != 1 || st.Templates != 2 || st.Records != 1 {
+		t.Errorf("stats %+v: want 1 options record, 2 templates, 1 record", st)
+	}
+	// The same template id from another exporter is not known.
+	other := exporterAddr
+	other = netip.AddrPortFrom(other.Addr(), other.Port()+1)
+	d.Decode(b[:20+4+len(opt)+2], other, func(*record.Record) {}) // header and options template only
+	n := 0
+	data2 := append(append([]byte(nil), b[:20]...), b[len(b)-4-len(data):]...)
+	d.Decode(data2, other, func(*record.Record) { n++ })
+	if n != 0 || d.Stats().NoTemplate != 1 {
+		t.Errorf("another exporter's data decoded with this exporter's template (%d records)", n)
+	}
+}

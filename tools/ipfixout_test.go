@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,24 @@ func expectedExport(recs []record.Record) []exported {
 		want = append(want, e)
 	}
 	return want
+}
+
+// lockedBuffer is a bytes.Buffer that a command writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func freeUDPPort(t *testing.T) int {
@@ -112,7 +131,7 @@ func TestIPFIXToNfcapd(t *testing.T) {
 func nfcapdRoundTrip(t *testing.T, path string, recs []record.Record) {
 	dir := t.TempDir()
 	port := freeUDPPort(t)
-	var logb bytes.Buffer
+	var logb lockedBuffer
 	nfcapd := exec.Command("nfcapd", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", dir, "-t", "3600")
 	nfcapd.Stdout, nfcapd.Stderr = &logb, &logb
 	if err := nfcapd.Start(); err != nil {
@@ -146,6 +165,10 @@ func nfcapdRoundTrip(t *testing.T, path string, recs []record.Record) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("nfcapd did not exit:\n%s", logb.String())
+	}
+	// nfcapd checks the IPFIX sequence numbers and counts what it could not parse.
+	if !strings.Contains(logb.String(), "Sequence Errors: 0, Bad Packets: 0") {
+		t.Errorf("nfcapd reports errors:\n%s", logb.String())
 	}
 	dump := exec.Command("nfdump", "-R", dir, "-o", "csv")
 	dump.Env = append(os.Environ(), "TZ=UTC")
