@@ -208,13 +208,17 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			collectFlows(ctx, udp, h.put, logf)
 		}()
 	}
+	var subErr error // read after wg.Wait
 	if *subscribe != "" {
 		live++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Consume retries what can be retried; an error it returns (no server at
+			// start, the stream deleted) stops the relay rather than leaving it idle.
 			if err := natsstream.Consume(ctx, sub, logf, func(r *record.Record) error { h.put(r); return nil }); err != nil {
-				logf("--subscribe: %v", err)
+				subErr = fmt.Errorf("--subscribe: %w", err)
+				fail()
 			}
 		}()
 	}
@@ -246,6 +250,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	wg.Wait()
+	if runErr == nil {
+		runErr = subErr
+	}
 	if h.srv != nil {
 		h.srv.Close(30 * time.Second) // let clients take what is queued for them
 	}
