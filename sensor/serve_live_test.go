@@ -1,0 +1,134 @@
+package sensor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"panoptes/internal/binarytest"
+	"panoptes/record"
+	"panoptes/recordsvc"
+)
+
+// TestSensorServesLiveClients runs `panoptes sensor -P` on a veth (AF_PACKET and XDP),
+// connects two `panoptes read -S` clients with different filters, replays real traffic
+// into the veth slowly enough that flows outlive the status interval, stops the sensor
+// with SIGINT, and checks what each client received against the sensor's own -w file:
+//
+//   - a client receives every record the sensor writes while it is connected, in order:
+//     its output is exactly the tail of `read -r OUT -- FILTER`;
+//   - what it missed (the head of that) was written before it joined: management
+//     records only, all stamped before it joined; and it received nothing stamped
+//     before it started connecting.
+func TestSensorServesLiveClients(t *testing.T) {
+	requireLive(t)
+	if testing.Short() {
+		t.Skip("replays traffic for several seconds per capture mode")
+	}
+	bin := binarytest.Build(t)
+	t.Run("afpacket", func(t *testing.T) { checkServeLive(t, bin, "afpacket", 1) })
+	t.Run("xdp", func(t *testing.T) { checkServeLive(t, bin, "xdp", 2) })
+}
+
+func checkServeLive(t *testing.T, bin, mode string, queues int) {
+	v := newVeth(t, queues)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "sensor.pnp")
+	sensor := binarytest.Start(t, bin, "sensor", "-i", v.capture, "--mode", mode, "-P", "0", "-w", out,
+		"--status-interval", "1s", "--frame-size", "4096", "--umem-frames", "4096", "--ring-size", "2048")
+	addr := sensor.WaitStderr(binarytest.ServingRE, 10*time.Second)[1]
+	waitCapturing(t, addr)
+
+	type client struct {
+		filter, out string
+		proc        *binarytest.Proc
+		before      time.Time // just before it started
+		joined      time.Time // just after the sensor said it joined
+	}
+	clients := []*client{{filter: "udp"}, {filter: "tcp or icmp or man"}}
+	for i, c := range clients {
+		c.out = filepath.Join(dir, "client"+string(rune('a'+i))+".pnp")
+		c.before = time.Now()
+		c.proc = binarytest.Start(t, bin, "read", "-S", addr, "-w", c.out, "--", c.filter)
+		sensor.WaitStderr(regexp.MustCompile(`client \S+ joined, filter `+regexp.QuoteMeta(c.filter)+`\n`), 10*time.Second)
+		c.joined = time.Now()
+	}
+
+	// The TCP connection's 14 packets at 8 a second outlast the 1 s status interval, so
+	// a status record is written mid-flow, while the clients read; then UDP and ICMP.
+	v.replay(t, "--pps", "8", "../testdata/get.pcap")
+	v.replay(t, "--pps", "40", manyFlows(t, 8), "../testdata/dns.pcap", "../testdata/icmp.pcap")
+	time.Sleep(1500 * time.Millisecond)
+	if code := sensor.Interrupt(15 * time.Second); code != 0 {
+		t.Fatalf("sensor: exit %d after SIGINT", code)
+	}
+
+	// The TCP connection is reported mid-flow (status interval) and at its close.
+	tcp := 0
+	for _, enc := range binarytest.Records(t, out) {
+		if r := binarytest.Decode(t, enc); r.Kind == record.KindFlow && r.Proto == 6 {
+			tcp++
+		}
+	}
+	if tcp < 2 {
+		t.Errorf("the TCP connection is in %d records, want a status record and its close", tcp)
+	}
+	for _, c := range clients {
+		if code := c.proc.Wait(10 * time.Second); code != 0 {
+			t.Fatalf("read -S -- %s: exit %d", c.filter, code)
+		}
+		if s := c.proc.Stderr(); s != "" {
+			t.Errorf("read -S -- %s: stderr %q (drops or a lost connection?)", c.filter, s)
+		}
+		ref := filepath.Join(dir, "ref.pnp")
+		p := binarytest.Start(t, bin, "read", "-r", out, "-w", ref, "--", c.filter)
+		if code := p.Wait(10 * time.Second); code != 0 {
+			t.Fatalf("read -r OUT -- %s: exit %d", c.filter, code)
+		}
+		want, got := binarytest.Records(t, ref), binarytest.Records(t, c.out)
+		if len(got) > len(want) {
+			t.Fatalf("-- %s: the client got %d records, the sensor wrote %d", c.filter, len(got), len(want))
+		}
+		missed := len(want) - len(got)
+		binarytest.Same(t, "read -S -- "+c.filter+" against the tail of read -r OUT", got, want[missed:])
+		flows := 0
+		for i, enc := range want {
+			r := binarytest.Decode(t, enc)
+			switch {
+			case i < missed && (r.Kind != record.KindMan || time.Unix(0, r.LastTime).After(c.joined)):
+				t.Errorf("-- %s: record %d (%v/%v, last %v) is not in the client's output, yet it was written after the client joined at %v",
+					c.filter, i, r.Kind, r.Cause, time.Unix(0, r.LastTime), c.joined)
+			case i >= missed && r.Kind == record.KindMan && time.Unix(0, r.LastTime).Before(c.before):
+				t.Errorf("-- %s: the client got a management record of %v, before it connected at %v", c.filter, time.Unix(0, r.LastTime), c.before)
+			case r.Kind == record.KindFlow:
+				flows++
+			}
+		}
+		if flows == 0 {
+			t.Errorf("-- %s: no flow records", c.filter)
+		}
+		t.Logf("-- %s: %d records received, %d flow records; %d written before the client joined", c.filter, len(got), flows, missed)
+		os.Remove(ref)
+	}
+}
+
+// waitCapturing waits until the sensor at addr serves a management record: it writes
+// them only once every capture socket is open, so traffic sent after it is captured.
+func waitCapturing(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := recordsvc.Dial(ctx, addr, "man", recordsvc.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	context.AfterFunc(ctx, func() { s.Close() })
+	var r record.Record
+	if err := s.Read(&r); err != nil {
+		t.Fatalf("no management record from the sensor: %v", err)
+	}
+}
