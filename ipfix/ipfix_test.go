@@ -473,3 +473,19 @@ func TestNetFlowV9(t *testing.T) {
 		t.Errorf("another exporter's data decoded with this exporter's template (%d records)", n)
 	}
 }
+
+// TestExportPace: with Pace, UDP messages leave at least Pace apart (a lower bound
+// only: the machine may be slower, never faster).
+func TestExportPace(t *testing.T) {
+	c := &msgConn{network: "udp"}
+	e := NewExporter(c, ExporterOptions{Pace: 10 * time.Millisecond})
+	in := sampleRecords()
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		e.Write(&in[0])
+		e.Flush()
+	}
+	if el := time.Since(start); el < 40*time.Millisecond || len(c.msgs) != 5 {
+		t.Errorf("5 messages in %v (%d sent), want at least 40 ms", el, len(c.msgs))
+	}
+}

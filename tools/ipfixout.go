@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -12,9 +13,18 @@ import (
 	"panoptes/record"
 )
 
-// ipfixFlag registers --ipfix, the flow-export destination of read.
-func ipfixFlag(fs *pflag.FlagSet) *string {
-	return fs.String("ipfix", "", "send the selected records as bidirectional IPFIX (RFC 5103) to `[udp://|tcp://]HOST:PORT` instead of printing them")
+// ipfixFlags holds read's flow-export flags.
+type ipfixFlags struct {
+	dest string
+	rate int
+}
+
+// ipfixFlag registers --ipfix, the flow-export destination of read, and --ipfix-rate.
+func ipfixFlag(fs *pflag.FlagSet) *ipfixFlags {
+	var f ipfixFlags
+	fs.StringVar(&f.dest, "ipfix", "", "send the selected records as bidirectional IPFIX (RFC 5103) to `[udp://|tcp://]HOST:PORT` instead of printing them")
+	fs.IntVar(&f.rate, "ipfix-rate", 10000, "with --ipfix over UDP, send at most `N` messages a second (0: no limit); UDP has no flow control")
+	return &f
 }
 
 // dialIPFIX connects to an --ipfix destination ([udp://|tcp://]HOST:PORT).
@@ -37,12 +47,19 @@ type ipfixSink struct {
 	stderr io.Writer
 }
 
-func newIPFIXSink(dest string, stderr io.Writer) (*ipfixSink, error) {
-	conn, err := dialIPFIX(dest)
+func newIPFIXSink(f *ipfixFlags, stderr io.Writer) (*ipfixSink, error) {
+	if f.rate < 0 {
+		return nil, cli.Usagef("--ipfix-rate %d: must not be negative", f.rate)
+	}
+	conn, err := dialIPFIX(f.dest)
 	if err != nil {
 		return nil, err
 	}
-	return &ipfixSink{e: ipfix.NewExporter(conn, ipfix.ExporterOptions{}), conn: conn, stderr: stderr}, nil
+	opts := ipfix.ExporterOptions{}
+	if f.rate > 0 {
+		opts.Pace = time.Second / time.Duration(f.rate)
+	}
+	return &ipfixSink{e: ipfix.NewExporter(conn, opts), conn: conn, stderr: stderr}, nil
 }
 
 func (s *ipfixSink) put(r *record.Record, _ uint32) error { return s.e.Write(r) }

@@ -18,17 +18,17 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("read", readUsage, stderr)
 	var c common
 	c.register(fs)
-	ipfixDest := ipfixFlag(fs)
+	ipfixOut := ipfixFlag(fs)
 	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	var out sink
 	switch {
-	case *ipfixDest != "" && c.write != "":
+	case ipfixOut.dest != "" && c.write != "":
 		return cli.Usagef("--ipfix and -w cannot be used together")
-	case *ipfixDest != "":
-		out, err = newIPFIXSink(*ipfixDest, stderr)
+	case ipfixOut.dest != "":
+		out, err = newIPFIXSink(ipfixOut, stderr)
 	default:
 		out, err = newSink(&c, o, stdout)
 	}
