@@ -70,8 +70,8 @@ type Exporter struct {
 	open    bool   // msg holds a message not yet sent
 	opened  time.Time
 	nextAt  time.Time // with Pace: when the next message may be sent
-	domain  uint32 // its observation domain
-	setOff  int    // offset of the open data set's header, or -1
+	domain  uint32    // its observation domain
+	setOff  int       // offset of the open data set's header, or -1
 	setTmpl uint16
 	recs    uint32 // data records in the message
 	stats   ExporterStats
