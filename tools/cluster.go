@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"unsafe"
@@ -213,18 +214,19 @@ const chunkSize = 256
 // from key to the index of its merged record: a record that joins an existing entry
 // costs no allocation.
 type clusterer struct {
-	keys    []keyPart
-	keyBits uint32 // idFields bits of the key fields: never blanked
-	correct bool
-	format  record.Format
-	index   map[string]int
-	chunks  [][]clusterEntry // entries in order of first appearance, chunkSize per chunk
-	n       int              // number of entries
-	key     []byte
-	rkey    []byte        // key of the reversed record
-	rev     record.Record // scratch for the reversed record
-	maxKeys int           // new keys beyond this set full instead
-	full    bool
+	keys      []keyPart
+	keyBits   uint32 // idFields bits of the key fields: never blanked
+	checkBits uint32 // idFields bits that are not key fields: compared on merge
+	correct   bool
+	format    record.Format
+	index     map[string]int
+	chunks    [][]clusterEntry // entries in order of first appearance, chunkSize per chunk
+	n         int              // number of entries
+	key       []byte
+	rkey      []byte        // key of the reversed record
+	rev       record.Record // scratch for the reversed record
+	maxKeys   int           // new keys beyond this set full instead
+	full      bool
 }
 
 func newClusterer(names []string, correct bool) (*clusterer, error) {
@@ -260,6 +262,7 @@ func newClusterer(names []string, correct bool) (*clusterer, error) {
 		c.keys = append(c.keys, keyPartFor(f))
 		c.keyBits |= idBit("proto")
 	}
+	c.checkBits = (1<<len(idFields) - 1) &^ c.keyBits
 	return c, nil
 }
 
@@ -380,9 +383,12 @@ func (c *clusterer) entry(i int) *clusterEntry { return &c.chunks[i/chunkSize][i
 
 func (c *clusterer) merge(i int, r *record.Record) {
 	e := c.entry(i)
-	for j, id := range idFields {
-		if bit := uint32(1) << j; (e.differ|c.keyBits)&bit == 0 && !id.same(&e.rec, r) {
-			e.differ |= bit
+	// Only the identifier fields not yet known to differ, nor part of the key, need a
+	// look: after a few merges most clusters have none left.
+	for todo := c.checkBits &^ e.differ; todo != 0; todo &= todo - 1 {
+		j := bits.TrailingZeros32(todo)
+		if !idFields[j].same(&e.rec, r) {
+			e.differ |= 1 << j
 		}
 	}
 	e.rec.Merge(r)
