@@ -3,6 +3,7 @@ package sensor
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -29,18 +30,64 @@ func TestSensorServesLiveClients(t *testing.T) {
 		t.Skip("replays traffic for several seconds per capture mode")
 	}
 	bin := binarytest.Build(t)
-	t.Run("afpacket", func(t *testing.T) { checkServeLive(t, bin, "afpacket", 1) })
-	t.Run("xdp", func(t *testing.T) { checkServeLive(t, bin, "xdp", 2) })
+	t.Run("afpacket", func(t *testing.T) { checkServeLive(t, bin, serveLive{mode: "afpacket", queues: 1}) })
+	t.Run("xdp", func(t *testing.T) { checkServeLive(t, bin, serveLive{mode: "xdp", queues: 2}) })
 }
 
-func checkServeLive(t *testing.T, bin, mode string, queues int) {
-	v := newVeth(t, queues)
+// TestSensorServesTLSAndPublishes is the same with TLS and client certificates (the
+// clients read -S tls://; one without a certificate is refused), and with --publish to
+// NATS: a subscriber afterwards gets exactly the records the sensor wrote to -w.
+func TestSensorServesTLSAndPublishes(t *testing.T) {
+	requireLive(t)
+	if testing.Short() {
+		t.Skip("replays traffic for several seconds")
+	}
+	bin := binarytest.Build(t)
+	o := serveLive{mode: "afpacket", queues: 1, pki: binarytest.NewPKI(t)}
+	if _, err := exec.LookPath("nats-server"); err == nil {
+		o.nats = binarytest.NATSServer(t)
+	} else {
+		t.Log("nats-server is not installed: --publish is not tested (apt-get install -y nats-server)")
+	}
+	checkServeLive(t, bin, o)
+}
+
+type serveLive struct {
+	mode   string
+	queues int
+	pki    *binarytest.PKI // serve TLS, requiring client certificates
+	nats   string          // nats-server address: --publish there
+}
+
+func checkServeLive(t *testing.T, bin string, o serveLive) {
+	v := newVeth(t, o.queues)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sensor.pnp")
-	sensor := binarytest.Start(t, bin, "sensor", "-i", v.capture, "--mode", mode, "-P", "0", "-w", out,
-		"--status-interval", "1s", "--frame-size", "4096", "--umem-frames", "4096", "--ring-size", "2048")
+	args := []string{"sensor", "-i", v.capture, "--mode", o.mode, "-P", "0", "-w", out,
+		"--status-interval", "1s", "--frame-size", "4096", "--umem-frames", "4096", "--ring-size", "2048"}
+	var clientArgs []string // -S and TLS flags
+	var dial recordsvc.DialConfig
+	if o.pki != nil {
+		args = append(args, "--tls-cert", o.pki.ServerCert, "--tls-key", o.pki.ServerKey, "--tls-client-ca", o.pki.CA)
+		var err error
+		if dial.TLS, err = recordsvc.ClientTLS(o.pki.CA, o.pki.ClientCert, o.pki.ClientKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subject := "nats://" + o.nats + "/panoptes.sensortest?stream=SENSORTEST"
+	if o.nats != "" {
+		args = append(args, "--publish", subject)
+	}
+	sensor := binarytest.Start(t, bin, args...)
 	addr := sensor.WaitStderr(binarytest.ServingRE, 10*time.Second)[1]
-	waitCapturing(t, addr)
+	clientArgs = []string{"-S", addr}
+	if o.pki != nil {
+		clientArgs = []string{"-S", "tls://" + addr, "--tls-ca", o.pki.CA, "--tls-cert", o.pki.ClientCert, "--tls-key", o.pki.ClientKey}
+		// Without a client certificate: refused, one line, exit 2.
+		p := binarytest.Start(t, bin, "read", "-S", "tls://"+addr, "--tls-ca", o.pki.CA)
+		binarytest.OneLineError(t, "read -S tls:// without a client certificate", p.Wait(10*time.Second), p.Stderr(), "certificate")
+	}
+	waitCapturing(t, addr, dial)
 
 	type client struct {
 		filter, out string
@@ -52,7 +99,7 @@ func checkServeLive(t *testing.T, bin, mode string, queues int) {
 	for i, c := range clients {
 		c.out = filepath.Join(dir, "client"+string(rune('a'+i))+".pnp")
 		c.before = time.Now()
-		c.proc = binarytest.Start(t, bin, "read", "-S", addr, "-w", c.out, "--", c.filter)
+		c.proc = binarytest.Start(t, bin, append(append([]string{"read"}, clientArgs...), "-w", c.out, "--", c.filter)...)
 		sensor.WaitStderr(regexp.MustCompile(`client \S+ joined, filter `+regexp.QuoteMeta(c.filter)+`\n`), 10*time.Second)
 		c.joined = time.Now()
 	}
@@ -113,15 +160,30 @@ func checkServeLive(t *testing.T, bin, mode string, queues int) {
 		t.Logf("-- %s: %d records received, %d flow records; %d written before the client joined", c.filter, len(got), flows, missed)
 		os.Remove(ref)
 	}
+	if o.nats != "" {
+		// The sensor published every record it wrote (it waits for the broker's
+		// acknowledgements before it exits): a new durable consumer gets them all.
+		want := binarytest.Records(t, out)
+		got := filepath.Join(dir, "nats.pnp")
+		sub := binarytest.Start(t, bin, "relay", "--subscribe", subject+"&durable=check", "-w", got)
+		for deadline := time.Now().Add(10 * time.Second); binarytest.Count(got) < len(want) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(1200 * time.Millisecond) // nothing more comes
+		if code := sub.Interrupt(10 * time.Second); code != 0 {
+			t.Fatalf("relay --subscribe: exit %d", code)
+		}
+		binarytest.Same(t, "sensor --publish, then relay --subscribe", binarytest.Records(t, got), want)
+	}
 }
 
 // waitCapturing waits until the sensor at addr serves a management record: it writes
 // them only once every capture socket is open, so traffic sent after it is captured.
-func waitCapturing(t *testing.T, addr string) {
+func waitCapturing(t *testing.T, addr string, cfg recordsvc.DialConfig) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := recordsvc.Dial(ctx, addr, "man", recordsvc.DialConfig{})
+	s, err := recordsvc.Dial(ctx, addr, "man", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

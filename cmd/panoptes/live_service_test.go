@@ -1,21 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,84 +16,16 @@ import (
 // signalled and waited for as an operator would, and what reaches the readers is
 // compared record for record with the files that went in.
 
-// testPKI is a CA with a server and a client certificate, and another CA that signed
-// neither, written as PEM files.
-type testPKI struct {
-	ca, serverCert, serverKey, clientCert, clientKey, otherCA string
-}
-
-var certSerial struct {
-	sync.Mutex
-	n int64
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	newCert := func(name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certSerial.Lock()
-		certSerial.n++
-		serial := certSerial.n
-		certSerial.Unlock()
-		tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		if parent == nil {
-			tpl.IsCA, tpl.BasicConstraintsValid, tpl.KeyUsage = true, true, x509.KeyUsageCertSign
-			parent, parentKey = tpl, key
-		} else {
-			tpl.KeyUsage = x509.KeyUsageDigitalSignature
-			tpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-			tpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, key, der, kder
-	}
-	ca, caKey, caDER, _ := newCert("panoptes e2e CA", nil, nil, 0)
-	_, _, otherDER, _ := newCert("someone else's CA", nil, nil, 0)
-	_, _, sDER, sKey := newCert("sensor", ca, caKey, x509.ExtKeyUsageServerAuth)
-	_, _, cDER, cKey := newCert("analyst", ca, caKey, x509.ExtKeyUsageClientAuth)
-	return &testPKI{
-		ca:         write("ca.pem", "CERTIFICATE", caDER),
-		otherCA:    write("other-ca.pem", "CERTIFICATE", otherDER),
-		serverCert: write("server.pem", "CERTIFICATE", sDER),
-		serverKey:  write("server-key.pem", "EC PRIVATE KEY", sKey),
-		clientCert: write("client.pem", "CERTIFICATE", cDER),
-		clientKey:  write("client-key.pem", "EC PRIVATE KEY", cKey),
-	}
-}
-
 // TestServiceTLS serves a record file over TLS with client certificates (relay -P), and
 // reads it with read -S tls://: the right certificates get every record; a client
 // without a certificate, one that trusts another CA, and a plain-TCP client each get one
 // line on stderr and exit status 2, and never count as a client.
 func TestServiceTLS(t *testing.T) {
 	bin := binarytest.Build(t)
-	pki := newTestPKI(t)
+	pki := binarytest.NewPKI(t)
 	flows := importCapture(t, "get.pcap", "dns.pcap", "icmp.pcap")
 	relay := binarytest.Start(t, bin, "relay", "-r", flows, "-P", "0", "--wait-clients", "1",
-		"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-client-ca", pki.ca)
+		"--tls-cert", pki.ServerCert, "--tls-key", pki.ServerKey, "--tls-client-ca", pki.CA)
 	addr := relay.WaitStderr(binarytest.ServingRE, 10*time.Second)[1]
 
 	for _, tc := range []struct {
@@ -112,10 +33,10 @@ func TestServiceTLS(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"no client certificate", []string{"-S", "tls://" + addr, "--tls-ca", pki.ca}, []string{"-S " + addr, "certificate"}},
-		{"server signed by an unknown CA", []string{"-S", "tls://" + addr, "--tls-ca", pki.otherCA, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey}, []string{"-S " + addr, "unknown authority"}},
+		{"no client certificate", []string{"-S", "tls://" + addr, "--tls-ca", pki.CA}, []string{"-S " + addr, "certificate"}},
+		{"server signed by an unknown CA", []string{"-S", "tls://" + addr, "--tls-ca", pki.OtherCA, "--tls-cert", pki.ClientCert, "--tls-key", pki.ClientKey}, []string{"-S " + addr, "unknown authority"}},
 		{"plain TCP to a TLS service", []string{"-S", addr}, []string{"-S " + addr, "TLS"}},
-		{"client key without its certificate", []string{"-S", "tls://" + addr, "--tls-ca", pki.ca, "--tls-key", pki.clientKey}, []string{"--tls-cert"}},
+		{"client key without its certificate", []string{"-S", "tls://" + addr, "--tls-ca", pki.CA, "--tls-key", pki.ClientKey}, []string{"--tls-cert"}},
 		{"CA file that is not PEM", []string{"-S", "tls://" + addr, "--tls-ca", flows}, []string{"--tls-ca", flows}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +52,7 @@ func TestServiceTLS(t *testing.T) {
 	// The right certificates: the relay replays the file once its client has joined,
 	// then ends the stream; the reader gets every record and exits 0.
 	out := filepath.Join(t.TempDir(), "out.pnp")
-	c := binarytest.Start(t, bin, "read", "-S", "tls://"+addr, "--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey, "-w", out)
+	c := binarytest.Start(t, bin, "read", "-S", "tls://"+addr, "--tls-ca", pki.CA, "--tls-cert", pki.ClientCert, "--tls-key", pki.ClientKey, "-w", out)
 	if code := c.Wait(15 * time.Second); code != 0 {
 		t.Fatalf("read -S tls://: exit %d: %s", code, c.Stderr())
 	}
@@ -149,13 +70,13 @@ func TestServiceTLS(t *testing.T) {
 // certificate flag that names no file is one line and exit 2 for relay and sensor.
 func TestServiceTLSRelayChain(t *testing.T) {
 	bin := binarytest.Build(t)
-	pki := newTestPKI(t)
+	pki := binarytest.NewPKI(t)
 	flows := importCapture(t, "get.pcap", "http_ipv6.pcap")
 	upstream := binarytest.Start(t, bin, "relay", "-r", flows, "-P", "0", "--wait-clients", "1",
-		"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-client-ca", pki.ca)
+		"--tls-cert", pki.ServerCert, "--tls-key", pki.ServerKey, "--tls-client-ca", pki.CA)
 	addr := upstream.WaitStderr(binarytest.ServingRE, 10*time.Second)[1]
 	out := filepath.Join(t.TempDir(), "chain.pnp")
-	down := binarytest.Start(t, bin, "relay", "-S", "tls://"+addr, "--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey, "-w", out)
+	down := binarytest.Start(t, bin, "relay", "-S", "tls://"+addr, "--tls-ca", pki.CA, "--tls-cert", pki.ClientCert, "--tls-key", pki.ClientKey, "-w", out)
 	if code := upstream.Wait(15 * time.Second); code != 0 {
 		t.Fatalf("upstream relay: exit %d: %s", code, upstream.Stderr())
 	}
@@ -168,57 +89,13 @@ func TestServiceTLSRelayChain(t *testing.T) {
 	binarytest.Same(t, "relay -S tls://", binarytest.Records(t, out), binarytest.Records(t, flows))
 
 	for _, args := range [][]string{
-		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.serverCert + ".missing", "--tls-key", pki.serverKey},
-		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.serverCert},
-		{"sensor", "-i", "lo", "-w", filepath.Join(t.TempDir(), "x.pnp"), "-P", "0", "--tls-cert", pki.serverCert + ".missing", "--tls-key", pki.serverKey},
-		{"sensor", "-i", "lo", "-w", filepath.Join(t.TempDir(), "x.pnp"), "-P", "0", "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-client-ca", pki.serverKey},
+		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.ServerCert + ".missing", "--tls-key", pki.ServerKey},
+		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.ServerCert},
+		{"sensor", "-i", "lo", "-w", filepath.Join(t.TempDir(), "x.pnp"), "-P", "0", "--tls-cert", pki.ServerCert + ".missing", "--tls-key", pki.ServerKey},
+		{"sensor", "-i", "lo", "-w", filepath.Join(t.TempDir(), "x.pnp"), "-P", "0", "--tls-cert", pki.ServerCert, "--tls-key", pki.ServerKey, "--tls-client-ca", pki.ServerKey},
 	} {
 		p := binarytest.Start(t, bin, args...)
 		binarytest.OneLineError(t, strings.Join(args, " "), p.Wait(10*time.Second), p.Stderr(), "--tls-")
-	}
-}
-
-// startNATSServer runs a JetStream-enabled nats-server on a free loopback port with its
-// store in a temporary directory, and returns its address.
-func startNATSServer(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed (apt-get install -y nats-server; CI installs it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", t.TempDir())
-	logPath := filepath.Join(t.TempDir(), "nats-server.log")
-	logs, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if b, _ := os.ReadFile(logPath); t.Failed() {
-			t.Logf("nats-server:\n%s", b)
-		}
-	})
-	addr := "127.0.0.1:" + port
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server did not listen on %s", addr)
-		}
 	}
 }
 
@@ -247,7 +124,7 @@ func TestNATSThroughRelays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nats-server and waits for relays (about 10 s)")
 	}
-	addr := startNATSServer(t)
+	addr := binarytest.NATSServer(t)
 	bin := binarytest.Build(t)
 	first := importCapture(t, "get.pcap", "dns.pcap", "q-in-q.pcap")
 	second := importCapture(t, "icmp.pcap", "http_ipv6.pcap")
