@@ -15,9 +15,11 @@
 // record's own (frame bytes, layer 2 header included, as Argus counts them), not
 // layer-3 octets. Management records and non-IP flows are not exported (counted).
 //
-// On UDP every message fits in ExporterOptions.MTU bytes and the templates are re-sent
-// every TemplateInterval or TemplateMessages messages, whichever comes first; on a
-// stream (TCP) they are sent once per domain.
+// On UDP every message fits in ExporterOptions.MTU bytes, the templates are re-sent
+// every TemplateInterval or TemplateMessages messages, whichever comes first, messages
+// can be paced (Pace), and a refused datagram costs its records (counted in Lost), not
+// the exporter. On a stream (TCP) templates are sent once per domain and a write error
+// is final. A message waits at most MaxDelay for more records.
 //
 // # Collection
 //
@@ -35,6 +37,7 @@
 // the FNV-1a 32-bit hash of its 16 address bytes (DecoderOptions.SrcID overrides both).
 // TCP state comes from the OR of the TCP flags of each direction. A malformed or
 // truncated message gives an error naming the exporter and byte offset (records before
-// the fault are kept) and is counted in Stats; nothing in a message can make the
-// decoder panic or allocate more than the message's size.
+// the fault are kept) and is counted in Stats. Nothing in a message can make the
+// decoder panic; template fields of length 0 are refused, so decoding costs at most
+// a step per byte, and a decoder keeps at most 65536 templates.
 package ipfix
