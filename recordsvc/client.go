@@ -44,7 +44,12 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 	d := net.Dialer{Timeout: cfg.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		// Every error from Dial starts with addr, once: "HOST:PORT: connect: connection refused".
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	if cfg.TLS != nil {

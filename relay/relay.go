@@ -298,7 +298,7 @@ func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConf
 				return
 			}
 			if !down && ctx.Err() == nil {
-				logf("upstream %s: %v; retrying with backoff", addr, err)
+				logf("upstream %v; retrying with backoff", err) // Dial's errors start with the address
 				down = true
 			}
 		} else {

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -71,7 +72,7 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 			}
 		}
 		if t.srv, err = recordsvc.Listen(net.JoinHostPort(f.listen, strconv.FormatUint(p, 10)), cfg); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-P %s: %w", f.port, err)
 		}
 		logf("serving records on %s", t.srv.Addr())
 	}

@@ -91,7 +91,7 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("-S %s: %w", addr, err)
+			return fmt.Errorf("-S %w", err) // Dial's errors start with the address
 		}
 		streams = append(streams, s)
 	}

@@ -43,6 +43,9 @@ func TestServiceTLS(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.pnp")
 			c := binarytest.Start(t, bin, append(append([]string{"read"}, tc.args...), "-w", out)...)
 			binarytest.OneLineError(t, tc.name, c.Wait(15*time.Second), c.Stderr(), tc.want...)
+			if n := strings.Count(c.Stderr(), addr); n > 1 {
+				t.Errorf("%s: the address is named %d times: %s", tc.name, n, c.Stderr())
+			}
 		})
 	}
 	if strings.Contains(relay.Stderr(), "joined") {
@@ -67,7 +70,8 @@ func TestServiceTLS(t *testing.T) {
 
 // TestServiceTLSRelayChain: a relay reads a TLS upstream with its client certificate
 // (-S tls:// --tls-ca --tls-cert --tls-key) and writes what it gets (-w); a server
-// certificate flag that names no file is one line and exit 2 for relay and sensor.
+// certificate flag that names no file, or a -P port in use, is one line and exit 2 for
+// relay and sensor.
 func TestServiceTLSRelayChain(t *testing.T) {
 	bin := binarytest.Build(t)
 	pki := binarytest.NewPKI(t)
@@ -88,6 +92,20 @@ func TestServiceTLSRelayChain(t *testing.T) {
 	}
 	binarytest.Same(t, "relay -S tls://", binarytest.Records(t, out), binarytest.Records(t, flows))
 
+	// A port already in use: one line naming -P.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	for _, args := range [][]string{
+		{"relay", "-r", flows, "-P", busyPort},
+		{"sensor", "-i", "lo", "-w", filepath.Join(t.TempDir(), "x.pnp"), "-P", busyPort},
+	} {
+		p := binarytest.Start(t, bin, args...)
+		binarytest.OneLineError(t, strings.Join(args, " "), p.Wait(10*time.Second), p.Stderr(), "-P "+busyPort, "in use")
+	}
 	for _, args := range [][]string{
 		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.ServerCert + ".missing", "--tls-key", pki.ServerKey},
 		{"relay", "-r", flows, "-P", "0", "--tls-cert", pki.ServerCert},
