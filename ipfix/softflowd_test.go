@@ -73,20 +73,16 @@ func keyOf(src, dst netip.Addr, sport, dport uint16, proto uint8) flowKey {
 }
 
 // runSoftflowd replays capture through softflowd exporting NetFlow version v (with -b,
-// bidirectional IPFIX) to a UDP socket, decodes every datagram with a Decoder, and
-// returns the decoded records, the datagrams, and softflowd's debug output.
-func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat string) ([]record.Record, [][]byte, string) {
+// bidirectional IPFIX; with -A, absolute times) to a UDP socket, or with tcp IPFIX to a
+// TCP listener, decodes what arrives with a Decoder (ReadIPFIXStream on TCP), and
+// returns the decoded records, the datagrams (UDP), and softflowd's debug output.
+func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat string, tcp bool) ([]record.Record, [][]byte, string) {
 	t.Helper()
 	dir := t.TempDir()
 	capture, err := filepath.Abs(capture) // softflowd changes directory
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
 	d := NewDecoder(DecoderOptions{})
 	var (
 		mu    sync.Mutex
@@ -95,28 +91,68 @@ func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat
 		errs  []error
 		last  = time.Now()
 		rdone = make(chan struct{})
+		dest  string
+		stop  func()
 	)
-	go func() {
-		defer close(rdone)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
+	emit := func(r *record.Record) { recs = append(recs, *r) }
+	if tcp {
+		// IPFIX over TCP (-P tcp): one connection, messages framed by their length.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dest, stop = ln.Addr().String(), func() { ln.Close() }
+		go func() {
+			defer close(rdone)
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			msgs = append(msgs, append([]byte(nil), buf[:n]...))
-			if err := d.Decode(buf[:n], from.(*net.UDPAddr).AddrPort(), func(r *record.Record) { recs = append(recs, *r) }); err != nil {
+			defer c.Close()
+			err = ReadIPFIXStream(c, c.RemoteAddr().(*net.TCPAddr).AddrPort(), d, func(r *record.Record) {
+				mu.Lock()
+				emit(r)
+				last = time.Now()
+				mu.Unlock()
+			})
+			if err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 			}
-			last = time.Now()
-			mu.Unlock()
+		}()
+	} else {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		dest, stop = pc.LocalAddr().String(), func() { pc.Close() }
+		go func() {
+			defer close(rdone)
+			buf := make([]byte, 65535)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				msgs = append(msgs, append([]byte(nil), buf[:n]...))
+				if err := d.Decode(buf[:n], from.(*net.UDPAddr).AddrPort(), emit); err != nil {
+					errs = append(errs, err)
+				}
+				last = time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+	defer stop()
 	ctl := filepath.Join(dir, "ctl")
-	args := []string{"-r", capture, "-a", "-n", pc.LocalAddr().String(), "-v", version, "-D", "-p", filepath.Join(dir, "pid"), "-c", ctl}
+	args := []string{"-r", capture, "-a", "-n", dest, "-v", version, "-D", "-p", filepath.Join(dir, "pid"), "-c", ctl}
 	if biflow {
 		args = append(args, "-b")
+	}
+	if tcp {
+		args = append(args, "-P", "tcp")
 	}
 	if timeFormat != "" {
 		args = append(args, "-A", timeFormat) // absolute times: flowStart/EndMilliseconds, ...Nanoseconds
@@ -165,7 +201,14 @@ poke:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	pc.Close()
+	stop()
+	if tcp {
+		select { // softflowd's exit closes the connection: the stream ends
+		case <-rdone:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the IPFIX stream did not end after softflowd exited")
+		}
+	}
 	<-rdone
 	if len(errs) > 0 {
 		t.Fatalf("decoding softflowd's messages: %v", errs)
@@ -218,7 +261,9 @@ func TestSoftflowdExportDecodes(t *testing.T) {
 			version string
 			biflow  bool
 			time    string
-		}{{"5", false, ""}, {"9", false, ""}, {"10", false, ""}, {"10", true, ""}, {"10", true, "milli"}, {"10", false, "nano"}} {
+			tcp     bool
+		}{{"5", false, "", false}, {"9", false, "", false}, {"10", false, "", false}, {"10", true, "", false},
+			{"10", true, "milli", false}, {"10", false, "nano", false}, {"10", true, "", true}} {
 			name := fmt.Sprintf("%s/v%s", filepath.Base(capture), mode.version)
 			if mode.biflow {
 				name += "-biflow"
@@ -226,8 +271,11 @@ func TestSoftflowdExportDecodes(t *testing.T) {
 			if mode.time != "" {
 				name += "-" + mode.time
 			}
+			if mode.tcp {
+				name += "-tcp"
+			}
 			t.Run(name, func(t *testing.T) {
-				recs, msgs, out := runSoftflowd(t, capture, mode.version, mode.biflow, mode.time)
+				recs, msgs, out := runSoftflowd(t, capture, mode.version, mode.biflow, mode.time, mode.tcp)
 				view, spans := softflowdView(t, out, mode.version != "5")
 				if len(view) == 0 && len(recs) == 0 && mode.version == "5" {
 					t.Skip("no IPv4 flows: nothing NetFlow v5 can carry")
@@ -306,7 +354,7 @@ func TestSoftflowdExportDecodes(t *testing.T) {
 					t.Errorf("decoded %d flows, softflowd exported %d", len(got), len(want))
 				}
 				t.Logf("%d datagrams, %d records, %d flows", len(msgs), len(recs), len(want))
-				if strings.HasPrefix(capture, "../testdata/") {
+				if strings.HasPrefix(capture, "../testdata/") && len(msgs) > 0 {
 					saveSeed(t, "FuzzDecode", "softflowd-"+strings.NewReplacer("/", "-", ".pcap", "").Replace(name), framed(msgs))
 				}
 			})
