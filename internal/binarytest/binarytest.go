@@ -28,25 +28,34 @@ var build struct {
 	err  error
 }
 
-// Build builds panoptes/cmd/panoptes into a temporary directory, once per test binary,
-// and returns its path.
+// Build builds panoptes/cmd/panoptes, once per test binary, and returns its path. The
+// binary is kept at one path per test package under the temporary directory, replaced
+// atomically by each build, so that test runs leave one binary behind, not one each.
 func Build(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "panoptes-e2e-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "panoptes")
-		if out, err := exec.Command("go", "build", "-o", build.path, "panoptes/cmd/panoptes").CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build panoptes/cmd/panoptes: %v: %s", err, out)
-		}
-	})
+	build.once.Do(func() { build.path, build.err = buildOnce() })
 	if build.err != nil {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+func buildOnce() (string, error) {
+	dir := filepath.Join(os.TempDir(), "panoptes-e2e")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	built := filepath.Join(tmp, "panoptes")
+	if out, err := exec.Command("go", "build", "-o", built, "panoptes/cmd/panoptes").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build panoptes/cmd/panoptes: %v: %s", err, out)
+	}
+	path := filepath.Join(dir, "panoptes-for-"+filepath.Base(os.Args[0]))
+	return path, os.Rename(built, path)
 }
 
 // Proc is a panoptes process a test started.
