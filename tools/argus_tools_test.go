@@ -106,13 +106,23 @@ func TestAgainstArgusTools(t *testing.T) {
 	var caps []string
 	local, _ := filepath.Glob("../testdata/*.pcap")
 	caps = append(caps, local...)
-	if _, err := os.Stat("../../shared/pcaps"); err == nil {
-		for _, c := range argusCorpus {
-			caps = append(caps, filepath.Join("../../shared/pcaps", c))
+	// The shared corpus, next to the repository or at /work/shared; ARGUS_CORPUS
+	// overrides ("none" to run on the repository's captures only, as a clean clone
+	// without ../shared does).
+	corpus := os.Getenv("ARGUS_CORPUS")
+	if corpus == "" {
+		for _, d := range []string{"../../shared/pcaps", "/work/shared/pcaps"} {
+			if _, err := os.Stat(d); err == nil {
+				corpus = d
+				break
+			}
 		}
-	} else if _, err := os.Stat("/work/shared/pcaps"); err == nil {
+	}
+	haveCorpus := false
+	if _, err := os.Stat(corpus); err == nil {
+		haveCorpus = true
 		for _, c := range argusCorpus {
-			caps = append(caps, filepath.Join("/work/shared/pcaps", c))
+			caps = append(caps, filepath.Join(corpus, c))
 		}
 	}
 	var cases []*argusCase
@@ -154,8 +164,11 @@ func TestAgainstArgusTools(t *testing.T) {
 				}
 				hits += len(a)
 			}
-			if hits == 0 {
+			switch {
+			case hits == 0 && haveCorpus:
 				t.Errorf("%q selects nothing in any capture: not a test", e)
+			case hits == 0:
+				t.Logf("%q selects nothing in the repository's captures (the shared corpus covers it)", e)
 			}
 		}
 	})
