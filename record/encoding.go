@@ -342,6 +342,12 @@ func DecodeRecord(body []byte, r *Record, wire *[256]int8) error {
 		var bs []byte
 		switch wt {
 		case WireUvarint:
+			if p < len(body) && body[p] < 0x80 {
+				// Most counters, ports and flags fit in one byte: skip the general
+				// decoder (a third of the time of reading a stream went there).
+				u, p = uint64(body[p]), p+1
+				break
+			}
 			v, n := binary.Uvarint(body[p:])
 			if n <= 0 {
 				return fmt.Errorf("%w: field %d at byte %d: bad varint", ErrCorrupt, id, p)

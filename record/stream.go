@@ -203,6 +203,45 @@ func (rd *Reader) Read(r *Record) error {
 	return nil
 }
 
+// ReadRaw appends the next record's encoded body to dst and returns it with the byte
+// offset the record starts at, without decoding it; Decode decodes it. Together they let
+// a caller decode on other goroutines. Errors are those of Read.
+func (rd *Reader) ReadRaw(dst []byte) ([]byte, int64, error) {
+	n, err := binary.ReadUvarint(rd.r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return dst, rd.off, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return dst, rd.off, fmt.Errorf("%s: %w at byte %d", rd.name, ErrTruncated, rd.off)
+		}
+		return dst, rd.off, fmt.Errorf("%s: %w at byte %d: %w", rd.name, ErrCorrupt, rd.off, err)
+	}
+	if n == 0 || n > MaxRecordLen {
+		return dst, rd.off, fmt.Errorf("%s: %w at byte %d: record length %d", rd.name, ErrCorrupt, rd.off, n)
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	if _, err := io.ReadFull(rd.r, dst[start:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return dst[:start], rd.off, fmt.Errorf("%s: %w at byte %d", rd.name, ErrTruncated, rd.off)
+		}
+		return dst[:start], rd.off, fmt.Errorf("%s: reading at byte %d: %w", rd.name, rd.off, err)
+	}
+	off := rd.off
+	rd.off += int64(uvarintLen(n)) + int64(n)
+	return dst, off, nil
+}
+
+// Decode decodes a body that ReadRaw returned (at byte offset off) into r. It is safe
+// to call from several goroutines at once.
+func (rd *Reader) Decode(body []byte, off int64, r *Record) error {
+	if err := DecodeRecord(body, r, &rd.wire); err != nil {
+		return fmt.Errorf("%s: at byte %d: %w", rd.name, off, err)
+	}
+	return nil
+}
+
 func uvarintLen(v uint64) int {
 	n := 1
 	for v >= 0x80 {
