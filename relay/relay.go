@@ -332,10 +332,15 @@ func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConf
 	}
 }
 
-// collectFlows decodes NetFlow/IPFIX datagrams until ctx ends; a malformed datagram
-// is logged (at most once a minute per kind of trouble) and skipped.
+// collectDrain is how long the collector keeps reading after it is told to stop, for
+// the datagrams already queued in its socket (an exporter's last flows are often there
+// when SIGINT comes); a deadline in the past would discard them unread.
+const collectDrain = 250 * time.Millisecond
+
+// collectFlows decodes NetFlow/IPFIX datagrams until ctx ends (and collectDrain more);
+// a malformed datagram is logged (at most once a minute per kind of trouble) and skipped.
 func collectFlows(ctx context.Context, conn *net.UDPConn, put func(*record.Record), logf func(string, ...any)) {
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now().Add(collectDrain)) })
 	defer stop()
 	dec := ipfix.NewDecoder(ipfix.DecoderOptions{})
 	buf := make([]byte, 65535)
