@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"panoptes/filter"
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/ipfix"
 	"panoptes/natsstream"
@@ -185,7 +186,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var closeSink func() error
 	if *out != "" {
-		if h.sink, closeSink, err = openSink(*out, stdout, logf); err != nil {
+		if h.sink, closeSink, err = index.OpenOutput(*out, stdout, index.Retention{}, logf); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -338,46 +337,9 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	return err
 }
 
-// OpenSink opens where records go: an archive when out is a directory or ends in "/",
-// stdout for "-", else a stream file. close flushes and closes it.
+// OpenSink opens where records go: see index.OpenOutput.
 func OpenSink(out string, stdout io.Writer, retain index.Retention, logf func(string, ...any)) (record.Sink, func() error, error) {
-	if out != "-" && index.IsArchive(out) {
-		a, err := index.Open(out, index.Options{Logf: logf})
-		if err != nil {
-			return nil, nil, err
-		}
-		w := a.NewWriter(0)
-		w.SetRetention(retain)
-		return w, func() error {
-			err := w.Close()
-			if cerr := a.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		}, nil
-	}
-	var dst io.Writer = stdout
-	var f *os.File
-	if out != "-" {
-		var err error
-		if f, err = os.Create(out); err != nil {
-			return nil, nil, err
-		}
-		dst = f
-	}
-	w, err := record.NewWriter(dst)
-	if err != nil {
-		return nil, nil, err
-	}
-	return w, func() error {
-		err := w.Flush()
-		if f != nil {
-			if cerr := f.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("%s: %w", out, cerr)
-			}
-		}
-		return err
-	}, nil
+	return index.OpenOutput(out, stdout, retain, logf)
 }
 
 // retentionFlags adds --retain-age and --retain-size (archive outputs only).

@@ -75,33 +75,7 @@ func AnonMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	matched := 0
-	var putErr error
-	err = scan("anon", &c, stdin, stderr, func(r *record.Record) bool {
-		if !flt.Match(r) {
-			return true
-		}
-		an.Record(r)
-		if putErr = out.put(r, 0); putErr != nil {
-			return false
-		}
-		matched++
-		return c.count == 0 || matched < c.count
-	})
-	if err == nil {
-		err = putErr
-	}
-	if err != nil {
-		out.abort()
-		return err
-	}
-	if err := out.close(); err != nil {
-		return err
-	}
-	if matched == 0 {
-		return cli.ErrNoMatch
-	}
-	return nil
+	return copyRecords("anon", &c, flt, out, func(r *record.Record) error { an.Record(r); return nil }, stdin, stderr)
 }
 
 // parseOffsetFlag parses --time-offset: a Go duration or a number of seconds.

@@ -471,3 +471,41 @@ func (s *streamSink) abort() {
 		s.w.Flush()
 	}
 }
+
+// copyRecords is the loop of the tools that pass records through (read, anon, label):
+// every input record that the filter selects goes through edit (nil: unchanged) to out,
+// up to -N records. It returns cli.ErrNoMatch when nothing was selected, as ra does; on
+// an error the output is discarded (a -w file is not left behind).
+func copyRecords(prog string, c *common, flt *filter.Filter, out sink, edit func(*record.Record) error, stdin io.Reader, stderr io.Writer) error {
+	matched := 0
+	var putErr error
+	err := scan(prog, c, stdin, stderr, func(r *record.Record) bool {
+		if !flt.Match(r) {
+			return true
+		}
+		if edit != nil {
+			if putErr = edit(r); putErr != nil {
+				return false
+			}
+		}
+		if putErr = out.put(r, 0); putErr != nil {
+			return false
+		}
+		matched++
+		return c.count == 0 || matched < c.count
+	})
+	if err == nil {
+		err = putErr
+	}
+	if err != nil {
+		out.abort()
+		return err
+	}
+	if err := out.close(); err != nil {
+		return err
+	}
+	if matched == 0 {
+		return cli.ErrNoMatch
+	}
+	return nil
+}

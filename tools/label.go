@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"panoptes/internal/cli"
-	"panoptes/record"
 	"panoptes/tools/label"
 )
 
@@ -71,33 +70,5 @@ func LabelMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	matched := 0
-	var putErr error
-	err = scan("label", &c, stdin, stderr, func(r *record.Record) bool {
-		if !flt.Match(r) {
-			return true
-		}
-		if putErr = lb.Record(r); putErr != nil {
-			return false
-		}
-		if putErr = out.put(r, 0); putErr != nil {
-			return false
-		}
-		matched++
-		return c.count == 0 || matched < c.count
-	})
-	if err == nil {
-		err = putErr
-	}
-	if err != nil {
-		out.abort()
-		return err
-	}
-	if err := out.close(); err != nil {
-		return err
-	}
-	if matched == 0 {
-		return cli.ErrNoMatch
-	}
-	return nil
+	return copyRecords("label", &c, flt, out, lb.Record, stdin, stderr)
 }

@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"panoptes/internal/cli"
-	"panoptes/record"
 )
 
 const readUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-s FIELDS] [-c SEP | --json] [-n] [-N COUNT] [-p DIGITS] [-u] [-L N] [-w OUT | --ipfix [udp://|tcp://]HOST:PORT] [-- FILTER]"
@@ -35,30 +34,5 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	matched := 0
-	var putErr error
-	err = scan("read", &c, stdin, stderr, func(r *record.Record) bool {
-		if !flt.Match(r) {
-			return true
-		}
-		if putErr = out.put(r, 0); putErr != nil {
-			return false
-		}
-		matched++
-		return c.count == 0 || matched < c.count
-	})
-	if err == nil {
-		err = putErr
-	}
-	if err != nil {
-		out.abort()
-		return err
-	}
-	if err := out.close(); err != nil {
-		return err
-	}
-	if matched == 0 {
-		return cli.ErrNoMatch
-	}
-	return nil
+	return copyRecords("read", &c, flt, out, nil, stdin, stderr)
 }

@@ -1,24 +1,25 @@
-package relay
+package index
 
 import (
 	"fmt"
 	"io"
 	"os"
 
-	"panoptes/index"
 	"panoptes/record"
 )
 
-// openSink opens -w OUT as the sensor does (sensor.OpenSink, which the relay does not
-// import to stay apart from capture code): an archive when OUT is a directory or ends
-// in "/", stdout for "-", else a stream file. close flushes and closes it.
-func openSink(out string, stdout io.Writer, logf func(string, ...any)) (record.Sink, func() error, error) {
-	if out != "-" && index.IsArchive(out) {
-		a, err := index.Open(out, index.Options{Logf: logf})
+// OpenOutput opens where a writer of records (import, sensor, relay) sends them, named
+// as `-w OUT` names it: an archive when out is a directory or ends in "/" (with the
+// given retention), stdout for "-", else a record stream file. close flushes and closes
+// it.
+func OpenOutput(out string, stdout io.Writer, retain Retention, logf func(string, ...any)) (record.Sink, func() error, error) {
+	if out != "-" && IsArchive(out) {
+		a, err := Open(out, Options{Logf: logf})
 		if err != nil {
 			return nil, nil, err
 		}
 		w := a.NewWriter(0)
+		w.SetRetention(retain)
 		return w, func() error {
 			err := w.Close()
 			if cerr := a.Close(); err == nil {
@@ -38,6 +39,9 @@ func openSink(out string, stdout io.Writer, logf func(string, ...any)) (record.S
 	}
 	w, err := record.NewWriter(dst)
 	if err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return nil, nil, err
 	}
 	return w, func() error {
