@@ -28,9 +28,12 @@
 // query checks that short list too.
 //
 // The index is derived data: Rebuild recreates it from the segments, and Verify checks
-// the two agree. A block is indexed only after it is written and fsynced; on opening,
-// a segment left unsealed by a writer that died is scanned, a torn block at its end is
-// truncated (and logged), its complete blocks are indexed, and it is sealed.
+// the two agree. A segment's index entry is written before its file, and a block is
+// indexed only after it is written and fsynced; on opening, a segment left unsealed by a
+// writer that died is scanned, a torn block at its end is truncated (and logged), its
+// complete blocks are indexed, and it is sealed. A segment file the index does not list
+// (written by an older panoptes, which created the file first) is adopted the same way,
+// or removed if its header was cut short.
 package index
 
 import (
