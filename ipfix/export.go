@@ -30,10 +30,12 @@ type ExporterOptions struct {
 	// the next record is added (default 1 s), so that a slow trickle of records is not
 	// held until the next Flush.
 	MaxDelay time.Duration
-	// Pace, on UDP, is the least time between two messages (0: as fast as the socket
-	// takes them). UDP has no flow control: a collector with a default-sized receive
-	// buffer may drop a burst of a few hundred messages (nfcapd 1.7.1 lost 7 % of the
-	// records in 160 messages sent back to back on a loaded machine).
+	// Pace, on UDP, is the time between two messages on average (0: as fast as the
+	// socket takes them); a message late by less than paceCatchUp is made up by
+	// sending the next ones sooner. UDP has no flow control: a collector with a
+	// default-sized receive buffer may drop a burst of a few hundred messages (nfcapd
+	// 1.7.1 lost 7 % of the records in 160 messages sent back to back on a loaded
+	// machine).
 	Pace time.Duration
 	// Now is the export-time clock (default time.Now).
 	Now func() time.Time
@@ -47,6 +49,10 @@ type ExporterStats struct {
 	Skipped  uint64 // records not exported: management records and non-IP flows
 	Lost     uint64 // records in datagrams the socket refused (collector down: ECONNREFUSED)
 }
+
+// paceCatchUp bounds how far behind its schedule a paced exporter may be and still
+// catch up (send without waiting); later than that, the schedule restarts from now.
+const paceCatchUp = 2 * time.Millisecond
 
 // Template ids the exporter uses.
 const (
@@ -269,6 +275,11 @@ func (e *Exporter) Flush() error {
 		now := time.Now()
 		if wait := e.nextAt.Sub(now); wait > 0 {
 			time.Sleep(wait)
+			now = e.nextAt
+		} else if wait > -paceCatchUp { // (not -wait: Sub saturates at the zero time)
+			// Sleeping overshoots by hundreds of µs, more than a 100 µs pace: keep to the
+			// schedule by sending sooner after a late wake-up (without this, 10000
+			// messages/s came out as 1,700), but never in a burst longer than paceCatchUp.
 			now = e.nextAt
 		}
 		e.nextAt = now.Add(e.opts.Pace)
