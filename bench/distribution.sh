@@ -19,16 +19,17 @@
 #               log is polled every 5 ms, so the start is up to ~10 ms late) and stops
 #               when the relay and every client have exited. N from CLIENTS
 #               (default "1 10 100").
-#   relayC-R    panoptes relay -C 127.0.0.1:PORT -w OUT, fed by
-#   nfcapd-R    nfcapd -b 127.0.0.1 -p PORT -w DIR -t 3600 (defaults otherwise), fed by
+#   relayC-R    panoptes relay -C 127.0.0.1:PORT -w OUT (asks for a 4 MiB receive buffer),
+#   nfcapd-R    nfcapd -b 127.0.0.1 -p PORT -w DIR -t 3600 (defaults otherwise), and
+#   nfcapdB-R   the same with -B 4194304 (a 4 MiB receive buffer, as the relay), each fed by
 #               `panoptes read -r RECORDS --ipfix 127.0.0.1:PORT --ipfix-rate R`
 #               (RFC 5103 biflow IPFIX over UDP, MTU-sized messages, R messages/s; 0 = as
 #               fast as the socket takes them). R from RATES (default "10000 30000 0"). Each
 #               collector is stopped with SIGINT 0.5 s after the sender exits. Stored:
 #               `panoptes count -r OUT` / `nfdump -R DIR -I` (Flows:). Both keep a biflow
-#               as one record, so sent and stored count the same things. Both
-#               collectors keep the kernel's default UDP receive buffer
-#               (net.core.rmem_default, printed in the header).
+#               as one record, so sent and stored count the same things. The
+#               kernel's default UDP receive buffer (net.core.rmem_default) and its
+#               cap (net.core.rmem_max) are printed in the header.
 #
 # Output: one line per run and series, then medians per series:
 #   fanout: elapsed_s (replay start to last exit), records/s delivered in total (sum over
@@ -146,9 +147,11 @@ ipfix() {
       for _ in $(seq 1 2000); do [ -e "$tmp/coll.pnp" ] && break; sleep 0.005; done
       [ -e "$tmp/coll.pnp" ] || { echo "distribution.sh: relay -C did not start:" >&2; cat "$tmp/coll.err" >&2; exit 1; }
       ;;
-    nfcapd)
+    nfcapd | nfcapdB)
       mkdir -p "$tmp/nf"
-      nfcapd -b 127.0.0.1 -p "$port" -w "$tmp/nf" -t 3600 >"$tmp/coll.err" 2>&1 &
+      local buf=()
+      [ "$coll" = nfcapdB ] && buf=(-B 4194304)
+      nfcapd "${buf[@]}" -b 127.0.0.1 -p "$port" -w "$tmp/nf" -t 3600 >"$tmp/coll.err" 2>&1 &
       cp=$!
       bg+=("$cp")
       waitfor "$tmp/coll.err" 'Startup' 1 "$cp"
@@ -166,7 +169,7 @@ ipfix() {
   [ -n "$sent" ] || { echo "distribution.sh: no summary from the sender:" >&2; cat "$tmp/send.err" >&2; exit 1; }
   case $coll in
     relayC) stored=$("$pnp" count -r "$tmp/coll.pnp" | awk 'NR==2 {print $2}') ;;
-    nfcapd) stored=$(nfdump -R "$tmp/nf" -I | awk '$1 == "Flows:" {print $2}') ;;
+    nfcapd*) stored=$(nfdump -R "$tmp/nf" -I | awk '$1 == "Flows:" {print $2}') ;;
   esac
   local el
   el=$(tail -n 1 "$tmp/send.time")
@@ -177,14 +180,14 @@ ipfix() {
 
 series=()
 for n in $clients; do series+=("fanout-$n"); done
-for r in $rates; do series+=("relayC-$r" "nfcapd-$r"); done
+for r in $rates; do series+=("relayC-$r" "nfcapd-$r" "nfcapdB-$r"); done
 for s in "${series[@]}"; do : >"$tmp/$s.res"; done
 
 echo "# panoptes $rev; records $recs ($flows flow records); $runs runs; $(date -u +%FT%TZ)"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); nproc $(nproc); $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $(nfcapd -V 2>&1 | head -n 1); net.core.rmem_default $(cat /proc/sys/net/core/rmem_default)"
+echo "# $(nfcapd -V 2>&1 | head -n 1); net.core.rmem_default $(cat /proc/sys/net/core/rmem_default), rmem_max $(cat /proc/sys/net/core/rmem_max)"
 echo "# fanout-N: run series elapsed_s total_rec/s client_rec/s(median) min_got drops_min drops_med drops_max relay_cpu_s relay_rss_kb"
-echo "# relayC-R/nfcapd-R: run series sent stored lost lost_% send_s ingest_rec/s collector_cpu_s"
+echo "# relayC-R/nfcapd-R/nfcapdB-R: run series sent stored lost lost_% send_s ingest_rec/s collector_cpu_s"
 k=${#series[@]}
 for r in $(seq 1 "$runs"); do
   for j in $(seq 0 $((k - 1))); do
@@ -193,6 +196,7 @@ for r in $(seq 1 "$runs"); do
       fanout-*) fanout "${s#fanout-}" >"$tmp/line" ;; # not in $(...): cleanup must see bg
       relayC-*) ipfix relayC "${s#relayC-}" >"$tmp/line" ;;
       nfcapd-*) ipfix nfcapd "${s#nfcapd-}" >"$tmp/line" ;;
+      nfcapdB-*) ipfix nfcapdB "${s#nfcapdB-}" >"$tmp/line" ;;
     esac
     line=$(cat "$tmp/line")
     echo "$line" >>"$tmp/$s.res"

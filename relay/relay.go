@@ -150,6 +150,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-C %s: %w", *collect, err)
 		}
 		defer udp.Close()
+		// Exports come in bursts (a router's cache flush, softflowd at exit): the default
+		// 208 KB receive buffer lost half of a 3,300-datagram burst that 4 MiB held
+		// whole (bench/RESULTS.md). The kernel caps it at net.core.rmem_max.
+		udp.SetReadBuffer(4 << 20)
 	}
 	var sub natsstream.Target
 	if *subscribe != "" {
