@@ -40,7 +40,7 @@ var commands = map[string]command{
 	"ports":   {tools.PortsMain, "ports each host served or used (raports)"},
 	"convert": {tools.ConvertMain, "turn delimited text as read -c prints it back into records (raconvert)"},
 	"bench":   {loss.BenchMain, "bench loss: the zero-loss capture rate, and where frames are lost"},
-	"hosts":   {tools.HostsMain, "when an address was first and last seen, from an archive's address index"},
+	"hosts":   {tools.HostsMain, "each host and its peers (rahosts); with -R ARCHIVE ADDR...: when an address was first and last seen, from the address index"},
 	"relay":   {relay.Main, "collect records from sensors, relays, NetFlow/IPFIX and NATS, and serve them to clients (radium)"},
 	"top":     {tools.TopMain, "live view of the busiest flows or hosts (ratop)"},
 }
