@@ -276,23 +276,12 @@ const (
 
 var opNames = [...]string{"eq", "gt", "gte", "lt", "lte", "ne"}
 
-func (o cmpOp) test(v, n uint64) bool {
-	switch o {
-	case opGt:
-		return v > n
-	case opGte:
-		return v >= n
-	case opLt:
-		return v < n
-	case opLte:
-		return v <= n
-	case opNe:
-		return v != n
-	}
-	return v == n
-}
+func (o cmpOp) test(v, n uint64) bool { return compare(o, v, n) }
 
-func (o cmpOp) testFloat(v, n float64) bool {
+func (o cmpOp) testFloat(v, n float64) bool { return compare(o, v, n) }
+
+// compare applies o to v and n, for the counters and for the reals (rate, load, loss).
+func compare[T uint64 | float64](o cmpOp, v, n T) bool {
 	switch o {
 	case opGt:
 		return v > n
