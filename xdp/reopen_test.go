@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // TestReopenSameQueue opens, closes and reopens a capture on one veth in one process:
@@ -30,6 +31,23 @@ func TestReopenSameQueue(t *testing.T) {
 		}
 		if err := c.Close(); err != nil {
 			t.Fatalf("close #%d: %v", i+1, err)
+		}
+	}
+}
+
+func TestNapFor(t *testing.T) {
+	for _, tc := range []struct {
+		ring int
+		want time.Duration
+	}{
+		{8192, 174432 * time.Nanosecond}, // the default ring
+		{2048, 50 * time.Microsecond},    // small rings: the floor
+		{16384, 448864 * time.Nanosecond},
+		{1 << 16, time.Millisecond}, // the ceiling
+	} {
+		ts := napFor(tc.ring)
+		if got := time.Duration(ts.Nano()); got != tc.want {
+			t.Errorf("napFor(%d) = %v, want %v", tc.ring, got, tc.want)
 		}
 	}
 }

@@ -88,7 +88,8 @@ type Queue struct {
 	ID        int
 	sock      *xsk.Socket
 	opts      xsk.SocketOptions
-	lastBatch int // frames the last Receive found; see Receive
+	lastBatch int           // frames the last Receive found; see Receive
+	nap       unix.Timespec // see Receive
 }
 
 // Capture is an XDP program attached to one interface with its sockets.
@@ -185,7 +186,7 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 			c.Close()
 			return nil, fmt.Errorf("%s queue %d: registering the socket: %w", ifc.Name, q, err)
 		}
-		qu := &Queue{ID: q, sock: s, opts: opts}
+		qu := &Queue{ID: q, sock: s, opts: opts, nap: napFor(opts.RxRingNumDescs)}
 		s.Fill(s.GetDescs(s.NumFreeFillSlots()))
 		c.Queues = append(c.Queues, qu)
 	}
@@ -410,15 +411,15 @@ type Frame struct {
 //
 // When the last batch was small the consumer is faster than the traffic, and a poll
 // wake-up for every frame or two would cost more than handling them (it was two thirds
-// of the sensor's CPU at 150k frames/s): Receive first naps for napTime so that frames
-// gather into a batch. A nap only follows a batch of fewer than napBelow frames, so it
-// happens only below about napBelow frames per nap (a few hundred thousand frames/s);
-// the frames that arrive during one are far fewer than a ring holds. Timestamps are
+// of the sensor's CPU at 150k frames/s): Receive first naps so that frames gather into
+// a batch. A nap only follows a batch of fewer than napBelow frames, and lasts what
+// napFor gives for the RX ring's size: far less than the ring takes to fill even at
+// 10GbE line rate, so a burst that starts during a nap still fits. Timestamps are
 // unaffected: they are taken in XDP.
 func (q *Queue) Receive(timeout time.Duration) (int, error) {
 	n := q.sock.NumReceived()
 	if n == 0 && q.lastBatch > 0 && q.lastBatch < napBelow {
-		unix.Nanosleep(&napTime, nil)
+		unix.Nanosleep(&q.nap, nil)
 		n = q.sock.NumReceived()
 	}
 	if n == 0 {
@@ -432,10 +433,18 @@ func (q *Queue) Receive(timeout time.Duration) (int, error) {
 	return n, nil
 }
 
-// napBelow and napTime: see Receive. 100 µs asked is about 200 µs slept on a VM.
 const napBelow = 64
 
-var napTime = unix.NsecToTimespec(int64(100 * time.Microsecond))
+// napFor returns the nap for an RX ring of ringSize frames: the time the ring takes to
+// fill with 64-byte frames at 10GbE line rate (67 ns each), halved, less 100 µs for the
+// sleep's overshoot (timer slack, wake-up; about 80 µs measured on a VM), within 50 µs
+// to 1 ms. The default 8192-entry ring naps 175 µs. On the VM this was measured on, each
+// nap costs about 54 µs of CPU (timer programming), so a longer one saves CPU at rates
+// where naps happen at all.
+func napFor(ringSize int) unix.Timespec {
+	d := time.Duration(ringSize)*67*time.Nanosecond/2 - 100*time.Microsecond
+	return unix.NsecToTimespec(int64(min(max(d, 50*time.Microsecond), time.Millisecond)))
+}
 
 // Batch takes up to n received frames off the RX ring. Frames are valid until Release.
 func (q *Queue) Batch(n int) []xsk.Desc { return q.sock.Receive(n) }
