@@ -3,7 +3,6 @@ package index
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,10 +10,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"panoptes/internal/tmpfstest"
 	"panoptes/record"
 )
 
@@ -22,63 +21,6 @@ import (
 // The tests mount a small tmpfs, so they need root (CI runs as root); the writer runs in
 // a child process because Pebble may end a writing process on a full disk (writerLogger),
 // and a child that hangs is killed by the parent's deadline instead of hanging the test.
-
-// mountTmpfs mounts a tmpfs of size bytes on a new temporary directory and unmounts it
-// when the test ends.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs to fill needs root (CI runs the tests as root)")
-	}
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// freeBytes is what an unprivileged writer may still use on dir's file system.
-func freeBytes(t testing.TB, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
-// fillUp writes a ballast file into dir until at most leave bytes are free, and
-// returns its path: deleting it frees the space again.
-func fillUp(t testing.TB, dir string, leave int64) string {
-	t.Helper()
-	path := filepath.Join(dir, "ballast")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 1<<20)
-	for {
-		n := freeBytes(t, dir) - leave
-		if n <= 0 {
-			return path
-		}
-		if _, err := f.Write(chunk[:min(n, int64(len(chunk)))]); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return path
-			}
-			t.Fatal(err)
-		}
-	}
-}
 
 // childTimeout bounds a disk-full writer: past it, the writer is taken to hang.
 const childTimeout = 20 * time.Second
@@ -142,7 +84,7 @@ func TestDiskFullWriterChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(3)
 	}
-	fillUp(t, filepath.Dir(dir), leave)
+	tmpfstest.Fill(t, filepath.Dir(dir), leave)
 	span, _ := time.ParseDuration(os.Getenv("PANOPTES_DISKFULL_SPAN"))
 	w := a.NewWriter(span)
 	w.blockBytes, _ = strconv.Atoi(os.Getenv("PANOPTES_DISKFULL_BLOCK"))
@@ -181,7 +123,7 @@ func TestDiskFullWriterChild(t *testing.T) {
 func TestDiskFullWriter(t *testing.T) {
 	for _, tc := range diskFullCases {
 		t.Run(tc.name, func(t *testing.T) {
-			mnt := mountTmpfs(t, 80<<20)
+			mnt := tmpfstest.Mount(t, 80<<20)
 			dir := filepath.Join(mnt, "archive")
 			flushed, out, errs, code := runDiskFullChild(t, dir, tc)
 			if code != 2 {
@@ -330,13 +272,13 @@ func closeLater(t *testing.T, a *Archive) func() error {
 // than minFreeToWrite free is refused up front with one line naming the archive (Pebble
 // would retry its writes forever); reading it still works.
 func TestNearlyFullDiskRefused(t *testing.T) {
-	mnt := mountTmpfs(t, 80<<20)
+	mnt := tmpfstest.Mount(t, 80<<20)
 	dir := filepath.Join(mnt, "archive")
 	writeArchive(t, dir, genRecords(1000, 13))
-	fillUp(t, mnt, minFreeToWrite/2)
+	tmpfstest.Fill(t, mnt, minFreeToWrite/2)
 	_, err := Open(dir, Options{})
 	if err == nil || !strings.Contains(err.Error(), "archive "+dir+": only ") || !strings.Contains(err.Error(), "writing needs at least") || strings.Contains(err.Error(), "\n") {
-		t.Fatalf("opening for writing with %d bytes free: want a one-line refusal naming %s, got %v", freeBytes(t, mnt), dir, err)
+		t.Fatalf("opening for writing with %d bytes free: want a one-line refusal naming %s, got %v", tmpfstest.Free(t, mnt), dir, err)
 	}
 	a, err := Open(dir, Options{ReadOnly: true})
 	if err != nil {

@@ -4,74 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"panoptes/internal/tmpfstest"
 )
 
 // Disk full through the binary: `panoptes import -w DIR/` on a small tmpfs that fills
 // while it runs. The import runs as a child process (this test binary calling run, as
 // main does) because Pebble may end a writer on a full disk, and because a writer that
 // hangs must be killed by a deadline rather than hang the tests. Needs root for mount.
-
-// mountTmpfs mounts a tmpfs of size bytes on a new temporary directory and unmounts it
-// when the test ends.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs to fill needs root (CI runs the tests as root)")
-	}
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
-// fillUp writes dir/ballast until at most leave bytes are free, and returns its path.
-func fillUp(t *testing.T, dir string, leave int64) string {
-	t.Helper()
-	path := filepath.Join(dir, "ballast")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 1<<20)
-	for n := freeBytes(t, dir) - leave; n > 0; n = freeBytes(t, dir) - leave {
-		if _, err := f.Write(chunk[:min(n, int64(len(chunk)))]); errors.Is(err, syscall.ENOSPC) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
-}
 
 // udpFlowsPcap returns a pcap of n one-packet UDP flows between random addresses, 100 µs
 // apart: n records that compress poorly, so that a few MB of archive fill quickly.
@@ -149,7 +97,7 @@ func TestImportDiskFull(t *testing.T) {
 		fullRecs[l]++
 	}
 
-	mnt := mountTmpfs(t, 80<<20)
+	mnt := tmpfstest.Mount(t, 80<<20)
 	dir := filepath.Join(mnt, "archive")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -169,7 +117,7 @@ func TestImportDiskFull(t *testing.T) {
 	if _, err := stdin.Write(pcap[:1<<20]); err != nil {
 		t.Fatalf("feeding the import: %v (stderr: %s)", err, stderr.String())
 	}
-	ballast := fillUp(t, mnt, 1<<20)
+	ballast := tmpfstest.Fill(t, mnt, 1<<20)
 	io.Copy(stdin, bytes.NewReader(pcap[1<<20:])) // the import may stop reading: an error here is expected
 	stdin.Close()
 	cmd.Wait()
@@ -227,8 +175,8 @@ func TestImportDiskFull(t *testing.T) {
 // TestImportNearlyFullDisk: an import into an archive on a file system with less free
 // space than writing needs is refused up front with one line, exit status 2.
 func TestImportNearlyFullDisk(t *testing.T) {
-	mnt := mountTmpfs(t, 80<<20)
-	fillUp(t, mnt, 16<<20)
+	mnt := tmpfstest.Mount(t, 80<<20)
+	tmpfstest.Fill(t, mnt, 16<<20)
 	dir := filepath.Join(mnt, "archive") + "/"
 	_, errs, code := panoptes(t, nil, "import", "-r", filepath.Join("..", "..", "testdata", "dns.pcap"), "-w", dir)
 	lines := strings.Split(strings.TrimSpace(errs), "\n")
