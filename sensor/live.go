@@ -678,20 +678,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 
 // printLiveSummary writes the loss accounting to stderr at exit: per queue and in total.
 func printLiveSummary(w io.Writer, st *LiveStats) {
-	var tot xdp.QueueCounters
-	fmt.Fprintf(w, "panoptes sensor: %-14s %10s %10s %8s %10s %9s %9s %9s %9s\n", "queue", "seen", "received", "passed", "rx_dropped", "ring_full", "fill_empty", "invalid", "meta_err")
-	for _, q := range st.Queues {
-		fmt.Fprintf(w, "panoptes sensor: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", fmt.Sprintf("%s/%d", q.Iface, q.Queue), q.Seen, q.Received, q.Passed, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid, q.MetaErrors)
-		tot.Seen += q.Seen
-		tot.Received += q.Received
-		tot.Passed += q.Passed
-		tot.RxDropped += q.RxDropped
-		tot.RxRingFull += q.RxRingFull
-		tot.FillRingEmpty += q.FillRingEmpty
-		tot.RxInvalid += q.RxInvalid
-		tot.MetaErrors += q.MetaErrors
-	}
-	fmt.Fprintf(w, "panoptes sensor: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
+	xdp.WriteCounterTable(w, "panoptes sensor:", st.Queues)
 	fmt.Fprintf(w, "panoptes sensor: %d flow records written, %d dropped inside the sensor (full rings), %d flows evicted early, %d packets failed to decode, %d dropped by the NIC\n",
 		st.Records, st.RingDropped, st.Evictions, st.ParseErrors, st.NICDrops)
 }

@@ -82,19 +82,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rawxsk:", err)
 	}
-	var tot xdp.QueueCounters
-	for _, q := range qc {
-		fmt.Fprintf(os.Stderr, "rawxsk receiver: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", fmt.Sprintf("%s/%d", q.Iface, q.Queue), q.Seen, q.Received, q.Passed, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid, q.MetaErrors)
-		tot.Seen += q.Seen
-		tot.Received += q.Received
-		tot.Passed += q.Passed
-		tot.RxDropped += q.RxDropped
-		tot.RxRingFull += q.RxRingFull
-		tot.FillRingEmpty += q.FillRingEmpty
-		tot.RxInvalid += q.RxInvalid
-		tot.MetaErrors += q.MetaErrors
-	}
-	fmt.Fprintf(os.Stderr, "rawxsk receiver: %-14s %10d %10d %8d %10d %9d %9d %9d %9d\n", "total", tot.Seen, tot.Received, tot.Passed, tot.RxDropped, tot.RxRingFull, tot.FillRingEmpty, tot.RxInvalid, tot.MetaErrors)
+	xdp.WriteCounterTable(os.Stderr, "rawxsk receiver:", qc)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Fprintf(os.Stderr, "rawxsk: cpu user %.3f s sys %.3f s (checksum %d)\n", tv(ru.Utime), tv(ru.Stime), sumAll(sums))
