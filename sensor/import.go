@@ -300,19 +300,19 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	if len(rest) > 0 {
-		return cli.Usagef("import: unexpected argument %q", rest[0])
+		return cli.Usagef("unexpected argument %q", rest[0])
 	}
 	if len(*files) == 0 {
-		return cli.Usagef("import: no input: give -r FILE")
+		return cli.Usagef("no input: give -r FILE")
 	}
 	if *out == "" {
-		return cli.Usagef("import: no output: give -w FILE or -w -")
+		return cli.Usagef("no output: give -w FILE or -w -")
 	}
 	if cfg.Flow.SrcID, err = ParseSrcID(*srcid); err != nil {
 		return &cli.UsageError{Err: err}
 	}
 	if cfg.Flow.MaxFlows <= 0 {
-		return cli.Usagef("import: --max-flows must be positive")
+		return cli.Usagef("--max-flows must be positive")
 	}
 	if !*quiet {
 		if report := TerminalProgress(stderr); report != nil {

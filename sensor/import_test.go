@@ -153,6 +153,8 @@ func TestImportMainErrors(t *testing.T) {
 		{"bad flag", []string{"--frobnicate"}, "frobnicate"},
 		{"bad srcid", []string{"-r", "x", "-w", "-", "--srcid", "abc"}, "--srcid"},
 		{"bad duration", []string{"-r", "x", "-w", "-", "--tcp-timeout", "soon"}, "tcp-timeout"},
+		{"no flow table", []string{"-r", "x", "-w", "-", "--max-flows", "0"}, "--max-flows must be positive"},
+		{"extra argument", []string{"-r", "x", "-w", "-", "tcp"}, `unexpected argument "tcp"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +165,10 @@ func TestImportMainErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error is more than one line: %q", err)
+			}
+			// main prefixes "panoptes import: "; the message must not say it again.
+			if strings.HasPrefix(err.Error(), "import:") {
+				t.Fatalf("error repeats the command name: %q", err)
 			}
 		})
 	}
