@@ -418,7 +418,7 @@ func (a *Archive) sealRecovered(s segment) error {
 	s.srcid, s.span = sh.srcid, sh.spanStart
 	batch := a.db.NewBatch()
 	defer batch.Close()
-	as, _, end, scanErr := indexSegmentFile(batch, s.id, f, tmp)
+	as, _, end, scanErr := a.indexSegmentFile(batch, s.id, f, tmp)
 	if scanErr != nil {
 		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
 			tmp, end, end, scanErr, fi.Size())
@@ -446,15 +446,23 @@ func (a *Archive) sealRecovered(s segment) error {
 // indexSegmentFile adds the block keys of a segment file's complete blocks to batch and
 // collects its addresses. It returns where the complete blocks end, and the error that
 // stopped the scan early (a torn or damaged block), if any.
-func indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File, path string) (as addrSet, st RebuildStats, end int64, err error) {
+//
+// A damaged block followed by complete ones (changed bytes, not a torn tail) is left out
+// of the index and logged, and the blocks after it are indexed: a repair never throws
+// away complete blocks.
+func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File, path string) (as addrSet, st RebuildStats, end int64, err error) {
 	as = addrSet{}
-	end, err = scanSegment(f, path, func(info BlockInfo, raw []byte) error {
+	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
 		st.Blocks++
 		st.Records += int(info.Records)
 		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
 			return err
 		}
 		return indexBlock(batch, segid, &info)
+	}, func(off, next int64, err error) {
+		st.Damaged++
+		a.logf("archive: %s: skipping a damaged block at byte %d (%d bytes, %v); the blocks from byte %d on are kept",
+			path, off, next-off, err, next)
 	})
 	return as, st, end, err
 }
@@ -468,7 +476,7 @@ func (a *Archive) reindexSealed(s segment, path string) error {
 	defer f.Close()
 	batch := a.db.NewBatch()
 	defer batch.Close()
-	as, _, _, err := indexSegmentFile(batch, s.id, f, path)
+	as, _, _, err := a.indexSegmentFile(batch, s.id, f, path)
 	if err != nil {
 		return fmt.Errorf("recovering %s: %w", path, err)
 	}

@@ -40,8 +40,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rebuilt the index of %s: %d segments, %d blocks, %d records (%d torn blocks truncated)\n",
-			dir, st.Segments, st.Blocks, st.Records, st.Truncated)
+		fmt.Fprintf(stdout, "rebuilt the index of %s: %d segments, %d blocks, %d records (%d torn blocks truncated, %d damaged blocks skipped)\n",
+			dir, st.Segments, st.Blocks, st.Records, st.Truncated, st.Damaged)
 		return nil
 	}
 	if rest[0] == "rebuild" {

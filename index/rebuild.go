@@ -55,6 +55,7 @@ func (a *Archive) segmentFiles() ([]segment, error) {
 type RebuildStats struct {
 	Segments, Blocks, Records int
 	Truncated                 int // segments with a torn block cut off
+	Damaged                   int // damaged blocks left out, with complete blocks after them (kept)
 }
 
 // Rebuild recreates the index from the segment files. progress, if not nil, is called
@@ -99,9 +100,10 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		}
 		s.srcid, s.span = sh.srcid, sh.spanStart
 		batch := a.db.NewBatch()
-		as, fst, end, scanErr := indexSegmentFile(batch, s.id, f, path)
+		as, fst, end, scanErr := a.indexSegmentFile(batch, s.id, f, path)
 		st.Blocks += fst.Blocks
 		st.Records += fst.Records
+		st.Damaged += fst.Damaged
 		if scanErr != nil {
 			a.logf("archive: %s: truncating a torn or damaged block at byte %d (%v)", path, end, scanErr)
 			if err := f.Truncate(end); err != nil {
@@ -182,7 +184,7 @@ func (a *Archive) Verify() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, scanErr := scanSegment(f, path, func(info BlockInfo, _ []byte) error {
+		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, _ []byte) error {
 			v := encodeBlock(&info)
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
 				want[string(longKey(s.id, info.Offset))] = v
@@ -192,6 +194,8 @@ func (a *Archive) Verify() ([]string, error) {
 				want[string(blockKey(k, s.id, info.Offset))] = v
 			}
 			return nil
+		}, func(off, next int64, err error) {
+			diffs = append(diffs, fmt.Sprintf("segment %s: %v (%d bytes; the blocks from byte %d on are readable)", s.path, err, next-off, next))
 		})
 		f.Close()
 		if scanErr != nil {

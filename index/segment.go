@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -201,6 +202,16 @@ func decodeRecords(raw []byte, off int64, name string, rec *record.Record, fn fu
 // the first block that is not complete and returns the offset where the valid data ends
 // and the error that stopped it (nil at a clean end).
 func scanSegment(f *os.File, name string, fn func(info BlockInfo, raw []byte) error) (end int64, err error) {
+	return scanSegmentKeeping(f, name, fn, nil)
+}
+
+// scanSegmentKeeping is scanSegment that looks past a damaged block: when a complete
+// block follows it (bytes changed in the middle of a segment, not a torn tail), skip is
+// called with the damaged range [off, next) and the error, and the walk goes on at next,
+// so the blocks after the damage are kept. Only a damaged block with no complete block
+// after it (a writer killed mid-block) ends the walk, as in scanSegment. A nil skip
+// stops at the first damaged block.
+func scanSegmentKeeping(f *os.File, name string, fn func(info BlockInfo, raw []byte) error, skip func(off, next int64, err error)) (end int64, err error) {
 	sh, err := readSegmentHeader(f, name)
 	if err != nil {
 		return 0, err
@@ -213,12 +224,48 @@ func scanSegment(f *os.File, name string, fn func(info BlockInfo, raw []byte) er
 			return off, nil
 		}
 		if err != nil {
-			return off, err
+			next := int64(-1)
+			if skip != nil && errors.Is(err, ErrCorrupt) {
+				next = nextBlock(f, off+1)
+			}
+			if next < 0 {
+				return off, err
+			}
+			skip(off, next, err)
+			off = next
+			continue
 		}
 		buf = raw
 		if err := fn(info, raw); err != nil {
 			return off, err
 		}
 		off += info.Length
+	}
+}
+
+// nextBlock returns the offset of the first complete block (magic, header checksum,
+// payload checksum, decompression all good) at or after from, or -1 if there is none.
+func nextBlock(f io.ReaderAt, from int64) int64 {
+	const window = 1 << 20
+	chunk := make([]byte, window+len(blockMagic)-1)
+	for base := from; ; base += window {
+		n, _ := f.ReadAt(chunk, base)
+		if n < len(blockMagic) {
+			return -1
+		}
+		for i := 0; i+len(blockMagic) <= n; {
+			j := bytes.Index(chunk[i:n], blockMagic[:])
+			if j < 0 {
+				break
+			}
+			cand := base + int64(i+j)
+			if _, _, err := readBlock(f, cand, "", nil); err == nil {
+				return cand
+			}
+			i += j + 1
+		}
+		if n < len(chunk) {
+			return -1
+		}
 	}
 }
