@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -94,7 +93,7 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 		return segmentHeader{}, fmt.Errorf("%s: %w: not a segment (magic %x) at byte 0", name, ErrCorrupt, h[:4])
 	}
 	if h[4] != segVersion {
-		return segmentHeader{}, fmt.Errorf("%s: segment version %d, this panoptes reads %d", name, h[4], segVersion)
+		return segmentHeader{}, fmt.Errorf("%s: segment version %d at byte 4, this panoptes reads %d", name, h[4], segVersion)
 	}
 	sh := segmentHeader{srcid: binary.LittleEndian.Uint32(h[8:]), spanStart: int64(binary.LittleEndian.Uint64(h[12:]))}
 	n := int64(binary.LittleEndian.Uint32(h[20:]))
@@ -102,6 +101,12 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 		return sh, fmt.Errorf("%s: %w: stream header of %d bytes at byte 20", name, ErrCorrupt, n)
 	}
 	sh.size = segHeaderSize + n
+	var last [1]byte
+	if n > 0 {
+		if _, err := f.ReadAt(last[:], sh.size-1); err != nil {
+			return sh, fmt.Errorf("%s: %w: segment header cut short (stream header of %d bytes at byte 20)", name, ErrCorrupt, n)
+		}
+	}
 	return sh, nil
 }
 
@@ -201,7 +206,7 @@ func decodeRecords(raw []byte, off int64, name string, rec *record.Record, fn fu
 // scanSegment walks a segment's blocks, calling fn with each complete block. It stops at
 // the first block that is not complete and returns the offset where the valid data ends
 // and the error that stopped it (nil at a clean end).
-func scanSegment(f *os.File, name string, fn func(info BlockInfo, raw []byte) error) (end int64, err error) {
+func scanSegment(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte) error) (end int64, err error) {
 	return scanSegmentKeeping(f, name, fn, nil)
 }
 
@@ -211,7 +216,7 @@ func scanSegment(f *os.File, name string, fn func(info BlockInfo, raw []byte) er
 // so the blocks after the damage are kept. Only a damaged block with no complete block
 // after it (a writer killed mid-block) ends the walk, as in scanSegment. A nil skip
 // stops at the first damaged block.
-func scanSegmentKeeping(f *os.File, name string, fn func(info BlockInfo, raw []byte) error, skip func(off, next int64, err error)) (end int64, err error) {
+func scanSegmentKeeping(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte) error, skip func(off, next int64, err error)) (end int64, err error) {
 	sh, err := readSegmentHeader(f, name)
 	if err != nil {
 		return 0, err
