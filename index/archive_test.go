@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/filter"
 	"panoptes/record"
 )
 
@@ -83,8 +84,8 @@ func collect(t testing.TB, f func(fn func(*record.Record) error) error) []record
 	return out
 }
 
-// Query over random windows returns exactly what a full scan with the same time test
-// returns, in the same order, and reads only part of the archive.
+// Query over random windows and filters returns exactly what a full scan with the same
+// time test and filter returns, in the same order, and reads only part of the archive.
 func TestQueryEqualsScan(t *testing.T) {
 	dir := t.TempDir()
 	recs := genRecords(20000, 1)
@@ -100,21 +101,36 @@ func TestQueryEqualsScan(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(2, 3))
 	allBlocks, _ := a.blocksFor(-1<<62, 1<<62)
+	nonEmpty := map[string]int{}
+	filters := []string{"", "srcid 1", "src net 10.1.0.0/16", "src pkts gt 50 and not srcid 2", "man", "host 10.2.0.7 or src port 1-9999"}
 	for i := 0; i < 200; i++ {
 		lo := t0 - int64(time.Hour) + rng.Int64N(int64(5*time.Hour))
 		hi := lo + rng.Int64N(int64(20*time.Minute))
+		expr := filters[i%len(filters)]
+		flt, err := filter.Compile(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var want []record.Record
 		for _, r := range all {
-			if r.StartTime <= hi && r.LastTime >= lo {
+			if r.StartTime <= hi && r.LastTime >= lo && flt.Match(&r) {
 				want = append(want, r)
 			}
 		}
-		got := collect(t, func(fn func(*record.Record) error) error { return a.Query(lo, hi, nil, fn) })
+		got := collect(t, func(fn func(*record.Record) error) error { return a.Query(lo, hi, flt.Match, fn) })
 		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
-			t.Fatalf("window %d [%d, %d]: query gave %d records, scan %d", i, lo, hi, len(got), len(want))
+			t.Fatalf("window %d [%d, %d] -- %s: query gave %d records, scan %d", i, lo, hi, expr, len(got), len(want))
+		}
+		if len(want) > 0 {
+			nonEmpty[expr]++
 		}
 		if blocks, _ := a.blocksFor(lo, hi); hi-lo < int64(time.Minute) && len(blocks) > len(allBlocks)/4 {
 			t.Fatalf("a 1-minute window reads %d of %d blocks", len(blocks), len(allBlocks))
+		}
+	}
+	for _, expr := range filters {
+		if nonEmpty[expr] < 10 {
+			t.Errorf("filter %q selected records in only %d windows: the comparison says little", expr, nonEmpty[expr])
 		}
 	}
 }
@@ -698,4 +714,79 @@ func countBlocks(t *testing.T, path string) int {
 	n := 0
 	scanSegment(mustOpen(t, path), path, func(BlockInfo, []byte) error { n++; return nil })
 	return n
+}
+
+// Retention by size while the writer goes on writing (late records keep several
+// segments open): no segment being written is ever deleted or loses its index entry,
+// deletions are logged while segments are open, and at the end the index agrees with
+// the segments, the archive is within the bound (plus the segments still open when it
+// was last applied), and the newest records are all there.
+func TestRetentionSparesOpenSegments(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var notes []string
+	a.logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	w := a.NewWriter(time.Minute)
+	w.blockBytes = 4 << 10
+	const bound = 128 << 10
+	w.SetRetention(Retention{MaxSize: bound})
+	recs := genRecords(12000, 43)
+	removedWhileOpen := 0
+	for i := range recs {
+		before := len(notes)
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if len(notes) > before && len(w.open) > 1 {
+			removedWhileOpen++
+		}
+		if i%50 != 0 && len(notes) == before {
+			continue
+		}
+		for _, s := range w.open {
+			if _, err := os.Stat(s.f.Name()); err != nil {
+				t.Fatalf("record %d: an open segment is gone: %v (notes %q)", i, err, notes[before:])
+			}
+			if _, closer, err := a.db.Get(segKey(s.seg.id)); err != nil {
+				t.Fatalf("record %d: the index lost open segment %s: %v", i, s.seg.path, err)
+			} else {
+				closer.Close()
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if removedWhileOpen == 0 {
+		t.Fatalf("retention never removed a segment while others were open (%d notes)", len(notes))
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("index and segments disagree after retention: %v %v", d, err)
+	}
+	segs, _ := a.segments()
+	var size int64
+	for _, s := range segs {
+		fi, err := os.Stat(a.segmentFile(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	if size > bound+maxOpen*64<<10 {
+		t.Fatalf("archive holds %d bytes of segments, bound %d", size, bound)
+	}
+	got := map[uint32]bool{}
+	if err := a.Scan(nil, func(r *record.Record) error { got[r.Seq] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs[len(recs)-200:] {
+		if r.Kind == record.KindFlow && r.StartTime >= recs[len(recs)-2].StartTime-int64(time.Minute) && !got[r.Seq] {
+			t.Fatalf("record %d (of the newest minute) is not in the archive", r.Seq)
+		}
+	}
+	t.Logf("%d segments removed (%d while others were open), %d left, %d bytes", len(notes), removedWhileOpen, len(segs), size)
 }
