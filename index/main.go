@@ -17,11 +17,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(rest) != 2 || (rest[0] != "rebuild" && rest[0] != "verify") {
-		return cli.Usagef("index: want `rebuild ARCHIVE` or `verify [--repair] ARCHIVE`")
+		return cli.Usagef("want `rebuild ARCHIVE` or `verify [--repair] ARCHIVE`")
 	}
 	dir := rest[1]
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return cli.Usagef("index: %s is not an archive directory", dir)
+		return cli.Usagef("%s is not an archive directory", dir)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
 	// verify only reads (it works on a full disk or while a writer runs); rebuild and

@@ -127,7 +127,7 @@ func hostLookup(arch string, args []string, epoch bool, stdout io.Writer) error 
 	for _, s := range args {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return cli.Usagef("hosts: %q is not an IP address", s)
+			return cli.Usagef("%q is not an IP address", s)
 		}
 		addrs = append(addrs, a)
 	}

@@ -266,6 +266,16 @@ func TestCorpusArchiveQueriesEqualScan(t *testing.T) {
 		if qc != fc {
 			t.Fatalf("-t %s -- %s: archive exit %d, scan exit %d", spec, flt, qc, fc)
 		}
+		prev := -1.0
+		for _, line := range strings.Split(strings.TrimSpace(q), "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				st, _ := strconv.ParseFloat(f[0], 64)
+				if st < prev {
+					t.Fatalf("-t %s -- %s: the archive's records are not in time order (%s after %f)", spec, flt, f[0], prev)
+				}
+				prev = st
+			}
+		}
 		if sortLines(q) != sortLines(full) {
 			t.Fatalf("-t %s -- %s: the archive gives %d lines, the scan %d", spec, flt, strings.Count(q, "\n"), strings.Count(full, "\n"))
 		}
