@@ -104,6 +104,11 @@ func sideReal(sname, slabel, dname, dlabel string, width int, fl func(s *Side) f
 	realField(dname, dlabel, width, func(r *Record) float64 { return fl(&r.Dst) })
 }
 
+// jsonTime is RFC 3339 in UTC with all nine fractional digits. time.RFC3339Nano drops
+// trailing zeros, which makes the strings' order differ from the times' order
+// ("…:47.39512Z" sorts after "…:47.395121Z"), so sort and jq comparisons would misorder.
+const jsonTime = "2006-01-02T15:04:05.000000000Z07:00"
+
 func timeField(name, label string, get func(r *Record) int64) {
 	register(&Field{
 		Name: name, Label: label, Width: 15, Kind: KindTime,
@@ -111,7 +116,7 @@ func timeField(name, label string, get func(r *Record) int64) {
 		Text: func(dst []byte, r *Record, f *Format) []byte { return AppendTime(dst, get(r), f) },
 		JSON: func(dst []byte, r *Record) []byte {
 			dst = append(dst, '"')
-			dst = time.Unix(0, get(r)).UTC().AppendFormat(dst, time.RFC3339Nano)
+			dst = time.Unix(0, get(r)).UTC().AppendFormat(dst, jsonTime)
 			return append(dst, '"')
 		},
 	})

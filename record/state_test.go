@@ -1,6 +1,10 @@
 package record
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 // TestStateNames: the state ra prints, from the TCP events a record carries (the most
 // final event wins: a reset over a FIN, a FIN over an idle timeout, and so on), from
@@ -48,5 +52,28 @@ func TestStateNames(t *testing.T) {
 		if got := tc.r.State(); got != tc.want {
 			t.Errorf("%s: State() = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// JSON times are RFC 3339 UTC with nine fractional digits, so that their string order is
+// their time order.
+func TestJSONTimeFixedWidth(t *testing.T) {
+	stime, ok := Lookup("stime")
+	if !ok {
+		t.Fatal("no stime field")
+	}
+	times := []int64{1448269127395120000, 1448269127395121000, 1448269127000000000, 1448269128000000001, 0}
+	var prev string
+	for i, ns := range times {
+		r := Record{Kind: KindFlow, StartTime: ns}
+		got := string(stime.JSON(nil, &r))
+		want := `"` + time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05") + fmt.Sprintf(".%09dZ", ns%1e9) + `"`
+		if got != want {
+			t.Errorf("stime %d: JSON %s, want %s", ns, got, want)
+		}
+		if i > 0 && (got < prev) != (ns < times[i-1]) {
+			t.Errorf("%s and %s: string order differs from time order", prev, got)
+		}
+		prev = got
 	}
 }
