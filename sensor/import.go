@@ -173,7 +173,11 @@ func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg 
 			if nextMan == 0 {
 				nextMan = first + int64(cfg.ManInterval)
 			}
-			if pl.full() {
+			// A round also ends when a management interval has passed: otherwise a
+			// capture smaller than a round, or a sparse one, got no periodic management
+			// records. Both tests use packet time only, so every sharding ends its
+			// rounds at the same packets.
+			if pl.full() || now >= nextMan {
 				progress.update(src.Offset(), ctr.PktsSeen)
 				ri := roundInfo{counters: ctr, first: first, now: now}
 				if now >= nextMan {
