@@ -117,7 +117,7 @@ const chunkBits = 10 // the slab grows in chunks of 1024 entries
 type Table struct {
 	cfg    Config
 	emit   func(*record.Record)
-	index  map[Key]int32
+	index  flowIndex
 	frags  map[fragKey]int32 // datagram -> flow entry (after the first fragment) or pending group
 	chunks [][]entry
 	n      int32 // entries ever allocated in the slab
@@ -136,9 +136,9 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 	t := &Table{
 		cfg:   cfg,
 		emit:  emit,
-		index: make(map[Key]int32, min(cfg.MaxFlows, 1<<10)),
 		frags: make(map[fragKey]int32, 256),
 	}
+	t.index.init(min(cfg.MaxFlows, 1<<10))
 	t.tmo = [numClasses]int64{
 		classTCP: int64(cfg.TCPTimeout), classUDP: int64(cfg.UDPTimeout), classICMP: int64(cfg.ICMPTimeout),
 		classOther: int64(cfg.OtherTimeout), classClosed: int64(cfg.CloseLinger), classFrag: int64(cfg.FragTimeout),
@@ -153,7 +153,7 @@ func NewTable(cfg Config, emit func(*record.Record)) *Table {
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
 	s := t.stats
-	s.Active = len(t.index)
+	s.Active = t.index.n
 	return s
 }
 
@@ -208,7 +208,9 @@ func (t *Table) Update(p *decode.Packet) {
 
 // account finds or creates the flow for key k and adds the packet to it.
 func (t *Table) account(p *decode.Packet, k *Key, senderIsA bool, canCreate bool) int32 {
-	i, ok := t.index[*k]
+	h := t.index.hash(k)
+	i := t.lookup(k, h)
+	ok := i != nilIdx
 	if ok {
 		// The flow's own timers are checked against each of its packets, so that
 		// records split at the same packets whatever else the table is doing (and
@@ -232,7 +234,7 @@ func (t *Table) account(p *decode.Packet, k *Key, senderIsA bool, canCreate bool
 		if !canCreate {
 			return nilIdx
 		}
-		i = t.create(p, k, senderIsA)
+		i = t.create(p, k, h, senderIsA)
 	}
 	e := t.at(i)
 	dir := 0
@@ -243,8 +245,8 @@ func (t *Table) account(p *decode.Packet, k *Key, senderIsA bool, canCreate bool
 	return i
 }
 
-func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
-	if len(t.index) >= t.cfg.MaxFlows {
+func (t *Table) create(p *decode.Packet, k *Key, h uint32, senderIsA bool) int32 {
+	if t.index.n >= t.cfg.MaxFlows {
 		t.evictOldest()
 	}
 	i := t.alloc()
@@ -281,7 +283,7 @@ func (t *Table) create(p *decode.Packet, k *Key, senderIsA bool) int32 {
 		r.SrcPort, r.DstPort = p.SrcPort, p.DstPort
 		r.ICMPID, r.ICMPSeq = p.ICMPID, p.ICMPSeq
 	}
-	t.index[*k] = i
+	t.insert(h, i)
 	e.last = p.Timestamp
 	t.idle[e.class].add(t, i, e.last)
 	t.stats.Flows++
@@ -605,7 +607,7 @@ func (t *Table) expire(i int32, cause record.Cause, timedOut bool) {
 	}
 	t.export(i, e, cause)
 	t.idle[e.class].remove(t, i)
-	delete(t.index, e.key)
+	t.remove(&e.key, i)
 	t.release(i)
 }
 
