@@ -203,7 +203,6 @@ func gopacketEndpoints(t *testing.T, path string) map[endpointKey]*endpointStats
 		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		eth, _ := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 		var (
-			proto    uint8
 			src, dst netip.Addr
 			ttl, tos uint8
 			ipPay    int
@@ -213,7 +212,7 @@ func gopacketEndpoints(t *testing.T, path string) map[endpointKey]*endpointStats
 			if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
 				continue
 			}
-			proto, ttl, tos = uint8(ip.Protocol), ip.TTL, ip.TOS
+			ttl, tos = ip.TTL, ip.TOS
 			src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
 			dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
 			ipPay = int(ip.Length) - int(ip.IHL)*4
@@ -221,15 +220,18 @@ func gopacketEndpoints(t *testing.T, path string) map[endpointKey]*endpointStats
 			if pkt.Layer(layers.LayerTypeIPv6Fragment) != nil {
 				continue
 			}
-			proto, ttl, tos = uint8(ip.NextHeader), ip.HopLimit, ip.TrafficClass
+			ttl, tos = ip.HopLimit, ip.TrafficClass
 			src, _ = netip.AddrFromSlice(ip.SrcIP)
 			dst, _ = netip.AddrFromSlice(ip.DstIP)
 			ipPay = int(ip.Length)
 		default:
 			continue
 		}
-		var sport, dport uint16
-		var app int
+		var (
+			proto        uint8
+			sport, dport uint16
+			app          int
+		)
 		switch l := pkt.TransportLayer().(type) {
 		case *layers.TCP:
 			proto, sport, dport = 6, uint16(l.SrcPort), uint16(l.DstPort)
