@@ -97,6 +97,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	upstreamCA := fs.String("tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
 	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
 	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
+	archive := index.AddArchiveFlags(fs)
 	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
@@ -190,7 +191,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var closeSink func() error
 	if *out != "" {
-		if h.sink, closeSink, err = index.OpenOutput(*out, stdout, index.Retention{}, logf); err != nil {
+		archiveOpts, err := archive.Options()
+		if err != nil {
+			return err
+		}
+		if h.sink, closeSink, err = index.OpenOutput(*out, stdout, archiveOpts, logf); err != nil {
 			return err
 		}
 	}

@@ -298,7 +298,7 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.DurationVar(&cfg.ManInterval, "man-interval", 60*time.Second, "management status record interval (packet time)")
 	fs.BoolVar(&cfg.Strict, "strict", false, "treat a truncated or damaged capture as an error (exit 2)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress line (it is shown only when stderr is a terminal)")
-	retainAge, retainSize := retentionFlags(fs)
+	archive := index.AddArchiveFlags(fs)
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -324,11 +324,11 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			defer fmt.Fprintln(stderr)
 		}
 	}
-	retain, err := retainFlags(*retainAge, *retainSize)
+	archiveOpts, err := archive.Options()
 	if err != nil {
 		return err
 	}
-	sink, closeSink, err := OpenSink(*out, stdout, retain, func(format string, args ...any) {
+	sink, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})
 	if err != nil {
@@ -342,27 +342,8 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 }
 
 // OpenSink opens where records go: see index.OpenOutput.
-func OpenSink(out string, stdout io.Writer, retain index.Retention, logf func(string, ...any)) (record.Sink, func() error, error) {
-	return index.OpenOutput(out, stdout, retain, logf)
-}
-
-// retentionFlags adds --retain-age and --retain-size (archive outputs only).
-func retentionFlags(fs *pflag.FlagSet) (*string, *string) {
-	age := fs.String("retain-age", "", "archive: delete segments older than this, measured back from the newest data (90d, 2w, 36h)")
-	size := fs.String("retain-size", "", "archive: delete the oldest segments while the archive is larger than this (500G)")
-	return age, size
-}
-
-func retainFlags(age, size string) (index.Retention, error) {
-	var r index.Retention
-	var err error
-	if r.MaxAge, err = index.ParseAge(age); err != nil {
-		return r, &cli.UsageError{Err: fmt.Errorf("--retain-age: %w", err)}
-	}
-	if r.MaxSize, err = index.ParseSize(size); err != nil {
-		return r, &cli.UsageError{Err: fmt.Errorf("--retain-size: %w", err)}
-	}
-	return r, nil
+func OpenSink(out string, stdout io.Writer, opts index.OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
+	return index.OpenOutput(out, stdout, opts, logf)
 }
 
 // flowFlags adds the flow table's timers and size, shared by import and sensor.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"panoptes/filter"
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 	"panoptes/ringbuf"
@@ -602,7 +603,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.XDP.RingSize, "ring-size", 8192, "AF_XDP fill and RX ring entries per queue (a power of two)")
 	fs.IntVar(&cfg.RingSize, "record-ring", 1<<16, "records buffered between each queue and the writer")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: run until SIGINT/SIGTERM)")
-	retainAge, retainSize := retentionFlags(fs)
+	archive := index.AddArchiveFlags(fs)
 	ipfixDest := ipfixFlag(fs)
 	ops := addOpsFlags(fs)
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
@@ -665,11 +666,11 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopOps()
-	retain, err := retainFlags(*retainAge, *retainSize)
+	archiveOpts, err := archive.Options()
 	if err != nil {
 		return err
 	}
-	w, closeSink, err := OpenSink(*out, stdout, retain, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
+	w, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	if err != nil {
 		return err
 	}

@@ -305,3 +305,51 @@ func sortLines(s string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// --segment-span sets the time each archive segment covers: a shorter span gives more
+// segment files, each named for a start on its span's boundary, and the archive holds
+// the same records whatever the span; a span out of range is a usage error.
+func TestSegmentSpan(t *testing.T) {
+	capture := filepath.Join("..", "..", "testdata", "http_ipv6.pcap")
+	segments := func(arch string) []string {
+		var segs []string
+		filepath.WalkDir(arch, func(path string, d os.DirEntry, err error) error {
+			if err == nil && strings.HasSuffix(path, ".seg") {
+				segs = append(segs, filepath.Base(path))
+			}
+			return nil
+		})
+		return segs
+	}
+	var outputs []string
+	var counts []int
+	for _, span := range []string{"5m", "10s"} {
+		arch := filepath.Join(t.TempDir(), "arch") + "/"
+		if _, errs, code := panoptes(t, nil, "import", "-q", "-r", capture, "-w", arch, "--segment-span", span); code != 0 {
+			t.Fatalf("import --segment-span %s: exit %d: %s", span, code, errs)
+		}
+		segs := segments(arch)
+		for _, s := range segs {
+			if span == "10s" && s[7] != '0' { // HH.MM.SS-N.seg
+				t.Errorf("--segment-span 10s: segment %s does not start on a multiple of 10 s", s)
+			}
+		}
+		counts = append(counts, len(segs))
+		out, errs, code := panoptes(t, nil, "read", "-R", arch, "-s", "stime,saddr,daddr,pkts,bytes", "-c", ",")
+		if code != 0 {
+			t.Fatalf("read -R (span %s): exit %d: %s", span, code, errs)
+		}
+		outputs = append(outputs, out)
+	}
+	if counts[0] == 0 || counts[1] <= counts[0] {
+		t.Errorf("segments: %d with 5m spans, %d with 10s spans; want more with 10s", counts[0], counts[1])
+	}
+	if outputs[0] != outputs[1] {
+		t.Errorf("the archive's records depend on the segment span:\n5m:\n%s\n10s:\n%s", outputs[0], outputs[1])
+	}
+	for _, bad := range []string{"0s", "25h", "soon"} {
+		if _, errs, code := panoptes(t, nil, "import", "-r", capture, "-w", t.TempDir()+"/", "--segment-span", bad); code != 2 || !strings.Contains(errs, "segment-span") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("--segment-span %s: exit %d, want 2 with one line naming the flag: %q", bad, code, errs)
+		}
+	}
+}
