@@ -18,7 +18,7 @@ import (
 
 // TestPerDirectionFields checks the per-direction fields of the flow model
 // (packets, bytes on the wire, application bytes, smallest/largest/mean frame, TTL, ToS,
-// MAC, VLAN, MPLS label, mean inter-packet time and jitter) against values computed
+// MAC, VLAN, MPLS label, mean inter-packet time and jitter, TCP window closure) against values computed
 // independently from the same captures with gopacket's pcap reader and layers. The
 // comparison with Argus (TestAgainstArgus) checks only packets and bytes, and Argus
 // computes the rest only with options off by default, so this is their oracle.
@@ -30,7 +30,8 @@ import (
 // because a new record starts a new run of intervals.
 func TestPerDirectionFields(t *testing.T) {
 	captures := []string{"../testdata/get.pcap", "../testdata/dns.pcap", "../testdata/http_ipv6.pcap", "../testdata/q-in-q.pcap"}
-	for _, name := range []string{"mpls-in-vlan.pcap", "mixed-vlan-mpls.pcap", "443-curl.pcap", "1kxun.pcap"} {
+	for _, name := range []string{"mpls-in-vlan.pcap", "mixed-vlan-mpls.pcap", "443-curl.pcap", "1kxun.pcap",
+		"206_example_b.pcap", "edonkey.pcap", "ethereum.pcap"} { // the last three: zero windows
 		if p := filepath.Join("..", "..", "shared", "pcaps", name); fileExists(p) {
 			captures = append(captures, p)
 		}
@@ -75,6 +76,12 @@ func TestPerDirectionFields(t *testing.T) {
 					g.ttl, g.tos, g.mac, g.vlan, g.mpls = e.s.TTL, e.s.ToS, e.s.MAC, e.s.VLAN, e.s.MPLS
 					g.intMs, g.jitMs = e.s.IntPkt(), e.s.Jitter()
 				}
+				if r.Proto == 6 {
+					got[src].winShut = got[src].winShut || r.TCPState&record.TCPSrcWinShut != 0
+					if got[dst] != nil {
+						got[dst].winShut = got[dst].winShut || r.TCPState&record.TCPDstWinShut != 0
+					}
+				}
 			}
 			if len(want) == 0 {
 				t.Fatal("gopacket found no TCP or UDP conversation")
@@ -103,6 +110,7 @@ func TestPerDirectionFields(t *testing.T) {
 				check("mac", g.mac, w.mac)
 				check("vlan", g.vlan, w.vlan)
 				check("mpls", g.mpls, w.mpls)
+				check("window closed", g.winShut, w.winShut)
 				if records[k.conv()] == 1 {
 					mean, jit := w.intervals()
 					if math.Abs(g.intMs-mean) > 1e-6*max(1, mean) || math.Abs(g.jitMs-jit) > 1e-6*max(1, jit) {
@@ -146,6 +154,7 @@ type endpointStats struct {
 	vlan             uint16
 	mpls             uint32
 	intMs, jitMs     float64
+	winShut          bool // advertised a zero window (not in a SYN, FIN or RST)
 	times            []time.Time
 }
 
@@ -231,11 +240,13 @@ func gopacketEndpoints(t *testing.T, path string) map[endpointKey]*endpointStats
 			proto        uint8
 			sport, dport uint16
 			app          int
+			zeroWin      bool
 		)
 		switch l := pkt.TransportLayer().(type) {
 		case *layers.TCP:
 			proto, sport, dport = 6, uint16(l.SrcPort), uint16(l.DstPort)
 			app = ipPay - int(l.DataOffset)*4
+			zeroWin = l.Window == 0 && !l.SYN && !l.FIN && !l.RST
 		case *layers.UDP:
 			proto, sport, dport = 17, uint16(l.SrcPort), uint16(l.DstPort)
 			app = int(l.Length) - 8
@@ -272,6 +283,7 @@ func gopacketEndpoints(t *testing.T, path string) map[endpointKey]*endpointStats
 			s.mpls = m.Label
 		}
 		s.times = append(s.times, ci.Timestamp)
+		s.winShut = s.winShut || zeroWin
 	}
 	return out
 }
