@@ -13,11 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"panoptes/internal/cli"
 )
@@ -80,7 +77,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		states = append(states, s)
 	}
 	failed := false
-	color := !*asJSON && isTerminal(stdout)
+	color := !*asJSON && cli.IsTerminal(stdout)
 	for i, s := range states {
 		r := Report{Interface: s.Name, Findings: Check(s, o)}
 		for _, f := range r.Findings {
@@ -136,15 +133,4 @@ func writeTable(w io.Writer, r Report, color bool) {
 func paint(s Status, text string) string {
 	code := map[Status]string{OK: "32", Warn: "33", Fail: "31"}[s]
 	return "\x1b[" + code + "m" + text + "\x1b[0m"
-}
-
-// isTerminal says whether w is a terminal (colour only then, so pipes and files get
-// plain text).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -32,7 +32,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 	rebuild := func() error {
-		progress := terminalProgress(stderr)
+		progress := terminalProgress(stdout, stderr)
 		st, err := a.Rebuild(progress)
 		if progress != nil {
 			fmt.Fprintln(stderr)
@@ -64,14 +64,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%s: %d differences between the index and the segments (--repair rebuilds the index)", dir, len(diffs))
 }
 
-// terminalProgress returns a progress reporter drawing one line on w when w is a
-// terminal, else nil.
-func terminalProgress(w io.Writer) func(done, total int) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+// terminalProgress returns a progress reporter drawing one line on stderr when stdout
+// and stderr are terminals, else nil.
+func terminalProgress(stdout, stderr io.Writer) func(done, total int) {
+	w := cli.ProgressWriter(stdout, stderr)
+	if w == nil {
 		return nil
 	}
 	return func(done, total int) {

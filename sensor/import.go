@@ -319,7 +319,7 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return cli.Usagef("--max-flows must be positive")
 	}
 	if !*quiet {
-		if report := TerminalProgress(stderr); report != nil {
+		if report := TerminalProgress(stdout, stderr); report != nil {
 			cfg.Progress = func(p Progress) { report(p) }
 			defer fmt.Fprintln(stderr)
 		}

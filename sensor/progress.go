@@ -3,10 +3,11 @@ package sensor
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"panoptes/internal/cli"
 )
 
 // progressState carries the reader's position to a reporting goroutine. The reader
@@ -75,14 +76,12 @@ func (ps *progressState) update(offset int64, packets uint64) {
 	}
 }
 
-// TerminalProgress returns a progress reporter that redraws one line on w, or nil if w
-// is not a terminal (progress is for people watching, not for logs).
-func TerminalProgress(w io.Writer) func(Progress) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+// TerminalProgress returns a progress reporter that redraws one line on stderr, or nil
+// unless stdout and stderr are both terminals (progress is for people watching, not for
+// pipelines or logs).
+func TerminalProgress(stdout, stderr io.Writer) func(Progress) {
+	w := cli.ProgressWriter(stdout, stderr)
+	if w == nil {
 		return nil
 	}
 	return func(p Progress) { fmt.Fprintf(w, "\r\033[K%s", p.Line()) }

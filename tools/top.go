@@ -116,7 +116,7 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 
-	if batch || !isTerminal(stdout) {
+	if batch || !cli.IsTerminal(stdout) {
 		rows := c.count
 		if rows == 0 {
 			rows = 20
@@ -229,14 +229,4 @@ func inputName(c *common) string {
 		return fmt.Sprintf("%s +%d more", names[0], len(names)-1)
 	}
 	return strings.Join(names, ", ")
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

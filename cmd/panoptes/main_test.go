@@ -6,12 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"panoptes/internal/binarytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -350,6 +353,45 @@ func TestSegmentSpan(t *testing.T) {
 	for _, bad := range []string{"0s", "25h", "soon"} {
 		if _, errs, code := panoptes(t, nil, "import", "-r", capture, "-w", t.TempDir()+"/", "--segment-span", bad); code != 2 || !strings.Contains(errs, "segment-span") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 			t.Errorf("--segment-span %s: exit %d, want 2 with one line naming the flag: %q", bad, code, errs)
+		}
+	}
+}
+
+// A long import or index rebuild draws a progress line when someone watches (stdout and
+// stderr on a terminal: run under script(1), which gives the command a pseudo-terminal)
+// and none when its output goes to a pipe or file.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) (util-linux/bsdutils) is not installed: no pseudo-terminal to test with")
+	}
+	bin := binarytest.Build(t)
+	arch := filepath.Join(t.TempDir(), "arch") + "/"
+	capture := filepath.Join("..", "..", "testdata", "http_ipv6.pcap")
+	onTerminal := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(script, "-qec", bin+" "+strings.Join(args, " "), "/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v under script: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := onTerminal("import", "-r", capture, "-w", arch); !strings.Contains(out, "\r\033[Kimport [1/1] "+capture+" 100.0%") {
+		t.Errorf("import on a terminal drew no progress line:\n%q", out)
+	}
+	if out := onTerminal("index", "rebuild", arch); !strings.Contains(out, "\r\033[Krebuilding the index: ") {
+		t.Errorf("index rebuild on a terminal drew no progress line:\n%q", out)
+	}
+	// Not a terminal: stdout and stderr are files here (the in-process run writes to buffers).
+	for _, args := range [][]string{{"import", "-r", capture, "-w", arch}, {"index", "rebuild", arch}} {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		if strings.Contains(string(out), "\r") {
+			t.Errorf("%v drew progress with its output going to a pipe:\n%q", args, out)
 		}
 	}
 }
