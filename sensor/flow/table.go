@@ -96,8 +96,6 @@ type entry struct {
 	sackTim int64
 	tcp     [2]tcpSide
 
-	idle, status timerLink // positions on the idle list of its class and on the status list
-
 	// Fragment groups use the same slab. A group maps a datagram's fragments to the flow
 	// its first fragment belongs to (fragKnown, with the ports it carried); until the
 	// first fragment arrives, rec.Src holds the pending counts.
@@ -120,6 +118,11 @@ type Table struct {
 	index  flowIndex
 	frags  map[fragKey]int32 // datagram -> flow entry (after the first fragment) or pending group
 	chunks [][]entry
+	// links holds each entry's positions on the timer lists, beside the slab rather than
+	// in it: moving a flow to the tail of its idle list (every packet) rewrites its
+	// neighbours' links, and in this dense array they share cache lines instead of each
+	// being a line of a large entry.
+	links  [][]entryLinks
 	n      int32 // entries ever allocated in the slab
 	free   []int32
 	idle   [numClasses]timerList // by last packet time
@@ -159,6 +162,8 @@ func (t *Table) Stats() Stats {
 
 func (t *Table) at(i int32) *entry { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
+func (t *Table) linksOf(i int32) *entryLinks { return &t.links[i>>chunkBits][i&(1<<chunkBits-1)] }
+
 func (t *Table) alloc() int32 {
 	if n := len(t.free); n > 0 {
 		i := t.free[n-1]
@@ -167,6 +172,7 @@ func (t *Table) alloc() int32 {
 	}
 	if int(t.n)>>chunkBits >= len(t.chunks) {
 		t.chunks = append(t.chunks, make([]entry, 1<<chunkBits))
+		t.links = append(t.links, make([]entryLinks, 1<<chunkBits))
 	}
 	i := t.n
 	t.n++
@@ -175,6 +181,7 @@ func (t *Table) alloc() int32 {
 
 func (t *Table) release(i int32) {
 	*t.at(i) = entry{}
+	*t.linksOf(i) = entryLinks{}
 	t.free = append(t.free, i)
 }
 

@@ -16,10 +16,14 @@ type list struct{ head, tail int32 }
 
 // timerLink is an entry's position on one timer list.
 type timerLink struct {
+	key        int64 // the time the entry is ordered by, as of its last add
 	prev, next int32
 	late       bool // on the late list
 	on         bool // on either list
 }
+
+// entryLinks are an entry's positions on the idle list of its class and on the status list.
+type entryLinks struct{ idle, status timerLink }
 
 type timerList struct {
 	which      uint8 // linkIdle or linkStatus
@@ -32,9 +36,9 @@ func newTimerList(which uint8) timerList {
 
 func (tl *timerList) link(t *Table, i int32) *timerLink {
 	if tl.which == linkIdle {
-		return &t.at(i).idle
+		return &t.linksOf(i).idle
 	}
-	return &t.at(i).status
+	return &t.linksOf(i).status
 }
 
 // key is the time an entry is ordered by.
@@ -74,9 +78,9 @@ func (tl *timerList) unlink(t *Table, l *list, i int32) {
 
 // add puts entry i, whose time key is key, on the list.
 func (tl *timerList) add(t *Table, i int32, key int64) {
-	late := tl.main.tail != nilIdx && key < tl.key(t, tl.main.tail)
+	late := tl.main.tail != nilIdx && key < tl.link(t, tl.main.tail).key
 	lk := tl.link(t, i)
-	lk.on, lk.late = true, late
+	lk.on, lk.late, lk.key = true, late, key
 	if late {
 		tl.push(t, &tl.late, i)
 	} else {
