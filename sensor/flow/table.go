@@ -475,6 +475,11 @@ func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side
 		if e.sackTim != 0 && p.Timestamp >= e.sackTim {
 			r.AckDat = p.Timestamp - e.sackTim
 		}
+	case ack && dir == 0 && r.TCPState&(record.TCPSawSyn|record.TCPSawSynAck|record.TCPEstablished) == record.TCPSawSyn:
+		// The client acknowledges a SYN-ACK the sensor never saw (asymmetric routing, a
+		// drop before the tap): the handshake completed, as Argus counts it, but there
+		// is no SYN-ACK time to measure the RTT from.
+		r.TCPState |= record.TCPEstablished
 	}
 
 	// Sequence accounting.

@@ -113,6 +113,21 @@ func TestSynAckFirstReversesDirection(t *testing.T) {
 	}
 }
 
+// A handshake whose SYN-ACK the sensor never saw (asymmetric routing) is established by
+// the client's ACK, as Argus counts it (CON, not REQ), with no RTT to report.
+func TestHandshakeWithoutSynAck(t *testing.T) {
+	h := handshake(5 * sec)
+	pkts := []decode.Packet{h[0], h[2], h[3]}
+	out, _ := run(t, Config{}, pkts)
+	if len(out) != 1 || out[0].State() != "CON" || out[0].Src.Pkts != 3 || out[0].SynAck != 0 || out[0].AckDat != 0 {
+		t.Fatalf("got %d records, state %q: %+v", len(out), out[0].State(), out)
+	}
+	// A lone SYN is still a request.
+	if out, _ := run(t, Config{}, h[:1]); len(out) != 1 || out[0].State() != "REQ" {
+		t.Fatalf("a lone SYN: got %+v", out)
+	}
+}
+
 func TestResetClosesFlow(t *testing.T) {
 	pkts := []decode.Packet{
 		tcpPkt(sec, hostA, hostB, 1, 2, syn, 1, 0, 0),
