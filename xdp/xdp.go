@@ -90,6 +90,9 @@ type Queue struct {
 	opts      xsk.SocketOptions
 	lastBatch int           // frames the last Receive found; see Receive
 	nap       unix.Timespec // see Receive
+	// offsetMask gives a frame's offset in its UMEM chunk: the kernel takes only
+	// power-of-two chunk sizes in aligned mode, so a mask does what a division would.
+	offsetMask uint64
 }
 
 // Capture is an XDP program attached to one interface with its sockets.
@@ -186,7 +189,7 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 			c.Close()
 			return nil, fmt.Errorf("%s queue %d: registering the socket: %w", ifc.Name, q, err)
 		}
-		qu := &Queue{ID: q, sock: s, opts: opts, nap: napFor(opts.RxRingNumDescs)}
+		qu := &Queue{ID: q, sock: s, opts: opts, nap: napFor(opts.RxRingNumDescs), offsetMask: uint64(opts.FrameSize - 1)}
 		s.Fill(s.GetDescs(s.NumFreeFillSlots()))
 		c.Queues = append(c.Queues, qu)
 	}
@@ -459,7 +462,7 @@ func (q *Queue) Frame(d xsk.Desc) Frame {
 	// The metadata block sits in the headroom just before the frame, inside the same
 	// UMEM chunk; the UMEM is mmap'ed memory, so stepping back from the frame is safe
 	// when the frame starts at least MetaSize into its chunk.
-	if len(data) > 0 && d.Addr%uint64(q.opts.FrameSize) >= MetaSize {
+	if len(data) > 0 && d.Addr&q.offsetMask >= MetaSize {
 		m := (*Meta)(unsafe.Add(unsafe.Pointer(&data[0]), -MetaSize))
 		if m.Magic == metaMagic {
 			f.Meta = m
