@@ -61,7 +61,11 @@
 # Environment: PHASES, IMIX_FRAMES, RATE, RATE_FRAMES, SEARCH_FRAMES, SEARCH_ITER, WAIT
 # (seconds after sending, default 2), SERIES (restrict the series of max/imix/rate,
 # space-separated), PANOPTES (a panoptes binary to use instead of building one from the
-# working tree into the output directory),
+# working tree into the output directory), XDP_FLAGS (extra flags for the AF_XDP series,
+# panoptes and raw-xsk alike, e.g. "--ring-size 32768 --umem-frames 65536"),
+# SHARE_RATE, SHARE_FRAMES, SHARE_ITER, SHARE_SERIES, SHARE_PERIOD_US (the CFS period of
+# the share phase; the smallest quota is 1 ms, so 50000 allows quotas down to 2%, but the
+# receiver then waits up to 49 ms between turns, which its ring must hold),
 # OUTDIR / KEEP=1 (keep outputs and the per-run table).
 set -euo pipefail
 
@@ -79,6 +83,8 @@ wait_after=${WAIT:-2}
 share_rate=${SHARE_RATE:-200000}
 share_frames=${SHARE_FRAMES:-1000000}
 share_iter=${SHARE_ITER:-7}
+share_period=${SHARE_PERIOD_US:-10000}
+share_min=$(( (100000 + share_period - 1) / share_period )) # percent: the kernel's smallest quota is 1 ms
 quota= cg=
 
 [ "$(id -u)" = 0 ] || { echo "loss.sh: needs root (XDP, network namespaces)" >&2; exit 2; }
@@ -238,9 +244,9 @@ run_one() {
   case $series in
     panoptes* | raw-xsk)
       if [ "$series" = raw-xsk ]; then
-        taskset -c 1 "$dir/rawxsk" -i "$cap" --queues "$queues" 2>"$err" &
+        taskset -c 1 "$dir/rawxsk" -i "$cap" --queues "$queues" ${XDP_FLAGS:-} 2>"$err" &
       else
-        taskset -c 1 "$pnp" sensor -i "$cap" -w "$out" --queues "$queues" "${extra[@]}" 2>"$err" &
+        taskset -c 1 "$pnp" sensor -i "$cap" -w "$out" --queues "$queues" ${XDP_FLAGS:-} "${extra[@]}" 2>"$err" &
       fi
       rpid=$!
       local i
@@ -493,7 +499,7 @@ echo "start $(date -u +%FT%TZ); $(loadline)"
 echo
 
 # share SERIES: the smallest CPU quota (percent of one core, cgroup v1 CFS bandwidth in
-# 10 ms periods) at which SERIES captures SHARE_FRAMES frames sent at SHARE_RATE frames/s
+# periods of SHARE_PERIOD_US, default 10,000 µs) at which SERIES captures SHARE_FRAMES frames sent at SHARE_RATE frames/s
 # without loss; bisection between 0 and 100% in SHARE_ITER trials. The generator is
 # not the limit here: the receiver is, so the quota needed measures its consumer's cost
 # per frame when frames wait in its ring (large batches), as on a NIC at full load.
@@ -503,8 +509,8 @@ share() {
   for ((it = 1; it <= share_iter; it++)); do
     q=$(((lo + hi + 1) / 2))
     [ "$it" = 1 ] && q=100
-    [ "$q" -ge 10 ] || q=10 # the kernel's smallest quota is 1 ms
-    echo $((q * 100)) >"$cg/cpu.cfs_quota_us"
+    [ "$q" -ge "$share_min" ] || q=$share_min # the kernel's smallest quota is 1 ms
+    echo $((q * share_period / 100)) >"$cg/cpu.cfs_quota_us"
     quota=$q run_one share "$series" "$it" "$share_frames" "$share_rate" udp64 >"$dir/line"
     line=$(cat "$dir/line")
     cat "$dir/line"
@@ -514,7 +520,7 @@ share() {
     else
       best=$q hi=$q
     fi
-    [ $((hi - lo)) -gt 1 ] && [ "$hi" -gt 10 ] || break
+    [ $((hi - lo)) -gt 1 ] && [ "$hi" -gt "$share_min" ] || break
   done
   echo -1 >"$cg/cpu.cfs_quota_us"
   if [ "$best" = - ]; then
@@ -550,7 +556,7 @@ for ph in $phases; do
       [ -d /sys/fs/cgroup/cpu ] || { echo "loss.sh: share phase needs the cgroup v1 cpu controller at /sys/fs/cgroup/cpu" >&2; exit 2; }
       cg=/sys/fs/cgroup/cpu/pnloss$$
       mkdir -p "$cg"
-      echo 10000 >"$cg/cpu.cfs_period_us"
+      echo "$share_period" >"$cg/cpu.cfs_period_us"
       : >"$dir/shares"
       for s in ${SHARE_SERIES:-raw-xsk panoptes-q1 argus tcpdump}; do share "$s"; done
       awk '{z[$2] = $3} END {
