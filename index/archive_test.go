@@ -2,6 +2,7 @@ package index
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -789,4 +792,84 @@ func TestRetentionSparesOpenSegments(t *testing.T) {
 		}
 	}
 	t.Logf("%d segments removed (%d while others were open), %d left, %d bytes", len(notes), removedWhileOpen, len(segs), size)
+}
+
+// Retention removes a damaged or vanished old segment with all its index entries
+// instead of stopping: the entries are then found by scanning the index.
+func TestRetentionOfDamagedSegments(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var notes []string
+	a.logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	w := a.NewWriter(5 * time.Minute)
+	recs := genRecords(6000, 23) // three hours
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := a.segments()
+	if err != nil || len(segs) < 4 {
+		t.Fatalf("%d segments, %v", len(segs), err)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].span < segs[j].span })
+	// The oldest: bytes changed in its first block; the next: its file gone.
+	damaged := filepath.Join(dir, segs[0].path)
+	b, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 3; i < len(b)/3+64; i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(damaged, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, segs[1].path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.applyRetention(Retention{MaxAge: time.Hour}, nil); err != nil {
+		t.Fatalf("retention stopped at a damaged segment: %v", err)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "scanning the index") }) {
+		t.Errorf("no note of the damaged segments: %q", notes)
+	}
+	if _, err := os.Stat(damaged); !os.IsNotExist(err) {
+		t.Errorf("the damaged segment is still there: %v", err)
+	}
+	gone := map[uint64]bool{segs[0].id: true, segs[1].id: true}
+	it, err := a.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		var id uint64
+		switch {
+		case k[0] == 't' && len(k) == 25:
+			id = binary.BigEndian.Uint64(k[9:])
+		case k[0] == 'l' && len(k) == 17:
+			id = binary.BigEndian.Uint64(k[1:])
+		case k[0] == 'a' && len(k) == 29:
+			id = binary.BigEndian.Uint64(k[21:])
+		case k[0] == 's' && len(k) == 9:
+			id = binary.BigEndian.Uint64(k[1:])
+		default:
+			continue
+		}
+		if gone[id] {
+			t.Errorf("index key %q still refers to removed segment %d", k, id)
+		}
+	}
+	it.Close()
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("index and segments disagree after retention: %v %v", d, err)
+	}
 }

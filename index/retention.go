@@ -1,9 +1,11 @@
 package index
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,33 +90,42 @@ func (a *Archive) segmentFile(s segment) string {
 }
 
 // deleteSegment removes a sealed segment: first its index entries (blocks, addresses,
-// the segment), then the file, so that the index never lists data that is gone.
+// the segment), then the file, so that the index never lists data that is gone. The
+// entries are found by reading the segment's blocks; a segment that cannot be read
+// whole (damaged on disk, or gone) has its entries found by a scan of the whole index
+// instead, so that a bad old segment neither stops the writer nor stays behind.
 func (a *Archive) deleteSegment(s segment) error {
 	path := a.segmentFile(s)
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("retention: %w", err)
-	}
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as := addrSet{}
-	_, scanErr := scanSegment(f, path, func(info BlockInfo, raw []byte) error {
-		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+	scanErr := func() error {
+		f, err := os.Open(path)
+		if err != nil {
 			return err
 		}
-		if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
-			return batch.Delete(longKey(s.id, info.Offset), nil)
-		}
-		for k := bucketOf(info.MinStart); k <= bucketOf(info.MaxLast); k++ {
-			if err := batch.Delete(blockKey(k, s.id, info.Offset), nil); err != nil {
+		defer f.Close()
+		_, err = scanSegment(f, path, func(info BlockInfo, raw []byte) error {
+			if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
 				return err
 			}
-		}
-		return nil
-	})
-	f.Close()
+			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
+				return batch.Delete(longKey(s.id, info.Offset), nil)
+			}
+			for k := bucketOf(info.MinStart); k <= bucketOf(info.MaxLast); k++ {
+				if err := batch.Delete(blockKey(k, s.id, info.Offset), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return err
+	}()
 	if scanErr != nil {
-		return fmt.Errorf("retention: %w", scanErr)
+		a.logf("archive: retention: %v; finding the segment's index entries by scanning the index", scanErr)
+		if err := a.deleteKeysOfSegment(batch, s.id); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
 	}
 	for addr := range as {
 		if err := batch.Delete(addrKey(addr, s.srcid, s.id), nil); err != nil {
@@ -127,8 +138,40 @@ func (a *Archive) deleteSegment(s segment) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// deleteKeysOfSegment adds to batch the deletion of every block, long-block and address
+// key of segment id, found by iterating over those key ranges of the whole index.
+func (a *Archive) deleteKeysOfSegment(batch *pebble.Batch, id uint64) error {
+	for _, kind := range []struct {
+		prefix byte
+		length int
+		segAt  int // where the segment id sits in the key
+	}{
+		{'t', 25, 9},  // blockKey: 't' bucket segid offset
+		{'l', 17, 1},  // longKey: 'l' segid offset
+		{'a', 29, 21}, // addrKey: 'a' address srcid segid
+	} {
+		it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind.prefix}, UpperBound: []byte{kind.prefix + 1}})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			if len(k) == kind.length && binary.BigEndian.Uint64(k[kind.segAt:]) == id {
+				if err := batch.Delete(slices.Clone(k), nil); err != nil {
+					it.Close()
+					return err
+				}
+			}
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
