@@ -3,7 +3,10 @@ package index
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"panoptes/internal/cli"
 )
@@ -20,8 +23,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cli.Usagef("want `rebuild ARCHIVE` or `verify [--repair] ARCHIVE`")
 	}
 	dir := rest[1]
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return cli.Usagef("%s is not an archive directory", dir)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || !looksLikeArchive(dir) {
+		return cli.Usagef("%s is not an archive directory (no index and no segment files)", dir)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
 	// verify only reads (it works on a full disk or while a writer runs); rebuild and
@@ -74,4 +77,25 @@ func terminalProgress(stdout, stderr io.Writer) func(done, total int) {
 	return func(done, total int) {
 		fmt.Fprintf(w, "\r\033[Krebuilding the index: %d/%d segments (%.0f%%)", done, total, 100*float64(done)/float64(max(total, 1)))
 	}
+}
+
+// looksLikeArchive says whether dir holds an archive's index or at least one segment
+// file, so that rebuild recreates a lost index but does not make an archive of any
+// directory it is pointed at.
+func looksLikeArchive(dir string) bool {
+	if fi, err := os.Stat(filepath.Join(dir, "index")); err == nil && fi.IsDir() {
+		return true
+	}
+	found := false
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable: look at the rest
+		}
+		if !d.IsDir() && (strings.HasSuffix(path, ".seg") || strings.HasSuffix(path, ".seg.tmp")) {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
 }
