@@ -15,38 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/internal/binarytest"
 	"panoptes/ipfix"
 	"panoptes/record"
 	"panoptes/recordsvc"
 )
 
-// lockedBuffer is a stderr that the relay writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startRelay runs Main with args until the test ends it with the returned stop
 // function (which returns Main's error). It waits for "serving records on ADDR" when
 // args have -P, and returns ADDR.
-func startRelay(t *testing.T, args ...string) (addr string, stderr *lockedBuffer, stop func() error) {
+func startRelay(t *testing.T, args ...string) (addr string, stderr *binarytest.SyncBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	baseContext = func() context.Context { return ctx }
 	t.Cleanup(func() { baseContext = context.Background })
-	stderr = &lockedBuffer{}
+	stderr = &binarytest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Main(args, nil, io.Discard, stderr) }()
 	serving := regexp.MustCompile(`serving records on (\S+)`)
@@ -296,7 +279,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	relay := exec.Command(bin, "relay", "-r", pnp, "-P", "0", "--wait-clients", "2")
-	var relayErr lockedBuffer
+	var relayErr binarytest.SyncBuffer
 	relay.Stderr = &relayErr
 	if err := relay.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
 	"panoptes/ipfix"
 	"panoptes/record"
@@ -65,7 +66,7 @@ func TestSensorIPFIX(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.pnp")
 	addr, stop := collectUDP(t)
-	var stderr syncBuffer
+	var stderr binarytest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- SensorMain([]string{"-i", v.capture, "--mode", "afpacket", "--queues", "1", "-w", out, "--srcid", "7",

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
 )
-
-// syncBuffer is a bytes.Buffer safe for the sensor goroutine writing and the test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // scrape fetches and parses /metrics.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
@@ -109,7 +91,7 @@ func TestSensorMetrics(t *testing.T) {
 			conf := filepath.Join(dir, "sensor.conf")
 			// interface is overridden by -i on the command line.
 			os.WriteFile(conf, []byte(fmt.Sprintf("# test\ninterface = nosuchif0\nmode = %s\nmetrics = 127.0.0.1:0\nlog-format = logfmt\nstatus-interval = 1s\nqueues = 2\n", tc.mode)), 0o644)
-			var stderr syncBuffer
+			var stderr binarytest.SyncBuffer
 			done := make(chan error, 1)
 			go func() {
 				done <- SensorMain([]string{"--config", conf, "-i", v.capture, "-w", out, "--duration", "5s"}, nil, io.Discard, &stderr)

@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
 	"panoptes/ipfix"
 	"panoptes/record"
@@ -56,24 +56,6 @@ func expectedExport(recs []record.Record) []exported {
 		want = append(want, e)
 	}
 	return want
-}
-
-// lockedBuffer is a bytes.Buffer that a command writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freeUDPPort(t *testing.T) int {
@@ -131,7 +113,7 @@ func TestIPFIXToNfcapd(t *testing.T) {
 func nfcapdRoundTrip(t *testing.T, path string, recs []record.Record) {
 	dir := t.TempDir()
 	port := freeUDPPort(t)
-	var logb lockedBuffer
+	var logb binarytest.SyncBuffer
 	nfcapd := exec.Command("nfcapd", "-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", dir, "-t", "3600")
 	nfcapd.Stdout, nfcapd.Stderr = &logb, &logb
 	if err := nfcapd.Start(); err != nil {
