@@ -570,6 +570,11 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 	man(record.CauseStart)
 	buf := make([]record.Record, 256)
 	nextMan := time.Now().Add(cfg.ManInterval)
+	// The writer polls the rings: it sleeps while they are empty, longer the longer they
+	// stay empty (an idle sensor should cost next to nothing), at most maxIdleSleep,
+	// which a ring (65,536 records by default) outlasts at a million records a second.
+	const maxIdleSleep = 20 * time.Millisecond
+	idleSleep := time.Millisecond
 	for {
 		open, got := 0, 0
 		for _, ring := range outs {
@@ -590,7 +595,10 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 			nextMan = time.Now().Add(cfg.ManInterval)
 		}
 		if got == 0 {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(idleSleep)
+			idleSleep = min(2*idleSleep, maxIdleSleep)
+		} else {
+			idleSleep = time.Millisecond
 		}
 	}
 	man(record.CauseStop)
