@@ -13,13 +13,13 @@ import (
 	"testing"
 
 	"github.com/safchain/ethtool"
+
+	"panoptes/internal/goldentest"
 )
 
 // The live tests run the real binary against real interfaces: a veth pair whose far end
 // sits in a network namespace the test creates, its states set with ip and the ethtool
 // library. They need root (CI runs as root).
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var binary struct {
 	once sync.Once
@@ -224,7 +224,7 @@ func TestLiveGolden(t *testing.T) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\n", f.Check, f.Status, f.Page, strings.ReplaceAll(f.Fix, iface, "IFACE"))
 	}
-	golden(t, "veth-json", b.String())
+	goldentest.Check(t, "testdata/veth-json.golden", b.String())
 
 	// Two interfaces: one line each, in order.
 	out, _, _ = doctor(t, "-i", iface+",lo", "--json")
@@ -242,24 +242,6 @@ func TestLiveGolden(t *testing.T) {
 	}
 	if strings.Contains(table, "\x1b[") {
 		t.Error("colour escapes in output to a pipe")
-	}
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./doctor -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", name, path, got, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 )
 
@@ -57,7 +58,7 @@ func TestBinsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, out)
+			goldentest.Check(t, "testdata/"+tc.name+".golden", out)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 )
 
@@ -49,7 +50,7 @@ func TestClusterGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (stderr %q)", err, stderr)
 			}
-			golden(t, tt.name, out)
+			goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 )
 
@@ -44,7 +45,7 @@ func TestCountGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name, out)
+			goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 		})
 	}
 }

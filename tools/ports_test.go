@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 )
 
 // TestInventoriesGolden covers ports (raports) and hosts on records (rahosts).
@@ -28,7 +29,7 @@ func TestInventoriesGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, out)
+			goldentest.Check(t, "testdata/"+tc.name+".golden", out)
 		})
 	}
 }

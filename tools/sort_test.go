@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 )
 
@@ -37,7 +38,7 @@ func TestSortGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (stderr %q)", err, stderr)
 			}
-			golden(t, tt.name, out)
+			goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 		})
 	}
 }

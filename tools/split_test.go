@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 )
 
 // splitListing lists the files under dir with their flow record counts.
@@ -63,7 +64,7 @@ func TestSplitGolden(t *testing.T) {
 			if _, err := runTool(t, "split", args...); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, splitListing(t, dir))
+			goldentest.Check(t, "testdata/"+tc.name+".golden", splitListing(t, dir))
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"panoptes/filter"
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 )
 
@@ -69,7 +70,7 @@ func TestGolden(t *testing.T) {
 			if stderr != "" {
 				t.Errorf("unexpected stderr %q", stderr)
 			}
-			golden(t, tt.name, out)
+			goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/goldentest"
 	"panoptes/record"
 	"panoptes/tools/top"
 )
@@ -53,7 +54,7 @@ func TestTopBatchGolden(t *testing.T) {
 			if stderr != "" {
 				t.Errorf("unexpected stderr %q", stderr)
 			}
-			golden(t, tt.name, out)
+			goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"panoptes/internal/goldentest"
 	"panoptes/tools/label/labeltest"
 )
 
@@ -45,7 +46,7 @@ func TestLabelGolden(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", tt.name, code, errs)
 		}
-		golden(t, tt.name, out)
+		goldentest.Check(t, "testdata/"+tt.name+".golden", out)
 	}
 	// Filters on the label fields: exit 1 when nothing matches, as ra.
 	for expr, want := range map[string]int{"sco US and das 2152": 0, "label domestic": 0, "sas 15169": 1, `label "nope"`: 1} {
@@ -94,5 +95,5 @@ func TestAnonGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("anon: exit %d: %s", code, errs)
 	}
-	golden(t, "anon-default", out)
+	goldentest.Check(t, "testdata/anon-default.golden", out)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,9 +14,8 @@ import (
 	"time"
 
 	"panoptes/internal/binarytest"
+	"panoptes/internal/goldentest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestMain(m *testing.M) {
 	// Text times print in the local zone, as ra's do; golden files are in UTC.
@@ -48,24 +46,6 @@ func importCapture(t *testing.T, captures ...string) string {
 	return out
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/panoptes -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", name, path, got, want)
-	}
-}
-
 // End to end through the binary: import real captures, then print them as ra would.
 func TestImportReadGolden(t *testing.T) {
 	flows := importCapture(t, "get.pcap", "http_ipv6.pcap", "icmp.pcap", "linuxsll-arp.pcap", "q-in-q.pcap", "dns.pcap")
@@ -89,7 +69,7 @@ func TestImportReadGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, tc.name, out)
+			goldentest.Check(t, "testdata/"+tc.name+".golden", out)
 		})
 	}
 }
