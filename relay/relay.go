@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	h := &hub{flt: flt, fail: fail}
 
 	// Inputs are checked before outputs open, so that a usage error leaves nothing behind.
+	// Which upstreams are reached over TLS: those written tls://HOST:PORT; when none is,
+	// --tls-ca makes every one TLS.
+	anyPrefixed := slices.ContainsFunc(*upstreams, func(u string) bool { return strings.HasPrefix(u, "tls://") })
 	var dial recordsvc.DialConfig
 	useTLS := *upstreamCA != ""
 	for _, u := range *upstreams {
@@ -205,9 +209,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	for _, u := range *upstreams {
 		live++
 		wg.Add(1)
+		c := dial
+		if anyPrefixed && !strings.HasPrefix(u, "tls://") {
+			c.TLS = nil
+		}
 		go func() {
 			defer wg.Done()
-			follow(ctx, u, text, dial, h.put, logf)
+			follow(ctx, u, text, c, h.put, logf)
 		}()
 	}
 	if udp != nil {

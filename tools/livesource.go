@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,11 +59,11 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 	if local {
 		remote = ""
 	}
+	// Which servers are reached over TLS: those written tls://HOST:PORT; when none is,
+	// a TLS flag makes every one TLS (-S HOST:PORT --tls-ca CA).
+	anyPrefixed := slices.ContainsFunc(l.servers, func(s string) bool { return strings.HasPrefix(s, "tls://") })
+	useTLS := anyPrefixed || l.caFile != "" || l.cert != "" || l.key != ""
 	cfg := recordsvc.DialConfig{}
-	useTLS := l.caFile != "" || l.cert != "" || l.key != ""
-	for _, s := range l.servers {
-		useTLS = useTLS || strings.HasPrefix(s, "tls://")
-	}
 	if useTLS {
 		var err error
 		if cfg.TLS, err = recordsvc.ClientTLS(l.caFile, l.cert, l.key); err != nil {
@@ -79,8 +80,11 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 		}
 	}()
 	for _, addr := range l.servers {
-		addr = strings.TrimPrefix(addr, "tls://")
 		c := cfg
+		if anyPrefixed && !strings.HasPrefix(addr, "tls://") {
+			c.TLS = nil
+		}
+		addr = strings.TrimPrefix(addr, "tls://")
 		c.Drops = func(n uint64) { warnf("%s dropped %d records for this client (it read too slowly)", addr, n) }
 		s, err := recordsvc.Dial(ctx, addr, remote, c)
 		if err != nil {
