@@ -15,6 +15,7 @@ import (
 	"github.com/safchain/ethtool"
 
 	"panoptes/internal/goldentest"
+	"panoptes/internal/vethtest"
 )
 
 // The live tests run the real binary against real interfaces: a veth pair whose far end
@@ -55,51 +56,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binary.path))
 	}
 	os.Exit(code)
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, veth, ethtool changes)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ip is missing; .ci/run must install iproute2")
-		}
-		t.Skip("ip (iproute2) is not installed")
-	}
-}
-
-var seq struct {
-	sync.Mutex
-	n int
-}
-
-func sh(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// newVeth creates a veth pair with the given queue counts: the end doctor checks here,
-// the other end in a namespace of its own. Both go away at cleanup.
-func newVeth(t *testing.T, queues int) string {
-	t.Helper()
-	seq.Lock()
-	seq.n++
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, seq.n)
-	seq.Unlock()
-	ns, here, there := "pndoctor"+id, "pndc"+id, "pndp"+id
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	t.Cleanup(func() { exec.Command("ip", "link", "del", here).Run() })
-	q := fmt.Sprint(queues)
-	sh(t, "ip", "link", "add", here, "numtxqueues", q, "numrxqueues", q, "type", "veth",
-		"peer", "name", there, "numtxqueues", q, "numrxqueues", q, "netns", ns)
-	sh(t, "ip", "link", "set", here, "up")
-	sh(t, "ip", "-n", ns, "link", "set", there, "up")
-	return here
 }
 
 // doctor runs the binary and returns stdout, stderr and the exit status.
@@ -151,9 +107,9 @@ func setFeature(t *testing.T, iface, feature string, on bool) {
 // TestLiveStates changes one thing at a time on a real veth and checks that doctor
 // reports it, with the exit status.
 func TestLiveStates(t *testing.T) {
-	requireRoot(t)
+	vethtest.Require(t, "doctor on a veth (network namespaces, ethtool changes)")
 	cpus := onlineCPUs()
-	iface := newVeth(t, cpus)
+	iface := vethtest.New(t, "pnd", vethtest.Options{Queues: cpus}).Here
 	steps := []struct {
 		name   string
 		setup  func()
@@ -164,7 +120,7 @@ func TestLiveStates(t *testing.T) {
 		exit   int
 	}{
 		{"promisc off", func() {}, nil, "promisc", Warn, "promiscuous mode off", 0},
-		{"promisc on", func() { sh(t, "ip", "link", "set", iface, "promisc", "on") }, nil, "promisc", OK, "on", 0},
+		{"promisc on", func() { vethtest.Run(t, "ip", "link", "set", iface, "promisc", "on") }, nil, "promisc", OK, "on", 0},
 		{"queues match CPUs", func() {}, nil, "queues", OK, fmt.Sprintf("%d channels", cpus), 0},
 		{"--queues 1 of several", func() {}, []string{"--queues", "1"}, "queues", map[bool]Status{true: Fail, false: OK}[cpus > 1], "", map[bool]int{true: 1, false: 0}[cpus > 1]},
 		{"rss unreadable on veth", func() {}, nil, "rss", map[bool]Status{true: Warn, false: OK}[cpus > 1], "", 0},
@@ -174,11 +130,11 @@ func TestLiveStates(t *testing.T) {
 		{"gro on, xdp", func() {}, nil, "gro", OK, "harmless for XDP", 0},
 		{"gro off", func() { setFeature(t, iface, "rx-gro", false) }, []string{"--mode", "afpacket"}, "gro", OK, "rx-gro off", 0},
 		{"mtu 1500", func() {}, nil, "mtu", OK, "MTU 1500", 0},
-		{"mtu 9000", func() { sh(t, "ip", "link", "set", iface, "mtu", "9000") }, nil, "mtu", Fail, "MTU 9000 allows 9018-byte frames", 1},
+		{"mtu 9000", func() { vethtest.Run(t, "ip", "link", "set", iface, "mtu", "9000") }, nil, "mtu", Fail, "MTU 9000 allows 9018-byte frames", 1},
 		{"mtu 9000, afpacket", func() {}, []string{"--mode", "afpacket"}, "mtu", OK, "AF_PACKET", 0},
-		{"mtu 3000, 4096 frames", func() { sh(t, "ip", "link", "set", iface, "mtu", "3000") }, []string{"--frame-size", "4096"}, "mtu", OK, "fits --frame-size 4096", 0},
+		{"mtu 3000, 4096 frames", func() { vethtest.Run(t, "ip", "link", "set", iface, "mtu", "3000") }, []string{"--frame-size", "4096"}, "mtu", OK, "fits --frame-size 4096", 0},
 		{"native xdp probe", func() {}, []string{"--probe-xdp", "--frame-size", "4096"}, "xdp", OK, "native XDP attach works (probed)", 0},
-		{"link down", func() { sh(t, "ip", "link", "set", iface, "down") }, []string{"--frame-size", "4096"}, "link", Fail, "administratively down", 1},
+		{"link down", func() { vethtest.Run(t, "ip", "link", "set", iface, "down") }, []string{"--frame-size", "4096"}, "link", Fail, "administratively down", 1},
 	}
 	for _, st := range steps {
 		st.setup()
@@ -204,8 +160,8 @@ func TestLiveStates(t *testing.T) {
 // TestLiveGolden checks the stable part of doctor's JSON for a fresh veth pair with one
 // queue per CPU (check, status, fix and page; details carry counts that vary).
 func TestLiveGolden(t *testing.T) {
-	requireRoot(t)
-	iface := newVeth(t, onlineCPUs())
+	vethtest.Require(t, "doctor on a veth (network namespaces, ethtool changes)")
+	iface := vethtest.New(t, "pnd", vethtest.Options{Queues: onlineCPUs()}).Here
 	out, errs, code := doctor(t, "-i", iface, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)

@@ -3,7 +3,6 @@ package packaging
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"panoptes/internal/vethtest"
 )
 
 // The capabilities the unit grants, as capability names and as setpriv writes them.
@@ -172,17 +173,7 @@ func TestDeb(t *testing.T) {
 // (ambient, as systemd sets them) on a veth pair and checks that it captures what is
 // sent; then with CAP_BPF missing, and checks that it fails with one clear line.
 func TestCapabilities(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create veth pairs and drop to another user")
-	}
-	for _, tool := range []string{"setpriv", "ip", "tcpreplay"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing; .ci/run must install it", tool)
-			}
-			t.Skipf("%s is not installed", tool)
-		}
-	}
+	vethtest.Require(t, "creating veth pairs and dropping to another user", "setpriv", "tcpreplay")
 	// A directory nobody can write to, outside t.TempDir (whose parent is private).
 	dir, err := os.MkdirTemp("", "panoptes-pkgcap")
 	if err != nil {
@@ -194,22 +185,7 @@ func TestCapabilities(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/panoptes").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ns := fmt.Sprintf("pkgcap%d", os.Getpid()%100000)
-	capIf, sendIf := ns+"c", ns+"s"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run("ip", "link", "add", capIf, "type", "veth", "peer", "name", sendIf, "netns", ns)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", capIf).Run() })
-	run("sysctl", "-qw", "net.ipv6.conf."+capIf+".disable_ipv6=1")
-	run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf."+sendIf+".disable_ipv6=1")
-	run("ip", "link", "set", capIf, "up")
-	run("ip", "-n", ns, "link", "set", sendIf, "up")
+	veth := vethtest.New(t, "pnk", vethtest.Options{NoIPv6: true})
 
 	// setpriv's names for the unit's capabilities: cap_bpf -> bpf.
 	var names []string
@@ -224,7 +200,7 @@ func TestCapabilities(t *testing.T) {
 		out := filepath.Join(dir, "out-"+mode+".pnp")
 		cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
 			"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set, "--",
-			bin, "sensor", "--config", "", "-i", capIf, "--mode", mode, "-w", out, "--duration", "3s", "--hwts", "off")
+			bin, "sensor", "--config", "", "-i", veth.Here, "--mode", mode, "-w", out, "--duration", "3s", "--hwts", "off")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -245,7 +221,7 @@ func TestCapabilities(t *testing.T) {
 		return stderr.String(), err
 	}
 	replay := func() {
-		run("ip", "netns", "exec", ns, "tcpreplay", "-q", "-i", sendIf, "../testdata/get.pcap")
+		veth.Exec(t, "tcpreplay", "-q", "-i", veth.Peer, "../testdata/get.pcap")
 	}
 	for _, mode := range []string{"xdp", "afpacket"} {
 		t.Run(mode, func(t *testing.T) {

@@ -69,7 +69,7 @@ func TestSensorIPFIX(t *testing.T) {
 	var stderr binarytest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- SensorMain([]string{"-i", v.capture, "--mode", "afpacket", "--queues", "1", "-w", out, "--srcid", "7",
+		done <- SensorMain([]string{"-i", v.Here, "--mode", "afpacket", "--queues", "1", "-w", out, "--srcid", "7",
 			"--duration", "3s", "--log-format", "logfmt", "--ipfix", addr}, nil, io.Discard, &stderr)
 	}()
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "msg=capturing"); {
@@ -83,7 +83,7 @@ func TestSensorIPFIX(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	v.replay(t, "--topspeed", "../testdata/get.pcap", "../testdata/http_ipv6.pcap")
+	replay(t, v, "--topspeed", "../testdata/get.pcap", "../testdata/http_ipv6.pcap")
 	if err := <-done; err != nil {
 		t.Fatalf("sensor: %v\n%s", err, stderr.String())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"panoptes/filter"
+	"panoptes/internal/vethtest"
 	"panoptes/record"
 	"panoptes/xdp"
 )
@@ -28,71 +29,23 @@ import (
 
 func requireLive(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("live capture needs root (XDP, AF_XDP, network namespaces)")
-	}
-	for _, tool := range []string{"ip", "tcpreplay"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing; .ci/run must install it", tool)
-			}
-			t.Skipf("%s is not installed (apt-get install iproute2 tcpreplay)", tool)
-		}
-	}
+	vethtest.Require(t, "live capture (XDP, AF_XDP, network namespaces)", "tcpreplay")
 }
 
-type vethPair struct {
-	ns, capture, send string
-}
-
-var vethSeq struct {
-	sync.Mutex
-	n int
-}
-
-func run(t *testing.T, name string, args ...string) {
+// newVeth creates a namespace holding the sending end (Peer) of a veth pair with the
+// given number of queues; the capture end (Here) stays in this namespace. Both go away
+// at cleanup.
+func newVeth(t *testing.T, queues int) *vethtest.Pair {
 	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
+	return vethtest.New(t, "pns", liveVeth(queues))
 }
 
-// newVeth creates a namespace holding the sending end of a veth pair with the given
-// number of queues; the capture end stays in this namespace. Both go away at cleanup.
-func newVeth(t *testing.T, queues int) *vethPair {
-	t.Helper()
-	vethSeq.Lock()
-	vethSeq.n++
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, vethSeq.n)
-	vethSeq.Unlock()
-	v := &vethPair{ns: "pnpt" + id, capture: "pnc" + id, send: "pns" + id}
-	run(t, "ip", "netns", "add", v.ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", v.ns).Run() })
-	v.create(t, queues)
-	return v
-}
-
-// secondVeth adds another veth pair whose sending end shares v's namespace.
-func secondVeth(t *testing.T, v *vethPair, queues int) *vethPair {
-	t.Helper()
-	v2 := &vethPair{ns: v.ns, capture: v.capture + "b", send: v.send + "b"}
-	v2.create(t, queues)
-	return v2
-}
-
-func (v *vethPair) create(t *testing.T, queues int) {
-	t.Helper()
-	t.Cleanup(func() { exec.Command("ip", "link", "del", v.capture).Run() })
-	q := fmt.Sprint(queues)
-	run(t, "ip", "link", "add", v.capture, "numtxqueues", q, "numrxqueues", q, "type", "veth",
-		"peer", "name", v.send, "numtxqueues", q, "numrxqueues", q, "netns", v.ns)
-	// The largest MTU veth allows with native XDP (a page less headroom), so test
-	// captures with frames above 1500 bytes (taken before segmentation offload) replay.
-	run(t, "ip", "link", "set", v.capture, "mtu", "3500", "up")
-	run(t, "ip", "-n", v.ns, "link", "set", v.send, "mtu", "3500", "up")
-	// No IPv6 on either end: neighbour discovery would add flows the test did not send.
-	run(t, "sysctl", "-qw", "net.ipv6.conf."+v.capture+".disable_ipv6=1")
-	run(t, "ip", "netns", "exec", v.ns, "sysctl", "-qw", "net.ipv6.conf."+v.send+".disable_ipv6=1")
+// liveVeth shapes the pairs live captures run on. The MTU is the largest veth allows
+// with native XDP (a page less headroom), so that test captures with frames above 1500
+// bytes (taken before segmentation offload) replay. No IPv6 on either end: neighbour
+// discovery would add flows the test did not send.
+func liveVeth(queues int) vethtest.Options {
+	return vethtest.Options{Queues: queues, MTU: 3500, NoIPv6: true}
 }
 
 // TestLiveTwoInterfaces sends each direction of the captures into its own veth, as the
@@ -101,17 +54,17 @@ func (v *vethPair) create(t *testing.T, queues int) {
 func TestLiveTwoInterfaces(t *testing.T) {
 	requireLive(t)
 	a := newVeth(t, 2)
-	b := secondVeth(t, a, 2)
+	b := a.Add(t, liveVeth(2))
 	files := []string{manyFlows(t, 32), "../testdata/get.pcap"}
 	merged := filepath.Join(t.TempDir(), "merged.pcap")
 	cache := filepath.Join(t.TempDir(), "merged.cache")
-	run(t, "mergecap", "-F", "pcap", "-w", merged, files[0], files[1])
+	vethtest.Run(t, "mergecap", "-F", "pcap", "-w", merged, files[0], files[1])
 	// Client-to-server packets (sources in the client networks) go out one veth, the
 	// answers out the other.
-	run(t, "tcpprep", "--cidr=10.99.0.1/32,141.142.228.5/32", "--pcap="+merged, "--cachefile="+cache)
-	cfg := LiveConfig{Interfaces: []string{a.capture, b.capture}}
+	vethtest.Run(t, "tcpprep", "--cidr=10.99.0.1/32,141.142.228.5/32", "--pcap="+merged, "--cachefile="+cache)
+	cfg := LiveConfig{Interfaces: []string{a.Here, b.Here}}
 	recs, st, err := liveCapture(t, a, cfg, func() {
-		run(t, "ip", "netns", "exec", a.ns, "tcpreplay", "-q", "--topspeed", "--cachefile="+cache, "-i", a.send, "-I", b.send, merged)
+		a.Exec(t, "tcpreplay", "-q", "--topspeed", "--cachefile="+cache, "-i", a.Peer, "-I", b.Peer, merged)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +73,7 @@ func TestLiveTwoInterfaces(t *testing.T) {
 	for _, q := range st.Queues {
 		seen[q.Iface] += q.Seen
 	}
-	if seen[a.capture] == 0 || seen[b.capture] == 0 {
+	if seen[a.Here] == 0 || seen[b.Here] == 0 {
 		t.Fatalf("frames seen per interface %v: the replay did not use both", seen)
 	}
 	want, _, _, err := importBytes(t, []string{merged}, ImportConfig{Workers: 1})
@@ -147,17 +100,18 @@ func TestLiveTwoInterfaces(t *testing.T) {
 	}
 }
 
-func (v *vethPair) replay(t *testing.T, args ...string) {
+// replay sends captures out of v's far end with tcpreplay.
+func replay(t *testing.T, v *vethtest.Pair, args ...string) {
 	t.Helper()
-	run(t, "ip", append([]string{"netns", "exec", v.ns, "tcpreplay", "-q", "-i", v.send}, args...)...)
+	v.Exec(t, "tcpreplay", append([]string{"-q", "-i", v.Peer}, args...)...)
 }
 
 // liveCapture runs Live on the veth's capture end until during returns, then stops it
 // and returns the records and statistics.
-func liveCapture(t *testing.T, v *vethPair, cfg LiveConfig, during func()) ([]record.Record, LiveStats, error) {
+func liveCapture(t *testing.T, v *vethtest.Pair, cfg LiveConfig, during func()) ([]record.Record, LiveStats, error) {
 	t.Helper()
 	if len(cfg.Interfaces) == 0 {
-		cfg.Interfaces = []string{v.capture}
+		cfg.Interfaces = []string{v.Here}
 	}
 	if cfg.XDP.FrameSize == 0 {
 		cfg.XDP.FrameSize, cfg.XDP.Frames, cfg.XDP.RingSize = 4096, 4096, 2048
@@ -294,7 +248,7 @@ func TestLiveMatchesImport(t *testing.T) {
 func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock record.Clock) {
 	v := newVeth(t, queues)
 	files := []string{manyFlows(t, 64), "../testdata/get.pcap", "../testdata/dns.pcap", "../testdata/icmp.pcap", "../testdata/q-in-q.pcap"}
-	recs, st, err := liveCapture(t, v, cfg, func() { v.replay(t, append([]string{"--topspeed"}, files...)...) })
+	recs, st, err := liveCapture(t, v, cfg, func() { replay(t, v, append([]string{"--topspeed"}, files...)...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +289,8 @@ func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock reco
 			if r.Clock != clock {
 				t.Errorf("record clock %v, want %v", r.Clock, clock)
 			}
-			if !bytes.HasPrefix(r.Inf[:], []byte(v.capture)) {
-				t.Errorf("record inf %q, want %s", r.Inf, v.capture)
+			if !bytes.HasPrefix(r.Inf[:], []byte(v.Here)) {
+				t.Errorf("record inf %q, want %s", r.Inf, v.Here)
 			}
 		}
 	}
@@ -381,7 +335,7 @@ func TestLiveLossIsCounted(t *testing.T) {
 	requireLive(t)
 	v := newVeth(t, 1)
 	cfg := LiveConfig{XDP: xdp.Config{FrameSize: 4096, Frames: 64, RingSize: 32}}
-	recs, st, err := liveCapture(t, v, cfg, func() { v.replay(t, "--topspeed", "--loop", "2000", "../testdata/get.pcap") })
+	recs, st, err := liveCapture(t, v, cfg, func() { replay(t, v, "--topspeed", "--loop", "2000", "../testdata/get.pcap") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +369,7 @@ func TestLiveStopWhileTrafficFlows(t *testing.T) {
 	v := newVeth(t, 2)
 	var replay *exec.Cmd
 	recs, st, err := liveCapture(t, v, LiveConfig{}, func() {
-		replay = exec.Command("ip", "netns", "exec", v.ns, "tcpreplay", "-q", "-i", v.send, "--pps", "20000", "--loop", "1000", "../testdata/get.pcap")
+		replay = exec.Command("ip", "netns", "exec", v.NS, "tcpreplay", "-q", "-i", v.Peer, "--pps", "20000", "--loop", "1000", "../testdata/get.pcap")
 		if err := replay.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +399,7 @@ func TestLiveStopWhileTrafficFlows(t *testing.T) {
 func TestLiveInterfaceVanishes(t *testing.T) {
 	requireLive(t)
 	v := newVeth(t, 1)
-	cfg := LiveConfig{Interfaces: []string{v.capture}, XDP: xdp.Config{FrameSize: 4096, Frames: 4096, RingSize: 2048}}
+	cfg := LiveConfig{Interfaces: []string{v.Here}, XDP: xdp.Config{FrameSize: 4096, Frames: 4096, RingSize: 2048}}
 	var buf bytes.Buffer
 	w, _ := record.NewWriter(&buf)
 	done := make(chan error, 1)
@@ -453,14 +407,14 @@ func TestLiveInterfaceVanishes(t *testing.T) {
 		_, err := Live(context.Background(), cfg, w, func(string) {})
 		done <- err
 	}()
-	waitAttached(t, v.capture)
-	v.replay(t, "--topspeed", "../testdata/get.pcap")
+	waitAttached(t, v.Here)
+	replay(t, v, "--topspeed", "../testdata/get.pcap")
 	time.Sleep(200 * time.Millisecond)
-	run(t, "ip", "link", "del", v.capture)
+	vethtest.Run(t, "ip", "link", "del", v.Here)
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), v.capture) || !strings.Contains(err.Error(), "vanished") {
-			t.Fatalf("got %v, want an error saying %s vanished", err, v.capture)
+		if err == nil || !strings.Contains(err.Error(), v.Here) || !strings.Contains(err.Error(), "vanished") {
+			t.Fatalf("got %v, want an error saying %s vanished", err, v.Here)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the sensor did not stop after its interface vanished")
@@ -482,7 +436,7 @@ func TestLiveFilter(t *testing.T) {
 	requireLive(t)
 	v := newVeth(t, 1)
 	cfg := LiveConfig{Filter: filter.MustCompile("udp")}
-	recs, _, err := liveCapture(t, v, cfg, func() { v.replay(t, "--topspeed", "../testdata/get.pcap", "../testdata/dns.pcap") })
+	recs, _, err := liveCapture(t, v, cfg, func() { replay(t, v, "--topspeed", "../testdata/get.pcap", "../testdata/dns.pcap") })
 	if err != nil {
 		t.Fatal(err)
 	}

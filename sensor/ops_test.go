@@ -94,7 +94,7 @@ func TestSensorMetrics(t *testing.T) {
 			var stderr binarytest.SyncBuffer
 			done := make(chan error, 1)
 			go func() {
-				done <- SensorMain([]string{"--config", conf, "-i", v.capture, "-w", out, "--duration", "5s"}, nil, io.Discard, &stderr)
+				done <- SensorMain([]string{"--config", conf, "-i", v.Here, "-w", out, "--duration", "5s"}, nil, io.Discard, &stderr)
 			}()
 			addrRe := regexp.MustCompile(`metrics at http://([0-9.:]+)/metrics`)
 			var addr string
@@ -115,7 +115,7 @@ func TestSensorMetrics(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			const flows, loops = 32, 5
-			v.replay(t, "--loop", fmt.Sprint(loops), manyFlows(t, flows))
+			replay(t, v, "--loop", fmt.Sprint(loops), manyFlows(t, flows))
 			sent := float64(flows * 4 * loops)
 			var fams map[string]*dto.MetricFamily
 			for deadline := time.Now().Add(3 * time.Second); ; {
@@ -169,7 +169,7 @@ func TestSensorMetrics(t *testing.T) {
 					t.Errorf("not a logfmt line: %q", line)
 				}
 			}
-			for _, want := range []string{"level=INFO msg=capturing cmd=sensor iface=" + v.capture, `msg="queue counters"`, `msg="capture ended"`} {
+			for _, want := range []string{"level=INFO msg=capturing cmd=sensor iface=" + v.Here, `msg="queue counters"`, `msg="capture ended"`} {
 				if !strings.Contains(log, want) {
 					t.Errorf("log lacks %q:\n%s", want, log)
 				}

@@ -63,7 +63,7 @@ func checkServeLive(t *testing.T, bin string, o serveLive) {
 	v := newVeth(t, o.queues)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sensor.pnp")
-	args := []string{"sensor", "-i", v.capture, "--mode", o.mode, "-P", "0", "-w", out,
+	args := []string{"sensor", "-i", v.Here, "--mode", o.mode, "-P", "0", "-w", out,
 		"--status-interval", "1s", "--frame-size", "4096", "--umem-frames", "4096", "--ring-size", "2048"}
 	var clientArgs []string // -S and TLS flags
 	var dial recordsvc.DialConfig
@@ -106,8 +106,8 @@ func checkServeLive(t *testing.T, bin string, o serveLive) {
 
 	// The TCP connection's 14 packets at 8 a second outlast the 1 s status interval, so
 	// a status record is written mid-flow, while the clients read; then UDP and ICMP.
-	v.replay(t, "--pps", "8", "../testdata/get.pcap")
-	v.replay(t, "--pps", "40", manyFlows(t, 8), "../testdata/dns.pcap", "../testdata/icmp.pcap")
+	replay(t, v, "--pps", "8", "../testdata/get.pcap")
+	replay(t, v, "--pps", "40", manyFlows(t, 8), "../testdata/dns.pcap", "../testdata/icmp.pcap")
 	time.Sleep(1500 * time.Millisecond)
 	if code := sensor.Interrupt(15 * time.Second); code != 0 {
 		t.Fatalf("sensor: exit %d after SIGINT", code)
