@@ -45,14 +45,7 @@ func saveSeed(t *testing.T, target, name string, data []byte) {
 // whatever the bytes, it returns errors and never panics, and every record it emits
 // has an address family and a time span that does not run backwards.
 func FuzzDecode(f *testing.F) {
-	c := &msgConn{network: "udp"}
-	e := NewExporter(c, ExporterOptions{})
-	in := sampleRecords()
-	for i := range in {
-		e.Write(&in[i])
-	}
-	e.Flush()
-	f.Add(framed(c.msgs))
+	f.Add(framed(sampleMessages()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := NewDecoder(DecoderOptions{})
 		emit := func(r *record.Record) {

@@ -46,6 +46,19 @@ func addr(s string) (uint8, [16]byte) {
 	return 6, p.As16()
 }
 
+// sampleMessages are the UDP messages the exporter sends, with default options, for
+// sampleRecords (templates first).
+func sampleMessages() [][]byte {
+	c := &msgConn{network: "udp"}
+	e := NewExporter(c, ExporterOptions{})
+	in := sampleRecords()
+	for i := range in {
+		e.Write(&in[i])
+	}
+	e.Flush()
+	return c.msgs
+}
+
 // sampleRecords covers what the templates carry: IPv4 and IPv6, TCP with both
 // directions' flags, UDP one way, ICMP, VLANs and MACs, and every cause.
 func sampleRecords() []record.Record {
@@ -243,14 +256,7 @@ func TestExportFraming(t *testing.T) {
 // TestDecodeErrors feeds malformed messages: each gives one error naming the exporter
 // and the offset, and is counted.
 func TestDecodeErrors(t *testing.T) {
-	c := &msgConn{network: "udp"}
-	e := NewExporter(c, ExporterOptions{})
-	in := sampleRecords()
-	for i := range in {
-		e.Write(&in[i])
-	}
-	e.Flush()
-	good := c.msgs[0]
+	good := sampleMessages()[0]
 	setLen := func(b []byte, off int, v uint16) []byte {
 		b = append([]byte(nil), b...)
 		binary.BigEndian.PutUint16(b[off:], v)

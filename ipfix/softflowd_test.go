@@ -2,7 +2,6 @@ package ipfix
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/internal/binarytest"
 	"panoptes/record"
 )
 
@@ -78,11 +78,6 @@ func keyOf(src, dst netip.Addr, sport, dport uint16, proto uint8) flowKey {
 // returns the decoded records, the datagrams (UDP), and softflowd's debug output.
 func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat string, tcp bool) ([]record.Record, [][]byte, string) {
 	t.Helper()
-	dir := t.TempDir()
-	capture, err := filepath.Abs(capture) // softflowd changes directory
-	if err != nil {
-		t.Fatal(err)
-	}
 	d := NewDecoder(DecoderOptions{})
 	var (
 		mu    sync.Mutex
@@ -146,8 +141,7 @@ func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat
 		}()
 	}
 	defer stop()
-	ctl := filepath.Join(dir, "ctl")
-	args := []string{"-r", capture, "-a", "-n", dest, "-v", version, "-D", "-p", filepath.Join(dir, "pid"), "-c", ctl}
+	args := []string{"-n", dest, "-v", version}
 	if biflow {
 		args = append(args, "-b")
 	}
@@ -157,40 +151,7 @@ func runSoftflowd(t *testing.T, capture, version string, biflow bool, timeFormat
 	if timeFormat != "" {
 		args = append(args, "-A", timeFormat) // absolute times: flowStart/EndMilliseconds, ...Nanoseconds
 	}
-	var out bytes.Buffer
-	cmd := exec.Command("softflowd", args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	// softflowd 1.1.0 reading a file waits for a control command before each batch of
-	// packets, and at the end of the file exports every flow and exits: poke it with
-	// "statistics" until it has gone.
-	deadline := time.After(60 * time.Second)
-poke:
-	for {
-		select {
-		case <-exited:
-			break poke
-		case <-deadline:
-			t.Fatalf("softflowd did not finish the capture; output:\n%s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if _, err := os.Stat(ctl); err == nil {
-			exec.Command("softflowctl", "-c", ctl, "statistics").Run()
-		}
-	}
+	out, _ := binarytest.Softflowd(t, capture, args...)
 	// Wait until no datagram has arrived for a while.
 	for {
 		mu.Lock()
@@ -213,7 +174,7 @@ poke:
 	if len(errs) > 0 {
 		t.Fatalf("decoding softflowd's messages: %v", errs)
 	}
-	return recs, msgs, out.String()
+	return recs, msgs, out
 }
 
 // softflowdView sums softflowd's EXPIRED lines per flow direction (biflow false) or per

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func softflowdIntoRelay(t *testing.T, bin, capture, version string, biflow bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	exported := runSoftflowdInto(t, dir, capture, addr, version, biflow)
+	exported := runSoftflowdInto(t, capture, addr, version, biflow)
 	if code := relay.Interrupt(15 * time.Second); code != 0 {
 		t.Fatalf("relay: exit %d after SIGINT: %s", code, relay.Stderr())
 	}
@@ -165,47 +164,17 @@ var softflowdExpired = regexp.MustCompile(`EXPIRED: seq:\d+ \[([^\]]+)\]:(\d+) <
 // runSoftflowdInto replays capture through softflowd, exporting NetFlow version to the
 // UDP address addr (-b: biflow IPFIX), and returns what softflowd says it exported,
 // summed per flow (keyed by the side it prints first).
-func runSoftflowdInto(t *testing.T, dir, capture, addr, version string, biflow bool) map[flowDir]flowCounts {
+func runSoftflowdInto(t *testing.T, capture, addr, version string, biflow bool) map[flowDir]flowCounts {
 	t.Helper()
-	capture, err := filepath.Abs(capture) // softflowd changes directory
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl := filepath.Join(dir, "softflowd.ctl")
-	args := []string{"-r", capture, "-a", "-n", addr, "-v", version, "-D", "-p", filepath.Join(dir, "softflowd.pid"), "-c", ctl}
+	args := []string{"-n", addr, "-v", version}
 	if biflow {
 		args = append(args, "-b")
 	}
-	var log bytes.Buffer
-	cmd := exec.Command("softflowd", args...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	log, err := binarytest.Softflowd(t, capture, args...)
+	if err != nil {
+		t.Fatalf("softflowd: %v\n%s", err, log)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// softflowd 1.1.0 reading a file waits for a control command before each batch of
-	// packets, and at the end of the file exports every flow and exits: poke it with
-	// "statistics" until it has gone.
-	deadline := time.After(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("softflowd: %v\n%s", err, log.String())
-			}
-			return parseSoftflowdLog(t, log.String())
-		case <-deadline:
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			t.Fatalf("softflowd did not finish %s:\n%s", capture, log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if _, err := os.Stat(ctl); err == nil {
-			exec.Command("softflowctl", "-c", ctl, "statistics").Run()
-		}
-	}
+	return parseSoftflowdLog(t, log)
 }
 
 func parseSoftflowdLog(t *testing.T, log string) map[flowDir]flowCounts {
