@@ -156,6 +156,18 @@ func (s *afpacketSocket) stats() {
 	s.drops.Add(uint64(st.Drops))
 }
 
+// quiesce makes the kernel queue no more frames to the socket (a filter that takes
+// none: the kernel neither queues nor counts what it rejects), so that what the ring
+// holds can be drained and the counters then add up.
+func (s *afpacketSocket) quiesce() error {
+	none := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(none)), Filter: &none[0]}
+	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fmt.Errorf("%s: AF_PACKET filter: %w", s.iface.Name, err)
+	}
+	return nil
+}
+
 func (s *afpacketSocket) close() {
 	unix.Munmap(s.ring)
 	unix.Close(s.fd)

@@ -248,6 +248,16 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 		defer cfg.Observe(newLiveState(cfg.Interfaces, caps, afps, shards, flowShards, &written))()
 	}
 	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
+	// Detach first: no frame reaches a socket after that, so the shards can take all
+	// that their sockets hold before they flush, and the counters read after add up
+	// (seen = received + dropped). Frames the kernel had queued when the shards stopped
+	// used to be counted as seen but were in no record and no drop counter.
+	for _, c := range caps {
+		c.Detach()
+	}
+	for _, a := range afps {
+		a.quiesce()
+	}
 	close(stop)
 	wg.Wait()
 	for _, s := range shards {
@@ -443,6 +453,10 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			pkts, bytes = 0, 0
+			s.drain(handle, fromAFPacket)
+			s.packets.Add(pkts)
+			s.bytes.Add(bytes)
 			tbl.Advance(time.Now().UnixNano())
 			tbl.Flush()
 			s.publish(tbl)
@@ -454,7 +468,7 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 		if s.afp != nil {
 			_, err = s.afp.poll(50*time.Millisecond, fromAFPacket)
 		} else {
-			err = s.receiveXDP(handle)
+			_, err = s.receiveXDP(50*time.Millisecond, handle)
 		}
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			s.err = err
@@ -472,15 +486,39 @@ func (s *shard) run(cfg flow.Config, stop <-chan struct{}) {
 	}
 }
 
+// drainWait is how long a stopping shard waits for more frames before it takes its
+// socket to be empty: longer than a TPACKET_V3 block's retire timeout (10 ms), after
+// which the kernel hands a partly filled block to the reader.
+const drainWait = 30 * time.Millisecond
+
+// drain takes the frames the shard's socket still holds once the capture is detached
+// (XDP) or quiesced (AF_PACKET): until a wait of drainWait brings nothing. The bound
+// on rounds only matters if frames kept coming (a failed detach).
+func (s *shard) drain(handle func([]byte, uint32, int64, record.Clock), fromAFPacket func([]byte, uint32, int64)) {
+	for range 1 << 16 {
+		var n int
+		var err error
+		if s.afp != nil {
+			n, err = s.afp.poll(drainWait, fromAFPacket)
+		} else {
+			n, err = s.receiveXDP(drainWait, handle)
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
+}
+
 // warmGroup is how many frames receiveXDP brings into the cache at a time.
 const warmGroup = 32
 
-// receiveXDP takes a batch of frames off the queue's AF_XDP socket, hands each to
-// handle with its timestamp and clock, and gives the frames back to the kernel.
-func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, clock record.Clock)) error {
-	n, err := s.queue.Receive(50 * time.Millisecond)
+// receiveXDP waits up to timeout for a batch of frames on the queue's AF_XDP socket,
+// hands each to handle with its timestamp and clock, gives the frames back to the
+// kernel and returns how many there were.
+func (s *shard) receiveXDP(timeout time.Duration, handle func(data []byte, wireLen uint32, ts int64, clock record.Clock)) (int, error) {
+	n, err := s.queue.Receive(timeout)
 	if err != nil || n == 0 {
-		return err
+		return 0, err
 	}
 	all := s.queue.Batch(n)
 	descs := all
@@ -530,7 +568,7 @@ func (s *shard) receiveXDP(handle func(data []byte, wireLen uint32, ts int64, cl
 		}
 	}
 	s.queue.Release(all)
-	return nil
+	return len(all), nil
 }
 
 // liveWriter drains the shards' record rings into w, writing management records with

@@ -290,12 +290,21 @@ func isNil(v interface{ Close() error }) bool {
 	return false
 }
 
+// Detach detaches the program from the interface, so that no more frames reach the
+// sockets; what they already hold can still be received, and the counters still read.
+// Closing the capture detaches it too; detaching twice does nothing.
+func (c *Capture) Detach() error {
+	if c.link == nil {
+		return nil
+	}
+	err := c.link.Close()
+	c.link = nil
+	return err
+}
+
 // Close detaches the program and closes the sockets.
 func (c *Capture) Close() error {
-	var errs []error
-	if c.link != nil {
-		errs = append(errs, c.link.Close())
-	}
+	errs := []error{c.Detach()}
 	for _, q := range c.Queues {
 		var st unix.Stat_t
 		ino := uint64(0)
