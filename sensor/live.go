@@ -85,6 +85,9 @@ type LiveStats struct {
 	Evictions   uint64
 	ParseErrors uint64
 	NICDrops    uint64 // the NIC's own drop counters over the run (missed, FIFO, overrun)
+	// Started says every socket opened and capture began: there is something to
+	// summarise. A sensor that could not start says only why.
+	Started bool
 }
 
 // Live captures on the configured interfaces until ctx ends (or Duration passes), turning
@@ -191,6 +194,7 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 			s.run(perShard, stop)
 		}()
 	}
+	st.Started = true
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
@@ -270,7 +274,12 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	for _, fs := range flowShards {
 		fs.ring.Close()
 	}
+	// A failed write comes first; then an interface that vanished or went down, which
+	// also makes its shards' sockets fail, less clearly ("socket error").
 	err := <-werr
+	if err == nil {
+		err = ifaceErr
+	}
 	for _, s := range shards {
 		if s.err != nil && err == nil {
 			err = s.err
@@ -293,9 +302,6 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 		}
 	}
 	st.Records = written.Load()
-	if err == nil {
-		err = ifaceErr
-	}
 	return st, err
 }
 
@@ -704,6 +710,20 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	default:
 		return cli.Usagef("sensor: --hwts %q: want auto, on or off", *hwts)
 	}
+	// The kernel takes UMEM chunks of a power of two from 2048 bytes to a page, and
+	// rings of a power of two entries; it would refuse others with a bare EINVAL.
+	if fs := cfg.XDP.FrameSize; fs != 2048 && fs != 4096 {
+		return cli.Usagef("sensor: --frame-size %d: want 2048 or 4096", fs)
+	}
+	if r := cfg.XDP.RingSize; r <= 0 || r&(r-1) != 0 {
+		return cli.Usagef("sensor: --ring-size %d: want a power of two (e.g. 8192)", r)
+	}
+	if cfg.XDP.Frames <= 0 {
+		return cli.Usagef("sensor: --umem-frames %d: want a positive number", cfg.XDP.Frames)
+	}
+	if cfg.RingSize <= 0 || cfg.RingSize > maxRecordRing {
+		return cli.Usagef("sensor: --record-ring %d: want 1 to %d records", cfg.RingSize, maxRecordRing)
+	}
 	if *queues != "all" {
 		n, err := strconv.Atoi(*queues)
 		if err != nil || n <= 0 {
@@ -744,9 +764,15 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if cerr := closeSink(); err == nil && cerr != nil {
 		err = cerr
 	}
-	ops.summary(stderr, &st)
+	if st.Started {
+		ops.summary(stderr, &st)
+	}
 	return err
 }
+
+// maxRecordRing bounds --record-ring: each queue's ring is allocated in full at start
+// (a record is a few hundred bytes), so a mistyped size must not ask for terabytes.
+const maxRecordRing = 1 << 20
 
 // printLiveSummary writes the loss accounting to stderr at exit: per queue and in total.
 func printLiveSummary(w io.Writer, st *LiveStats) {
