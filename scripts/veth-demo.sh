@@ -34,11 +34,28 @@ sysctl -qw net.ipv6.conf."$cap".disable_ipv6=1
 echo "== capturing on $cap (4 RX queues); replaying $* from namespace $ns"
 "$bin" sensor -i "$cap" -w "$out/flows.pnp" --status-interval 60s --frame-size 4096 --umem-frames 4096 --ring-size 2048 &
 spid=$!
+# Wait for the program to be attached (the sensor binds its sockets right after).
+for _ in $(seq 50); do
+  ip link show "$cap" | grep -q xdp && break
+  kill -0 "$spid" 2>/dev/null || break
+  sleep 0.1
+done
+sleep 0.3
+# One replay per capture, so that one tcpreplay cannot send (it sends Ethernet frames
+# only: a raw-IP capture is refused) is said and does not hide the others.
+for f in "$@"; do
+  if log=$(ip netns exec "$ns" tcpreplay -q --topspeed -i "$send" "$f" 2>&1); then
+    echo "   $f: $(sed -n 's/^Actual: \([0-9]*\) packets.*/\1/p' <<<"$log") packets sent"
+  else
+    why=$(grep -m1 -i unable <<<"$log" || grep -m1 -i error <<<"$log" || tail -1 <<<"$log")
+    echo "veth-demo: tcpreplay could not send $f (skipped): ${why# }" >&2
+  fi
+done
 sleep 1
-ip netns exec "$ns" tcpreplay -q --topspeed -i "$send" "$@" 2>&1 | grep -E "^Actual|packets" | head -2 || true
-sleep 1
-kill -INT "$spid"
-wait "$spid" || true
+kill -INT "$spid" 2>/dev/null || true
+rc=0
+wait "$spid" || rc=$?
 spid=
+[ "$rc" = 0 ] || { echo "veth-demo: the sensor failed (exit $rc)" >&2; exit "$rc"; }
 echo
 "$bin" read -r "$out/flows.pnp" -s stime,dur,proto,saddr,sport,dir,daddr,dport,spkts,dpkts,sbytes,dbytes,state,clock,inf
