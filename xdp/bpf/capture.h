@@ -4,7 +4,7 @@
 #define MAX_QUEUES 64
 
 // Counter slots per RX queue (key = queue * NUM_COUNTERS + slot). Keep in step with
-// xdp/counters.go.
+// the Cnt constants in xdp/xdp.go.
 enum {
 	CNT_SEEN = 0,       // frames the program ran on
 	CNT_REDIRECTED = 1, // handed to the queue's AF_XDP socket
@@ -14,7 +14,7 @@ enum {
 };
 
 // Metadata written in front of every frame; the consumer reads it at frame - 32.
-// Keep in step with xdp/meta.go.
+// Keep in step with Meta in xdp/xdp.go.
 struct pkt_meta {
 	__u64 sw_ts;     // bpf_ktime_get_tai_ns() when the program ran
 	__u64 hw_ts;     // NIC hardware timestamp (ns), 0 if none
