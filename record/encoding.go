@@ -90,6 +90,8 @@ const (
 	idManEvictions
 	idManDrops
 	idManNICDrops
+	idManRecordDrops
+	idManQueue // bytes: one queue's QueueStats (see appendQueue); repeated
 	idManEnd
 )
 
@@ -130,10 +132,11 @@ var schema = func() []schemaEntry {
 	for _, e := range side {
 		top = append(top, schemaEntry{e.id + sideDst, e.wire, "d" + e.name})
 	}
-	man := []string{"pktsseen", "bytesseen", "recordswritten", "flowsactive", "parseerrors", "skippedlink", "evictions", "drops", "nicdrops"}
+	man := []string{"pktsseen", "bytesseen", "recordswritten", "flowsactive", "parseerrors", "skippedlink", "evictions", "drops", "nicdrops", "recorddrops"}
 	for i, n := range man {
 		top = append(top, schemaEntry{uint8(idManPktsSeen + i), WireUvarint, "man." + n})
 	}
+	top = append(top, schemaEntry{idManQueue, WireBytes, "man.queue"})
 	return top
 }()
 
@@ -282,6 +285,10 @@ func AppendRecord(b []byte, r *Record) []byte {
 		b = appendUvarintField(b, idManEvictions, m.Evictions)
 		b = appendUvarintField(b, idManDrops, m.Drops)
 		b = appendUvarintField(b, idManNICDrops, m.NICDrops)
+		b = appendUvarintField(b, idManRecordDrops, m.RecordDrops)
+		for i := range m.Queues[:min(len(m.Queues), MaxManQueues)] {
+			b = appendQueue(b, &m.Queues[i])
+		}
 	}
 	n := len(b) - body
 	if n < 0x80 {
@@ -496,6 +503,14 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			m.Drops = u
 		case idManNICDrops:
 			m.NICDrops = u
+		case idManRecordDrops:
+			m.RecordDrops = u
+		case idManQueue:
+			q, err := decodeQueue(bs)
+			if err != nil {
+				return err
+			}
+			m.Queues = append(m.Queues, q)
 		}
 	}
 	return nil
@@ -546,4 +561,47 @@ func setSide(s *Side, id uint8, u uint64, bs []byte) error {
 		s.OutOfOrder = u
 	}
 	return nil
+}
+
+// queueCounters lists a QueueStats' counters in their wire order.
+func queueCounters(q *QueueStats) [9]*uint64 {
+	return [9]*uint64{&q.Seen, &q.Redirected, &q.Passed, &q.XDPErrors, &q.Received,
+		&q.RxDropped, &q.RxRingFull, &q.FillRingEmpty, &q.RxInvalid}
+}
+
+// maxQueueName bounds a queue's name on the wire ("iface/queue": 15 + 1 + 5 bytes).
+const maxQueueName = 24
+
+// appendQueue appends one queue's counters as a bytes field: the name (uvarint length,
+// then its bytes), then the nine counters as uvarints, in queueCounters' order. A later
+// version may append counters; a reader takes the ones it knows.
+func appendQueue(b []byte, q *QueueStats) []byte {
+	var body [maxQueueName + 1 + 9*binary.MaxVarintLen64]byte
+	name := q.Name[:min(len(q.Name), maxQueueName)]
+	v := append(body[:0], byte(len(name)))
+	v = append(v, name...)
+	for _, c := range queueCounters(q) {
+		v = binary.AppendUvarint(v, *c)
+	}
+	b = binary.AppendUvarint(append(b, idManQueue), uint64(len(v)))
+	return append(b, v...)
+}
+
+func decodeQueue(bs []byte) (QueueStats, error) {
+	var q QueueStats
+	if len(bs) == 0 || int(bs[0]) > maxQueueName || int(bs[0]) >= len(bs) {
+		return q, errors.New("queue counters: bad name length")
+	}
+	q.Name, bs = string(bs[1:1+bs[0]]), bs[1+bs[0]:]
+	for _, c := range queueCounters(&q) {
+		if len(bs) == 0 {
+			break // written by a version with fewer counters
+		}
+		v, n := binary.Uvarint(bs)
+		if n <= 0 {
+			return q, errors.New("queue counters: bad varint")
+		}
+		*c, bs = v, bs[n:]
+	}
+	return q, nil
 }

@@ -579,6 +579,40 @@ func init() {
 	manNum("evictions", "Evicted", func(m *Management) uint64 { return m.Evictions })
 	manNum("perrs", "ParseErrs", func(m *Management) uint64 { return m.ParseErrors })
 	manNum("skipped", "Skipped", func(m *Management) uint64 { return m.SkippedLink })
+	manNum("rdrops", "RecDrops", func(m *Management) uint64 { return m.RecordDrops })
+	// The live capture's loss counters, summed over its receive queues; `queues` lists
+	// them per queue.
+	queueSum := func(name, label string, get func(q *QueueStats) uint64) {
+		manNum(name, label, func(m *Management) uint64 {
+			var n uint64
+			for i := range m.Queues {
+				n += get(&m.Queues[i])
+			}
+			return n
+		})
+	}
+	queueSum("xdpseen", "XDPSeen", func(q *QueueStats) uint64 { return q.Seen })
+	queueSum("xdppassed", "XDPPassed", func(q *QueueStats) uint64 { return q.Passed })
+	queueSum("xdperrs", "XDPErrs", func(q *QueueStats) uint64 { return q.XDPErrors })
+	queueSum("rxdropped", "RxDropped", func(q *QueueStats) uint64 { return q.RxDropped })
+	queueSum("ringfull", "RingFull", func(q *QueueStats) uint64 { return q.RxRingFull })
+	queueSum("fillempty", "FillEmpty", func(q *QueueStats) uint64 { return q.FillRingEmpty })
+	queueSum("invalid", "Invalid", func(q *QueueStats) uint64 { return q.RxInvalid })
+	text("queues", "Queues", 20, true, func(dst []byte, r *Record, _ *Format) []byte {
+		if r.Man == nil {
+			return dst
+		}
+		for i := range r.Man.Queues {
+			q := &r.Man.Queues[i]
+			if i > 0 {
+				dst = append(dst, ' ')
+			}
+			// No commas: the list stays one field of -c , output.
+			dst = fmt.Appendf(dst, "%s{seen=%d;rcvd=%d;passed=%d;xdperr=%d;rxdrop=%d;ringfull=%d;fillempty=%d;invalid=%d}",
+				q.Name, q.Seen, q.Received, q.Passed, q.XDPErrors, q.RxDropped, q.RxRingFull, q.FillRingEmpty, q.RxInvalid)
+		}
+		return dst
+	})
 	realField("rate", "Rate", 10, func(r *Record) float64 { return rate(r.Pkts(), r) })
 	realField("srate", "SrcRate", 10, func(r *Record) float64 { return rate(r.Src.Pkts, r) })
 	realField("drate", "DstRate", 10, func(r *Record) float64 { return rate(r.Dst.Pkts, r) })

@@ -127,7 +127,31 @@ type Management struct {
 	Evictions      uint64 // flows exported early because a table was full
 	Drops          uint64 // packets the capture path lost (0 for files)
 	NICDrops       uint64 // packets the NIC itself dropped (missed, FIFO and overrun errors)
+	RecordDrops    uint64 // flow records lost inside the sensor (a shard's ring to the writer was full)
+	// Queues are the live capture's counters per receive queue (none for files); at
+	// most MaxManQueues, the rest summed into a last entry named "other".
+	Queues []QueueStats
 }
+
+// QueueStats are one receive queue's counters since the capture started: the XDP
+// program's, and the AF_XDP socket's (XDP_STATISTICS); an AF_PACKET socket fills
+// Received and RxDropped only.
+type QueueStats struct {
+	Name          string // "iface/queue"
+	Seen          uint64 // frames the XDP program saw
+	Redirected    uint64 // frames it redirected to the socket
+	Passed        uint64 // frames it passed to the kernel's stack (no socket bound)
+	XDPErrors     uint64 // frames whose metadata the program could not write
+	Received      uint64 // frames the sensor took from the socket
+	RxDropped     uint64 // dropped by the kernel: no fill-ring frame, or too long
+	RxRingFull    uint64 // dropped: the RX ring was full (the sensor fell behind)
+	FillRingEmpty uint64 // times the fill ring was empty (in copy mode also in RxDropped)
+	RxInvalid     uint64 // invalid descriptors (a sensor bug if ever non-zero)
+}
+
+// MaxManQueues bounds the per-queue entries of one management record, so that it stays
+// within MaxRecordLen.
+const MaxManQueues = 32
 
 // Record is one flow or management record. It is a plain value: the flow table keeps
 // records inline, and encoding or decoding one allocates nothing (Man, used only by

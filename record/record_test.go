@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"reflect"
@@ -57,7 +58,13 @@ func randomRecord(rng *rand.Rand) Record {
 	if rng.IntN(5) == 0 {
 		r.Kind = KindMan
 		r.Man = &Management{PktsSeen: u(40), BytesSeen: u(50), RecordsWritten: u(30), FlowsActive: u(20),
-			ParseErrors: u(20), SkippedLink: u(20), Evictions: u(20), Drops: u(20), NICDrops: u(20)}
+			ParseErrors: u(20), SkippedLink: u(20), Evictions: u(20), Drops: u(20), NICDrops: u(20), RecordDrops: u(20)}
+		// Up to MaxManQueues queues, with counters up to 64 bits, as a big NIC gives.
+		for q := range rng.IntN(MaxManQueues + 1) {
+			r.Man.Queues = append(r.Man.Queues, QueueStats{Name: fmt.Sprintf("enp175s0f%d/%d", q%2, q),
+				Seen: u(64), Redirected: u(64), Passed: u(64), XDPErrors: u(64), Received: u(64),
+				RxDropped: u(64), RxRingFull: u(64), FillRingEmpty: u(64), RxInvalid: u(64)})
+		}
 	}
 	return r
 }

@@ -223,22 +223,27 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 			// only: dropped frames are rx_dropped + rx_ring_full. (Invalid descriptors
 			// are a program error, not lost frames.)
 			m.Drops += q.RxDropped + q.RxRingFull
+			m.Queues = append(m.Queues, record.QueueStats{Name: fmt.Sprintf("%s/%d", q.Iface, q.Queue),
+				Seen: q.Seen, Redirected: q.Redirected, Passed: q.Passed, XDPErrors: q.MetaErrors,
+				Received: q.Received, RxDropped: q.RxDropped, RxRingFull: q.RxRingFull,
+				FillRingEmpty: q.FillRingEmpty, RxInvalid: q.RxInvalid})
 		}
+		m.Queues = foldQueues(m.Queues)
 		for _, s := range shards {
 			m.PktsSeen += s.packets.Load()
 			m.BytesSeen += s.bytes.Load()
 			m.FlowsActive += uint64(max(0, s.flows.Load()))
 			m.Evictions += s.evictions.Load()
 			m.ParseErrors += s.decodeErr.Load()
-			m.Drops += s.ring.Dropped()
+			m.RecordDrops += s.ring.Dropped()
 			for _, r := range s.fwd {
-				m.Drops += r.Dropped()
+				m.Drops += r.Dropped() // packets on their way to a flow shard
 			}
 		}
 		for _, fs := range flowShards {
 			m.FlowsActive += uint64(max(0, fs.flows.Load()))
 			m.Evictions += fs.evictions.Load()
-			m.Drops += fs.ring.Dropped()
+			m.RecordDrops += fs.ring.Dropped()
 		}
 		return m
 	}
@@ -366,6 +371,28 @@ func (fs *flowShard) run() {
 
 // queueCounters reads every capture queue's counters: AF_XDP queues' from the XDP
 // program and sockets, AF_PACKET fanout members' from their sockets.
+// foldQueues keeps a management record's per-queue counters within
+// record.MaxManQueues entries: the queues beyond the last but one are summed into a
+// last entry named "other".
+func foldQueues(qs []record.QueueStats) []record.QueueStats {
+	if len(qs) <= record.MaxManQueues {
+		return qs
+	}
+	other := record.QueueStats{Name: "other"}
+	for _, q := range qs[record.MaxManQueues-1:] {
+		other.Seen += q.Seen
+		other.Redirected += q.Redirected
+		other.Passed += q.Passed
+		other.XDPErrors += q.XDPErrors
+		other.Received += q.Received
+		other.RxDropped += q.RxDropped
+		other.RxRingFull += q.RxRingFull
+		other.FillRingEmpty += q.FillRingEmpty
+		other.RxInvalid += q.RxInvalid
+	}
+	return append(qs[:record.MaxManQueues-1], other)
+}
+
 func queueCounters(caps []*xdp.Capture, afps []*afpacketSocket) []xdp.QueueCounters {
 	var out []xdp.QueueCounters
 	for _, c := range caps {

@@ -363,6 +363,12 @@ func TestLiveLossIsCounted(t *testing.T) {
 	if last.Kind != record.KindMan || last.Man.Drops != q.RxDropped+q.RxRingFull || last.Man.PktsSeen != q.Received {
 		t.Errorf("final management record %+v: want the %d frames the socket dropped and the %d it received", last.Man, q.RxDropped+q.RxRingFull, q.Received)
 	}
+	// The management record carries the queue's own counters too, as the exit table does.
+	want := record.QueueStats{Name: v.Here + "/0", Seen: q.Seen, Redirected: q.Redirected, Passed: q.Passed, XDPErrors: q.MetaErrors,
+		Received: q.Received, RxDropped: q.RxDropped, RxRingFull: q.RxRingFull, FillRingEmpty: q.FillRingEmpty, RxInvalid: q.RxInvalid}
+	if len(last.Man.Queues) != 1 || last.Man.Queues[0] != want {
+		t.Errorf("final management record's queues %+v, want [%+v]", last.Man.Queues, want)
+	}
 }
 
 // TestLiveStopWhileTrafficFlows stops the sensor in the middle of a replay: what was

@@ -286,6 +286,7 @@ var convertOrder = []convertStep{
 	{"evictions", manU64(func(m *record.Management) *uint64 { return &m.Evictions })},
 	{"perrs", manU64(func(m *record.Management) *uint64 { return &m.ParseErrors })},
 	{"skipped", manU64(func(m *record.Management) *uint64 { return &m.SkippedLink })},
+	{"rdrops", manU64(func(m *record.Management) *uint64 { return &m.RecordDrops })},
 	{"flgs", func(c *converter, v string) error { return c.flags(v) }},
 	{"dir", func(c *converter, v string) error {
 		switch v {
