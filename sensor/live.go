@@ -256,7 +256,9 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	if cfg.Observe != nil {
 		defer cfg.Observe(newLiveState(cfg.Interfaces, caps, afps, shards, flowShards, &written))()
 	}
+	stopRefresh := refreshHWClocks(caps, warn)
 	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
+	stopRefresh()
 	// Detach first: no frame reaches a socket after that, so the shards can take all
 	// that their sockets hold before they flush, and the counters read after add up
 	// (seen = received + dropped). Frames the kernel had queued when the shards stopped
@@ -308,6 +310,42 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	}
 	st.Records = written.Load()
 	return st, err
+}
+
+// refreshHWClocks measures, every second, the offset from the wall clock of each NIC
+// clock that stamps frames (it drifts unless phc2sys ties the two), until the function
+// it returns is called; that waits for the last measurement to finish, so the clocks
+// can be closed after it.
+func refreshHWClocks(caps []*xdp.Capture, warn func(string)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, c := range caps {
+		if !c.HWClock() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			warned := false
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					if err := c.RefreshHWClock(); err != nil && !warned {
+						warn(fmt.Sprintf("%s: reading the NIC's clock: %v (hardware timestamps keep the last offset measured)", c.Iface.Name, err))
+						warned = true
+					}
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // tableStats is what a goroutine owning a flow table publishes for the writer.
@@ -585,11 +623,11 @@ func (s *shard) receiveXDP(timeout time.Duration, handle func(data []byte, wireL
 				}
 				ts = now
 			} else {
-				if f.Meta.HWTime != 0 && s.cap.HWProgram {
-					ts, clock = int64(f.Meta.HWTime), record.ClockHardware
+				if f.Meta.HWTime != 0 && s.cap.HWProgram && s.cap.HWClock() {
+					ts, clock = s.cap.HWWallTime(f.Meta.HWTime), record.ClockHardware
 				} else {
 					ts, clock = s.cap.WallTime(f.Meta.SWTime), record.ClockXDP
-					if s.cap.HWProgram && s.cap.HWTimestamping {
+					if f.Meta.HWTime == 0 && s.cap.HWProgram && s.cap.HWClock() {
 						// The NIC accepted SIOCSHWTSTAMP but its driver hands XDP no time.
 						s.noHWTS.Do(func() {
 							s.warn(fmt.Sprintf("%s gives XDP no hardware receive timestamps; using timestamps taken in XDP", s.iface.Name))

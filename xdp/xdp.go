@@ -108,7 +108,8 @@ type Capture struct {
 	xsks           *ebpf.Map
 	counters       *ebpf.Map
 	prog           *ebpf.Program
-	taiOffset      int64 // CLOCK_TAI - CLOCK_REALTIME, ns
+	taiOffset      int64    // CLOCK_TAI - CLOCK_REALTIME, ns
+	hw             *hwClock // the NIC's clock, when hardware timestamps are on and it can be read
 }
 
 // Open loads and attaches the capture program to cfg.Interface and binds one AF_XDP
@@ -143,9 +144,23 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 		} else {
 			c.HWTimestamping = true
 			warn(fmt.Sprintf("%s: hardware receive timestamping enabled (SIOCSHWTSTAMP, all packets)", ifc.Name))
+			// Hardware timestamps are on the NIC's clock: without reading that clock they
+			// cannot be put on the wall clock, and timestamps taken in XDP are used.
+			hw, err := openHWClock(ifc.Name)
+			if err != nil {
+				if cfg.HWTS == "on" {
+					return nil, fmt.Errorf("%s: reading the NIC's clock for hardware timestamps (--hwts on): %w", ifc.Name, err)
+				}
+				warn(fmt.Sprintf("%s: hardware timestamps cannot be converted to wall-clock time (%v); records use timestamps taken in XDP", ifc.Name, err))
+			} else {
+				c.hw = hw
+			}
 		}
 	}
 	if err := c.attach(cfg, warn); err != nil {
+		if c.hw != nil {
+			c.hw.close()
+		}
 		return nil, err
 	}
 	if c.taiOffset, err = taiOffset(); err != nil {
@@ -317,6 +332,9 @@ func (c *Capture) Close() error {
 		}
 	}
 	c.closeObjects()
+	if c.hw != nil {
+		c.hw.close()
+	}
 	return errors.Join(errs...)
 }
 
