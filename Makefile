@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/panoptes
 STATICCHECK_VERSION := v0.8.2
 SAMPLE    ?= testdata/http_ipv6.pcap
-DEMO_CAPTURES ?= testdata/get.pcap testdata/icmp.pcap testdata/dns.pcap testdata/q-in-q.pcap testdata/frag-ip-tcp.pcap
+DEMO_CAPTURES ?= testdata/get.pcap testdata/icmp.pcap testdata/dns.pcap testdata/q-in-q.pcap testdata/http_ipv6.pcap
 FUZZTIME  ?= 30s
 
 .PHONY: help build run run-import test test-short bench fuzz lint generate deb clean
