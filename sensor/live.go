@@ -43,6 +43,10 @@ type LiveConfig struct {
 	// ports of a tap), or on a NIC whose RSS hash is not symmetric. It is on whenever
 	// there is more than one interface.
 	Reshard bool
+	// ClockSkew is how far the clocks stamping the packets of several interfaces may
+	// disagree (see flow.Config.SkewTolerance); negative: 1 ms when a NIC's hardware
+	// clock stamps packets, 0 when the system clock stamps them all.
+	ClockSkew time.Duration
 	// AFPacket captures with AF_PACKET TPACKET_V3 sockets in a hash fanout group (Queues
 	// members per interface, default one per CPU) instead of XDP.
 	AFPacket bool
@@ -166,6 +170,15 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 		perShard := cfg.Flow
 		perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/n)
 		perShard.EarliestIsSource = true
+		perShard.SkewTolerance = cfg.ClockSkew
+		if cfg.ClockSkew < 0 {
+			perShard.SkewTolerance = 0
+			for _, c := range caps {
+				if c.HWClock() && len(cfg.Interfaces) > 1 {
+					perShard.SkewTolerance = time.Millisecond
+				}
+			}
+		}
 		for i := 0; i < n; i++ {
 			fs := &flowShard{ring: ringbuf.New[record.Record](cfg.RingSize)}
 			copy(perShard.Inf[:], strings.Join(cfg.Interfaces, ","))
@@ -735,6 +748,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	archive := index.AddArchiveFlags(fs)
 	ipfixDest := ipfixFlag(fs)
 	ops := addOpsFlags(fs)
+	clockSkew := fs.String("clock-skew", "auto", "how far the clocks of several interfaces may disagree: an answer stamped less than this before its request stays the answer (auto: 1ms with NIC hardware clocks, 0 with the system clock)")
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
 	var serve serveFlags // -P, --publish: sensor/serve.go
 	serve.register(fs)
@@ -768,6 +782,12 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		cfg.XDP.Mode = xdp.Mode(*xdpMode)
 	default:
 		return cli.Usagef("sensor: --xdp-mode %q: want auto, native or generic", *xdpMode)
+	}
+	cfg.ClockSkew = -1
+	if *clockSkew != "auto" {
+		if cfg.ClockSkew, err = time.ParseDuration(*clockSkew); err != nil || cfg.ClockSkew < 0 {
+			return cli.Usagef("sensor: --clock-skew %q: want a duration (500us, 2ms) or auto", *clockSkew)
+		}
 	}
 	switch *hwts {
 	case "auto", "on", "off":

@@ -29,6 +29,8 @@ func TestSensorStartErrorIsOneLine(t *testing.T) {
 		{[]string{"-i", "lo", "--umem-frames", "0"}, "--umem-frames 0", false},
 		{[]string{"-i", "lo", "--record-ring", "100000000000"}, "--record-ring 100000000000", false},
 		{[]string{"-i", "lo", "--record-ring", "0"}, "--record-ring 0", false},
+		{[]string{"-i", "lo", "--clock-skew", "soon"}, "--clock-skew", false},
+		{[]string{"-i", "lo", "--clock-skew", "-1ms"}, "--clock-skew", false},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := SensorMain(append(tc.args, "-w", out), nil, &stdout, &stderr)

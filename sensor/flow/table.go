@@ -25,6 +25,11 @@ type Config struct {
 	// two interfaces (a tap's two monitor ports) meet out of order. TCP SYN/SYN-ACK
 	// evidence still decides where there is some.
 	EarliestIsSource bool
+	// SkewTolerance is how far the clocks stamping a conversation's packets may disagree
+	// (two NICs' hardware clocks): with EarliestIsSource, an answer stamped less than
+	// this before the flow's first packet is taken for skew, not for the true start, and
+	// does not make its sender the source. Zero when one clock stamps everything.
+	SkewTolerance time.Duration
 }
 
 // Defaults fills zero fields with the defaults.
@@ -301,7 +306,7 @@ func (t *Table) create(p *decode.Packet, k *Key, h uint32, senderIsA bool) int32
 func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	r := &e.rec
 	ts := p.Timestamp
-	if dir == 1 && t.cfg.EarliestIsSource && e.started && !e.emitted && ts < r.StartTime && r.Dst.Pkts == 0 &&
+	if dir == 1 && t.cfg.EarliestIsSource && e.started && !e.emitted && ts < r.StartTime-int64(t.cfg.SkewTolerance) && r.Dst.Pkts == 0 &&
 		r.TCPState&(record.TCPSawSyn|record.TCPSawSynAck) == 0 && !isSynAck(p) {
 		// The other side spoke first, by the clocks: it is the source.
 		t.flip(e)

@@ -331,6 +331,20 @@ func TestEarliestIsSource(t *testing.T) {
 	if len(out) != 1 || out[0].SrcAddr != hostB {
 		t.Fatalf("without EarliestIsSource: got source %v, want %v", out[0].SrcAddr, hostB)
 	}
+	// Two NIC clocks that disagree: the answer, processed after its request, is stamped
+	// 200 µs before it. Within the tolerance for skew it stays the answer (one flow, the
+	// requester its source, starting at the earlier stamp); with no tolerance the stamps
+	// are believed and it becomes the source.
+	req2 := pkt(30*sec, hostA, hostB, decode.ProtoUDP, 5001, 53)
+	resp2 := pkt(30*sec-200*1000, hostB, hostA, decode.ProtoUDP, 53, 5001)
+	out, _ = run(t, Config{EarliestIsSource: true, SkewTolerance: time.Millisecond}, []decode.Packet{req2, resp2})
+	if len(out) != 1 || out[0].SrcAddr != hostA || out[0].SrcPort != 5001 || out[0].Src.Pkts != 1 || out[0].Dst.Pkts != 1 || out[0].StartTime != resp2.Timestamp {
+		t.Fatalf("skewed clocks: got %+v, want one flow from %v:5001", out, hostA)
+	}
+	out, _ = run(t, Config{EarliestIsSource: true}, []decode.Packet{req2, resp2})
+	if len(out) != 1 || out[0].SrcAddr != hostB {
+		t.Fatalf("one clock: got source %v, want %v (the earlier stamp)", out[0].SrcAddr, hostB)
+	}
 	// TCP: a SYN-ACK seen first already decides the direction; nothing flips it.
 	synAck := tcpPkt(20*sec+500, hostB, hostA, 80, 40000, synack, 500, 101, 0)
 	syn := tcpPkt(20*sec, hostA, hostB, 40000, 80, syn, 100, 0, 0)
