@@ -145,6 +145,9 @@ func (p *Proc) Interrupt(timeout time.Duration) int {
 	return p.Wait(timeout)
 }
 
+// Signal sends sig to the process (SIGSTOP and SIGCONT stall and resume it).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Exited reports whether the process has exited.
 func (p *Proc) Exited() bool {
 	select {
