@@ -510,7 +510,9 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			if err != nil {
 				return err
 			}
-			m.Queues = append(m.Queues, q)
+			if len(m.Queues) < MaxManQueues { // no writer writes more
+				m.Queues = append(m.Queues, q)
+			}
 		}
 	}
 	return nil
