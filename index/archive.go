@@ -138,7 +138,28 @@ func Open(dir string, o Options) (*Archive, error) {
 }
 
 // Close closes the index.
-func (a *Archive) Close() error { return a.db.Close() }
+//
+// A writable archive's memtable is flushed first: Pebble would otherwise keep the recent
+// index entries only in its write-ahead log, and every later open — each query — would
+// replay that log into a new memtable before reading anything (measured: 20–30 ms of
+// a 50 ms time to first record, with a 1.8 MB log). On a nearly full disk the log is
+// left to replay.
+func (a *Archive) Close() error {
+	var err error
+	// Pebble retries a write that fails for want of space rather than failing it: flush
+	// only with room for the memtable several times over, else leave the log to replay.
+	var st syscall.Statfs_t
+	if !a.readOnly && syscall.Statfs(a.dir, &st) == nil &&
+		st.Bavail*uint64(st.Bsize) >= minFreeToWrite+4*a.db.Metrics().MemTable.Size {
+		if ferr := a.db.Flush(); ferr != nil {
+			err = fmt.Errorf("archive %s: flushing the index: %w", a.dir, ferr)
+		}
+	}
+	if cerr := a.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Dir returns the archive directory.
 func (a *Archive) Dir() string { return a.dir }
