@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 )
 
 // ServerTLS builds the server side of TLS from PEM files: the server's certificate and
@@ -65,4 +67,18 @@ func loadPool(file string) (*x509.CertPool, error) {
 		return nil, errors.New("no PEM certificates in the file")
 	}
 	return pool, nil
+}
+
+// TLSServers says which of the servers given to -S are reached over TLS: those written
+// tls://HOST:PORT; when none is written so, every one when tlsFlags (a --tls-ca,
+// --tls-cert or --tls-key was given), else none. The result answers for each address
+// as given, prefix included.
+func TLSServers(servers []string, tlsFlags bool) func(server string) bool {
+	anyPrefixed := slices.ContainsFunc(servers, func(s string) bool { return strings.HasPrefix(s, "tls://") })
+	return func(server string) bool {
+		if anyPrefixed {
+			return strings.HasPrefix(server, "tls://")
+		}
+		return tlsFlags
+	}
 }

@@ -125,13 +125,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	h := &hub{flt: flt, fail: fail}
 
 	// Inputs are checked before outputs open, so that a usage error leaves nothing behind.
-	// Which upstreams are reached over TLS: those written tls://HOST:PORT; when none is,
-	// --tls-ca makes every one TLS.
-	anyPrefixed := slices.ContainsFunc(*upstreams, func(u string) bool { return strings.HasPrefix(u, "tls://") })
+	// --tls-cert and --tls-key are the relay's own server certificate: only --tls-ca
+	// makes plain HOST:PORT upstreams TLS.
+	overTLS := recordsvc.TLSServers(*upstreams, *upstreamCA != "")
 	var dial recordsvc.DialConfig
-	useTLS := *upstreamCA != ""
+	useTLS := *upstreamCA != "" || slices.ContainsFunc(*upstreams, overTLS)
 	for _, u := range *upstreams {
-		useTLS = useTLS || strings.HasPrefix(u, "tls://")
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
 			return cli.Usagef("-S %q: want HOST:PORT", u)
 		}
@@ -210,7 +209,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		live++
 		wg.Add(1)
 		c := dial
-		if anyPrefixed && !strings.HasPrefix(u, "tls://") {
+		if !overTLS(u) {
 			c.TLS = nil
 		}
 		go func() {

@@ -59,10 +59,8 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 	if local {
 		remote = ""
 	}
-	// Which servers are reached over TLS: those written tls://HOST:PORT; when none is,
-	// a TLS flag makes every one TLS (-S HOST:PORT --tls-ca CA).
-	anyPrefixed := slices.ContainsFunc(l.servers, func(s string) bool { return strings.HasPrefix(s, "tls://") })
-	useTLS := anyPrefixed || l.caFile != "" || l.cert != "" || l.key != ""
+	overTLS := recordsvc.TLSServers(l.servers, l.caFile != "" || l.cert != "" || l.key != "")
+	useTLS := l.caFile != "" || l.cert != "" || l.key != "" || slices.ContainsFunc(l.servers, overTLS)
 	cfg := recordsvc.DialConfig{}
 	if useTLS {
 		var err error
@@ -81,7 +79,7 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 	}()
 	for _, addr := range l.servers {
 		c := cfg
-		if anyPrefixed && !strings.HasPrefix(addr, "tls://") {
+		if !overTLS(addr) {
 			c.TLS = nil
 		}
 		addr = strings.TrimPrefix(addr, "tls://")
