@@ -2,9 +2,11 @@
 # build-deb.sh: builds dist/panoptes_VERSION_ARCH.deb from the working tree (`make deb`).
 #
 # Contents: /usr/bin/panoptes, the systemd unit panoptes-sensor.service (not enabled),
-# /etc/panoptes/sensor.conf (a conffile: local edits survive upgrades), the README. The
-# postinst creates the system user panoptes. Needs go and dpkg-deb; no root (the files'
-# owner is set to root in the archive with --root-owner-group).
+# /etc/panoptes/sensor.conf (a conffile: local edits survive upgrades), a udev rule that
+# lets group panoptes read the NICs' PTP clocks (/dev/ptpN), the README. The postinst
+# creates the system group and user panoptes and gives sensor.conf to root:panoptes
+# 0640. Needs go and dpkg-deb; no root (the files' owner is set to root in the archive
+# with --root-owner-group; the group comes from dpkg-statoverride at install).
 #
 # Environment: VERSION (default: 0.0~git<commit date>.<short hash>), DIST (output
 # directory, default dist/), GOARCH (default: the host's).
@@ -22,11 +24,21 @@ case $VERSION in [0-9]*) ;; *) echo "build-deb.sh: VERSION must start with a dig
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
-mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/panoptes" "$root/usr/share/doc/panoptes"
+mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/lib/udev/rules.d" "$root/etc/panoptes" "$root/usr/share/doc/panoptes"
 
 (cd "$repo" && CGO_ENABLED=0 GOARCH=$arch go build -trimpath -ldflags "-s -w" -o "$root/usr/bin/panoptes" ./cmd/panoptes)
 install -m 0644 "$here/panoptes-sensor.service" "$root/lib/systemd/system/panoptes-sensor.service"
-install -m 0644 "$here/sensor.conf" "$root/etc/panoptes/sensor.conf"
+# 0640: it may hold secrets; the postinst's statoverride makes its group panoptes, which
+# the service (User=panoptes) reads it through.
+install -m 0640 "$here/sensor.conf" "$root/etc/panoptes/sensor.conf"
+# /dev/ptpN is root's alone (0600) by default; the sensor reads the NIC's clock to put
+# hardware timestamps on the wall clock (the unit's DeviceAllow=char-ptp r). Read access
+# is what clock_gettime needs; setting the clock needs write access.
+cat >"$root/lib/udev/rules.d/60-panoptes-ptp.rules" <<'RULES'
+# Panoptes: the sensor (user panoptes) reads the NICs' PTP hardware clocks.
+SUBSYSTEM=="ptp", GROUP="panoptes", MODE="0640"
+RULES
+chmod 0644 "$root/lib/udev/rules.d/60-panoptes-ptp.rules"
 install -m 0644 "$repo/README.md" "$root/usr/share/doc/panoptes/README.md"
 
 cat >"$root/DEBIAN/control" <<CONTROL
@@ -52,8 +64,22 @@ cat >"$root/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+  # The group is the service's and the record socket's (/run/panoptes/records.sock,
+  # 0660): operators join it to read records live; it may exist without the user.
+  if ! getent group panoptes >/dev/null; then
+    addgroup --system panoptes >/dev/null
+  fi
   if ! getent passwd panoptes >/dev/null; then
-    adduser --system --group --home /var/lib/panoptes --no-create-home --gecos "Panoptes sensor" panoptes >/dev/null
+    adduser --system --ingroup panoptes --home /var/lib/panoptes --no-create-home --gecos "Panoptes sensor" panoptes >/dev/null
+  fi
+  # sensor.conf may hold secrets: root:panoptes 0640. An override dpkg keeps applies on
+  # every upgrade; an administrator's own override is left alone.
+  if ! dpkg-statoverride --list /etc/panoptes/sensor.conf >/dev/null 2>&1; then
+    dpkg-statoverride --update --add root panoptes 0640 /etc/panoptes/sensor.conf
+  fi
+  # The udev rule gives existing /dev/ptpN to the group created above.
+  if [ -e /run/udev/control ] && command -v udevadm >/dev/null; then
+    udevadm trigger --subsystem-match=ptp --action=change >/dev/null 2>&1 || true
   fi
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
@@ -74,6 +100,10 @@ cat >"$root/DEBIAN/postrm" <<'POSTRM'
 #!/bin/sh
 set -e
 if [ "$1" = purge ]; then
+  # Before the group may go: dpkg refuses to run with an override naming a lost group.
+  if dpkg-statoverride --list /etc/panoptes/sensor.conf >/dev/null 2>&1; then
+    dpkg-statoverride --remove /etc/panoptes/sensor.conf >/dev/null 2>&1 || true
+  fi
   # The archive in /var/lib/panoptes is data: it is kept; the user goes.
   if getent passwd panoptes >/dev/null && command -v deluser >/dev/null; then
     deluser --system panoptes >/dev/null 2>&1 || true

@@ -3,11 +3,19 @@ package packaging
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,11 +62,83 @@ func TestUnit(t *testing.T) {
 		"ProtectSystem":         "strict",
 		"ReadWritePaths":        "/var/lib/panoptes",
 		"ExecStart":             "/usr/bin/panoptes sensor --config /etc/panoptes/sensor.conf",
+		// The hardening of issue #11: before it the unit had none of the settings below
+		// and this test failed on each. It had PrivateDevices=yes, whose /dev lacks
+		// /dev/ptpN, so hardware timestamps could not be converted; the device cgroup
+		// now keeps the rest of /dev closed.
+		"PrivateDevices":        "no",
+		"DevicePolicy":          "closed",
+		"DeviceAllow":           "char-ptp r",
+		"ProtectProc":           "invisible",
+		"ProcSubset":            "pid",
+		"SystemCallErrorNumber": "EPERM",
+		"Group":                 "panoptes",
+		// The record service's socket, /run/panoptes/records.sock (sensor.conf's port):
+		// the directory is the sensor's, and group panoptes may reach the socket.
+		"RuntimeDirectory":     "panoptes",
+		"RuntimeDirectoryMode": "0750",
 	} {
 		if u[k] != v {
 			t.Errorf("%s=%q, want %q", k, u[k], v)
 		}
 	}
+	// The system calls: the service set and bpf(2) for the XDP program (TestSandbox
+	// checks that the sensor needs no other).
+	if f := u["SystemCallFilter"]; !strings.HasPrefix(f, "@system-service bpf") {
+		t.Errorf("SystemCallFilter=%q, want it to start with @system-service bpf", f)
+	}
+	// Bounds: a number, not infinity (which is no bound).
+	for _, k := range []string{"MemoryMax", "TasksMax", "LimitNOFILE"} {
+		if !regexp.MustCompile(`^[0-9]+[KMGT]?$`).MatchString(u[k]) {
+			t.Errorf("%s=%q, want a bound (a number)", k, u[k])
+		}
+	}
+	conf, err := os.ReadFile("sensor.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^port = unix:/run/panoptes/records\.sock$`).Match(conf) {
+		t.Errorf("sensor.conf does not serve records on /run/panoptes/records.sock (port = unix:...)")
+	}
+}
+
+// requireTool skips the test where a command is missing, and fails it in CI (CI set),
+// which must have it: .ci/run installs pkg.
+func requireTool(t *testing.T, cmd, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(cmd); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; .ci/run must install %s", cmd, pkg)
+		}
+		t.Skipf("%s is not installed (apt-get install %s)", cmd, pkg)
+	}
+}
+
+// maxExposure is the ceiling for systemd-analyze security's "overall exposure level" of
+// the unit (0 safest, 10 exposed). Before the hardening of issue #11 the unit scored
+// 4.0 and this test failed ("exposure 4.0, want at most ..."); it scores 2.3 (systemd
+// 252), the ceiling leaves a little room for other versions' weights. What is left is
+// what capture needs (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, packet and XDP sockets, the
+// host's network, bpf(2), /dev/ptpN) and serving records (Unix and IP sockets).
+const maxExposure = 2.5
+
+// TestSecurityExposure scores the unit with systemd-analyze security --offline, which
+// reads the unit file alone (no running systemd needed).
+func TestSecurityExposure(t *testing.T) {
+	requireTool(t, "systemd-analyze", "systemd")
+	out, err := exec.Command("systemd-analyze", "security", "--offline=true", "panoptes-sensor.service").CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for panoptes-sensor\.service: ([0-9]+\.[0-9])`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("systemd-analyze security: %v, no exposure level in:\n%s", err, out)
+	}
+	got, perr := strconv.ParseFloat(string(m[1]), 64)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if got > maxExposure {
+		t.Errorf("exposure %.1f, want at most %.1f:\n%s", got, maxExposure, out)
+	}
+	t.Logf("exposure %.1f", got)
 }
 
 // buildDeb runs build-deb.sh into a temporary directory and returns the package.
@@ -112,7 +192,13 @@ func TestDeb(t *testing.T) {
 	for _, want := range []string{
 		`-rwxr-xr-x root/root .* \./usr/bin/panoptes\n`,
 		`-rw-r--r-- root/root .* \./lib/systemd/system/panoptes-sensor\.service\n`,
-		`-rw-r--r-- root/root .* \./etc/panoptes/sensor\.conf\n`,
+		// 0640: the configuration may hold secrets (a NATS URL's password, TLS key
+		// paths); the postinst gives it to group panoptes (dpkg-statoverride). Before
+		// issue #11 it was -rw-r--r-- and this failed.
+		`-rw-r----- root/root .* \./etc/panoptes/sensor\.conf\n`,
+		// /dev/ptpN is root's alone (0600) by default: the sensor, user panoptes, reads
+		// the NIC's clock through group panoptes.
+		`-rw-r--r-- root/root .* \./lib/udev/rules\.d/60-panoptes-ptp\.rules\n`,
 	} {
 		if !regexp.MustCompile(want).Match(list) {
 			t.Errorf("dpkg-deb -c: no line matching %q:\n%s", want, list)
@@ -129,9 +215,7 @@ func TestDeb(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/panoptes/sensor.conf" {
 		t.Errorf("conffiles %q, want /etc/panoptes/sensor.conf", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(ctl, "postinst")); !bytes.Contains(b, []byte("adduser --system")) {
-		t.Errorf("postinst does not create the user:\n%s", b)
-	}
+	checkPostinst(t, filepath.Join(ctl, "postinst"))
 
 	root := t.TempDir()
 	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
@@ -169,22 +253,117 @@ func TestDeb(t *testing.T) {
 	t.Logf("systemd-analyze verify: %v %s", err, out)
 }
 
+// checkPostinst runs the package's postinst with stand-ins for the commands it calls
+// (getent, addgroup, adduser, dpkg-statoverride, ...), which log their arguments: on a
+// fresh system it must create the group panoptes (the record socket's group) and the
+// user, and give sensor.conf to root:panoptes 0640; run again where they exist, it must
+// change nothing (an administrator's own override stays). Before issue #11 the
+// postinst made no group of its own and no override, and this failed on both.
+func checkPostinst(t *testing.T, postinst string) {
+	t.Helper()
+	stubs := t.TempDir()
+	log := filepath.Join(stubs, "calls")
+	stub := func(name, body string) {
+		script := "#!/bin/sh\necho \"" + name + " $*\" >>\"$STUBLOG\"\n" + body + "\n"
+		if err := os.WriteFile(filepath.Join(stubs, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"addgroup", "adduser", "groupadd", "useradd", "systemctl", "udevadm", "chgrp", "chmod", "chown"} {
+		stub(name, "exit 0")
+	}
+	// exists: whether getent and dpkg-statoverride --list find what is asked (exit 0)
+	// or not (exit 2 and 1).
+	run := func(exists bool) []string {
+		os.Remove(log)
+		if exists {
+			stub("getent", "exit 0")
+			stub("dpkg-statoverride", "exit 0")
+		} else {
+			stub("getent", "exit 2")
+			stub("dpkg-statoverride", `case "$1" in --list) exit 1;; esac; exit 0`)
+		}
+		cmd := exec.Command("sh", postinst, "configure", "")
+		cmd.Env = append(os.Environ(), "PATH="+stubs+":"+os.Getenv("PATH"), "STUBLOG="+log)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("postinst configure: %v\n%s", err, out)
+		}
+		b, _ := os.ReadFile(log)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	has := func(calls []string, re string) bool {
+		for _, c := range calls {
+			if regexp.MustCompile(re).MatchString(c) {
+				return true
+			}
+		}
+		return false
+	}
+	fresh := run(false)
+	for _, want := range []string{
+		`^addgroup --system .*panoptes$`,
+		`^adduser --system .*--ingroup panoptes .*panoptes$`,
+		`^dpkg-statoverride --update --add root panoptes 0640 /etc/panoptes/sensor\.conf$`,
+	} {
+		if !has(fresh, want) {
+			t.Errorf("postinst on a fresh system: no call matching %q; calls:\n%s", want, strings.Join(fresh, "\n"))
+		}
+	}
+	again := run(true)
+	for _, not := range []string{`^(addgroup|adduser|groupadd|useradd) `, `^dpkg-statoverride .*--add`, `^(chgrp|chmod|chown) `} {
+		if has(again, not) {
+			t.Errorf("postinst where the group, user and override exist: a call matching %q; calls:\n%s", not, strings.Join(again, "\n"))
+		}
+	}
+}
+
+// nobody.dir is a directory user nobody can write to, outside t.TempDir (whose parent is
+// private), holding the binary TestCapabilities and TestSandbox run as nobody: built
+// once, removed by TestMain.
+var nobody struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if nobody.dir != "" {
+		os.RemoveAll(nobody.dir)
+	}
+	os.Exit(code)
+}
+
+// nobodyBinary returns the binary and a fresh directory in nobody.dir for a test's files.
+func nobodyBinary(t *testing.T) (bin, dir string) {
+	t.Helper()
+	nobody.once.Do(func() {
+		if nobody.dir, nobody.err = os.MkdirTemp("", "panoptes-pkg"); nobody.err != nil {
+			return
+		}
+		os.Chmod(nobody.dir, 0o777)
+		nobody.bin = filepath.Join(nobody.dir, "panoptes")
+		if out, err := exec.Command("go", "build", "-o", nobody.bin, "../cmd/panoptes").CombinedOutput(); err != nil {
+			nobody.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if nobody.err != nil {
+		t.Fatal(nobody.err)
+	}
+	dir = filepath.Join(nobody.dir, strings.ReplaceAll(t.Name(), "/", "-"))
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777) // past the umask
+	return nobody.bin, dir
+}
+
 // TestCapabilities runs the built binary as nobody with exactly the unit's capabilities
 // (ambient, as systemd sets them) on a veth pair and checks that it captures what is
 // sent; then with CAP_BPF missing, and checks that it fails with one clear line.
 func TestCapabilities(t *testing.T) {
 	vethtest.Require(t, "creating veth pairs and dropping to another user", "setpriv", "tcpreplay")
-	// A directory nobody can write to, outside t.TempDir (whose parent is private).
-	dir, err := os.MkdirTemp("", "panoptes-pkgcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	bin := filepath.Join(dir, "panoptes")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/panoptes").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, dir := nobodyBinary(t)
 	veth := vethtest.New(t, "pnk", vethtest.Options{NoIPv6: true})
 
 	// setpriv's names for the unit's capabilities: cap_bpf -> bpf.
@@ -266,4 +445,205 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("exit %v, want 2 and one line naming CAP_IPC_LOCK:\n%s", err, got)
 		}
 	})
+}
+
+// filterLines returns the values of the unit's SystemCallFilter= lines, in order.
+func filterLines(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("panoptes-sensor.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "SystemCallFilter="); ok {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+// syscallSet expands system call names and @groups as systemd does, with systemd-analyze
+// syscall-filter (groups list groups).
+func syscallSet(t *testing.T, names []string, into map[string]bool, del bool) {
+	t.Helper()
+	for _, n := range names {
+		if !strings.HasPrefix(n, "@") {
+			if del {
+				delete(into, n)
+			} else {
+				into[n] = true
+			}
+			continue
+		}
+		out, err := exec.Command("systemd-analyze", "syscall-filter", n).Output()
+		if err != nil {
+			t.Fatalf("systemd-analyze syscall-filter %s: %v", n, err)
+		}
+		var members []string
+		for _, l := range strings.Split(string(out), "\n")[1:] {
+			l = strings.TrimSpace(l)
+			if l != "" && l[0] != '#' {
+				members = append(members, l)
+			}
+		}
+		syscallSet(t, members, into, del)
+	}
+}
+
+// allowedSyscalls is what the unit lets through: its first SystemCallFilter= line is an
+// allow list (systemd then denies everything else), later ~ lines take calls out, and
+// ProtectClock= and PrivateDevices= deny @clock and @raw-io.
+func allowedSyscalls(t *testing.T, u map[string]string) map[string]bool {
+	t.Helper()
+	lines := filterLines(t)
+	if len(lines) == 0 || strings.HasPrefix(lines[0], "~") {
+		t.Fatalf("the unit has no SystemCallFilter= allow list (lines %q): every system call is allowed", lines)
+	}
+	allowed := map[string]bool{}
+	for _, l := range lines {
+		deny := strings.HasPrefix(l, "~")
+		syscallSet(t, strings.Fields(strings.TrimPrefix(l, "~")), allowed, deny)
+	}
+	if u["ProtectClock"] == "yes" {
+		syscallSet(t, []string{"@clock"}, allowed, true)
+	}
+	if u["PrivateDevices"] == "yes" {
+		syscallSet(t, []string{"@raw-io"}, allowed, true)
+	}
+	return allowed
+}
+
+// TestSandbox runs the sensor as the unit does, as far as that is possible without
+// systemd as PID 1: unprivileged with the unit's capabilities, /proc mounted as the
+// unit's ProtectProc= and ProcSubset= mount it, archive, metrics and record service on,
+// capturing on a veth pair in both modes, under strace. It checks that the sensor
+// captures there and that each system call it made is one the unit's SystemCallFilter=
+// allows (a call outside it would fail with EPERM under systemd). Before issue #11 it
+// failed: the unit had no SystemCallFilter= at all.
+func TestSandbox(t *testing.T) {
+	vethtest.Require(t, "creating veth pairs, mounts and dropping to another user", "setpriv", "tcpreplay", "strace", "unshare")
+	requireTool(t, "systemd-analyze", "systemd")
+	u := unitSettings(t, "panoptes-sensor.service")
+	allowed := allowedSyscalls(t, u)
+	procOpts := []string{}
+	if v := u["ProtectProc"]; v != "" && v != "default" {
+		procOpts = append(procOpts, "hidepid="+v)
+	}
+	if u["ProcSubset"] == "pid" {
+		procOpts = append(procOpts, "subset=pid")
+	}
+	mountProc := "mount -t proc proc /proc"
+	if len(procOpts) > 0 {
+		mountProc = "mount -t proc -o " + strings.Join(procOpts, ",") + " proc /proc"
+	}
+
+	bin, dir := nobodyBinary(t)
+	veth := vethtest.New(t, "pns", vethtest.Options{NoIPv6: true})
+	var caps []string
+	for _, c := range sensorCaps {
+		caps = append(caps, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	set := "-all," + strings.Join(caps, ",")
+
+	for _, mode := range []string{"xdp", "afpacket"} {
+		t.Run(mode, func(t *testing.T) {
+			archive := filepath.Join(dir, mode) + "/"
+			trace := filepath.Join(dir, mode+".strace")
+			metrics := freePort(t)
+			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--",
+				"sh", "-c", mountProc+` && exec "$@"`, "sh",
+				"strace", "-f", "-qq", "-o", trace,
+				"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+				"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set, "--",
+				bin, "sensor", "--config", "", "-i", veth.Here, "--mode", mode, "-w", archive,
+				"--metrics", metrics, "-P", "0", "--log-format", "logfmt", "--status-interval", "1s",
+				"--duration", "4s")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second) // attach and bind under strace (the sensor runs 4 s)
+			veth.Exec(t, "tcpreplay", "-q", "-i", veth.Peer, "../testdata/get.pcap")
+			hc := &http.Client{Timeout: 5 * time.Second}
+			if resp, err := hc.Get("http://" + metrics + "/metrics"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			} else {
+				t.Errorf("metrics: %v", err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("sensor in the sandbox: %v\n%s", err, stderr.String())
+			}
+			rd, err := exec.Command(bin, "read", "-R", archive, "-s", "proto,pkts", "-L", "-1", "-c", ",", "--", "not man").CombinedOutput()
+			if err != nil || !strings.Contains(string(rd), "tcp,14") {
+				t.Errorf("read: %v: records %q, want the 14-packet TCP flow of get.pcap\n%s", err, rd, stderr.String())
+			}
+
+			calls, devices := tracedSyscalls(t, trace, bin)
+			// DevicePolicy=closed: the pseudo devices and, by DeviceAllow=, PTP clocks.
+			for _, d := range devices {
+				if !regexp.MustCompile(`^/dev/(null|zero|full|random|urandom|ptp[0-9]+)$`).MatchString(d) {
+					t.Errorf("the sensor opened %s, which the unit's device policy denies", d)
+				}
+			}
+			if len(calls) < 20 {
+				t.Fatalf("strace saw only %d system calls of the sensor: %v", len(calls), calls)
+			}
+			var denied []string
+			for c := range calls {
+				if !allowed[c] {
+					denied = append(denied, c)
+				}
+			}
+			slices.Sort(denied)
+			if len(denied) > 0 {
+				t.Errorf("system calls the unit's SystemCallFilter= denies: %v", denied)
+			}
+			t.Logf("%d system calls: %v", len(calls), slices.Sorted(maps.Keys(calls)))
+		})
+	}
+}
+
+// freePort returns a loopback address with a port nothing listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// tracedSyscalls reads strace -f output and returns the system calls made from the
+// successful execve of bin on (before it, the calls are setpriv's), and the devices
+// opened.
+func tracedSyscalls(t *testing.T, trace, bin string) (map[string]bool, []string) {
+	t.Helper()
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := regexp.MustCompile(`^[0-9]+ +([a-z0-9_]+)\(`)
+	dev := regexp.MustCompile(`open(?:at)?\((?:AT_FDCWD, )?"(/dev/[^"]*)"`)
+	calls := map[string]bool{}
+	var devices []string
+	started := false
+	for _, l := range strings.Split(string(b), "\n") {
+		m := call.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if !started {
+			started = m[1] == "execve" && strings.Contains(l, `execve("`+bin+`"`) && strings.HasSuffix(l, "= 0")
+			continue
+		}
+		calls[m[1]] = true
+		if d := dev.FindStringSubmatch(l); d != nil {
+			devices = append(devices, d[1])
+		}
+	}
+	return calls, devices
 }
