@@ -270,3 +270,19 @@ func TestDomainStateShrinks(t *testing.T) {
 		t.Fatalf("100,000 withdrawn domains hold %d bytes of heap, want at most %d", grown, limit)
 	}
 }
+
+// TestTemplateRefusedCounted: a template larger than an exporter's whole byte budget is
+// refused and counted on that exporter, which is then tracked without templates
+// (before the budgets a template of any size was kept: 130 KB for this one).
+func TestTemplateRefusedCounted(t *testing.T) {
+	d := NewDecoder(DecoderOptions{MaxExporterTemplateBytes: 64 << 10})
+	from := netip.MustParseAddrPort("198.51.100.66:5000")
+	d.Decode(ipfixMsg(1, bigTemplate()), from, func(*record.Record) {})
+	ex := d.Exporters()
+	if st := d.Stats(); st.TemplatesRefused != 1 || st.TemplatesHeld != 0 || len(ex) != 1 || ex[0].Refused != 1 || ex[0].Templates != 0 {
+		t.Errorf("stats %+v, exporters %+v: want one refusal, on %s", st, ex, from.Addr())
+	}
+	if err := d.templates.check(); err != nil {
+		t.Error(err)
+	}
+}

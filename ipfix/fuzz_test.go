@@ -44,8 +44,9 @@ func saveSeed(t *testing.T, target, name string, data []byte) {
 }
 
 // FuzzDecode feeds a sequence of messages (each after a 2-byte length) to one decoder:
-// whatever the bytes, it returns errors and never panics, and every record it emits
-// has an address family and a time span that does not run backwards.
+// whatever the bytes, it returns errors and never panics, every record it emits has an
+// address family and a time span that does not run backwards, and its template state
+// stays within the budgets and counted right.
 func FuzzDecode(f *testing.F) {
 	f.Add(framed(sampleMessages()))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -64,6 +65,9 @@ func FuzzDecode(f *testing.F) {
 			n = min(n, len(data))
 			d.Decode(data[:n], exporterAddr, emit)
 			data = data[n:]
+			if err := d.templates.check(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }

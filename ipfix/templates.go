@@ -175,10 +175,7 @@ func (s *store) setSysInit(k domainKey, ms int64) {
 func (s *store) add(k domainKey, tid uint16, fields []field, options bool, minLen int) {
 	cost := templateOverhead + fieldCost*len(fields)
 	if cost+domainOverhead > min(s.opts.MaxExporterTemplateBytes, s.opts.MaxTemplateBytes) {
-		if e := s.exporters[k.exporter.Addr()]; e != nil {
-			e.Refused++
-		}
-		s.stats.TemplatesRefused++
+		s.refuse(k.exporter.Addr())
 		return
 	}
 	e := s.exporter(k.exporter.Addr())
@@ -196,6 +193,21 @@ func (s *store) add(k domainKey, tid uint16, fields []field, options bool, minLe
 	s.link(t)
 	e.Learnt++
 	s.stats.Templates++
+}
+
+// refuse counts a refused template, on its exporter too when that is tracked or there
+// is room to track it without templates.
+func (s *store) refuse(a netip.Addr) {
+	s.stats.TemplatesRefused++
+	e := s.exporters[a]
+	if e == nil && s.idle < maxIdleExporters {
+		e = s.exporter(a)
+		e.idle = true
+		s.idle++
+	}
+	if e != nil {
+		e.Refused++
+	}
 }
 
 // makeRoom evicts until a template of cost fits in domain k of exporter e.
