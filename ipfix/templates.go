@@ -113,7 +113,9 @@ func newStore(opts DecoderOptions, stats *Stats) store {
 }
 
 // tick sets the time of the message being decoded and expires templates past their
-// lifetime, looking at most every quarter lifetime (and at least every minute).
+// lifetime. It sweeps at most once per quarter lifetime or minute, whichever is
+// shorter, so a template outlives its lifetime by at most that (and an exporter left
+// without templates is forgotten then).
 func (s *store) tick() {
 	s.now = s.opts.Now().Sub(s.start)
 	if s.opts.TemplateLifetime < 0 {
