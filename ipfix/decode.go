@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"panoptes/record"
 )
@@ -14,6 +16,38 @@ type DecoderOptions struct {
 	// SrcID, when not zero, is the srcid of every record; otherwise it is derived from
 	// the exporter's address (see the package documentation).
 	SrcID uint32
+
+	// Template budgets: in all, and per exporter address (zero: the Default*
+	// constants). Over a budget the oldest templates (least recently sent or used) are
+	// evicted, of the exporter itself or, over the total, of the largest exporter.
+	MaxTemplates, MaxTemplateBytes                 int
+	MaxExporterTemplates, MaxExporterTemplateBytes int
+	// TemplateLifetime is how long a template lives without being sent again or used
+	// (RFC 7011 8.4, for UDP; zero: DefaultTemplateLifetime; negative: for ever, as
+	// on a TCP or SCTP session).
+	TemplateLifetime time.Duration
+	// Now is the clock for template lifetimes (nil: time.Now).
+	Now func() time.Time
+}
+
+// withDefaults fills in the zero fields.
+func (o DecoderOptions) withDefaults() DecoderOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxTemplates, DefaultMaxTemplates)
+	def(&o.MaxTemplateBytes, DefaultMaxTemplateBytes)
+	def(&o.MaxExporterTemplates, DefaultMaxExporterTemplates)
+	def(&o.MaxExporterTemplateBytes, DefaultMaxExporterTemplateBytes)
+	if o.TemplateLifetime == 0 {
+		o.TemplateLifetime = DefaultTemplateLifetime
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
 }
 
 // Stats counts what a Decoder has seen.
@@ -26,6 +60,12 @@ type Stats struct {
 	NoTemplate  uint64 // data sets skipped because their template is not known (yet)
 	Options     uint64 // options data records read (and not emitted)
 	Skipped     uint64 // data records without addresses, and sets of reserved ids
+
+	TemplatesEvicted uint64 // dropped, oldest first, to keep a budget
+	TemplatesRefused uint64 // larger than an exporter's whole byte budget
+	TemplatesExpired uint64 // neither sent again nor used for TemplateLifetime
+	TemplatesHeld    int    // templates held now
+	TemplateBytes    int    // their cost, as counted against the budgets
 }
 
 // DecodeError is a malformed or truncated message: it names the exporter and the byte
@@ -46,8 +86,7 @@ type Decoder struct {
 	opts DecoderOptions
 
 	mu        sync.Mutex
-	templates map[templateKey]*template
-	sysInit   map[domainKey]int64 // IPFIX systemInitTimeMilliseconds, from options data
+	templates store
 	stats     Stats
 	fields    []field // scratch for parsing template records
 	cur       decodeState
@@ -59,33 +98,40 @@ type domainKey struct {
 	domain   uint32
 }
 
-type templateKey struct {
-	domainKey
-	id uint16
-}
-
 type field struct {
 	id     uint16 // without the enterprise bit
 	length uint16 // varLen for a variable-length field
 	pen    uint32
 }
 
-type template struct {
-	fields  []field
-	options bool
-	minLen  int // the smallest encoding of one data record (a variable-length field: 1 byte)
-}
-
 // NewDecoder returns a decoder with no templates.
 func NewDecoder(opts DecoderOptions) *Decoder {
-	return &Decoder{opts: opts, templates: map[templateKey]*template{}, sysInit: map[domainKey]int64{}}
+	opts = opts.withDefaults()
+	d := &Decoder{opts: opts}
+	d.templates = newStore(opts, &d.stats)
+	return d
 }
 
 // Stats returns the counters so far.
 func (d *Decoder) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stats
+	st := d.stats
+	st.TemplatesHeld, st.TemplateBytes = d.templates.held, d.templates.heldBytes
+	return st
+}
+
+// Exporters returns the template state and refusals of each exporter address that holds
+// templates (or lost some since the last expiry sweep), in address order.
+func (d *Decoder) Exporters() []ExporterTemplates {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]ExporterTemplates, 0, len(d.templates.exporters))
+	for _, e := range d.templates.exporters {
+		out = append(out, e.ExporterTemplates)
+	}
+	slices.SortFunc(out, func(a, b ExporterTemplates) int { return a.Exporter.Compare(b.Exporter) })
+	return out
 }
 
 // Decode decodes one message: one UDP datagram (NetFlow v5, v9 or IPFIX) or one IPFIX
@@ -95,6 +141,7 @@ func (d *Decoder) Stats() Stats {
 func (d *Decoder) Decode(msg []byte, exporter netip.AddrPort, emit func(*record.Record)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.templates.tick()
 	var err error
 	if len(msg) < 2 {
 		err = d.fail(exporter, 0, "message shorter than a version number")
@@ -139,10 +186,6 @@ func (d *Decoder) srcID(exporter netip.AddrPort) uint32 {
 	}
 	return h
 }
-
-// maxTemplates bounds the templates a decoder keeps over all exporters and domains, so
-// that a hostile exporter cannot grow its memory without end.
-const maxTemplates = 1 << 16
 
 const (
 	v5HeaderLen = 24
@@ -336,13 +379,7 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 			fields = append(fields, f)
 		}
 		d.fields = fields
-		key := templateKey{mc.key, tid}
-		if _, known := d.templates[key]; !known && len(d.templates) >= maxTemplates {
-			return d.fail(ex, base+start, fmt.Sprintf("template %d: the decoder already holds %d templates", tid, maxTemplates))
-		}
-		t := &template{fields: append([]field(nil), fields...), options: options, minLen: minLen}
-		d.templates[key] = t
-		d.stats.Templates++
+		d.templates.add(mc.key, tid, fields, options, minLen)
 	}
 	// Fewer than 4 bytes left: set padding.
 	return nil
@@ -351,20 +388,11 @@ func (d *Decoder) readTemplates(b []byte, base int, mc *msgContext, options bool
 // withdraw removes one template, or all of the kind when tid is the set id (RFC 7011 8.1).
 func (d *Decoder) withdraw(k domainKey, tid uint16, options bool) {
 	d.stats.Withdrawals++
-	all := (tid == 2 && !options) || (tid == 3 && options)
-	if !all {
-		delete(d.templates, templateKey{k, tid})
-		return
-	}
-	for key, t := range d.templates {
-		if key.domainKey == k && t.options == options {
-			delete(d.templates, key)
-		}
-	}
+	d.templates.withdraw(k, tid, options)
 }
 
 func (d *Decoder) readData(b []byte, base int, tid uint16, mc *msgContext, emit func(*record.Record)) error {
-	t := d.templates[templateKey{mc.key, tid}]
+	t := d.templates.lookup(mc.key, tid)
 	if t == nil {
 		d.stats.NoTemplate++
 		return nil
@@ -398,7 +426,7 @@ func (d *Decoder) readData(b []byte, base int, tid uint16, mc *msgContext, emit 
 		if t.options {
 			d.stats.Options++
 			if s.hasSysInit {
-				d.sysInit[mc.key] = s.sysInit
+				d.templates.setSysInit(mc.key, s.sysInit)
 			}
 			continue
 		}
@@ -426,7 +454,7 @@ func (d *Decoder) resolveTimes(s *decodeState, mc *msgContext) {
 			r.StartTime = mc.exportNs - int64(mc.uptimeMs-s.upStart)*1e6
 			r.LastTime = mc.exportNs - int64(mc.uptimeMs-s.upEnd)*1e6
 		} else {
-			init, ok := d.sysInit[mc.key]
+			init, ok := d.templates.sysInit(mc.key)
 			if s.hasSysInit {
 				init, ok = s.sysInit, true
 			}

@@ -39,5 +39,20 @@
 // truncated message gives an error naming the exporter and byte offset (records before
 // the fault are kept) and is counted in Stats. Nothing in a message can make the
 // decoder panic; template fields of length 0 are refused, so decoding costs at most
-// a step per byte, and a decoder keeps at most 65536 templates.
+// a step per byte.
+//
+// # Template budgets
+//
+// No exporter can make the decoder hold more than its budget of templates, nor take
+// another exporter's. A template costs 8 bytes per field and 160 more, a domain with
+// templates 256. Each exporter address (whatever its ports and domains: an exporter
+// that restarts on a new port is the same exporter) holds at most 4096 templates and
+// 2 MiB, the decoder at most 65536 and 64 MiB (DecoderOptions). A new template that
+// does not fit evicts the exporter's oldest (least recently sent or used) templates, or,
+// over the total, the oldest of the exporter that holds the most bytes: the newest are
+// kept, and a flood costs the flooder. A template larger than a whole exporter budget is
+// refused. A template neither sent again nor used for TemplateLifetime (30 minutes; RFC
+// 7011 8.4) expires. Per-domain state (systemInitTimeMilliseconds) lives as long as the
+// domain has templates. Evictions, refusals, expiries and data sets without their
+// template are counted in Stats and, per exporter, in Decoder.Exporters.
 package ipfix

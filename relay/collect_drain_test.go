@@ -14,7 +14,7 @@ import (
 
 // TestCollectDrainsOnStop: datagrams already queued in the -C socket when the relay is
 // told to stop (SIGINT) are still decoded and handed on, so that -w keeps an exporter's
-// last flows. The context is cancelled before collectFlows even starts reading.
+// last flows. The context is cancelled before the collector even starts reading.
 func TestCollectDrainsOnStop(t *testing.T) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -43,7 +43,7 @@ func TestCollectDrainsOnStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	seen := map[netip.Addr]bool{} // each record has its own source address
-	collectFlows(ctx, conn, func(r *record.Record) { seen[r.Addr(true)] = true }, t.Logf)
+	newCollector(conn, nil, t.Logf).run(ctx, func(r *record.Record) { seen[r.Addr(true)] = true })
 	if len(seen) != n {
 		t.Fatalf("%d of %d queued records collected after the stop", len(seen), n)
 	}

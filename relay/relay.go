@@ -13,7 +13,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -26,7 +25,6 @@ import (
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
-	"panoptes/ipfix"
 	"panoptes/natsstream"
 	"panoptes/record"
 	"panoptes/recordsvc"
@@ -87,6 +85,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("relay", usage, stderr)
 	upstreams := fs.StringArrayP("server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
 	collect := fs.StringP("collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
+	allow := fs.StringSlice("allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
 	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
 	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
 	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
@@ -140,24 +139,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return &cli.UsageError{Err: err}
 		}
 	}
-	var udp *net.UDPConn
-	if *collect != "" {
-		addr := *collect
-		if !strings.Contains(addr, ":") {
-			addr = ":" + addr
-		}
-		ua, err := net.ResolveUDPAddr("udp", addr)
-		if err != nil {
-			return cli.Usagef("-C %q: %v", *collect, err)
-		}
-		if udp, err = net.ListenUDP("udp", ua); err != nil {
-			return fmt.Errorf("-C %s: %w", *collect, err)
-		}
-		defer udp.Close()
-		// Exports come in bursts (a router's cache flush, softflowd at exit): the default
-		// 208 KB receive buffer lost half of a 3,300-datagram burst that 4 MiB held
-		// whole (bench/RESULTS.md). The kernel caps it at net.core.rmem_max.
-		udp.SetReadBuffer(4 << 20)
+	col, err := openCollector(*collect, *allow, logf)
+	if err != nil {
+		return err
+	}
+	if col != nil {
+		defer col.conn.Close()
 	}
 	var sub natsstream.Target
 	if *subscribe != "" {
@@ -217,12 +204,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			follow(ctx, u, text, c, h.put, logf)
 		}()
 	}
-	if udp != nil {
+	if col != nil {
 		live++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			collectFlows(ctx, udp, h.put, logf)
+			col.run(ctx, h.put)
 		}()
 	}
 	var subErr error // read after wg.Wait
@@ -267,6 +254,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	wg.Wait()
+	if col != nil {
+		col.summary()
+	}
 	if runErr == nil {
 		runErr = subErr
 	}
@@ -349,39 +339,35 @@ func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConf
 	}
 }
 
-// collectDrain is how long the collector keeps reading after it is told to stop, for
-// the datagrams already queued in its socket (an exporter's last flows are often there
-// when SIGINT comes); a deadline in the past would discard them unread.
-const collectDrain = 250 * time.Millisecond
-
-// collectFlows decodes NetFlow/IPFIX datagrams until ctx ends (and collectDrain more);
-// a malformed datagram is logged (at most once a minute per kind of trouble) and skipped.
-func collectFlows(ctx context.Context, conn *net.UDPConn, put func(*record.Record), logf func(string, ...any)) {
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now().Add(collectDrain)) })
-	defer stop()
-	dec := ipfix.NewDecoder(ipfix.DecoderOptions{})
-	buf := make([]byte, 65535)
-	var lastLog time.Time
-	var bad uint64
-	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			logf("-C: %v", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
+// openCollector binds -C (all addresses when addr has no ADDR:); nil without -C.
+func openCollector(addr string, allow []string, logf func(string, ...any)) (*collector, error) {
+	if addr == "" {
+		if len(allow) > 0 {
+			return nil, cli.Usagef("--allow needs -C")
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if err := dec.Decode(buf[:n], from, put); err != nil {
-			bad++
-			if time.Since(lastLog) > time.Minute {
-				logf("-C: %v (%d malformed datagrams so far)", err, bad)
-				lastLog = time.Now()
-			}
-		}
+		return nil, nil
 	}
+	prefixes, err := parseAllow(allow)
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	bind := addr
+	if !strings.Contains(bind, ":") {
+		bind = ":" + bind
+	}
+	ua, err := net.ResolveUDPAddr("udp", bind)
+	if err != nil {
+		return nil, cli.Usagef("-C %q: %v", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("-C %s: %w", addr, err)
+	}
+	// Exports come in bursts (a router's cache flush, softflowd at exit): the default
+	// 208 KB receive buffer lost half of a 3,300-datagram burst that 4 MiB held
+	// whole (bench/RESULTS.md). The kernel caps it at net.core.rmem_max.
+	udp.SetReadBuffer(4 << 20)
+	return newCollector(udp, prefixes, logf), nil
 }
 
 // replay reads record files into the hub, in order.
