@@ -12,9 +12,14 @@
 //
 // The server compiles the filter and answers:
 //
-//	reply:  'P' 'N' 'P' 'S' | version (1) | status (0 ok, 1 refused) | message length (uint16, LE) | message
+//	reply:  'P' 'N' 'P' 'S' | version (1) | status | message length (uint16, LE) | message
 //
-// A refusal (the filter's one-line error) ends the connection. After an OK the server
+//	status 0 ok
+//	       1 refused: the filter's one-line error, or a hello this server cannot read
+//	         (another protocol version: the reply carries the server's version)
+//	       2 busy: the server serves --max-clients clients already; try again later
+//
+// A refusal ends the connection. After an OK the server
 // sends frames until it closes:
 //
 //	frame:  type (uint8) | uvarint payload length | payload
@@ -33,8 +38,13 @@
 //
 // # Flow control
 //
-// Each client has its own bounded queue of encoded records, filled by Publish without
-// ever blocking: a record that does not fit is dropped for that client only, counted,
-// reported to the client in a drops frame and logged by the server. A slow or stalled
-// client therefore never slows capture or the other clients.
+// Publish (the sensor's writer) only appends the record to a bounded queue (65,536
+// records) for one fan-out goroutine, which matches each client's filter and fills
+// each client's bounded queue of encoded records; so the number of clients never
+// slows the writer. A record that does not fit in a client's queue (ClientBuffer),
+// or in the memory all queues may hold together (QueueMemory), is dropped for that
+// client only, counted, reported to the client in a drops frame and logged by the
+// server; a record the fan-out queue cannot take is reported to every client. A slow
+// or stalled client therefore never slows capture or the other clients, and at most
+// MaxClients clients are served at once.
 package recordsvc

@@ -97,6 +97,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by a CA in this PEM `FILE`")
 	upstreamCA := fs.String("tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
 	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
+	maxClients := fs.Int("max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
+	queueMemory := fs.Int64("queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
 	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
 	archive := index.AddArchiveFlags(fs)
 	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
@@ -170,7 +172,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return cli.Usagef("-P %q: want a port number", *port)
 		}
-		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, Logf: logf}
+		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
 		if *cert != "" || *key != "" || *clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {
 				return &cli.UsageError{Err: err}
@@ -272,6 +274,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if h.srv != nil {
 		h.srv.Close(30 * time.Second) // let clients take what is queued for them
+		logf("%s", h.srv.Stats().Summary())
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -22,6 +22,8 @@ type serveFlags struct {
 	cert, key, clientCA string
 	publish             string
 	clientBuffer        int
+	maxClients          int
+	queueMemory         int64
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -31,6 +33,8 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
 	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
 	fs.IntVar(&f.clientBuffer, "client-buffer", 4<<20, "with -P: `BYTES` of records queued per client; records beyond are dropped for that client (and reported to it)")
+	fs.IntVar(&f.maxClients, "max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
+	fs.Int64Var(&f.queueMemory, "queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
 	fs.StringVar(&f.publish, "publish", "", "also publish records to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
 }
 
@@ -59,13 +63,13 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 }
 
 func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, error) {
-	t := &teeSink{w: w}
+	t := &teeSink{w: w, logf: logf}
 	if f.port != "" {
 		p, err := strconv.ParseUint(f.port, 10, 16)
 		if err != nil {
 			return nil, cli.Usagef("sensor: -P %q: want a port number", f.port)
 		}
-		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, Logf: logf}
+		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory, Logf: logf}
 		if f.cert != "" || f.key != "" || f.clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(f.cert, f.key, f.clientCA); err != nil {
 				return nil, &cli.UsageError{Err: err}
@@ -92,7 +96,8 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 
 // teeSink writes to the sensor's output and offers each record to the service and NATS.
 type teeSink struct {
-	w   record.Sink
+	logf func(string, ...any)
+	w    record.Sink
 	srv *recordsvc.Server
 	pub *natsstream.Publisher
 }
@@ -118,5 +123,6 @@ func (t *teeSink) Flush() error {
 func (t *teeSink) closeService() {
 	if t.srv != nil {
 		t.srv.Close(5 * time.Second)
+		t.logf("%s", t.srv.Stats().Summary())
 	}
 }
