@@ -31,7 +31,7 @@ type Stream struct {
 	n    uint64
 }
 
-// Dial connects to the service at addr (HOST:PORT), sends filterText (empty: every
+// Dial connects to the service at addr (HOST:PORT, or unix:PATH), sends filterText (empty: every
 // record) and waits for the server to accept it. A refused filter returns a
 // *RefusedError carrying the server's one-line message.
 func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream, error) {
@@ -42,7 +42,8 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 		cfg.Timeout = 10 * time.Second
 	}
 	d := net.Dialer{Timeout: cfg.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	network, address := dialNetwork(addr)
+	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		// Every error from Dial starts with addr, once: "HOST:PORT: connect: connection refused".
 		var op *net.OpError

@@ -116,9 +116,10 @@ type client struct {
 	queued, lost uint64 // totals, for the log (written under mu)
 }
 
-// Listen starts a server on addr ("127.0.0.1:5561", ":0"...).
+// Listen starts a server on addr: TCP ("127.0.0.1:5561", ":0"...) or a Unix socket
+// ("unix:/run/panoptes/records.sock", mode 0660, group SocketGroup).
 func Listen(addr string, cfg Config) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +365,7 @@ func (s *Server) accept() {
 // handle runs one client: hello, filter, then the writer loop until it leaves.
 func (s *Server) handle(conn net.Conn) {
 	defer s.wg.Done()
-	addr := conn.RemoteAddr().String()
+	addr := peerName(conn)
 	setKeepalive(conn)
 	if s.cfg.TLS != nil {
 		conn = tls.Server(conn, s.cfg.TLS)

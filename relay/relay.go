@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,7 +89,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
 	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
 	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
-	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT`")
+	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
 	listen := fs.String("listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
 	cert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM `FILE`); also presented to -S upstreams that ask for one")
 	key := fs.String("tls-key", "", "the key of --tls-cert (PEM `FILE`)")
@@ -133,8 +132,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var dial recordsvc.DialConfig
 	useTLS := *upstreamCA != "" || slices.ContainsFunc(*upstreams, overTLS)
 	for _, u := range *upstreams {
+		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
-			return cli.Usagef("-S %q: want HOST:PORT", u)
+			return cli.Usagef("-S %q: want HOST:PORT or unix:/PATH", u)
 		}
 	}
 	if useTLS {
@@ -168,9 +170,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if *port != "" {
-		p, err := strconv.ParseUint(*port, 10, 16)
+		addr, err := recordsvc.ListenAddress(*port, *listen)
 		if err != nil {
-			return cli.Usagef("-P %q: want a port number", *port)
+			return cli.Usagef("relay: %v", err)
 		}
 		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
 		if *cert != "" || *key != "" || *clientCA != "" {
@@ -178,11 +180,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				return &cli.UsageError{Err: err}
 			}
 		}
-		h.srv, err = recordsvc.Listen(net.JoinHostPort(*listen, strconv.FormatUint(p, 10)), cfg)
+		h.srv, err = recordsvc.Listen(addr, cfg)
 		if err != nil {
 			return fmt.Errorf("-P %s: %w", *port, err)
 		}
 		logf("serving records on %s", h.srv.Addr())
+		if w := recordsvc.ExposureWarning(h.srv.Addr(), cfg.TLS); w != "" {
+			logf("warning: %s", w)
+		}
 		defer h.srv.Close(5 * time.Second)
 	}
 	if *publish != "" {

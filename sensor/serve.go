@@ -3,8 +3,6 @@ package sensor
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -27,8 +25,8 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT`")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
+	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P PORT: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
 	fs.StringVar(&f.cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)")
 	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
 	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
@@ -65,9 +63,9 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, error) {
 	t := &teeSink{w: w, logf: logf}
 	if f.port != "" {
-		p, err := strconv.ParseUint(f.port, 10, 16)
+		addr, err := recordsvc.ListenAddress(f.port, f.listen)
 		if err != nil {
-			return nil, cli.Usagef("sensor: -P %q: want a port number", f.port)
+			return nil, cli.Usagef("sensor: %v", err)
 		}
 		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory, Logf: logf}
 		if f.cert != "" || f.key != "" || f.clientCA != "" {
@@ -75,10 +73,13 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 				return nil, &cli.UsageError{Err: err}
 			}
 		}
-		if t.srv, err = recordsvc.Listen(net.JoinHostPort(f.listen, strconv.FormatUint(p, 10)), cfg); err != nil {
+		if t.srv, err = recordsvc.Listen(addr, cfg); err != nil {
 			return nil, fmt.Errorf("-P %s: %w", f.port, err)
 		}
 		logf("serving records on %s", t.srv.Addr())
+		if w := recordsvc.ExposureWarning(t.srv.Addr(), cfg.TLS); w != "" {
+			logf("warning: %s", w)
+		}
 	}
 	if f.publish != "" {
 		tg, err := natsstream.ParseURL(f.publish)
@@ -98,8 +99,8 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 type teeSink struct {
 	logf func(string, ...any)
 	w    record.Sink
-	srv *recordsvc.Server
-	pub *natsstream.Publisher
+	srv  *recordsvc.Server
+	pub  *natsstream.Publisher
 }
 
 func (t *teeSink) Write(r *record.Record) error {
