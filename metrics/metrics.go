@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Queue is one capture queue's counters (an AF_XDP socket's RX queue or an AF_PACKET
@@ -166,6 +168,29 @@ type Server struct {
 	Addr string // the address actually listened on (port 0 resolved)
 	srv  *http.Server
 	done chan struct{}
+
+	open, peak atomic.Int64 // connections open now, and the most at once
+}
+
+// Bounds of the metrics server, so that scrapers (or anyone who can reach the port)
+// cannot hold the sensor's file descriptors: at most maxConns connections are accepted
+// at once (more wait in the kernel's backlog), and a kept-alive connection with no new
+// request is closed after idleTimeout.
+var (
+	maxConns    = 16
+	idleTimeout = 30 * time.Second
+)
+
+// track counts connections, for the bound's test.
+func (s *Server) track(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		n := s.open.Add(1)
+		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+		}
+	case http.StateHijacked, http.StateClosed:
+		s.open.Add(-1)
+	}
 }
 
 // Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
@@ -189,7 +214,10 @@ func Serve(addr string, c *Collector) (*Server, error) {
 		}
 		fmt.Fprintln(w, "panoptes sensor: metrics at /metrics")
 	})
-	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	s := &Server{Addr: ln.Addr().String(), done: make(chan struct{})}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: idleTimeout, ConnState: s.track}
+	ln = netutil.LimitListener(ln, maxConns)
 	go func() {
 		defer close(s.done)
 		// Serve returns ErrServerClosed after Close, or a listener error, after which

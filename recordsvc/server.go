@@ -36,6 +36,11 @@ type Config struct {
 	// would take them beyond it is dropped for that client (and reported to it).
 	// 0 means DefaultQueueMemory.
 	QueueMemory int64
+	// ReserveFDs is how many file descriptors beyond those open when the server starts
+	// are kept for the rest of the process (the archive's files, capture sockets,
+	// metrics): clients are refused before they could take them. 0 means
+	// DefaultReserveFDs.
+	ReserveFDs int
 	// HelloTimeout bounds the TLS handshake and the client's hello; 0 means 10 s.
 	HelloTimeout time.Duration
 	// Logf receives one line per client event (joined, refused, dropped records, left).
@@ -46,6 +51,7 @@ type Config struct {
 const (
 	DefaultMaxClients  = 256
 	DefaultQueueMemory = 256 << 20
+	DefaultReserveFDs  = 64
 )
 
 // Stats are a server's counters since it started.
@@ -89,7 +95,12 @@ type Server struct {
 	fanDone   chan struct{}
 	fanBusy   atomic.Bool
 
-	admitted                         atomic.Int64 // clients past the MaxClients check
+	// clientLimit is MaxClients, or fewer when RLIMIT_NOFILE leaves no room for them;
+	// connLimit adds refuseSlack connections being answered or refused.
+	clientLimit, connLimit           int64
+	busyNow                          []byte       // the reply to a connection beyond connLimit
+	conns                            atomic.Int64 // open client connections, in any state
+	admitted                         atomic.Int64 // clients past the clientLimit check
 	refused, dropped, unofferedTotal atomic.Uint64
 	queueBytes                       atomic.Int64 // capacity of every client's two buffers
 }
@@ -123,7 +134,13 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Serve(ln, cfg), nil
+	s := Serve(ln, cfg)
+	if s.clientLimit < 1 {
+		s.Close(0)
+		n, _ := openFDs()
+		return nil, fmt.Errorf("no file descriptors left for clients: %d open, %d kept for the archive and capture; raise RLIMIT_NOFILE (ulimit -n)", n, s.cfg.ReserveFDs)
+	}
+	return s, nil
 }
 
 // Serve starts a server on a listener it then owns.
@@ -143,7 +160,11 @@ func Serve(ln net.Listener, cfg Config) *Server {
 	if cfg.QueueMemory <= 0 {
 		cfg.QueueMemory = DefaultQueueMemory
 	}
+	if cfg.ReserveFDs <= 0 {
+		cfg.ReserveFDs = DefaultReserveFDs
+	}
 	s := &Server{cfg: cfg, ln: ln, fanWake: make(chan struct{}, 1), fanStop: make(chan struct{}), fanDone: make(chan struct{})}
+	s.setLimits()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h := record.AppendHeader(nil)
 	s.header = append(appendFrameHeader(nil, FrameData, len(h)), h...)
@@ -344,21 +365,39 @@ func (s *Server) Close(grace time.Duration) error {
 func (s *Server) accept() {
 	defer s.wg.Done()
 	delay := 5 * time.Millisecond
+	var lastLog time.Time
+	var unlogged uint64
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors and the like: wait and retry, as net/http does.
-			s.cfg.Logf("accepting clients: %v", err)
+			// Out of file descriptors and the like: wait and retry, as net/http does,
+			// logging at most every 10 s.
+			if unlogged++; time.Since(lastLog) >= 10*time.Second {
+				s.cfg.Logf("accepting clients: %v (%d times)", err, unlogged)
+				lastLog, unlogged = time.Now(), 0
+			}
 			time.Sleep(delay)
 			delay = min(2*delay, time.Second)
 			continue
 		}
 		delay = 5 * time.Millisecond
+		if s.conns.Add(1) > s.connLimit {
+			// Reading the hello would hold this descriptor for a while: answer "busy"
+			// at once (a fresh socket's send buffer takes it without blocking) and close.
+			s.conns.Add(-1)
+			s.refused.Add(1)
+			conn.Write(s.busyNow)
+			conn.Close()
+			continue
+		}
 		s.wg.Add(1)
-		go s.handle(conn)
+		go func() {
+			defer s.conns.Add(-1)
+			s.handle(conn)
+		}()
 	}
 }
 
@@ -385,10 +424,10 @@ func (s *Server) handle(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if s.admitted.Add(1) > int64(s.cfg.MaxClients) {
+	if s.admitted.Add(1) > s.clientLimit {
 		s.admitted.Add(-1)
 		stop()
-		s.refuse(conn, addr, statusBusy, fmt.Sprintf("%d clients already, the most this server takes (--max-clients)", s.cfg.MaxClients))
+		s.refuse(conn, addr, statusBusy, fmt.Sprintf("%d clients already, the most this server takes", s.clientLimit))
 		return
 	}
 	defer s.admitted.Add(-1)

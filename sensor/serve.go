@@ -3,6 +3,7 @@ package sensor
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -67,7 +68,8 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 		if err != nil {
 			return nil, cli.Usagef("sensor: %v", err)
 		}
-		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory, Logf: logf}
+		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory,
+			ReserveFDs: captureReserveFDs(), Logf: logf}
 		if f.cert != "" || f.key != "" || f.clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(f.cert, f.key, f.clientCA); err != nil {
 				return nil, &cli.UsageError{Err: err}
@@ -93,6 +95,14 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 		}
 	}
 	return t, nil
+}
+
+// captureReserveFDs is how many descriptors -P leaves to the rest of the sensor. The
+// service starts before the capture opens its sockets (an AF_PACKET or AF_XDP socket per
+// queue, queues at most one per CPU per interface, plus the XDP program's maps), so
+// besides the archive's files these must stay free of clients.
+func captureReserveFDs() int {
+	return recordsvc.DefaultReserveFDs + 8*runtime.NumCPU()
 }
 
 // teeSink writes to the sensor's output and offers each record to the service and NATS.
