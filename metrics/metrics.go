@@ -66,6 +66,17 @@ type Snapshot struct {
 	// ArchiveBytes is the size on disk of the output archive (or file); negative when
 	// the output is not measurable (stdout).
 	ArchiveBytes int64
+	// Service is the record service's (-P) counters; nil without -P.
+	Service *Service
+}
+
+// Service is the live record service's counters (sensor -P).
+type Service struct {
+	Clients    int    // clients receiving records now
+	Refused    uint64 // connections turned away: busy (--max-clients, descriptors), bad hello or filter
+	Dropped    uint64 // records dropped for a client: its queue or the memory budget was full
+	Unoffered  uint64 // records dropped before the fan-out to clients (it fell behind the writer)
+	QueueBytes int64  // bytes held by the client queues
 }
 
 // Source gives the current snapshot; ok is false when there is nothing to report (the
@@ -94,6 +105,11 @@ var (
 	dWritten    = desc("records_written_total", "Flow records written to the output.", nil...)
 	dArchive    = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
 	dUp         = desc("capture_up", "1 while the capture is running.", nil...)
+
+	dSvcClients = desc("service_clients", "Clients of the record service (-P) receiving records.", nil...)
+	dSvcRefused = desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...)
+	dSvcDropped = desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", "cause")
+	dSvcQueue   = desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", nil...)
 )
 
 // Collector is a prometheus.Collector that reads a Source at each scrape.
@@ -105,7 +121,8 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dPackets, dBytes, dSeen, dRedirected, dPassed, dReceived, dDrops,
-		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp} {
+		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp,
+		dSvcClients, dSvcRefused, dSvcDropped, dSvcQueue} {
 		ch <- d
 	}
 }
@@ -160,6 +177,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dWritten, s.RecordsWritten)
 	if s.ArchiveBytes >= 0 {
 		gauge(dArchive, float64(s.ArchiveBytes))
+	}
+	if v := s.Service; v != nil {
+		gauge(dSvcClients, float64(v.Clients))
+		counter(dSvcRefused, v.Refused)
+		counter(dSvcDropped, v.Dropped, "client_queue")
+		counter(dSvcDropped, v.Unoffered, "fanout")
+		gauge(dSvcQueue, float64(v.QueueBytes))
 	}
 }
 

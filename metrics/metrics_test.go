@@ -14,7 +14,8 @@ import (
 )
 
 func snapshot(queues int) Snapshot {
-	s := Snapshot{NICs: []NIC{{Iface: "eth1", Missed: 3}}, Evictions: 2, RecordsWritten: 10, ArchiveBytes: 4096}
+	s := Snapshot{NICs: []NIC{{Iface: "eth1", Missed: 3}}, Evictions: 2, RecordsWritten: 10, ArchiveBytes: 4096,
+		Service: &Service{Clients: 2, Refused: 5, Dropped: 7, Unoffered: 1, QueueBytes: 1 << 20}}
 	for i := 0; i < queues; i++ {
 		s.Queues = append(s.Queues, Queue{Iface: "eth1", Queue: i, Packets: 100, Bytes: 6400, Seen: 110, Received: 100, RxDropped: 10, FillRingEmpty: 10, Flows: 7, RecordRingCap: 1024})
 	}
@@ -53,6 +54,11 @@ func TestServe(t *testing.T) {
 		"# TYPE panoptes_flow_table_flows gauge",
 		`panoptes_flow_table_flows{shard="eth1/0"} 7`,
 		"panoptes_archive_size_bytes 4096",
+		"panoptes_service_clients 2",
+		"panoptes_service_refused_total 5",
+		`panoptes_service_dropped_total{cause="client_queue"} 7`,
+		`panoptes_service_dropped_total{cause="fanout"} 1`,
+		"panoptes_service_queue_bytes 1.048576e+06",
 		"panoptes_capture_up 1",
 		"panoptes_process_resident_memory_bytes",
 	} {

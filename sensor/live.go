@@ -852,6 +852,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
 		return err
 	}
+	if serve.srv != nil {
+		ops.service.Store(serve.srv) // its counters in --metrics
+	}
 	if w, closeSink, err = teeIPFIX(*ipfixDest, w, closeSink, warn); err != nil {
 		return err
 	}

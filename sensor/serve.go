@@ -23,6 +23,8 @@ type serveFlags struct {
 	clientBuffer        int
 	maxClients          int
 	queueMemory         int64
+
+	srv *recordsvc.Server // once wrap has opened it
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -49,6 +51,7 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 		closeW()
 		return nil, nil, err
 	}
+	f.srv = t.srv
 	return t, func() error {
 		err := closeW()
 		t.closeService()
