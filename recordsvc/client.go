@@ -68,11 +68,16 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
+	br := bufio.NewReaderSize(conn, 64<<10)
 	if _, err := conn.Write(appendHello(nil, filterText)); err != nil {
+		// A server with no room answers "busy" before reading the hello, and may have
+		// closed already: its answer says more than the failed write.
+		if rerr := readReply(br); errors.Is(rerr, ErrBusy) {
+			err = rerr
+		}
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
 	if err := readReply(br); err != nil {
 		conn.Close()
 		var ref *RefusedError

@@ -1,5 +1,5 @@
 // Package recordsvc is the live record service: the protocol, server and client that
-// carry flow records over TCP (optionally TLS) from a sensor or relay (`-P PORT`) to the
+// carry flow records over TCP (optionally TLS) or a Unix socket from a sensor or relay (`-P PORT`) to the
 // tools (`read -S HOST:PORT`) and to relays, as Argus's port 561 does for ra and radium.
 // It is not Argus's protocol: Argus's `ra -S` cannot read a Panoptes service, and
 // Panoptes's `-S` cannot read an Argus server.
@@ -19,7 +19,8 @@
 //	         (another protocol version: the reply carries the server's version)
 //	       2 busy: the server serves --max-clients clients already; try again later
 //
-// A refusal ends the connection. After an OK the server
+// A refusal ends the connection. A server out of room for connections (see Limits)
+// may send a busy reply as soon as it accepts, before the hello arrives. After an OK the server
 // sends frames until it closes:
 //
 //	frame:  type (uint8) | uvarint payload length | payload
@@ -47,4 +48,21 @@
 // server; a record the fan-out queue cannot take is reported to every client. A slow
 // or stalled client therefore never slows capture or the other clients, and at most
 // MaxClients clients are served at once.
+//
+// # Limits
+//
+// At most MaxClients clients are served at once (256), fewer when RLIMIT_NOFILE less
+// the descriptors open at start and ReserveFDs (64) leaves less room: the archive and
+// capture must never be the ones to get "too many open files". Up to 8 more connections
+// may be reading their hello; beyond that a connection gets a busy reply at once and is
+// closed. Client connections over TCP have keepalive (30 s idle, 3 probes 10 s apart)
+// and TCP_USER_TIMEOUT (60 s), so vanished peers are reaped. Error messages and log
+// lines repeat at most about 240 bytes of a client's filter.
+//
+// # Access
+//
+// `-P unix:/run/panoptes/records.sock` serves on a Unix socket of mode 0660, group
+// panoptes when that group exists: other local users cannot connect. TCP listens on
+// loopback unless --listen says otherwise; a TCP listener on another address without
+// TLS client certificates is warned about at start.
 package recordsvc

@@ -31,7 +31,7 @@ import (
 	"panoptes/recordsvc"
 )
 
-const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR]] [-w OUT] [--publish nats://...] [-- FILTER]"
+const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [-w OUT] [--publish nats://...] [-- FILTER]"
 
 // hub takes records from every input and gives each to every output, one at a time.
 type hub struct {
