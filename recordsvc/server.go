@@ -409,45 +409,11 @@ func (s *Server) handle(conn net.Conn) {
 	if s.cfg.TLS != nil {
 		conn = tls.Server(conn, s.cfg.TLS)
 	}
-	stop := context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Now()) })
-	conn.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	text, err := readHello(conn)
-	if errors.Is(err, errVersion) {
-		stop()
-		s.refuse(conn, addr, statusRefused, err.Error())
-		return
-	}
-	if err != nil {
-		stop()
-		s.refused.Add(1)
-		s.cfg.Logf("client %s: %v", addr, err)
-		conn.Close()
-		return
-	}
-	if s.admitted.Add(1) > s.clientLimit {
-		s.admitted.Add(-1)
-		stop()
-		s.refuse(conn, addr, statusBusy, fmt.Sprintf("%d clients already, the most this server takes", s.clientLimit))
+	flt, text, ok := s.hello(conn, addr)
+	if !ok {
 		return
 	}
 	defer s.admitted.Add(-1)
-	flt, err := filter.Compile(text)
-	if err != nil {
-		stop()
-		s.refuse(conn, addr, statusRefused, err.Error())
-		return
-	}
-	if _, err := conn.Write(appendReply(nil, statusOK, "")); err != nil {
-		stop()
-		s.cfg.Logf("client %s: %v", addr, err)
-		conn.Close()
-		return
-	}
-	if !stop() { // Close began during the hello
-		conn.Close()
-		return
-	}
-	conn.SetDeadline(time.Time{})
 	c := &client{conn: conn, addr: addr, flt: flt, gone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if !s.add(c) {
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -464,7 +430,7 @@ func (s *Server) handle(conn net.Conn) {
 		io.Copy(io.Discard, conn)
 		close(c.gone)
 	}()
-	err = s.write(c)
+	err := s.write(c)
 	s.remove(c)
 	conn.Close()
 	c.mu.Lock()
@@ -476,6 +442,55 @@ func (s *Server) handle(conn net.Conn) {
 	default:
 		s.cfg.Logf("client %s: stream ended after %d records, %d dropped for reading too slowly", addr, queued, lost)
 	}
+}
+
+// hello reads the client's hello within HelloTimeout, admits the client (within the
+// client limit) and compiles its filter, answering OK or a refusal. When ok, the
+// client counts in s.admitted and the connection has no deadline; otherwise the
+// connection is closed.
+func (s *Server) hello(conn net.Conn, addr string) (flt *filter.Filter, text string, ok bool) {
+	stop := context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Now()) })
+	conn.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	text, err := readHello(conn)
+	switch {
+	case errors.Is(err, errVersion):
+		stop()
+		s.refuse(conn, addr, statusRefused, err.Error())
+		return nil, "", false
+	case err != nil:
+		stop()
+		s.refused.Add(1)
+		s.cfg.Logf("client %s: %v", addr, err)
+		conn.Close()
+		return nil, "", false
+	}
+	if s.admitted.Add(1) > s.clientLimit {
+		s.admitted.Add(-1)
+		stop()
+		s.refuse(conn, addr, statusBusy, fmt.Sprintf("%d clients already, the most this server takes", s.clientLimit))
+		return nil, "", false
+	}
+	flt, err = filter.Compile(text)
+	if err != nil {
+		s.admitted.Add(-1)
+		stop()
+		s.refuse(conn, addr, statusRefused, err.Error())
+		return nil, "", false
+	}
+	if _, err := conn.Write(appendReply(nil, statusOK, "")); err != nil {
+		s.admitted.Add(-1)
+		stop()
+		s.cfg.Logf("client %s: %v", addr, err)
+		conn.Close()
+		return nil, "", false
+	}
+	if !stop() { // Close began during the hello
+		s.admitted.Add(-1)
+		conn.Close()
+		return nil, "", false
+	}
+	conn.SetDeadline(time.Time{})
+	return flt, text, true
 }
 
 // Keepalive settings of client connections: an idle peer that vanished without a FIN

@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -603,4 +605,43 @@ func TestKeepalive(t *testing.T) {
 	if ka != 1 || idle == 0 || idle > 60 || user == 0 {
 		t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d s, TCP_USER_TIMEOUT %d ms; want on, at most 60 s, set", ka, idle, user)
 	}
+}
+
+// TestUnixSocketListener: a second server on a live socket is refused and leaves it in
+// place; a stale socket (its server died without removing it) is replaced; Close
+// removes the socket. (-P unix: did not exist before; see TestServiceUnixSocket.)
+func TestUnixSocketListener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.sock")
+	srv, err := Listen(UnixPrefix+path, Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(UnixPrefix+path, Config{}); err == nil || !strings.Contains(err.Error(), "another process serves") {
+		t.Fatalf("second server on a live socket: %v", err)
+	}
+	s, rd := dialReader(t, UnixPrefix+path, "", DialConfig{})
+	go rd.run(s)
+	waitFor(t, "the client", func() bool { return srv.Clients() == 1 })
+	r := mkrec(7)
+	srv.Publish(&r)
+	srv.Close(5 * time.Second)
+	<-rd.done
+	if rd.err != nil || len(rd.seqs) != 1 || rd.seqs[0] != 7 {
+		t.Fatalf("client over the Unix socket: %v %v", rd.seqs, rd.err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
+
+	stale, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close() // the file stays, nobody accepts
+	srv, err = Listen(UnixPrefix+path, Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	srv.Close(time.Second)
 }
