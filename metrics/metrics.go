@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Queue is one capture queue's counters (an AF_XDP socket's RX queue or an AF_PACKET
@@ -64,6 +66,17 @@ type Snapshot struct {
 	// ArchiveBytes is the size on disk of the output archive (or file); negative when
 	// the output is not measurable (stdout).
 	ArchiveBytes int64
+	// Service is the record service's (-P) counters; nil without -P.
+	Service *Service
+}
+
+// Service is the live record service's counters (sensor -P).
+type Service struct {
+	Clients    int    // clients receiving records now
+	Refused    uint64 // connections turned away: busy (--max-clients, descriptors), bad hello or filter
+	Dropped    uint64 // records dropped for a client: its queue or the memory budget was full
+	Unoffered  uint64 // records dropped before the fan-out to clients (it fell behind the writer)
+	QueueBytes int64  // bytes held by the client queues
 }
 
 // Source gives the current snapshot; ok is false when there is nothing to report (the
@@ -92,6 +105,11 @@ var (
 	dWritten    = desc("records_written_total", "Flow records written to the output.", nil...)
 	dArchive    = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
 	dUp         = desc("capture_up", "1 while the capture is running.", nil...)
+
+	dSvcClients = desc("service_clients", "Clients of the record service (-P) receiving records.", nil...)
+	dSvcRefused = desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...)
+	dSvcDropped = desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", "cause")
+	dSvcQueue   = desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", nil...)
 )
 
 // Collector is a prometheus.Collector that reads a Source at each scrape.
@@ -103,7 +121,8 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dPackets, dBytes, dSeen, dRedirected, dPassed, dReceived, dDrops,
-		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp} {
+		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp,
+		dSvcClients, dSvcRefused, dSvcDropped, dSvcQueue} {
 		ch <- d
 	}
 }
@@ -159,6 +178,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if s.ArchiveBytes >= 0 {
 		gauge(dArchive, float64(s.ArchiveBytes))
 	}
+	if v := s.Service; v != nil {
+		gauge(dSvcClients, float64(v.Clients))
+		counter(dSvcRefused, v.Refused)
+		counter(dSvcDropped, v.Dropped, "client_queue")
+		counter(dSvcDropped, v.Unoffered, "fanout")
+		gauge(dSvcQueue, float64(v.QueueBytes))
+	}
 }
 
 // Server serves /metrics on one address.
@@ -166,6 +192,29 @@ type Server struct {
 	Addr string // the address actually listened on (port 0 resolved)
 	srv  *http.Server
 	done chan struct{}
+
+	open, peak atomic.Int64 // connections open now, and the most at once
+}
+
+// Bounds of the metrics server, so that scrapers (or anyone who can reach the port)
+// cannot hold the sensor's file descriptors: at most maxConns connections are accepted
+// at once (more wait in the kernel's backlog), and a kept-alive connection with no new
+// request is closed after idleTimeout.
+var (
+	maxConns    = 16
+	idleTimeout = 30 * time.Second
+)
+
+// track counts connections, for the bound's test.
+func (s *Server) track(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		n := s.open.Add(1)
+		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+		}
+	case http.StateHijacked, http.StateClosed:
+		s.open.Add(-1)
+	}
 }
 
 // Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
@@ -189,7 +238,10 @@ func Serve(addr string, c *Collector) (*Server, error) {
 		}
 		fmt.Fprintln(w, "panoptes sensor: metrics at /metrics")
 	})
-	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	s := &Server{Addr: ln.Addr().String(), done: make(chan struct{})}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: idleTimeout, ConnState: s.track}
+	ln = netutil.LimitListener(ln, maxConns)
 	go func() {
 		defer close(s.done)
 		// Serve returns ErrServerClosed after Close, or a listener error, after which

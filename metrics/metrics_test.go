@@ -1,16 +1,21 @@
 package metrics
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 func snapshot(queues int) Snapshot {
-	s := Snapshot{NICs: []NIC{{Iface: "eth1", Missed: 3}}, Evictions: 2, RecordsWritten: 10, ArchiveBytes: 4096}
+	s := Snapshot{NICs: []NIC{{Iface: "eth1", Missed: 3}}, Evictions: 2, RecordsWritten: 10, ArchiveBytes: 4096,
+		Service: &Service{Clients: 2, Refused: 5, Dropped: 7, Unoffered: 1, QueueBytes: 1 << 20}}
 	for i := 0; i < queues; i++ {
 		s.Queues = append(s.Queues, Queue{Iface: "eth1", Queue: i, Packets: 100, Bytes: 6400, Seen: 110, Received: 100, RxDropped: 10, FillRingEmpty: 10, Flows: 7, RecordRingCap: 1024})
 	}
@@ -49,6 +54,11 @@ func TestServe(t *testing.T) {
 		"# TYPE panoptes_flow_table_flows gauge",
 		`panoptes_flow_table_flows{shard="eth1/0"} 7`,
 		"panoptes_archive_size_bytes 4096",
+		"panoptes_service_clients 2",
+		"panoptes_service_refused_total 5",
+		`panoptes_service_dropped_total{cause="client_queue"} 7`,
+		`panoptes_service_dropped_total{cause="fanout"} 1`,
+		"panoptes_service_queue_bytes 1.048576e+06",
 		"panoptes_capture_up 1",
 		"panoptes_process_resident_memory_bytes",
 	} {
@@ -72,5 +82,61 @@ func BenchmarkCollect(b *testing.B) {
 		if _, err := reg.Gather(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConnectionBounds: connections that send nothing cannot pile up past maxConns, and
+// a kept-alive connection that sends no second request is closed. Before the fix the
+// kept-alive one stayed open (the read timed out after 10 s instead of EOF), and all
+// 40 idle connections were accepted (peak 41 with the first), each a descriptor of
+// the sensor's.
+func TestConnectionBounds(t *testing.T) {
+	defer func(n int, d time.Duration) { maxConns, idleTimeout = n, d }(maxConns, idleTimeout)
+	maxConns, idleTimeout = 4, 200*time.Millisecond
+	var g Gate
+	srv, err := Serve("127.0.0.1:0", NewCollector(g.Source()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// One scrape on a kept-alive connection, then silence: the server closes it.
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle kept-alive connection: %v, want EOF (closed by the server)", err)
+	}
+
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	// Give the server time to accept them all (it does at once without a bound); with
+	// the bound the peak stays at maxConns however long this takes.
+	for deadline := time.Now().Add(2 * time.Second); srv.open.Load() < 40 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p := srv.peak.Load(); p > int64(maxConns) {
+		t.Fatalf("%d connections open at once, want at most %d", p, maxConns)
 	}
 }

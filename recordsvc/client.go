@@ -31,7 +31,7 @@ type Stream struct {
 	n    uint64
 }
 
-// Dial connects to the service at addr (HOST:PORT), sends filterText (empty: every
+// Dial connects to the service at addr (HOST:PORT, or unix:PATH), sends filterText (empty: every
 // record) and waits for the server to accept it. A refused filter returns a
 // *RefusedError carrying the server's one-line message.
 func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream, error) {
@@ -42,7 +42,8 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 		cfg.Timeout = 10 * time.Second
 	}
 	d := net.Dialer{Timeout: cfg.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	network, address := dialNetwork(addr)
+	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		// Every error from Dial starts with addr, once: "HOST:PORT: connect: connection refused".
 		var op *net.OpError
@@ -67,11 +68,16 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
+	br := bufio.NewReaderSize(conn, 64<<10)
 	if _, err := conn.Write(appendHello(nil, filterText)); err != nil {
+		// A server with no room answers "busy" before reading the hello, and may have
+		// closed already: its answer says more than the failed write.
+		if rerr := readReply(br); errors.Is(rerr, ErrBusy) {
+			err = rerr
+		}
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
 	if err := readReply(br); err != nil {
 		conn.Close()
 		var ref *RefusedError

@@ -1,5 +1,5 @@
 // Package recordsvc is the live record service: the protocol, server and client that
-// carry flow records over TCP (optionally TLS) from a sensor or relay (`-P PORT`) to the
+// carry flow records over TCP (optionally TLS) or a Unix socket from a sensor or relay (`-P PORT`) to the
 // tools (`read -S HOST:PORT`) and to relays, as Argus's port 561 does for ra and radium.
 // It is not Argus's protocol: Argus's `ra -S` cannot read a Panoptes service, and
 // Panoptes's `-S` cannot read an Argus server.
@@ -12,9 +12,15 @@
 //
 // The server compiles the filter and answers:
 //
-//	reply:  'P' 'N' 'P' 'S' | version (1) | status (0 ok, 1 refused) | message length (uint16, LE) | message
+//	reply:  'P' 'N' 'P' 'S' | version (1) | status | message length (uint16, LE) | message
 //
-// A refusal (the filter's one-line error) ends the connection. After an OK the server
+//	status 0 ok
+//	       1 refused: the filter's one-line error, or a hello this server cannot read
+//	         (another protocol version: the reply carries the server's version)
+//	       2 busy: the server serves --max-clients clients already; try again later
+//
+// A refusal ends the connection. A server out of room for connections (see Limits)
+// may send a busy reply as soon as it accepts, before the hello arrives. After an OK the server
 // sends frames until it closes:
 //
 //	frame:  type (uint8) | uvarint payload length | payload
@@ -33,8 +39,30 @@
 //
 // # Flow control
 //
-// Each client has its own bounded queue of encoded records, filled by Publish without
-// ever blocking: a record that does not fit is dropped for that client only, counted,
-// reported to the client in a drops frame and logged by the server. A slow or stalled
-// client therefore never slows capture or the other clients.
+// Publish (the sensor's writer) only appends the record to a bounded queue (65,536
+// records) for one fan-out goroutine, which matches each client's filter and fills
+// each client's bounded queue of encoded records; so the number of clients never
+// slows the writer. A record that does not fit in a client's queue (ClientBuffer),
+// or in the memory all queues may hold together (QueueMemory), is dropped for that
+// client only, counted, reported to the client in a drops frame and logged by the
+// server; a record the fan-out queue cannot take is reported to every client. A slow
+// or stalled client therefore never slows capture or the other clients, and at most
+// MaxClients clients are served at once.
+//
+// # Limits
+//
+// At most MaxClients clients are served at once (256), fewer when RLIMIT_NOFILE less
+// the descriptors open at start and ReserveFDs (64) leaves less room: the archive and
+// capture must never be the ones to get "too many open files". Up to 8 more connections
+// may be reading their hello; beyond that a connection gets a busy reply at once and is
+// closed. Client connections over TCP have keepalive (30 s idle, 3 probes 10 s apart)
+// and TCP_USER_TIMEOUT (60 s), so vanished peers are reaped. Error messages and log
+// lines repeat at most about 240 bytes of a client's filter.
+//
+// # Access
+//
+// `-P unix:/run/panoptes/records.sock` serves on a Unix socket of mode 0660, group
+// panoptes when that group exists: other local users cannot connect. TCP listens on
+// loopback unless --listen says otherwise; a TCP listener on another address without
+// TLS client certificates is warned about at start.
 package recordsvc

@@ -41,8 +41,8 @@ func FuzzFrames(f *testing.F) {
 func FuzzHello(f *testing.F) {
 	f.Add(appendHello(nil, "tcp and port 80"))
 	f.Add(appendHello(nil, ""))
-	f.Add(appendReply(nil, true, "filter: bad"))
-	f.Add(appendReply(nil, false, ""))
+	f.Add(appendReply(nil, statusRefused, "filter: bad"))
+	f.Add(appendReply(nil, statusOK, ""))
 	f.Add([]byte("PNPS\x01\xff\xff"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if text, err := readHello(bytes.NewReader(b)); err == nil {

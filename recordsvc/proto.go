@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Magic starts a hello and a reply.
@@ -31,7 +32,11 @@ const (
 const (
 	statusOK      = 0
 	statusRefused = 1
+	statusBusy    = 2
 )
+
+// errVersion marks a hello of another protocol version: it is answered with a refusal.
+var errVersion = errors.New("refused")
 
 // ErrProtocol marks a peer that does not speak this protocol (or a damaged stream).
 var ErrProtocol = errors.New("not a Panoptes record service stream")
@@ -54,7 +59,7 @@ func readHello(r io.Reader) (string, error) {
 		return "", fmt.Errorf("hello: %w", ErrProtocol)
 	}
 	if h[4] != Version {
-		return "", fmt.Errorf("hello: protocol version %d, this server speaks %d", h[4], Version)
+		return "", fmt.Errorf("hello: protocol version %d, this server speaks %d: %w", h[4], Version, errVersion)
 	}
 	n := binary.LittleEndian.Uint16(h[5:])
 	text := make([]byte, n)
@@ -64,14 +69,11 @@ func readHello(r io.Reader) (string, error) {
 	return string(text), nil
 }
 
-// appendReply appends the server's answer to a hello: ok, or refused with a message.
-func appendReply(b []byte, refused bool, msg string) []byte {
+// appendReply appends the server's answer to a hello: statusOK, or a refusal
+// (statusRefused, statusBusy) with a message.
+func appendReply(b []byte, status byte, msg string) []byte {
 	if len(msg) > MaxFilter {
 		msg = msg[:MaxFilter]
-	}
-	status := byte(statusOK)
-	if refused {
-		status = statusRefused
 	}
 	b = append(b, Magic[:]...)
 	b = append(b, Version, status)
@@ -104,9 +106,14 @@ func readReply(r io.Reader) error {
 		return nil
 	case statusRefused:
 		return &RefusedError{Msg: string(msg)}
+	case statusBusy:
+		return fmt.Errorf("%w: %s", ErrBusy, msg)
 	}
 	return fmt.Errorf("answer status %d: %w", h[5], ErrProtocol)
 }
+
+// ErrBusy is a client's error when the server already serves as many clients as it may.
+var ErrBusy = errors.New("server busy")
 
 // RefusedError is the server's refusal of a hello: its filter's error, as one line.
 type RefusedError struct{ Msg string }
@@ -207,3 +214,39 @@ func (f *frameReader) next() error {
 	}
 	return fmt.Errorf("frame type %d: %w", typ, ErrProtocol)
 }
+
+// maxEcho is how much of a client's input (its filter) an error message or log line
+// repeats: a 64 KiB filter must not come back whole in the refusal nor in the log.
+const maxEcho = 240
+
+// clipEcho shortens msg to about maxEcho bytes, keeping the text around a filter
+// error's ">>>HERE<<<" mark when there is one, else the start.
+func clipEcho(msg string) string {
+	if len(msg) <= maxEcho {
+		return msg
+	}
+	const mark = ">>>HERE<<<"
+	at := strings.Index(msg, mark)
+	if at < 0 {
+		return validUTF8(msg[:maxEcho]) + fmt.Sprintf("... (%d bytes cut)", len(msg)-maxEcho)
+	}
+	// the message's head ("filter: unexpected ... at column N: ") and the mark's
+	// surroundings
+	head, _, _ := strings.Cut(msg, ": ")
+	if h := strings.Index(msg[len(head)+2:], ": "); h >= 0 && len(head)+2+h < at {
+		head = msg[:len(head)+2+h]
+	}
+	from, to := max(len(head)+2, at-maxEcho/3), min(len(msg), at+len(mark)+maxEcho/3)
+	out := head + ": "
+	if from > len(head)+2 {
+		out += "..."
+	}
+	out += validUTF8(msg[from:to])
+	if to < len(msg) {
+		out += "..."
+	}
+	return out
+}
+
+// validUTF8 drops a rune cut at either end.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "") }

@@ -9,15 +9,21 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"panoptes/record"
 )
@@ -212,7 +218,7 @@ func TestLostConnection(t *testing.T) {
 		}
 		readHello(c)
 		h := record.AppendHeader(nil)
-		b := appendReply(nil, false, "")
+		b := appendReply(nil, statusOK, "")
 		b = append(appendFrameHeader(b, FrameData, len(h)), h...)
 		r := mkrec(1)
 		enc := record.AppendRecord(nil, &r)
@@ -387,4 +393,255 @@ func TestConcurrentPublish(t *testing.T) {
 	if rd.err != nil || len(rd.seqs) != 20000 || rd.drops.Load() != 0 {
 		t.Fatalf("got %d records, %d dropped (%v)", len(rd.seqs), rd.drops.Load(), rd.err)
 	}
+}
+
+// TestPublishNeverWaitsForClients: Publish (the sensor's writer) hands records over and
+// returns even while the fan-out to a client cannot proceed, and the client then gets
+// every record. Before the fix, Publish matched filters and filled client queues itself:
+// with one client's queue held, it blocked (the first of 1000 Publish calls never
+// returned), which is how 3,000 clients slowed the writer into dropping 135,648 records.
+func TestPublishNeverWaitsForClients(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rd := dialReader(t, srv.Addr().String(), "", DialConfig{})
+	go rd.run(s)
+	waitFor(t, "client", func() bool { return srv.Clients() == 1 })
+	c := (*srv.clients.Load())[0]
+	c.mu.Lock() // the fan-out to this client cannot proceed
+	published := make(chan int)
+	go func() {
+		for i := 0; i < 1000; i++ {
+			r := mkrec(i)
+			srv.Publish(&r)
+		}
+		published <- 1000
+	}()
+	select {
+	case <-published:
+	case <-time.After(10 * time.Second):
+		c.mu.Unlock()
+		<-published
+		t.Fatalf("Publish blocked on a client's queue: the fan-out runs on the writer's goroutine")
+	}
+	c.mu.Unlock()
+	srv.Close(5 * time.Second)
+	<-rd.done
+	if rd.err != nil || len(rd.seqs) != 1000 || rd.drops.Load() != 0 {
+		t.Fatalf("client got %d records, %d dropped (%v), want 1000, 0", len(rd.seqs), rd.drops.Load(), rd.err)
+	}
+}
+
+// TestMaxClients: the client beyond MaxClients gets a "busy" answer (not a filter
+// refusal), is counted, and the served clients are unaffected. Before the fix the third
+// client was served like the others (3 clients, 0 refused).
+func TestMaxClients(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{MaxClients: 2, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	addr := srv.Addr().String()
+	for i := 0; i < 2; i++ {
+		s, _ := dialReader(t, addr, "", DialConfig{})
+		defer s.Close()
+	}
+	waitFor(t, "two clients", func() bool { return srv.Clients() == 2 })
+	s, err := Dial(context.Background(), addr, "", DialConfig{})
+	if err == nil {
+		s.Close()
+		t.Fatalf("third client served: %d clients, %d refused", srv.Clients(), srv.Stats().Refused)
+	}
+	var ref *RefusedError
+	if errors.As(err, &ref) || !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("third client: %v, want ErrBusy naming %s", err, addr)
+	}
+	if st := srv.Stats(); st.Refused != 1 || st.Clients != 2 {
+		t.Fatalf("stats %+v, want 2 clients, 1 refused", st)
+	}
+}
+
+// TestQueueMemoryBudget: clients that never read cannot make the server hold more than
+// QueueMemory in their queues together; what they miss is counted and reported. Before
+// the fix each of 8 stalled clients queued its own 1 MiB (8 MiB against a 1 MiB budget,
+// as 300 idle clients reached 2.2 GB).
+func TestQueueMemoryBudget(t *testing.T) {
+	const budget = 1 << 20
+	srv, err := Listen("127.0.0.1:0", Config{ClientBuffer: 1 << 20, QueueMemory: budget, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr().String()
+	var streams []*Stream
+	for i := 0; i < 8; i++ {
+		s, _ := dialReader(t, addr, "", DialConfig{})
+		streams = append(streams, s)
+	}
+	waitFor(t, "8 clients", func() bool { return srv.Clients() == 8 })
+	const total = 200_000 // ~12 MB each: more than socket buffers and queue together
+	peak := int64(0)
+	for i := 0; i < total; i++ {
+		r := mkrec(i)
+		srv.Publish(&r)
+		if i%1000 == 0 {
+			peak = max(peak, srv.pendingCap())
+		}
+	}
+	waitFor(t, "the fan-out to finish", func() bool { return srv.fanoutIdle() })
+	peak = max(peak, srv.pendingCap())
+	st := srv.Stats()
+	for _, s := range streams {
+		s.Close()
+	}
+	srv.Close(time.Second)
+	if peak > budget || st.Dropped == 0 {
+		t.Fatalf("client queues held %d bytes at most (budget %d), %d records dropped", peak, budget, st.Dropped)
+	}
+}
+
+// pendingCap sums the capacity of the clients' queues at one moment (every queue
+// locked), measured apart from the server's own accounting.
+func (s *Server) pendingCap() int64 {
+	var n int64
+	cs := *s.clients.Load()
+	for _, c := range cs {
+		c.mu.Lock()
+		n += int64(cap(c.pending))
+	}
+	for _, c := range cs {
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// TestOtherVersionRefused: a hello of another protocol version gets a refusal that
+// says which version the server speaks, not a bare close. Before the fix the server
+// closed without a word (the client read "connection reset by peer").
+func TestOtherVersionRefused(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hello := appendHello(nil, "tcp")
+	hello[4] = Version + 1
+	conn.Write(hello)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	err = readReply(conn)
+	var ref *RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Msg, "version 2") || !strings.Contains(ref.Msg, "speaks 1") {
+		t.Fatalf("answer to a version 2 hello: %v, want a refusal naming both versions", err)
+	}
+	if st := srv.Stats(); st.Refused != 1 {
+		t.Fatalf("%d refused, want 1", st.Refused)
+	}
+}
+
+// TestHugeFilterNotEchoed: a refused 60 KB filter is not sent back nor logged whole;
+// the refusal keeps the place of the error. Before the fix the refusal was 56,057
+// bytes long.
+func TestHugeFilterNotEchoed(t *testing.T) {
+	var longest atomic.Int64
+	logf := func(format string, args ...any) {
+		longest.Store(max(longest.Load(), int64(len(fmt.Sprintf(format, args...)))))
+	}
+	srv, err := Listen("127.0.0.1:0", Config{Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	huge := strings.Repeat("tcp or ", 8000) + "foo 1" // 56,005 bytes, error at the end
+	_, err = Dial(context.Background(), srv.Addr().String(), huge, DialConfig{})
+	var ref *RefusedError
+	if !errors.As(err, &ref) {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	if len(ref.Msg) > 400 || !strings.Contains(ref.Msg, ">>>HERE<<<foo 1") {
+		t.Fatalf("refusal of %d bytes, want at most 400 with the error's place: %.500q", len(ref.Msg), ref.Msg)
+	}
+	ok := strings.Repeat("tcp or ", 8000) + "udp"
+	s, err := Dial(context.Background(), srv.Addr().String(), ok, DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, "the client", func() bool { return srv.Clients() == 1 })
+	if n := longest.Load(); n > 500 {
+		t.Fatalf("a log line of %d bytes", n)
+	}
+}
+
+// TestKeepalive: a client that vanishes without a FIN or RST (power loss, a cut
+// cable) is reaped by TCP keepalive while idle, and by TCP_USER_TIMEOUT while records
+// wait unacknowledged. Before the fix the server's side had Go's keepalive (15 s) but
+// TCP_USER_TIMEOUT 0: such a peer held its connection and queue for ~15 minutes of
+// retransmissions.
+func TestKeepalive(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	s, _ := dialReader(t, srv.Addr().String(), "", DialConfig{})
+	defer s.Close()
+	waitFor(t, "the client", func() bool { return srv.Clients() == 1 })
+	conn := (*srv.clients.Load())[0].conn.(syscall.Conn)
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ka, idle, user int
+	raw.Control(func(fd uintptr) {
+		ka, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+		idle, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+		user, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+	})
+	if ka != 1 || idle == 0 || idle > 60 || user == 0 {
+		t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d s, TCP_USER_TIMEOUT %d ms; want on, at most 60 s, set", ka, idle, user)
+	}
+}
+
+// TestUnixSocketListener: a second server on a live socket is refused and leaves it in
+// place; a stale socket (its server died without removing it) is replaced; Close
+// removes the socket. (-P unix: did not exist before; see TestServiceUnixSocket.)
+func TestUnixSocketListener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.sock")
+	srv, err := Listen(UnixPrefix+path, Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(UnixPrefix+path, Config{}); err == nil || !strings.Contains(err.Error(), "another process serves") {
+		t.Fatalf("second server on a live socket: %v", err)
+	}
+	s, rd := dialReader(t, UnixPrefix+path, "", DialConfig{})
+	go rd.run(s)
+	waitFor(t, "the client", func() bool { return srv.Clients() == 1 })
+	r := mkrec(7)
+	srv.Publish(&r)
+	srv.Close(5 * time.Second)
+	<-rd.done
+	if rd.err != nil || len(rd.seqs) != 1 || rd.seqs[0] != 7 {
+		t.Fatalf("client over the Unix socket: %v %v", rd.seqs, rd.err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
+
+	stale, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close() // the file stays, nobody accepts
+	srv, err = Listen(UnixPrefix+path, Config{Logf: quietLog(t)})
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	srv.Close(time.Second)
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +29,7 @@ import (
 	"panoptes/recordsvc"
 )
 
-const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR]] [-w OUT] [--publish nats://...] [-- FILTER]"
+const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [-w OUT] [--publish nats://...] [-- FILTER]"
 
 // hub takes records from every input and gives each to every output, one at a time.
 type hub struct {
@@ -89,13 +88,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
 	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
 	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
-	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT`")
+	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
 	listen := fs.String("listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
 	cert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM `FILE`); also presented to -S upstreams that ask for one")
 	key := fs.String("tls-key", "", "the key of --tls-cert (PEM `FILE`)")
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by a CA in this PEM `FILE`")
 	upstreamCA := fs.String("tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
 	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
+	maxClients := fs.Int("max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
+	queueMemory := fs.Int64("queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
 	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
 	archive := index.AddArchiveFlags(fs)
 	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
@@ -130,8 +131,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var dial recordsvc.DialConfig
 	useTLS := *upstreamCA != "" || slices.ContainsFunc(*upstreams, overTLS)
 	for _, u := range *upstreams {
+		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
-			return cli.Usagef("-S %q: want HOST:PORT", u)
+			return cli.Usagef("-S %q: want HOST:PORT or unix:/PATH", u)
 		}
 	}
 	if useTLS {
@@ -153,21 +157,24 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if *port != "" {
-		p, err := strconv.ParseUint(*port, 10, 16)
+		addr, err := recordsvc.ListenAddress(*port, *listen)
 		if err != nil {
-			return cli.Usagef("-P %q: want a port number", *port)
+			return cli.Usagef("relay: %v", err)
 		}
-		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, Logf: logf}
+		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
 		if *cert != "" || *key != "" || *clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {
 				return &cli.UsageError{Err: err}
 			}
 		}
-		h.srv, err = recordsvc.Listen(net.JoinHostPort(*listen, strconv.FormatUint(p, 10)), cfg)
+		h.srv, err = recordsvc.Listen(addr, cfg)
 		if err != nil {
 			return fmt.Errorf("-P %s: %w", *port, err)
 		}
 		logf("serving records on %s", h.srv.Addr())
+		if w := recordsvc.ExposureWarning(h.srv.Addr(), cfg.TLS); w != "" {
+			logf("warning: %s", w)
+		}
 		defer h.srv.Close(5 * time.Second)
 	}
 	if *publish != "" {
@@ -262,6 +269,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if h.srv != nil {
 		h.srv.Close(30 * time.Second) // let clients take what is queued for them
+		logf("%s", h.srv.Stats().Summary())
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -270,7 +270,7 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 		defer cfg.Observe(newLiveState(cfg.Interfaces, caps, afps, shards, flowShards, &written))()
 	}
 	stopRefresh := refreshHWClocks(caps, warn)
-	ifaceErr := watchInterfaces(ctx, cfg.Interfaces)
+	ifaceErr := watchInterfaces(ctx, cfg.Interfaces, warn)
 	stopRefresh()
 	// Detach first: no frame reaches a socket after that, so the shards can take all
 	// that their sockets hold before they flush, and the counters read after add up
@@ -480,10 +480,13 @@ func nicDrops(name string) uint64 {
 }
 
 // watchInterfaces waits for ctx to end, checking every 250 ms that each interface still
-// exists and is up; it returns an error naming the first that vanished or went down.
-func watchInterfaces(ctx context.Context, names []string) error {
+// exists and is up; it returns an error naming the first that vanished or went down. A
+// check the system could not make (out of file descriptors) is warned about, once
+// until a check succeeds again, and the capture goes on.
+func watchInterfaces(ctx context.Context, names []string, warn func(string)) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	warned := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -491,9 +494,18 @@ func watchInterfaces(ctx context.Context, names []string) error {
 		case <-tick.C:
 			for _, n := range names {
 				ifc, err := net.InterfaceByName(n)
+				if errno := syscall.Errno(0); errors.As(err, &errno) {
+					// The question failed, not the interface (EMFILE, ENOBUFS...).
+					if !warned {
+						warn(fmt.Sprintf("cannot check interface %s: %v; capture goes on", n, err))
+					}
+					warned = true
+					continue
+				}
 				if err != nil {
 					return fmt.Errorf("interface %s vanished; records up to now were written", n)
 				}
+				warned = false
 				if ifc.Flags&net.FlagUp == 0 {
 					return fmt.Errorf("interface %s went down; records up to now were written", n)
 				}
@@ -839,6 +851,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
 		return err
+	}
+	if serve.srv != nil {
+		ops.service.Store(serve.srv) // its counters in --metrics
 	}
 	if w, closeSink, err = teeIPFIX(*ipfixDest, w, closeSink, warn); err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/metrics"
+	"panoptes/recordsvc"
 	"panoptes/xdp"
 )
 
@@ -117,6 +118,7 @@ type sensorOps struct {
 	log         *slog.Logger // nil: plain lines
 	srv         *metrics.Server
 	gate        metrics.Gate
+	service     atomic.Pointer[recordsvc.Server] // -P, once it serves
 }
 
 func addOpsFlags(fs *pflag.FlagSet) *sensorOps {
@@ -149,6 +151,16 @@ func (o *sensorOps) logger(stderr io.Writer, interfaces []string) (func(string),
 		}
 		o.log.Warn(s)
 	}, nil
+}
+
+// serviceCounters reads the record service's counters for a scrape; nil without -P.
+func (o *sensorOps) serviceCounters() *metrics.Service {
+	srv := o.service.Load()
+	if srv == nil {
+		return nil
+	}
+	st := srv.Stats()
+	return &metrics.Service{Clients: st.Clients, Refused: st.Refused, Dropped: st.Dropped, Unoffered: st.Unoffered, QueueBytes: st.QueueBytes}
 }
 
 // lineWriter writes each log line with one Write call, so that lines from several
@@ -189,6 +201,7 @@ func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(
 		s, ok := src()
 		if ok {
 			s.ArchiveBytes = size()
+			s.Service = o.serviceCounters()
 		}
 		return s, ok
 	}))

@@ -3,8 +3,7 @@ package sensor
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
+	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -22,15 +21,21 @@ type serveFlags struct {
 	cert, key, clientCA string
 	publish             string
 	clientBuffer        int
+	maxClients          int
+	queueMemory         int64
+
+	srv *recordsvc.Server // once wrap has opened it
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT`")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
+	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P PORT: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
 	fs.StringVar(&f.cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)")
 	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
 	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
 	fs.IntVar(&f.clientBuffer, "client-buffer", 4<<20, "with -P: `BYTES` of records queued per client; records beyond are dropped for that client (and reported to it)")
+	fs.IntVar(&f.maxClients, "max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
+	fs.Int64Var(&f.queueMemory, "queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
 	fs.StringVar(&f.publish, "publish", "", "also publish records to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
 }
 
@@ -46,6 +51,7 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 		closeW()
 		return nil, nil, err
 	}
+	f.srv = t.srv
 	return t, func() error {
 		err := closeW()
 		t.closeService()
@@ -59,22 +65,26 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 }
 
 func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, error) {
-	t := &teeSink{w: w}
+	t := &teeSink{w: w, logf: logf}
 	if f.port != "" {
-		p, err := strconv.ParseUint(f.port, 10, 16)
+		addr, err := recordsvc.ListenAddress(f.port, f.listen)
 		if err != nil {
-			return nil, cli.Usagef("sensor: -P %q: want a port number", f.port)
+			return nil, cli.Usagef("sensor: %v", err)
 		}
-		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, Logf: logf}
+		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory,
+			ReserveFDs: captureReserveFDs(), Logf: logf}
 		if f.cert != "" || f.key != "" || f.clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(f.cert, f.key, f.clientCA); err != nil {
 				return nil, &cli.UsageError{Err: err}
 			}
 		}
-		if t.srv, err = recordsvc.Listen(net.JoinHostPort(f.listen, strconv.FormatUint(p, 10)), cfg); err != nil {
+		if t.srv, err = recordsvc.Listen(addr, cfg); err != nil {
 			return nil, fmt.Errorf("-P %s: %w", f.port, err)
 		}
 		logf("serving records on %s", t.srv.Addr())
+		if w := recordsvc.ExposureWarning(t.srv.Addr(), cfg.TLS); w != "" {
+			logf("warning: %s", w)
+		}
 	}
 	if f.publish != "" {
 		tg, err := natsstream.ParseURL(f.publish)
@@ -90,11 +100,20 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 	return t, nil
 }
 
+// captureReserveFDs is how many descriptors -P leaves to the rest of the sensor. The
+// service starts before the capture opens its sockets (an AF_PACKET or AF_XDP socket per
+// queue, queues at most one per CPU per interface, plus the XDP program's maps), so
+// besides the archive's files these must stay free of clients.
+func captureReserveFDs() int {
+	return recordsvc.DefaultReserveFDs + 8*runtime.NumCPU()
+}
+
 // teeSink writes to the sensor's output and offers each record to the service and NATS.
 type teeSink struct {
-	w   record.Sink
-	srv *recordsvc.Server
-	pub *natsstream.Publisher
+	logf func(string, ...any)
+	w    record.Sink
+	srv  *recordsvc.Server
+	pub  *natsstream.Publisher
 }
 
 func (t *teeSink) Write(r *record.Record) error {
@@ -118,5 +137,6 @@ func (t *teeSink) Flush() error {
 func (t *teeSink) closeService() {
 	if t.srv != nil {
 		t.srv.Close(5 * time.Second)
+		t.logf("%s", t.srv.Stats().Summary())
 	}
 }

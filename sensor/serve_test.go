@@ -3,6 +3,7 @@ package sensor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -73,5 +74,31 @@ func TestServeFlagsBad(t *testing.T) {
 		if _, _, err := f.wrap(w, w.Flush, func(string, ...any) {}); err == nil {
 			t.Errorf("%+v accepted", f)
 		}
+	}
+}
+
+// TestServeCountersInMetrics: the record service's refusals reach the sensor's
+// Prometheus snapshot. Before the fix the snapshot had no service counters at all.
+func TestServeCountersInMetrics(t *testing.T) {
+	w, _ := record.NewWriter(io.Discard)
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1}
+	_, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	var ops sensorOps
+	ops.service.Store(f.srv)
+	addr := f.srv.Addr().String()
+	c, err := recordsvc.Dial(context.Background(), addr, "", recordsvc.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := recordsvc.Dial(context.Background(), addr, "", recordsvc.DialConfig{}); !errors.Is(err, recordsvc.ErrBusy) {
+		t.Fatalf("second client: %v, want busy", err)
+	}
+	if m := ops.serviceCounters(); m == nil || m.Refused != 1 || m.Clients != 1 {
+		t.Fatalf("metrics %+v, want 1 client, 1 refused", m)
 	}
 }
