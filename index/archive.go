@@ -67,6 +67,7 @@ type Archive struct {
 	db       *pebble.DB
 	logf     func(format string, args ...any)
 	readOnly bool
+	now      func() int64 // ns since the epoch; see trustedClock
 }
 
 // Options for opening an archive.
@@ -123,7 +124,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, now: trustedClock(time.Now())}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()

@@ -15,12 +15,34 @@ import (
 )
 
 // Retention bounds an archive: segments are deleted, oldest first, while the archive
-// holds data older than MaxAge (measured back from its newest segment, so an imported
-// case is not deleted for being an old capture) or is larger than MaxSize bytes. Zero
-// fields are no limit. A segment being written is never deleted.
+// holds data older than MaxAge or is larger than MaxSize bytes. Zero fields are no
+// limit. A segment being written is never deleted.
+//
+// Age is measured per source id, back from that source's newest segment (so an
+// imported old case is kept for its own age, not deleted for being an old capture),
+// but never from later than the clock (trustedClock): one record stamped in 2106
+// (a hostile or broken exporter, a damaged capture, a sensor whose clock jumped
+// forward) neither makes its own source's data look old nor any other source's.
 type Retention struct {
 	MaxAge  time.Duration
 	MaxSize int64
+}
+
+// FutureTolerance is how far after the clock a record may be stamped before the writer
+// counts it as stamped in the future: exporters' and sensors' clocks differ a little,
+// and a flow's last time runs up to the moment it is written.
+const FutureTolerance = 10 * time.Minute
+
+// trustedClock returns the clock that retention and the future count use: the wall
+// clock, but never later than the wall clock at opened plus the time passed since by
+// the monotonic clock. A forward step of the wall clock while the archive is open
+// (a bad NTP source, an operator's typo) therefore neither ages data nor hides records
+// stamped by the wrong clock; a step back is followed at once.
+func trustedClock(opened time.Time) func() int64 {
+	return func() int64 {
+		now := time.Now()
+		return min(now.UnixNano(), opened.UnixNano()+int64(now.Sub(opened)))
+	}
 }
 
 // SetRetention makes the writer apply r each time it seals a segment.
@@ -32,6 +54,21 @@ func (w *Writer) openIDs() map[uint64]bool {
 		ids[s.seg.id] = true
 	}
 	return ids
+}
+
+// ageReferences returns, per source id, the time its segments' age is measured from:
+// the start of its newest segment, or limit (the clock) if that is later.
+func ageReferences(segs []segment, limit int64) map[uint32]int64 {
+	ref := map[uint32]int64{}
+	for _, s := range segs {
+		if r, ok := ref[s.srcid]; !ok || s.span > r {
+			ref[s.srcid] = s.span
+		}
+	}
+	for src, r := range ref {
+		ref[src] = min(r, limit)
+	}
+	return ref
 }
 
 // applyRetention deletes the segments r says to, with their index entries, and logs
@@ -51,27 +88,29 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 		return segs[i].id < segs[j].id
 	})
 	sizes := make([]int64, len(segs))
-	var total, newest int64
+	var total int64
 	for i, s := range segs {
 		if fi, err := os.Stat(a.segmentFile(s)); err == nil {
 			sizes[i] = fi.Size()
 		}
 		total += sizes[i]
-		newest = max(newest, s.span)
 	}
+	ref := ageReferences(segs, a.now())
 	for i, s := range segs {
 		if open[s.id] || !s.sealed {
 			continue
 		}
-		tooOld := r.MaxAge > 0 && newest-s.span > int64(r.MaxAge)
+		// Sources age apart, so an old segment that stays does not stop the scan.
+		tooOld := r.MaxAge > 0 && ref[s.srcid]-s.span > int64(r.MaxAge)
 		tooBig := r.MaxSize > 0 && total > r.MaxSize
 		if !tooOld && !tooBig {
-			break
+			continue
 		}
 		if err := a.deleteSegment(s); err != nil {
 			return err
 		}
-		why := fmt.Sprintf("older than %v", r.MaxAge)
+		why := fmt.Sprintf("older than %v (source id %d measured from %s)", r.MaxAge, s.srcid,
+			time.Unix(0, ref[s.srcid]).UTC().Format("2006-01-02 15:04:05"))
 		if !tooOld {
 			why = fmt.Sprintf("archive over %d bytes", r.MaxSize)
 		}
