@@ -90,14 +90,14 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 	sizes := make([]int64, len(segs))
 	var total int64
 	for i, s := range segs {
-		if fi, err := os.Stat(a.segmentFile(s)); err == nil {
-			sizes[i] = fi.Size()
+		if size, err := a.statFile(segmentRel(s)); err == nil {
+			sizes[i] = size
 		}
 		total += sizes[i]
 	}
 	ref := ageReferences(segs, a.now())
 	for i, s := range segs {
-		if open[s.id] || !s.sealed {
+		if open[s.id] || !s.sealed || !a.deletable(s) {
 			continue
 		}
 		// Sources age apart, so an old segment that stays does not stop the scan.
@@ -121,11 +121,34 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 	return nil
 }
 
-func (a *Archive) segmentFile(s segment) string {
+// segmentRel returns the path of a segment's file, relative to the archive.
+func segmentRel(s segment) string {
 	if s.sealed {
-		return filepath.Join(a.dir, s.path)
+		return s.path
 	}
-	return filepath.Join(a.dir, tmpPath(s.path))
+	return tmpPath(s.path)
+}
+
+// segmentFile returns the path of a segment's file.
+func (a *Archive) segmentFile(s segment) string { return filepath.Join(a.dir, segmentRel(s)) }
+
+// deletable reports whether retention may delete s: an index entry whose path is not a
+// segment file inside the archive (planted, or damaged) is left alone, with a note the
+// first time, and the writer goes on; `index rebuild` recreates the index from the
+// segment files.
+func (a *Archive) deletable(s segment) bool {
+	err := checkSegmentPath(segmentRel(s))
+	if err == nil {
+		return true
+	}
+	if !a.warned[s.id] {
+		if a.warned == nil {
+			a.warned = map[uint64]bool{}
+		}
+		a.warned[s.id] = true
+		a.logf("archive %s: retention: index entry of segment %d: %v; left alone (index rebuild recreates the index from the segment files)", a.dir, s.id, err)
+	}
+	return false
 }
 
 // deleteSegment removes a sealed segment: first its index entries (blocks, addresses,
@@ -134,12 +157,13 @@ func (a *Archive) segmentFile(s segment) string {
 // whole (damaged on disk, or gone) has its entries found by a scan of the whole index
 // instead, so that a bad old segment neither stops the writer nor stays behind.
 func (a *Archive) deleteSegment(s segment) error {
-	path := a.segmentFile(s)
+	rel := segmentRel(s)
+	path := filepath.Join(a.dir, rel)
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as := addrSet{}
 	scanErr := func() error {
-		f, err := os.Open(path)
+		f, err := a.openFile(rel, os.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -177,7 +201,7 @@ func (a *Archive) deleteSegment(s segment) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+	if err := a.removeFile(rel); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("retention: %w", err)
 	}
 	return nil

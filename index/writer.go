@@ -215,10 +215,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	f, err := w.a.openFile(tmpPath(rel), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
@@ -232,7 +229,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 		// space it took), and its index entry, left unsealed and without a file, is
 		// forgotten by the next open.
 		f.Close()
-		os.Remove(tmp)
+		w.a.removeFile(tmpPath(rel))
 		return nil, fmt.Errorf("archive: writing the header of %s: %w", tmp, bareErr(err))
 	}
 	s.f, s.off = f, int64(len(hdr))
@@ -298,10 +295,9 @@ func (w *Writer) seal(s *openSegment) error {
 		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), bareErr(err))
 	}
 	final := filepath.Join(w.a.dir, s.seg.path)
-	if err := os.Rename(s.f.Name(), final); err != nil {
+	if err := w.a.renameFile(tmpPath(s.seg.path), s.seg.path); err != nil {
 		return fmt.Errorf("archive: publishing %s: %w", final, bareErr(err))
 	}
-	syncDir(filepath.Dir(final))
 	s.seg.sealed = true
 	batch := w.a.db.NewBatch()
 	defer batch.Close()
