@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"panoptes/internal/binarytest"
 )
 
 // countBySrcID prints an archive with `read -R ARCH -s srcid` and counts its records
@@ -84,5 +89,87 @@ func TestImportFutureCaptureKeepsOtherSources(t *testing.T) {
 	}
 	if !strings.Contains(errs, "in the future") {
 		t.Errorf("import did not report the records stamped in the future:\n%s", errs)
+	}
+}
+
+// netflowV5 returns a NetFlow v5 datagram of n UDP flows exported at unixSecs, each
+// flow lasting the 10 s before the export, with source ports from port0 on.
+func netflowV5(unixSecs uint32, n int, port0 uint16) []byte {
+	const uptime = 1_000_000 // ms
+	b := make([]byte, 24+48*n)
+	binary.BigEndian.PutUint16(b[0:], 5)
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	binary.BigEndian.PutUint32(b[4:], uptime)
+	binary.BigEndian.PutUint32(b[8:], unixSecs)
+	for i := 0; i < n; i++ {
+		r := b[24+48*i:]
+		copy(r[0:], []byte{10, 0, 0, 1})
+		copy(r[4:], []byte{10, 0, 0, 2})
+		binary.BigEndian.PutUint32(r[16:], 1)  // packets
+		binary.BigEndian.PutUint32(r[20:], 60) // bytes
+		binary.BigEndian.PutUint32(r[24:], uptime-10_000)
+		binary.BigEndian.PutUint32(r[28:], uptime)
+		binary.BigEndian.PutUint16(r[32:], port0+uint16(i))
+		binary.BigEndian.PutUint16(r[34:], 53)
+		r[38] = 17
+	}
+	return b
+}
+
+// `relay -C ADDR -w A/ --retain-age 90d` collects flows stamped now, then one NetFlow v5
+// datagram with unix_secs 0xFFFFFFFF (2106): every record stays, and the relay reports
+// the record stamped in the future.
+//
+// Before the fix: "1 of 601 records left" (the collected flows were deleted as older
+// than 90 days before 2106).
+func TestRelayFutureNetFlowKeepsArchive(t *testing.T) {
+	bin := binarytest.Build(t)
+	arch := filepath.Join(t.TempDir(), "A") + "/"
+	addr := fmt.Sprintf("127.0.0.1:%d", freeUDPPortE2E(t))
+	relay := binarytest.Start(t, bin, "relay", "-C", addr, "-w", arch, "--retain-age", "90d")
+	// The relay binds -C before it opens -w: once the index exists, datagrams are received.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(filepath.Join(arch, "index")); err == nil {
+			break
+		}
+		if relay.Exited() || time.Now().After(deadline) {
+			t.Fatalf("relay -C %s did not start: %s", addr, relay.Stderr())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	now := uint32(time.Now().Unix())
+	want := 0
+	for i := 0; i < 20; i++ {
+		if _, err := c.Write(netflowV5(now, 30, uint16(1000+30*i))); err != nil {
+			t.Fatal(err)
+		}
+		want += 30
+	}
+	if _, err := c.Write(netflowV5(0xFFFFFFFF, 1, 9999)); err != nil {
+		t.Fatal(err)
+	}
+	want++
+	// SIGINT makes the relay write everything that reached its socket (as in
+	// TestSoftflowdToRelayCollector); "N records relayed" says it did.
+	if code := relay.Interrupt(15 * time.Second); code != 0 {
+		t.Fatalf("relay: exit %d after SIGINT: %s", code, relay.Stderr())
+	}
+	if !strings.Contains(relay.Stderr(), fmt.Sprintf("%d records relayed", want)) {
+		t.Fatalf("the relay did not take every datagram (want %d records):\n%s", want, relay.Stderr())
+	}
+	got := 0
+	for _, n := range countBySrcID(t, arch) {
+		got += n
+	}
+	if got != want {
+		t.Errorf("%d of %d records left", got, want)
+	}
+	if !strings.Contains(relay.Stderr(), "in the future") {
+		t.Errorf("the relay did not report the record stamped in the future:\n%s", relay.Stderr())
 	}
 }
