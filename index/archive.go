@@ -125,7 +125,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, now: trustedClock(time.Now())}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, now: trustedClock(time.Now(), time.Now)}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()

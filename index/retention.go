@@ -38,10 +38,12 @@ const FutureTolerance = 10 * time.Minute
 // the monotonic clock. A forward step of the wall clock while the archive is open
 // (a bad NTP source, an operator's typo) therefore neither ages data nor hides records
 // stamped by the wrong clock; a step back is followed at once.
-func trustedClock(opened time.Time) func() int64 {
+//
+// opened must carry a monotonic reading (come from time.Now); wall is the wall clock
+// (time.Now; a test steps it).
+func trustedClock(opened time.Time, wall func() time.Time) func() int64 {
 	return func() int64 {
-		now := time.Now()
-		return min(now.UnixNano(), opened.UnixNano()+int64(now.Sub(opened)))
+		return min(wall().UnixNano(), opened.UnixNano()+int64(time.Since(opened)))
 	}
 }
 

@@ -151,3 +151,28 @@ func TestRetentionAfterClockStep(t *testing.T) {
 		t.Errorf("writer counted %d records stamped in the future, want %d", st.Future, wrong)
 	}
 }
+
+// The wall clock steps 200 days forward while the archive is open, and the sensor
+// stamps its records with it: those records are counted as stamped in the future, and
+// the source's records from before the step are not aged by the wrong clock.
+//
+// Before the fix (retention trusting the wall clock alone; checked by making
+// trustedClock return wall()): "source 5: 121 of 362 records left" and "writer counted
+// 1 records stamped in the future, want 121".
+func TestRetentionClockStepWhileOpen(t *testing.T) {
+	a, w, _ := retentionWriter(t, Retention{MaxAge: time.Hour})
+	step := 200 * 24 * time.Hour
+	a.now = trustedClock(time.Now(), func() time.Time { return time.Now().Add(step) })
+	now := time.Now().UnixNano()
+	n := writeEvery(t, w, 5, now-int64(40*time.Minute), now-int64(20*time.Minute), 5*time.Second)
+	stepped := writeEvery(t, w, 5, now+int64(step), now+int64(step+10*time.Minute), 5*time.Second)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countBySource(t, a)[5]; got != n+stepped {
+		t.Errorf("source 5: %d of %d records left", got, n+stepped)
+	}
+	if st := w.Stats(); st.Future != uint64(stepped) {
+		t.Errorf("writer counted %d records stamped in the future, want %d", st.Future, stepped)
+	}
+}
