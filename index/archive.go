@@ -69,6 +69,8 @@ type Archive struct {
 	readOnly bool
 	now      func() int64    // ns since the epoch; see trustedClock
 	warned   map[uint64]bool // segments whose index entry retention refused, noted once
+	// warnedSnap: the snapshots directory is a symlink, noted once.
+	warnedSnap bool
 }
 
 // Options for opening an archive.
@@ -100,6 +102,9 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 	} else if fi, err := os.Stat(filepath.Join(dir, "index")); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("archive %s: no index (not an archive, or never written)", dir)
+	}
+	if err := notSymlink(filepath.Join(dir, "index")); err != nil {
+		return nil, err
 	}
 	if !o.ReadOnly {
 		// Pebble retries a write that fails for want of space rather than failing it,
@@ -215,6 +220,15 @@ func openSnapshot(dir string) (*pebble.DB, error) {
 // publishSnapshot checkpoints the index for readers and prunes old snapshots.
 func (a *Archive) publishSnapshot() error {
 	root := filepath.Join(a.dir, "snapshots")
+	if err := notSymlink(root); err != nil {
+		// Pruning would delete in the symlink's target: publish nothing, say so once,
+		// and go on writing (queries during writing then wait for the writer).
+		if !a.warnedSnap {
+			a.warnedSnap = true
+			a.logf("%v; no snapshots are published for queries during writing", err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}

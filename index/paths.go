@@ -160,3 +160,14 @@ func (a *Archive) renameFile(from, to string) error {
 	syscall.Fsync(dirfd)
 	return nil
 }
+
+// notSymlink refuses a directory of the archive (index, snapshots) that is a symlink:
+// Pebble and snapshot pruning would delete and write in its target. A path that does
+// not exist yet is fine.
+func notSymlink(path string) error {
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("archive: %s is a symlink; an archive's directories must be its own (symlinks are not followed inside an archive)", path)
+	}
+	return nil
+}

@@ -217,3 +217,84 @@ func TestRecoverLeavesPathOutsideArchive(t *testing.T) {
 		t.Fatalf("the planted entry's file was changed: %d bytes, was %d", len(got), len(want))
 	}
 }
+
+// The archive's snapshots directory replaced by a symlink to a directory elsewhere: the
+// writer neither prunes (deletes) what is there nor stops writing.
+//
+// Before the fix: "outside/00000000000000000001 was deleted" (pruned as an old snapshot).
+func TestSnapshotsSymlinkIsNotPruned(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "arch")
+	outside := filepath.Join(root, "outside")
+	old := time.Now().Add(-time.Hour)
+	var victims []string
+	for i := 1; i <= 5; i++ {
+		v := filepath.Join(outside, fmt.Sprintf("%020d", i))
+		if err := os.MkdirAll(v, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(v, old, old)
+		victims = append(victims, v)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "snapshots")); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	a, err := Open(dir, Options{Logf: func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := a.NewWriter(5 * time.Minute)
+	w.blockBytes = 1 << 10
+	recs := genRecords(200, 13)
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatalf("the writer stopped: %v", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("the writer stopped: %v", err)
+	}
+	for _, v := range victims {
+		if _, err := os.Stat(v); err != nil {
+			t.Fatalf("%s was deleted: %v", v, err)
+		}
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "snapshots") {
+		t.Errorf("no note of the symlinked snapshots directory: %q", notes)
+	}
+}
+
+// The archive's index directory replaced by a symlink: opening the archive fails with
+// one line naming it, and nothing is written through the symlink.
+//
+// Before the fix: the archive opened and Pebble wrote its files into the symlink's
+// target ("outside holds 8 files").
+func TestIndexSymlinkIsRefused(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "arch")
+	outside := filepath.Join(root, "outside")
+	for _, d := range []string{dir, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir, Options{})
+	if err == nil {
+		a.Close()
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("outside holds %d files", len(ents))
+	}
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "index")) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("open with a symlinked index: %v; want one line naming it", err)
+	}
+	t.Log(err)
+}
