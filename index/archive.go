@@ -67,8 +67,9 @@ type Archive struct {
 	db       *pebble.DB
 	logf     func(format string, args ...any)
 	readOnly bool
-	now      func() int64    // ns since the epoch; see trustedClock
-	warned   map[uint64]bool // segments whose index entry retention refused, noted once
+	now      func() int64     // ns since the epoch; see trustedClock
+	warned   map[uint64]bool  // segments whose index entry retention refused, noted once
+	sizes    map[uint64]int64 // sizes of sealed segment files, for retention
 	// warnedSnap: the snapshots directory is a symlink, noted once.
 	warnedSnap bool
 }

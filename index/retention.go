@@ -92,9 +92,7 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 	sizes := make([]int64, len(segs))
 	var total int64
 	for i, s := range segs {
-		if size, err := a.statFile(segmentRel(s)); err == nil {
-			sizes[i] = size
-		}
+		sizes[i] = a.segmentSize(s)
 		total += sizes[i]
 	}
 	ref := ageReferences(segs, a.now())
@@ -133,6 +131,27 @@ func segmentRel(s segment) string {
 
 // segmentFile returns the path of a segment's file.
 func (a *Archive) segmentFile(s segment) string { return filepath.Join(a.dir, segmentRel(s)) }
+
+// segmentSize returns the size of a segment's file (0 if it cannot be opened). A sealed
+// segment's size is kept, as the file no longer changes: retention runs at every seal,
+// over every segment, and opening each file each time (a walk of its directories
+// without following symlinks) would grow with the archive.
+func (a *Archive) segmentSize(s segment) int64 {
+	if size, ok := a.sizes[s.id]; ok && s.sealed {
+		return size
+	}
+	size, err := a.statFile(segmentRel(s))
+	if err != nil {
+		return 0
+	}
+	if s.sealed {
+		if a.sizes == nil {
+			a.sizes = map[uint64]int64{}
+		}
+		a.sizes[s.id] = size
+	}
+	return size
+}
 
 // deletable reports whether retention may delete s: an index entry whose path is not a
 // segment file inside the archive (planted, or damaged) is left alone, with a note the
@@ -203,6 +222,7 @@ func (a *Archive) deleteSegment(s segment) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
+	delete(a.sizes, s.id)
 	if err := a.removeFile(rel); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("retention: %w", err)
 	}

@@ -56,7 +56,8 @@ func (w *Writer) Stats() WriterStats { return WriterStats{Future: w.future.n} }
 // futureCount counts the records stamped in the future and remembers the first.
 type futureCount struct {
 	n        uint64
-	limit    int64 // the clock plus FutureTolerance when last read; records up to it pass without reading the clock
+	seen     uint64 // records written
+	limit    int64  // the clock plus FutureTolerance when last read; records up to it pass without reading the clock
 	first    int64
 	firstSrc uint32
 	reported bool
@@ -116,7 +117,10 @@ func (w *Writer) stop(err error) error {
 }
 
 func (w *Writer) write(r *record.Record) error {
-	if t := max(r.StartTime, r.LastTime); t > w.future.limit {
+	w.future.seen++
+	// The clock is read again every 4096 records, so that the limit follows a step
+	// of the clock back.
+	if t := max(r.StartTime, r.LastTime); t > w.future.limit || w.future.seen%4096 == 0 {
 		w.checkFuture(r.SrcID, t)
 	}
 	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
