@@ -83,8 +83,9 @@ func (a *Archive) pathErr(op, rel string, err error) error {
 }
 
 // openFile opens the segment file rel (creating its directories when flag has
-// O_CREATE). A symlink anywhere in rel, or a file that is not a regular file (a FIFO
-// would block the reader), is an error.
+// O_CREATE). A symlink anywhere in rel, a file that is not a regular file (a FIFO
+// would block the reader), or one opened for writing that has other hard links is an
+// error.
 func (a *Archive) openFile(rel string, flag int, perm uint32) (*os.File, error) {
 	dirfd, name, err := a.parentDir(rel, flag&os.O_CREATE != 0)
 	if err != nil {
@@ -95,12 +96,8 @@ func (a *Archive) openFile(rel string, flag int, perm uint32) (*os.File, error) 
 	if err != nil {
 		return nil, a.pathErr("open", rel, err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if err := checkOpened(fd, flag); err != nil {
 		syscall.Close(fd)
-		if err == nil {
-			err = errors.New("not a regular file")
-		}
 		return nil, a.pathErr("open", rel, err)
 	}
 	// O_NONBLOCK only kept the open from blocking on a FIFO; reads of a regular file
@@ -110,6 +107,23 @@ func (a *Archive) openFile(rel string, flag int, perm uint32) (*os.File, error) 
 		return nil, a.pathErr("open", rel, err)
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(a.dir, rel)), nil
+}
+
+// checkOpened refuses what is not a segment file of the archive's own: anything but a
+// regular file, and, when opened for writing (recovery and rebuild truncate a torn
+// block), a file with other hard links, which may be a file outside the archive.
+func checkOpened(fd, flag int) error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return errors.New("not a regular file")
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 && st.Nlink > 1 {
+		return fmt.Errorf("has %d hard links; a segment file written to must have one (remove the other names)", st.Nlink)
+	}
+	return nil
 }
 
 // statFile returns the size of the segment file rel.

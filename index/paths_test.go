@@ -298,3 +298,34 @@ func TestIndexSymlinkIsRefused(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// A file outside the archive hard-linked in as a segment being written: opening the
+// archive for writing (which recovers unsealed segments) and `index rebuild` refuse to
+// truncate it, with one line naming it, instead of cutting the shared file.
+//
+// Before the fix: "the hard link's other name was changed: 966 bytes, was 1066".
+func TestRebuildDoesNotTruncateHardLinks(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "arch")
+	writeArchive(t, dir, genRecords(300, 7))
+	target := filepath.Join(root, "victim.bin")
+	want := makeTornCopy(t, dir, target)
+	link := filepath.Join(dir, "1", "2026", "11", "27", ".10.00.00-999.seg.tmp")
+	if err := os.Link(target, link); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	// Opening for writing recovers unsealed segments (and would cut the torn block);
+	// rebuild scans them again.
+	a, err := Open(dir, Options{})
+	if err == nil {
+		_, err = a.Rebuild(nil)
+		a.Close()
+	}
+	if got, _ := os.ReadFile(target); !bytes.Equal(got, want) {
+		t.Fatalf("the hard link's other name was changed: %d bytes, was %d", len(got), len(want))
+	}
+	if err == nil || !strings.Contains(err.Error(), link) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("rebuild: %v; want one line naming %s", err, link)
+	}
+	t.Log(err)
+}
