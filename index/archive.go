@@ -67,6 +67,11 @@ type Archive struct {
 	db       *pebble.DB
 	logf     func(format string, args ...any)
 	readOnly bool
+	now      func() int64     // ns since the epoch; see trustedClock
+	warned   map[uint64]bool  // segments whose index entry retention refused, noted once
+	sizes    map[uint64]int64 // sizes of sealed segment files, for retention
+	// warnedSnap: the snapshots directory is a symlink, noted once.
+	warnedSnap bool
 }
 
 // Options for opening an archive.
@@ -99,6 +104,9 @@ func Open(dir string, o Options) (*Archive, error) {
 	} else if fi, err := os.Stat(filepath.Join(dir, "index")); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("archive %s: no index (not an archive, or never written)", dir)
 	}
+	if err := notSymlink(filepath.Join(dir, "index")); err != nil {
+		return nil, err
+	}
 	if !o.ReadOnly {
 		// Pebble retries a write that fails for want of space rather than failing it,
 		// which would hang the writer at start: refuse a nearly full disk up front.
@@ -123,7 +131,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, now: trustedClock(time.Now(), time.Now)}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()
@@ -213,6 +221,15 @@ func openSnapshot(dir string) (*pebble.DB, error) {
 // publishSnapshot checkpoints the index for readers and prunes old snapshots.
 func (a *Archive) publishSnapshot() error {
 	root := filepath.Join(a.dir, "snapshots")
+	if err := notSymlink(root); err != nil {
+		// Pruning would delete in the symlink's target: publish nothing, say so once,
+		// and go on writing (queries during writing then wait for the writer).
+		if !a.warnedSnap {
+			a.warnedSnap = true
+			a.logf("%v; no snapshots are published for queries during writing", err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -385,6 +402,11 @@ func (a *Archive) recover() error {
 		if s.sealed {
 			continue
 		}
+		if err := checkSegmentPath(s.path); err != nil {
+			// Planted or damaged: nothing of the archive's to recover there.
+			a.logf("archive %s: index entry of unsealed segment %d: %v; left alone (index rebuild recreates the index from the segment files)", a.dir, s.id, err)
+			continue
+		}
 		if err := a.sealRecovered(s); err != nil {
 			return err
 		}
@@ -408,12 +430,11 @@ func (a *Archive) recover() error {
 
 func (a *Archive) sealRecovered(s segment) error {
 	tmp := filepath.Join(a.dir, tmpPath(s.path))
-	final := filepath.Join(a.dir, s.path)
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	f, err := a.openFile(tmpPath(s.path), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		if _, ferr := os.Stat(final); ferr == nil {
+		if _, ferr := a.statFile(s.path); ferr == nil {
 			// Died between publishing the file and marking it sealed: finish the job.
-			return a.reindexSealed(s, final)
+			return a.reindexSealed(s)
 		}
 		// Never created (died before the file existed): forget the entry.
 		return a.db.Delete(segKey(s.id), pebble.Sync)
@@ -431,7 +452,7 @@ func (a *Archive) sealRecovered(s segment) error {
 		// Died while writing the header: the segment holds no block, nothing was
 		// acknowledged from it.
 		a.logf("archive: %s: removing a segment whose header was cut short (%d bytes)", tmp, fi.Size())
-		if err := os.Remove(tmp); err != nil {
+		if err := a.removeFile(tmpPath(s.path)); err != nil {
 			return fmt.Errorf("recovering %s: %w", tmp, err)
 		}
 		return a.db.Delete(segKey(s.id), pebble.Sync)
@@ -451,10 +472,9 @@ func (a *Archive) sealRecovered(s segment) error {
 		}
 	}
 	s.sealed = true
-	if err := os.Rename(tmp, filepath.Join(a.dir, s.path)); err != nil {
+	if err := a.renameFile(tmpPath(s.path), s.path); err != nil {
 		return fmt.Errorf("sealing %s: %w", tmp, err)
 	}
-	syncDir(filepath.Dir(filepath.Join(a.dir, s.path)))
 	if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
 		return err
 	}
@@ -489,8 +509,9 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 }
 
 // reindexSealed indexes a published segment's blocks and addresses and marks it sealed.
-func (a *Archive) reindexSealed(s segment, path string) error {
-	f, err := os.Open(path)
+func (a *Archive) reindexSealed(s segment) error {
+	path := filepath.Join(a.dir, s.path)
+	f, err := a.openFile(s.path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("recovering %s: %w", path, err)
 	}
@@ -669,14 +690,14 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 		}
 		f := files[b.seg.id]
 		if f == nil {
-			sealed, open := filepath.Join(a.dir, b.seg.path), filepath.Join(a.dir, tmpPath(b.seg.path))
+			sealed, open := b.seg.path, tmpPath(b.seg.path)
 			if !b.seg.sealed {
 				sealed, open = open, sealed // try the name the index gave first
 			}
 			var err error
-			if f, err = os.Open(sealed); errors.Is(err, os.ErrNotExist) {
+			if f, err = a.openFile(sealed, os.O_RDONLY, 0); errors.Is(err, os.ErrNotExist) {
 				// A writer sealed (renamed) the segment since the index was read.
-				f, err = os.Open(open)
+				f, err = a.openFile(open, os.O_RDONLY, 0)
 			}
 			if errors.Is(err, os.ErrNotExist) && a.readOnly {
 				// A reader sees the index as it was when it opened; a writer's retention

@@ -19,7 +19,7 @@ type ArchiveFlags struct {
 // AddArchiveFlags adds --retain-age, --retain-size and --segment-span to fs.
 func AddArchiveFlags(fs *pflag.FlagSet) *ArchiveFlags {
 	return &ArchiveFlags{
-		retainAge:  fs.String("retain-age", "", "archive: delete segments older than this, measured back from the newest data (90d, 2w, 36h)"),
+		retainAge:  fs.String("retain-age", "", "archive: delete segments older than this, measured back from each source id's newest data but never from later than the clock (90d, 2w, 36h)"),
 		retainSize: fs.String("retain-size", "", "archive: delete the oldest segments while the archive is larger than this (500G)"),
 		span:       fs.Duration("segment-span", DefaultSpan, "archive: the time each segment file covers, as rasplit -M time 5m (1s to 24h)"),
 	}

@@ -29,6 +29,14 @@ func (a *Archive) segmentFiles() ([]segment, error) {
 			}
 			return nil
 		}
+		if !d.Type().IsRegular() {
+			// A symlink (or FIFO, device) is no segment, whatever its name: opening it
+			// would reach a file that is not the archive's.
+			if strings.HasSuffix(d.Name(), ".seg") || strings.HasSuffix(d.Name(), ".seg.tmp") {
+				a.logf("archive: %s is not a regular file; skipped", path)
+			}
+			return nil
+		}
 		rel, _ := filepath.Rel(a.dir, path)
 		name := d.Name()
 		sealed := true
@@ -85,11 +93,8 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 	}
 	var maxID uint64
 	for i, s := range files {
-		path := filepath.Join(a.dir, s.path)
-		if !s.sealed {
-			path = filepath.Join(a.dir, tmpPath(s.path))
-		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		path := filepath.Join(a.dir, segmentRel(s))
+		f, err := a.openFile(segmentRel(s), os.O_RDWR, 0)
 		if err != nil {
 			return st, fmt.Errorf("archive: %w", err)
 		}
@@ -176,11 +181,8 @@ func (a *Archive) Verify() ([]string, error) {
 		if is.path != s.path || (is.sealed && !s.sealed) {
 			diffs = append(diffs, fmt.Sprintf("segment %d: index says %s (sealed %v), file is %s (sealed %v)", s.id, is.path, is.sealed, s.path, s.sealed))
 		}
-		path := filepath.Join(a.dir, s.path)
-		if !s.sealed {
-			path = filepath.Join(a.dir, tmpPath(s.path))
-		}
-		f, err := os.Open(path)
+		path := filepath.Join(a.dir, segmentRel(s))
+		f, err := a.openFile(segmentRel(s), os.O_RDONLY, 0)
 		if err != nil {
 			return nil, err
 		}

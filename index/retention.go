@@ -15,12 +15,36 @@ import (
 )
 
 // Retention bounds an archive: segments are deleted, oldest first, while the archive
-// holds data older than MaxAge (measured back from its newest segment, so an imported
-// case is not deleted for being an old capture) or is larger than MaxSize bytes. Zero
-// fields are no limit. A segment being written is never deleted.
+// holds data older than MaxAge or is larger than MaxSize bytes. Zero fields are no
+// limit. A segment being written is never deleted.
+//
+// Age is measured per source id, back from that source's newest segment (so an
+// imported old case is kept for its own age, not deleted for being an old capture),
+// but never from later than the clock (trustedClock): one record stamped in 2106
+// (a hostile or broken exporter, a damaged capture, a sensor whose clock jumped
+// forward) neither makes its own source's data look old nor any other source's.
 type Retention struct {
 	MaxAge  time.Duration
 	MaxSize int64
+}
+
+// FutureTolerance is how far after the clock a record may be stamped before the writer
+// counts it as stamped in the future: exporters' and sensors' clocks differ a little,
+// and a flow's last time runs up to the moment it is written.
+const FutureTolerance = 10 * time.Minute
+
+// trustedClock returns the clock that retention and the future count use: the wall
+// clock, but never later than the wall clock at opened plus the time passed since by
+// the monotonic clock. A forward step of the wall clock while the archive is open
+// (a bad NTP source, an operator's typo) therefore neither ages data nor hides records
+// stamped by the wrong clock; a step back is followed at once.
+//
+// opened must carry a monotonic reading (come from time.Now); wall is the wall clock
+// (time.Now; a test steps it).
+func trustedClock(opened time.Time, wall func() time.Time) func() int64 {
+	return func() int64 {
+		return min(wall().UnixNano(), opened.UnixNano()+int64(time.Since(opened)))
+	}
 }
 
 // SetRetention makes the writer apply r each time it seals a segment.
@@ -32,6 +56,21 @@ func (w *Writer) openIDs() map[uint64]bool {
 		ids[s.seg.id] = true
 	}
 	return ids
+}
+
+// ageReferences returns, per source id, the time its segments' age is measured from:
+// the start of its newest segment, or limit (the clock) if that is later.
+func ageReferences(segs []segment, limit int64) map[uint32]int64 {
+	ref := map[uint32]int64{}
+	for _, s := range segs {
+		if r, ok := ref[s.srcid]; !ok || s.span > r {
+			ref[s.srcid] = s.span
+		}
+	}
+	for src, r := range ref {
+		ref[src] = min(r, limit)
+	}
+	return ref
 }
 
 // applyRetention deletes the segments r says to, with their index entries, and logs
@@ -51,27 +90,27 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 		return segs[i].id < segs[j].id
 	})
 	sizes := make([]int64, len(segs))
-	var total, newest int64
+	var total int64
 	for i, s := range segs {
-		if fi, err := os.Stat(a.segmentFile(s)); err == nil {
-			sizes[i] = fi.Size()
-		}
+		sizes[i] = a.segmentSize(s)
 		total += sizes[i]
-		newest = max(newest, s.span)
 	}
+	ref := ageReferences(segs, a.now())
 	for i, s := range segs {
-		if open[s.id] || !s.sealed {
+		if open[s.id] || !s.sealed || !a.deletable(s) {
 			continue
 		}
-		tooOld := r.MaxAge > 0 && newest-s.span > int64(r.MaxAge)
+		// Sources age apart, so an old segment that stays does not stop the scan.
+		tooOld := r.MaxAge > 0 && ref[s.srcid]-s.span > int64(r.MaxAge)
 		tooBig := r.MaxSize > 0 && total > r.MaxSize
 		if !tooOld && !tooBig {
-			break
+			continue
 		}
 		if err := a.deleteSegment(s); err != nil {
 			return err
 		}
-		why := fmt.Sprintf("older than %v", r.MaxAge)
+		why := fmt.Sprintf("older than %v (source id %d measured from %s)", r.MaxAge, s.srcid,
+			time.Unix(0, ref[s.srcid]).UTC().Format("2006-01-02 15:04:05"))
 		if !tooOld {
 			why = fmt.Sprintf("archive over %d bytes", r.MaxSize)
 		}
@@ -82,11 +121,55 @@ func (a *Archive) applyRetention(r Retention, open map[uint64]bool) error {
 	return nil
 }
 
-func (a *Archive) segmentFile(s segment) string {
+// segmentRel returns the path of a segment's file, relative to the archive.
+func segmentRel(s segment) string {
 	if s.sealed {
-		return filepath.Join(a.dir, s.path)
+		return s.path
 	}
-	return filepath.Join(a.dir, tmpPath(s.path))
+	return tmpPath(s.path)
+}
+
+// segmentFile returns the path of a segment's file.
+func (a *Archive) segmentFile(s segment) string { return filepath.Join(a.dir, segmentRel(s)) }
+
+// segmentSize returns the size of a segment's file (0 if it cannot be opened). A sealed
+// segment's size is kept, as the file no longer changes: retention runs at every seal,
+// over every segment, and opening each file each time (a walk of its directories
+// without following symlinks) would grow with the archive.
+func (a *Archive) segmentSize(s segment) int64 {
+	if size, ok := a.sizes[s.id]; ok && s.sealed {
+		return size
+	}
+	size, err := a.statFile(segmentRel(s))
+	if err != nil {
+		return 0
+	}
+	if s.sealed {
+		if a.sizes == nil {
+			a.sizes = map[uint64]int64{}
+		}
+		a.sizes[s.id] = size
+	}
+	return size
+}
+
+// deletable reports whether retention may delete s: an index entry whose path is not a
+// segment file inside the archive (planted, or damaged) is left alone, with a note the
+// first time, and the writer goes on; `index rebuild` recreates the index from the
+// segment files.
+func (a *Archive) deletable(s segment) bool {
+	err := checkSegmentPath(segmentRel(s))
+	if err == nil {
+		return true
+	}
+	if !a.warned[s.id] {
+		if a.warned == nil {
+			a.warned = map[uint64]bool{}
+		}
+		a.warned[s.id] = true
+		a.logf("archive %s: retention: index entry of segment %d: %v; left alone (index rebuild recreates the index from the segment files)", a.dir, s.id, err)
+	}
+	return false
 }
 
 // deleteSegment removes a sealed segment: first its index entries (blocks, addresses,
@@ -95,12 +178,13 @@ func (a *Archive) segmentFile(s segment) string {
 // whole (damaged on disk, or gone) has its entries found by a scan of the whole index
 // instead, so that a bad old segment neither stops the writer nor stays behind.
 func (a *Archive) deleteSegment(s segment) error {
-	path := a.segmentFile(s)
+	rel := segmentRel(s)
+	path := filepath.Join(a.dir, rel)
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as := addrSet{}
 	scanErr := func() error {
-		f, err := os.Open(path)
+		f, err := a.openFile(rel, os.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -138,7 +222,8 @@ func (a *Archive) deleteSegment(s segment) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+	delete(a.sizes, s.id)
+	if err := a.removeFile(rel); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("retention: %w", err)
 	}
 	return nil

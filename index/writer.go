@@ -39,6 +39,28 @@ type Writer struct {
 	retain     Retention
 	lastSnap   time.Time
 	err        error // the first error; the writer stopped there
+	future     futureCount
+}
+
+// WriterStats are a writer's counters, for the exit summary of the commands that write
+// archives.
+type WriterStats struct {
+	// Future counts the records stamped more than FutureTolerance after the clock: they
+	// are stored as they came, and retention does not measure age from them.
+	Future uint64
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() WriterStats { return WriterStats{Future: w.future.n} }
+
+// futureCount counts the records stamped in the future and remembers the first.
+type futureCount struct {
+	n        uint64
+	seen     uint64 // records written
+	limit    int64  // the clock plus FutureTolerance when last read; records up to it pass without reading the clock
+	first    int64
+	firstSrc uint32
+	reported bool
 }
 
 type spanKey struct {
@@ -95,6 +117,12 @@ func (w *Writer) stop(err error) error {
 }
 
 func (w *Writer) write(r *record.Record) error {
+	w.future.seen++
+	// The clock is read again every 4096 records, so that the limit follows a step
+	// of the clock back.
+	if t := max(r.StartTime, r.LastTime); t > w.future.limit || w.future.seen%4096 == 0 {
+		w.checkFuture(r.SrcID, t)
+	}
 	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
 	s := w.open[k]
 	if s == nil {
@@ -122,6 +150,31 @@ func (w *Writer) write(r *record.Record) error {
 		return w.flushBlock(s)
 	}
 	return nil
+}
+
+// checkFuture counts a record stamped at t if t is more than FutureTolerance after the
+// clock, and logs the first such record.
+func (w *Writer) checkFuture(srcid uint32, t int64) {
+	w.future.limit = w.a.now() + int64(FutureTolerance)
+	if t <= w.future.limit {
+		return
+	}
+	w.future.n++
+	if w.future.n == 1 {
+		w.future.first, w.future.firstSrc = t, srcid
+		w.a.logf("archive: a record of source id %d is stamped %s, more than %v after the clock: stored and counted; retention does not measure age from it",
+			srcid, time.Unix(0, t).UTC().Format("2006-01-02 15:04:05"), FutureTolerance)
+	}
+}
+
+// reportFuture logs, once, how many records were stamped in the future.
+func (w *Writer) reportFuture() {
+	if w.future.n == 0 || w.future.reported {
+		return
+	}
+	w.future.reported = true
+	w.a.logf("archive: %d records stamped more than %v in the future (the first: source id %d, %s): stored; retention did not measure age from them",
+		w.future.n, FutureTolerance, w.future.firstSrc, time.Unix(0, w.future.first).UTC().Format("2006-01-02 15:04:05"))
 }
 
 // makeRoom seals what a new segment for k makes old: the source's segments more than
@@ -166,10 +219,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	f, err := w.a.openFile(tmpPath(rel), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
@@ -183,7 +233,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 		// space it took), and its index entry, left unsealed and without a file, is
 		// forgotten by the next open.
 		f.Close()
-		os.Remove(tmp)
+		w.a.removeFile(tmpPath(rel))
 		return nil, fmt.Errorf("archive: writing the header of %s: %w", tmp, bareErr(err))
 	}
 	s.f, s.off = f, int64(len(hdr))
@@ -249,10 +299,9 @@ func (w *Writer) seal(s *openSegment) error {
 		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), bareErr(err))
 	}
 	final := filepath.Join(w.a.dir, s.seg.path)
-	if err := os.Rename(s.f.Name(), final); err != nil {
+	if err := w.a.renameFile(tmpPath(s.seg.path), s.seg.path); err != nil {
 		return fmt.Errorf("archive: publishing %s: %w", final, bareErr(err))
 	}
-	syncDir(filepath.Dir(final))
 	s.seg.sealed = true
 	batch := w.a.db.NewBatch()
 	defer batch.Close()
@@ -293,6 +342,7 @@ func (w *Writer) Flush() error {
 // them. After an error Close only closes the files and returns that error: the next
 // Open seals what was left open.
 func (w *Writer) Close() error {
+	w.reportFuture()
 	if w.err != nil {
 		for id, s := range w.open {
 			s.f.Close()
