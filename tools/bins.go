@@ -40,6 +40,7 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := cli.FirstError(
+		cli.IntRange("--plot-top", *plotTop, 1, maxPlotTop),
 		cli.IntRange("--max-bins", *maxBins, 1, maxMaxBins),
 		cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32),
 	); err != nil {
@@ -65,9 +66,6 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		f, ok := record.Lookup(*plotField)
 		if !ok || (f.Kind != record.KindNumber && f.Kind != record.KindFloat) {
 			return cli.Usagef("--plot-field %q: not a numeric field", *plotField)
-		}
-		if *plotTop < 1 {
-			return cli.Usagef("--plot-top %d: must be at least 1", *plotTop)
 		}
 		pf = f
 	}
@@ -277,6 +275,7 @@ func takeShare(piece, rem *record.Side, frac float64) {
 // binEntrySize bytes each: a cluster entry, and a share of its bin's clusterer.
 const (
 	defaultMaxBins = 1_000_000
+	maxPlotTop     = 1000 // lines in a plot
 	maxMaxBins     = 1 << 30
 	binEntrySize   = clusterEntrySize + 64
 )

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -265,8 +266,9 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *maxRecords <= 0 {
-		return cli.Usagef("--max-records %d: must be positive", *maxRecords)
+	// Records are ordered by int32 indices.
+	if err := cli.IntRange("--max-records", *maxRecords, 1, math.MaxInt32); err != nil {
+		return err
 	}
 	var recs recordChunks
 	var tooMany bool
