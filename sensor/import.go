@@ -385,5 +385,5 @@ func flowFlags(fs *pflag.FlagSet, c *flow.Config) {
 	fs.DurationVar(&c.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
 	fs.DurationVar(&c.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
 	fs.DurationVar(&c.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
-	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards; when full the oldest idle flow is exported early (counted)")
+	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards (and as many datagrams waiting for fragments); when full the oldest idle one is exported early (counted in evictions)")
 }

@@ -16,7 +16,7 @@ type Config struct {
 	OtherTimeout   time.Duration // idle timeout of non-IP flows, ARP included (5 s)
 	CloseLinger    time.Duration // how long a closed TCP flow keeps catching stragglers (5 s)
 	FragTimeout    time.Duration // how long fragments wait for their first fragment (5 s)
-	MaxFlows       int           // flows held at once; when full the oldest idle flow is exported early. Fragment groups have a bound of the same size
+	MaxFlows       int           // flows held at once, and as many fragment groups; when either is full its oldest is exported early
 	SrcID          uint32
 	Clock          record.Clock
 	Inf            [16]byte // interface name the records say they were seen on
