@@ -522,3 +522,26 @@ func BenchmarkFilterMatch(b *testing.B) {
 		})
 	}
 }
+
+// TestErrorEchoIsShort: a syntax error repeats a short window of the expression around
+// the position, and cuts a long token it names, so a huge expression gives one short
+// line. Before the fix: the 1 MB expression's error was 2 MB long (the expression,
+// and the token again in the message).
+func TestErrorEchoIsShort(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, expr := range []string{
+		"tcp and host " + long,
+		long + " and tcp",
+		"tcp and " + strings.Repeat("(", 1000) + "port",
+		strings.Repeat("tcp and ", 100000) + "port x " + strings.Repeat("and udp ", 100000),
+	} {
+		_, err := Compile(expr)
+		if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), ">>>HERE<<<") {
+			msg := "<nil>"
+			if err != nil {
+				msg = err.Error()
+			}
+			t.Errorf("error of %d bytes: %.300s; want a short line marking the position", len(msg), msg)
+		}
+	}
+}

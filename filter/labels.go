@@ -17,8 +17,8 @@ import (
 //	                              (RE2; plain text matches as a substring), as
 //	                              ra's -M label="regex"
 //
-// Quotes let TEXT hold spaces; it cannot hold a '"', and a lone '|' or '&' is an
-// operator to the lexer ("label web or label dns" for alternatives).
+// Quotes let TEXT hold spaces and operator characters (label "web|dns"); it cannot
+// hold a '"'.
 
 // labelWords are the keywords parseLabel handles.
 var labelWords = map[string]bool{"sco": true, "dco": true, "co": true, "sas": true, "das": true, "as": true, "label": true}
@@ -45,20 +45,11 @@ func (p *parser) parseLabel(t token) (node, error) {
 		return &asNode{d: labelDir(w), as: uint32(n)}, nil
 	}
 	text := v.text
-	if strings.HasPrefix(text, `"`) {
-		// The lexer split the quoted text at white space and operators: take it from
-		// the expression and skip the tokens inside the quotes.
-		end := strings.IndexByte(p.expr[v.pos+1:], '"')
-		if end < 0 {
-			return nil, p.errAt(v, "unterminated quoted label")
-		}
-		end += v.pos + 1
-		text = p.expr[v.pos+1 : end]
-		for p.peek().kind != tEOF && p.peek().pos <= end {
-			p.next()
-		}
-	} else if v.kind != tWord {
+	if v.kind != tWord {
 		return nil, p.errAt(v, "expected a label after %q, found %s", t.text, v)
+	}
+	if len(text) >= 2 && text[0] == '"' {
+		text = text[1 : len(text)-1] // the lexer made the quoted text one word
 	}
 	if text == "" || strings.Contains(text, `"`) {
 		return nil, p.errAt(v, "bad label %q (empty, or holding a '\"')", text)

@@ -31,6 +31,11 @@ func TestLabelPrimitives(t *testing.T) {
 		{`label "(ftp)"`, false, false, false, `label "(ftp)"`},
 		{`label "dns server" and tcp`, false, false, false, `(label "dns server" and tcp)`},
 		{`label "dns server" or sco US`, true, false, false, `(label "dns server" or sco US)`},
+		// Before the fix: a '|' or '&' inside the quotes was an operator to the lexer:
+		// `filter: unexpected "|" (use "||") at column 9`.
+		{`label "ftp|web"`, true, false, false, `label "ftp|web"`},
+		{`label "ftp|dns server" and not tcp`, true, false, false, `(label "ftp|dns server" and not tcp)`},
+		{`label "a&b (x)|^web" || sco XX`, true, false, false, `(label "a&b (x)|^web" or sco XX)`},
 	}
 	for _, tt := range tests {
 		f, err := Compile(tt.expr)
@@ -56,7 +61,8 @@ func TestLabelPrimitiveErrors(t *testing.T) {
 		"sco 12":          `bad country code "12"`,
 		"sas x":           `bad AS number "x"`,
 		"das 99999999999": `bad AS number`,
-		`label "abc`:      "unterminated quoted label",
+		`label "abc`:      "unterminated quoted text",
+		`label "a|b`:      "unterminated quoted text",
 		`label "a(" `:     "bad label regular expression",
 		`label ""`:        "bad label",
 		"label":           "expected a value",

@@ -33,8 +33,47 @@ func (e *SyntaxError) Error() string {
 			return r
 		}, s)
 	}
-	return fmt.Sprintf("filter: %s at column %d: %s>>>HERE<<<%s",
-		e.Msg, e.Column(), flat(e.Expr[:e.Offset]), flat(e.Expr[e.Offset:]))
+	before, after := window(e.Expr, e.Offset)
+	return fmt.Sprintf("filter: %s at column %d: %s>>>HERE<<<%s", e.Msg, e.Column(), flat(before), flat(after))
+}
+
+// echoWindow is how much of the expression an error repeats on each side of the
+// position: enough to find the place, and one short line however long the expression.
+const echoWindow = 40
+
+// window returns the expression before and after off, each cut to about echoWindow
+// bytes (on character boundaries) with "..." where it was cut.
+func window(expr string, off int) (before, after string) {
+	before, after = expr[:off], expr[off:]
+	if len(before) > echoWindow {
+		i := len(before) - echoWindow
+		for i < len(before) && !utf8.RuneStart(before[i]) {
+			i++
+		}
+		before = "..." + before[i:]
+	}
+	if len(after) > echoWindow {
+		i := echoWindow
+		for i > 0 && !utf8.RuneStart(after[i]) {
+			i--
+		}
+		after = after[:i] + "..."
+	}
+	return before, after
+}
+
+// cutArg shortens a string argument of an error message (a token, a value) to its
+// first echoWindow bytes and "...".
+func cutArg(a any) any {
+	s, ok := a.(string)
+	if !ok || len(s) <= echoWindow {
+		return a
+	}
+	i := echoWindow
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // Is makes errors.Is(err, ErrSyntax) true.
@@ -63,7 +102,7 @@ func (t token) String() string {
 	if t.kind == tEOF {
 		return "end of expression"
 	}
-	return fmt.Sprintf("%q", t.text)
+	return fmt.Sprintf("%q", cutArg(t.text))
 }
 
 // isDelim reports whether c ends a word.
@@ -96,6 +135,15 @@ func lex(expr string) ([]token, error) {
 		case c == '!':
 			toks = append(toks, token{tNot, "!", i})
 			i++
+		case c == '"':
+			// Quoted text is one word, quotes included, whatever it holds: a label's
+			// regular expression may hold '|', '&', '(' or spaces.
+			j := strings.IndexByte(expr[i+1:], '"')
+			if j < 0 {
+				return nil, &SyntaxError{Expr: expr, Offset: i, Msg: "unterminated quoted text"}
+			}
+			toks = append(toks, token{tWord, expr[i : i+j+2], i})
+			i += j + 2
 		case c == '&' || c == '|':
 			if i+1 >= len(expr) || expr[i+1] != c {
 				return nil, &SyntaxError{Expr: expr, Offset: i, Msg: fmt.Sprintf("unexpected %q (use %q)", string(c), string([]byte{c, c}))}

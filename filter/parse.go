@@ -59,6 +59,9 @@ func (p *parser) next() token {
 }
 
 func (p *parser) errAt(t token, format string, args ...any) error {
+	for i := range args {
+		args[i] = cutArg(args[i])
+	}
 	return &SyntaxError{Expr: p.expr, Offset: t.pos, Msg: fmt.Sprintf(format, args...)}
 }
 

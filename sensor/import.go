@@ -315,8 +315,8 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if cfg.Flow.SrcID, err = ParseSrcID(*srcid); err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	if cfg.Flow.MaxFlows <= 0 {
-		return cli.Usagef("--max-flows must be positive")
+	if err := checkImportFlags(&cfg); err != nil {
+		return err
 	}
 	if !*quiet {
 		if report := TerminalProgress(stdout, stderr); report != nil {
@@ -346,6 +346,38 @@ func OpenSink(out string, stdout io.Writer, opts index.OutputOptions, logf func(
 	return index.OpenOutput(out, stdout, opts, logf)
 }
 
+// Bounds of the import and flow flags. MaxWorkers bounds the shards (each a goroutine
+// with its batches and table): more than NIC RSS gives queues would only cost memory.
+// MaxMaxFlows bounds the flow table at about 650 bytes a flow (10 GB), and as many
+// fragment groups. Durations are positive (zero or less is no timer at all) and at most
+// a day, so a mistyped value is refused instead of replaced by a default.
+const (
+	MaxWorkers  = 256
+	MaxMaxFlows = 1 << 24
+	maxTimer    = 24 * time.Hour
+)
+
+// checkImportFlags checks import's counts and durations.
+func checkImportFlags(cfg *ImportConfig) error {
+	return cli.FirstError(
+		cli.IntRange("--workers", cfg.Workers, 0, MaxWorkers),
+		cli.DurationRange("--man-interval", cfg.ManInterval, time.Millisecond, maxTimer),
+		CheckFlowFlags(&cfg.Flow),
+	)
+}
+
+// CheckFlowFlags checks the flow table's flags (flowFlags), for import and sensor.
+func CheckFlowFlags(c *flow.Config) error {
+	return cli.FirstError(
+		cli.DurationRange("--status-interval", c.StatusInterval, time.Millisecond, maxTimer),
+		cli.DurationRange("--tcp-timeout", c.TCPTimeout, time.Millisecond, maxTimer),
+		cli.DurationRange("--udp-timeout", c.UDPTimeout, time.Millisecond, maxTimer),
+		cli.DurationRange("--icmp-timeout", c.ICMPTimeout, time.Millisecond, maxTimer),
+		cli.DurationRange("--other-timeout", c.OtherTimeout, time.Millisecond, maxTimer),
+		cli.IntRange("--max-flows", c.MaxFlows, 1, MaxMaxFlows),
+	)
+}
+
 // flowFlags adds the flow table's timers and size, shared by import and sensor.
 func flowFlags(fs *pflag.FlagSet, c *flow.Config) {
 	fs.DurationVar(&c.StatusInterval, "status-interval", 5*time.Second, "status records for active flows (and, live, management records) this often")
@@ -353,5 +385,5 @@ func flowFlags(fs *pflag.FlagSet, c *flow.Config) {
 	fs.DurationVar(&c.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
 	fs.DurationVar(&c.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
 	fs.DurationVar(&c.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
-	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards; when full the oldest idle flow is exported early (counted)")
+	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards (and as many datagrams waiting for fragments); when full the oldest idle one is exported early (counted in evictions)")
 }

@@ -161,7 +161,17 @@ func TestImportMainErrors(t *testing.T) {
 		{"bad flag", []string{"--frobnicate"}, "frobnicate"},
 		{"bad srcid", []string{"-r", "x", "-w", "-", "--srcid", "abc"}, "--srcid"},
 		{"bad duration", []string{"-r", "x", "-w", "-", "--tcp-timeout", "soon"}, "tcp-timeout"},
-		{"no flow table", []string{"-r", "x", "-w", "-", "--max-flows", "0"}, "--max-flows must be positive"},
+		{"no flow table", []string{"-r", "x", "-w", "-", "--max-flows", "0"}, "--max-flows 0: want 1 to"},
+		// Before the range checks the following were accepted: --workers 1000000000 then
+		// took 24 GB in 60 s, and negative durations silently became the defaults.
+		{"too many workers", []string{"-r", "x", "-w", "-", "--workers", "1000000000"}, "--workers 1000000000: want 0 to 256"},
+		{"negative workers", []string{"-r", "x", "-w", "-", "--workers", "-1"}, "--workers -1"},
+		{"too many flows", []string{"-r", "x", "-w", "-", "--max-flows", "1000000000000"}, "--max-flows 1000000000000"},
+		{"negative timeout", []string{"-r", "x", "-w", "-", "--tcp-timeout", "-5s"}, "--tcp-timeout -5s"},
+		{"zero udp timeout", []string{"-r", "x", "-w", "-", "--udp-timeout", "0"}, "--udp-timeout 0s"},
+		{"negative status interval", []string{"-r", "x", "-w", "-", "--status-interval", "-1s"}, "--status-interval -1s"},
+		{"huge other timeout", []string{"-r", "x", "-w", "-", "--other-timeout", "100000h"}, "--other-timeout 100000h"},
+		{"negative man interval", []string{"-r", "x", "-w", "-", "--man-interval", "-1m"}, "--man-interval -1m"},
 		{"extra argument", []string{"-r", "x", "-w", "-", "tcp"}, `unexpected argument "tcp"`},
 	}
 	for _, tc := range tests {

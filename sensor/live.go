@@ -815,16 +815,25 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if r := cfg.XDP.RingSize; r <= 0 || r&(r-1) != 0 {
 		return cli.Usagef("sensor: --ring-size %d: want a power of two (e.g. 8192)", r)
 	}
-	if cfg.XDP.Frames <= 0 {
-		return cli.Usagef("sensor: --umem-frames %d: want a positive number", cfg.XDP.Frames)
+	if cfg.XDP.Frames <= 0 || cfg.XDP.Frames > maxUMEMFrames {
+		return cli.Usagef("sensor: --umem-frames %d: want 1 to %d", cfg.XDP.Frames, maxUMEMFrames)
+	}
+	if r := cfg.XDP.RingSize; r > maxXDPRing {
+		return cli.Usagef("sensor: --ring-size %d: want a power of two up to %d", r, maxXDPRing)
+	}
+	if err := CheckFlowFlags(&cfg.Flow); err != nil {
+		return err
+	}
+	if cfg.Duration < 0 {
+		return cli.Usagef("sensor: --duration %v: must not be negative", cfg.Duration)
 	}
 	if cfg.RingSize <= 0 || cfg.RingSize > maxRecordRing {
 		return cli.Usagef("sensor: --record-ring %d: want 1 to %d records", cfg.RingSize, maxRecordRing)
 	}
 	if *queues != "all" {
 		n, err := strconv.Atoi(*queues)
-		if err != nil || n <= 0 {
-			return cli.Usagef("sensor: --queues %q: want all or a positive number", *queues)
+		if err != nil || n <= 0 || n > maxQueues {
+			return cli.Usagef("sensor: --queues %q: want all or 1 to %d", *queues, maxQueues)
 		}
 		cfg.Queues = n
 	}
@@ -873,6 +882,15 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 // maxRecordRing bounds --record-ring: each queue's ring is allocated in full at start
 // (a record is a few hundred bytes), so a mistyped size must not ask for terabytes.
 const maxRecordRing = 1 << 20
+
+// maxUMEMFrames and maxXDPRing bound the per-queue UMEM (allocated and locked at start:
+// 262144 frames of 4096 bytes is 1 GB a queue) and the AF_XDP rings; maxQueues the
+// queues per interface (no NIC has more).
+const (
+	maxUMEMFrames = 1 << 18
+	maxXDPRing    = 1 << 18
+	maxQueues     = 1024
+)
 
 // printLiveSummary writes the loss accounting to stderr at exit: per queue and in total.
 func printLiveSummary(w io.Writer, st *LiveStats) {

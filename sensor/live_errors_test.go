@@ -31,6 +31,15 @@ func TestSensorStartErrorIsOneLine(t *testing.T) {
 		{[]string{"-i", "lo", "--record-ring", "0"}, "--record-ring 0", false},
 		{[]string{"-i", "lo", "--clock-skew", "soon"}, "--clock-skew", false},
 		{[]string{"-i", "lo", "--clock-skew", "-1ms"}, "--clock-skew", false},
+		// Before the range checks these were accepted (a negative timeout silently became
+		// the default; a huge UMEM was asked of the kernel).
+		{[]string{"-i", "lo", "--tcp-timeout", "-1s"}, "--tcp-timeout -1s", false},
+		{[]string{"-i", "lo", "--status-interval", "-5s"}, "--status-interval -5s", false},
+		{[]string{"-i", "lo", "--max-flows", "-3"}, "--max-flows -3", false},
+		{[]string{"-i", "lo", "--umem-frames", "1000000000"}, "--umem-frames 1000000000", false},
+		{[]string{"-i", "lo", "--ring-size", "1073741824"}, "--ring-size 1073741824", false},
+		{[]string{"-i", "lo", "--duration", "-1s"}, "--duration -1s", false},
+		{[]string{"-i", "lo", "--queues", "100000"}, `--queues "100000"`, false},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := SensorMain(append(tc.args, "-w", out), nil, &stdout, &stderr)

@@ -33,8 +33,17 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	plotPath := fs.String("plot", "", "draw the series into `FILE` (.png or .svg)")
 	plotField := fs.String("plot-field", "bytes", "the numeric `FIELD` the plot shows")
 	plotTop := fs.Int("plot-top", 8, "plot the `N` keys with the most volume, the rest summed as \"other\"")
+	maxBins := fs.Int64("max-bins", defaultMaxBins, "cut a record into at most `N` bins, and plot at most N bins")
+	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, binEntrySize), "hold at most `N` (bin, key) entries in memory")
 	flt, o, err := c.parse(fs, joinModeArgs(args))
 	if err != nil {
+		return err
+	}
+	if err := cli.FirstError(
+		cli.IntRange("--plot-top", *plotTop, 1, maxPlotTop),
+		cli.IntRange("--max-bins", *maxBins, 1, maxMaxBins),
+		cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32),
+	); err != nil {
 		return err
 	}
 	size, correct, err := binModes(modes, !fs.Changed("keys"))
@@ -58,27 +67,30 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if !ok || (f.Kind != record.KindNumber && f.Kind != record.KindFloat) {
 			return cli.Usagef("--plot-field %q: not a numeric field", *plotField)
 		}
-		if *plotTop < 1 {
-			return cli.Usagef("--plot-top %d: must be at least 1", *plotTop)
-		}
 		pf = f
 	}
 	// Check the keys before reading anything.
 	if _, err := newClusterer(names, correct); err != nil {
 		return err
 	}
-	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*clusterer{}}
+	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*clusterer{}, maxBins: *maxBins, maxKeys: int(*maxKeys)}
 	err = scan("bins", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindFlow && flt.Match(r) {
-			splitAtBins(r, size, b.add)
+			b.addRecord(r)
 		}
-		return true
+		return b.err == nil
 	})
+	if err == nil {
+		err = b.err
+	}
 	if err != nil {
 		return err
 	}
 	starts := b.starts()
 	if pf != nil {
+		if err := b.checkPlotSpan(starts); err != nil {
+			return err
+		}
 		if err := drawBins(*plotPath, pf, *plotTop, size, b, starts, o.Format.Numeric); err != nil {
 			return err
 		}
@@ -256,22 +268,82 @@ func takeShare(piece, rem *record.Side, frac float64) {
 	rem.IntM2 -= piece.IntM2
 }
 
-// binner holds one clusterer per bin.
+// Bounds of bins. A record is cut into one piece per bin it spans: one record of 136
+// years in 1 s bins would be cut 4e9 times (minutes of work, and as much memory as it
+// has packets), and a plot allocates every bin from the first to the last for each
+// line; --max-bins bounds both. --max-keys bounds the (bin, key) entries held, at
+// binEntrySize bytes each: a cluster entry, and a share of its bin's clusterer.
+const (
+	defaultMaxBins = 1_000_000
+	maxPlotTop     = 1000 // lines in a plot
+	maxMaxBins     = 1 << 30
+	binEntrySize   = clusterEntrySize + 64
+)
+
+// binner holds one clusterer per bin, and at most maxKeys entries over all bins.
 type binner struct {
 	size    time.Duration
 	names   []string
 	correct bool
 	bins    map[int64]*clusterer
+	maxBins int64
+	maxKeys int // entries left before the bound
+	keys    int // entries held
+	err     error
+}
+
+// addRecord cuts r at the bins it spans and adds the pieces, or sets b.err when r
+// spans more than maxBins bins or the pieces need more than maxKeys entries.
+func (b *binner) addRecord(r *record.Record) {
+	if n := binsSpanned(r, b.size); n > uint64(b.maxBins) {
+		b.err = fmt.Errorf("a record from %s spans %d bins of %v, more than --max-bins %d: use a wider -M time, raise --max-bins, or leave the record out with -t or a filter",
+			time.Unix(0, r.StartTime).UTC().Format(time.RFC3339), n, b.size, b.maxBins)
+		return
+	}
+	splitAtBins(r, b.size, b.add)
+}
+
+// binsSpanned is how many bins r's time span touches (at least 1), computed without
+// overflow for any times.
+func binsSpanned(r *record.Record, size time.Duration) uint64 {
+	start := binStart(r.StartTime, size)
+	if r.LastTime <= start {
+		return 1
+	}
+	return (uint64(r.LastTime)-uint64(start)-1)/uint64(size) + 1
 }
 
 func (b *binner) add(r *record.Record) {
+	if b.err != nil {
+		return
+	}
 	s := binStart(r.StartTime, b.size)
 	cl := b.bins[s]
 	if cl == nil {
 		cl, _ = newClusterer(b.names, b.correct) // the names were checked up front
 		b.bins[s] = cl
 	}
+	n := cl.n
+	cl.maxKeys = cl.n + b.maxKeys - b.keys
 	cl.add(r)
+	b.keys += cl.n - n
+	if cl.full {
+		b.err = fmt.Errorf("more than --max-keys %d (bin, key) entries (about %d MB of memory per million): raise --max-keys, use wider bins, fewer or coarser -m keys, or select fewer records with -t or a filter",
+			b.maxKeys, binEntrySize*1_000_000>>20)
+	}
+}
+
+// checkPlotSpan refuses a plot of more than maxBins bins from the first to the last:
+// each line holds a value for every bin.
+func (b *binner) checkPlotSpan(starts []int64) error {
+	if len(starts) == 0 {
+		return nil
+	}
+	n := (uint64(starts[len(starts)-1])-uint64(starts[0]))/uint64(b.size) + 1
+	if n > uint64(b.maxBins) {
+		return fmt.Errorf("--plot: the records span %d bins of %v, more than --max-bins %d: use a wider -M time, raise --max-bins, or select a shorter time with -t", n, b.size, b.maxBins)
+	}
+	return nil
 }
 
 // starts returns the bin start times in order.

@@ -59,8 +59,8 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if *top < 0 {
 		return cli.Usagef("--top %d: must not be negative", *top)
 	}
-	if *maxKeys <= 0 {
-		return cli.Usagef("--max-keys %d: must be positive", *maxKeys)
+	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
+		return err
 	}
 	var order *sorter
 	if len(sortSpecs) > 0 || *top > 0 {
@@ -106,7 +106,7 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cl.maxKeys = int(min(*maxKeys, math.MaxInt32))
+	cl.maxKeys = int(*maxKeys)
 	var rev record.Record
 	err = scan("cluster", &c, stdin, stderr, func(r *record.Record) bool {
 		if !flt.Match(r) || r.Kind == record.KindMan {
@@ -180,8 +180,8 @@ type keyPart struct {
 }
 
 // clusterEntrySize estimates the memory one cluster costs: the entry, its map slot
-// and its key.
-const clusterEntrySize = int64(unsafe.Sizeof(clusterEntry{})) + 96
+// (twice over while the map grows) and its key (TestKeysMemoryPerKey measures it).
+const clusterEntrySize = int64(unsafe.Sizeof(clusterEntry{})) + 256
 
 // rmonLabels relabels the columns whose meaning -M rmon changes: the source address
 // is the object (Host), and the source and destination counters are what it sent and

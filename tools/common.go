@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -79,6 +80,9 @@ func (c *common) output() (Output, error) {
 	if c.count < 0 {
 		return o, cli.Usagef("-N %d: count must not be negative", c.count)
 	}
+	if err := cli.IntRange("-L", c.header, -1, math.MaxInt32); err != nil {
+		return o, err
+	}
 	if c.json && c.delim != "" {
 		return o, cli.Usagef("--json and -c cannot be used together")
 	}
@@ -133,13 +137,13 @@ func parseFields(specs []string) ([]*record.Field, []int, error) {
 			if i := strings.IndexByte(name, ':'); i >= 0 {
 				w, err := strconv.Atoi(name[i+1:])
 				if err != nil || w <= 0 || w > 256 {
-					return nil, nil, cli.Usagef("-s %q: bad width %q for field %q", spec, name[i+1:], name[:i])
+					return nil, nil, cli.Usagef("-s %s: bad width %s for field %s", cli.Cut(spec, 0), cli.Cut(name[i+1:], 0), cli.Cut(name[:i], 0))
 				}
 				name, width = name[:i], w
 			}
 			f, ok := record.Lookup(name)
 			if !ok {
-				return nil, nil, cli.Usagef("unknown field %q in -s %q", name, spec)
+				return nil, nil, cli.Usagef("unknown field %s in -s %s", cli.Cut(name, 0), cli.Cut(spec, 0))
 			}
 			switch {
 			case op == '-':

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func ConvertMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	sep := []rune(strings.NewReplacer(`\t`, "\t").Replace(*delim))
 	if len(sep) != 1 || sep[0] == '"' || sep[0] == '\n' {
-		return cli.Usagef("-c %q: the separator must be one character", *delim)
+		return cli.Usagef("-c %s: the separator must be one character", cli.Cut(*delim, 0))
 	}
 	src, name := stdin, "stdin"
 	if *in != "-" {
@@ -86,7 +87,7 @@ func ConvertMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 // convertCSV parses delimited text and calls fn with each record. Input errors are
 // *cli.UsageError values naming the input, line and column.
 func convertCSV(src io.Reader, name string, sep rune, fn func(*record.Record) error) error {
-	cr := csv.NewReader(src)
+	cr := csv.NewReader(&lineCap{r: src, max: maxConvertLine, line: 1})
 	cr.Comma = sep
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -101,11 +102,11 @@ func convertCSV(src io.Reader, name string, sep rune, fn func(*record.Record) er
 	for i, h := range header {
 		f := fieldByLabel(strings.TrimSpace(h))
 		if f == nil {
-			return cli.Usagef("%s: line 1, column %d: unknown column label %q", name, i+1, h)
+			return cli.Usagef("%s: line 1, column %d: unknown column label %s", name, i+1, cli.Cut(h, 0))
 		}
 		for j := 0; j < i; j++ {
 			if cols[j] == f {
-				return cli.Usagef("%s: line 1, column %d: column %q repeated", name, i+1, h)
+				return cli.Usagef("%s: line 1, column %d: column %s repeated", name, i+1, cli.Cut(h, 0))
 			}
 		}
 		cols[i] = f
@@ -160,7 +161,50 @@ func convertCSV(src io.Reader, name string, sep rune, fn func(*record.Record) er
 	}
 }
 
+// maxConvertLine bounds a line of convert's input. The CSV reader holds a whole line,
+// its fields and their copies (one 800 MB line took 3.9 GB); a record printed with
+// every field, its label of at most 1 KB quoted, is a few KB.
+const maxConvertLine = 64 << 10
+
+// lineCap fails a read once a line is longer than max bytes.
+type lineCap struct {
+	r    io.Reader
+	max  int
+	run  int // bytes of the current line so far
+	line int // the current line's number
+}
+
+// errLongLine is what lineCap returns; csvError names the line.
+type errLongLine struct{ line, max int }
+
+func (e *errLongLine) Error() string {
+	return fmt.Sprintf("line %d: longer than %d bytes (no record's line is)", e.line, e.max)
+}
+
+func (l *lineCap) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for b := p[:n]; ; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.run += len(b)
+			break
+		}
+		if l.run += i; l.run > l.max {
+			break
+		}
+		l.run, l.line, b = 0, l.line+1, b[i+1:]
+	}
+	if l.run > l.max {
+		return n, &errLongLine{line: l.line, max: l.max}
+	}
+	return n, err
+}
+
 func csvError(name string, err error) error {
+	var long *errLongLine
+	if errors.As(err, &long) {
+		return cli.Usagef("%s: %v", name, long)
+	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		return cli.Usagef("%s: line %d, column %d: %v", name, pe.Line, pe.Column, pe.Err)
@@ -213,7 +257,7 @@ var convertOrder = []convertStep{
 	{"srcid", func(c *converter, v string) error { return setUint32(&c.r.SrcID, v, true) }},
 	{"inf", func(c *converter, v string) error {
 		if len(v) > len(c.r.Inf) {
-			return fmt.Errorf("%q is longer than %d bytes", v, len(c.r.Inf))
+			return fmt.Errorf("%s is longer than %d bytes", cli.Cut(v, 0), len(c.r.Inf))
 		}
 		copy(c.r.Inf[:], v)
 		return nil
@@ -239,7 +283,7 @@ var convertOrder = []convertStep{
 				return nil
 			}
 		}
-		return fmt.Errorf("unknown clock %q (have: file, hw, xdp, user)", v)
+		return fmt.Errorf("unknown clock %s (have: file, hw, xdp, user)", cli.Cut(v, 0))
 	}},
 	{"smac", func(c *converter, v string) error { return setMAC(&c.r.Src.MAC, v) }},
 	{"dmac", func(c *converter, v string) error { return setMAC(&c.r.Dst.MAC, v) }},
@@ -293,7 +337,7 @@ var convertOrder = []convertStep{
 		case "->", "<->", "<-", "<?>", "?>", "who", "<?", "?":
 			return nil
 		}
-		return fmt.Errorf("unknown direction %q", v)
+		return fmt.Errorf("unknown direction %s", cli.Cut(v, 0))
 	}},
 	{"state", func(c *converter, v string) error { return c.state(v) }},
 }
@@ -316,7 +360,7 @@ func init() {
 func parseU64(v string) (uint64, error) {
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a count", v)
+		return 0, fmt.Errorf("%s is not a count", cli.Cut(v, 0))
 	}
 	return n, nil
 }
@@ -324,7 +368,7 @@ func parseU64(v string) (uint64, error) {
 func parseReal(v string) (float64, error) {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a number", v)
+		return 0, fmt.Errorf("%s is not a number", cli.Cut(v, 0))
 	}
 	return f, nil
 }
@@ -333,7 +377,7 @@ func parseReal(v string) (float64, error) {
 func parseSeconds(v string) (int64, error) {
 	ns, err := decimalNanos(v)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a number of seconds", v)
+		return 0, fmt.Errorf("%s is not a number of seconds", cli.Cut(v, 0))
 	}
 	return ns, nil
 }
@@ -389,9 +433,9 @@ func parseTime(v string) (int64, error) {
 		return t.UnixNano(), nil
 	}
 	if _, err := time.Parse("15:04:05.999999999", v); err == nil {
-		return 0, fmt.Errorf("time %q has no date (print the CSV with -u)", v)
+		return 0, fmt.Errorf("time %s has no date (print the CSV with -u)", cli.Cut(v, 0))
 	}
-	return 0, fmt.Errorf("%q is not a time (want epoch seconds, YYYY/MM/DD.hh:mm:ss or RFC 3339)", v)
+	return 0, fmt.Errorf("%s is not a time (want epoch seconds, YYYY/MM/DD.hh:mm:ss or RFC 3339)", cli.Cut(v, 0))
 }
 
 func setUint32(dst *uint32, v string, dotted bool) error {
@@ -404,7 +448,7 @@ func setUint32(dst *uint32, v string, dotted bool) error {
 	}
 	n, err := strconv.ParseUint(v, 10, 32)
 	if err != nil {
-		return fmt.Errorf("%q is not a number from 0 to %d", v, uint32(math.MaxUint32))
+		return fmt.Errorf("%s is not a number from 0 to %d", cli.Cut(v, 0), uint32(math.MaxUint32))
 	}
 	*dst = uint32(n)
 	return nil
@@ -417,7 +461,7 @@ func setUint16(dst *uint16, v string) error {
 	}
 	n, err := strconv.ParseUint(v, base, 16)
 	if err != nil {
-		return fmt.Errorf("%q is not a port (0 to 65535)", v)
+		return fmt.Errorf("%s is not a port (0 to 65535)", cli.Cut(v, 0))
 	}
 	*dst = uint16(n)
 	return nil
@@ -426,7 +470,7 @@ func setUint16(dst *uint16, v string) error {
 func setMAC(dst *[6]byte, v string) error {
 	hw, err := net.ParseMAC(v)
 	if err != nil || len(hw) != 6 {
-		return fmt.Errorf("%q is not a MAC address", v)
+		return fmt.Errorf("%s is not a MAC address", cli.Cut(v, 0))
 	}
 	copy(dst[:], hw)
 	return nil
@@ -450,7 +494,7 @@ func sideSmall(set func(*record.Side, uint64), src bool, limit uint64) func(*con
 	return func(c *converter, v string) error {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n > limit {
-			return fmt.Errorf("%q is not a number from 0 to %d", v, limit)
+			return fmt.Errorf("%s is not a number from 0 to %d", cli.Cut(v, 0), limit)
 		}
 		set(side(c, src), n)
 		return nil
@@ -470,7 +514,7 @@ func intervals(src, jit bool) func(*converter, string) error {
 	return func(c *converter, v string) error {
 		ms, err := parseReal(v)
 		if err != nil || ms < 0 {
-			return fmt.Errorf("%q is not a time in milliseconds", v)
+			return fmt.Errorf("%s is not a time in milliseconds", cli.Cut(v, 0))
 		}
 		s := side(c, src)
 		n := s.Pkts
@@ -544,7 +588,7 @@ func (c *converter) proto(v string) error {
 	} else if v == "" {
 		return errors.New("empty protocol")
 	} else {
-		return fmt.Errorf("unknown protocol %q", v)
+		return fmt.Errorf("unknown protocol %s", cli.Cut(v, 0))
 	}
 	if c.r.Family == 0 {
 		c.r.Family = 4
@@ -574,10 +618,10 @@ func (c *converter) addr(v string, src bool) error {
 	}
 	a, err := netip.ParseAddr(v)
 	if err != nil {
-		return fmt.Errorf("%q is not an IP address", v)
+		return fmt.Errorf("%s is not an IP address", cli.Cut(v, 0))
 	}
 	if (c.r.Family == 4) != a.Is4() {
-		return fmt.Errorf("%q: source and destination families differ", v)
+		return fmt.Errorf("%s: source and destination families differ", cli.Cut(v, 0))
 	}
 	if a.Is4() {
 		b := a.As4()
@@ -595,7 +639,7 @@ func (c *converter) cause(v string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown cause %q", v)
+	return fmt.Errorf("unknown cause %s", cli.Cut(v, 0))
 }
 
 // flags sets what the flgs column shows and no other field carries: the
@@ -629,7 +673,7 @@ func (c *converter) flags(v string) error {
 		case 'F':
 			c.r.Flags |= record.FlagFragments
 		default:
-			return fmt.Errorf("unknown flag %q in %q", ch, v)
+			return fmt.Errorf("unknown flag %q in %s", ch, cli.Cut(v, 0))
 		}
 	}
 	return nil
@@ -649,7 +693,7 @@ func (c *converter) state(v string) error {
 				c.r.Cause = record.CauseStatus
 			}
 		default:
-			return fmt.Errorf("unknown management state %q", v)
+			return fmt.Errorf("unknown management state %s", cli.Cut(v, 0))
 		}
 		return nil
 	}
@@ -667,7 +711,7 @@ func (c *converter) state(v string) error {
 	}
 	b, ok := bits[v]
 	if !ok {
-		return fmt.Errorf("unknown TCP state %q", v)
+		return fmt.Errorf("unknown TCP state %s", cli.Cut(v, 0))
 	}
 	c.r.TCPState |= b
 	if d, _ := c.cell("dir"); d == "->" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"panoptes/internal/cli"
@@ -50,8 +51,12 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c.register(fs)
 	var modes []string
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: proto (a line per protocol), addr (address types); repeatable")
+	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, addrEntrySize), "with -M addr, hold at most `N` distinct addresses in memory")
 	flt, _, err := c.parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
 		return err
 	}
 	var protoMode, addrMode bool
@@ -69,7 +74,7 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var total counts
 	tally := newProtoTally()
-	addrs := newAddrTally()
+	addrs := newAddrTally(int(*maxKeys))
 	matched := 0
 	err = scan("count", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
@@ -83,10 +88,14 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if addrMode {
 			addrs.add(r)
 		}
-		return true
+		return !addrs.full
 	})
 	if err != nil {
 		return err
+	}
+	if addrs.full {
+		return fmt.Errorf("more than --max-keys %d distinct addresses (about %d MB of memory per million): raise --max-keys, or select fewer records with -t or a filter",
+			addrs.max, addrEntrySize*1_000_000>>20)
 	}
 	w := bufio.NewWriter(stdout)
 	fmt.Fprintln(w, "racount   records     total_pkts     src_pkts       dst_pkts       total_bytes        src_bytes          dst_bytes")
@@ -348,14 +357,21 @@ func classifyV6(a [16]byte) addrType {
 	return v6Global
 }
 
-// addrTally counts distinct source and destination addresses per type.
+// addrTally counts distinct source and destination addresses per type, holding at
+// most max of them (sources and destinations together).
 type addrTally struct {
 	seen [2]map[[17]byte]bool // src, dst: family byte + address
 	n    [2][numAddrTypes + 1]uint64
+	max  int
+	full bool // a new address went beyond max
 }
 
-func newAddrTally() *addrTally {
-	return &addrTally{seen: [2]map[[17]byte]bool{{}, {}}}
+// addrEntrySize is what count -M addr holds per distinct address: its slot in a set
+// (twice over while the set grows; TestInventoryBounds measures it).
+const addrEntrySize = 96
+
+func newAddrTally(max int) *addrTally {
+	return &addrTally{seen: [2]map[[17]byte]bool{{}, {}}, max: max}
 }
 
 func (t *addrTally) add(r *record.Record) {
@@ -368,6 +384,10 @@ func (t *addrTally) add(r *record.Record) {
 		copy(k[1:], a[:])
 		if t.seen[side][k] {
 			continue
+		}
+		if len(t.seen[0])+len(t.seen[1]) >= t.max {
+			t.full = true
+			return
 		}
 		t.seen[side][k] = true
 		if r.Family == 4 {

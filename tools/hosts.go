@@ -3,6 +3,7 @@ package tools
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"sort"
 	"strings"
@@ -29,8 +30,12 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("hosts", hostsUsage, stderr)
 	var c common
 	c.register(fs)
+	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, hostPairSize), "hold at most `N` (source, destination) pairs in memory")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
 		return err
 	}
 	addrArgs := rest
@@ -47,7 +52,9 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peers := map[netip.Addr]map[netip.Addr]bool{}
+	// One set of (source, destination) pairs rather than a map of peers per source: a
+	// map per source costs some 600 bytes for a source with one peer.
+	pairs := map[[2]netip.Addr]struct{}{}
 	err = scan("hosts", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || (r.Family != 4 && r.Family != 6) || !flt.Match(r) {
 			return true
@@ -56,45 +63,64 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if s.IsUnspecified() || d.IsUnspecified() {
 			return true // as rahosts: 0.0.0.0 is no host
 		}
-		m := peers[s]
-		if m == nil {
-			m = map[netip.Addr]bool{}
-			peers[s] = m
-		}
-		m[d] = true
-		return true
+		pairs[[2]netip.Addr{s, d}] = struct{}{}
+		return int64(len(pairs)) <= *maxKeys
 	})
 	if err != nil {
 		return err
 	}
-	if len(peers) == 0 {
+	if int64(len(pairs)) > *maxKeys {
+		return fmt.Errorf("more than --max-keys %d (source, destination) pairs (about %d MB of memory per million): raise --max-keys, or select fewer records with -t or a filter",
+			*maxKeys, hostPairSize*1_000_000>>20)
+	}
+	if len(pairs) == 0 {
 		return cli.ErrNoMatch
 	}
+	return writeHosts(stdout, sortedPairs(pairs))
+}
+
+// sortedPairs returns the pairs in order of source, then destination (IPv4 before IPv6).
+func sortedPairs(m map[[2]netip.Addr]struct{}) [][2]netip.Addr {
+	a := make([][2]netip.Addr, 0, len(m))
+	for k := range m {
+		a = append(a, k)
+	}
+	sort.Slice(a, func(i, j int) bool {
+		if a[i][0] != a[j][0] {
+			return a[i][0].Less(a[j][0])
+		}
+		return a[i][1].Less(a[j][1])
+	})
+	return a
+}
+
+// writeHosts prints one line per source: its number of peers and their list.
+func writeHosts(stdout io.Writer, pairs [][2]netip.Addr) error {
 	var b strings.Builder
-	for _, s := range sortedAddrs(peers) {
-		ds := sortedAddrs(peers[s])
+	for i := 0; i < len(pairs); {
+		j := i + 1
+		for j < len(pairs) && pairs[j][0] == pairs[i][0] {
+			j++
+		}
+		ds := pairs[i:j]
 		b.Reset()
-		fmt.Fprintf(&b, "%s: (%d) ", s, len(ds))
-		writeRuns(&b, len(ds), func(i int) (string, bool) {
-			return ds[i].String(), i > 0 && ds[i-1].Next() == ds[i]
+		fmt.Fprintf(&b, "%s: (%d) ", pairs[i][0], len(ds))
+		writeRuns(&b, len(ds), func(k int) (string, bool) {
+			return ds[k][1].String(), k > 0 && ds[k-1][1].Next() == ds[k][1]
 		})
 		b.WriteByte('\n')
 		if _, err := io.WriteString(stdout, b.String()); err != nil {
 			return err
 		}
+		i = j
 	}
 	return nil
 }
 
-// sortedAddrs returns the keys of m in address order (IPv4 before IPv6).
-func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
-	a := make([]netip.Addr, 0, len(m))
-	for k := range m {
-		a = append(a, k)
-	}
-	sort.Slice(a, func(i, j int) bool { return a[i].Less(a[j]) })
-	return a
-}
+// hostPairSize is what hosts holds per (source, destination) pair: its slot in the set
+// (twice over while the set grows) and its place in the sorted list (TestHostsBound
+// measures it).
+const hostPairSize = 320
 
 // writeRuns writes n sorted items separated by ", ", a run of items that each follow
 // the one before (item reports it) as "first - last", as rahosts and raports do.

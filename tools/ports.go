@@ -3,6 +3,7 @@ package tools
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -26,8 +27,12 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	mode := fs.StringP("mode", "M", "dst", "`SIDE`: dst (ports served, by destination) or src (ports used, by source)")
+	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, portEntrySize), "hold at most `N` (address, protocol, port) entries in memory")
 	flt, o, err := c.parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
 		return err
 	}
 	var src bool
@@ -38,65 +43,88 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	default:
 		return cli.Usagef("unsupported -M %q (have: dst, src)", *mode)
 	}
-	type hostProto struct {
-		addr  netip.Addr
-		proto uint8
-	}
-	ports := map[hostProto]map[uint16]bool{}
+	// One set of (address, protocol, port) entries rather than a map of ports per
+	// address: a map per address costs hundreds of bytes for an address with one port.
+	set := map[portKey]struct{}{}
 	err = scan("ports", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || !r.HasPorts() || !flt.Match(r) {
 			return true
 		}
-		k := hostProto{r.Addr(src), r.Proto}
-		port := r.DstPort
+		k := portKey{addr: r.Addr(src), proto: r.Proto, port: r.DstPort}
 		if src {
-			port = r.SrcPort
+			k.port = r.SrcPort
 		}
 		if k.addr.IsUnspecified() {
 			return true // as raports: 0.0.0.0 is no host
 		}
-		m := ports[k]
-		if m == nil {
-			m = map[uint16]bool{}
-			ports[k] = m
-		}
-		m[port] = true
-		return true
+		set[k] = struct{}{}
+		return int64(len(set)) <= *maxKeys
 	})
 	if err != nil {
 		return err
 	}
-	if len(ports) == 0 {
+	if int64(len(set)) > *maxKeys {
+		return fmt.Errorf("more than --max-keys %d (address, protocol, port) entries (about %d MB of memory per million): raise --max-keys, or select fewer records with -t or a filter",
+			*maxKeys, portEntrySize*1_000_000>>20)
+	}
+	if len(set) == 0 {
 		return cli.ErrNoMatch
 	}
-	keys := make([]hostProto, 0, len(ports))
-	for k := range ports {
+	return writePorts(stdout, sortedPorts(set), o.Format.Numeric)
+}
+
+// portKey is one port an address serves or uses.
+type portKey struct {
+	addr  netip.Addr
+	proto uint8
+	port  uint16
+}
+
+// portEntrySize is what ports holds per entry: its slot in the set (twice over while
+// the set grows) and its place in the sorted list (TestInventoryBounds measures it).
+const portEntrySize = 240
+
+// sortedPorts returns the entries in order of address, protocol and port.
+func sortedPorts(set map[portKey]struct{}) []portKey {
+	keys := make([]portKey, 0, len(set))
+	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		if c := keys[i].addr.Compare(keys[j].addr); c != 0 {
+		a, b := keys[i], keys[j]
+		if c := a.addr.Compare(b.addr); c != 0 {
 			return c < 0
 		}
-		return keys[i].proto < keys[j].proto
+		if a.proto != b.proto {
+			return a.proto < b.proto
+		}
+		return a.port < b.port
 	})
+	return keys
+}
+
+// writePorts prints one line per address and protocol: its number of ports and their
+// list.
+func writePorts(stdout io.Writer, keys []portKey, numeric bool) error {
 	var b strings.Builder
 	var pr record.Record
-	for _, k := range keys {
-		ps := make([]int, 0, len(ports[k]))
-		for p := range ports[k] {
-			ps = append(ps, int(p))
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j].addr == keys[i].addr && keys[j].proto == keys[i].proto {
+			j++
 		}
-		sort.Ints(ps)
-		pr.Family, pr.Proto = 4, k.proto
+		ps := keys[i:j]
+		pr.Family, pr.Proto = 4, keys[i].proto
 		b.Reset()
-		fmt.Fprintf(&b, "%s %s: (%d) ", k.addr, record.AppendProto(nil, &pr, o.Format.Numeric), len(ps))
-		writeRuns(&b, len(ps), func(i int) (string, bool) {
-			return strconv.Itoa(ps[i]), i > 0 && ps[i-1]+1 == ps[i]
+		fmt.Fprintf(&b, "%s %s: (%d) ", keys[i].addr, record.AppendProto(nil, &pr, numeric), len(ps))
+		writeRuns(&b, len(ps), func(k int) (string, bool) {
+			return strconv.Itoa(int(ps[k].port)), k > 0 && ps[k-1].port+1 == ps[k].port
 		})
 		b.WriteByte('\n')
 		if _, err := io.WriteString(stdout, b.String()); err != nil {
 			return err
 		}
+		i = j
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -181,6 +182,34 @@ func maskAddr(a *[16]byte, fam uint8, bits int) {
 // the memory bound.
 const recordSize = int64(unsafe.Sizeof(record.Record{}))
 
+// sortBytesPerRecord is what sort holds per record: the record in a chunk, its index in
+// the order, and a margin for the last chunk's unused part and the reader's buffers
+// (TestSortMemoryPerRecord measures it). Labels (label's text) come on top.
+const sortBytesPerRecord = recordSize + 4 + 64
+
+// recordChunks holds records in chunks of a fixed size. Growing never copies, so the
+// memory is what the records take: a slice grown by append would hold up to twice the
+// records' size, plus the old copies until the garbage collector runs.
+type recordChunks struct {
+	chunks [][]record.Record
+	n      int
+}
+
+const recordChunkLen = 4096
+
+func (c *recordChunks) add(r *record.Record) {
+	if c.n%recordChunkLen == 0 {
+		c.chunks = append(c.chunks, make([]record.Record, 0, recordChunkLen))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, *r)
+	c.n++
+}
+
+func (c *recordChunks) at(i int32) *record.Record {
+	return &c.chunks[i/recordChunkLen][i%recordChunkLen]
+}
+
 // defaultMaxItems bounds how many records (sort) or keys (cluster) a tool holds in
 // memory: at most limit, and no more than half of the available memory at perItem
 // bytes each, so that a big input stops with a clear message instead of meeting the
@@ -225,7 +254,7 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c.register(fs)
 	var keySpecs []string
 	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "sort by `FIELDS` (comma- or space-separated; saddr/24 sorts by network)")
-	maxRecords := fs.Int64("max-records", defaultMaxItems(20_000_000, recordSize+20), "hold at most `N` records in memory")
+	maxRecords := fs.Int64("max-records", defaultMaxItems(20_000_000, sortBytesPerRecord), "hold at most `N` records in memory")
 	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
@@ -237,20 +266,21 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *maxRecords <= 0 {
-		return cli.Usagef("--max-records %d: must be positive", *maxRecords)
+	// Records are ordered by int32 indices.
+	if err := cli.IntRange("--max-records", *maxRecords, 1, math.MaxInt32); err != nil {
+		return err
 	}
-	var recs []record.Record
+	var recs recordChunks
 	var tooMany bool
 	err = scan("sort", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
 			return true
 		}
-		if int64(len(recs)) >= *maxRecords {
+		if int64(recs.n) >= *maxRecords {
 			tooMany = true
 			return false
 		}
-		recs = append(recs, *r)
+		recs.add(r)
 		return true
 	})
 	if err != nil {
@@ -258,15 +288,15 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if tooMany {
 		return fmt.Errorf("more than %d records to sort (--max-records; about %d MB of memory per million records): raise --max-records, or select fewer records with -t or a filter",
-			*maxRecords, (recordSize+20)*1_000_000>>20)
+			*maxRecords, sortBytesPerRecord*1_000_000>>20)
 	}
 	s := &sorter{keys: keys, format: o.Format}
 	// Sort indices, not the (large) records themselves.
-	order := make([]int32, len(recs))
+	order := make([]int32, recs.n)
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(i, j int32) int { return s.compare(&recs[i], &recs[j]) })
+	slices.SortStableFunc(order, func(i, j int32) int { return s.compare(recs.at(i), recs.at(j)) })
 	out, err := newSink(&c, o, stdout)
 	if err != nil {
 		return err
@@ -276,7 +306,7 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if c.count > 0 && n == c.count {
 			break
 		}
-		if err := out.put(&recs[i], 0); err != nil {
+		if err := out.put(recs.at(i), 0); err != nil {
 			out.abort()
 			return err
 		}

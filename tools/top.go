@@ -14,6 +14,10 @@ import (
 	"panoptes/tools/top"
 )
 
+// maxTopKeys bounds --max-keys: top keeps each view's keys with their counters and
+// window, a few hundred bytes each.
+const maxTopKeys = 1 << 24
+
 const topUsage = "-r FILE | -R ARCHIVE [-t RANGE] [-m KEYS] [--view flows|hosts] [--sort METRIC] [--window D] [--interval D] [--max-keys N] [-N ROWS] [-n] [--batch] [-- FILTER]"
 
 // flowColumns are the key columns of the flows view, in ra's order.
@@ -71,8 +75,8 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cli.Usagef("--window %v: too short (at least 10ms)", window)
 	case interval < 0:
 		return cli.Usagef("--interval %v: must not be negative", interval)
-	case maxKeys < 1:
-		return cli.Usagef("--max-keys %d: must be at least 1", maxKeys)
+	case maxKeys < 1 || maxKeys > maxTopKeys:
+		return cli.Usagef("--max-keys %d: want 1 to %d", maxKeys, maxTopKeys)
 	case c.count < 0:
 		return cli.Usagef("-N %d: rows must not be negative", c.count)
 	}

@@ -345,8 +345,18 @@ func BenchMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	default:
 		return cli.Usagef("bench loss: --mode %q: want xdp or afpacket", *mode)
 	}
-	if o.Frames == 0 || o.Size < 64 || o.Size > 1518 || o.Iterations < 0 || *demoQueues < 1 {
-		return cli.Usagef("bench loss: want --frames > 0, 64 <= --size <= 1518, --iterations >= 0, --demo-queues >= 1")
+	// The sensor checks its own flags again; these fail here, before a veth pair is
+	// made or a sensor started.
+	if err := cli.FirstError(
+		cli.IntRange("--frames", o.Frames, 1, 1<<40),
+		cli.IntRange("--size", o.Size, 64, 1518),
+		cli.IntRange("--iterations", o.Iterations, 0, 64),
+		cli.IntRange("--queues", o.Queues, 0, 1024),
+		cli.IntRange("--demo-queues", *demoQueues, 1, 256),
+		cli.IntRange("--umem-frames", o.XDP.Frames, 1, 1<<18),
+		cli.IntRange("--ring-size", o.XDP.RingSize, 1, 1<<18),
+	); err != nil {
+		return err
 	}
 	o.Size -= 4 // the FCS is the NIC's
 	o.XDP.HWTS = "off"

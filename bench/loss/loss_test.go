@@ -25,7 +25,14 @@ func TestFlags(t *testing.T) {
 		{[]string{"loss", "--rate", "fast", "--demo"}, `--rate "fast"`},
 		{[]string{"loss", "--rate", "-5", "--demo"}, `--rate "-5"`},
 		{[]string{"loss", "--mode", "pcap", "--demo"}, `--mode "pcap"`},
-		{[]string{"loss", "--size", "32", "--demo"}, "64 <= --size <= 1518"},
+		{[]string{"loss", "--size", "32", "--demo"}, "--size 32: want 64 to 1518"},
+		// Before the range checks these reached the --rx check (and, with --demo, a
+		// veth pair of a billion queues would have been asked for).
+		{[]string{"loss", "--demo-queues", "1000000000"}, "--demo-queues 1000000000: want 1 to"},
+		{[]string{"loss", "--iterations", "1000000"}, "--iterations 1000000: want 0 to"},
+		{[]string{"loss", "--queues", "-1"}, "--queues -1: want 0 to"},
+		{[]string{"loss", "--umem-frames", "0"}, "--umem-frames 0: want 1 to"},
+		{[]string{"loss", "--ring-size", "1073741824"}, "--ring-size 1073741824: want 1 to"},
 		{[]string{"loss", "--demo", "--rx", "eth0"}, "--demo creates its own interfaces"},
 		{[]string{"loss", "--rx", "nosuchif0", "--tx", "nosuchif1"}, "--rx nosuchif0"},
 		{[]string{"loss", "extra"}, `unexpected argument "extra"`},

@@ -73,6 +73,9 @@ func (t *Table) fragment(p *decode.Packet) {
 }
 
 func (t *Table) newFragGroup(fk *fragKey, ts int64) int32 {
+	if len(t.frags) >= t.cfg.MaxFlows {
+		t.evictOldestFrag()
+	}
 	gi := t.alloc()
 	g := t.at(gi)
 	g.frag = *fk
@@ -114,14 +117,28 @@ func (t *Table) joinPending(g, f *entry) {
 	g.rec.Src = record.Side{}
 }
 
+// evictOldestFrag ends the fragment group idle longest, to make room. Fragment groups
+// are bounded apart from flows (by the same MaxFlows), so that a flood of fragments
+// whose first fragment never comes (each datagram its own group) cannot grow the table
+// without bound, and so that making room for a group never ends the flow or group the
+// packet at hand is being added to. Its pending fragments are reported (cause Evict),
+// not dropped.
+func (t *Table) evictOldestFrag() {
+	if h := t.idle[classFrag].oldest(t); h != nilIdx {
+		t.stats.Evictions++
+		t.expireFrag(h, record.CauseEvicted)
+	}
+}
+
 // expireFrag ends a fragment group. Pending fragments whose first fragment never came
-// are reported as a flow of their own, without ports, flagged as partial.
-func (t *Table) expireFrag(gi int32) {
+// are reported as a flow of their own, without ports, flagged as partial, with cause
+// (Close when it timed out, Evict when its place was needed).
+func (t *Table) expireFrag(gi int32, cause record.Cause) {
 	g := t.at(gi)
 	if !g.fragKnown && g.rec.Src.Pkts > 0 {
 		r := &g.rec
 		r.Kind = record.KindFlow
-		r.Cause = record.CauseClose
+		r.Cause = cause
 		r.Clock = t.cfg.Clock
 		r.SrcID = t.cfg.SrcID
 		r.Family, r.Proto = g.frag.Family, g.frag.Proto

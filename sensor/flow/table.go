@@ -16,7 +16,7 @@ type Config struct {
 	OtherTimeout   time.Duration // idle timeout of non-IP flows, ARP included (5 s)
 	CloseLinger    time.Duration // how long a closed TCP flow keeps catching stragglers (5 s)
 	FragTimeout    time.Duration // how long fragments wait for their first fragment (5 s)
-	MaxFlows       int           // flows held at once; when full the oldest idle flow is exported early
+	MaxFlows       int           // flows held at once, and as many fragment groups; when either is full its oldest is exported early
 	SrcID          uint32
 	Clock          record.Clock
 	Inf            [16]byte // interface name the records say they were seen on
@@ -56,7 +56,7 @@ type Stats struct {
 	Packets   uint64 // packets given to Update
 	Flows     uint64 // flows created
 	Records   uint64 // records emitted
-	Evictions uint64 // flows exported early because the table was full
+	Evictions uint64 // flows and fragment groups exported early because the table was full
 	FragOrph  uint64 // fragment groups that expired without their first fragment
 	Active    int    // flows in the table now
 }
@@ -634,7 +634,7 @@ func (t *Table) evictOldest() {
 	var bestLast int64
 	for c := 0; c < numClasses; c++ {
 		if c == classFrag {
-			continue
+			continue // fragment groups have their own bound (evictOldestFrag)
 		}
 		if h := t.idle[c].oldest(t); h != nilIdx {
 			if l := t.at(h).last; best == nilIdx || l < bestLast {
@@ -667,7 +667,7 @@ func (t *Table) Advance(now int64) {
 		t.idle[c].expire(t, now-t.tmo[c], func(i int32) {
 			switch c {
 			case classFrag:
-				t.expireFrag(i)
+				t.expireFrag(i, record.CauseClose)
 			case classClosed:
 				t.expire(i, record.CauseClose, false)
 			default:
@@ -683,7 +683,7 @@ func (t *Table) Flush() {
 		t.idle[c].drain(t, func(i int32) {
 			switch c {
 			case classFrag:
-				t.expireFrag(i)
+				t.expireFrag(i, record.CauseClose)
 			case classClosed:
 				t.expire(i, record.CauseClose, false)
 			default:

@@ -353,3 +353,33 @@ func TestEarliestIsSource(t *testing.T) {
 		t.Fatalf("TCP: got %+v", out)
 	}
 }
+
+// TestFragmentGroupsBoundedByMaxFlows sends 20000 orphan fragments (each its own
+// datagram, none ever gets its first fragment) within one second into a table of 100
+// flows. Fragment groups are bounded by MaxFlows as flows are: the oldest is exported early
+// (cause Evict, counted in Evictions), and every fragment is still in some record.
+// Before the fix: 20000 fragment groups held at once (the bound of 100 ignored), 0 evictions.
+func TestFragmentGroupsBoundedByMaxFlows(t *testing.T) {
+	const n, limit = 20000, 100
+	var pkts uint64
+	tbl := NewTable(Config{MaxFlows: limit}, func(r *record.Record) { pkts += r.Pkts() })
+	held := 0
+	for i := 0; i < n; i++ {
+		p := fragPkt(sec+int64(i)*50_000, 185, true, 0, 0)
+		p.FragID = uint32(i)
+		if i%2 == 1 { // IPv6 and IPv4 alike
+			p.Net = decode.NetIPv6
+		}
+		tbl.Update(&p)
+		tbl.Advance(p.Timestamp)
+		held = max(held, len(tbl.frags))
+	}
+	tbl.Flush()
+	st := tbl.Stats()
+	if held > limit || st.Evictions < n-limit {
+		t.Errorf("%d fragment groups held at once (bound %d), %d evictions (want at least %d)", held, limit, st.Evictions, n-limit)
+	}
+	if pkts != n {
+		t.Errorf("%d fragments in records, want %d", pkts, n)
+	}
+}

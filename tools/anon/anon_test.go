@@ -2,6 +2,7 @@ package anon
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -233,4 +234,25 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestConfigErrorsEchoShort: an error about a configuration line repeats a short prefix
+// of it, however long the line. Before the fix: each error was over 30000 bytes.
+func TestConfigErrorsEchoShort(t *testing.T) {
+	long := strings.Repeat("v", 30000)
+	for _, text := range []string{
+		long,
+		"RANON_NETWORK_ADDRESS_LENGTH=" + long,
+		"RANON_NET_ANONYMIZATION=" + long,
+		"RANON_PRESERVE_LABELS=" + long,
+		"RANON_PORT_METHOD=" + long,
+		"RANON_SEQNUM_OFFSET=" + long,
+		"RANON_TIME_SEC_OFFSET=" + long,
+		long + "=yes",
+	} {
+		_, _, err := ParseConfig(strings.NewReader(text), "f.conf")
+		if err == nil || len(err.Error()) > 300 {
+			t.Errorf("%.40s...: error of %d bytes, want a short one: %.200v", text, len(fmt.Sprint(err)), err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Offset is how a value is shifted: not at all, by a keyed random amount, or by a
@@ -109,7 +110,7 @@ func ParseConfig(r io.Reader, name string) (Config, []string, error) {
 		}
 		key, val, ok := strings.Cut(s, "=")
 		if !ok {
-			return c, nil, bad("expected NAME=value, found %q", s)
+			return c, nil, bad("expected NAME=value, found %q", clip(s))
 		}
 		key = strings.TrimSpace(key)
 		val = strings.ReplaceAll(strings.TrimSpace(val), `"`, "") // as ranonymize: quotes are dropped
@@ -134,7 +135,7 @@ func ParseConfig(r io.Reader, name string) (Config, []string, error) {
 		case "RANON_NETWORK_ADDRESS_LENGTH":
 			n, perr := strconv.Atoi(val)
 			if perr != nil || n < 0 || n > 32 {
-				return c, nil, bad("%s: bad length %q (want 0 to 32)", key, val)
+				return c, nil, bad("%s: bad length %q (want 0 to 32)", key, clip(val))
 			}
 			c.NetLen4 = n
 		case "RANON_ETHERNET_ANONYMIZATION":
@@ -169,7 +170,7 @@ func ParseConfig(r io.Reader, name string) (Config, []string, error) {
 		case "RANON_PRESERVE_LABELS":
 			c.KeepLabels, err = yesNo(val)
 		default:
-			return c, nil, bad("unknown directive %s", key)
+			return c, nil, bad("unknown directive %s", clip(key))
 		}
 		if err != nil {
 			return c, nil, bad("%s: %v", key, err)
@@ -191,7 +192,7 @@ func method(v string) (bool, error) {
 	case "yes", "sequential", "random", "specific", "cryptopan", "prefix":
 		return true, nil
 	}
-	return false, fmt.Errorf("bad method %q (want sequential, random, cryptopan or no)", v)
+	return false, fmt.Errorf("bad method %q (want sequential, random, cryptopan or no)", clip(v))
 }
 
 func yesNo(v string) (bool, error) {
@@ -201,7 +202,7 @@ func yesNo(v string) (bool, error) {
 	case "no", "n", "false", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("bad value %q (want yes or no)", v)
+	return false, fmt.Errorf("bad value %q (want yes or no)", clip(v))
 }
 
 // parseOffset parses "no"/"none", "random"/"fixed:random" (keyed), "fixed:N" or "N".
@@ -216,7 +217,7 @@ func parseOffset(v string) (Offset, error) {
 	l = strings.TrimPrefix(strings.TrimPrefix(l, "fixed:"), "offset:")
 	n, err := strconv.ParseInt(l, 10, 64)
 	if err != nil {
-		return Offset{}, fmt.Errorf("bad offset %q (want no, random, fixed:random or fixed:N)", v)
+		return Offset{}, fmt.Errorf("bad offset %q (want no, random, fixed:random or fixed:N)", clip(v))
 	}
 	return Offset{Mode: OffsetFixed, Fixed: n}, nil
 }
@@ -234,7 +235,7 @@ func (c *Config) portMethod(v string) error {
 		}
 		c.Ports, c.PortOffset = PortOffset, o
 	default:
-		return fmt.Errorf("bad port method %q (want random, offset:random, offset:N or no)", v)
+		return fmt.Errorf("bad port method %q (want random, offset:random, offset:N or no)", clip(v))
 	}
 	return nil
 }
@@ -265,4 +266,18 @@ func (c *Config) timeOffset(key, v string) error {
 	}
 	c.Time.Fixed += o.Fixed * int64(unit)
 	return nil
+}
+
+// clip cuts a configuration value an error repeats to its first 40 bytes and "...": a
+// line may be 64 KB, the error stays one short line.
+func clip(s string) string {
+	const n = 40
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }

@@ -1,6 +1,8 @@
 package label
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -265,3 +267,31 @@ func FuzzParseRules(f *testing.F) {
 		}
 	})
 }
+
+// TestErrorsEchoShort: a rules or RIR line's error repeats a short prefix of what was
+// wrong, however long the line. Before the fix: each of these errors was over 30000
+// bytes (the whole label, word or field echoed).
+func TestErrorsEchoShort(t *testing.T) {
+	long := strings.Repeat("w", 30000)
+	for _, tc := range []struct {
+		name, text string
+		parse      func(io.Reader, string) error
+	}{
+		{"label with ';'", "tcp => a;" + long, rulesErr},
+		{"unknown word", long + `="x"`, rulesErr},
+		{"filter", "tcp and host " + long + " => x", rulesErr},
+		{"rir country", "arin|" + long + "|ipv4|10.0.0.0|256|1|allocated\n", rirErr},
+		{"rir type", "arin|US|" + long + "|10.0.0.0|256|1|allocated\n", rirErr},
+		{"rir address", "arin|US|ipv4|" + long + "|256|1|allocated\n", rirErr},
+		{"rir count", "arin|US|ipv4|10.0.0.0|" + long + "|1|allocated\n", rirErr},
+		{"rir prefix", "arin|US|ipv6|2001:db8::|" + long + "|1|allocated\n", rirErr},
+	} {
+		err := tc.parse(strings.NewReader(tc.text), "r")
+		if err == nil || len(err.Error()) > 300 {
+			t.Errorf("%s: error of %d bytes, want a short one: %.200v", tc.name, len(fmt.Sprint(err)), err)
+		}
+	}
+}
+
+func rulesErr(r io.Reader, name string) error { _, err := ParseRules(r, name); return err }
+func rirErr(r io.Reader, name string) error   { _, err := ParseRIR(r, name); return err }

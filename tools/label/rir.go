@@ -56,7 +56,7 @@ func ParseRIR(r io.Reader, name string) (*RIR, error) {
 			continue
 		}
 		bad := func(format string, args ...any) error {
-			return &RIRError{File: name, Line: line, Msg: fmt.Sprintf(format, args...)}
+			return &RIRError{File: name, Line: line, Msg: fmt.Sprintf(format, clipArgs(args)...)}
 		}
 		f := strings.Split(s, "|")
 		if len(f) < 6 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"panoptes/filter"
 )
@@ -45,7 +46,7 @@ func ParseRules(r io.Reader, name string) ([]Rule, error) {
 			continue
 		}
 		bad := func(format string, args ...any) error {
-			return &RulesError{File: name, Line: line, Msg: fmt.Sprintf(format, args...)}
+			return &RulesError{File: name, Line: line, Msg: fmt.Sprintf(format, clipArgs(args)...)}
 		}
 		var expr, text string
 		cont := true
@@ -92,7 +93,7 @@ func parseArgusRule(s string) (expr, label string, cont bool, err error) {
 		key, rest, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
 		if !ok || (key != "filter" && key != "label" && key != "color") {
-			return "", "", false, fmt.Errorf(`expected "FILTER => label" or filter="..." label="..." [cont], found %q`, firstWord(s))
+			return "", "", false, fmt.Errorf(`expected "FILTER => label" or filter="..." label="..." [cont], found %q`, clip(firstWord(s)))
 		}
 		rest = strings.TrimSpace(rest)
 		if rest == "" || (rest[0] != '"' && rest[0] != '\'') {
@@ -126,4 +127,30 @@ func firstWord(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// echoMax is how much of a rules or RIR file's text an error repeats: a line may be
+// 64 KB, the error stays one short line.
+const echoMax = 40
+
+// clip cuts s to its first echoMax bytes (on a character boundary) and "...".
+func clip(s string) string {
+	if len(s) <= echoMax {
+		return s
+	}
+	i := echoMax
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// clipArgs clips the string arguments of an error message.
+func clipArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clip(s)
+		}
+	}
+	return args
 }
