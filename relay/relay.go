@@ -115,6 +115,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *port == "" && *out == "" && *publish == "" {
 		return cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
 	}
+	if err := index.CheckOutput(*out, *files); err != nil {
+		return err
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
 	}

@@ -328,6 +328,9 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := index.CheckOutput(*out, *files); err != nil {
+		return err
+	}
 	sink, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})

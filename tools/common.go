@@ -67,6 +67,9 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 		return nil, Output{}, err
 	}
 	o, err := c.output()
+	if err == nil && c.write != "" {
+		err = index.CheckOutput(c.write, c.inputs) // before any work or output
+	}
 	return flt, o, err
 }
 

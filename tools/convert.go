@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 )
@@ -48,6 +49,9 @@ func ConvertMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	sep := []rune(strings.NewReplacer(`\t`, "\t").Replace(*delim))
 	if len(sep) != 1 || sep[0] == '"' || sep[0] == '\n' {
 		return cli.Usagef("-c %q: the separator must be one character", *delim)
+	}
+	if err := index.CheckOutput(c.write, []string{*in}); err != nil {
+		return err
 	}
 	src, name := stdin, "stdin"
 	if *in != "-" {

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"panoptes/internal/binarytest"
+)
+
+// copyTestdata copies a testdata capture into dir and returns its path.
+func copyTestdata(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// unchanged fails the test unless path still holds want.
+func unchanged(t *testing.T, what, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: %s changed: %d bytes, was %d", what, filepath.Base(path), len(got), len(want))
+	}
+}
+
+// An output that is also an input (the same name, a symlink to it or a hard link) is
+// refused with one line before anything is opened for writing, for import and for every
+// tool with -w. Before the fix, `import -r x.pcap -w x.pcap` left x.pcap as a 721-byte
+// record stream (the 6335-byte capture destroyed) and `read -r X -w X` replaced X by a
+// copy of itself (and a symlink by a plain file).
+func TestOutputIsInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	pcap := copyTestdata(t, dir, "get.pcap")
+	flows := importCapture(t, "get.pcap", "dns.pcap")
+	for _, link := range []string{"pcap-sym", "flows-sym"} {
+		target := map[string]string{"pcap-sym": pcap, "flows-sym": flows}[link]
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(flows, filepath.Join(dir, "flows-hard")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, in, out string
+		args          []string
+	}{
+		{"import same name", pcap, pcap, []string{"import", "-r", pcap, "-w", pcap}},
+		{"import via symlink", pcap, pcap, []string{"import", "-r", pcap, "-w", filepath.Join(dir, "pcap-sym")}},
+		{"import second input", pcap, pcap, []string{"import", "-r", filepath.Join("..", "..", "testdata", "dns.pcap"), "-r", pcap, "-w", pcap}},
+		{"read same name", flows, flows, []string{"read", "-r", flows, "-w", flows}},
+		{"read via symlink", flows, flows, []string{"read", "-r", flows, "-w", filepath.Join(dir, "flows-sym")}},
+		{"read via hard link", flows, flows, []string{"read", "-r", flows, "-w", filepath.Join(dir, "flows-hard")}},
+		{"cluster", flows, flows, []string{"cluster", "-r", flows, "-w", flows}},
+		{"sort", flows, flows, []string{"sort", "-r", flows, "-w", flows}},
+		{"anon", flows, flows, []string{"anon", "-r", flows, "--key-file", filepath.Join(dir, "anon.key"), "-w", flows}},
+		{"relay", flows, flows, []string{"relay", "-r", flows, "-w", flows}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := os.ReadFile(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := os.Lstat(tc.args[len(tc.args)-1])
+			_, errs, code := panoptes(t, nil, tc.args...)
+			binarytest.OneLineError(t, tc.name, code, errs, "is also an input")
+			unchanged(t, tc.name, tc.in, before)
+			if fi2, _ := os.Lstat(tc.args[len(tc.args)-1]); fi2.Mode() != fi.Mode() {
+				t.Errorf("%s: -w %s changed from %v to %v", tc.name, filepath.Base(tc.args[len(tc.args)-1]), fi.Mode(), fi2.Mode())
+			}
+		})
+	}
+}
+
+// A missing input fails before the output is touched. Before the fix, `import -r
+// /missing -w out.pnp` left out.pnp as a 721-byte stream with no flow records (it was
+// 931 bytes, 4 flow records).
+func TestMissingInputKeepsOutput(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	before, err := os.ReadFile(flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pcap")
+	for _, cmd := range []string{"import", "read", "relay"} {
+		_, errs, code := panoptes(t, nil, cmd, "-r", missing, "-w", flows)
+		binarytest.OneLineError(t, cmd, code, errs, "missing.pcap")
+		unchanged(t, cmd, flows, before)
+	}
+}
+
+// A stream file output that exists is appended to, as Argus's -w does: importing twice
+// into the same file (a sensor restarted with the same -w does the same through the
+// same index.OpenOutput) keeps both runs' records. Before the fix the second import
+// truncated the file: 4 records left of 4+6.
+func TestImportTwiceAppends(t *testing.T) {
+	first := importCapture(t, "get.pcap")
+	second := importCapture(t, "dns.pcap")
+	want := append(binarytest.Records(t, first), binarytest.Records(t, second)...)
+	out := filepath.Join(t.TempDir(), "both.pnp")
+	for _, c := range []string{"get.pcap", "dns.pcap"} {
+		if _, errs, code := panoptes(t, nil, "import", "-r", filepath.Join("..", "..", "testdata", c), "-w", out); code != 0 {
+			t.Fatalf("import %s: exit %d: %s", c, code, errs)
+		}
+	}
+	binarytest.Same(t, "two imports into one file", binarytest.Records(t, out), want)
+	// The tools read the appended file as one stream.
+	got, errs, code := panoptes(t, nil, "read", "-r", out, "-s", "proto", "-L", "-1", "-N", "100")
+	n := bytes.Count([]byte(got), []byte("\n"))
+	if code != 0 || n != len(want) {
+		t.Fatalf("read of the appended file: exit %d, %d records, want %d: %s", code, n, len(want), errs)
+	}
+}
