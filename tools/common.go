@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
+	"panoptes/internal/outfile"
 	"panoptes/record"
 	"panoptes/tools/timerange"
 )
@@ -409,7 +409,8 @@ func (s printSink) abort()                                   { s.p.Flush() }
 
 // streamSink writes a record stream. A file is written under a temporary name and
 // renamed into place by close, so a failed or interrupted run never leaves a partial
-// stream under the requested name.
+// stream under the requested name (an existing file is replaced only then, keeping its
+// permissions: see outfile).
 type streamSink struct {
 	w    *record.Writer
 	f    *os.File // nil for stdout
@@ -427,7 +428,7 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 		}
 		return &streamSink{w: w}, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(c.write), "."+filepath.Base(c.write)+".tmp-*")
+	f, final, err := outfile.CreateTemp(c.write)
 	if err != nil {
 		return nil, fmt.Errorf("-w %s: %w", c.write, err)
 	}
@@ -437,7 +438,7 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &streamSink{w: w, f: f, path: c.write}, nil
+	return &streamSink{w: w, f: f, path: final}, nil
 }
 
 func (s *streamSink) put(r *record.Record, _ uint32) error { return s.w.Write(r) }
@@ -447,9 +448,6 @@ func (s *streamSink) close() error {
 		return s.w.Flush()
 	}
 	err := s.w.Flush()
-	if err == nil {
-		err = s.f.Chmod(0o644) // CreateTemp makes 0600; a stream is as readable as ra's
-	}
 	if err == nil {
 		err = s.f.Sync()
 	}

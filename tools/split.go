@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/outfile"
 	"panoptes/record"
 )
 
@@ -311,11 +312,11 @@ func (s *splitter) file(path string) (*splitFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, final, err := outfile.CreateTemp(path)
 	if err != nil {
 		return nil, err
 	}
-	f := &splitFile{path: path, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
+	f := &splitFile{path: final, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
 	s.files[path] = f
 	s.order = append(s.order, f)
 	s.open++
@@ -410,9 +411,6 @@ func (s *splitter) close() error {
 			}
 		}
 		err := f.w.Flush()
-		if err == nil {
-			err = f.f.Chmod(0o644)
-		}
 		if err == nil {
 			err = f.f.Sync()
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"panoptes/internal/binarytest"
@@ -121,5 +122,70 @@ func TestImportTwiceAppends(t *testing.T) {
 	n := bytes.Count([]byte(got), []byte("\n"))
 	if code != 0 || n != len(want) {
 		t.Fatalf("read of the appended file: exit %d, %d records, want %d: %s", code, n, len(want), errs)
+	}
+}
+
+// A tool's -w file gets the permissions the umask allows, and a file it replaces keeps
+// its own: nothing is chmodded wider. A -w that is a symlink stays one (the file it
+// points to is replaced). Before the fix, with umask 027: read -w made a new file 0644,
+// and read, cluster, sort, anon and split made an existing 0600 file 0644; read -w SYMLINK
+// replaced the symlink by a plain file.
+func TestToolOutputPermissions(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	b, err := os.ReadFile(flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "anon.key")
+	for _, tc := range []struct {
+		name   string
+		exists bool
+		args   []string
+		out    string
+		want   os.FileMode
+	}{
+		{"read new", false, []string{"read"}, "new.pnp", 0o640},
+		{"read existing", true, []string{"read"}, "r.pnp", 0o600},
+		{"cluster existing", true, []string{"cluster"}, "c.pnp", 0o600},
+		{"sort existing", true, []string{"sort"}, "s.pnp", 0o600},
+		{"anon existing", true, []string{"anon", "--key-file", key}, "a.pnp", 0o600},
+		{"split new", false, []string{"split", "-M", "count", "100"}, "sn.pnp", 0o640},
+		{"split existing", true, []string{"split", "-M", "count", "100"}, "se.pnp", 0o600},
+	} {
+		out := filepath.Join(dir, tc.out)
+		file := out
+		if tc.args[0] == "split" {
+			file = out + "aa" // count mode's first chunk
+		}
+		if tc.exists {
+			if err := os.WriteFile(file, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args := append(append(tc.args, "-r", flows, "-w", out), "--", "tcp")
+		if _, errs, code := panoptes(t, nil, args...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, errs)
+		}
+		if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != tc.want {
+			t.Errorf("%s: %s mode %v (%v), want %v", tc.name, filepath.Base(file), fi.Mode().Perm(), err, tc.want)
+		}
+	}
+
+	target := filepath.Join(dir, "target.pnp")
+	link := filepath.Join(dir, "link.pnp")
+	if err := os.Symlink("target.pnp", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := panoptes(t, nil, "read", "-r", flows, "-w", link, "--", "tcp"); code != 0 {
+		t.Fatalf("read -w link: exit %d: %s", code, errs)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("-w link.pnp (a symlink) is now %v (%v)", fi.Mode(), err)
+	}
+	if n := len(binarytest.Records(t, target)); n != 1 {
+		t.Errorf("target.pnp holds %d records, want the 1 TCP flow", n)
 	}
 }
