@@ -61,8 +61,8 @@ func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(stri
 
 // CheckOutput checks, before anything is opened for writing, that out (a -w argument)
 // is not also one of inputs (-r arguments; the same file by name, symlink or hard link),
-// and that every input exists: so that neither a mistyped command nor a missing input
-// destroys or touches the output. "-" is neither checked nor compared.
+// and that every input exists and is not a directory: so that neither a mistyped
+// command nor a missing input destroys or touches the output. "-" is neither checked nor compared.
 func CheckOutput(out string, inputs []string) error {
 	var ofi os.FileInfo
 	if out != "" && out != "-" {
@@ -79,6 +79,9 @@ func CheckOutput(out string, inputs []string) error {
 				err = pe.Err
 			}
 			return fmt.Errorf("%s: %w", in, err)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("%s: is a directory, not a file", in)
 		}
 		if ofi != nil && os.SameFile(fi, ofi) {
 			return fmt.Errorf("-w %s: is also an input (-r %s); not writing over what is being read", out, in)

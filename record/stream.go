@@ -153,7 +153,10 @@ func (rd *Reader) readHeader() error {
 		if n == 0 && errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s: empty file: %w", rd.name, ErrBadMagic)
 		}
-		if rd.off > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: reading header%s: %w", rd.name, at, err) // I/O, not format
+		}
+		if rd.off > 0 {
 			return fmt.Errorf("%s: %w%s: stream header cut short", rd.name, ErrTruncated, at)
 		}
 		return fmt.Errorf("%s: reading header: %w", rd.name, ErrBadHeader)

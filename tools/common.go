@@ -205,9 +205,9 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		name := "stdin"
 		var closer io.Closer
 		if in != "-" {
-			f, err := os.Open(in)
+			f, err := openInput(in)
 			if err != nil {
-				return err // *PathError: "open NAME: reason"
+				return err
 			}
 			src, name, closer = f, in, f
 		}
@@ -236,6 +236,20 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 }
 
 var errStop = errors.New("stop")
+
+// openInput opens a -r stream file; a directory is refused by name (reading it would
+// fail as a corrupt stream header).
+func openInput(name string) (*os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err // *PathError: "open NAME: reason"
+	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: is a directory (an archive is read with -R %s)", name, name)
+	}
+	return f, nil
+}
 
 // scanArchive reads an archive: with a time range that needs overlap (every mode but
 // a negated one), only the blocks the time index lists for it.

@@ -189,3 +189,17 @@ func TestToolOutputPermissions(t *testing.T) {
 		t.Errorf("target.pnp holds %d records, want the 1 TCP flow", n)
 	}
 }
+
+// A directory given as -r is said to be one. Before the fix, read said "DIR: reading
+// header: corrupt stream header", and relay "relay: 0 records relayed" then the same.
+func TestReadDirectoryInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"read", "-r", dir},
+		{"cluster", "-r", dir},
+		{"relay", "-r", dir, "-w", filepath.Join(t.TempDir(), "out.pnp")},
+	} {
+		_, errs, code := panoptes(t, nil, args...)
+		binarytest.OneLineError(t, args[0]+" -r DIR", code, errs, dir, "is a directory")
+	}
+}
