@@ -102,6 +102,23 @@ func TestMissingInputKeepsOutput(t *testing.T) {
 	}
 }
 
+// An input that is not a capture fails import before the output is opened. Before the
+// fix, out.pnp grew by an empty stream (931 bytes, then 1652).
+func TestImportBadInputKeepsOutput(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	before, err := os.ReadFile(flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(text, []byte("not a capture\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := panoptes(t, nil, "import", "-r", text, "-w", flows)
+	binarytest.OneLineError(t, "import -r notes.txt", code, errs, "notes.txt")
+	unchanged(t, "import -r notes.txt", flows, before)
+}
+
 // A stream file output that exists is appended to, as Argus's -w does: importing twice
 // into the same file (a sensor restarted with the same -w does the same through the
 // same index.OpenOutput) keeps both runs' records. Before the fix the second import
