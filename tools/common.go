@@ -469,7 +469,7 @@ func (s *streamSink) close() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(s.f.Name(), s.path)
+		err = outfile.Replace(s.f.Name(), s.path)
 	}
 	if err != nil {
 		os.Remove(s.f.Name())

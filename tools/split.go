@@ -314,7 +314,7 @@ func (s *splitter) file(path string) (*splitFile, error) {
 	}
 	tmp, final, err := outfile.CreateTemp(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f := &splitFile{path: final, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
 	s.files[path] = f
@@ -425,11 +425,11 @@ func (s *splitter) close() error {
 		}
 	}
 	for i, f := range s.order {
-		if err := os.Rename(f.tmp, f.path); err != nil {
+		if err := outfile.Replace(f.tmp, f.path); err != nil {
 			for _, g := range s.order[i:] {
 				os.Remove(g.tmp)
 			}
-			return err
+			return fmt.Errorf("%s: %w", f.path, err)
 		}
 	}
 	return nil

@@ -7,7 +7,9 @@ import (
 	"syscall"
 	"testing"
 
+	"panoptes/index"
 	"panoptes/internal/binarytest"
+	"panoptes/record"
 )
 
 // copyTestdata copies a testdata capture into dir and returns its path.
@@ -218,5 +220,37 @@ func TestReadDirectoryInput(t *testing.T) {
 	} {
 		_, errs, code := panoptes(t, nil, args...)
 		binarytest.OneLineError(t, args[0]+" -r DIR", code, errs, dir, "is a directory")
+	}
+}
+
+// A tool's -w replaces a file only when no writer is appending to it (a sensor, import
+// or relay holds the file it writes locked): replaced, the file would take that
+// writer's later records away with the old inode. Before the fix, read -w replaced it:
+// the writer's records 1-2 and 3 were lost, held.pnp held the 1 TCP flow of get.pcap.
+func TestToolOutputLockedRefused(t *testing.T) {
+	flows := importCapture(t, "get.pcap")
+	held := filepath.Join(t.TempDir(), "held.pnp")
+	sink, closeSink, err := index.OpenOutput(held, nil, index.OutputOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if closeSink != nil {
+			closeSink()
+		}
+	}()
+	for i := range 2 {
+		sink.Write(&record.Record{Kind: record.KindFlow, Proto: 17, SrcPort: uint16(i + 1)})
+	}
+	sink.Flush()
+	_, errs, code := panoptes(t, nil, "read", "-r", flows, "-w", held, "--", "tcp")
+	binarytest.OneLineError(t, "read -w a locked file", code, errs, "held.pnp", "locked")
+	sink.Write(&record.Record{Kind: record.KindFlow, Proto: 17, SrcPort: 3})
+	err, closeSink = closeSink(), nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(binarytest.Records(t, held)); n != 3 {
+		t.Fatalf("held.pnp holds %d records, want the writer's 3", n)
 	}
 }

@@ -103,7 +103,7 @@ func Series(path string, c Chart) error {
 	if err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), final)
+	return outfile.Replace(tmp.Name(), final)
 }
 
 // lineColor gives "other" grey and the keys distinct colours.
