@@ -118,6 +118,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := index.CheckOutput(*out, *files); err != nil {
 		return err
 	}
+	for _, name := range *files {
+		if err := checkStream(name); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
 	}
@@ -385,6 +390,18 @@ func collectFlows(ctx context.Context, conn *net.UDPConn, put func(*record.Recor
 			}
 		}
 	}
+}
+
+// checkStream reads the header of the stream file name, so that a file that is not one
+// fails before any output is opened.
+func checkStream(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = record.NewReader(f, name)
+	return err
 }
 
 // replay reads record files into the hub, in order.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -104,9 +105,10 @@ func TestMissingInputKeepsOutput(t *testing.T) {
 	}
 }
 
-// An input that is not a capture fails import before the output is opened. Before the
-// fix, out.pnp grew by an empty stream (931 bytes, then 1652).
-func TestImportBadInputKeepsOutput(t *testing.T) {
+// An input that is not a capture (import) or a stream (relay) fails before the output
+// is opened. Before the fix, out.pnp grew by an empty stream (931 bytes, then 1652),
+// and relay printed "0 records relayed" too.
+func TestBadInputKeepsOutput(t *testing.T) {
 	flows := importCapture(t, "get.pcap")
 	before, err := os.ReadFile(flows)
 	if err != nil {
@@ -116,9 +118,32 @@ func TestImportBadInputKeepsOutput(t *testing.T) {
 	if err := os.WriteFile(text, []byte("not a capture\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errs, code := panoptes(t, nil, "import", "-r", text, "-w", flows)
-	binarytest.OneLineError(t, "import -r notes.txt", code, errs, "notes.txt")
-	unchanged(t, "import -r notes.txt", flows, before)
+	for _, cmd := range []string{"import", "relay"} {
+		_, errs, code := panoptes(t, nil, cmd, "-r", text, "-w", flows)
+		binarytest.OneLineError(t, cmd+" -r notes.txt", code, errs, "notes.txt")
+		unchanged(t, cmd+" -r notes.txt", flows, before)
+	}
+}
+
+// A writer stopped mid-record leaves an incomplete record at the end of its -w file;
+// the next import into it cuts that off, says so in one warning, and appends. Before
+// the fix the second import truncated the file: "6 records, want 8".
+func TestImportAfterTornTail(t *testing.T) {
+	out := importCapture(t, "get.pcap")
+	first := binarytest.Records(t, out)
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(out, fi.Size()-3); err != nil { // the last record torn
+		t.Fatal(err)
+	}
+	_, errs, code := panoptes(t, nil, "import", "-r", filepath.Join("..", "..", "testdata", "dns.pcap"), "-w", out)
+	want := append(first[:len(first)-1:len(first)-1], binarytest.Records(t, importCapture(t, "dns.pcap"))...)
+	binarytest.Same(t, "import after a torn tail", binarytest.Records(t, out), want)
+	if code != 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "incomplete last record") {
+		t.Fatalf("import into a torn file: exit %d, stderr %q; want 0 and one warning", code, errs)
+	}
 }
 
 // A stream file output that exists is appended to, as Argus's -w does: importing twice
