@@ -226,9 +226,14 @@ func (s *streamSchema) parse(h []byte) error {
 }
 
 // nextLen reads the length of the next record, after any stream headers that start
-// here.
+// here. It peeks at four bytes only after a 'P', a length of 80: a record that starts
+// so is that long, so the peek never waits (on a live connection) for bytes that are
+// not part of the record anyway.
 func (rd *Reader) nextLen() (uint64, error) {
 	for {
+		if b, err := rd.r.Peek(1); err != nil || b[0] != Magic[0] {
+			break
+		}
 		if b, err := rd.r.Peek(len(Magic)); err != nil || [4]byte(b) != Magic {
 			break
 		}
