@@ -62,7 +62,8 @@ func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(stri
 // CheckOutput checks, before anything is opened for writing, that out (a -w argument)
 // is not also one of inputs (-r arguments; the same file by name, symlink or hard link),
 // and that every input exists and is not a directory: so that neither a mistyped
-// command nor a missing input destroys or touches the output. "-" is neither checked nor compared.
+// command nor a missing input destroys or touches the output. "-" is neither checked
+// nor compared.
 func CheckOutput(out string, inputs []string) error {
 	var ofi os.FileInfo
 	if out != "" && out != "-" {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -365,5 +366,87 @@ func TestConcatenatedStreamCutHeader(t *testing.T) {
 	err = rd.Read(&r)
 	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), fmt.Sprintf("at byte %d", end)) {
 		t.Fatalf("got %v, want truncated at byte %d", err, end)
+	}
+}
+
+// headerWithExtra is a stream header that also declares field 250 (bytes), which this
+// version does not know: a newer writer's header.
+func headerWithExtra() []byte {
+	h := AppendHeader(nil)
+	n, k := binary.Uvarint(h[8:])
+	b := append([]byte(nil), h[:8]...)
+	b = binary.AppendUvarint(b, n+1)
+	b = append(b, h[8+k:]...)
+	b = append(b, 250, WireBytes, 1, 'x')
+	binary.LittleEndian.PutUint16(b[6:], uint16(len(b)))
+	return b
+}
+
+// withExtra encodes r with field 250 appended, as that newer writer would.
+func withExtra(r *Record) []byte {
+	enc := AppendRecord(nil, r)
+	n, k := binary.Uvarint(enc)
+	body := append(enc[k:k+int(n):k+int(n)], 250, 1, 0xaa)
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
+
+// Streams with different schemas one after another: each record is decoded with its
+// own stream's schema, by Read and by Decode (after the reader moved on) alike; a file that
+// changes schema more often than any writer does is refused, not held in memory.
+func TestConcatenatedSchemas(t *testing.T) {
+	r := Record{Kind: KindFlow, Proto: 6, SrcPort: 80}
+	file := AppendHeader(nil)
+	file = AppendRecord(file, &r)
+	file = append(file, headerWithExtra()...)
+	file = append(file, withExtra(&r)...)
+	file = append(file, AppendHeader(nil)...)
+	file = AppendRecord(file, &r)
+	type raw struct {
+		body []byte
+		off  int64
+	}
+	rd, err := NewReader(bytes.NewReader(file), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []raw // read all first: decoded after the reader has moved on
+	for {
+		b, off, err := rd.ReadRaw(nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, raw{b, off})
+	}
+	for i, b := range bodies {
+		var got Record
+		if err := rd.Decode(b.body, b.off, &got); err != nil || got.SrcPort != 80 {
+			t.Fatalf("record %d: %v, SrcPort %d", i, err, got.SrcPort)
+		}
+	}
+	if len(bodies) != 3 {
+		t.Fatalf("read %d records, want 3", len(bodies))
+	}
+
+	var many []byte
+	for i := range maxSchemaChanges + 1 {
+		if i%2 == 0 {
+			many = append(many, AppendHeader(nil)...)
+		} else {
+			many = append(many, headerWithExtra()...)
+		}
+		many = AppendRecord(many, &r)
+	}
+	rd, err = NewReader(bytes.NewReader(many), "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		err = rd.Read(&r)
+	}
+	if !errors.Is(err, ErrBadHeader) || !strings.Contains(err.Error(), "changes of schema") {
+		t.Fatalf("a file alternating schemas %d times: %v", maxSchemaChanges, err)
 	}
 }

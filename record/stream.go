@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync/atomic"
 )
 
@@ -114,25 +115,38 @@ type Reader struct {
 	off  int64 // byte offset of the next record
 	buf  []byte
 	cur  *streamSchema
-	// schemas holds every distinct schema read so far, by start offset, for Decode on
-	// other goroutines: ReadRaw replaces the slice (never changes it in place).
-	schemas atomic.Pointer[[]*streamSchema]
+	// changes says where each stream whose schema differs from the one before it
+	// starts, in offset order, for Decode on other goroutines: ReadRaw replaces the
+	// slice (never changes it in place). distinct holds each schema once.
+	changes  atomic.Pointer[[]schemaChange]
+	distinct []*streamSchema
 }
 
 // streamSchema is what a stream header declares: each field id's wire type and name.
 type streamSchema struct {
-	start  int64 // byte offset of the header
 	raw    []byte
 	wire   [256]int8
 	fields []string // names of the fields the stream declares, by id
 }
+
+type schemaChange struct {
+	start int64 // byte offset of the header
+	s     *streamSchema
+}
+
+// Bounds on what a file's headers can make a reader hold: a file written by Panoptes
+// changes schema only where a newer version appended to it.
+const (
+	maxSchemas       = 16
+	maxSchemaChanges = 1024
+)
 
 // NewReader reads and checks the stream header. name is used in error messages (a file
 // name, or "-" for stdin).
 func NewReader(r io.Reader, name string) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	rd := &Reader{r: br, name: name, buf: make([]byte, MaxRecordLen)}
-	rd.schemas.Store(new([]*streamSchema))
+	rd.changes.Store(new([]schemaChange))
 	if err := rd.readHeader(); err != nil {
 		return nil, err
 	}
@@ -188,15 +202,36 @@ func (rd *Reader) useSchema(h []byte) error {
 	if rd.cur != nil && bytes.Equal(rd.cur.raw, h) {
 		return nil
 	}
-	s := &streamSchema{start: rd.off, raw: h}
-	if err := s.parse(h); err != nil {
+	old := *rd.changes.Load()
+	if len(old) == maxSchemaChanges {
+		return fmt.Errorf("more than %d changes of schema", maxSchemaChanges)
+	}
+	s, err := rd.schema(h)
+	if err != nil {
 		return err
 	}
 	rd.cur = s
-	old := *rd.schemas.Load()
-	all := append(old[:len(old):len(old)], s)
-	rd.schemas.Store(&all)
+	all := append(old[:len(old):len(old)], schemaChange{rd.off, s})
+	rd.changes.Store(&all)
 	return nil
+}
+
+// schema returns the parsed schema h declares, parsing it if it is new.
+func (rd *Reader) schema(h []byte) (*streamSchema, error) {
+	for _, s := range rd.distinct {
+		if bytes.Equal(s.raw, h) {
+			return s, nil
+		}
+	}
+	if len(rd.distinct) == maxSchemas {
+		return nil, fmt.Errorf("more than %d different schemas", maxSchemas)
+	}
+	s := &streamSchema{raw: h}
+	if err := s.parse(h); err != nil {
+		return nil, err
+	}
+	rd.distinct = append(rd.distinct, s)
+	return s, nil
 }
 
 func (s *streamSchema) parse(h []byte) error {
@@ -315,13 +350,12 @@ func (rd *Reader) Decode(body []byte, off int64, r *Record) error {
 // schemaAt returns the schema of the record at byte offset off: the last one whose
 // header starts before it.
 func (rd *Reader) schemaAt(off int64) *streamSchema {
-	all := *rd.schemas.Load()
-	for i := len(all) - 1; i > 0; i-- {
-		if all[i].start < off {
-			return all[i]
-		}
+	all := *rd.changes.Load()
+	if len(all) == 1 {
+		return all[0].s
 	}
-	return all[0]
+	i := sort.Search(len(all), func(i int) bool { return all[i].start >= off })
+	return all[max(i-1, 0)].s
 }
 
 func uvarintLen(v uint64) int {
