@@ -391,8 +391,11 @@ func withExtra(r *Record) []byte {
 }
 
 // Streams with different schemas one after another: each record is decoded with its
-// own stream's schema, by Read and by Decode (after the reader moved on) alike; a file that
-// changes schema more often than any writer does is refused, not held in memory.
+// own stream's schema by Decode, even after the reader has moved on to the next; a
+// file that changes schema more often than any writer does is refused, not held in
+// memory. Before the fix, reading stopped at the second header (as in
+// TestConcatenatedStreams); with every record decoded by the first schema, record 1
+// (field 250 unknown to it) failed.
 func TestConcatenatedSchemas(t *testing.T) {
 	r := Record{Kind: KindFlow, Proto: 6, SrcPort: 80}
 	file := AppendHeader(nil)
