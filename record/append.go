@@ -30,7 +30,8 @@ type Appended struct {
 //   - If it ends inside a record (its writer was stopped mid-write: the record's length
 //     runs past the end of the file), every reader stops there, and records appended
 //     after those bytes would be unreadable too. That incomplete record is cut off
-//     (Appended.Torn bytes): with the lock held no writer is still completing it.
+//     (Appended.Torn bytes): with the lock held, no Panoptes writer is still
+//     completing it.
 //
 // A file that is not a regular file (/dev/null, a FIFO) is written as it is. Close the
 // Writer to flush, close the file and release the lock.
