@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,9 @@ type OutputOptions struct {
 
 // OpenOutput opens where a writer of records (import, sensor, relay) sends them, named
 // as `-w OUT` names it: an archive when out is a directory or ends in "/" (written with
-// opts), stdout for "-", else a record stream file. close flushes and closes it.
+// opts), stdout for "-", else a record stream file, appended to if it exists (see
+// record.OpenAppend; an incomplete last record is cut off and reported through logf).
+// close flushes and closes it. Call CheckOutput first.
 func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
 	if out != "-" && IsArchive(out) {
 		a, err := Open(out, Options{Logf: logf})
@@ -34,29 +37,56 @@ func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(stri
 			return err
 		}, nil
 	}
-	var dst io.Writer = stdout
-	var f *os.File
-	if out != "-" {
-		var err error
-		if f, err = os.Create(out); err != nil {
+	if out == "-" {
+		w, err := record.NewWriter(stdout)
+		if err != nil {
 			return nil, nil, err
 		}
-		dst = f
+		return w, w.Flush, nil
 	}
-	w, err := record.NewWriter(dst)
+	w, a, err := record.OpenAppend(out)
 	if err != nil {
-		if f != nil {
-			f.Close()
-		}
 		return nil, nil, err
 	}
+	if a.Torn > 0 && logf != nil {
+		logf("warning: %s: cut off %d bytes at byte %d: an incomplete last record left by a writer that was stopped mid-write (no reader could read it); new records follow the last complete one", out, a.Torn, a.Start)
+	}
 	return w, func() error {
-		err := w.Flush()
-		if f != nil {
-			if cerr := f.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("%s: %w", out, cerr)
-			}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("%s: %w", out, err)
 		}
-		return err
+		return nil
 	}, nil
+}
+
+// CheckOutput checks, before anything is opened for writing, that out (a -w argument)
+// is not also one of inputs (-r arguments; the same file by name, symlink or hard link),
+// and that every input exists and is not a directory: so that neither a mistyped
+// command nor a missing input destroys or touches the output. "-" is neither checked
+// nor compared.
+func CheckOutput(out string, inputs []string) error {
+	var ofi os.FileInfo
+	if out != "" && out != "-" {
+		ofi, _ = os.Stat(out) // an output that does not exist yet is no input
+	}
+	for _, in := range inputs {
+		if in == "-" {
+			continue
+		}
+		fi, err := os.Stat(in)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("%s: is a directory, not a file", in)
+		}
+		if ofi != nil && os.SameFile(fi, ofi) {
+			return fmt.Errorf("-w %s: is also an input (-r %s); not writing over what is being read", out, in)
+		}
+	}
+	return nil
 }

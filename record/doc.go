@@ -42,6 +42,11 @@
 // older readers. A change that older readers cannot skip bumps the version byte.
 // A body is at most MaxRecordLen bytes; a longer length prefix means corruption.
 //
+// A file may hold several streams one after another: a writer that appends to an
+// existing stream file (`-w` on an existing file, as Argus's does) starts with its own
+// header. Readers take a header wherever a record could start; a record cannot begin
+// with the magic, because its kind byte would be 'N' (78), which is no kind.
+//
 // # Buffer lifetimes
 //
 // Reader.Read decodes into the caller's Record and reuses its own buffer: nothing is

@@ -2,11 +2,13 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -235,6 +237,7 @@ func FuzzReader(f *testing.F) {
 	}
 	_ = w.Flush()
 	f.Add(buf.Bytes())
+	f.Add(append(append([]byte(nil), buf.Bytes()...), buf.Bytes()...)) // two streams appended
 	f.Add(AppendHeader(nil))
 	f.Add([]byte("PNPT\x01\x00\x09\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -287,4 +290,166 @@ func normalize(r Record) Record {
 		clear(r.Inf[i:])
 	}
 	return r
+}
+
+// A stream file that several runs appended to (`-w` appends, as Argus's does) holds
+// several streams one after another: a reader goes on through each new header, with
+// Read and with ReadRaw/Decode alike. Before the fix: "read 2 of 9 records, then f: at
+// byte 1227: unknown record kind: kind 78" (the second header's magic read as a record).
+func TestConcatenatedStreams(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var file bytes.Buffer
+	var want []Record
+	for run := range 3 {
+		w, err := NewWriter(&file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range run + 2 {
+			r := randomRecord(rng)
+			want = append(want, r)
+			if err := w.Write(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, raw := range []bool{false, true} {
+		rd, err := NewReader(bytes.NewReader(file.Bytes()), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ; ; n++ {
+			var got Record
+			if raw {
+				var body []byte
+				var off int64
+				if body, off, err = rd.ReadRaw(nil); err == nil {
+					err = rd.Decode(body, off, &got)
+				}
+			} else {
+				err = rd.Read(&got)
+			}
+			if err != nil {
+				break
+			}
+			if n < len(want) && !reflect.DeepEqual(got, want[n]) {
+				t.Fatalf("raw=%v: record %d differs", raw, n)
+			}
+		}
+		if err != io.EOF || n != len(want) {
+			t.Fatalf("raw=%v: read %d of %d records, then %v", raw, n, len(want), err)
+		}
+	}
+}
+
+// A stream cut inside its second header is truncated there, like one cut inside a
+// record: the records before it are kept.
+func TestConcatenatedStreamCutHeader(t *testing.T) {
+	var file bytes.Buffer
+	w, _ := NewWriter(&file)
+	r := Record{Kind: KindFlow, Proto: 6}
+	w.Write(&r)
+	w.Flush()
+	end := file.Len()
+	file.Write(AppendHeader(nil)[:10])
+	rd, err := NewReader(bytes.NewReader(file.Bytes()), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.Read(&r); err != nil {
+		t.Fatal(err)
+	}
+	err = rd.Read(&r)
+	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), fmt.Sprintf("at byte %d", end)) {
+		t.Fatalf("got %v, want truncated at byte %d", err, end)
+	}
+}
+
+// headerWithExtra is a stream header that also declares field 250 (bytes), which this
+// version does not know: a newer writer's header.
+func headerWithExtra() []byte {
+	h := AppendHeader(nil)
+	n, k := binary.Uvarint(h[8:])
+	b := append([]byte(nil), h[:8]...)
+	b = binary.AppendUvarint(b, n+1)
+	b = append(b, h[8+k:]...)
+	b = append(b, 250, WireBytes, 1, 'x')
+	binary.LittleEndian.PutUint16(b[6:], uint16(len(b)))
+	return b
+}
+
+// withExtra encodes r with field 250 appended, as that newer writer would.
+func withExtra(r *Record) []byte {
+	enc := AppendRecord(nil, r)
+	n, k := binary.Uvarint(enc)
+	body := append(enc[k:k+int(n):k+int(n)], 250, 1, 0xaa)
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
+
+// Streams with different schemas one after another: each record is decoded with its
+// own stream's schema by Decode, even after the reader has moved on to the next; a
+// file that changes schema more often than any writer does is refused, not held in
+// memory. Before the fix, reading stopped at the second header (as in
+// TestConcatenatedStreams); with every record decoded by the first schema, record 1
+// (field 250 unknown to it) failed.
+func TestConcatenatedSchemas(t *testing.T) {
+	r := Record{Kind: KindFlow, Proto: 6, SrcPort: 80}
+	file := AppendHeader(nil)
+	file = AppendRecord(file, &r)
+	file = append(file, headerWithExtra()...)
+	file = append(file, withExtra(&r)...)
+	file = append(file, AppendHeader(nil)...)
+	file = AppendRecord(file, &r)
+	type raw struct {
+		body []byte
+		off  int64
+	}
+	rd, err := NewReader(bytes.NewReader(file), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []raw // read all first: decoded after the reader has moved on
+	for {
+		b, off, err := rd.ReadRaw(nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, raw{b, off})
+	}
+	for i, b := range bodies {
+		var got Record
+		if err := rd.Decode(b.body, b.off, &got); err != nil || got.SrcPort != 80 {
+			t.Fatalf("record %d: %v, SrcPort %d", i, err, got.SrcPort)
+		}
+	}
+	if len(bodies) != 3 {
+		t.Fatalf("read %d records, want 3", len(bodies))
+	}
+
+	var many []byte
+	for i := range maxSchemaChanges + 1 {
+		if i%2 == 0 {
+			many = append(many, AppendHeader(nil)...)
+		} else {
+			many = append(many, headerWithExtra()...)
+		}
+		many = AppendRecord(many, &r)
+	}
+	rd, err = NewReader(bytes.NewReader(many), "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		err = rd.Read(&r)
+	}
+	if !errors.Is(err, ErrBadHeader) || !strings.Contains(err.Error(), "changes of schema") {
+		t.Fatalf("a file alternating schemas %d times: %v", maxSchemaChanges, err)
+	}
 }

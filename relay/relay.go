@@ -115,6 +115,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *port == "" && *out == "" && *publish == "" {
 		return cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
 	}
+	if err := index.CheckOutput(*out, *files); err != nil {
+		return err
+	}
+	for _, name := range *files {
+		if err := checkStream(name); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
 	}
@@ -376,6 +384,18 @@ func openCollector(addr string, allow []string, logf func(string, ...any)) (*col
 	// whole (bench/RESULTS.md). The kernel caps it at net.core.rmem_max.
 	udp.SetReadBuffer(4 << 20)
 	return newCollector(udp, prefixes, logf), nil
+}
+
+// checkStream reads the header of the stream file name, so that a file that is not one
+// fails before any output is opened.
+func checkStream(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = record.NewReader(f, name)
+	return err
 }
 
 // replay reads record files into the hub, in order.

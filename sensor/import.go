@@ -59,6 +59,39 @@ type ImportStats struct {
 // type) go to warn, one line each. Records already written are never lost: a damaged
 // file ends its own input, and the import goes on with the next file.
 func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
+	srcs, err := OpenCaptures(names, stdin)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	defer CloseCaptures(srcs)
+	return ImportFrom(srcs, w, warn, cfg)
+}
+
+// OpenCaptures opens every capture in names (reading its file header), so that a
+// missing or unreadable file fails before any output is opened. On an error the files
+// already opened are closed.
+func OpenCaptures(names []string, stdin io.Reader) ([]*PcapFile, error) {
+	srcs := make([]*PcapFile, 0, len(names))
+	for _, n := range names {
+		s, err := OpenPcap(n, stdin)
+		if err != nil {
+			CloseCaptures(srcs)
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	return srcs, nil
+}
+
+// CloseCaptures closes what OpenCaptures opened.
+func CloseCaptures(srcs []*PcapFile) {
+	for _, s := range srcs {
+		s.Close()
+	}
+}
+
+// ImportFrom is Import of captures already opened; the caller closes them.
+func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
 	cfg.Flow.Defaults()
 	if cfg.Workers <= 0 {
 		// The reader and the writer each keep a core busy too: measured on 2 cores,
@@ -69,21 +102,6 @@ func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg 
 		cfg.ManInterval = 60 * time.Second
 	}
 	var st ImportStats
-	// Open every file first so that a missing file fails before any output.
-	srcs := make([]*PcapFile, 0, len(names))
-	defer func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}()
-	for _, n := range names {
-		s, err := OpenPcap(n, stdin)
-		if err != nil {
-			return st, err
-		}
-		srcs = append(srcs, s)
-	}
-
 	// Management records are stamped with packet time; an input without packets gets
 	// its file's modification time (stable, unlike the wall clock).
 	idleTime := time.Now().UnixNano()
@@ -328,13 +346,21 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := index.CheckOutput(*out, *files); err != nil {
+		return err
+	}
+	srcs, err := OpenCaptures(*files, stdin) // a bad input fails before -w is touched
+	if err != nil {
+		return err
+	}
+	defer CloseCaptures(srcs)
 	sink, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})
 	if err != nil {
 		return err
 	}
-	_, err = Import(*files, stdin, sink, stderr, cfg)
+	_, err = ImportFrom(srcs, sink, stderr, cfg)
 	if cerr := closeSink(); err == nil && cerr != nil {
 		err = cerr
 	}

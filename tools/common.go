@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
+	"panoptes/internal/outfile"
 	"panoptes/record"
 	"panoptes/tools/timerange"
 )
@@ -68,6 +68,9 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 		return nil, Output{}, err
 	}
 	o, err := c.output()
+	if err == nil && c.write != "" {
+		err = index.CheckOutput(c.write, c.inputs) // before any work or output
+	}
 	return flt, o, err
 }
 
@@ -206,9 +209,9 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		name := "stdin"
 		var closer io.Closer
 		if in != "-" {
-			f, err := os.Open(in)
+			f, err := openInput(in)
 			if err != nil {
-				return err // *PathError: "open NAME: reason"
+				return err
 			}
 			src, name, closer = f, in, f
 		}
@@ -237,6 +240,20 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 }
 
 var errStop = errors.New("stop")
+
+// openInput opens a -r stream file; a directory is refused by name (reading it would
+// fail as a corrupt stream header).
+func openInput(name string) (*os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err // *PathError: "open NAME: reason"
+	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: is a directory (an archive is read with -R %s)", name, name)
+	}
+	return f, nil
+}
 
 // scanArchive reads an archive: with a time range that needs overlap (every mode but
 // a negated one), only the blocks the time index lists for it.
@@ -410,7 +427,8 @@ func (s printSink) abort()                                   { s.p.Flush() }
 
 // streamSink writes a record stream. A file is written under a temporary name and
 // renamed into place by close, so a failed or interrupted run never leaves a partial
-// stream under the requested name.
+// stream under the requested name (an existing file is replaced only then, keeping its
+// permissions: see outfile).
 type streamSink struct {
 	w    *record.Writer
 	f    *os.File // nil for stdout
@@ -428,7 +446,7 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 		}
 		return &streamSink{w: w}, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(c.write), "."+filepath.Base(c.write)+".tmp-*")
+	f, final, err := outfile.CreateTemp(c.write)
 	if err != nil {
 		return nil, fmt.Errorf("-w %s: %w", c.write, err)
 	}
@@ -438,7 +456,7 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &streamSink{w: w, f: f, path: c.write}, nil
+	return &streamSink{w: w, f: f, path: final}, nil
 }
 
 func (s *streamSink) put(r *record.Record, _ uint32) error { return s.w.Write(r) }
@@ -449,16 +467,13 @@ func (s *streamSink) close() error {
 	}
 	err := s.w.Flush()
 	if err == nil {
-		err = s.f.Chmod(0o644) // CreateTemp makes 0600; a stream is as readable as ra's
-	}
-	if err == nil {
 		err = s.f.Sync()
 	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(s.f.Name(), s.path)
+		err = outfile.Replace(s.f.Name(), s.path)
 	}
 	if err != nil {
 		os.Remove(s.f.Name())

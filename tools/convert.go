@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 )
@@ -49,6 +50,9 @@ func ConvertMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	sep := []rune(strings.NewReplacer(`\t`, "\t").Replace(*delim))
 	if len(sep) != 1 || sep[0] == '"' || sep[0] == '\n' {
 		return cli.Usagef("-c %s: the separator must be one character", cli.Cut(*delim, 0))
+	}
+	if err := index.CheckOutput(c.write, []string{*in}); err != nil {
+		return err
 	}
 	src, name := stdin, "stdin"
 	if *in != "-" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"panoptes/internal/cli"
+	"panoptes/internal/outfile"
 	"panoptes/record"
 )
 
@@ -311,11 +312,11 @@ func (s *splitter) file(path string) (*splitFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, final, err := outfile.CreateTemp(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f := &splitFile{path: path, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
+	f := &splitFile{path: final, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
 	s.files[path] = f
 	s.order = append(s.order, f)
 	s.open++
@@ -411,9 +412,6 @@ func (s *splitter) close() error {
 		}
 		err := f.w.Flush()
 		if err == nil {
-			err = f.f.Chmod(0o644)
-		}
-		if err == nil {
 			err = f.f.Sync()
 		}
 		if cerr := f.f.Close(); err == nil {
@@ -427,11 +425,11 @@ func (s *splitter) close() error {
 		}
 	}
 	for i, f := range s.order {
-		if err := os.Rename(f.tmp, f.path); err != nil {
+		if err := outfile.Replace(f.tmp, f.path); err != nil {
 			for _, g := range s.order[i:] {
 				os.Remove(g.tmp)
 			}
-			return err
+			return fmt.Errorf("%s: %w", f.path, err)
 		}
 	}
 	return nil

@@ -17,6 +17,8 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"panoptes/internal/outfile"
 )
 
 // Line is one series: a value per bin.
@@ -86,7 +88,7 @@ func Series(path string, c Chart) error {
 		p.Legend.Add(l.Name, line)
 	}
 	p.Legend.XOffs = 0
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, final, err := outfile.CreateTemp(path)
 	if err != nil {
 		return err
 	}
@@ -95,16 +97,13 @@ func Series(path string, c Chart) error {
 	if err == nil {
 		_, err = w.WriteTo(tmp)
 	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return outfile.Replace(tmp.Name(), final)
 }
 
 // lineColor gives "other" grey and the keys distinct colours.
