@@ -467,7 +467,7 @@ func (s *streamSink) close() error {
 	}
 	err := s.w.Flush()
 	if err == nil {
-		err = s.f.Sync()
+		err = outfile.Sync(s.f)
 	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr

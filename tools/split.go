@@ -412,7 +412,7 @@ func (s *splitter) close() error {
 		}
 		err := f.w.Flush()
 		if err == nil {
-			err = f.f.Sync()
+			err = outfile.Sync(f.f)
 		}
 		if cerr := f.f.Close(); err == nil {
 			err = cerr

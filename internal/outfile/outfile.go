@@ -20,7 +20,9 @@ import (
 
 // CreateTemp creates a temporary file beside the file path names and returns it with
 // the name to rename it to when complete: path itself, or, when path is a symlink, the
-// file it points to, existing or not (so that the link stays a link).
+// file it points to, existing or not (so that the link stays a link). A device or FIFO
+// is not replaced but written in place: the file returned is then that device, with no
+// name, which Replace and os.Remove leave alone.
 func CreateTemp(path string) (*os.File, string, error) {
 	final := linkTarget(path)
 	if err := notLocked(final); err != nil {
@@ -30,6 +32,9 @@ func CreateTemp(path string) (*os.File, string, error) {
 	keep := false
 	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() {
 		perm, keep = fi.Mode().Perm(), true
+	} else if err == nil && !fi.IsDir() { // -w /dev/null, a named pipe
+		f, err := inPlace(final)
+		return f, final, err
 	}
 	for range 100 {
 		tmp := filepath.Join(filepath.Dir(final), fmt.Sprintf(".%s.tmp-%d", filepath.Base(final), rand.Uint32()))
@@ -78,6 +83,9 @@ var ErrLocked = errors.New("another writer has it open (locked); not replacing i
 // them), unless a writer holds final locked (ErrLocked). The lock is held across the rename, so
 // that no writer takes the old file between the check and the rename.
 func Replace(tmp, final string) error {
+	if tmp == "" { // a device written in place: nothing to rename
+		return nil
+	}
 	f, err := os.Open(final)
 	if err == nil {
 		defer f.Close() // releases the lock, after the rename
@@ -106,4 +114,25 @@ func lock(f *os.File) error {
 		return ErrLocked
 	}
 	return nil
+}
+
+// Sync flushes f to stable storage. A device or FIFO written in place has no storage
+// to flush (fsync says EINVAL), which is no error for an output.
+func Sync(f *os.File) error {
+	err := f.Sync()
+	if errors.Is(err, syscall.EINVAL) && f.Name() == "" {
+		return nil
+	}
+	return err
+}
+
+// inPlace opens a device or FIFO for writing in place, nameless: callers remove a
+// failed output's temporary file by its name, and Replace renames by it; both must
+// leave a device node alone (renaming over /dev/null replaces it with a file).
+func inPlace(path string) (*os.File, error) {
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), ""), nil
 }
