@@ -18,6 +18,8 @@
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
 //	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8): the address index (hosts.go)
+//	'd' segid(8) offset(8)                      -> length(8): a damaged block left out of the index
+//	                                               (recorded by rebuild and recovery, checked by Verify)
 //
 // A block appears under every time bucket (one minute of Unix time, the start time
 // divided by 60 s) that its records' [start, last] spans touch, so a query for [t0, t1]
@@ -67,14 +69,31 @@ type Archive struct {
 	db       *pebble.DB
 	logf     func(format string, args ...any)
 	readOnly bool
+	strict   bool
+	damage   DamageStats
 }
 
 // Options for opening an archive.
 type Options struct {
 	ReadOnly bool
-	// Logf receives one-line notes (recovery of a torn segment, retention). Nil: discarded.
+	// Logf receives one-line notes (recovery of a torn segment, retention, a damaged
+	// block a query skipped). Nil: discarded.
 	Logf func(format string, args ...any)
+	// Strict makes a damaged block met by a query an error that ends the query; by
+	// default the query logs it (file, offset, records lost), counts it in Damage, and
+	// goes on with the next block.
+	Strict bool
 }
+
+// DamageStats counts what queries skipped: blocks that failed their checksum or did not
+// decode, and the records the index says they held.
+type DamageStats struct {
+	Blocks  int
+	Records uint64
+}
+
+// Damage returns what the queries on this archive skipped so far.
+func (a *Archive) Damage() DamageStats { return a.damage }
 
 // IsArchive reports whether path names an archive: an existing directory, or a path
 // ending in a slash (created on first write).
@@ -123,7 +142,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()
@@ -484,8 +503,17 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 		st.Damaged++
 		a.logf("archive: %s: skipping a damaged block at byte %d (%d bytes, %v); the blocks from byte %d on are kept",
 			path, off, next-off, err, next)
+		if derr := batch.Set(damageKey(segid, off), binary.BigEndian.AppendUint64(nil, uint64(next-off)), nil); derr != nil {
+			a.logf("archive: %s: recording the damaged block at byte %d: %v", path, off, derr)
+		}
 	})
 	return as, st, end, err
+}
+
+// damageKey is the key recording a damaged block: verify then knows the damage as
+// recorded, and an index rebuilt around it agrees with its segments.
+func damageKey(segid uint64, off int64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'d'}, segid), uint64(off))
 }
 
 // reindexSealed indexes a published segment's blocks and addresses and marks it sealed.
@@ -631,25 +659,16 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 // to be read can hold an earlier one (every record of a block starts at or after the
 // block's MinStart), so memory holds only the records of blocks that overlap in time,
 // and the first record leaves after the first blocks are read.
+//
+// A damaged block (checksum, decompression or record framing) is skipped, logged and
+// counted, and the next block is read: one flipped bit costs the records of its block,
+// not those of every later block. With Strict it ends the query with the error.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
-	sort.Slice(blocks, func(i, j int) bool {
-		if blocks[i].info.MinStart != blocks[j].info.MinStart {
-			return blocks[i].info.MinStart < blocks[j].info.MinStart
-		}
-		if blocks[i].seg.id != blocks[j].seg.id {
-			return blocks[i].seg.id < blocks[j].seg.id
-		}
-		return blocks[i].info.Offset < blocks[j].info.Offset
-	})
-	files := map[uint64]*os.File{}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	sortBlocks(blocks)
+	sf := newSegFiles(a, blocks)
+	defer sf.closeAll()
 	var pending recordHeap
 	var buf []byte
-	skipped := map[uint64]bool{}
 	// emit sends every pending record that starts before limit.
 	emit := func(limit int64) error {
 		for len(pending) > 0 && pending[0].StartTime < limit {
@@ -660,58 +679,161 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 		}
 		return nil
 	}
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if err := emit(b.info.MinStart); err != nil {
 			return err
 		}
-		if skipped[b.seg.id] {
+		f, err := sf.get(i, b)
+		if err != nil || f == nil {
+			return err
+		}
+		var recs []*record.Record
+		buf, recs, err = readBlockRecords(f, b.info.Offset, buf, keep)
+		sf.done(i, b)
+		if err != nil {
+			if err = a.damaged(f.Name(), b, err); err != nil {
+				return err
+			}
 			continue
 		}
-		f := files[b.seg.id]
-		if f == nil {
-			sealed, open := filepath.Join(a.dir, b.seg.path), filepath.Join(a.dir, tmpPath(b.seg.path))
-			if !b.seg.sealed {
-				sealed, open = open, sealed // try the name the index gave first
-			}
-			var err error
-			if f, err = os.Open(sealed); errors.Is(err, os.ErrNotExist) {
-				// A writer sealed (renamed) the segment since the index was read.
-				f, err = os.Open(open)
-			}
-			if errors.Is(err, os.ErrNotExist) && a.readOnly {
-				// A reader sees the index as it was when it opened; a writer's retention
-				// may have deleted the segment since. It is no longer in the archive, so
-				// it is not in the answer either (index verify tells a lost file apart).
-				a.logf("archive: %s is gone (removed by retention during the query?); skipped", b.seg.path)
-				skipped[b.seg.id] = true
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
-			}
-			files[b.seg.id] = f
-		}
-		_, raw, err := readBlock(f, b.info.Offset, f.Name(), buf)
-		if err != nil {
-			return err
-		}
-		buf = raw
-		var rec record.Record
-		if err := decodeRecords(raw, b.info.Offset, f.Name(), &rec, func(r *record.Record) error {
-			if keep(r) {
-				c := *r
-				if r.Man != nil {
-					m := *r.Man
-					c.Man = &m
-				}
-				heap.Push(&pending, &c)
-			}
-			return nil
-		}); err != nil {
-			return err
+		for _, r := range recs {
+			heap.Push(&pending, r)
 		}
 	}
 	return emit(1<<63 - 1)
+}
+
+func sortBlocks(blocks []blockRef) {
+	sort.Slice(blocks, func(i, j int) bool {
+		if blocks[i].info.MinStart != blocks[j].info.MinStart {
+			return blocks[i].info.MinStart < blocks[j].info.MinStart
+		}
+		if blocks[i].seg.id != blocks[j].seg.id {
+			return blocks[i].seg.id < blocks[j].seg.id
+		}
+		return blocks[i].info.Offset < blocks[j].info.Offset
+	})
+}
+
+// readBlockRecords reads the block at off and returns copies of the records keep
+// accepts: all of them, or none and the error if the block is damaged (so a block that
+// fails halfway adds nothing). buf is reused for the decompressed bytes.
+func readBlockRecords(f *os.File, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
+	_, raw, err := readBlock(f, off, f.Name(), buf)
+	if err != nil {
+		return buf, nil, err
+	}
+	var recs []*record.Record
+	var rec record.Record
+	err = decodeRecords(raw, off, f.Name(), &rec, func(r *record.Record) error {
+		if keep(r) {
+			c := *r
+			if r.Man != nil {
+				m := *r.Man
+				c.Man = &m
+			}
+			recs = append(recs, &c)
+		}
+		return nil
+	})
+	if err != nil {
+		return raw, nil, err
+	}
+	return raw, recs, nil
+}
+
+// damaged handles a block that failed to read: with Strict, or for an error other than
+// damage (an I/O error), it is returned; else it is logged and counted, and nil returned.
+func (a *Archive) damaged(name string, b blockRef, err error) error {
+	if a.strict || !errors.Is(err, ErrCorrupt) && !errors.Is(err, record.ErrCorrupt) {
+		return err
+	}
+	a.damage.Blocks++
+	a.damage.Records += uint64(b.info.Records)
+	a.logf("warning: %s: damaged block at byte %d skipped, %d records lost (%v); reading goes on with the next block (index verify lists the damage, --strict makes it an error)",
+		name, b.info.Offset, b.info.Records, err)
+	return nil
+}
+
+// maxSegFiles bounds the segment files a query holds open at once: an archive has
+// thousands of segments, and a full scan must not run out of file descriptors.
+const maxSegFiles = 64
+
+// segFiles opens the segment files of a query's blocks as they are needed, closes each
+// after its last block, and keeps at most maxSegFiles open.
+type segFiles struct {
+	a       *Archive
+	open    map[uint64]*os.File
+	last    map[uint64]int // segment id -> index of its last block
+	skipped map[uint64]bool
+}
+
+func newSegFiles(a *Archive, blocks []blockRef) *segFiles {
+	sf := &segFiles{a: a, open: map[uint64]*os.File{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
+	for i, b := range blocks {
+		sf.last[b.seg.id] = i
+	}
+	return sf
+}
+
+// get returns the open file of block i's segment, or nil (and no error) if the segment
+// is gone from a read-only archive.
+func (sf *segFiles) get(i int, b blockRef) (*os.File, error) {
+	if f := sf.open[b.seg.id]; f != nil {
+		return f, nil
+	}
+	if sf.skipped[b.seg.id] {
+		return nil, nil
+	}
+	if len(sf.open) >= maxSegFiles {
+		for id, f := range sf.open { // any: a file closed too early is opened again
+			f.Close()
+			delete(sf.open, id)
+			break
+		}
+	}
+	f, err := sf.a.openSegment(b.seg)
+	if errors.Is(err, os.ErrNotExist) && sf.a.readOnly {
+		// A reader sees the index as it was when it opened; a writer's retention
+		// may have deleted the segment since. It is no longer in the archive, so
+		// it is not in the answer either (index verify tells a lost file apart).
+		sf.a.logf("archive: %s is gone (removed by retention during the query?); skipped", b.seg.path)
+		sf.skipped[b.seg.id] = true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
+	}
+	sf.open[b.seg.id] = f
+	return f, nil
+}
+
+// done closes block i's segment file if no later block is in it.
+func (sf *segFiles) done(i int, b blockRef) {
+	if f := sf.open[b.seg.id]; f != nil && sf.last[b.seg.id] == i {
+		f.Close()
+		delete(sf.open, b.seg.id)
+	}
+}
+
+func (sf *segFiles) closeAll() {
+	for _, f := range sf.open {
+		f.Close()
+	}
+}
+
+// openSegment opens a segment's file under the name the index gives it, or under the
+// other one (a writer sealed, renamed, it since the index was read).
+func (a *Archive) openSegment(s segment) (*os.File, error) {
+	first, second := filepath.Join(a.dir, s.path), filepath.Join(a.dir, tmpPath(s.path))
+	if !s.sealed {
+		first, second = second, first
+	}
+	f, err := os.Open(first)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = os.Open(second)
+	}
+	return f, err
 }
 
 // recordHeap orders records by start time, then source id, then sequence number.

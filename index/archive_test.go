@@ -189,7 +189,7 @@ func TestCorruptBlockNamesFileAndOffset(t *testing.T) {
 	sh, _ := readSegmentHeader(mustOpen(t, seg), seg)
 	b[sh.size+blockHdrSize+10] ^= 0xff // inside the first block's payload
 	os.WriteFile(seg, b, 0o644)
-	a, err := Open(dir, Options{ReadOnly: true})
+	a, err := Open(dir, Options{ReadOnly: true, Strict: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +197,17 @@ func TestCorruptBlockNamesFileAndOffset(t *testing.T) {
 	err = a.Scan(nil, func(*record.Record) error { return nil })
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d", sh.size)) {
 		t.Fatalf("got %v, want a corruption error naming %s and byte %d", err, seg, sh.size)
+	}
+	// Without Strict the block is skipped with a note naming the file, the offset and the
+	// records lost.
+	var notes []string
+	a.strict, a.logf = false, func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	if err := a.Scan(nil, func(*record.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.Damage(); len(notes) != 1 || d.Blocks != 1 || !strings.Contains(notes[0], seg) ||
+		!strings.Contains(notes[0], fmt.Sprintf("byte %d", sh.size)) || !strings.Contains(notes[0], fmt.Sprintf("%d records lost", d.Records)) {
+		t.Fatalf("notes %q, damage %+v: want one note naming %s, byte %d and the records lost", notes, d, seg, sh.size)
 	}
 }
 
@@ -654,10 +665,10 @@ func countSegRecords(t *testing.T, path string) int {
 	return n
 }
 
-// A block damaged in the middle of a sealed segment (bit rot, not a torn tail): a query
-// that reaches it fails naming the file and offset; `index rebuild` (and verify --repair)
-// leaves only that block out of the index and keeps every complete block after it, and
-// verify goes on reporting the damage.
+// A block damaged in the middle of a sealed segment (bit rot, not a torn tail): a strict
+// query that reaches it fails naming the file and offset, another skips it; `index
+// rebuild` (and verify --repair) leaves only that block out of the index, keeps every
+// complete block after it and records the damage, and verify then agrees and lists it.
 func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 	dir := t.TempDir()
 	writeArchive(t, dir, genRecords(30000, 41))
@@ -689,7 +700,9 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 	}
 	defer a.Close()
 	all := 0
+	a.strict = true
 	err = a.Scan(nil, func(*record.Record) error { all++; return nil })
+	a.strict = false
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d", blocks[1].Offset)) {
 		t.Fatalf("query over the damaged block: %v", err)
 	}
@@ -708,8 +721,11 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 		t.Fatalf("%d records after the rebuild, want %d (all but the damaged block's %d; the segment held %d)", len(got), want, blocks[1].Records, total)
 	}
 	d, err := a.Verify()
-	if err != nil || len(d) != 1 || !strings.Contains(d[0], fmt.Sprintf("byte %d", blocks[1].Offset)) {
-		t.Fatalf("verify after the rebuild: %q %v, want the damage reported once", d, err)
+	if err != nil || len(d) != 0 {
+		t.Fatalf("verify after the rebuild: %q %v, want agreement (the damage is recorded)", d, err)
+	}
+	if rd, err := a.RecordedDamage(); err != nil || len(rd) != 1 || rd[0].Offset != blocks[1].Offset || rd[0].Length != blocks[1].Length {
+		t.Fatalf("recorded damage %+v %v, want the block at byte %d (%d bytes)", rd, err, blocks[1].Offset, blocks[1].Length)
 	}
 }
 

@@ -58,13 +58,30 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, d)
 	}
 	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "%s: the index agrees with the segments\n", dir)
-		return nil
+		return agrees(a, dir, stdout)
 	}
 	if *repair {
 		return rebuild()
 	}
 	return fmt.Errorf("%s: %d differences between the index and the segments (--repair rebuilds the index)", dir, len(diffs))
+}
+
+// agrees says that the index agrees with the segments, and lists the damaged blocks it
+// records as lost: they are known, not a difference, but an operator should see them.
+func agrees(a *Archive, dir string, stdout io.Writer) error {
+	damaged, err := a.RecordedDamage()
+	if err != nil {
+		return err
+	}
+	for _, d := range damaged {
+		fmt.Fprintf(stdout, "segment %s: damaged block at byte %d (%d bytes) is left out of the index; its records are lost\n", d.Path, d.Offset, d.Length)
+	}
+	if len(damaged) > 0 {
+		fmt.Fprintf(stdout, "%s: the index agrees with the segments (%d damaged blocks recorded)\n", dir, len(damaged))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: the index agrees with the segments\n", dir)
+	return nil
 }
 
 // terminalProgress returns a progress reporter drawing one line on stderr when stdout

@@ -77,6 +77,9 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 	if err := a.db.DeleteRange([]byte{'a'}, []byte{'b'}, pebble.Sync); err != nil {
 		return st, err
 	}
+	if err := a.db.DeleteRange([]byte{'d'}, []byte{'e'}, pebble.Sync); err != nil {
+		return st, err
+	}
 	if err := a.db.DeleteRange([]byte{'l'}, []byte{'m'}, pebble.Sync); err != nil {
 		return st, err
 	}
@@ -163,6 +166,10 @@ func (a *Archive) Verify() ([]string, error) {
 	}
 	want := map[string][]byte{}   // block key -> value, from the files
 	unsealed := map[uint64]bool{} // segments whose writer may not have indexed the last blocks yet
+	recorded, err := a.recordedDamage()
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range files {
 		is, ok := indexed[s.id]
 		if !ok {
@@ -195,6 +202,11 @@ func (a *Archive) Verify() ([]string, error) {
 			}
 			return nil
 		}, func(off, next int64, err error) {
+			k := string(damageKey(s.id, off))
+			if l, ok := recorded[k]; ok && l == next-off {
+				delete(recorded, k) // known: rebuild or recovery left it out of the index
+				return
+			}
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v (%d bytes; the blocks from byte %d on are readable)", s.path, err, next-off, next))
 		})
 		f.Close()
@@ -202,6 +214,7 @@ func (a *Archive) Verify() ([]string, error) {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
 		}
 	}
+	diffs = append(diffs, staleDamage(recorded, files)...)
 	for _, s := range indexed {
 		if !s.sealed {
 			// A segment being created (the entry comes before the file), or one whose
@@ -244,3 +257,73 @@ func (a *Archive) Verify() ([]string, error) {
 // keySeg and keyOff read the segment id and block offset at the end of an 'l' or 't' key.
 func keySeg(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-16:])) }
 func keyOff(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-8:])) }
+
+// DamagedBlock is a damaged block the index records as left out: its records are lost
+// (unless the segment file is restored from a copy and the index rebuilt).
+type DamagedBlock struct {
+	Segment uint64
+	Path    string // of the segment, relative to the archive
+	Offset  int64
+	Length  int64
+}
+
+// RecordedDamage lists the damaged blocks the index records (rebuild and recovery left
+// them out), of the segments the index lists.
+func (a *Archive) RecordedDamage() ([]DamagedBlock, error) {
+	rec, err := a.recordedDamage()
+	if err != nil {
+		return nil, err
+	}
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	paths := map[uint64]string{}
+	for _, s := range segs {
+		paths[s.id] = s.path
+	}
+	var out []DamagedBlock
+	for k, l := range rec {
+		if p, ok := paths[keySeg(k)]; ok {
+			out = append(out, DamagedBlock{Segment: keySeg(k), Path: p, Offset: int64(keyOff(k)), Length: l})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Path < out[j].Path || out[i].Path == out[j].Path && out[i].Offset < out[j].Offset
+	})
+	return out, nil
+}
+
+// recordedDamage returns the index's 'd' entries: key -> length of the damaged range.
+func (a *Archive) recordedDamage() (map[string]int64, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'e'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[string]int64{}
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Key()) != 17 || len(it.Value()) != 8 {
+			return nil, fmt.Errorf("archive %s: %w: damage entry of %d/%d bytes", a.dir, ErrCorrupt, len(it.Key()), len(it.Value()))
+		}
+		out[string(it.Key())] = int64(binary.BigEndian.Uint64(it.Value()))
+	}
+	return out, it.Error()
+}
+
+// staleDamage reports recorded damage that a segment file no longer has (restored from a
+// copy: a rebuild indexes its blocks again). Entries of segments gone from the archive
+// (retention removed them) are no difference: nothing reads them.
+func staleDamage(left map[string]int64, files []segment) []string {
+	present := map[uint64]string{}
+	for _, s := range files {
+		present[s.id] = s.path
+	}
+	var diffs []string
+	for k := range left {
+		if p, ok := present[keySeg(k)]; ok {
+			diffs = append(diffs, fmt.Sprintf("segment %s: the index records a damaged block at byte %d that the segment no longer has (index rebuild reads it again)", p, keyOff(k)))
+		}
+	}
+	return diffs
+}
