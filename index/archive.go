@@ -70,7 +70,10 @@ type Archive struct {
 	logf     func(format string, args ...any)
 	readOnly bool
 	strict   bool
+	snapshot bool // read-only, opened a writer's snapshot: a writer is running
 	damage   DamageStats
+
+	warnedUnsealed bool
 }
 
 // Options for opening an archive.
@@ -132,9 +135,11 @@ func Open(dir string, o Options) (*Archive, error) {
 		logger = writerLogger{dir: dir}
 	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger})
+	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
 		db, err = openSnapshot(dir)
+		snapshot = true
 	}
 	if err != nil {
 		if isLocked(err) {
@@ -142,7 +147,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()
@@ -561,6 +566,9 @@ func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*
 		}()
 	}
 	blocks, err := a.blocksFor(t0, t1)
+	if err == nil && a.readOnly {
+		blocks, err = a.addUnindexed(blocks, t0, t1)
+	}
 	if err != nil {
 		return err
 	}
@@ -573,6 +581,59 @@ func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*
 // time, reading every block (the brute-force path Query is checked against).
 func (a *Archive) Scan(match func(*record.Record) bool, fn func(*record.Record) error) error {
 	return a.Query(-1<<62, 1<<62, match, fn)
+}
+
+// addUnindexed adds to blocks the complete blocks of unsealed segments that the index
+// does not list and that overlap [t0, t1]. A writer indexes a block after writing it,
+// without syncing the index, so after a crash or a kill the index may lag its unsealed
+// segments by many blocks until a writable open recovers them; a reader does not
+// recover (it does not write), but reads those blocks from the segment itself. While a
+// writer runs it finds the blocks written since the snapshot it reads.
+func (a *Archive) addUnindexed(blocks []blockRef, t0, t1 int64) ([]blockRef, error) {
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[[2]uint64]bool, len(blocks))
+	for _, b := range blocks {
+		have[[2]uint64{b.seg.id, uint64(b.info.Offset)}] = true
+	}
+	for _, s := range segs {
+		if s.sealed {
+			continue
+		}
+		infos, err := a.unsealedBlocks(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range infos {
+			if !have[[2]uint64{s.id, uint64(info.Offset)}] && info.MinStart <= t1 && info.MaxLast >= t0 {
+				blocks = append(blocks, blockRef{seg: s, info: info})
+			}
+		}
+	}
+	return blocks, nil
+}
+
+// unsealedBlocks lists the complete blocks of an unsealed segment from their headers
+// (readBlocks checks the payloads). The walk ends at the file's end or at a torn block
+// (a writer killed, or still writing, mid-block); if complete blocks follow what stopped
+// it (damage, not a torn tail), the reader cannot find them without recovery and says so.
+func (a *Archive) unsealedBlocks(s segment) ([]BlockInfo, error) {
+	f, err := a.openSegment(s)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // the entry comes before the file; or retention removed it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: segment %d: %w", s.id, err)
+	}
+	defer f.Close()
+	infos, end, err := walkBlockHeaders(f, f.Name())
+	if err != nil && !a.snapshot && nextBlock(f, end+1) >= 0 {
+		a.logf("warning: %s: unsealed segment not readable past byte %d (%v); the archive needs recovery (panoptes index verify --repair)",
+			f.Name(), end, err)
+	}
+	return infos, nil
 }
 
 type blockRef struct {

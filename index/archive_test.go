@@ -889,3 +889,86 @@ func TestRetentionOfDamagedSegments(t *testing.T) {
 		t.Fatalf("index and segments disagree after retention: %v %v", d, err)
 	}
 }
+
+// A writer that never calls Flush (an import) killed with SIGKILL: before any writable
+// open recovers the archive, a reader sees every complete block the writer left (those
+// the index lists, and those after them in its unsealed segments), and verify reports
+// the unsealed segments and the blocks not in the index instead of saying it agrees.
+//
+// Before the fix: the reader saw 176438 of the 192300 records recovery then found, and
+// verify said the index agreed with the segments (no difference listed).
+func TestKilledWriterReaders(t *testing.T) {
+	if os.Getenv("PANOPTES_WRITER_CHILD") != "" {
+		t.Skip("child")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUnflushedWriterChild$")
+	cmd.Env = append(os.Environ(), "PANOPTES_WRITER_CHILD="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "written ")); err == nil && n >= 200000 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	r.logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	seen := collect(t, func(fn func(*record.Record) error) error { return r.Scan(nil, fn) })
+	diffs, err := r.Verify()
+	if err != nil || !slices.ContainsFunc(diffs, func(d string) bool { return strings.Contains(d, "unsealed") }) {
+		t.Fatalf("verify of the killed writer's archive: %q %v, want the unsealed segments reported", diffs, err)
+	}
+	// The address index has no unsealed segment: hosts says the archive needs recovery.
+	if _, err := r.Host(netip.MustParseAddr("192.0.0.1")); err != nil || len(notes) != 1 || !strings.Contains(notes[0], "recovered") {
+		t.Fatalf("hosts of the killed writer's archive: %v, notes %q: want one saying the archive needs recovery", err, notes)
+	}
+	r.Close()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	recovered := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if len(seen) != len(recovered) {
+		t.Fatalf("a reader saw %d records before recovery, %d are there after it", len(seen), len(recovered))
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("after recovery: %q %v", d, err)
+	}
+	t.Logf("%d records; verify before recovery: %q", len(seen), diffs)
+}
+
+// TestUnflushedWriterChild is the child of TestKilledWriterReaders: one source, records
+// in time order, no Flush (blocks go out as they fill, as in an import), until killed.
+func TestUnflushedWriterChild(t *testing.T) {
+	dir := os.Getenv("PANOPTES_WRITER_CHILD")
+	if dir == "" {
+		t.Skip("runs only as TestKilledWriterReaders' child")
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(5 * time.Minute)
+	recs := genRecords(1000000, 7)
+	for i := range recs {
+		recs[i].SrcID = 1
+		recs[i].StartTime = t0 + int64(i)*int64(10*time.Millisecond)
+		recs[i].LastTime = recs[i].StartTime
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			fmt.Printf("written %d\n", i+1)
+		}
+	}
+}

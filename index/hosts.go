@@ -87,7 +87,14 @@ type HostSeen struct {
 
 // Host returns, per source id, when addr was first and last seen and in how many
 // records, from the address index alone.
+//
+// A segment enters the address index when it is sealed: with no writer running, an
+// unsealed segment is one a writer left when it died, and its addresses are missing
+// until the archive is recovered; Host says so (once) through Logf.
 func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
+	if err := a.warnUnsealed(); err != nil {
+		return nil, err
+	}
 	a16 := addr.As16()
 	lo := append([]byte{'a'}, a16[:]...)
 	hi := append([]byte{'a'}, a16[:]...)
@@ -121,4 +128,27 @@ func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].SrcID < out[j].SrcID })
 	return out, it.Error()
+}
+
+// warnUnsealed logs, once, that segments a dead writer left unsealed are not in the
+// address index.
+func (a *Archive) warnUnsealed() error {
+	if a.writerRunning() || a.warnedUnsealed {
+		return nil
+	}
+	a.warnedUnsealed = true
+	segs, err := a.segments()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range segs {
+		if !s.sealed {
+			n++
+		}
+	}
+	if n > 0 {
+		a.logf("warning: archive %s: %d segments are unsealed (their writer stopped): their addresses are not in the address index until the archive is recovered (panoptes index verify --repair)", a.dir, n)
+	}
+	return nil
 }

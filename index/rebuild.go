@@ -144,12 +144,15 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 // Verify compares the index with the segment files and returns one line per
 // difference (none: they agree).
 //
-// What a writer leaves between two steps of its work, which its next step or the next
-// Open completes, is not a difference: an unsealed segment whose entry is there but not
-// yet its file, blocks at the end of an unsealed segment written but not yet indexed, a
-// segment renamed to its final name but not yet marked sealed. A writer that is running
-// passes through them, and one stopped by a full disk or a crash leaves them; no
-// acknowledged record is in them (see Writer).
+// While a writer runs, what it leaves between two steps of its work, which its next
+// step completes, is not a difference: an unsealed segment, whose entry comes before its
+// file, and whose last blocks are written before they are indexed. With no writer
+// running (a read-only verify that opened the index itself, not a writer's snapshot),
+// they are what a writer that died left, and are reported: every unsealed segment, and
+// the blocks not in the index, which only readers that look past the index see until
+// the archive is recovered (Open for writing: `index verify --repair`, or the next
+// writer). A segment renamed to its final name but not yet marked sealed is reported in
+// both cases.
 func (a *Archive) Verify() ([]string, error) {
 	files, err := a.segmentFiles()
 	if err != nil {
@@ -178,6 +181,9 @@ func (a *Archive) Verify() ([]string, error) {
 		}
 		delete(indexed, s.id)
 		unsealed[s.id] = !is.sealed
+		if !is.sealed && !a.writerRunning() {
+			diffs = append(diffs, unsealedDiff(is))
+		}
 		// Sealed on disk, not yet in the index: the writer stopped between the rename
 		// and the index commit.
 		if is.path != s.path || (is.sealed && !s.sealed) {
@@ -220,6 +226,9 @@ func (a *Archive) Verify() ([]string, error) {
 			// A segment being created (the entry comes before the file), or one whose
 			// writer stopped before it had a header (a full disk): it holds no block, and
 			// the next open forgets it. A block indexed under it is reported below.
+			if !a.writerRunning() {
+				diffs = append(diffs, unsealedDiff(s))
+			}
 			continue
 		}
 		diffs = append(diffs, fmt.Sprintf("index lists segment %d (%s) but its file is missing", s.id, s.path))
@@ -244,14 +253,55 @@ func (a *Archive) Verify() ([]string, error) {
 		}
 		delete(want, k)
 	}
-	for k := range want {
+	tails := map[uint64]*unindexedTail{}
+	for k, v := range want {
 		if unsealed[keySeg(k)] && keyOff(k) >= lastIndexed[keySeg(k)] {
-			continue // written, not indexed yet: the writer's next commit or the next Open indexes it
+			// Written, not indexed yet: the writer's next commit or the next writable
+			// Open indexes it.
+			if !a.writerRunning() {
+				addTail(tails, k, v)
+			}
+			continue
 		}
 		diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d is not in the index", keySeg(k), keyOff(k)))
 	}
+	for _, s := range segs {
+		if t := tails[s.id]; t != nil {
+			diffs = append(diffs, fmt.Sprintf("unsealed segment %s: %d blocks (%d records) from byte %d on are not in the index (index verify --repair indexes them)",
+				s.path, len(t.blocks), t.records, t.from))
+		}
+	}
 	sort.Strings(diffs)
 	return diffs, it.Error()
+}
+
+// writerRunning says whether a writer may be in the middle of its work: this process
+// opened the archive for writing, or a reader found the index held and reads a snapshot.
+func (a *Archive) writerRunning() bool { return !a.readOnly || a.snapshot }
+
+func unsealedDiff(s segment) string {
+	return fmt.Sprintf("segment %s is unsealed: its writer stopped without sealing it (index verify --repair, or the next writer, recovers it)", s.path)
+}
+
+// unindexedTail sums the blocks at the end of an unsealed segment that are not indexed.
+type unindexedTail struct {
+	blocks  map[uint64]bool // offsets (a block has a key per time bucket)
+	records uint64
+	from    uint64
+}
+
+func addTail(tails map[uint64]*unindexedTail, k string, v []byte) {
+	t := tails[keySeg(k)]
+	if t == nil {
+		t = &unindexedTail{blocks: map[uint64]bool{}, from: keyOff(k)}
+		tails[keySeg(k)] = t
+	}
+	if t.blocks[keyOff(k)] {
+		return
+	}
+	t.blocks[keyOff(k)] = true
+	t.records += uint64(binary.BigEndian.Uint32(v[8:]))
+	t.from = min(t.from, keyOff(k))
 }
 
 // keySeg and keyOff read the segment id and block offset at the end of an 'l' or 't' key.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -272,5 +273,35 @@ func nextBlock(f io.ReaderAt, from int64) int64 {
 		if n < len(chunk) {
 			return -1
 		}
+	}
+}
+
+// walkBlockHeaders lists a segment's blocks from their headers alone, as far as they are
+// whole: it stops at the file's end (err nil), or at a header that does not check or a
+// block the file does not hold entirely, and returns where it stopped and why.
+func walkBlockHeaders(f *os.File, name string) (infos []BlockInfo, end int64, err error) {
+	sh, err := readSegmentHeader(f, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	var h [blockHdrSize]byte
+	for off := sh.size; ; {
+		n, _ := f.ReadAt(h[:], off)
+		if n == 0 && off == fi.Size() {
+			return infos, off, nil
+		}
+		info, _, err := parseBlockHeader(h[:n], off, name)
+		if err != nil {
+			return infos, off, err
+		}
+		if off+info.Length > fi.Size() {
+			return infos, off, fmt.Errorf("%s: %w: block at byte %d cut short (%d of %d bytes)", name, ErrCorrupt, off, fi.Size()-off, info.Length)
+		}
+		infos = append(infos, info)
+		off += info.Length
 	}
 }
