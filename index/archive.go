@@ -134,7 +134,7 @@ func Open(dir string, o Options) (*Archive, error) {
 	if !o.ReadOnly {
 		logger = writerLogger{dir: dir}
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger})
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: corruptionIsAnError()})
 	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
@@ -145,7 +145,12 @@ func Open(dir string, o Options) (*Archive, error) {
 		if isLocked(err) {
 			return nil, fmt.Errorf("archive %s: the index is held by another process writing to the archive", dir)
 		}
-		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
+		if pebble.IsCorruptionError(err) {
+			return nil, indexErr(dir, err)
+		}
+		// Pebble's errors may run over several lines (one per table of a damaged
+		// manifest): the user sees the first.
+		return nil, fmt.Errorf("archive %s: opening the index: %w (panoptes index rebuild %s recreates it from the segments)", dir, oneLine{err}, dir)
 	}
 	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot}
 	if !o.ReadOnly {
@@ -155,7 +160,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		if err := a.recover(); err != nil {
 			db.Close()
-			return nil, err
+			return nil, indexErr(dir, err)
 		}
 	}
 	return a, nil
@@ -227,7 +232,7 @@ func openSnapshot(dir string) (*pebble.DB, error) {
 	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
 	for i := len(snaps) - 1; i >= 0; i-- {
 		var db *pebble.DB
-		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}}); err == nil {
+		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError()}); err == nil {
 			return db, nil
 		}
 	}
@@ -258,6 +263,47 @@ func (a *Archive) publishSnapshot() error {
 		}
 	}
 	return nil
+}
+
+// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (a panic in a reader,
+// an exit in a writer) when it finds a damaged index file: the read that found it
+// returns the error, which the caller reports as damage of the index (indexErr).
+func corruptionIsAnError() *pebble.EventListener {
+	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
+}
+
+// indexErr turns an error of the index that is damage into one line naming the archive
+// and the way out; other errors are returned as they are.
+func (a *Archive) indexErr(err error) error { return indexErr(a.dir, err) }
+
+func indexErr(dir string, err error) error {
+	if err == nil || !pebble.IsCorruptionError(err) {
+		return err
+	}
+	return fmt.Errorf("archive %s: %w: the index is damaged (%s); panoptes index rebuild %s recreates it from the segments",
+		dir, ErrCorrupt, firstLine(err.Error()), dir)
+}
+
+// oneLine is an error shown by its first line only.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string { return firstLine(e.err.Error()) }
+func (e oneLine) Unwrap() error { return e.err }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// guard turns a panic of Pebble's fatal path into an error (a reader's quietLogger panics
+// there): a file of the index that vanished or that Pebble cannot read.
+func (a *Archive) guard(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("archive %s: %w: the index could not be read (%s); run it again, and if it fails again, panoptes index rebuild %s recreates the index from the segments",
+			a.dir, ErrCorrupt, firstLine(fmt.Sprint(p)), a.dir)
+	}
 }
 
 // writerLogger ends a writing process with one line when Pebble meets an error it
@@ -556,21 +602,16 @@ func syncDir(dir string) {
 // the time index lists for those buckets.
 func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) (err error) {
 	if a.readOnly {
-		// Pebble treats a file that vanished under a reader as corruption and calls
-		// the logger's Fatalf (which panics): for a reader that means a snapshot was
-		// removed under a long query. Say so instead of dying.
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("archive %s: the index changed under the query (%v); run it again", a.dir, p)
-			}
-		}()
+		// Pebble may treat a file that vanished under a reader (a snapshot removed
+		// under a long query) as fatal and call the logger's Fatalf, which panics.
+		defer a.guard(&err)
 	}
 	blocks, err := a.blocksFor(t0, t1)
 	if err == nil && a.readOnly {
 		blocks, err = a.addUnindexed(blocks, t0, t1)
 	}
 	if err != nil {
-		return err
+		return a.indexErr(err)
 	}
 	return a.readBlocks(blocks, func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))

@@ -52,13 +52,16 @@ func addrKey(a [16]byte, srcid uint32, segid uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, segid)
 }
 
+func addrValue(st *addrStat) []byte {
+	v := binary.BigEndian.AppendUint64(nil, st.records)
+	v = binary.BigEndian.AppendUint64(v, uint64(st.first))
+	return binary.BigEndian.AppendUint64(v, uint64(st.last))
+}
+
 // indexAddrs adds a segment's address entries to a batch.
 func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) error {
 	for a, st := range as {
-		v := binary.BigEndian.AppendUint64(nil, st.records)
-		v = binary.BigEndian.AppendUint64(v, uint64(st.first))
-		v = binary.BigEndian.AppendUint64(v, uint64(st.last))
-		if err := batch.Set(addrKey(a, srcid, segid), v, nil); err != nil {
+		if err := batch.Set(addrKey(a, srcid, segid), addrValue(st), nil); err != nil {
 			return err
 		}
 	}
@@ -91,7 +94,15 @@ type HostSeen struct {
 // A segment enters the address index when it is sealed: with no writer running, an
 // unsealed segment is one a writer left when it died, and its addresses are missing
 // until the archive is recovered; Host says so (once) through Logf.
-func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
+func (a *Archive) Host(addr netip.Addr) (seen []HostSeen, err error) {
+	if a.readOnly {
+		defer a.guard(&err)
+	}
+	seen, err = a.host(addr)
+	return seen, a.indexErr(err)
+}
+
+func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {
 	if err := a.warnUnsealed(); err != nil {
 		return nil, err
 	}

@@ -27,16 +27,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cli.Usagef("%s is not an archive directory (no index and no segment files)", dir)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
-	// verify only reads (it works on a full disk or while a writer runs); rebuild and
-	// repair write.
-	a, err := Open(dir, Options{Logf: logf, ReadOnly: rest[0] == "verify" && !*repair})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	rebuild := func() error {
 		progress := terminalProgress(stdout, stderr)
-		st, err := a.Rebuild(progress)
+		st, err := RebuildIndex(dir, Options{Logf: logf}, progress)
 		if progress != nil {
 			fmt.Fprintln(stderr)
 		}
@@ -50,6 +43,23 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if rest[0] == "rebuild" {
 		return rebuild()
 	}
+	// verify only reads (it works on a full disk or while a writer runs); with --repair,
+	// an index that cannot be opened or read, or that disagrees, is rebuilt.
+	err = verify(dir, logf, stdout)
+	if err != nil && *repair {
+		fmt.Fprintf(stderr, "panoptes index: %v; rebuilding the index\n", err)
+		return rebuild()
+	}
+	return err
+}
+
+// verify compares the index with the segments and prints each difference.
+func verify(dir string, logf func(string, ...any), stdout io.Writer) error {
+	a, err := Open(dir, Options{Logf: logf, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	diffs, err := a.Verify()
 	if err != nil {
 		return err
@@ -59,9 +69,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if len(diffs) == 0 {
 		return agrees(a, dir, stdout)
-	}
-	if *repair {
-		return rebuild()
 	}
 	return fmt.Errorf("%s: %d differences between the index and the segments (--repair rebuilds the index)", dir, len(diffs))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // segmentFiles finds the segment files under the archive: sealed ("...-ID.seg") and
@@ -49,6 +51,91 @@ func (a *Archive) segmentFiles() ([]segment, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out, err
+}
+
+// RebuildIndex recreates the index of the archive in dir from its segment files, in a
+// new Pebble database that then replaces the old one, and recovers the segments a writer
+// left unsealed. Nothing of the old index is read, so a damaged index file (a table,
+// the manifest, the log) does not stop it; the old index's lock is held meanwhile, so no
+// writer starts on the archive. Snapshots of the old index are removed with it.
+func RebuildIndex(dir string, o Options, progress func(done, total int)) (RebuildStats, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	idx := filepath.Join(dir, "index")
+	if err := os.MkdirAll(idx, 0o755); err != nil {
+		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
+	}
+	lock, err := vfs.Default.Lock(filepath.Join(idx, "LOCK"))
+	if err != nil {
+		if isLocked(err) {
+			return RebuildStats{}, fmt.Errorf("archive %s: the index is held by another process writing to the archive; stop it first", dir)
+		}
+		return RebuildStats{}, fmt.Errorf("archive %s: locking the index: %w", dir, err)
+	}
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
+			lock = nil
+		}
+	}
+	defer unlock()
+	fresh := filepath.Join(dir, ".index.rebuild")
+	st, err := buildIndex(dir, fresh, o, progress)
+	if err != nil {
+		os.RemoveAll(fresh)
+		return st, err
+	}
+	if err := replaceIndex(dir, fresh); err != nil {
+		return st, err
+	}
+	unlock() // Open below takes the new index's lock
+	a, err := Open(dir, Options{Logf: o.Logf})
+	if err != nil {
+		return st, err
+	}
+	return st, a.Close()
+}
+
+// buildIndex builds a new index of dir's segments in the directory fresh.
+func buildIndex(dir, fresh string, o Options, progress func(done, total int)) (RebuildStats, error) {
+	if err := os.RemoveAll(fresh); err != nil { // left by a rebuild that died
+		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
+	}
+	db, err := pebble.Open(fresh, &pebble.Options{Logger: writerLogger{dir: dir}, EventListener: corruptionIsAnError()})
+	if err != nil {
+		return RebuildStats{}, fmt.Errorf("archive %s: creating the new index: %w", dir, err)
+	}
+	a := &Archive{dir: dir, db: db, logf: o.Logf}
+	if err := db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
+		db.Close()
+		return RebuildStats{}, err
+	}
+	st, err := a.Rebuild(progress)
+	if err != nil {
+		db.Close()
+		return st, err
+	}
+	return st, a.Close()
+}
+
+// replaceIndex puts the index built in fresh in the place of the archive's index, and
+// removes the old one and its snapshots.
+func replaceIndex(dir, fresh string) error {
+	idx, old := filepath.Join(dir, "index"), filepath.Join(dir, ".index.old")
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("archive %s: %w", dir, err)
+	}
+	if err := os.Rename(idx, old); err != nil {
+		return fmt.Errorf("archive %s: moving the old index aside: %w", dir, err)
+	}
+	if err := os.Rename(fresh, idx); err != nil {
+		return fmt.Errorf("archive %s: putting the new index in place: %w", dir, err)
+	}
+	syncDir(dir)
+	os.RemoveAll(old)
+	os.RemoveAll(filepath.Join(dir, "snapshots"))
+	return nil
 }
 
 // RebuildStats says what a rebuild found.
@@ -153,7 +240,15 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 // the archive is recovered (Open for writing: `index verify --repair`, or the next
 // writer). A segment renamed to its final name but not yet marked sealed is reported in
 // both cases.
-func (a *Archive) Verify() ([]string, error) {
+func (a *Archive) Verify() (diffs []string, err error) {
+	if a.readOnly {
+		defer a.guard(&err)
+	}
+	diffs, err = a.verify()
+	return diffs, a.indexErr(err)
+}
+
+func (a *Archive) verify() ([]string, error) {
 	files, err := a.segmentFiles()
 	if err != nil {
 		return nil, err
@@ -173,6 +268,7 @@ func (a *Archive) Verify() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	wantAddrs := map[uint64]addrDigest{} // segment id -> its address entries, from the records
 	for _, s := range files {
 		is, ok := indexed[s.id]
 		if !ok {
@@ -197,7 +293,13 @@ func (a *Archive) Verify() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, _ []byte) error {
+		as := addrSet{}
+		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+			if is.sealed {
+				if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+					return err
+				}
+			}
 			v := encodeBlock(&info)
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
 				want[string(longKey(s.id, info.Offset))] = v
@@ -219,7 +321,15 @@ func (a *Archive) Verify() ([]string, error) {
 		if scanErr != nil {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
 		}
+		if is.sealed {
+			wantAddrs[s.id] = digestOf(is.srcid, s.id, as)
+		}
 	}
+	addrDiffs, err := a.verifyAddrs(wantAddrs, segs)
+	if err != nil {
+		return nil, err
+	}
+	diffs = append(diffs, addrDiffs...)
 	diffs = append(diffs, staleDamage(recorded, files)...)
 	for _, s := range indexed {
 		if !s.sealed {
@@ -376,4 +486,69 @@ func staleDamage(left map[string]int64, files []segment) []string {
 		}
 	}
 	return diffs
+}
+
+// addrDigest sums up a segment's address entries (hosts.go): their number and the sum of
+// a hash of each key and value, so that the entries in the index and those the
+// segment's records give compare without holding either set.
+type addrDigest struct {
+	n   int
+	sum uint64
+}
+
+func (d *addrDigest) add(k, v []byte) {
+	h := fnv.New64a()
+	h.Write(k)
+	h.Write(v)
+	d.n++
+	d.sum += h.Sum64()
+}
+
+func digestOf(srcid uint32, segid uint64, as addrSet) addrDigest {
+	var d addrDigest
+	for addr, st := range as {
+		d.add(addrKey(addr, srcid, segid), addrValue(st))
+	}
+	return d
+}
+
+// verifyAddrs reads the whole address index (so a damaged table under it is found) and
+// compares each sealed segment's entries with want, from its records.
+func (a *Archive) verifyAddrs(want map[uint64]addrDigest, segs []segment) ([]string, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'a'}, UpperBound: []byte{'b'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var diffs []string
+	got := map[uint64]addrDigest{}
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 29 || len(v) != 24 {
+			diffs = append(diffs, fmt.Sprintf("address index: an entry of %d/%d bytes (want 29/24)", len(k), len(v)))
+			continue
+		}
+		id := binary.BigEndian.Uint64(k[21:])
+		d := got[id]
+		d.add(k, v)
+		got[id] = d
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	paths := map[uint64]string{}
+	for _, s := range segs {
+		paths[s.id] = s.path
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			diffs = append(diffs, fmt.Sprintf("address index: %d entries of segment %d, which is not a sealed segment of the archive", g.n, id))
+		}
+	}
+	for id, w := range want {
+		if g := got[id]; g != w {
+			diffs = append(diffs, fmt.Sprintf("address index of segment %s: %d entries, its records give %d (or other values)", paths[id], g.n, w.n))
+		}
+	}
+	return diffs, nil
 }
