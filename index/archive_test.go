@@ -1016,3 +1016,52 @@ func TestVerifyChecksTheAddressIndex(t *testing.T) {
 		})
 	}
 }
+
+// A full scan of an archive of many segments holds a bounded number of segment files
+// open (maxSegFiles), so it runs under a low file-descriptor limit.
+//
+// Before the fix: the scan kept every segment it had read open until its end and failed
+// with "too many open files" under a limit of 128 after 113 of 300 records (one segment
+// each).
+func TestScanManySegmentsBoundedFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(time.Second)
+	const n = 300
+	recs := genRecords(n, 61)[:n]
+	for i := range recs {
+		recs[i].SrcID, recs[i].StartTime = 1, t0+int64(i)*int64(time.Second)
+		recs[i].LastTime = recs[i].StartTime
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = 128
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower the file limit: %v", err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := 0
+	if err := r.Scan(nil, func(*record.Record) error { got++; return nil }); err != nil || got != n {
+		t.Fatalf("scan of %d segments under a limit of %d files: %d records, %v", n, low.Cur, got, err)
+	}
+}
