@@ -48,6 +48,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,7 +136,12 @@ func Open(dir string, o Options) (*Archive, error) {
 	if !o.ReadOnly {
 		logger = writerLogger{dir: dir}
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: corruptionIsAnError()})
+	listener := corruptionIsAnError()
+	var opened atomic.Bool // until Open returns, the damage reaches its caller as an error
+	if !o.ReadOnly {
+		listener = corruptionNoted(dir, o.Logf, &opened)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener})
 	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
@@ -163,6 +170,7 @@ func Open(dir string, o Options) (*Archive, error) {
 			return nil, indexErr(dir, err)
 		}
 	}
+	opened.Store(true)
 	return a, nil
 }
 
@@ -270,6 +278,22 @@ func (a *Archive) publishSnapshot() error {
 // returns the error, which the caller reports as damage of the index (indexErr).
 func corruptionIsAnError() *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
+}
+
+// corruptionNoted is corruptionIsAnError for a writer, which also notes the damage once:
+// Pebble may meet it in a background compaction, where no caller gets the error. The
+// writer goes on writing segments, which a rebuild indexes.
+func corruptionNoted(dir string, logf func(string, ...any), opened *atomic.Bool) *pebble.EventListener {
+	var once sync.Once
+	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		if !opened.Load() {
+			return
+		}
+		once.Do(func() {
+			logf("archive %s: the index is damaged (%s); the segments are kept: run panoptes index rebuild %s once this writer stops",
+				dir, firstLine(info.String()), dir)
+		})
+	}}
 }
 
 // indexErr turns an error of the index that is damage into one line naming the archive
