@@ -35,7 +35,16 @@
 // writer that died is scanned, a torn block at its end is truncated (and logged), its
 // complete blocks are indexed, and it is sealed. A segment file the index does not list
 // (written by an older panoptes, which created the file first) is adopted the same way,
-// or removed if its header was cut short.
+// or removed if its header was cut short. A reader does not recover (it does not
+// write): it reads the complete blocks of unsealed segments past their last indexed one
+// from the files themselves, and Verify, with no writer running, reports unsealed
+// segments and unindexed blocks as the recovery they wait for.
+//
+// A damaged block is skipped by readers (logged and counted; an error with
+// Options.Strict) and left out of the index by a rebuild, which records it under a 'd'
+// key so that Verify then agrees and lists it. A damaged index file is an error of the
+// call that met it, never a panic or an exit; RebuildIndex builds a new index beside
+// it and swaps it in.
 package index
 
 import (

@@ -14,7 +14,7 @@ import (
 // Main is `panoptes index rebuild|verify ARCHIVE`: maintenance of an archive's time index.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("index", "rebuild ARCHIVE | verify [--repair] ARCHIVE", stderr)
-	repair := fs.Bool("repair", false, "verify: rebuild the index if it disagrees with the segments")
+	repair := fs.Bool("repair", false, "verify: rebuild the index if it disagrees with the segments or cannot be read")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
