@@ -81,10 +81,11 @@ type Archive struct {
 	logf     func(format string, args ...any)
 	readOnly bool
 	strict   bool
-	snapshot bool // read-only, opened a writer's snapshot: a writer is running
+	snapshot bool       // read-only, opened a writer's snapshot: a writer is running
+	damageMu sync.Mutex // queries may run at once on one Archive
 	damage   DamageStats
 
-	warnedUnsealed bool
+	unsealedOnce sync.Once // Host's note of unsealed segments
 }
 
 // Options for opening an archive.
@@ -107,7 +108,11 @@ type DamageStats struct {
 }
 
 // Damage returns what the queries on this archive skipped so far.
-func (a *Archive) Damage() DamageStats { return a.damage }
+func (a *Archive) Damage() DamageStats {
+	a.damageMu.Lock()
+	defer a.damageMu.Unlock()
+	return a.damage
+}
 
 // IsArchive reports whether path names an archive: an existing directory, or a path
 // ending in a slash (created on first write).
@@ -883,8 +888,10 @@ func (a *Archive) damaged(name string, b blockRef, err error) error {
 	if a.strict || !errors.Is(err, ErrCorrupt) && !errors.Is(err, record.ErrCorrupt) {
 		return err
 	}
+	a.damageMu.Lock()
 	a.damage.Blocks++
 	a.damage.Records += uint64(b.info.Records)
+	a.damageMu.Unlock()
 	a.logf("warning: %s: damaged block at byte %d skipped, %d records lost (%v); reading goes on with the next block (index verify lists the damage, --strict makes it an error)",
 		name, b.info.Offset, b.info.Records, err)
 	return nil

@@ -143,11 +143,14 @@ func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {
 
 // warnUnsealed logs, once, that segments a dead writer left unsealed are not in the
 // address index.
-func (a *Archive) warnUnsealed() error {
-	if a.writerRunning() || a.warnedUnsealed {
-		return nil
+func (a *Archive) warnUnsealed() (err error) {
+	if !a.writerRunning() {
+		a.unsealedOnce.Do(func() { err = a.noteUnsealed() })
 	}
-	a.warnedUnsealed = true
+	return err
+}
+
+func (a *Archive) noteUnsealed() error {
 	segs, err := a.segments()
 	if err != nil {
 		return err
