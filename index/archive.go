@@ -535,16 +535,21 @@ func (a *Archive) sealRecovered(s segment) error {
 		return fmt.Errorf("recovering %s: %w", tmp, err)
 	}
 	sh, herr := readSegmentHeader(f, tmp)
-	if herr != nil || fi.Size() < sh.size {
+	if (herr != nil || fi.Size() < sh.size) && nextBlock(f, 0) < 0 {
 		// Died while writing the header: the segment holds no block, nothing was
-		// acknowledged from it.
+		// acknowledged from it. (A damaged header before whole blocks is not removed:
+		// the blocks are indexed past it, below.)
 		a.logf("archive: %s: removing a segment whose header was cut short (%d bytes)", tmp, fi.Size())
 		if err := os.Remove(tmp); err != nil {
 			return fmt.Errorf("recovering %s: %w", tmp, err)
 		}
 		return a.db.Delete(segKey(s.id), pebble.Sync)
 	}
-	s.srcid, s.span = sh.srcid, sh.spanStart
+	if herr == nil {
+		s.srcid, s.span = sh.srcid, sh.spanStart
+	} else if src, span, ok := segmentFromPath(s.path); ok && s.span == 0 && s.srcid == 0 {
+		s.srcid, s.span = src, span // adopted without an index entry: the name says it
+	}
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as, _, end, scanErr := a.indexSegmentFile(batch, s.id, f, tmp)

@@ -1065,3 +1065,55 @@ func TestScanManySegmentsBoundedFiles(t *testing.T) {
 		t.Fatalf("scan of %d segments under a limit of %d files: %d records, %v", n, low.Cur, got, err)
 	}
 }
+
+// A byte changed in a segment's header (its magic): rebuild keeps the segment, records
+// the header as damage and indexes every block after it, and verify then agrees; a
+// writable open does not remove an unsealed segment whose header is damaged but whose
+// blocks are whole, it adopts them.
+//
+// Before the fix: rebuild stopped at the segment ("not a segment (magic ...)"), and the
+// writable open removed the unsealed copy with all its records ("header was cut short").
+func TestDamagedSegmentHeader(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(10000, 71)
+	writeArchive(t, dir, recs)
+	var seg string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if strings.HasSuffix(p, ".seg") && seg == "" && countBlocks(t, p) >= 2 {
+			seg = p
+		}
+		return nil
+	})
+	if seg == "" {
+		t.Fatal("no segment with 2 blocks")
+	}
+	inSeg := countSegRecords(t, seg)
+	b, _ := os.ReadFile(seg)
+	b[1] ^= 0x01
+	// An unsealed copy under another id, as a writer that died would leave it.
+	orphan := filepath.Join(filepath.Dir(seg), ".23.59.00-900.seg.tmp")
+	if err := os.WriteFile(orphan, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(strings.Replace(orphan, ".23.59.00-900.seg.tmp", "23.59.00-900.seg", 1)); err != nil {
+		t.Fatalf("the unsealed segment with a damaged header was not kept and sealed: %v", err)
+	}
+	st, err := a.Rebuild(nil)
+	if err != nil || st.Records != len(recs)+inSeg || st.Damaged != 2 {
+		t.Fatalf("rebuild: %+v %v; want %d records and 2 damaged headers", st, err, len(recs)+inSeg)
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("verify after the rebuild: %q %v", d, err)
+	}
+	if got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) }); len(got) != len(recs)+inSeg {
+		t.Fatalf("%d records after the rebuild, want %d", len(got), len(recs)+inSeg)
+	}
+}

@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -138,6 +140,40 @@ func replaceIndex(dir, fresh string) error {
 	return nil
 }
 
+// fromHeader sets the segment's source id and span from its file's header or, if the
+// header is damaged, from its name (SRCID/YYYY/MM/DD/HH.MM.SS-ID.seg), so that a rebuild
+// still indexes the blocks after a damaged header.
+func (s *segment) fromHeader(f *os.File, path string) error {
+	sh, err := readSegmentHeader(f, path)
+	if err == nil {
+		s.srcid, s.span = sh.srcid, sh.spanStart
+		return nil
+	}
+	src, span, ok := segmentFromPath(s.path)
+	if !ok || !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	s.srcid, s.span = src, span
+	return nil
+}
+
+// segmentFromPath reads the source id and span start from a segment's relative path.
+func segmentFromPath(rel string) (srcid uint32, span int64, ok bool) {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if len(parts) != 5 || len(parts[4]) < len("15.04.05") {
+		return 0, 0, false
+	}
+	id, err := strconv.ParseUint(parts[0], 10, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	t, err := time.Parse("2006/01/02/15.04.05", strings.Join(parts[1:4], "/")+"/"+parts[4][:len("15.04.05")])
+	if err != nil {
+		return 0, 0, false
+	}
+	return uint32(id), t.UnixNano(), true
+}
+
 // RebuildStats says what a rebuild found.
 type RebuildStats struct {
 	Segments, Blocks, Records int
@@ -183,12 +219,10 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		if err != nil {
 			return st, fmt.Errorf("archive: %w", err)
 		}
-		sh, err := readSegmentHeader(f, path)
-		if err != nil {
+		if err := s.fromHeader(f, path); err != nil {
 			f.Close()
 			return st, err
 		}
-		s.srcid, s.span = sh.srcid, sh.spanStart
 		batch := a.db.NewBatch()
 		as, fst, end, scanErr := a.indexSegmentFile(batch, s.id, f, path)
 		st.Blocks += fst.Blocks
