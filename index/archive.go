@@ -18,6 +18,8 @@
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
 //	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8): the address index (hosts.go)
+//	'd' segid(8) offset(8)                      -> length(8): a damaged block left out of the index
+//	                                               (recorded by rebuild and recovery, checked by Verify)
 //
 // A block appears under every time bucket (one minute of Unix time, the start time
 // divided by 60 s) that its records' [start, last] spans touch, so a query for [t0, t1]
@@ -33,7 +35,16 @@
 // writer that died is scanned, a torn block at its end is truncated (and logged), its
 // complete blocks are indexed, and it is sealed. A segment file the index does not list
 // (written by an older panoptes, which created the file first) is adopted the same way,
-// or removed if its header was cut short.
+// or removed if its header was cut short. A reader does not recover (it does not
+// write): it reads the complete blocks of unsealed segments past their last indexed one
+// from the files themselves, and Verify, with no writer running, reports unsealed
+// segments and unindexed blocks as the recovery they wait for.
+//
+// A damaged block is skipped by readers (logged and counted; an error with
+// Options.Strict) and left out of the index by a rebuild, which records it under a 'd'
+// key so that Verify then agrees and lists it. A damaged index file is an error of the
+// call that met it, never a panic or an exit; RebuildIndex builds a new index beside
+// it and swaps it in.
 package index
 
 import (
@@ -46,6 +57,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,13 +85,38 @@ type Archive struct {
 	sizes    map[uint64]int64 // sizes of sealed segment files, for retention
 	// warnedSnap: the snapshots directory is a symlink, noted once.
 	warnedSnap bool
+	strict   bool
+	snapshot bool       // read-only, opened a writer's snapshot: a writer is running
+	damageMu sync.Mutex // queries may run at once on one Archive
+	damage   DamageStats
+
+	unsealedOnce sync.Once // Host's note of unsealed segments
 }
 
 // Options for opening an archive.
 type Options struct {
 	ReadOnly bool
-	// Logf receives one-line notes (recovery of a torn segment, retention). Nil: discarded.
+	// Logf receives one-line notes (recovery of a torn segment, retention, a damaged
+	// block a query skipped). Nil: discarded.
 	Logf func(format string, args ...any)
+	// Strict makes a damaged block met by a query an error that ends the query; by
+	// default the query logs it (file, offset, records lost), counts it in Damage, and
+	// goes on with the next block.
+	Strict bool
+}
+
+// DamageStats counts what queries skipped: blocks that failed their checksum or did not
+// decode, and the records the index says they held.
+type DamageStats struct {
+	Blocks  int
+	Records uint64
+}
+
+// Damage returns what the queries on this archive skipped so far.
+func (a *Archive) Damage() DamageStats {
+	a.damageMu.Lock()
+	defer a.damageMu.Unlock()
+	return a.damage
 }
 
 // IsArchive reports whether path names an archive: an existing directory, or a path
@@ -120,18 +158,31 @@ func Open(dir string, o Options) (*Archive, error) {
 	if !o.ReadOnly {
 		logger = writerLogger{dir: dir}
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger})
+	listener := corruptionIsAnError()
+	var opened atomic.Bool // until Open returns, the damage reaches its caller as an error
+	if !o.ReadOnly {
+		listener = corruptionNoted(dir, o.Logf, &opened)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener})
+	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
 		db, err = openSnapshot(dir)
+		snapshot = true
 	}
 	if err != nil {
 		if isLocked(err) {
 			return nil, fmt.Errorf("archive %s: the index is held by another process writing to the archive", dir)
 		}
-		return nil, fmt.Errorf("archive %s: opening the index: %w", dir, err)
+		if pebble.IsCorruptionError(err) {
+			return nil, indexErr(dir, err)
+		}
+		// Pebble's errors may run over several lines (one per table of a damaged
+		// manifest): the user sees the first.
+		return nil, fmt.Errorf("archive %s: opening the index: %w (panoptes index rebuild %s recreates it from the segments)", dir, oneLine{err}, dir)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, now: trustedClock(time.Now(), time.Now)}
+	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot,
+		now: trustedClock(time.Now(), time.Now)}
 	if !o.ReadOnly {
 		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
 			db.Close()
@@ -139,9 +190,10 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		if err := a.recover(); err != nil {
 			db.Close()
-			return nil, err
+			return nil, indexErr(dir, err)
 		}
 	}
+	opened.Store(true)
 	return a, nil
 }
 
@@ -211,7 +263,7 @@ func openSnapshot(dir string) (*pebble.DB, error) {
 	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
 	for i := len(snaps) - 1; i >= 0; i-- {
 		var db *pebble.DB
-		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}}); err == nil {
+		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError()}); err == nil {
 			return db, nil
 		}
 	}
@@ -251,6 +303,63 @@ func (a *Archive) publishSnapshot() error {
 		}
 	}
 	return nil
+}
+
+// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (a panic in a reader,
+// an exit in a writer) when it finds a damaged index file: the read that found it
+// returns the error, which the caller reports as damage of the index (indexErr).
+func corruptionIsAnError() *pebble.EventListener {
+	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
+}
+
+// corruptionNoted is corruptionIsAnError for a writer, which also notes the damage once:
+// Pebble may meet it in a background compaction, where no caller gets the error. The
+// writer goes on writing segments, which a rebuild indexes.
+func corruptionNoted(dir string, logf func(string, ...any), opened *atomic.Bool) *pebble.EventListener {
+	var once sync.Once
+	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		if !opened.Load() {
+			return
+		}
+		once.Do(func() {
+			logf("archive %s: the index is damaged (%s); the segments are kept: run panoptes index rebuild %s once this writer stops",
+				dir, firstLine(info.String()), dir)
+		})
+	}}
+}
+
+// indexErr turns an error of the index that is damage into one line naming the archive
+// and the way out; other errors are returned as they are.
+func (a *Archive) indexErr(err error) error { return indexErr(a.dir, err) }
+
+func indexErr(dir string, err error) error {
+	if err == nil || !pebble.IsCorruptionError(err) {
+		return err
+	}
+	return fmt.Errorf("archive %s: %w: the index is damaged (%s); panoptes index rebuild %s recreates it from the segments",
+		dir, ErrCorrupt, firstLine(err.Error()), dir)
+}
+
+// oneLine is an error shown by its first line only.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string { return firstLine(e.err.Error()) }
+func (e oneLine) Unwrap() error { return e.err }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// guard turns a panic of Pebble's fatal path into an error (a reader's quietLogger panics
+// there): a file of the index that vanished or that Pebble cannot read.
+func (a *Archive) guard(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("archive %s: %w: the index could not be read (%s); run it again, and if it fails again, panoptes index rebuild %s recreates the index from the segments",
+			a.dir, ErrCorrupt, firstLine(fmt.Sprint(p)), a.dir)
+	}
 }
 
 // writerLogger ends a writing process with one line when Pebble meets an error it
@@ -448,16 +557,21 @@ func (a *Archive) sealRecovered(s segment) error {
 		return fmt.Errorf("recovering %s: %w", tmp, err)
 	}
 	sh, herr := readSegmentHeader(f, tmp)
-	if herr != nil || fi.Size() < sh.size {
+	if (herr != nil || fi.Size() < sh.size) && nextBlock(f, 0) < 0 {
 		// Died while writing the header: the segment holds no block, nothing was
-		// acknowledged from it.
+		// acknowledged from it. (A damaged header before whole blocks is not removed:
+		// the blocks are indexed past it, below.)
 		a.logf("archive: %s: removing a segment whose header was cut short (%d bytes)", tmp, fi.Size())
 		if err := a.removeFile(tmpPath(s.path)); err != nil {
 			return fmt.Errorf("recovering %s: %w", tmp, err)
 		}
 		return a.db.Delete(segKey(s.id), pebble.Sync)
 	}
-	s.srcid, s.span = sh.srcid, sh.spanStart
+	if herr == nil {
+		s.srcid, s.span = sh.srcid, sh.spanStart
+	} else if src, span, ok := segmentFromPath(s.path); ok && s.span == 0 && s.srcid == 0 {
+		s.srcid, s.span = src, span // adopted without an index entry: the name says it
+	}
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as, _, end, scanErr := a.indexSegmentFile(batch, s.id, f, tmp)
@@ -504,8 +618,17 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 		st.Damaged++
 		a.logf("archive: %s: skipping a damaged block at byte %d (%d bytes, %v); the blocks from byte %d on are kept",
 			path, off, next-off, err, next)
+		if derr := batch.Set(damageKey(segid, off), binary.BigEndian.AppendUint64(nil, uint64(next-off)), nil); derr != nil {
+			a.logf("archive: %s: recording the damaged block at byte %d: %v", path, off, derr)
+		}
 	})
 	return as, st, end, err
+}
+
+// damageKey is the key recording a damaged block: verify then knows the damage as
+// recorded, and an index rebuilt around it agrees with its segments.
+func damageKey(segid uint64, off int64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'d'}, segid), uint64(off))
 }
 
 // reindexSealed indexes a published segment's blocks and addresses and marks it sealed.
@@ -544,18 +667,16 @@ func syncDir(dir string) {
 // the time index lists for those buckets.
 func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) (err error) {
 	if a.readOnly {
-		// Pebble treats a file that vanished under a reader as corruption and calls
-		// the logger's Fatalf (which panics): for a reader that means a snapshot was
-		// removed under a long query. Say so instead of dying.
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("archive %s: the index changed under the query (%v); run it again", a.dir, p)
-			}
-		}()
+		// Pebble may treat a file that vanished under a reader (a snapshot removed
+		// under a long query) as fatal and call the logger's Fatalf, which panics.
+		defer a.guard(&err)
 	}
 	blocks, err := a.blocksFor(t0, t1)
+	if err == nil && a.readOnly {
+		blocks, err = a.addUnindexed(blocks, t0, t1)
+	}
 	if err != nil {
-		return err
+		return a.indexErr(err)
 	}
 	return a.readBlocks(blocks, func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))
@@ -566,6 +687,59 @@ func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*
 // time, reading every block (the brute-force path Query is checked against).
 func (a *Archive) Scan(match func(*record.Record) bool, fn func(*record.Record) error) error {
 	return a.Query(-1<<62, 1<<62, match, fn)
+}
+
+// addUnindexed adds to blocks the complete blocks of unsealed segments that the index
+// does not list and that overlap [t0, t1]. A writer indexes a block after writing it,
+// without syncing the index, so after a crash or a kill the index may lag its unsealed
+// segments by many blocks until a writable open recovers them; a reader does not
+// recover (it does not write), but reads those blocks from the segment itself. While a
+// writer runs it finds the blocks written since the snapshot it reads.
+func (a *Archive) addUnindexed(blocks []blockRef, t0, t1 int64) ([]blockRef, error) {
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[[2]uint64]bool, len(blocks))
+	for _, b := range blocks {
+		have[[2]uint64{b.seg.id, uint64(b.info.Offset)}] = true
+	}
+	for _, s := range segs {
+		if s.sealed {
+			continue
+		}
+		infos, err := a.unsealedBlocks(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range infos {
+			if !have[[2]uint64{s.id, uint64(info.Offset)}] && info.MinStart <= t1 && info.MaxLast >= t0 {
+				blocks = append(blocks, blockRef{seg: s, info: info})
+			}
+		}
+	}
+	return blocks, nil
+}
+
+// unsealedBlocks lists the complete blocks of an unsealed segment from their headers
+// (readBlocks checks the payloads). The walk ends at the file's end or at a torn block
+// (a writer killed, or still writing, mid-block); if complete blocks follow what stopped
+// it (damage, not a torn tail), the reader cannot find them without recovery and says so.
+func (a *Archive) unsealedBlocks(s segment) ([]BlockInfo, error) {
+	f, err := a.openSegment(s)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // the entry comes before the file; or retention removed it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: segment %d: %w", s.id, err)
+	}
+	defer f.Close()
+	infos, end, err := walkBlockHeaders(f, f.Name())
+	if err != nil && !a.snapshot && nextBlock(f, end+1) >= 0 {
+		a.logf("warning: %s: unsealed segment not readable past byte %d (%v); the archive needs recovery (panoptes index verify --repair)",
+			f.Name(), end, err)
+	}
+	return infos, nil
 }
 
 type blockRef struct {
@@ -652,25 +826,16 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 // to be read can hold an earlier one (every record of a block starts at or after the
 // block's MinStart), so memory holds only the records of blocks that overlap in time,
 // and the first record leaves after the first blocks are read.
+//
+// A damaged block (checksum, decompression or record framing) is skipped, logged and
+// counted, and the next block is read: one flipped bit costs the records of its block,
+// not those of every later block. With Strict it ends the query with the error.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
-	sort.Slice(blocks, func(i, j int) bool {
-		if blocks[i].info.MinStart != blocks[j].info.MinStart {
-			return blocks[i].info.MinStart < blocks[j].info.MinStart
-		}
-		if blocks[i].seg.id != blocks[j].seg.id {
-			return blocks[i].seg.id < blocks[j].seg.id
-		}
-		return blocks[i].info.Offset < blocks[j].info.Offset
-	})
-	files := map[uint64]*os.File{}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	sortBlocks(blocks)
+	sf := newSegFiles(a, blocks)
+	defer sf.closeAll()
 	var pending recordHeap
 	var buf []byte
-	skipped := map[uint64]bool{}
 	// emit sends every pending record that starts before limit.
 	emit := func(limit int64) error {
 		for len(pending) > 0 && pending[0].StartTime < limit {
@@ -681,58 +846,163 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 		}
 		return nil
 	}
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if err := emit(b.info.MinStart); err != nil {
 			return err
 		}
-		if skipped[b.seg.id] {
+		f, err := sf.get(i, b)
+		if err != nil || f == nil {
+			return err
+		}
+		var recs []*record.Record
+		buf, recs, err = readBlockRecords(f, b.info.Offset, buf, keep)
+		sf.done(i, b)
+		if err != nil {
+			if err = a.damaged(f.Name(), b, err); err != nil {
+				return err
+			}
 			continue
 		}
-		f := files[b.seg.id]
-		if f == nil {
-			sealed, open := b.seg.path, tmpPath(b.seg.path)
-			if !b.seg.sealed {
-				sealed, open = open, sealed // try the name the index gave first
-			}
-			var err error
-			if f, err = a.openFile(sealed, os.O_RDONLY, 0); errors.Is(err, os.ErrNotExist) {
-				// A writer sealed (renamed) the segment since the index was read.
-				f, err = a.openFile(open, os.O_RDONLY, 0)
-			}
-			if errors.Is(err, os.ErrNotExist) && a.readOnly {
-				// A reader sees the index as it was when it opened; a writer's retention
-				// may have deleted the segment since. It is no longer in the archive, so
-				// it is not in the answer either (index verify tells a lost file apart).
-				a.logf("archive: %s is gone (removed by retention during the query?); skipped", b.seg.path)
-				skipped[b.seg.id] = true
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
-			}
-			files[b.seg.id] = f
-		}
-		_, raw, err := readBlock(f, b.info.Offset, f.Name(), buf)
-		if err != nil {
-			return err
-		}
-		buf = raw
-		var rec record.Record
-		if err := decodeRecords(raw, b.info.Offset, f.Name(), &rec, func(r *record.Record) error {
-			if keep(r) {
-				c := *r
-				if r.Man != nil {
-					m := *r.Man
-					c.Man = &m
-				}
-				heap.Push(&pending, &c)
-			}
-			return nil
-		}); err != nil {
-			return err
+		for _, r := range recs {
+			heap.Push(&pending, r)
 		}
 	}
 	return emit(1<<63 - 1)
+}
+
+func sortBlocks(blocks []blockRef) {
+	sort.Slice(blocks, func(i, j int) bool {
+		if blocks[i].info.MinStart != blocks[j].info.MinStart {
+			return blocks[i].info.MinStart < blocks[j].info.MinStart
+		}
+		if blocks[i].seg.id != blocks[j].seg.id {
+			return blocks[i].seg.id < blocks[j].seg.id
+		}
+		return blocks[i].info.Offset < blocks[j].info.Offset
+	})
+}
+
+// readBlockRecords reads the block at off and returns copies of the records keep
+// accepts: all of them, or none and the error if the block is damaged (so a block that
+// fails halfway adds nothing). buf is reused for the decompressed bytes.
+func readBlockRecords(f *os.File, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
+	_, raw, err := readBlock(f, off, f.Name(), buf)
+	if err != nil {
+		return buf, nil, err
+	}
+	var recs []*record.Record
+	var rec record.Record
+	err = decodeRecords(raw, off, f.Name(), &rec, func(r *record.Record) error {
+		if keep(r) {
+			c := *r
+			if r.Man != nil {
+				m := *r.Man
+				c.Man = &m
+			}
+			recs = append(recs, &c)
+		}
+		return nil
+	})
+	if err != nil {
+		return raw, nil, err
+	}
+	return raw, recs, nil
+}
+
+// damaged handles a block that failed to read: with Strict, or for an error other than
+// damage (an I/O error), it is returned; else it is logged and counted, and nil returned.
+func (a *Archive) damaged(name string, b blockRef, err error) error {
+	if a.strict || !errors.Is(err, ErrCorrupt) && !errors.Is(err, record.ErrCorrupt) {
+		return err
+	}
+	a.damageMu.Lock()
+	a.damage.Blocks++
+	a.damage.Records += uint64(b.info.Records)
+	a.damageMu.Unlock()
+	a.logf("warning: %s: damaged block at byte %d skipped, %d records lost (%v); reading goes on with the next block (index verify lists the damage, --strict makes it an error)",
+		name, b.info.Offset, b.info.Records, err)
+	return nil
+}
+
+// maxSegFiles bounds the segment files a query holds open at once: an archive has
+// thousands of segments, and a full scan must not run out of file descriptors.
+const maxSegFiles = 64
+
+// segFiles opens the segment files of a query's blocks as they are needed, closes each
+// after its last block, and keeps at most maxSegFiles open.
+type segFiles struct {
+	a       *Archive
+	open    map[uint64]*os.File
+	last    map[uint64]int // segment id -> index of its last block
+	skipped map[uint64]bool
+}
+
+func newSegFiles(a *Archive, blocks []blockRef) *segFiles {
+	sf := &segFiles{a: a, open: map[uint64]*os.File{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
+	for i, b := range blocks {
+		sf.last[b.seg.id] = i
+	}
+	return sf
+}
+
+// get returns the open file of block i's segment, or nil (and no error) if the segment
+// is gone from a read-only archive.
+func (sf *segFiles) get(i int, b blockRef) (*os.File, error) {
+	if f := sf.open[b.seg.id]; f != nil {
+		return f, nil
+	}
+	if sf.skipped[b.seg.id] {
+		return nil, nil
+	}
+	if len(sf.open) >= maxSegFiles {
+		for id, f := range sf.open { // any: a file closed too early is opened again
+			f.Close()
+			delete(sf.open, id)
+			break
+		}
+	}
+	f, err := sf.a.openSegment(b.seg)
+	if errors.Is(err, os.ErrNotExist) && sf.a.readOnly {
+		// A reader sees the index as it was when it opened; a writer's retention
+		// may have deleted the segment since. It is no longer in the archive, so
+		// it is not in the answer either (index verify tells a lost file apart).
+		sf.a.logf("archive: %s is gone (removed by retention during the query?); skipped", b.seg.path)
+		sf.skipped[b.seg.id] = true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
+	}
+	sf.open[b.seg.id] = f
+	return f, nil
+}
+
+// done closes block i's segment file if no later block is in it.
+func (sf *segFiles) done(i int, b blockRef) {
+	if f := sf.open[b.seg.id]; f != nil && sf.last[b.seg.id] == i {
+		f.Close()
+		delete(sf.open, b.seg.id)
+	}
+}
+
+func (sf *segFiles) closeAll() {
+	for _, f := range sf.open {
+		f.Close()
+	}
+}
+
+// openSegment opens a segment's file under the name the index gives it, or under the
+// other one (a writer sealed, renamed, it since the index was read).
+func (a *Archive) openSegment(s segment) (*os.File, error) {
+	first, second := s.path, tmpPath(s.path)
+	if !s.sealed {
+		first, second = second, first
+	}
+	f, err := a.openFile(first, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = a.openFile(second, os.O_RDONLY, 0)
+	}
+	return f, err
 }
 
 // recordHeap orders records by start time, then source id, then sequence number.

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"panoptes/filter"
 	"panoptes/record"
 )
@@ -189,7 +191,7 @@ func TestCorruptBlockNamesFileAndOffset(t *testing.T) {
 	sh, _ := readSegmentHeader(mustOpen(t, seg), seg)
 	b[sh.size+blockHdrSize+10] ^= 0xff // inside the first block's payload
 	os.WriteFile(seg, b, 0o644)
-	a, err := Open(dir, Options{ReadOnly: true})
+	a, err := Open(dir, Options{ReadOnly: true, Strict: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +199,17 @@ func TestCorruptBlockNamesFileAndOffset(t *testing.T) {
 	err = a.Scan(nil, func(*record.Record) error { return nil })
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d", sh.size)) {
 		t.Fatalf("got %v, want a corruption error naming %s and byte %d", err, seg, sh.size)
+	}
+	// Without Strict the block is skipped with a note naming the file, the offset and the
+	// records lost.
+	var notes []string
+	a.strict, a.logf = false, func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	if err := a.Scan(nil, func(*record.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.Damage(); len(notes) != 1 || d.Blocks != 1 || !strings.Contains(notes[0], seg) ||
+		!strings.Contains(notes[0], fmt.Sprintf("byte %d", sh.size)) || !strings.Contains(notes[0], fmt.Sprintf("%d records lost", d.Records)) {
+		t.Fatalf("notes %q, damage %+v: want one note naming %s, byte %d and the records lost", notes, d, seg, sh.size)
 	}
 }
 
@@ -654,10 +667,10 @@ func countSegRecords(t *testing.T, path string) int {
 	return n
 }
 
-// A block damaged in the middle of a sealed segment (bit rot, not a torn tail): a query
-// that reaches it fails naming the file and offset; `index rebuild` (and verify --repair)
-// leaves only that block out of the index and keeps every complete block after it, and
-// verify goes on reporting the damage.
+// A block damaged in the middle of a sealed segment (bit rot, not a torn tail): a strict
+// query that reaches it fails naming the file and offset, another skips it; `index
+// rebuild` (and verify --repair) leaves only that block out of the index, keeps every
+// complete block after it and records the damage, and verify then agrees and lists it.
 func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 	dir := t.TempDir()
 	writeArchive(t, dir, genRecords(30000, 41))
@@ -689,7 +702,9 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 	}
 	defer a.Close()
 	all := 0
+	a.strict = true
 	err = a.Scan(nil, func(*record.Record) error { all++; return nil })
+	a.strict = false
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d", blocks[1].Offset)) {
 		t.Fatalf("query over the damaged block: %v", err)
 	}
@@ -708,8 +723,11 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 		t.Fatalf("%d records after the rebuild, want %d (all but the damaged block's %d; the segment held %d)", len(got), want, blocks[1].Records, total)
 	}
 	d, err := a.Verify()
-	if err != nil || len(d) != 1 || !strings.Contains(d[0], fmt.Sprintf("byte %d", blocks[1].Offset)) {
-		t.Fatalf("verify after the rebuild: %q %v, want the damage reported once", d, err)
+	if err != nil || len(d) != 0 {
+		t.Fatalf("verify after the rebuild: %q %v, want agreement (the damage is recorded)", d, err)
+	}
+	if rd, err := a.RecordedDamage(); err != nil || len(rd) != 1 || rd[0].Offset != blocks[1].Offset || rd[0].Length != blocks[1].Length {
+		t.Fatalf("recorded damage %+v %v, want the block at byte %d (%d bytes)", rd, err, blocks[1].Offset, blocks[1].Length)
 	}
 }
 
@@ -871,5 +889,231 @@ func TestRetentionOfDamagedSegments(t *testing.T) {
 	it.Close()
 	if d, err := a.Verify(); err != nil || len(d) != 0 {
 		t.Fatalf("index and segments disagree after retention: %v %v", d, err)
+	}
+}
+
+// A writer that never calls Flush (an import) killed with SIGKILL: before any writable
+// open recovers the archive, a reader sees every complete block the writer left (those
+// the index lists, and those after them in its unsealed segments), and verify reports
+// the unsealed segments and the blocks not in the index instead of saying it agrees.
+//
+// Before the fix: the reader saw 176438 of the 192300 records recovery then found, and
+// verify said the index agreed with the segments (no difference listed).
+func TestKilledWriterReaders(t *testing.T) {
+	if os.Getenv("PANOPTES_WRITER_CHILD") != "" {
+		t.Skip("child")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUnflushedWriterChild$")
+	cmd.Env = append(os.Environ(), "PANOPTES_WRITER_CHILD="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "written ")); err == nil && n >= 200000 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	r.logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	seen := collect(t, func(fn func(*record.Record) error) error { return r.Scan(nil, fn) })
+	diffs, err := r.Verify()
+	if err != nil || !slices.ContainsFunc(diffs, func(d string) bool { return strings.Contains(d, "unsealed") }) {
+		t.Fatalf("verify of the killed writer's archive: %q %v, want the unsealed segments reported", diffs, err)
+	}
+	// The address index has no unsealed segment: hosts says the archive needs recovery.
+	if _, err := r.Host(netip.MustParseAddr("192.0.0.1")); err != nil || len(notes) != 1 || !strings.Contains(notes[0], "recovered") {
+		t.Fatalf("hosts of the killed writer's archive: %v, notes %q: want one saying the archive needs recovery", err, notes)
+	}
+	r.Close()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	recovered := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if len(seen) != len(recovered) {
+		t.Fatalf("a reader saw %d records before recovery, %d are there after it", len(seen), len(recovered))
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("after recovery: %q %v", d, err)
+	}
+	t.Logf("%d records; verify before recovery: %q", len(seen), diffs)
+}
+
+// TestUnflushedWriterChild is the child of TestKilledWriterReaders: one source, records
+// in time order, no Flush (blocks go out as they fill, as in an import), until killed.
+func TestUnflushedWriterChild(t *testing.T) {
+	dir := os.Getenv("PANOPTES_WRITER_CHILD")
+	if dir == "" {
+		t.Skip("runs only as TestKilledWriterReaders' child")
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(5 * time.Minute)
+	recs := genRecords(1000000, 7)
+	for i := range recs {
+		recs[i].SrcID = 1
+		recs[i].StartTime = t0 + int64(i)*int64(10*time.Millisecond)
+		recs[i].LastTime = recs[i].StartTime
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			fmt.Printf("written %d\n", i+1)
+		}
+	}
+}
+
+// Verify reads and checks the address index: an entry dropped from it, or one whose
+// counts changed, is a difference, and a rebuild restores it.
+//
+// Before the fix: verify listed no difference for either (it read only the time index).
+func TestVerifyChecksTheAddressIndex(t *testing.T) {
+	for _, change := range []string{"drop", "alter"} {
+		t.Run(change, func(t *testing.T) {
+			dir := t.TempDir()
+			writeArchive(t, dir, genRecords(2000, 51))
+			a, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			it, _ := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'a'}, UpperBound: []byte{'b'}})
+			if !it.First() {
+				t.Fatal("no address entry")
+			}
+			k, v := slices.Clone(it.Key()), slices.Clone(it.Value())
+			it.Close()
+			if change == "drop" {
+				err = a.db.Delete(k, pebble.Sync)
+			} else {
+				v[7]++ // one more record
+				err = a.db.Set(k, v, pebble.Sync)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := a.Verify(); err != nil || len(d) != 1 || !strings.Contains(d[0], "address index") {
+				t.Fatalf("verify after an address entry change (%s): %q %v", change, d, err)
+			}
+			if _, err := a.Rebuild(nil); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := a.Verify(); err != nil || len(d) != 0 {
+				t.Fatalf("verify after the rebuild: %q %v", d, err)
+			}
+		})
+	}
+}
+
+// A full scan of an archive of many segments holds a bounded number of segment files
+// open (maxSegFiles), so it runs under a low file-descriptor limit.
+//
+// Before the fix: the scan kept every segment it had read open until its end and failed
+// with "too many open files" under a limit of 128 after 113 of 300 records (one segment
+// each).
+func TestScanManySegmentsBoundedFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(time.Second)
+	const n = 300
+	recs := genRecords(n, 61)[:n]
+	for i := range recs {
+		recs[i].SrcID, recs[i].StartTime = 1, t0+int64(i)*int64(time.Second)
+		recs[i].LastTime = recs[i].StartTime
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = 128
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower the file limit: %v", err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := 0
+	if err := r.Scan(nil, func(*record.Record) error { got++; return nil }); err != nil || got != n {
+		t.Fatalf("scan of %d segments under a limit of %d files: %d records, %v", n, low.Cur, got, err)
+	}
+}
+
+// A byte changed in a segment's header (its magic): rebuild keeps the segment, records
+// the header as damage and indexes every block after it, and verify then agrees; a
+// writable open does not remove an unsealed segment whose header is damaged but whose
+// blocks are whole, it adopts them.
+//
+// Before the fix: rebuild stopped at the segment ("not a segment (magic ...)"), and the
+// writable open removed the unsealed copy with all its records ("header was cut short").
+func TestDamagedSegmentHeader(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(10000, 71)
+	writeArchive(t, dir, recs)
+	var seg string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if strings.HasSuffix(p, ".seg") && seg == "" && countBlocks(t, p) >= 2 {
+			seg = p
+		}
+		return nil
+	})
+	if seg == "" {
+		t.Fatal("no segment with 2 blocks")
+	}
+	inSeg := countSegRecords(t, seg)
+	b, _ := os.ReadFile(seg)
+	b[1] ^= 0x01
+	// An unsealed copy under another id, as a writer that died would leave it.
+	orphan := filepath.Join(filepath.Dir(seg), ".23.59.00-900.seg.tmp")
+	if err := os.WriteFile(orphan, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(strings.Replace(orphan, ".23.59.00-900.seg.tmp", "23.59.00-900.seg", 1)); err != nil {
+		t.Fatalf("the unsealed segment with a damaged header was not kept and sealed: %v", err)
+	}
+	st, err := a.Rebuild(nil)
+	if err != nil || st.Records != len(recs)+inSeg || st.Damaged != 2 {
+		t.Fatalf("rebuild: %+v %v; want %d records and 2 damaged headers", st, err, len(recs)+inSeg)
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("verify after the rebuild: %q %v", d, err)
+	}
+	if got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) }); len(got) != len(recs)+inSeg {
+		t.Fatalf("%d records after the rebuild, want %d", len(got), len(recs)+inSeg)
 	}
 }

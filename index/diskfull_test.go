@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,7 +192,11 @@ func checkAfterDiskFull(t *testing.T, dir string, acked int) {
 	recs := genRecords(400000, 11) // what the child wrote, in order; Seq is the position + 1
 	check := func(a *Archive, stage string) int {
 		t.Helper()
-		if d, err := a.Verify(); err != nil || len(d) != 0 {
+		// Before recovery verify reports what the stopped writer left unsealed (and any
+		// block it wrote but did not index), and nothing else.
+		d, err := a.Verify()
+		if err != nil || slices.ContainsFunc(d, func(l string) bool { return !strings.Contains(l, "unsealed") }) ||
+			!a.readOnly && len(d) != 0 {
 			t.Fatalf("%s: the index and the segments disagree: %v %v", stage, d, err)
 		}
 		got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })

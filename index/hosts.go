@@ -52,13 +52,16 @@ func addrKey(a [16]byte, srcid uint32, segid uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, segid)
 }
 
+func addrValue(st *addrStat) []byte {
+	v := binary.BigEndian.AppendUint64(nil, st.records)
+	v = binary.BigEndian.AppendUint64(v, uint64(st.first))
+	return binary.BigEndian.AppendUint64(v, uint64(st.last))
+}
+
 // indexAddrs adds a segment's address entries to a batch.
 func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) error {
 	for a, st := range as {
-		v := binary.BigEndian.AppendUint64(nil, st.records)
-		v = binary.BigEndian.AppendUint64(v, uint64(st.first))
-		v = binary.BigEndian.AppendUint64(v, uint64(st.last))
-		if err := batch.Set(addrKey(a, srcid, segid), v, nil); err != nil {
+		if err := batch.Set(addrKey(a, srcid, segid), addrValue(st), nil); err != nil {
 			return err
 		}
 	}
@@ -87,7 +90,22 @@ type HostSeen struct {
 
 // Host returns, per source id, when addr was first and last seen and in how many
 // records, from the address index alone.
-func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
+//
+// A segment enters the address index when it is sealed: with no writer running, an
+// unsealed segment is one a writer left when it died, and its addresses are missing
+// until the archive is recovered; Host says so (once) through Logf.
+func (a *Archive) Host(addr netip.Addr) (seen []HostSeen, err error) {
+	if a.readOnly {
+		defer a.guard(&err)
+	}
+	seen, err = a.host(addr)
+	return seen, a.indexErr(err)
+}
+
+func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {
+	if err := a.warnUnsealed(); err != nil {
+		return nil, err
+	}
 	a16 := addr.As16()
 	lo := append([]byte{'a'}, a16[:]...)
 	hi := append([]byte{'a'}, a16[:]...)
@@ -121,4 +139,30 @@ func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].SrcID < out[j].SrcID })
 	return out, it.Error()
+}
+
+// warnUnsealed logs, once, that segments a dead writer left unsealed are not in the
+// address index.
+func (a *Archive) warnUnsealed() (err error) {
+	if !a.writerRunning() {
+		a.unsealedOnce.Do(func() { err = a.noteUnsealed() })
+	}
+	return err
+}
+
+func (a *Archive) noteUnsealed() error {
+	segs, err := a.segments()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range segs {
+		if !s.sealed {
+			n++
+		}
+	}
+	if n > 0 {
+		a.logf("warning: archive %s: %d segments are unsealed (their writer stopped): their addresses are not in the address index until the archive is recovered (panoptes index verify --repair)", a.dir, n)
+	}
+	return nil
 }

@@ -14,7 +14,7 @@ import (
 // Main is `panoptes index rebuild|verify ARCHIVE`: maintenance of an archive's time index.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("index", "rebuild ARCHIVE | verify [--repair] ARCHIVE", stderr)
-	repair := fs.Bool("repair", false, "verify: rebuild the index if it disagrees with the segments")
+	repair := fs.Bool("repair", false, "verify: rebuild the index if it disagrees with the segments or cannot be read")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -27,16 +27,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cli.Usagef("%s is not an archive directory (no index and no segment files)", dir)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "panoptes index: "+format+"\n", args...) }
-	// verify only reads (it works on a full disk or while a writer runs); rebuild and
-	// repair write.
-	a, err := Open(dir, Options{Logf: logf, ReadOnly: rest[0] == "verify" && !*repair})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	rebuild := func() error {
 		progress := terminalProgress(stdout, stderr)
-		st, err := a.Rebuild(progress)
+		st, err := RebuildIndex(dir, Options{Logf: logf}, progress)
 		if progress != nil {
 			fmt.Fprintln(stderr)
 		}
@@ -50,6 +43,23 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if rest[0] == "rebuild" {
 		return rebuild()
 	}
+	// verify only reads (it works on a full disk or while a writer runs); with --repair,
+	// an index that cannot be opened or read, or that disagrees, is rebuilt.
+	err = verify(dir, logf, stdout)
+	if err != nil && *repair {
+		fmt.Fprintf(stderr, "panoptes index: %v; rebuilding the index\n", err)
+		return rebuild()
+	}
+	return err
+}
+
+// verify compares the index with the segments and prints each difference.
+func verify(dir string, logf func(string, ...any), stdout io.Writer) error {
+	a, err := Open(dir, Options{Logf: logf, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	diffs, err := a.Verify()
 	if err != nil {
 		return err
@@ -58,13 +68,27 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, d)
 	}
 	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "%s: the index agrees with the segments\n", dir)
-		return nil
-	}
-	if *repair {
-		return rebuild()
+		return agrees(a, dir, stdout)
 	}
 	return fmt.Errorf("%s: %d differences between the index and the segments (--repair rebuilds the index)", dir, len(diffs))
+}
+
+// agrees says that the index agrees with the segments, and lists the damaged blocks it
+// records as lost: they are known, not a difference, but an operator should see them.
+func agrees(a *Archive, dir string, stdout io.Writer) error {
+	damaged, err := a.RecordedDamage()
+	if err != nil {
+		return err
+	}
+	for _, d := range damaged {
+		fmt.Fprintf(stdout, "segment %s: damaged block at byte %d (%d bytes) is left out of the index; its records are lost\n", d.Path, d.Offset, d.Length)
+	}
+	if len(damaged) > 0 {
+		fmt.Fprintf(stdout, "%s: the index agrees with the segments (%d damaged blocks recorded)\n", dir, len(damaged))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: the index agrees with the segments\n", dir)
+	return nil
 }
 
 // terminalProgress returns a progress reporter drawing one line on stderr when stdout

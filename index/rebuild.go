@@ -3,7 +3,9 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // segmentFiles finds the segment files under the archive: sealed ("...-ID.seg") and
@@ -59,6 +63,125 @@ func (a *Archive) segmentFiles() ([]segment, error) {
 	return out, err
 }
 
+// RebuildIndex recreates the index of the archive in dir from its segment files, in a
+// new Pebble database that then replaces the old one, and recovers the segments a writer
+// left unsealed. Nothing of the old index is read, so a damaged index file (a table,
+// the manifest, the log) does not stop it; the old index's lock is held meanwhile, so no
+// writer starts on the archive. Snapshots of the old index are removed with it.
+func RebuildIndex(dir string, o Options, progress func(done, total int)) (RebuildStats, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	idx := filepath.Join(dir, "index")
+	if err := os.MkdirAll(idx, 0o755); err != nil {
+		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
+	}
+	lock, err := vfs.Default.Lock(filepath.Join(idx, "LOCK"))
+	if err != nil {
+		if isLocked(err) {
+			return RebuildStats{}, fmt.Errorf("archive %s: the index is held by another process writing to the archive; stop it first", dir)
+		}
+		return RebuildStats{}, fmt.Errorf("archive %s: locking the index: %w", dir, err)
+	}
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
+			lock = nil
+		}
+	}
+	defer unlock()
+	fresh := filepath.Join(dir, ".index.rebuild")
+	st, err := buildIndex(dir, fresh, o, progress)
+	if err != nil {
+		os.RemoveAll(fresh)
+		return st, err
+	}
+	if err := replaceIndex(dir, fresh); err != nil {
+		return st, err
+	}
+	unlock() // Open below takes the new index's lock
+	a, err := Open(dir, Options{Logf: o.Logf})
+	if err != nil {
+		return st, err
+	}
+	return st, a.Close()
+}
+
+// buildIndex builds a new index of dir's segments in the directory fresh.
+func buildIndex(dir, fresh string, o Options, progress func(done, total int)) (RebuildStats, error) {
+	if err := os.RemoveAll(fresh); err != nil { // left by a rebuild that died
+		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
+	}
+	db, err := pebble.Open(fresh, &pebble.Options{Logger: writerLogger{dir: dir}, EventListener: corruptionIsAnError()})
+	if err != nil {
+		return RebuildStats{}, fmt.Errorf("archive %s: creating the new index: %w", dir, err)
+	}
+	a := &Archive{dir: dir, db: db, logf: o.Logf}
+	if err := db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
+		db.Close()
+		return RebuildStats{}, err
+	}
+	st, err := a.Rebuild(progress)
+	if err != nil {
+		db.Close()
+		return st, err
+	}
+	return st, a.Close()
+}
+
+// replaceIndex puts the index built in fresh in the place of the archive's index, and
+// removes the old one and its snapshots.
+func replaceIndex(dir, fresh string) error {
+	idx, old := filepath.Join(dir, "index"), filepath.Join(dir, ".index.old")
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("archive %s: %w", dir, err)
+	}
+	if err := os.Rename(idx, old); err != nil {
+		return fmt.Errorf("archive %s: moving the old index aside: %w", dir, err)
+	}
+	if err := os.Rename(fresh, idx); err != nil {
+		return fmt.Errorf("archive %s: putting the new index in place: %w", dir, err)
+	}
+	syncDir(dir)
+	os.RemoveAll(old)
+	os.RemoveAll(filepath.Join(dir, "snapshots"))
+	return nil
+}
+
+// fromHeader sets the segment's source id and span from its file's header or, if the
+// header is damaged, from its name (SRCID/YYYY/MM/DD/HH.MM.SS-ID.seg), so that a rebuild
+// still indexes the blocks after a damaged header.
+func (s *segment) fromHeader(f *os.File, path string) error {
+	sh, err := readSegmentHeader(f, path)
+	if err == nil {
+		s.srcid, s.span = sh.srcid, sh.spanStart
+		return nil
+	}
+	src, span, ok := segmentFromPath(s.path)
+	if !ok || !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	s.srcid, s.span = src, span
+	return nil
+}
+
+// segmentFromPath reads the source id and span start from a segment's relative path.
+func segmentFromPath(rel string) (srcid uint32, span int64, ok bool) {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if len(parts) != 5 || len(parts[4]) < len("15.04.05") {
+		return 0, 0, false
+	}
+	id, err := strconv.ParseUint(parts[0], 10, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	t, err := time.Parse("2006/01/02/15.04.05", strings.Join(parts[1:4], "/")+"/"+parts[4][:len("15.04.05")])
+	if err != nil {
+		return 0, 0, false
+	}
+	return uint32(id), t.UnixNano(), true
+}
+
 // RebuildStats says what a rebuild found.
 type RebuildStats struct {
 	Segments, Blocks, Records int
@@ -85,6 +208,9 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 	if err := a.db.DeleteRange([]byte{'a'}, []byte{'b'}, pebble.Sync); err != nil {
 		return st, err
 	}
+	if err := a.db.DeleteRange([]byte{'d'}, []byte{'e'}, pebble.Sync); err != nil {
+		return st, err
+	}
 	if err := a.db.DeleteRange([]byte{'l'}, []byte{'m'}, pebble.Sync); err != nil {
 		return st, err
 	}
@@ -98,12 +224,10 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		if err != nil {
 			return st, fmt.Errorf("archive: %w", err)
 		}
-		sh, err := readSegmentHeader(f, path)
-		if err != nil {
+		if err := s.fromHeader(f, path); err != nil {
 			f.Close()
 			return st, err
 		}
-		s.srcid, s.span = sh.srcid, sh.spanStart
 		batch := a.db.NewBatch()
 		as, fst, end, scanErr := a.indexSegmentFile(batch, s.id, f, path)
 		st.Blocks += fst.Blocks
@@ -146,13 +270,24 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 // Verify compares the index with the segment files and returns one line per
 // difference (none: they agree).
 //
-// What a writer leaves between two steps of its work, which its next step or the next
-// Open completes, is not a difference: an unsealed segment whose entry is there but not
-// yet its file, blocks at the end of an unsealed segment written but not yet indexed, a
-// segment renamed to its final name but not yet marked sealed. A writer that is running
-// passes through them, and one stopped by a full disk or a crash leaves them; no
-// acknowledged record is in them (see Writer).
-func (a *Archive) Verify() ([]string, error) {
+// While a writer runs, what it leaves between two steps of its work, which its next
+// step completes, is not a difference: an unsealed segment, whose entry comes before its
+// file, and whose last blocks are written before they are indexed. With no writer
+// running (a read-only verify that opened the index itself, not a writer's snapshot),
+// they are what a writer that died left, and are reported: every unsealed segment, and
+// the blocks not in the index, which only readers that look past the index see until
+// the archive is recovered (Open for writing: `index verify --repair`, or the next
+// writer). A segment renamed to its final name but not yet marked sealed is reported in
+// both cases.
+func (a *Archive) Verify() (diffs []string, err error) {
+	if a.readOnly {
+		defer a.guard(&err)
+	}
+	diffs, err = a.verify()
+	return diffs, a.indexErr(err)
+}
+
+func (a *Archive) verify() ([]string, error) {
 	files, err := a.segmentFiles()
 	if err != nil {
 		return nil, err
@@ -168,6 +303,11 @@ func (a *Archive) Verify() ([]string, error) {
 	}
 	want := map[string][]byte{}   // block key -> value, from the files
 	unsealed := map[uint64]bool{} // segments whose writer may not have indexed the last blocks yet
+	recorded, err := a.recordedDamage()
+	if err != nil {
+		return nil, err
+	}
+	wantAddrs := map[uint64]addrDigest{} // segment id -> its address entries, from the records
 	for _, s := range files {
 		is, ok := indexed[s.id]
 		if !ok {
@@ -176,6 +316,9 @@ func (a *Archive) Verify() ([]string, error) {
 		}
 		delete(indexed, s.id)
 		unsealed[s.id] = !is.sealed
+		if !is.sealed && !a.writerRunning() {
+			diffs = append(diffs, unsealedDiff(is))
+		}
 		// Sealed on disk, not yet in the index: the writer stopped between the rename
 		// and the index commit.
 		if is.path != s.path || (is.sealed && !s.sealed) {
@@ -186,7 +329,13 @@ func (a *Archive) Verify() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, _ []byte) error {
+		as := addrSet{}
+		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+			if is.sealed {
+				if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+					return err
+				}
+			}
 			v := encodeBlock(&info)
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
 				want[string(longKey(s.id, info.Offset))] = v
@@ -197,18 +346,35 @@ func (a *Archive) Verify() ([]string, error) {
 			}
 			return nil
 		}, func(off, next int64, err error) {
+			k := string(damageKey(s.id, off))
+			if l, ok := recorded[k]; ok && l == next-off {
+				delete(recorded, k) // known: rebuild or recovery left it out of the index
+				return
+			}
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v (%d bytes; the blocks from byte %d on are readable)", s.path, err, next-off, next))
 		})
 		f.Close()
 		if scanErr != nil {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
 		}
+		if is.sealed {
+			wantAddrs[s.id] = digestOf(is.srcid, s.id, as)
+		}
 	}
+	addrDiffs, err := a.verifyAddrs(wantAddrs, segs)
+	if err != nil {
+		return nil, err
+	}
+	diffs = append(diffs, addrDiffs...)
+	diffs = append(diffs, staleDamage(recorded, files)...)
 	for _, s := range indexed {
 		if !s.sealed {
 			// A segment being created (the entry comes before the file), or one whose
 			// writer stopped before it had a header (a full disk): it holds no block, and
 			// the next open forgets it. A block indexed under it is reported below.
+			if !a.writerRunning() {
+				diffs = append(diffs, unsealedDiff(s))
+			}
 			continue
 		}
 		diffs = append(diffs, fmt.Sprintf("index lists segment %d (%s) but its file is missing", s.id, s.path))
@@ -233,16 +399,192 @@ func (a *Archive) Verify() ([]string, error) {
 		}
 		delete(want, k)
 	}
-	for k := range want {
+	tails := map[uint64]*unindexedTail{}
+	for k, v := range want {
 		if unsealed[keySeg(k)] && keyOff(k) >= lastIndexed[keySeg(k)] {
-			continue // written, not indexed yet: the writer's next commit or the next Open indexes it
+			// Written, not indexed yet: the writer's next commit or the next writable
+			// Open indexes it.
+			if !a.writerRunning() {
+				addTail(tails, k, v)
+			}
+			continue
 		}
 		diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d is not in the index", keySeg(k), keyOff(k)))
+	}
+	for _, s := range segs {
+		if t := tails[s.id]; t != nil {
+			diffs = append(diffs, fmt.Sprintf("unsealed segment %s: %d blocks (%d records) from byte %d on are not in the index (index verify --repair indexes them)",
+				s.path, len(t.blocks), t.records, t.from))
+		}
 	}
 	sort.Strings(diffs)
 	return diffs, it.Error()
 }
 
+// writerRunning says whether a writer may be in the middle of its work: this process
+// opened the archive for writing, or a reader found the index held and reads a snapshot.
+func (a *Archive) writerRunning() bool { return !a.readOnly || a.snapshot }
+
+func unsealedDiff(s segment) string {
+	return fmt.Sprintf("segment %s is unsealed: its writer stopped without sealing it (index verify --repair, or the next writer, recovers it)", s.path)
+}
+
+// unindexedTail sums the blocks at the end of an unsealed segment that are not indexed.
+type unindexedTail struct {
+	blocks  map[uint64]bool // offsets (a block has a key per time bucket)
+	records uint64
+	from    uint64
+}
+
+func addTail(tails map[uint64]*unindexedTail, k string, v []byte) {
+	t := tails[keySeg(k)]
+	if t == nil {
+		t = &unindexedTail{blocks: map[uint64]bool{}, from: keyOff(k)}
+		tails[keySeg(k)] = t
+	}
+	if t.blocks[keyOff(k)] {
+		return
+	}
+	t.blocks[keyOff(k)] = true
+	t.records += uint64(binary.BigEndian.Uint32(v[8:]))
+	t.from = min(t.from, keyOff(k))
+}
+
 // keySeg and keyOff read the segment id and block offset at the end of an 'l' or 't' key.
 func keySeg(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-16:])) }
 func keyOff(k string) uint64 { return binary.BigEndian.Uint64([]byte(k[len(k)-8:])) }
+
+// DamagedBlock is a damaged block the index records as left out: its records are lost
+// (unless the segment file is restored from a copy and the index rebuilt).
+type DamagedBlock struct {
+	Segment uint64
+	Path    string // of the segment, relative to the archive
+	Offset  int64
+	Length  int64
+}
+
+// RecordedDamage lists the damaged blocks the index records (rebuild and recovery left
+// them out), of the segments the index lists.
+func (a *Archive) RecordedDamage() ([]DamagedBlock, error) {
+	rec, err := a.recordedDamage()
+	if err != nil {
+		return nil, err
+	}
+	segs, err := a.segments()
+	if err != nil {
+		return nil, err
+	}
+	paths := map[uint64]string{}
+	for _, s := range segs {
+		paths[s.id] = s.path
+	}
+	var out []DamagedBlock
+	for k, l := range rec {
+		if p, ok := paths[keySeg(k)]; ok {
+			out = append(out, DamagedBlock{Segment: keySeg(k), Path: p, Offset: int64(keyOff(k)), Length: l})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Path < out[j].Path || out[i].Path == out[j].Path && out[i].Offset < out[j].Offset
+	})
+	return out, nil
+}
+
+// recordedDamage returns the index's 'd' entries: key -> length of the damaged range.
+func (a *Archive) recordedDamage() (map[string]int64, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'e'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[string]int64{}
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Key()) != 17 || len(it.Value()) != 8 {
+			return nil, fmt.Errorf("archive %s: %w: damage entry of %d/%d bytes", a.dir, ErrCorrupt, len(it.Key()), len(it.Value()))
+		}
+		out[string(it.Key())] = int64(binary.BigEndian.Uint64(it.Value()))
+	}
+	return out, it.Error()
+}
+
+// staleDamage reports recorded damage that a segment file no longer has (restored from a
+// copy: a rebuild indexes its blocks again). Entries of segments gone from the archive
+// (retention removed them) are no difference: nothing reads them.
+func staleDamage(left map[string]int64, files []segment) []string {
+	present := map[uint64]string{}
+	for _, s := range files {
+		present[s.id] = s.path
+	}
+	var diffs []string
+	for k := range left {
+		if p, ok := present[keySeg(k)]; ok {
+			diffs = append(diffs, fmt.Sprintf("segment %s: the index records a damaged block at byte %d that the segment no longer has (index rebuild reads it again)", p, keyOff(k)))
+		}
+	}
+	return diffs
+}
+
+// addrDigest sums up a segment's address entries (hosts.go): their number and the sum of
+// a hash of each key and value, so that the entries in the index and those the
+// segment's records give compare without holding either set.
+type addrDigest struct {
+	n   int
+	sum uint64
+}
+
+func (d *addrDigest) add(k, v []byte) {
+	h := fnv.New64a()
+	h.Write(k)
+	h.Write(v)
+	d.n++
+	d.sum += h.Sum64()
+}
+
+func digestOf(srcid uint32, segid uint64, as addrSet) addrDigest {
+	var d addrDigest
+	for addr, st := range as {
+		d.add(addrKey(addr, srcid, segid), addrValue(st))
+	}
+	return d
+}
+
+// verifyAddrs reads the whole address index (so a damaged table under it is found) and
+// compares each sealed segment's entries with want, from its records.
+func (a *Archive) verifyAddrs(want map[uint64]addrDigest, segs []segment) ([]string, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'a'}, UpperBound: []byte{'b'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var diffs []string
+	got := map[uint64]addrDigest{}
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 29 || len(v) != 24 {
+			diffs = append(diffs, fmt.Sprintf("address index: an entry of %d/%d bytes (want 29/24)", len(k), len(v)))
+			continue
+		}
+		id := binary.BigEndian.Uint64(k[21:])
+		d := got[id]
+		d.add(k, v)
+		got[id] = d
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	paths := map[uint64]string{}
+	for _, s := range segs {
+		paths[s.id] = s.path
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			diffs = append(diffs, fmt.Sprintf("address index: %d entries of segment %d, which is not a sealed segment of the archive", g.n, id))
+		}
+	}
+	for id, w := range want {
+		if g := got[id]; g != w {
+			diffs = append(diffs, fmt.Sprintf("address index of segment %s: %d entries, its records give %d (or other values)", paths[id], g.n, w.n))
+		}
+	}
+	return diffs, nil
+}

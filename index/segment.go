@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -214,14 +215,27 @@ func scanSegment(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte)
 // block follows it (bytes changed in the middle of a segment, not a torn tail), skip is
 // called with the damaged range [off, next) and the error, and the walk goes on at next,
 // so the blocks after the damage are kept. Only a damaged block with no complete block
-// after it (a writer killed mid-block) ends the walk, as in scanSegment. A nil skip
-// stops at the first damaged block.
+// after it (a writer killed mid-block) ends the walk, as in scanSegment; a damaged
+// segment header before complete blocks is skipped the same way, as the range from byte
+// 0. A nil skip stops at the first damaged block.
 func scanSegmentKeeping(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte) error, skip func(off, next int64, err error)) (end int64, err error) {
 	sh, err := readSegmentHeader(f, name)
-	if err != nil {
-		return 0, err
-	}
 	off := sh.size
+	if err != nil {
+		// A damaged header before complete blocks is a damaged range like another:
+		// the blocks need nothing from it to decode.
+		next := int64(-1)
+		if skip != nil && errors.Is(err, ErrCorrupt) {
+			next = nextBlock(f, 0)
+		}
+		if next < 0 {
+			return 0, err
+		}
+		if next > 0 { // else no header at all, and nothing to skip
+			skip(0, next, err)
+		}
+		off = next
+	}
 	var buf []byte
 	for {
 		info, raw, err := readBlock(f, off, name, buf)
@@ -272,5 +286,35 @@ func nextBlock(f io.ReaderAt, from int64) int64 {
 		if n < len(chunk) {
 			return -1
 		}
+	}
+}
+
+// walkBlockHeaders lists a segment's blocks from their headers alone, as far as they are
+// whole: it stops at the file's end (err nil), or at a header that does not check or a
+// block the file does not hold entirely, and returns where it stopped and why.
+func walkBlockHeaders(f *os.File, name string) (infos []BlockInfo, end int64, err error) {
+	sh, err := readSegmentHeader(f, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	var h [blockHdrSize]byte
+	for off := sh.size; ; {
+		n, _ := f.ReadAt(h[:], off)
+		if n == 0 && off == fi.Size() {
+			return infos, off, nil
+		}
+		info, _, err := parseBlockHeader(h[:n], off, name)
+		if err != nil {
+			return infos, off, err
+		}
+		if off+info.Length > fi.Size() {
+			return infos, off, fmt.Errorf("%s: %w: block at byte %d cut short (%d of %d bytes)", name, ErrCorrupt, off, fi.Size()-off, info.Length)
+		}
+		infos = append(infos, info)
+		off += info.Length
 	}
 }

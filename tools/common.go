@@ -36,6 +36,7 @@ type common struct {
 	epoch     bool
 	header    int
 	write     string
+	strict    bool       // -R: a damaged block is an error
 	live      liveSource // -S: live record services
 }
 
@@ -52,6 +53,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
+	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
 }
 
@@ -228,7 +230,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	}
 	for _, dir := range c.archives {
-		more, err := scanArchive(dir, tr, useTime, stderr, prog, each)
+		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
 		if err != nil || !more {
 			return err
 		}
@@ -256,9 +258,11 @@ func openInput(name string) (*os.File, error) {
 }
 
 // scanArchive reads an archive: with a time range that needs overlap (every mode but
-// a negated one), only the blocks the time index lists for it.
-func scanArchive(dir string, tr timerange.Range, useTime bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
-	a, err := index.Open(dir, index.Options{ReadOnly: true, Logf: func(format string, args ...any) {
+// a negated one), only the blocks the time index lists for it. A damaged block is
+// skipped with a warning (an error with strict), and the blocks skipped are summed up
+// at the end.
+func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
 	if err != nil {
@@ -275,6 +279,9 @@ func scanArchive(dir string, tr timerange.Range, useTime bool, stderr io.Writer,
 		err = a.Query(tr.Start, tr.End-1, nil, emit)
 	} else {
 		err = a.Scan(nil, emit)
+	}
+	if d := a.Damage(); d.Blocks > 0 {
+		fmt.Fprintf(stderr, "panoptes %s: warning: %s: %d damaged blocks skipped, %d records lost (index verify lists them)\n", prog, dir, d.Blocks, d.Records)
 	}
 	if errors.Is(err, errStop) {
 		return false, nil

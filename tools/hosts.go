@@ -46,7 +46,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(c.archives) != 1 || fs.ArgsLenAtDash() >= 0 {
 			return cli.Usagef("give -R ARCHIVE once and one or more addresses (or -r FILE for an inventory)")
 		}
-		return hostLookup(c.archives[0], addrArgs, c.epoch, stdout)
+		return hostLookup(c.archives[0], addrArgs, c.epoch, stdout, stderr)
 	}
 	flt, err := compileFilter(rest)
 	if err != nil {
@@ -148,7 +148,7 @@ func writeRuns(b *strings.Builder, n int, item func(i int) (text string, follows
 }
 
 // hostLookup answers `hosts -R ARCHIVE ADDR...` from the archive's address index.
-func hostLookup(arch string, args []string, epoch bool, stdout io.Writer) error {
+func hostLookup(arch string, args []string, epoch bool, stdout, stderr io.Writer) error {
 	var addrs []netip.Addr
 	for _, s := range args {
 		a, err := netip.ParseAddr(s)
@@ -157,7 +157,9 @@ func hostLookup(arch string, args []string, epoch bool, stdout io.Writer) error 
 		}
 		addrs = append(addrs, a)
 	}
-	a, err := index.Open(arch, index.Options{ReadOnly: true})
+	a, err := index.Open(arch, index.Options{ReadOnly: true, Logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "panoptes hosts: "+format+"\n", args...)
+	}})
 	if err != nil {
 		return err
 	}
