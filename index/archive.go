@@ -85,10 +85,10 @@ type Archive struct {
 	sizes    map[uint64]int64 // sizes of sealed segment files, for retention
 	// warnedSnap: the snapshots directory is a symlink, noted once.
 	warnedSnap bool
-	strict   bool
-	snapshot bool       // read-only, opened a writer's snapshot: a writer is running
-	damageMu sync.Mutex // queries may run at once on one Archive
-	damage   DamageStats
+	strict     bool
+	snapshot   bool       // read-only, opened a writer's snapshot: a writer is running
+	damageMu   sync.Mutex // queries may run at once on one Archive
+	damage     DamageStats
 
 	unsealedOnce sync.Once // Host's note of unsealed segments
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,7 +97,7 @@ func TestDamagedBlockInArchive(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		out, errs, code := panoptes(t, nil, "index", "verify", dir)
-		if code != 0 || !strings.Contains(out, "agrees") || !strings.Contains(out, fmt.Sprintf("%s", filepath.Base(seg))) {
+		if code != 0 || !strings.Contains(out, "agrees") || !strings.Contains(out, filepath.Base(seg)) {
 			t.Fatalf("verify %d after rebuild: exit %d:\n%s%s", i+1, code, out, errs)
 		}
 	}
