@@ -405,6 +405,7 @@ const (
 	condRetrans                 // retransmissions seen
 	condOOO                     // out-of-order segments seen
 	condFrag                    // fragments seen
+	condFuture                  // stamped in the future (record.FlagFuture)
 	condICMP                    // ICMP or ICMPv6 flow of one message kind (icmpKind)
 )
 
@@ -471,6 +472,8 @@ func (n *condNode) match(r *record.Record) bool {
 		return r.Src.OutOfOrder+r.Dst.OutOfOrder > 0
 	case condFrag:
 		return r.Flags&(record.FlagFragments|record.FlagFragPartial) != 0
+	case condFuture:
+		return r.Flags&record.FlagFuture != 0
 	case condICMP:
 		return n.icmp.match(r)
 	}
@@ -493,6 +496,7 @@ var conditions = map[string]*condNode{
 	"retrans":    {kind: condRetrans},
 	"outoforder": {kind: condOOO},
 	"frag":       {kind: condFrag},
+	"future":     {kind: condFuture},
 	"echo":       {kind: condICMP, icmp: icmpEcho},
 	"unreach":    {kind: condICMP, icmp: icmpUnreach},
 	"redirect":   {kind: condICMP, icmp: icmpRedirect},

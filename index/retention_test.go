@@ -176,3 +176,45 @@ func TestRetentionClockStepWhileOpen(t *testing.T) {
 		t.Errorf("writer counted %d records stamped in the future, want %d", st.Future, stepped)
 	}
 }
+
+// A record stamped in the future is stored flagged (record.FlagFuture, the filter word
+// "future"), the caller's record is left as it was, and a management record written
+// after it carries the writer's count (read -s future -- man). Before the flag existed
+// the record was stored unmarked and no management record said so.
+func TestFutureRecordFlaggedAndCounted(t *testing.T) {
+	a, w, _ := retentionWriter(t, Retention{})
+	now := time.Now().UnixNano()
+	writeEvery(t, w, 3, now, now, time.Second)
+	far := record.Record{Kind: record.KindFlow, SrcID: 3, Seq: 2, StartTime: int64(0xFFFFFFFF) * 1e9,
+		LastTime: int64(0xFFFFFFFF) * 1e9, Family: 4, Proto: 17}
+	if err := w.Write(&far); err != nil {
+		t.Fatal(err)
+	}
+	if far.Flags&record.FlagFuture != 0 {
+		t.Error("the caller's record was changed")
+	}
+	man := record.Record{Kind: record.KindMan, SrcID: 3, Seq: 3, StartTime: now, LastTime: now, Man: &record.Management{PktsSeen: 9}}
+	if err := w.Write(&man); err != nil {
+		t.Fatal(err)
+	}
+	if man.Man.Future != 0 {
+		t.Error("the caller's management record was changed")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var flagged, plain, future uint64
+	for _, r := range collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) }) {
+		switch {
+		case r.Man != nil:
+			future = r.Man.Future
+		case r.Flags&record.FlagFuture != 0:
+			flagged++
+		default:
+			plain++
+		}
+	}
+	if flagged != 1 || plain != 1 || future != 1 {
+		t.Errorf("%d flagged, %d plain, management record's count %d; want 1, 1, 1", flagged, plain, future)
+	}
+}

@@ -120,8 +120,9 @@ func (w *Writer) write(r *record.Record) error {
 	w.future.seen++
 	// The clock is read again every 4096 records, so that the limit follows a step
 	// of the clock back.
+	future := false
 	if t := max(r.StartTime, r.LastTime); t > w.future.limit || w.future.seen%4096 == 0 {
-		w.checkFuture(r.SrcID, t)
+		future = w.checkFuture(r.SrcID, t)
 	}
 	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
 	s := w.open[k]
@@ -144,7 +145,20 @@ func (w *Writer) write(r *record.Record) error {
 		s.info.MaxLast = r.LastTime
 	}
 	s.info.Records++
-	s.raw = record.AppendRecord(s.raw, r)
+	switch {
+	case future: // stored flagged, on a copy: the caller's record may go on elsewhere
+		c := *r
+		c.Flags |= record.FlagFuture
+		s.raw = record.AppendRecord(s.raw, &c)
+	case r.Man != nil && w.future.n > 0:
+		// A management record carries the writer's count of them, whoever made it.
+		c, m := *r, *r.Man
+		m.Future = w.future.n
+		c.Man = &m
+		s.raw = record.AppendRecord(s.raw, &c)
+	default:
+		s.raw = record.AppendRecord(s.raw, r)
+	}
 	s.addrs.add(r)
 	if len(s.raw) >= w.blockBytes {
 		return w.flushBlock(s)
@@ -153,11 +167,11 @@ func (w *Writer) write(r *record.Record) error {
 }
 
 // checkFuture counts a record stamped at t if t is more than FutureTolerance after the
-// clock, and logs the first such record.
-func (w *Writer) checkFuture(srcid uint32, t int64) {
+// clock, logs the first such record, and says whether it was one.
+func (w *Writer) checkFuture(srcid uint32, t int64) bool {
 	w.future.limit = w.a.now() + int64(FutureTolerance)
 	if t <= w.future.limit {
-		return
+		return false
 	}
 	w.future.n++
 	if w.future.n == 1 {
@@ -165,6 +179,7 @@ func (w *Writer) checkFuture(srcid uint32, t int64) {
 		w.a.logf("archive: a record of source id %d is stamped %s, more than %v after the clock: stored and counted; retention does not measure age from it",
 			srcid, time.Unix(0, t).UTC().Format("2006-01-02 15:04:05"), FutureTolerance)
 	}
+	return true
 }
 
 // reportFuture logs, once, how many records were stamped in the future.

@@ -92,6 +92,10 @@ const (
 	idManNICDrops
 	idManRecordDrops
 	idManQueue // bytes: one queue's QueueStats (see appendQueue); repeated
+	// Later additions: their ids follow, so that files written before keep their meaning.
+	idManFuture
+	idManClientsRefused
+	idManClientDrops
 	idManEnd
 )
 
@@ -137,6 +141,9 @@ var schema = func() []schemaEntry {
 		top = append(top, schemaEntry{uint8(idManPktsSeen + i), WireUvarint, "man." + n})
 	}
 	top = append(top, schemaEntry{idManQueue, WireBytes, "man.queue"})
+	for i, n := range []string{"future", "clientsrefused", "clientdrops"} {
+		top = append(top, schemaEntry{uint8(idManFuture + i), WireUvarint, "man." + n})
+	}
 	return top
 }()
 
@@ -286,6 +293,9 @@ func AppendRecord(b []byte, r *Record) []byte {
 		b = appendUvarintField(b, idManDrops, m.Drops)
 		b = appendUvarintField(b, idManNICDrops, m.NICDrops)
 		b = appendUvarintField(b, idManRecordDrops, m.RecordDrops)
+		b = appendUvarintField(b, idManFuture, m.Future)
+		b = appendUvarintField(b, idManClientsRefused, m.ClientsRefused)
+		b = appendUvarintField(b, idManClientDrops, m.ClientDrops)
 		for i := range m.Queues[:min(len(m.Queues), MaxManQueues)] {
 			b = appendQueue(b, &m.Queues[i])
 		}
@@ -505,6 +515,12 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			m.NICDrops = u
 		case idManRecordDrops:
 			m.RecordDrops = u
+		case idManFuture:
+			m.Future = u
+		case idManClientsRefused:
+			m.ClientsRefused = u
+		case idManClientDrops:
+			m.ClientDrops = u
 		case idManQueue:
 			q, err := decodeQueue(bs)
 			if err != nil {

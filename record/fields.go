@@ -580,6 +580,9 @@ func init() {
 	manNum("perrs", "ParseErrs", func(m *Management) uint64 { return m.ParseErrors })
 	manNum("skipped", "Skipped", func(m *Management) uint64 { return m.SkippedLink })
 	manNum("rdrops", "RecDrops", func(m *Management) uint64 { return m.RecordDrops })
+	manNum("future", "Future", func(m *Management) uint64 { return m.Future })
+	manNum("crefused", "CliRefused", func(m *Management) uint64 { return m.ClientsRefused })
+	manNum("cdrops", "CliDrops", func(m *Management) uint64 { return m.ClientDrops })
 	// The live capture's loss counters, summed over its receive queues; `queues` lists
 	// them per queue.
 	queueSum := func(name, label string, get func(q *QueueStats) uint64) {

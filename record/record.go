@@ -69,6 +69,10 @@ const (
 	FlagLLC                            // 802.2 LLC
 	FlagTruncated                      // some packets were truncated below the transport header
 	FlagGRE                            // carried in GRE (or ERSPAN) and decapsulated ('G')
+	// FlagFuture: stamped further in the future than the archive writer's clock allows
+	// (index.FutureTolerance): stored as it came, never taken as "now" by retention.
+	// Not in flgs (whose letters are Argus's); the filter word "future" selects it.
+	FlagFuture
 )
 
 // TCP status bits (Record.TCPState): the events Argus derives its state name from.
@@ -128,6 +132,14 @@ type Management struct {
 	Drops          uint64 // packets the capture path lost (0 for files)
 	NICDrops       uint64 // packets the NIC itself dropped (missed, FIFO and overrun errors)
 	RecordDrops    uint64 // flow records lost inside the sensor (a shard's ring to the writer was full)
+	// Future counts the records the archive writer stored stamped in the future
+	// (FlagFuture), so far in this run.
+	Future uint64
+	// ClientsRefused and ClientDrops are the record service's (-P): clients refused
+	// (busy, a bad hello or filter) and records dropped for slow clients or a fan-out
+	// that fell behind; the records themselves are in the output all the same.
+	ClientsRefused uint64
+	ClientDrops    uint64
 	// Queues are the live capture's counters per receive queue (none for files); at
 	// most MaxManQueues, the rest summed into a last entry named "other".
 	Queues []QueueStats

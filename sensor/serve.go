@@ -117,6 +117,9 @@ type teeSink struct {
 }
 
 func (t *teeSink) Write(r *record.Record) error {
+	if r.Man != nil && t.srv != nil {
+		r = withServiceCounters(r, t.srv.Stats())
+	}
 	err := t.w.Write(r)
 	if t.srv != nil {
 		t.srv.Publish(r)
@@ -125,6 +128,15 @@ func (t *teeSink) Write(r *record.Record) error {
 		t.pub.Write(r)
 	}
 	return err
+}
+
+// withServiceCounters returns a copy of the management record r carrying the record
+// service's refusals and drops, so that they are where the capture's own drops are.
+func withServiceCounters(r *record.Record, st recordsvc.Stats) *record.Record {
+	c, m := *r, *r.Man
+	m.ClientsRefused, m.ClientDrops = st.Refused, st.Dropped+st.Unoffered
+	c.Man = &m
+	return &c
 }
 
 func (t *teeSink) Flush() error {

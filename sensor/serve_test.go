@@ -102,3 +102,46 @@ func TestServeCountersInMetrics(t *testing.T) {
 		t.Fatalf("metrics %+v, want 1 client, 1 refused", m)
 	}
 }
+
+// The record service's refusals reach the management records the sensor writes
+// (read -s crefused,cdrops -- man), beside the capture's own drops; before, they were
+// only in the metrics and the exit line.
+func TestServeCountersInManagementRecords(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := record.NewWriter(&buf)
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1}
+	sink, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := f.srv.Addr().String()
+	c, err := recordsvc.Dial(context.Background(), addr, "", recordsvc.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := recordsvc.Dial(context.Background(), addr, "", recordsvc.DialConfig{}); !errors.Is(err, recordsvc.ErrBusy) {
+		t.Fatalf("second client: %v, want busy", err)
+	}
+	man := &record.Record{Kind: record.KindMan, Man: &record.Management{PktsSeen: 5}}
+	if err := sink.Write(man); err != nil {
+		t.Fatal(err)
+	}
+	if man.Man.ClientsRefused != 0 {
+		t.Error("the caller's management record was changed")
+	}
+	if err := closeAll(); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := record.NewReader(&buf, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record.Record
+	if err := rd.Read(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Man == nil || r.Man.ClientsRefused != 1 || r.Man.PktsSeen != 5 {
+		t.Fatalf("management record %+v, want 1 client refused", r.Man)
+	}
+}
