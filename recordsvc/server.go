@@ -633,3 +633,18 @@ func (s *Server) write(c *client) error {
 		}
 	}
 }
+
+// CheckLimits range-checks the -P flags that size the service (--client-buffer,
+// --max-clients, --queue-memory), so that a mistyped size is one line naming the flag
+// rather than a service that queues nothing or asks for unbounded memory.
+func CheckLimits(clientBuffer, maxClients int, queueMemory int64) error {
+	switch {
+	case clientBuffer < 1<<10 || clientBuffer > 1<<30:
+		return fmt.Errorf("--client-buffer %d: want 1024 to %d bytes", clientBuffer, 1<<30)
+	case maxClients < 1 || maxClients > 1<<16:
+		return fmt.Errorf("--max-clients %d: want 1 to %d", maxClients, 1<<16)
+	case queueMemory < 1<<10 || queueMemory > 1<<40:
+		return fmt.Errorf("--queue-memory %d: want 1024 to %d bytes", queueMemory, int64(1)<<40)
+	}
+	return nil
+}

@@ -169,6 +169,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return cli.Usagef("relay: %v", err)
 		}
+		if err := recordsvc.CheckLimits(*clientBuffer, *maxClients, *queueMemory); err != nil {
+			return cli.Usagef("relay: %v", err)
+		}
+		if *waitClients < 0 || *waitClients > *maxClients {
+			return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d)", *waitClients, *maxClients)
+		}
 		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
 		if *cert != "" || *key != "" || *clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {

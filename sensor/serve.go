@@ -71,6 +71,9 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 		if err != nil {
 			return nil, cli.Usagef("sensor: %v", err)
 		}
+		if err := recordsvc.CheckLimits(f.clientBuffer, f.maxClients, f.queueMemory); err != nil {
+			return nil, cli.Usagef("sensor: %v", err)
+		}
 		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory,
 			ReserveFDs: captureReserveFDs(), Logf: logf}
 		if f.cert != "" || f.key != "" || f.clientCA != "" {

@@ -15,7 +15,7 @@ import (
 	"panoptes/record"
 )
 
-const splitUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE|count N|size N[kmg] -w PATH [-- FILTER]"
+const splitUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE [--max-bins N]|count N|size N[kmg] -w PATH [-- FILTER]"
 
 // SplitMain is `panoptes split`, Argus's rasplit: it writes the records that pass the
 // filter into several record stream files named by -w, a path that may hold strftime
@@ -39,8 +39,12 @@ func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c.register(fs)
 	var modes []string
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: time SIZE (5m, 1h, 1d), count N (records), size N[kmg] (bytes)")
+	maxBins := fs.Int64("max-bins", defaultMaxBins, "with -M time: cut a record into at most `N` files' bins")
 	flt, _, err := c.parse(fs, joinModeArgs(args))
 	if err != nil {
+		return err
+	}
+	if err := cli.IntRange("--max-bins", *maxBins, 1, maxMaxBins); err != nil {
 		return err
 	}
 	if c.write == "" || c.write == "-" {
@@ -58,6 +62,12 @@ func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		matched++
 		if sp.size > 0 {
+			// A record spanning decades would be cut into billions of pieces.
+			if n := binsSpanned(r, sp.size); n > uint64(*maxBins) {
+				putErr = fmt.Errorf("a record from %s spans %d bins of %v, more than --max-bins %d: use a wider -M time, raise --max-bins, or leave the record out with -t or a filter",
+					time.Unix(0, r.StartTime).UTC().Format(time.RFC3339), n, sp.size, *maxBins)
+				return false
+			}
 			splitAtBins(r, sp.size, func(p *record.Record) {
 				if putErr == nil {
 					putErr = sp.put(p)

@@ -41,6 +41,12 @@ func TestBoundsThroughBinary(t *testing.T) {
 		{"convert of a 1 MB label", []string{"convert", "-r", csv, "-w", filepath.Join(dir, "out.pnp")}, []string{"bad.csv: line 1: longer than"}},
 		{"hosts --max-keys", []string{"hosts", "-r", flows, "--max-keys", "0"}, []string{"--max-keys 0"}},
 		{"sort's bound", []string{"sort", "-r", flows, "--max-records", "0"}, []string{"--max-records 0"}},
+		// Before --max-bins reached split, it cut the 136-year record into 4e9 pieces
+		// for minutes; before the service's flags were checked, 0 was taken as a default.
+		{"split over 136 years", []string{"split", "-r", flows, "-M", "time", "1s", "-w", filepath.Join(dir, "split", "x")}, []string{"--max-bins 1000000"}},
+		{"relay --client-buffer", []string{"relay", "-r", flows, "-P", "0", "--client-buffer", "0"}, []string{"--client-buffer 0"}},
+		{"relay --max-clients", []string{"relay", "-r", flows, "-P", "0", "--max-clients", "-1"}, []string{"--max-clients -1"}},
+		{"relay --wait-clients", []string{"relay", "-r", flows, "-P", "0", "--wait-clients", "100000"}, []string{"--wait-clients 100000"}},
 	} {
 		p := binarytest.Start(t, bin, tc.args...)
 		code := p.Wait(30 * time.Second)
