@@ -163,7 +163,7 @@ func Open(dir string, o Options) (*Archive, error) {
 	if !o.ReadOnly {
 		listener = corruptionNoted(dir, o.Logf, &opened)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener})
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()})
 	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
@@ -263,7 +263,7 @@ func openSnapshot(dir string) (*pebble.DB, error) {
 	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
 	for i := len(snaps) - 1; i >= 0; i-- {
 		var db *pebble.DB
-		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError()}); err == nil {
+		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()}); err == nil {
 			return db, nil
 		}
 	}
@@ -1027,4 +1027,15 @@ func (h *recordHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return r
+}
+
+// maxOpenFiles bounds the index's table cache to a quarter of the process's descriptor
+// limit (Pebble's default, 1000, is about all of a default limit of 1024), so that the
+// index cannot take the descriptors the segments, capture sockets and clients need.
+func maxOpenFiles() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur == 0 {
+		return 256
+	}
+	return int(min(1000, max(16, l.Cur/4)))
 }

@@ -112,7 +112,7 @@ func buildIndex(dir, fresh string, o Options, progress func(done, total int)) (R
 	if err := os.RemoveAll(fresh); err != nil { // left by a rebuild that died
 		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
 	}
-	db, err := pebble.Open(fresh, &pebble.Options{Logger: writerLogger{dir: dir}, EventListener: corruptionIsAnError()})
+	db, err := pebble.Open(fresh, &pebble.Options{Logger: writerLogger{dir: dir}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()})
 	if err != nil {
 		return RebuildStats{}, fmt.Errorf("archive %s: creating the new index: %w", dir, err)
 	}
