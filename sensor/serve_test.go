@@ -17,7 +17,7 @@ import (
 func TestServeTee(t *testing.T) {
 	var file bytes.Buffer
 	w, _ := record.NewWriter(&file)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20}
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 8, queueMemory: 64 << 20}
 	sink, closeAll, err := f.wrap(w, w.Flush, func(format string, args ...any) {})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestServeFlagsBad(t *testing.T) {
 // Prometheus snapshot. Before the fix the snapshot had no service counters at all.
 func TestServeCountersInMetrics(t *testing.T) {
 	w, _ := record.NewWriter(io.Discard)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1}
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1, queueMemory: 64 << 20}
 	_, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestServeCountersInMetrics(t *testing.T) {
 func TestServeCountersInManagementRecords(t *testing.T) {
 	var buf bytes.Buffer
 	w, _ := record.NewWriter(&buf)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1}
+	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1, queueMemory: 64 << 20}
 	sink, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
