@@ -18,7 +18,9 @@ type DialConfig struct {
 	TLS     *tls.Config   // nil: plain TCP
 	Timeout time.Duration // for connecting, the TLS handshake and the server's answer; 0 means 10 s
 	// Drops is called with each drop notice: records the server dropped for this client
-	// because it read too slowly. It runs in the goroutine that calls Read.
+	// because it read too slowly or because the server's fan-out fell behind its writer
+	// (the notice does not say which; the server's log does). It runs in the goroutine
+	// that calls Read.
 	Drops func(n uint64)
 }
 

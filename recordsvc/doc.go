@@ -29,8 +29,9 @@
 //	               frame starts with the stream header, and the payloads of all data
 //	               frames, concatenated, are that stream
 //	type 2 drops:  uvarint N: the server dropped N records for this client since the
-//	               previous notice, because the client read too slowly; sent where the
-//	               gap is (after the records queued before it)
+//	               previous notice, because the client read too slowly or the server's
+//	               fan-out fell behind its writer (the server's log says which); sent
+//	               where the gap is (after the records queued before it)
 //	type 3 end:    empty: the server closes the stream on purpose (shutdown, end of a
 //	               replayed file); a connection that ends without it was lost
 //
@@ -53,9 +54,13 @@
 //
 // At most MaxClients clients are served at once (256), fewer when RLIMIT_NOFILE less
 // the descriptors open at start and ReserveFDs (64) leaves less room: the archive and
-// capture must never be the ones to get "too many open files". Up to 8 more connections
-// may be reading their hello; beyond that a connection gets a busy reply at once and is
-// closed. Client connections over TCP have keepalive (30 s idle, 3 probes 10 s apart)
+// capture must never be the ones to get "too many open files". Connections waiting for
+// their hello are bounded apart: at most 32 at once, 4 from one peer (an IPv4 address,
+// an IPv6 /64, a user on the Unix socket); a new one beyond either bound closes the
+// oldest waiting one (of its peer, else of all), so connections that never send a hello
+// cannot keep clients out, and failed hellos are logged at most once per 10 s. Beyond
+// clients, waiting connections and 8 being closed, a connection gets a busy reply at
+// once and is closed. Client connections over TCP have keepalive (30 s idle, 3 probes 10 s apart)
 // and TCP_USER_TIMEOUT (60 s), so vanished peers are reaped. Error messages and log
 // lines repeat at most about 240 bytes of a client's filter.
 //

@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// refuseSlack is how many connections beyond the served clients may be open at once
-// while their hello is read and answered (a refusal or "busy"); beyond it, a new
-// connection is closed at once.
+// refuseSlack is how many connections beyond the served clients and the helloSlots
+// waiting for their hello may be open at once while they are refused or closed;
+// beyond it, a new connection is answered "busy" and closed at once.
 const refuseSlack = 8
 
 // setLimits sets the client and connection bounds: MaxClients, or fewer when the
@@ -19,13 +19,18 @@ const refuseSlack = 8
 func (s *Server) setLimits() {
 	s.clientLimit = int64(s.cfg.MaxClients)
 	room, nofile, open, ok := fdRoom(s.cfg.ReserveFDs)
-	if ok && room-refuseSlack < s.clientLimit {
-		s.clientLimit = max(room-refuseSlack, 0)
+	if ok && room-helloSlots-refuseSlack < s.clientLimit {
+		s.clientLimit = max(room-helloSlots-refuseSlack, 0)
 		s.cfg.Logf("serving at most %d clients: RLIMIT_NOFILE %d, %d descriptors open, %d kept for the archive and capture (ulimit -n raises it)",
 			s.clientLimit, nofile, open, s.cfg.ReserveFDs)
 	}
-	s.connLimit = s.clientLimit + refuseSlack
-	s.busyNow = appendReply(nil, statusBusy, fmt.Sprintf("%d clients already, the most this server takes", s.clientLimit))
+	s.connLimit = s.clientLimit + helloSlots + refuseSlack
+}
+
+// busyReply answers a connection beyond connLimit, saying what holds the descriptors.
+func (s *Server) busyReply() []byte {
+	return appendReply(nil, statusBusy, fmt.Sprintf("no room for another connection: %d clients served (at most %d), %d connections waiting for their hello",
+		min(s.admitted.Load(), s.clientLimit), s.clientLimit, s.waiting.len()))
 }
 
 // fdRoom returns how many more descriptors the process may open, beyond reserve; ok is

@@ -57,7 +57,7 @@ const (
 // Stats are a server's counters since it started.
 type Stats struct {
 	Clients int    // clients receiving records now
-	Refused uint64 // connections turned away: busy, bad hello, bad filter
+	Refused uint64 // connections turned away: busy, no or bad hello, bad filter
 	Dropped uint64 // records dropped for a client (its queue or the memory budget was full)
 	// Unoffered are records dropped before any filter saw them, because the fan-out
 	// fell behind the writer; every client was told of them as drops.
@@ -96,9 +96,11 @@ type Server struct {
 	fanBusy   atomic.Bool
 
 	// clientLimit is MaxClients, or fewer when RLIMIT_NOFILE leaves no room for them;
-	// connLimit adds refuseSlack connections being answered or refused.
+	// connLimit adds helloSlots connections waiting for their hello and refuseSlack
+	// being refused or closed.
 	clientLimit, connLimit           int64
-	busyNow                          []byte       // the reply to a connection beyond connLimit
+	waiting                          waitList     // connections waiting for their hello
+	helloLog                         logLimit     // failed hellos, logged at a bounded rate
 	conns                            atomic.Int64 // open client connections, in any state
 	admitted                         atomic.Int64 // clients past the clientLimit check
 	refused, dropped, unofferedTotal atomic.Uint64
@@ -124,7 +126,10 @@ type client struct {
 	removed bool   // the client has gone: queue nothing more
 	mem     int64  // cap(pending) + cap of the writer's spare buffer, in Server.queueBytes
 
-	queued, lost uint64 // totals, for the log (written under mu)
+	// totals, for the log (written under mu): records queued, dropped because the
+	// client's queue (or the queue memory) was full, and not offered because the
+	// fan-out fell behind the writer (no fault of the client's)
+	queued, lost, unoffered uint64
 }
 
 // Listen starts a server on addr: TCP ("127.0.0.1:5561", ":0"...) or a Unix socket
@@ -288,7 +293,8 @@ func (s *Server) offer(c *client, batch []record.Record, enc []byte, ends []int,
 		start = ends[i]
 	}
 	c.dropped += lost + unoffered
-	c.lost += lost + unoffered
+	c.lost += lost
+	c.unoffered += unoffered
 	c.mu.Unlock()
 	s.dropped.Add(lost)
 	select {
@@ -384,32 +390,38 @@ func (s *Server) accept() {
 			continue
 		}
 		delay = 5 * time.Millisecond
+		for wait := 0; s.conns.Load() >= s.connLimit && s.waiting.closing.Load() > 0 && wait < 100; wait++ {
+			time.Sleep(time.Millisecond) // displaced connections are closing: wait for their descriptors
+		}
 		if s.conns.Add(1) > s.connLimit {
-			// Reading the hello would hold this descriptor for a while: answer "busy"
-			// at once (a fresh socket's send buffer takes it without blocking) and close.
+			// Every descriptor the service may take is in use (by clients, connections
+			// waiting for their hello and ones being closed): answer "busy" at once (a
+			// fresh socket's send buffer takes it without blocking) and close.
 			s.conns.Add(-1)
 			s.refused.Add(1)
-			conn.Write(s.busyNow)
+			conn.Write(s.busyReply())
 			conn.Close()
 			continue
 		}
+		w := &waiter{raw: conn, peer: peerKey(conn)}
+		s.waiting.add(w)
 		s.wg.Add(1)
 		go func() {
 			defer s.conns.Add(-1)
-			s.handle(conn)
+			s.handle(conn, w)
 		}()
 	}
 }
 
 // handle runs one client: hello, filter, then the writer loop until it leaves.
-func (s *Server) handle(conn net.Conn) {
+func (s *Server) handle(conn net.Conn, w *waiter) {
 	defer s.wg.Done()
 	addr := peerName(conn)
 	setKeepalive(conn)
 	if s.cfg.TLS != nil {
 		conn = tls.Server(conn, s.cfg.TLS)
 	}
-	flt, text, ok := s.hello(conn, addr)
+	flt, text, ok := s.hello(conn, addr, w)
 	if !ok {
 		return
 	}
@@ -434,25 +446,34 @@ func (s *Server) handle(conn net.Conn) {
 	s.remove(c)
 	conn.Close()
 	c.mu.Lock()
-	queued, lost := c.queued, c.lost
+	tally := c.tally()
 	c.mu.Unlock()
 	switch {
 	case err != nil:
-		s.cfg.Logf("client %s left (%v) after %d records, %d dropped for reading too slowly", addr, err, queued, lost)
+		s.cfg.Logf("client %s left (%v) after %s", addr, err, tally)
 	default:
-		s.cfg.Logf("client %s: stream ended after %d records, %d dropped for reading too slowly", addr, queued, lost)
+		s.cfg.Logf("client %s: stream ended after %s", addr, tally)
 	}
 }
 
-// hello reads the client's hello within HelloTimeout, admits the client (within the
-// client limit) and compiles its filter, answering OK or a refusal. When ok, the
-// client counts in s.admitted and the connection has no deadline; otherwise the
-// connection is closed.
-func (s *Server) hello(conn net.Conn, addr string) (flt *filter.Filter, text string, ok bool) {
+// hello reads the client's hello within HelloTimeout (or until a newer connection
+// displaces it from the waiting list), admits the client (within the client limit)
+// and compiles its filter, answering OK or a refusal. When ok, the client counts in
+// s.admitted and the connection has no deadline; otherwise the connection is closed.
+func (s *Server) hello(conn net.Conn, addr string, w *waiter) (flt *filter.Filter, text string, ok bool) {
 	stop := context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Now()) })
 	conn.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	text, err := readHello(conn)
+	displaced := s.waiting.done(w)
 	switch {
+	case displaced:
+		stop()
+		s.refused.Add(1)
+		s.helloLog.log(s.cfg.Logf, "client %s: closed: no hello yet while newer connections waited (at most %d at once, %d from one address)",
+			addr, helloSlots, helloPerPeer)
+		conn.Close()
+		s.waiting.closed()
+		return nil, "", false
 	case errors.Is(err, errVersion):
 		stop()
 		s.refuse(conn, addr, statusRefused, err.Error())
@@ -460,7 +481,7 @@ func (s *Server) hello(conn net.Conn, addr string) (flt *filter.Filter, text str
 	case err != nil:
 		stop()
 		s.refused.Add(1)
-		s.cfg.Logf("client %s: %v", addr, err)
+		s.helloLog.log(s.cfg.Logf, "client %s: %v", addr, err)
 		conn.Close()
 		return nil, "", false
 	}
@@ -525,6 +546,15 @@ func (s *Server) refuse(conn net.Conn, addr string, status byte, msg string) {
 	conn.Close()
 }
 
+// tally describes what c was sent and missed, for the log; c.mu is held.
+func (c *client) tally() string {
+	t := fmt.Sprintf("%d records, %d dropped for reading too slowly", c.queued, c.lost)
+	if c.unoffered > 0 {
+		t += fmt.Sprintf(", %d not offered (the fan-out fell behind the writer)", c.unoffered)
+	}
+	return t
+}
+
 func (s *Server) add(c *client) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -583,7 +613,7 @@ func (s *Server) write(c *client) error {
 	}
 	var spare, hdr []byte
 	lastLog := time.Time{}
-	var unlogged uint64
+	var loggedLost, loggedUnoffered uint64
 	for {
 		c.mu.Lock()
 		buf := c.pending
@@ -591,6 +621,7 @@ func (s *Server) write(c *client) error {
 		drops := c.dropped
 		c.dropped = 0
 		closing := c.closing
+		lost, unoffered := c.lost, c.unoffered
 		c.mu.Unlock()
 		for p := buf; len(p) > 0; {
 			n := min(len(p), MaxFrame)
@@ -610,10 +641,14 @@ func (s *Server) write(c *client) error {
 			if _, err := bw.Write(hdr); err != nil {
 				return err
 			}
-			unlogged += drops
 			if time.Since(lastLog) >= 10*time.Second {
-				s.cfg.Logf("client %s reads too slowly: %d records dropped for it", c.addr, unlogged)
-				lastLog, unlogged = time.Now(), 0
+				if n := lost - loggedLost; n > 0 {
+					s.cfg.Logf("client %s reads too slowly: %d records dropped for it", c.addr, n)
+				}
+				if n := unoffered - loggedUnoffered; n > 0 {
+					s.cfg.Logf("client %s: %d records not offered to it: the fan-out fell behind the writer", c.addr, n)
+				}
+				lastLog, loggedLost, loggedUnoffered = time.Now(), lost, unoffered
 			}
 		}
 		if len(buf) > 0 || drops > 0 {

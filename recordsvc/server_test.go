@@ -645,3 +645,147 @@ func TestUnixSocketListener(t *testing.T) {
 	}
 	srv.Close(time.Second)
 }
+
+// helloFrom connects to addr from the local address from, sends an empty filter and
+// returns the server's answer (nil: served; the connection is then left open).
+func helloFrom(t *testing.T, addr, from string) (net.Conn, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Write(appendHello(nil, ""))
+	if err == nil {
+		err = readReply(conn)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// TestSilentConnectionsDoNotLockOut: connections that never send a hello cannot keep
+// clients out. A peer may have few connections waiting for their hello (its oldest is
+// closed for a new one), and all peers together a bounded number (the oldest is closed
+// for a new one), so a client that sends its hello at once is served, from the same
+// address as the silent ones or from another while they keep coming. Before the fix
+// 12 silent connections held every slot for the hello timeout, and the client was
+// told "busy: 4 clients already" with no client served.
+func TestSilentConnectionsDoNotLockOut(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{MaxClients: 4, HelloTimeout: time.Minute, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	addr := srv.Addr().String()
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	c, err := helloFrom(t, addr, "127.0.0.1")
+	if err != nil {
+		t.Fatalf("client from the silent connections' address, after 100 of them: %v", err)
+	}
+	defer c.Close()
+
+	// Silent connections keep coming from 127.0.0.1, a thousand a second (beyond that
+	// the listen backlog fills and a SYN flood is the kernel's to handle), while a
+	// client dials from 127.0.0.2.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if c, err := net.Dial("tcp", addr); err == nil {
+				silent = append(silent, c)
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	c2, err := helloFrom(t, addr, "127.0.0.2")
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("client from another address while silent connections keep coming: %v", err)
+	}
+	c2.Close()
+	waitFor(t, "the silent connections counted as refused", func() bool { return srv.Stats().Refused >= 90 })
+}
+
+// TestBusyNamesTheCause: a connection turned away because every descriptor the service
+// may use is taken is told so, not that the clients are at their maximum when they are
+// not.
+func TestBusyNamesTheCause(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{MaxClients: 4, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	msg := string(srv.busyReply())
+	if strings.Contains(msg, "4 clients already") {
+		t.Fatalf("busy reply with no client served: %q", msg)
+	}
+}
+
+// TestUnofferedNotBlamedOnClient: records the fan-out could not offer (it fell behind
+// the writer) are logged as such, not as the client reading too slowly; the client's
+// drop notices still account for them. Before the fix the log said "1 records, 65601
+// dropped for reading too slowly" of a client that had read everything it was sent.
+func TestUnofferedNotBlamedOnClient(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	srv, err := Listen("127.0.0.1:0", Config{Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rd := dialReader(t, srv.Addr().String(), "", DialConfig{})
+	go rd.run(s)
+	waitFor(t, "client", func() bool { return srv.Clients() == 1 })
+	c := (*srv.clients.Load())[0]
+	c.mu.Lock() // the fan-out stops at this client and falls behind
+	const n = fanoutQueue + 1000
+	r := mkrec(1)
+	srv.Publish(&r)
+	waitFor(t, "the fan-out to take the first record", func() bool { return srv.fanBusy.Load() })
+	for i := 1; i < n; i++ {
+		srv.Publish(&r)
+	}
+	c.mu.Unlock()
+	waitFor(t, "the fan-out to catch up", srv.fanoutIdle)
+	srv.Close(5 * time.Second)
+	<-rd.done
+	st := srv.Stats()
+	if st.Unoffered == 0 || uint64(len(rd.seqs))+rd.drops.Load() != n {
+		t.Fatalf("client got %d records and %d drop notices of %d, %d unoffered", len(rd.seqs), rd.drops.Load(), n, st.Unoffered)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	log := strings.Join(lines, "\n")
+	want := fmt.Sprintf("%d not offered", st.Unoffered)
+	if !strings.Contains(log, want) || !strings.Contains(log, " 0 dropped for reading too slowly") {
+		t.Fatalf("log does not say %q and 0 dropped for reading too slowly:\n%s", want, log)
+	}
+}

@@ -313,7 +313,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // outage once.
 func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConfig, put func(*record.Record), logf func(string, ...any)) {
 	addr = strings.TrimPrefix(addr, "tls://")
-	cfg.Drops = func(n uint64) { logf("upstream %s dropped %d records for this relay (it read too slowly)", addr, n) }
+	cfg.Drops = func(n uint64) {
+		logf("upstream %s dropped %d records for this relay (it read too slowly, or the upstream fell behind; its log says which)", addr, n)
+	}
 	const first, most = 250 * time.Millisecond, 30 * time.Second
 	backoff := first
 	down := false

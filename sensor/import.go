@@ -401,6 +401,7 @@ func CheckFlowFlags(c *flow.Config) error {
 		cli.DurationRange("--icmp-timeout", c.ICMPTimeout, time.Millisecond, maxTimer),
 		cli.DurationRange("--other-timeout", c.OtherTimeout, time.Millisecond, maxTimer),
 		cli.IntRange("--max-flows", c.MaxFlows, 1, MaxMaxFlows),
+		cli.IntRange("--max-frags", c.MaxFrags, 1, MaxMaxFlows),
 	)
 }
 
@@ -411,5 +412,6 @@ func flowFlags(fs *pflag.FlagSet, c *flow.Config) {
 	fs.DurationVar(&c.UDPTimeout, "udp-timeout", 30*time.Second, "idle timeout for UDP and other IP flows")
 	fs.DurationVar(&c.ICMPTimeout, "icmp-timeout", 5*time.Second, "idle timeout for ICMP flows")
 	fs.DurationVar(&c.OtherTimeout, "other-timeout", 5*time.Second, "idle timeout for non-IP flows (ARP...)")
-	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards (and as many datagrams waiting for fragments); when full the oldest idle one is exported early (counted in evictions)")
+	fs.IntVar(&c.MaxFlows, "max-flows", 1<<20, "flows held at once over all shards; when full the oldest idle one is exported early (counted in evictions)")
+	fs.IntVar(&c.MaxFrags, "max-frags", 1<<18, "datagrams waiting for their first fragment, over all shards; when full the oldest is reported early as a partial flow (counted in evictions)")
 }

@@ -49,13 +49,15 @@ func orphanFragsPcap(t *testing.T, n int) string {
 }
 
 // TestImportOrphanFragmentsBounded: 20000 orphan IPv6 fragments within one second,
-// imported with --max-flows 100. The fragment state is bounded by it: the oldest
-// waiting datagrams are reported early and counted as evictions in the management
-// record, and every fragment is in a record.
-// Before the fix: 0 evictions (all 20000 datagrams held until the end).
+// imported with --max-frags 100 and the default --max-flows. The fragment state is
+// bounded by --max-frags, apart from the flows: the oldest waiting datagrams are
+// reported early and counted as evictions in the management record, and every
+// fragment is in a record.
+// Before the fix: 0 evictions (all 20000 datagrams held until the end); then bounded
+// by --max-flows only, which let 1 M orphan fragments take 2.4 GB at its default.
 func TestImportOrphanFragmentsBounded(t *testing.T) {
 	const n = 20000
-	b, _, _, err := importBytes(t, []string{orphanFragsPcap(t, n)}, ImportConfig{Workers: 2, Flow: flow.Config{MaxFlows: 100}})
+	b, _, _, err := importBytes(t, []string{orphanFragsPcap(t, n)}, ImportConfig{Workers: 2, Flow: flow.Config{MaxFrags: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}

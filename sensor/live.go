@@ -167,8 +167,7 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 	if reshard {
 		// One flow shard per receive queue; every receiver has a ring to every shard.
 		n := len(shards)
-		perShard := cfg.Flow
-		perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/n)
+		perShard := cfg.Flow.Share(n)
 		perShard.EarliestIsSource = true
 		perShard.SkewTolerance = cfg.ClockSkew
 		if cfg.ClockSkew < 0 {
@@ -198,8 +197,7 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 			outs = append(outs, s.ring)
 		}
 	}
-	perShard := cfg.Flow
-	perShard.MaxFlows = max(1, cfg.Flow.MaxFlows/len(shards))
+	perShard := cfg.Flow.Share(len(shards))
 	for _, s := range shards {
 		wg.Add(1)
 		go func() {

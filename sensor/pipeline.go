@@ -51,8 +51,8 @@ type pipeline struct {
 
 func newPipeline(shards int, cfg flow.Config) *pipeline {
 	pl := &pipeline{shards: shards, rounds: make(chan roundInfo, 8)}
-	// The flow limit is for the whole import: each shard holds its share.
-	cfg.MaxFlows = max(1, (cfg.MaxFlows+shards-1)/shards)
+	// The flow and fragment limits are for the whole import: each shard holds its share.
+	cfg = cfg.Share(shards)
 	for s := 0; s < shards; s++ {
 		in, free, res := make(chan *batch, 4), make(chan *batch, 4), make(chan *batch, 4)
 		for i := 0; i < 4; i++ {

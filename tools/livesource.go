@@ -83,7 +83,9 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 			c.TLS = nil
 		}
 		addr = strings.TrimPrefix(addr, "tls://")
-		c.Drops = func(n uint64) { warnf("%s dropped %d records for this client (it read too slowly)", addr, n) }
+		c.Drops = func(n uint64) {
+			warnf("%s dropped %d records for this client (it read too slowly, or the server fell behind; its log says which)", addr, n)
+		}
 		s, err := recordsvc.Dial(ctx, addr, remote, c)
 		if err != nil {
 			var ref *recordsvc.RefusedError

@@ -73,7 +73,7 @@ func (t *Table) fragment(p *decode.Packet) {
 }
 
 func (t *Table) newFragGroup(fk *fragKey, ts int64) int32 {
-	if len(t.frags) >= t.cfg.MaxFlows {
+	if len(t.frags) >= t.cfg.MaxFrags {
 		t.evictOldestFrag()
 	}
 	gi := t.alloc()
@@ -118,7 +118,7 @@ func (t *Table) joinPending(g, f *entry) {
 }
 
 // evictOldestFrag ends the fragment group idle longest, to make room. Fragment groups
-// are bounded apart from flows (by the same MaxFlows), so that a flood of fragments
+// are bounded apart from flows (by MaxFrags), so that a flood of fragments
 // whose first fragment never comes (each datagram its own group) cannot grow the table
 // without bound, and so that making room for a group never ends the flow or group the
 // packet at hand is being added to. Its pending fragments are reported (cause Evict),

@@ -16,10 +16,15 @@ type Config struct {
 	OtherTimeout   time.Duration // idle timeout of non-IP flows, ARP included (5 s)
 	CloseLinger    time.Duration // how long a closed TCP flow keeps catching stragglers (5 s)
 	FragTimeout    time.Duration // how long fragments wait for their first fragment (5 s)
-	MaxFlows       int           // flows held at once, and as many fragment groups; when either is full its oldest is exported early
-	SrcID          uint32
-	Clock          record.Clock
-	Inf            [16]byte // interface name the records say they were seen on
+	MaxFlows       int           // flows held at once; when full the oldest is exported early
+	// MaxFrags bounds the datagrams waiting for their first fragment (262,144), apart from
+	// the flows: legitimate traffic has few (the first fragment usually comes first), and
+	// a flood of orphan fragments must not take the flows' memory. When full, the oldest
+	// waiting datagram is reported early as a partial flow.
+	MaxFrags int
+	SrcID    uint32
+	Clock    record.Clock
+	Inf      [16]byte // interface name the records say they were seen on
 	// EarliestIsSource makes the sender of a flow's earliest packet its source even when
 	// a later-stamped packet was processed first: packets of one conversation captured on
 	// two interfaces (a tap's two monitor ports) meet out of order. TCP SYN/SYN-ACK
@@ -49,6 +54,17 @@ func (c *Config) Defaults() {
 	if c.MaxFlows <= 0 {
 		c.MaxFlows = 1 << 20
 	}
+	if c.MaxFrags <= 0 {
+		c.MaxFrags = 1 << 18
+	}
+}
+
+// Share is the configuration of one of n tables that together hold c's flows and
+// fragment groups: each takes its share of the bounds (at least 1).
+func (c Config) Share(n int) Config {
+	c.MaxFlows = max(1, (c.MaxFlows+n-1)/n)
+	c.MaxFrags = max(1, (c.MaxFrags+n-1)/n)
+	return c
 }
 
 // Stats are a table's counters.
@@ -56,7 +72,7 @@ type Stats struct {
 	Packets   uint64 // packets given to Update
 	Flows     uint64 // flows created
 	Records   uint64 // records emitted
-	Evictions uint64 // flows and fragment groups exported early because the table was full
+	Evictions uint64 // flows and fragment groups exported early because MaxFlows or MaxFrags was reached
 	FragOrph  uint64 // fragment groups that expired without their first fragment
 	Active    int    // flows in the table now
 }

@@ -354,15 +354,16 @@ func TestEarliestIsSource(t *testing.T) {
 	}
 }
 
-// TestFragmentGroupsBoundedByMaxFlows sends 20000 orphan fragments (each its own
+// TestFragmentGroupsBoundedByMaxFrags sends 20000 orphan fragments (each its own
 // datagram, none ever gets its first fragment) within one second into a table of 100
-// flows. Fragment groups are bounded by MaxFlows as flows are: the oldest is exported early
-// (cause Evict, counted in Evictions), and every fragment is still in some record.
-// Before the fix: 20000 fragment groups held at once (the bound of 100 ignored), 0 evictions.
-func TestFragmentGroupsBoundedByMaxFlows(t *testing.T) {
+// fragment groups and the default flows. Fragment groups are bounded by MaxFrags: the
+// oldest is exported early (cause Evict, counted in Evictions), and every fragment is
+// still in some record.
+// Before the fix: 20000 fragment groups held at once (no bound), 0 evictions.
+func TestFragmentGroupsBoundedByMaxFrags(t *testing.T) {
 	const n, limit = 20000, 100
 	var pkts uint64
-	tbl := NewTable(Config{MaxFlows: limit}, func(r *record.Record) { pkts += r.Pkts() })
+	tbl := NewTable(Config{MaxFrags: limit}, func(r *record.Record) { pkts += r.Pkts() })
 	held := 0
 	for i := 0; i < n; i++ {
 		p := fragPkt(sec+int64(i)*50_000, 185, true, 0, 0)
