@@ -55,10 +55,11 @@
 // At most MaxClients clients are served at once (256), fewer when RLIMIT_NOFILE less
 // the descriptors open at start and ReserveFDs (64) leaves less room: the archive and
 // capture must never be the ones to get "too many open files". Connections waiting for
-// their hello are bounded apart: at most 32 at once, 4 from one peer (an IPv4 address,
+// their hello are bounded apart: at most 32 at once, 8 from one peer (an IPv4 address,
 // an IPv6 /64, a user on the Unix socket); a new one beyond either bound closes the
-// oldest waiting one (of its peer, else of all), so connections that never send a hello
-// cannot keep clients out, and failed hellos are logged at most once per 10 s. Beyond
+// oldest waiting one (of its peer, else of all) once that has been silent for a second,
+// else it is answered "busy", so connections that never send a hello cannot keep
+// clients out; failed hellos are logged at most once per 10 s. Beyond
 // clients, waiting connections and 8 being closed, a connection gets a busy reply at
 // once and is closed. Client connections over TCP have keepalive (30 s idle, 3 probes 10 s apart)
 // and TCP_USER_TIMEOUT (60 s), so vanished peers are reaped. Error messages and log

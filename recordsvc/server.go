@@ -403,8 +403,15 @@ func (s *Server) accept() {
 			conn.Close()
 			continue
 		}
-		w := &waiter{raw: conn, peer: peerKey(conn)}
-		s.waiting.add(w)
+		w := &waiter{raw: conn, peer: peerKey(conn), since: time.Now()}
+		if busy := s.waiting.add(w); busy != "" {
+			s.conns.Add(-1)
+			s.refused.Add(1)
+			s.helloLog.log(s.cfg.Logf, "client %s: busy: %s", peerName(conn), busy)
+			conn.Write(appendReply(nil, statusBusy, busy))
+			conn.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.conns.Add(-1)
@@ -469,8 +476,8 @@ func (s *Server) hello(conn net.Conn, addr string, w *waiter) (flt *filter.Filte
 	case displaced:
 		stop()
 		s.refused.Add(1)
-		s.helloLog.log(s.cfg.Logf, "client %s: closed: no hello yet while newer connections waited (at most %d at once, %d from one address)",
-			addr, helloSlots, helloPerPeer)
+		s.helloLog.log(s.cfg.Logf, "client %s: closed: no hello after %v while newer connections waited (at most %d at once, %d from one address)",
+			addr, silentAfter, helloSlots, helloPerPeer)
 		conn.Close()
 		s.waiting.closed()
 		return nil, "", false

@@ -668,12 +668,13 @@ func helloFrom(t *testing.T, addr, from string) (net.Conn, error) {
 }
 
 // TestSilentConnectionsDoNotLockOut: connections that never send a hello cannot keep
-// clients out. A peer may have few connections waiting for their hello (its oldest is
-// closed for a new one), and all peers together a bounded number (the oldest is closed
-// for a new one), so a client that sends its hello at once is served, from the same
-// address as the silent ones or from another while they keep coming. Before the fix
-// 12 silent connections held every slot for the hello timeout, and the client was
-// told "busy: 4 clients already" with no client served.
+// clients out. A peer may have few connections waiting for their hello, and all peers
+// together a bounded number; a new connection beyond either bound closes the oldest
+// waiting one once that has been silent for a second. So a client that sends its hello
+// at once is served, from the same address as 100 silent connections or from another
+// while silent connections keep coming. Before the fix 12 silent connections held every
+// slot for the hello timeout, and the client was told "busy: 4 clients already" with no
+// client served.
 func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	srv, err := Listen("127.0.0.1:0", Config{MaxClients: 4, HelloTimeout: time.Minute, Logf: quietLog(t)})
 	if err != nil {
@@ -694,6 +695,7 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 		}
 		silent = append(silent, c)
 	}
+	time.Sleep(silentAfter + 100*time.Millisecond)
 	c, err := helloFrom(t, addr, "127.0.0.1")
 	if err != nil {
 		t.Fatalf("client from the silent connections' address, after 100 of them: %v", err)
@@ -728,6 +730,44 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	}
 	c2.Close()
 	waitFor(t, "the silent connections counted as refused", func() bool { return srv.Stats().Refused >= 90 })
+}
+
+// TestHelloBurstNotCutOff: a burst of 100 clients from one address that all send their
+// hello at once is served or told "busy", never closed unanswered: a connection is
+// displaced only after a second of silence. (With displacement at once, most of the
+// burst was closed before its hello was read.)
+func TestHelloBurstNotCutOff(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", Config{MaxClients: 20, Logf: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(time.Second)
+	var mu sync.Mutex
+	var served, busy int
+	var other []error
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := helloFrom(t, srv.Addr().String(), "127.0.0.1")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				served++
+				t.Cleanup(func() { c.Close() })
+			case errors.Is(err, ErrBusy):
+				busy++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(other) > 0 || served == 0 {
+		t.Fatalf("%d served, %d busy, %d other errors (first: %v)", served, busy, len(other), other[0])
+	}
 }
 
 // TestBusyNamesTheCause: a connection turned away because every descriptor the service

@@ -1,6 +1,7 @@
 package recordsvc
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -13,19 +14,23 @@ import (
 
 // Connections that have not sent their hello yet are bounded apart from the clients:
 // at most helloSlots at once, of which helloPerPeer from one peer. A new connection
-// beyond either bound displaces the oldest waiting one (of its peer, else of all), as
-// sshd's MaxStartups drops early connections: a peer that opens connections and sends
-// nothing then holds no slot for longer than it takes others to connect, and a client
-// that sends its hello at once is served.
+// beyond either bound displaces the oldest waiting one (of its peer, else of all) if
+// that one has waited silentAfter, as sshd's MaxStartups drops early connections;
+// otherwise the new connection is answered "busy". A peer that opens connections and
+// sends nothing then holds at most helloPerPeer slots, and none for long once others
+// connect; a client that sends its hello at once is served; and a burst of clients that
+// do send their hellos is never cut off before its hellos are read.
 const (
 	helloSlots   = 32
-	helloPerPeer = 4
+	helloPerPeer = 8
+	silentAfter  = time.Second
 )
 
 // waiter is one connection waiting for its hello.
 type waiter struct {
 	raw       net.Conn // under any TLS: a deadline set on it ends the handshake and the hello
 	peer      string
+	since     time.Time
 	displaced bool // under waitList.mu
 }
 
@@ -39,8 +44,10 @@ type waitList struct {
 }
 
 // add registers w, displacing the oldest waiting connection of w's peer when it has
-// helloPerPeer already, else the oldest of all when there are helloSlots.
-func (l *waitList) add(w *waiter) {
+// helloPerPeer already, else the oldest of all when there are helloSlots. When that
+// one has waited less than silentAfter, w is not registered: add returns a reason to
+// answer it "busy".
+func (l *waitList) add(w *waiter) (busy string) {
 	l.mu.Lock()
 	victim, n := -1, 0
 	for i, x := range l.list {
@@ -51,14 +58,20 @@ func (l *waitList) add(w *waiter) {
 			n++
 		}
 	}
-	if n < helloPerPeer {
+	switch {
+	case n >= helloPerPeer:
+		busy = fmt.Sprintf("%d connections from %s are waiting for their hello already", n, w.peer)
+	case len(l.list) >= helloSlots:
+		victim, busy = 0, fmt.Sprintf("%d connections are waiting for their hello already", len(l.list))
+	default:
 		victim = -1
-		if len(l.list) >= helloSlots {
-			victim = 0
-		}
 	}
 	var old *waiter
 	if victim >= 0 {
+		if w.since.Sub(l.list[victim].since) < silentAfter {
+			l.mu.Unlock()
+			return busy
+		}
 		old = l.list[victim]
 		old.displaced = true
 		l.closing.Add(1)
@@ -69,6 +82,7 @@ func (l *waitList) add(w *waiter) {
 	if old != nil {
 		old.raw.SetDeadline(time.Now()) // its hello read fails at once
 	}
+	return ""
 }
 
 // done removes w, whose hello has been read or has failed; it reports whether w had
