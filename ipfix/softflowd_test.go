@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
+	"panoptes/internal/peer"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,15 +20,15 @@ import (
 )
 
 // softflowdCaptures are the captures the softflowd comparison reads: the project's own
-// (always there) and a few of the shared corpus (skipped when it is absent).
-var softflowdCaptures = []string{
-	"../testdata/get.pcap",
-	"../testdata/dns.pcap",
-	"../testdata/icmp.pcap",
-	"../testdata/http_ipv6.pcap",
-	"/work/shared/pcaps/synscan.pcap",
-	"/work/shared/pcaps/android.pcap",
-	"/work/shared/pcaps/iphone.pcap",
+// (always there) and a few of the shared corpus (left out when it is absent).
+func softflowdCaptures(t *testing.T) []string {
+	caps := []string{"../testdata/get.pcap", "../testdata/dns.pcap", "../testdata/icmp.pcap", "../testdata/http_ipv6.pcap"}
+	if dir, ok := peer.CorpusDir(t); ok {
+		for _, c := range []string{"synscan.pcap", "android.pcap", "iphone.pcap"} {
+			caps = append(caps, filepath.Join(dir, c))
+		}
+	}
+	return caps
 }
 
 // expiredLine is softflowd's debug line for each flow it exports (-D): its own view of
@@ -210,11 +210,9 @@ func softflowdView(t *testing.T, out string, v6 bool) (map[flowKey]counts, map[f
 
 func TestSoftflowdExportDecodes(t *testing.T) {
 	for _, tool := range []string{"softflowd", "softflowctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install softflowd)", tool)
-		}
+		peer.Need(t, tool, "softflowd")
 	}
-	for _, capture := range softflowdCaptures {
+	for _, capture := range softflowdCaptures(t) {
 		if _, err := os.Stat(capture); err != nil {
 			continue
 		}

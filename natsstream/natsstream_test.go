@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/internal/peer"
 	"panoptes/record"
 )
 
@@ -42,10 +43,7 @@ func TestParseURL(t *testing.T) {
 // store in a temporary directory, and returns its URL.
 func startNATS(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed (apt-get install -y nats-server)")
-	}
+	bin := peer.Need(t, "nats-server", "nats-server")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

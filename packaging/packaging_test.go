@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"panoptes/internal/peer"
 	"panoptes/internal/vethtest"
 )
 
@@ -106,12 +107,7 @@ func TestUnit(t *testing.T) {
 // which must have it: .ci/run installs pkg.
 func requireTool(t *testing.T, cmd, pkg string) {
 	t.Helper()
-	if _, err := exec.LookPath(cmd); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; .ci/run must install %s", cmd, pkg)
-		}
-		t.Skipf("%s is not installed (apt-get install %s)", cmd, pkg)
-	}
+	peer.Need(t, cmd, pkg)
 }
 
 // maxExposure is the ceiling for systemd-analyze security's "overall exposure level" of
@@ -145,9 +141,7 @@ func TestSecurityExposure(t *testing.T) {
 func buildDeb(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"dpkg-deb", "go", "git"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
-		}
+		peer.Need(t, tool, map[string]string{"dpkg-deb": "dpkg", "go": "golang", "git": "git"}[tool])
 	}
 	dist := t.TempDir()
 	cmd := exec.Command("./build-deb.sh")
@@ -229,10 +223,7 @@ func TestDeb(t *testing.T) {
 		t.Errorf("packaged binary on packaged config: %v\n%s (want exit 2, no interface)", err, out)
 	}
 
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Log("systemd-analyze not installed: unit not verified")
-		return
-	}
+	peer.Need(t, "systemd-analyze", "systemd")
 	unit := filepath.Join(root, "lib/systemd/system/panoptes-sensor.service")
 	// --root resolves ExecStart= inside the extracted tree; the user need not exist
 	// for verification.

@@ -3,8 +3,10 @@ package sensor
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"panoptes/internal/peer"
 	"panoptes/record"
 )
 
@@ -156,17 +159,29 @@ func panoptesFlows(t *testing.T, pcap string, workers int) (map[flowKey]*flowCou
 	return m, st
 }
 
+// corpusDir is the shared capture corpus, or the repository's testdata/ where the
+// corpus is absent (a clean clone), so that the comparisons still run.
 func corpusDir(t *testing.T) string {
-	dir := filepath.Join("..", "..", "shared", "pcaps")
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Skip("the shared capture corpus (../shared/pcaps) is not here")
+	if dir, ok := peer.CorpusDir(t); ok {
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err == nil {
+			return dir
+		}
 	}
-	return dir
+	t.Log("the shared capture corpus is not here: comparing on testdata/")
+	return filepath.Join("..", "testdata")
 }
 
-// corpusCaptures lists the corpus files.
+// corpusCaptures lists the corpus files (its MANIFEST.tsv; testdata/ has none, so
+// there every capture file).
 func corpusCaptures(t *testing.T, dir string) []string {
 	b, err := os.ReadFile(filepath.Join(dir, "MANIFEST.tsv"))
+	if errors.Is(err, fs.ErrNotExist) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pcap"))
+		for i := range files {
+			files[i] = filepath.Base(files[i])
+		}
+		return files
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +202,8 @@ func TestAgainstArgus(t *testing.T) {
 		t.Skip("-short: the Argus comparison runs argus on the whole corpus")
 	}
 	dir := corpusDir(t)
-	if _, err := exec.LookPath("argus"); err != nil {
-		t.Skip("argus is not installed (apt-get install argus-server argus-client)")
-	}
-	if _, err := exec.LookPath("racluster"); err != nil {
-		t.Skip("racluster is not installed (apt-get install argus-client)")
-	}
+	peer.Need(t, "argus", "argus-server")
+	peer.Need(t, "racluster", "argus-client")
 	var total, same, excludedFlows, excludedSame int
 	var report strings.Builder
 	files := corpusCaptures(t, dir)
@@ -291,7 +302,9 @@ func TestAgainstArgus(t *testing.T) {
 	cmpTotal, cmpSame := total-excludedFlows, same-excludedSame
 	cmpPct := 100 * float64(cmpSame) / float64(max(cmpTotal, 1))
 	t.Logf("without the crafted IPv6 fragment spray: %d of %d identical (%.2f%%)", cmpSame, cmpTotal, cmpPct)
-	if cmpPct < 98 {
+	// The rate is a measure of the corpus; on testdata/'s handful of flows one
+	// explained difference is already 5%, so there the per-capture bounds above decide.
+	if cmpPct < 98 && filepath.Base(dir) != "testdata" {
 		t.Errorf("only %.2f%% of flows match Argus, want at least 98%%; differences:\n%s", cmpPct, report.String())
 	}
 	if len(unexplained) > 0 {

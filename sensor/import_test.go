@@ -194,12 +194,12 @@ func TestImportMainErrors(t *testing.T) {
 
 // Every capture of the shared corpus, the damaged ones included, imports without a
 // panic, gives a readable stream, and gives the same stream with 1 and 3 shards (uses
-// ../shared/pcaps; skipped where it is absent).
+// ../shared/pcaps; testdata/ where it is absent).
 func TestCorpusImports(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "pcaps")
+	dir := corpusDir(t)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		t.Skip("the shared capture corpus (../shared/pcaps) is not here")
+		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".md") || strings.HasSuffix(e.Name(), ".tsv") {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"panoptes/internal/binarytest"
+	"panoptes/internal/peer"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -90,33 +92,18 @@ func TestAgainstArgusTools(t *testing.T) {
 		t.Skip("runs argus and the ra tools on 23 captures (about a minute)")
 	}
 	for _, p := range []string{"argus", "ra", "racluster", "rasort", "racount"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s not installed (apt-get install argus-server argus-client)", p)
-		}
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the panoptes binary")
+		peer.Need(t, p, "argus-server argus-client")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "panoptes")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "panoptes/cmd/panoptes").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binarytest.Build(t)
 	var caps []string
 	local, _ := filepath.Glob("../testdata/*.pcap")
 	caps = append(caps, local...)
-	// The shared corpus, next to the repository or at /work/shared; ARGUS_CORPUS
-	// overrides ("none" to run on the repository's captures only, as a clean clone
-	// without ../shared does).
+	// The shared corpus (peer.CorpusDir); ARGUS_CORPUS overrides ("none" to run on the
+	// repository's captures only, as a clean clone without ../shared does).
 	corpus := os.Getenv("ARGUS_CORPUS")
 	if corpus == "" {
-		for _, d := range []string{"../../shared/pcaps", "/work/shared/pcaps"} {
-			if _, err := os.Stat(d); err == nil {
-				corpus = d
-				break
-			}
-		}
+		corpus, _ = peer.CorpusDir(t)
 	}
 	haveCorpus := false
 	if _, err := os.Stat(corpus); err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/internal/goldentest"
+	"panoptes/internal/peer"
 	"panoptes/record"
 )
 
@@ -108,9 +109,7 @@ func TestSplitAtBins(t *testing.T) {
 // compares every (bin, protocol) row's start and counters with what rabins prints for
 // the same records. rabins also prints management records per bin; panoptes does not.
 func TestBinsAgainstRabins(t *testing.T) {
-	if _, err := exec.LookPath("rabins"); err != nil {
-		t.Skip("rabins (argus-client) not installed")
-	}
+	peer.Need(t, "rabins", "argus-client")
 	recs := filepath.Join(t.TempDir(), "argus.pnp")
 	if _, err := runTool(t, "convert", "-r", "testdata/whatsapp-argus.csv", "-w", recs); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
+	"panoptes/internal/peer"
 	"panoptes/ipfix"
 	"panoptes/record"
 )
@@ -74,9 +75,7 @@ func freeUDPPort(t *testing.T) int {
 // packets and bytes).
 func TestIPFIXToNfcapd(t *testing.T) {
 	for _, tool := range []string{"nfcapd", "nfdump"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install nfdump)", tool)
-		}
+		peer.Need(t, tool, "nfdump")
 	}
 	t.Run("fixture", func(t *testing.T) {
 		recs := exportRecords()

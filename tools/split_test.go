@@ -11,6 +11,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/internal/goldentest"
+	"panoptes/internal/peer"
 )
 
 // splitListing lists the files under dir with their flow record counts.
@@ -101,9 +102,7 @@ func TestSplitErrorLeavesNothing(t *testing.T) {
 // TestSplitAgainstRasplit: on Argus's own records of the capture, every time bin file
 // holds as many flow records as rasplit's (records cut at bin boundaries included).
 func TestSplitAgainstRasplit(t *testing.T) {
-	if _, err := exec.LookPath("rasplit"); err != nil {
-		t.Skip("rasplit (argus-client) not installed")
-	}
+	peer.Need(t, "rasplit", "argus-client")
 	dir := t.TempDir()
 	recs := filepath.Join(dir, "argus.pnp")
 	if _, err := runTool(t, "convert", "-r", "testdata/whatsapp-argus.csv", "-w", recs); err != nil {

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
+	"panoptes/internal/vethtest"
 	"panoptes/xdp"
 )
 
@@ -48,16 +47,8 @@ func TestFlags(t *testing.T) {
 // from this tree, with rings small enough to lose frames, and checks that every frame
 // sent was received or dropped at a counter: sent = received + counted drops.
 func TestDemoAccounting(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (XDP, network namespaces)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip (iproute2) is not installed")
-	}
-	bin := filepath.Join(t.TempDir(), "panoptes")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/panoptes").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	vethtest.Require(t, "the loss trials (XDP, network namespaces)")
+	bin := binarytest.Build(t)
 	for _, tc := range []struct {
 		name string
 		o    Options

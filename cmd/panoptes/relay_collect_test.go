@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"panoptes/internal/peer"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,18 +28,14 @@ import (
 // checks that SIGINT flushes -w with everything that reached the collector socket.
 func TestSoftflowdToRelayCollector(t *testing.T) {
 	for _, tool := range []string{"softflowd", "softflowctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install softflowd)", tool)
-		}
+		peer.Need(t, tool, "softflowd")
 	}
 	bin := binarytest.Build(t)
 	captures := []string{"../../testdata/get.pcap", "../../testdata/dns.pcap", "../../testdata/icmp.pcap", "../../testdata/http_ipv6.pcap"}
 	if !testing.Short() {
 		// A few hundred flows of a real trace, when the shared corpus is there.
-		for _, c := range []string{"/work/shared/pcaps/1kxun.pcap", "/work/shared/pcaps/iphone.pcap"} {
-			if _, err := os.Stat(c); err == nil {
-				captures = append(captures, c)
-			}
+		if dir, ok := peer.CorpusDir(t); ok {
+			captures = append(captures, filepath.Join(dir, "1kxun.pcap"), filepath.Join(dir, "iphone.pcap"))
 		}
 	}
 	for _, capture := range captures {

@@ -8,17 +8,16 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"panoptes/internal/peer"
 )
 
 // NATSServer runs a JetStream-enabled nats-server on a free loopback port with its
-// store in a temporary directory, and returns its address. The test is skipped
-// if nats-server is not installed (CI installs it).
+// store in a temporary directory, and returns its address. Without nats-server the
+// test is skipped, or fails under CI (peer.Need).
 func NATSServer(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed (apt-get install -y nats-server; CI installs it)")
-	}
+	bin := peer.Need(t, "nats-server", "nats-server")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

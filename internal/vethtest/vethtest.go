@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"panoptes/internal/peer"
 )
 
 // debian names the package that installs a command, for the skip message.
@@ -26,16 +28,11 @@ func Require(t testing.TB, what string, commands ...string) {
 		t.Skipf("%s needs root", what)
 	}
 	for _, c := range append([]string{"ip"}, commands...) {
-		if _, err := exec.LookPath(c); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing; .ci/run must install it", c)
-			}
-			pkg := debian[c]
-			if pkg == "" {
-				pkg = c
-			}
-			t.Skipf("%s is not installed (apt-get install %s)", c, pkg)
+		pkg := debian[c]
+		if pkg == "" {
+			pkg = c
 		}
+		peer.Need(t, c, pkg)
 	}
 }
 

@@ -15,10 +15,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
-)
 
-// corpusDir is the shared capture corpus (see its README.md); the test skips without it.
-var corpusDir = filepath.Join("..", "..", "..", "shared", "pcaps")
+	"panoptes/internal/peer"
+)
 
 // TestCrossCheckGopacket decodes every packet of the capture corpus with Decode and with
 // gopacket's layers, and compares addresses, protocol, ports and a few more header fields
@@ -27,9 +26,14 @@ var corpusDir = filepath.Join("..", "..", "..", "shared", "pcaps")
 // does not look inside tunnels. Every packet, compared or not, must also pass
 // checkInvariants.
 func TestCrossCheckGopacket(t *testing.T) {
+	// The shared capture corpus (see its README.md), else the project's captures.
+	corpusDir, ok := peer.CorpusDir(t)
+	if !ok {
+		corpusDir = filepath.Join("..", "..", "testdata")
+	}
 	entries, err := os.ReadDir(corpusDir)
 	if err != nil {
-		t.Skipf("capture corpus not available: %v", err)
+		t.Fatal(err)
 	}
 	var files, packets, compared, skippedLink int
 	for _, e := range entries {
@@ -80,7 +84,7 @@ func TestCrossCheckGopacket(t *testing.T) {
 		packets += n
 	}
 	if files == 0 {
-		t.Skip("no capture files in the corpus")
+		t.Fatalf("no capture files in %s", corpusDir)
 	}
 	if compared == 0 {
 		t.Fatalf("read %d packets from %d files but compared none with gopacket", packets, files)
