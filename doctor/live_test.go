@@ -3,17 +3,14 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/safchain/ethtool"
 
+	"panoptes/internal/binarytest"
 	"panoptes/internal/goldentest"
 	"panoptes/internal/vethtest"
 )
@@ -22,40 +19,10 @@ import (
 // sits in a network namespace the test creates, its states set with ip and the ethtool
 // library. They need root (CI runs as root).
 
-var binary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// panoptesBin builds bin/panoptes once into a temporary directory.
+// panoptesBin builds the binary once per test run (binarytest.Build).
 func panoptesBin(t *testing.T) string {
 	t.Helper()
-	binary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "doctor-bin")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		binary.path = filepath.Join(dir, "panoptes")
-		out, err := exec.Command("go", "build", "-o", binary.path, "../cmd/panoptes").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
-}
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	code := m.Run()
-	if binary.path != "" {
-		os.RemoveAll(filepath.Dir(binary.path))
-	}
-	os.Exit(code)
+	return binarytest.Build(t)
 }
 
 // doctor runs the binary and returns stdout, stderr and the exit status.

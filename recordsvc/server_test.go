@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"panoptes/internal/waitfor"
 	"panoptes/record"
 )
 
@@ -82,16 +83,7 @@ func (rd *reader) run(s *Stream) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { t.Helper(); waitfor.Cond(t, what, cond) }
 
 // TestStalledClient: three clients with different filters; one never reads while
 // records flow. The other two get every record they selected, in order; the stalled

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"panoptes/internal/binarytest"
+	"panoptes/internal/waitfor"
 	"panoptes/ipfix"
 	"panoptes/record"
 	"panoptes/recordsvc"
@@ -103,14 +104,7 @@ func (c *client) read() {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { t.Helper(); waitfor.Cond(t, what, cond) }
 
 // TestRelayFanOut: sensor (a server) -> relay -> three clients with different
 // filters, one of which stalls. The others get every record they selected; the
@@ -270,10 +264,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "panoptes")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/panoptes").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binarytest.Build(t)
 	pnp := filepath.Join(dir, "case.pnp")
 	if out, err := exec.Command(bin, "import", "-r", "../testdata/dns.pcap", "-r", "../testdata/get.pcap", "-w", pnp).CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
