@@ -21,8 +21,8 @@ import (
 	"panoptes/tools/timerange"
 )
 
-// common holds the flags read and cluster share: inputs, output format and the
-// output file.
+// common holds the flags every subcommand shares: inputs (-r, -R, -S), the time
+// range, output format and the output file.
 type common struct {
 	inputs    []string
 	archives  []string

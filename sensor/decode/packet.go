@@ -3,8 +3,10 @@
 //
 // Decode reads a frame of a given link type (Ethernet or 802.3 LLC/SNAP with 802.1Q/QinQ
 // VLAN tags, MPLS label stacks and PPPoE sessions, Linux SLL and SLL2, raw IPv4/IPv6,
-// BSD null/loopback, PPP) down to the transport header. Tunnels are not opened: the
-// outermost IP header is the flow, as in Argus. Decode never keeps a reference to the
+// BSD null/loopback, PPP) down to the transport header. GRE (and ERSPAN in it) is
+// opened, as Argus reports the flows inside it (gre.go); other tunnels (IP in IP, ESP,
+// UDP tunnels) are not: their outermost IP header is the flow, as in Argus. Decode
+// never keeps a reference to the
 // frame: every field it needs is copied into the Packet, so the caller may reuse the
 // frame buffer at once.
 package decode

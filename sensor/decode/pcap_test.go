@@ -22,8 +22,8 @@ import (
 // TestCrossCheckGopacket decodes every packet of the capture corpus with Decode and with
 // gopacket's layers, and compares addresses, protocol, ports and a few more header fields
 // wherever gopacket decoded an IPv4/IPv6 header directly followed by TCP or UDP (after
-// IPv6 extension headers). Only the outermost IP layer is compared: like Argus, Decode
-// does not look inside tunnels. Every packet, compared or not, must also pass
+// IPv6 extension headers). Packets Decode opens as GRE have GRE after their outer IP
+// header, so they are not compared. Every packet, compared or not, must also pass
 // checkInvariants.
 func TestCrossCheckGopacket(t *testing.T) {
 	// The shared capture corpus (see its README.md), else the project's captures.
