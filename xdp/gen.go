@@ -5,3 +5,4 @@ package xdp
 
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -go-package xdp capture bpf/capture.c -- -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -go-package xdp captureHW bpf/capture_hw.c -- -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type pkt_meta -go-package xdp meta bpf/meta.c -- -I/usr/include/x86_64-linux-gnu

@@ -4,23 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // The metadata block must match struct pkt_meta in bpf/capture.h byte for byte.
-func TestMetaLayout(t *testing.T) {
-	if s := unsafe.Sizeof(Meta{}); s != MetaSize {
-		t.Fatalf("Meta is %d bytes, the XDP program writes %d", s, MetaSize)
-	}
-	for name, off := range map[string]uintptr{"SWTime": unsafe.Offsetof(Meta{}.SWTime), "HWTime": unsafe.Offsetof(Meta{}.HWTime),
-		"Hash": unsafe.Offsetof(Meta{}.Hash), "Magic": unsafe.Offsetof(Meta{}.Magic)} {
-		want := map[string]uintptr{"SWTime": 0, "HWTime": 8, "Hash": 16, "Magic": 24}[name]
-		if off != want {
-			t.Errorf("Meta.%s at offset %d, want %d", name, off, want)
-		}
-	}
-}
-
 func TestTAIOffsetIsWholeSeconds(t *testing.T) {
 	off, err := taiOffset()
 	if err != nil {
