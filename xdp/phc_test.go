@@ -3,7 +3,10 @@ package xdp
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
+
+	"panoptes/internal/vethtest"
 )
 
 // measureOffset takes the reading with the narrowest wall-clock window and puts the
@@ -27,17 +30,19 @@ func TestMeasureOffset(t *testing.T) {
 	}
 }
 
-// The NIC clock's offset is measured for real where this machine has one (a PTP
-// hardware clock, /dev/ptp0, with the interface that owns it); a veth has none, and
-// openHWClock says so in one line.
+// A veth has no PTP hardware clock: openHWClock asks its driver (the ethtool
+// timestamping query works on a veth) and says so in one line naming the cause, which
+// is what the sensor prints when --hwts needs a clock the NIC does not have. A missing
+// interface is an error of its own kind.
 func TestHWClockOnVethHasNone(t *testing.T) {
-	if _, err := openHWClock("lo"); err == nil {
-		t.Fatal("lo has a PTP hardware clock?")
-	} else {
-		t.Logf("lo: %v", err)
+	vethtest.Require(t, "a veth pair")
+	veth := vethtest.New(t, "xph", vethtest.Options{}).Here
+	_, err := openHWClock(veth)
+	if err == nil || !strings.Contains(err.Error(), "names no PTP hardware clock") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("%s: got %v, want one line saying the driver names no PTP hardware clock", veth, err)
 	}
-	if _, err := os.Stat("/dev/ptp0"); err == nil {
-		t.Log("/dev/ptp0 exists: TestFDToClockID reads it")
+	if _, err := openHWClock("nosuch0"); err == nil || strings.Contains(err.Error(), "names no PTP") {
+		t.Fatalf("a missing interface: got %v, want the ethtool query's error", err)
 	}
 }
 

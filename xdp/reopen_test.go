@@ -1,29 +1,17 @@
 package xdp
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"panoptes/internal/vethtest"
 )
 
 // TestReopenSameQueue opens, closes and reopens a capture on one veth in one process:
 // Close must release the queue (the rings asavie/xdp leaves mapped included).
 func TestReopenSameQueue(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a veth pair and attaches XDP")
-	}
-	a, b := fmt.Sprintf("xre%da", os.Getpid()%100000), fmt.Sprintf("xre%db", os.Getpid()%100000)
-	if out, err := exec.Command("ip", "link", "add", a, "type", "veth", "peer", "name", b).CombinedOutput(); err != nil {
-		t.Fatalf("ip link add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", a).Run() })
-	for _, n := range []string{a, b} {
-		if out, err := exec.Command("ip", "link", "set", n, "up").CombinedOutput(); err != nil {
-			t.Fatalf("ip link set up: %v: %s", err, out)
-		}
-	}
+	vethtest.Require(t, "XDP on a veth pair")
+	a := vethtest.New(t, "xre", vethtest.Options{}).Here
 	for i := 0; i < 3; i++ {
 		c, err := Open(Config{Interface: a, Queues: 1, HWTS: "off", Frames: 4096, RingSize: 2048}, func(string) {})
 		if err != nil {
