@@ -51,7 +51,7 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.DurationVar(&interval, "interval", 2*time.Second, "refresh (batch: print) every `D`; batch 0 prints only at the end")
 	fs.IntVar(&maxKeys, "max-keys", 100_000, "keep at most `N` distinct keys per view, evicting the smallest by the sort metric")
 	fs.BoolVar(&batch, "batch", false, "print the table as text every interval instead of the interactive view")
-	rest, err := cli.Parse(fs, args)
+	rest, err := c.parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
