@@ -124,7 +124,7 @@ func applyRarc(fs *pflag.FlagSet, prog string, rest []string, useFilter bool, st
 			continue
 		}
 		if err := f.Value.Set(v); err != nil {
-			return nil, cli.Usagef("%s:%d: %s=%q: %v", name, s.Line, s.Key, cli.Cut(s.Value, 0), err)
+			return nil, cli.Usagef("%s:%d: %s=%s: %v", name, s.Line, s.Key, cli.Cut(s.Value, 0), err)
 		}
 	}
 	for flag, vals := range lists {
