@@ -40,7 +40,8 @@ type common struct {
 	strict    bool       // -R: a damaged block is an error
 	live      liveSource // -S: live record services
 
-	noRarcFilter bool // the positional words are not (only) a filter: RA_FILTER does not apply
+	noRarcFilter bool   // the positional words are not (only) a filter: RA_FILTER does not apply
+	joined       joined // the field words joinFieldWords took, for a filter error's hint
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -69,7 +70,7 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 		return nil, Output{}, err
 	}
 	c.live.filterWords = rest
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return nil, Output{}, err
 	}
@@ -85,7 +86,8 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 // flags not given (applyRarc). It returns the filter words. Warnings go to the flag
 // set's output (the tool's stderr).
 func (c *common) parseFlags(fs *pflag.FlagSet, args []string) ([]string, error) {
-	rest, err := cli.Parse(fs, joinFieldWords(fs, args))
+	args, c.joined = joinFieldWords(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +220,18 @@ func compileFilter(args []string) (*filter.Filter, error) {
 		return nil, &cli.UsageError{Err: err}
 	}
 	return f, nil
+}
+
+// compileFilter is compileFilter with a hint when the words were meant as a filter
+// but field words took some (-s saddr pkts gt 10).
+func (c *common) compileFilter(rest []string) (*filter.Filter, error) {
+	f, err := compileFilter(rest)
+	if err != nil {
+		if h := c.joined.hint(rest); h != "" {
+			return nil, &cli.UsageError{Err: fmt.Errorf("%w%s", err, h)}
+		}
+	}
+	return f, err
 }
 
 // scan reads every record of every input (stream files, then archives) in order and

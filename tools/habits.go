@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"panoptes/filter"
 	"panoptes/internal/cli"
 	"panoptes/internal/rarc"
 	"panoptes/record"
@@ -177,14 +178,16 @@ func contains(list []string, s string) bool {
 // So `-s stime saddr daddr -- tcp` and `-s stime saddr daddr tcp` both print three
 // columns of the TCP records. A filter that starts with a word that is also a field
 // name (pkts, bytes, loss, rate, load, label, sco, ...) needs "--" before it, as ra
-// needs "-" before its filter. Field words end at "--": what follows is always the
+// needs "-" before its filter; when it lacks it, the filter error suggests where the
+// "--" goes (see joined.hint). Field words end at "--": what follows is always the
 // filter.
-func joinFieldWords(fs *pflag.FlagSet, args []string) []string {
+func joinFieldWords(fs *pflag.FlagSet, args []string) ([]string, joined) {
 	out := make([]string, 0, len(args))
+	var last joined
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			return append(out, args[i:]...)
+			return append(out, args[i:]...), last
 		}
 		out = append(out, a)
 		long, short, ok := listFlag(a)
@@ -194,6 +197,7 @@ func joinFieldWords(fs *pflag.FlagSet, args []string) []string {
 		if f := fs.Lookup(long); f.Shorthand != short && short != "" {
 			continue
 		}
+		flag, value := a, ""
 		// The flag's value: inline (-sVALUE, --fields=VALUE) or the next word.
 		if a == "-"+short || a == "--"+long {
 			if i+1 >= len(args) || args[i+1] == "--" {
@@ -201,13 +205,47 @@ func joinFieldWords(fs *pflag.FlagSet, args []string) []string {
 			}
 			i++
 			out = append(out, args[i])
+			value = args[i]
+		} else {
+			flag, value = a[:2], strings.TrimPrefix(a[2:], "=")
+			if long != "" && strings.HasPrefix(a, "--") {
+				flag, value, _ = strings.Cut(a, "=")
+			}
 		}
+		var words []string
 		for i+1 < len(args) && isFieldWord(args[i+1]) {
 			out[len(out)-1] += " " + args[i+1]
+			words = append(words, args[i+1])
 			i++
 		}
+		if len(words) > 0 {
+			last = joined{flag: flag, value: value, words: words}
+		}
 	}
-	return out
+	return out, last
+}
+
+// joined is the last list flag that took field words: its value and the words.
+type joined struct {
+	flag, value string
+	words       []string
+}
+
+// hint returns, for a filter that did not compile, the command line that would have
+// worked had the last field words been filter words: ` (did you mean -s 'stime
+// saddr' -- pkts gt 10?)`, or "" when no such split compiles.
+func (j joined) hint(rest []string) string {
+	for k := 1; k <= len(j.words); k++ {
+		moved := j.words[len(j.words)-k:]
+		words := append(append([]string(nil), moved...), rest...)
+		if text, _ := filterText(words); text != "" {
+			if _, err := filter.Compile(text); err == nil {
+				list := strings.Join(append([]string{j.value}, j.words[:len(j.words)-k]...), " ")
+				return fmt.Sprintf(" (did you mean %s '%s' -- %s? after %s, words that are field names are fields)", j.flag, list, text, j.flag)
+			}
+		}
+	}
+	return ""
 }
 
 // listFlag recognises the flags that take field lists: -s/--fields and -m/--keys, in

@@ -32,7 +32,7 @@ func TestJoinFieldWords(t *testing.T) {
 		{[]string{"-s", "--", "tcp"}, []string{"-s", "--", "tcp"}},
 		{[]string{"--", "-s", "stime", "saddr"}, []string{"--", "-s", "stime", "saddr"}},
 	} {
-		if got := joinFieldWords(fs, tc.in); !slices.Equal(got, tc.want) {
+		if got, _ := joinFieldWords(fs, tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -40,7 +40,7 @@ func TestJoinFieldWords(t *testing.T) {
 	fs2 := cli.NewFlagSet("read", "", os.Stderr)
 	var c2 common
 	c2.register(fs2)
-	if got := joinFieldWords(fs2, []string{"-m", "saddr", "daddr"}); !slices.Equal(got, []string{"-m", "saddr", "daddr"}) {
+	if got, _ := joinFieldWords(fs2, []string{"-m", "saddr", "daddr"}); !slices.Equal(got, []string{"-m", "saddr", "daddr"}) {
 		t.Errorf("-m without a keys flag: %q", got)
 	}
 }
@@ -155,5 +155,29 @@ func TestRarcOtherTools(t *testing.T) {
 	out, errOut, err = runCluster([]string{"-r", path, "-m", "saddr", "--", "udp"}, nil)
 	if err != nil || out != "10.0.0.1,1\n" {
 		t.Errorf("cluster: %q %v %s", out, err, errOut)
+	}
+}
+
+// TestFieldWordsHint: a filter that starts with a field-name word after -s, without
+// "--", is an error that shows where the "--" goes; a filter error that no split
+// explains has no hint.
+func TestFieldWordsHint(t *testing.T) {
+	path := writeStream(t, fixture())
+	for _, c := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"-s", "stime", "saddr", "pkts", "gt", "5"}, "(did you mean -s 'stime saddr' -- pkts gt 5?"},
+		{[]string{"-sstime", "bytes", "gt", "100"}, "(did you mean -s 'stime' -- bytes gt 100?"},
+		{[]string{"-s", "stime", "saddr", "bogus"}, ""},
+	} {
+		_, _, err := runRead(append([]string{"-r", path}, c.args...), nil)
+		if err == nil || cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("%q: %v, want a usage error", c.args, err)
+			continue
+		}
+		if got := err.Error(); c.hint == "" && strings.Contains(got, "did you mean") || !strings.Contains(got, c.hint) {
+			t.Errorf("%q: %q, want hint %q", c.args, got, c.hint)
+		}
 	}
 }

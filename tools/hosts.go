@@ -49,7 +49,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return hostLookup(c.archives[0], addrArgs, c.epoch, stdout, stderr)
 	}
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return err
 	}

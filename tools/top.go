@@ -60,7 +60,7 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return cli.Usagef("--%s is not supported by top (it shows a live table; use read or cluster)", name)
 		}
 	}
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return err
 	}
