@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -155,6 +156,26 @@ func TestRarcOtherTools(t *testing.T) {
 	out, errOut, err = runCluster([]string{"-r", path, "-m", "saddr", "--", "udp"}, nil)
 	if err != nil || out != "10.0.0.1,1\n" {
 		t.Errorf("cluster: %q %v %s", out, err, errOut)
+	}
+
+	// RA_DELEGATED_IP is label's --rir when label has nothing else to label with.
+	rir := filepath.Join(t.TempDir(), "delegated")
+	if err := os.WriteFile(rir, []byte("arin|US|ipv4|10.0.0.0|256|20000101|allocated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeRarc(t, "RA_DELEGATED_IP=\""+rir+"\"\nRA_FIELD_SPECIFIER=saddr sco dco\nRA_PRINT_LABELS=-1\n")
+	var lout, lerr bytes.Buffer
+	if err := LabelMain([]string{"-r", path, "--", "udp"}, nil, &lout, &lerr); err != nil || lout.String() != "          10.0.0.1  US  US\n" {
+		t.Errorf("label: %q %v %s", lout.String(), err, lerr.String())
+	}
+	// With -f, the rules are all label does: the file's country database is not used.
+	rules := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(rules, []byte("udp => dns\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lout.Reset()
+	if err := LabelMain([]string{"-r", path, "-f", rules, "-s", "+label", "--", "udp"}, nil, &lout, &lerr); err != nil || strings.Contains(lout.String(), "US") || !strings.Contains(lout.String(), "dns") {
+		t.Errorf("label -f: %q %v %s", lout.String(), err, lerr.String())
 	}
 }
 

@@ -55,7 +55,7 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"fields", "delimiter", "json", "precision", "epoch", "header", "write"} {
+	for _, name := range []string{"fields", "delimiter", "json", "precision", "epoch", "header", "time-format", "write"} {
 		if fs.Changed(name) {
 			return cli.Usagef("--%s is not supported by top (it shows a live table; use read or cluster)", name)
 		}
