@@ -74,8 +74,9 @@ func printNames(v string) (string, error) {
 
 // applyRarc sets fs's flags that were not given on the command line from the rarc
 // file (rarc.Load), and returns the filter words: rest, or RA_FILTER's text when the
-// command line has no filter (and useFilter). Keys with no Panoptes equivalent are named in one
-// warning on stderr. prog is the subcommand, for messages and per-tool keys.
+// command line has no filter (and useFilter). Keys with no Panoptes equivalent are
+// named in one warning on stderr. prog is the subcommand, for messages and per-tool
+// keys.
 func applyRarc(fs *pflag.FlagSet, prog string, rest []string, useFilter bool, stderr io.Writer) ([]string, error) {
 	name, settings, err := rarc.Load()
 	if err != nil {
