@@ -202,3 +202,30 @@ func TestFieldWordsHint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJoinFieldWords: joining never loses, adds or reorders a word (the command line
+// read as words is the same before and after), "--" and what follows it are kept
+// unchanged, and the hint of a join never panics.
+func FuzzJoinFieldWords(f *testing.F) {
+	f.Add("-s stime saddr daddr tcp")
+	f.Add("-sstime saddr -- pkts gt 5")
+	f.Add("--fields=stime +dur -r x -m saddr/24 daddr")
+	f.Add("-s -- -s saddr")
+	fs := cli.NewFlagSet("cluster", "", os.Stderr)
+	var c common
+	c.register(fs)
+	fs.StringArrayP("keys", "m", nil, "")
+	f.Fuzz(func(t *testing.T, line string) {
+		in := strings.Fields(line)
+		out, j := joinFieldWords(fs, in)
+		if got := strings.Fields(strings.Join(out, " ")); !slices.Equal(got, in) {
+			t.Fatalf("%q became %q", in, out)
+		}
+		if d := slices.Index(in, "--"); d >= 0 {
+			if od := slices.Index(out, "--"); od < 0 || !slices.Equal(out[od:], in[d:]) {
+				t.Fatalf("%q: the words from -- on changed: %q", in, out)
+			}
+		}
+		_ = j.hint(in)
+	})
+}
