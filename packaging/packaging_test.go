@@ -318,6 +318,7 @@ var nobody struct {
 }
 
 func TestMain(m *testing.M) {
+	os.Setenv("RARC", "") // the read commands below never see the developer's ~/.rarc
 	code := m.Run()
 	if nobody.dir != "" {
 		os.RemoveAll(nobody.dir)

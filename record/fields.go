@@ -18,6 +18,7 @@ type Format struct {
 	Epoch     bool           // print times as seconds since the epoch (ra -u)
 	Location  *time.Location // time zone for text times; nil means time.Local
 	FullDate  bool           // print the date as well as the time of day
+	Layout    *TimeLayout    // text times in this strftime-style layout (--time-format, RA_TIME_FORMAT); nil: ra's default
 }
 
 // DefaultFormat is what ra prints with no options.
@@ -129,8 +130,8 @@ func addrField(name, label string, src bool) {
 	})
 }
 
-// AppendTime appends a time as ra prints it: time of day with Precision decimals, or
-// epoch seconds with -u.
+// AppendTime appends a time as ra prints it: time of day with Precision decimals (or
+// in Layout), or epoch seconds with -u.
 func AppendTime(dst []byte, ns int64, f *Format) []byte {
 	if f.Epoch {
 		return strconv.AppendFloat(dst, float64(ns)/1e9, 'f', f.Precision, 64)
@@ -140,6 +141,9 @@ func AppendTime(dst []byte, ns int64, f *Format) []byte {
 		loc = time.Local
 	}
 	t := time.Unix(0, ns).In(loc)
+	if f.Layout != nil {
+		return f.Layout.Append(dst, t, f.Precision)
+	}
 	if f.FullDate {
 		dst = t.AppendFormat(dst, "2006/01/02.")
 	}

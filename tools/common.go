@@ -35,9 +35,13 @@ type common struct {
 	precision int
 	epoch     bool
 	header    int
+	timeFmt   string // --time-format, RA_TIME_FORMAT
 	write     string
 	strict    bool       // -R: a damaged block is an error
 	live      liveSource // -S: live record services
+
+	noRarcFilter bool   // the positional words are not (only) a filter: RA_FILTER does not apply
+	joined       joined // the field words joinFieldWords took, for a filter error's hint
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -52,6 +56,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.IntVarP(&c.precision, "precision", "p", 6, "`DIGITS` after the decimal point for times and reals")
 	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
+	fs.StringVar(&c.timeFmt, "time-format", "", "print times in this strftime `FORMAT` (ra's RA_TIME_FORMAT: \"%F %T.%f\"; %f is the fraction, -p digits)")
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
 	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
@@ -60,12 +65,12 @@ func (c *common) register(fs *pflag.FlagSet) {
 // parse parses the command line, then compiles the filter (the words after the flags)
 // and checks the output flags: the common start of every record tool.
 func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output, error) {
-	rest, err := cli.Parse(fs, args)
+	rest, err := c.parseFlags(fs, args)
 	if err != nil {
 		return nil, Output{}, err
 	}
 	c.live.filterWords = rest
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return nil, Output{}, err
 	}
@@ -74,6 +79,19 @@ func (c *common) parse(fs *pflag.FlagSet, args []string) (*filter.Filter, Output
 		err = index.CheckOutput(c.write, c.inputs) // before any work or output
 	}
 	return flt, o, err
+}
+
+// parseFlags parses the command line with ra's habits: field names written as
+// separate words after -s or -m (joinFieldWords), and the settings of ~/.rarc for the
+// flags not given (applyRarc). It returns the filter words. Warnings go to the flag
+// set's output (the tool's stderr).
+func (c *common) parseFlags(fs *pflag.FlagSet, args []string) ([]string, error) {
+	args, c.joined = joinFieldWords(fs, args)
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return applyRarc(fs, fs.Name(), rest, !c.noRarcFilter, fs.Output())
 }
 
 // output checks the output flags and returns the printer configuration.
@@ -95,7 +113,22 @@ func (c *common) output() (Output, error) {
 	o.Delim = strings.NewReplacer(`\t`, "\t", `\s`, " ").Replace(c.delim)
 	var err error
 	o.Fields, o.Widths, err = parseFields(c.fields)
-	return o, err
+	if err != nil || c.timeFmt == "" {
+		return o, err
+	}
+	if o.Format.Layout, err = record.ParseTimeLayout(c.timeFmt); err != nil {
+		return o, cli.Usagef("--time-format: %v", err)
+	}
+	if !c.epoch {
+		// Time columns as wide as the layout prints (ra sizes them so too).
+		w := len(o.Format.Layout.Append(nil, time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), c.precision))
+		for i, f := range o.Fields {
+			if f.Kind == record.KindTime && o.Widths[i] == 0 {
+				o.Widths[i] = max(w, len(f.Label))
+			}
+		}
+	}
+	return o, nil
 }
 
 // parseFields applies -s arguments to the default column list. Each argument holds
@@ -187,6 +220,18 @@ func compileFilter(args []string) (*filter.Filter, error) {
 		return nil, &cli.UsageError{Err: err}
 	}
 	return f, nil
+}
+
+// compileFilter is compileFilter with a hint when the words were meant as a filter
+// but field words took some (-s saddr pkts gt 10).
+func (c *common) compileFilter(rest []string) (*filter.Filter, error) {
+	f, err := compileFilter(rest)
+	if err != nil {
+		if h := c.joined.hint(rest); h != "" {
+			return nil, &cli.UsageError{Err: fmt.Errorf("%w%s", err, h)}
+		}
+	}
+	return f, err
 }
 
 // scan reads every record of every input (stream files, then archives) in order and

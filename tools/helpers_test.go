@@ -15,6 +15,9 @@ import (
 func TestMain(m *testing.M) {
 	// Text times print in the local zone; pin it so goldens do not depend on the host.
 	time.Local = time.UTC
+	// No test reads the developer's ~/.rarc: an empty RARC turns the file off, here and
+	// in the binaries the tests run. Tests of the rarc set RARC themselves.
+	os.Setenv("RARC", "")
 	os.Exit(m.Run())
 }
 

@@ -31,7 +31,8 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, hostPairSize), "hold at most `N` (source, destination) pairs in memory")
-	rest, err := cli.Parse(fs, args)
+	c.noRarcFilter = true // the words may be addresses
+	rest, err := c.parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return hostLookup(c.archives[0], addrArgs, c.epoch, stdout, stderr)
 	}
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return err
 	}

@@ -51,16 +51,16 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.DurationVar(&interval, "interval", 2*time.Second, "refresh (batch: print) every `D`; batch 0 prints only at the end")
 	fs.IntVar(&maxKeys, "max-keys", 100_000, "keep at most `N` distinct keys per view, evicting the smallest by the sort metric")
 	fs.BoolVar(&batch, "batch", false, "print the table as text every interval instead of the interactive view")
-	rest, err := cli.Parse(fs, args)
+	rest, err := c.parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"fields", "delimiter", "json", "precision", "epoch", "header", "write"} {
+	for _, name := range []string{"fields", "delimiter", "json", "precision", "epoch", "header", "time-format", "write"} {
 		if fs.Changed(name) {
 			return cli.Usagef("--%s is not supported by top (it shows a live table; use read or cluster)", name)
 		}
 	}
-	flt, err := compileFilter(rest)
+	flt, err := c.compileFilter(rest)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 func TestMain(m *testing.M) {
 	// Text times print in the local zone, as ra's do; golden files are in UTC.
 	time.Local = time.UTC
+	os.Setenv("RARC", "") // never the developer's ~/.rarc (tests of it set RARC)
 	os.Exit(m.Run())
 }
 

@@ -94,6 +94,7 @@ func (s *SyncBuffer) String() string {
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{t: t, name: "panoptes " + args[0], cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "RARC=") // the tools never read the developer's ~/.rarc
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
