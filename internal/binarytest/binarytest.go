@@ -275,3 +275,15 @@ func Same(t testing.TB, what string, got, want []string) {
 		}
 	}
 }
+
+// RequireTool skips the test where a program it runs is missing, and fails it with CI
+// set, where .ci/run must install pkg.
+func RequireTool(t testing.TB, cmd, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(cmd); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; .ci/run must install %s", cmd, pkg)
+		}
+		t.Skipf("%s is not installed (apt-get install %s)", cmd, pkg)
+	}
+}
