@@ -68,6 +68,9 @@ func describe(name string) (clidoc.Command, error) {
 
 // help is `panoptes help [COMMAND|filter]`.
 func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		args = []string{"help"} // help's own help
+	}
 	switch {
 	case len(args) == 0:
 		usage(stdout)

@@ -30,6 +30,14 @@ func TestHelp(t *testing.T) {
 	if !strings.Contains(out, "-s, --fields FIELDS") || !strings.Contains(out, "--json") {
 		t.Errorf("read --help lacks its flags:\n%s", out)
 	}
+	for _, b := range builtins {
+		for _, args := range [][]string{{b.name, "-h"}, {b.name, "--help"}, {"help", b.name}} {
+			out, errs, code := panoptes(t, nil, args...)
+			if code != 0 || errs != "" || !strings.HasPrefix(out, "panoptes "+b.name+": ") {
+				t.Errorf("%v: exit %d, stderr %q, stdout %q", args, code, errs, out)
+			}
+		}
+	}
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
 		out, errs, code := panoptes(t, nil, args...)
 		if code != 0 || errs != "" || !strings.Contains(out, "commands:") {

@@ -80,6 +80,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return cli.ExitUsage
 	}
+	for _, b := range builtins {
+		if args[0] == b.name && b.name != "help" && asksHelp(args[1:]) {
+			return help(args[:1], stdout, stderr) // `panoptes version -h`
+		}
+	}
 	switch args[0] {
 	case "-h", "--help":
 		usage(stdout)
