@@ -59,7 +59,7 @@ generate: ## regenerate the bpf2go output in xdp/ (needs clang, llvm, libbpf-dev
 	$(GO) generate ./...
 
 deb: ## build the Debian package into dist/ (binary, man pages, completions, systemd unit, /etc/panoptes/sensor.conf)
-	packaging/build-deb.sh
+	VERSION='$(VERSION)' packaging/build-deb.sh
 
 clean:
 	rm -rf bin dist
