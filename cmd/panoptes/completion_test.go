@@ -111,6 +111,36 @@ words=(${(z)1}); [[ $1 == *' ' ]] && words+=(''); CURRENT=${#words}; _panoptes`
 		out := shell(t, dir, env, "zsh", "-f", "-c", prelude, "zsh", "panoptes read -r ")
 		check(t, "zsh", "read -r", shellLines(out), []string{"_files"}, nil)
 	})
+	t.Run("zsh interactive", func(t *testing.T) {
+		// A real interactive zsh on a pseudo-terminal (zsh/zpty), with compinit and the
+		// script, given TAB twice: the list it draws holds the candidates and their
+		// descriptions, and the second TAB inserts one.
+		const driver = `zmodload zsh/zpty
+zpty z 'TERM=dumb zsh -f -i'
+zpty -w z 'PS1="> "; autoload -Uz compinit; compinit -u -D; source ./panoptes.zsh'
+zpty -w -n z $'panoptes read -s stime,sa\t'
+sleep 1
+zpty -w -n z $'\t'
+sleep 1
+local out all
+while zpty -r -t z out; do all+=$out; done
+print -r -- "$all"
+zpty -d z`
+		if err := os.WriteFile(filepath.Join(dir, "driver.zsh"), []byte(driver), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := shell(t, dir, env, "timeout", "30", "zsh", "-f", "driver.zsh")
+		for _, want := range []string{"stime,saddr  -- SrcAddr", "stime,sappbytes  -- SAppBytes"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("interactive zsh: no %q in:\n%q", want, out)
+			}
+		}
+		// The line redrawn after the list, then the first candidate's rest inserted (a
+		// bell may come between).
+		if i := strings.LastIndex(out, "> panoptes read -s stime,sa"); i < 0 || !strings.Contains(out[i:], "ddr") {
+			t.Errorf("interactive zsh: the second TAB inserted no candidate:\n%q", out)
+		}
+	})
 	t.Run("fish", func(t *testing.T) {
 		for _, tc := range completionCases {
 			out := shell(t, dir, env, "fish", "--no-config", "-c", `source ./panoptes.fish; complete -C"$argv[1]"`, tc.line)
