@@ -25,6 +25,10 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
+	// bench's flags are bench loss's, however asked.
+	if out, errs, code := panoptes(t, nil, "bench", "loss", "--help"); code != 0 || errs != "" || !strings.Contains(out, "usage: panoptes bench loss ") || !strings.Contains(out, "--rx IFACE") {
+		t.Errorf("bench loss --help: exit %d, stderr %q, stdout:\n%s", code, errs, out)
+	}
 	// Flags in the help text: read's -s and --json.
 	out, _, _ := panoptes(t, nil, "read", "--help")
 	if !strings.Contains(out, "-s, --fields FIELDS") || !strings.Contains(out, "--json") {
