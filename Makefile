@@ -5,14 +5,24 @@ STATICCHECK_VERSION := v0.8.2
 SAMPLE    ?= testdata/http_ipv6.pcap
 DEMO_CAPTURES ?= testdata/get.pcap testdata/icmp.pcap testdata/dns.pcap testdata/q-in-q.pcap testdata/http_ipv6.pcap
 FUZZTIME  ?= 30s
+MANDIR    ?= bin/man
+# What --version and panoptes_build_info report where the Go toolchain's build info lacks
+# it (GOFLAGS=-buildvcs=false, a tree without .git): packaging/version.sh's version, the
+# commit hash.
+VERSION   ?= $(shell packaging/version.sh)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X panoptes/internal/buildinfo.version=$(VERSION) -X panoptes/internal/buildinfo.revision=$(REVISION)
 
-.PHONY: help build run run-import test test-short bench fuzz lint generate deb clean
+.PHONY: help build man run run-import test test-short bench fuzz lint generate deb clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/panoptes
-	$(GO) build -o $(BIN) ./cmd/panoptes
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/panoptes
+
+man: build ## man pages into MANDIR (bin/man): panoptes(1), panoptes-COMMAND(1), panoptes-filter(7)
+	$(BIN) __man $(MANDIR)
 
 run: build ## the main job: live XDP capture on a demo veth pair, replaying sample captures, printing flows (root)
 	@command -v tcpreplay >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpreplay >/dev/null; }
@@ -48,8 +58,8 @@ lint: ## gofmt, go vet, staticcheck
 generate: ## regenerate the bpf2go output in xdp/ (needs clang, llvm, libbpf-dev)
 	$(GO) generate ./...
 
-deb: ## build the Debian package into dist/ (binary, systemd unit, /etc/panoptes/sensor.conf)
-	packaging/build-deb.sh
+deb: ## build the Debian package into dist/ (binary, man pages, completions, systemd unit, /etc/panoptes/sensor.conf)
+	VERSION='$(VERSION)' packaging/build-deb.sh
 
 clean:
 	rm -rf bin dist

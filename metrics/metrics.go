@@ -3,7 +3,8 @@
 // each shard publishes); this package only reads them when Prometheus scrapes, through a
 // custom Collector over a Snapshot, so serving metrics adds no work to the packet path.
 //
-// It imports nothing of Panoptes: the sensor fills a Snapshot from its own state.
+// It imports nothing of Panoptes but the leaf internal/buildinfo: the sensor fills a Snapshot
+// from its own state.
 package metrics
 
 import (
@@ -220,7 +221,7 @@ func (s *Server) track(_ net.Conn, st http.ConnState) {
 // Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
 // process collectors) until Close. A listen error is returned at once.
 func Serve(addr string, c *Collector) (*Server, error) {
-	reg := prometheus.NewRegistry()
+	reg := withBuildInfo(prometheus.NewRegistry())
 	if err := reg.Register(c); err != nil {
 		return nil, err
 	}

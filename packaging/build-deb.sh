@@ -1,32 +1,59 @@
 #!/usr/bin/env bash
 # build-deb.sh: builds dist/panoptes_VERSION_ARCH.deb from the working tree (`make deb`).
 #
-# Contents: /usr/bin/panoptes, the systemd unit panoptes-sensor.service (not enabled),
+# Contents: /usr/bin/panoptes, its man pages (make man) and bash, zsh and fish
+# completions, the systemd unit panoptes-sensor.service (not enabled),
 # /etc/panoptes/sensor.conf (a conffile: local edits survive upgrades), a udev rule that
 # lets group panoptes read the NICs' PTP clocks (/dev/ptpN), the README. The postinst
 # creates the system group and user panoptes and gives sensor.conf to root:panoptes
 # 0640. Needs go and dpkg-deb; no root (the files' owner is set to root in the archive
 # with --root-owner-group; the group comes from dpkg-statoverride at install).
 #
-# Environment: VERSION (default: 0.0~git<commit date>.<short hash>), DIST (output
-# directory, default dist/), GOARCH (default: the host's).
+# Environment: VERSION (default: packaging/version.sh's 0.0~git<commit date>.<short
+# hash>), DIST (output directory, default dist/), GOARCH (default: the host's),
+# MAINTAINER and HOMEPAGE (the control file's; defaults below).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 dist=${DIST:-$repo/dist}
 arch=${GOARCH:-$(go env GOARCH)}
-if [ -z "${VERSION:-}" ]; then
-  VERSION="0.0~git$(git -C "$repo" log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date +%Y%m%d).$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-fi
+VERSION=${VERSION:-$("$here/version.sh")}
+revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || true)
+# The project has no public home yet: example.org (reserved, RFC 2606) marks the
+# address and page as placeholders to replace, rather than someone else's domain.
+MAINTAINER=${MAINTAINER:-Panoptes maintainers <panoptes@panoptes.example.org>}
+HOMEPAGE=${HOMEPAGE:-https://panoptes.example.org/}
+# The changelog's and man pages' date: the commit's (reproducible), else now.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
 case $VERSION in [0-9]*) ;; *) echo "build-deb.sh: VERSION must start with a digit (Debian policy): $VERSION" >&2; exit 2 ;; esac
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
-mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/lib/udev/rules.d" "$root/etc/panoptes" "$root/usr/share/doc/panoptes"
+doc=$root/usr/share/doc/panoptes
+mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/lib/udev/rules.d" "$root/etc/panoptes" "$doc" \
+  "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" "$root/usr/share/fish/vendor_completions.d" \
+  "$root/usr/share/lintian/overrides"
 
-(cd "$repo" && CGO_ENABLED=0 GOARCH=$arch go build -trimpath -ldflags "-s -w" -o "$root/usr/bin/panoptes" ./cmd/panoptes)
+# The version and revision as `make build` sets them (see internal/buildinfo).
+ldflags="-s -w -X panoptes/internal/buildinfo.version=$VERSION -X panoptes/internal/buildinfo.revision=$revision"
+(cd "$repo" && CGO_ENABLED=0 GOARCH=$arch go build -trimpath -ldflags "$ldflags" -o "$root/usr/bin/panoptes" ./cmd/panoptes)
+# Man pages and completions come from the binary (the text of --help); one built for
+# another architecture cannot run here, so a host build writes them.
+gen=$root/usr/bin/panoptes
+if [ "$arch" != "$(go env GOHOSTARCH)" ]; then
+  gen=$stage/panoptes-host
+  (cd "$repo" && go build -ldflags "$ldflags" -o "$gen" ./cmd/panoptes)
+fi
+"$gen" __man "$root/usr/share/man"
+gzip -9n "$root"/usr/share/man/man*/*
+"$gen" completion bash >"$root/usr/share/bash-completion/completions/panoptes"
+"$gen" completion zsh >"$root/usr/share/zsh/vendor-completions/_panoptes"
+"$gen" completion fish >"$root/usr/share/fish/vendor_completions.d/panoptes.fish"
+chmod 0644 "$root"/usr/share/man/man*/* "$root/usr/share/bash-completion/completions/panoptes" \
+  "$root/usr/share/zsh/vendor-completions/_panoptes" "$root/usr/share/fish/vendor_completions.d/panoptes.fish"
 install -m 0644 "$here/panoptes-sensor.service" "$root/lib/systemd/system/panoptes-sensor.service"
 # 0640: it may hold secrets; the postinst's statoverride makes its group panoptes, which
 # the service (User=panoptes) reads it through.
@@ -39,19 +66,50 @@ cat >"$root/lib/udev/rules.d/60-panoptes-ptp.rules" <<'RULES'
 SUBSYSTEM=="ptp", GROUP="panoptes", MODE="0640"
 RULES
 chmod 0644 "$root/lib/udev/rules.d/60-panoptes-ptp.rules"
-install -m 0644 "$repo/README.md" "$root/usr/share/doc/panoptes/README.md"
+install -m 0644 "$repo/README.md" "$doc/README.md"
+
+# Debian policy 12.5: the copyright file, machine-readable (DEP-5).
+cat >"$doc/copyright" <<COPYRIGHT
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: panoptes
+Upstream-Contact: $MAINTAINER
+Source: $HOMEPAGE
+
+Files: *
+Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) Panoptes maintainers
+License: other
+ No licence has been granted yet: all rights are reserved by the Panoptes
+ maintainers until the project publishes one.
+Comment: /usr/bin/panoptes is a static Go binary that includes the Go modules
+ listed in the project's go.mod (\`go version -m /usr/bin/panoptes\` names them and
+ their versions), each under its own licence, found in the module's source.
+COPYRIGHT
+chmod 0644 "$doc/copyright"
+# Policy 12.7: a native package's changelog, compressed.
+cat >"$stage/changelog" <<CHANGELOG
+panoptes ($VERSION) unstable; urgency=medium
+
+  * Built from commit ${revision:-unknown}.
+
+ -- $MAINTAINER  $(date -u -R -d "@$SOURCE_DATE_EPOCH")
+CHANGELOG
+gzip -9nc "$stage/changelog" >"$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
+# Go links statically, by design (CGO_ENABLED=0: one binary for any glibc).
+echo "panoptes: statically-linked-binary [usr/bin/panoptes]" >"$root/usr/share/lintian/overrides/panoptes"
+chmod 0644 "$root/usr/share/lintian/overrides/panoptes"
 
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: panoptes
 Version: $VERSION
 Architecture: $arch
-Maintainer: Panoptes developers <panoptes@localhost>
+Maintainer: $MAINTAINER
 Section: net
 Priority: optional
-Depends: adduser, libc6
+Depends: adduser
 Recommends: systemd
 Installed-Size: $(du -sk "$root" | cut -f1)
-Homepage: https://openargus.org
+Homepage: $HOMEPAGE
 Description: network audit sensor: packets to bidirectional flow records
  Panoptes turns packets (live, with XDP/AF_XDP or AF_PACKET, or from pcap files)
  into bidirectional flow records, as Argus does, and reads, filters and

@@ -193,6 +193,15 @@ func TestDeb(t *testing.T) {
 		// /dev/ptpN is root's alone (0600) by default: the sensor, user panoptes, reads
 		// the NIC's clock through group panoptes.
 		`-rw-r--r-- root/root .* \./lib/udev/rules\.d/60-panoptes-ptp\.rules\n`,
+		// Issue #16: man pages, completions, copyright and changelog (none before).
+		`-rw-r--r-- root/root .* \./usr/share/man/man1/panoptes\.1\.gz\n`,
+		`-rw-r--r-- root/root .* \./usr/share/man/man1/panoptes-read\.1\.gz\n`,
+		`-rw-r--r-- root/root .* \./usr/share/man/man7/panoptes-filter\.7\.gz\n`,
+		`-rw-r--r-- root/root .* \./usr/share/bash-completion/completions/panoptes\n`,
+		`-rw-r--r-- root/root .* \./usr/share/zsh/vendor-completions/_panoptes\n`,
+		`-rw-r--r-- root/root .* \./usr/share/fish/vendor_completions\.d/panoptes\.fish\n`,
+		`-rw-r--r-- root/root .* \./usr/share/doc/panoptes/copyright\n`,
+		`-rw-r--r-- root/root .* \./usr/share/doc/panoptes/changelog\.gz\n`,
 	} {
 		if !regexp.MustCompile(want).Match(list) {
 			t.Errorf("dpkg-deb -c: no line matching %q:\n%s", want, list)
@@ -215,6 +224,12 @@ func TestDeb(t *testing.T) {
 	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
+	// The packaged binary knows its version: the package's, as build-deb.sh linked it.
+	if out, err := exec.Command(filepath.Join(root, "usr/bin/panoptes"), "--version").Output(); err != nil || !strings.HasPrefix(string(out), "panoptes 1.2.3~test (revision ") {
+		t.Errorf("packaged panoptes --version: %q %v, want the package's version", out, err)
+	}
+	t.Run("lintian", func(t *testing.T) { checkLintian(t, deb) })
+
 	// The packaged configuration parses: with no interface set (as shipped) the sensor
 	// says so, which it only does after reading every line of the file.
 	bin := filepath.Join(root, "usr/bin/panoptes")
@@ -242,6 +257,37 @@ func TestDeb(t *testing.T) {
 		t.Errorf("systemd-analyze verify (%v):\n%s", err, strings.Join(ours, "\n"))
 	}
 	t.Logf("systemd-analyze verify: %v %s", err, out)
+}
+
+// checkLintian runs lintian on the package: no errors (warnings are listed in the log),
+// and the one override (Go's static binary) still needed. Before issue #16 it failed
+// with four errors: the maintainer at localhost, no changelog, no copyright file, the
+// static binary.
+func checkLintian(t *testing.T, deb string) {
+	requireTool(t, "lintian", "lintian")
+	cmd := exec.Command("lintian", "--show-overrides", deb)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var errs []string
+	overridden := false
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "E: "):
+			errs = append(errs, l)
+		case strings.HasPrefix(l, "O: panoptes: statically-linked-binary"):
+			overridden = true
+		case strings.Contains(l, "unused-override"), strings.Contains(l, "mismatched-override"):
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > 0 || (err != nil && stdout.Len() == 0) {
+		t.Errorf("lintian: %v\n%s\n%s", err, strings.Join(errs, "\n"), stderr.String())
+	}
+	if !overridden {
+		t.Errorf("lintian did not use the statically-linked-binary override:\n%s", stdout.String())
+	}
+	t.Logf("lintian:\n%s", stdout.String())
 }
 
 // checkPostinst runs the package's postinst with stand-ins for the commands it calls

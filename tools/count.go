@@ -11,7 +11,7 @@ import (
 	"panoptes/record"
 )
 
-const countUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-M proto] [-M addr] [-- FILTER]"
+const countUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-M proto] [-M addr] [-c SEP | --json] [-- FILTER]"
 
 // counts are the totals one line of count prints.
 type counts struct {
@@ -52,7 +52,7 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var modes []string
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: proto (a line per protocol), addr (address types); repeatable")
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, addrEntrySize), "with -M addr, hold at most `N` distinct addresses in memory")
-	flt, _, err := c.parse(fs, args)
+	flt, o, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -96,6 +96,23 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if addrs.full {
 		return fmt.Errorf("more than --max-keys %d distinct addresses (about %d MB of memory per million): raise --max-keys, or select fewer records with -t or a filter",
 			addrs.max, addrEntrySize*1_000_000>>20)
+	}
+	if o.JSON || o.Delim != "" {
+		var t *protoTally
+		var a *addrTally
+		if protoMode {
+			t = tally
+		}
+		if addrMode {
+			a = addrs
+		}
+		if err := writeCountRows(stdout, o, &total, t, a); err != nil {
+			return err
+		}
+		if matched == 0 {
+			return cli.ErrNoMatch
+		}
+		return nil
 	}
 	w := bufio.NewWriter(stdout)
 	fmt.Fprintln(w, "racount   records     total_pkts     src_pkts       dst_pkts       total_bytes        src_bytes          dst_bytes")
@@ -167,20 +184,26 @@ func protoLabel(name string) string {
 
 func (t *protoTally) print(w *bufio.Writer) {
 	fmt.Fprintln(w, "Protocol Summary")
+	t.each(func(name string, c *counts) { w.Write(c.appendRow(nil, protoLabel(name))) })
+}
+
+// each calls fn for each protocol counted, in racount's order: IP protocols by number,
+// EtherTypes, then ARP and RARP.
+func (t *protoTally) each(fn func(name string, c *counts)) {
 	for p, c := range t.ip {
 		if c != nil {
-			w.Write(c.appendRow(nil, protoLabel(string(record.AppendProto(nil, t.first[p], false)))))
+			fn(string(record.AppendProto(nil, t.first[p], false)), c)
 		}
 	}
 	for e := 0; e < 0x10000; e++ {
 		if c := t.ether[uint16(e)]; c != nil {
 			r := record.Record{EtherType: uint16(e)}
-			w.Write(c.appendRow(nil, protoLabel(string(record.AppendProto(nil, &r, false)))))
+			fn(string(record.AppendProto(nil, &r, false)), c)
 		}
 	}
 	for i, name := range []string{"arp", "rarp"} {
 		if c := t.arp[i]; c != nil {
-			w.Write(c.appendRow(nil, protoLabel(name)))
+			fn(name, c)
 		}
 	}
 }
@@ -400,10 +423,18 @@ func (t *addrTally) add(r *record.Record) {
 
 func (t *addrTally) print(w *bufio.Writer) {
 	fmt.Fprintln(w, "Address Summary")
+	t.each(func(label string, src, dst uint64) {
+		fmt.Fprintf(w, "  %-25s src %-10d  dst %-10d\n", label, src, dst)
+	})
+}
+
+// each calls fn for each address type seen, with its distinct source and destination
+// addresses.
+func (t *addrTally) each(fn func(label string, src, dst uint64)) {
 	for c := addrType(0); c < numAddrTypes; c++ {
 		if addrTypeLabels[c] == "" || t.n[0][c]+t.n[1][c] == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  %-25s src %-10d  dst %-10d\n", addrTypeLabels[c], t.n[0][c], t.n[1][c])
+		fn(addrTypeLabels[c], t.n[0][c], t.n[1][c])
 	}
 }

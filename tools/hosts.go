@@ -14,7 +14,7 @@ import (
 	"panoptes/record"
 )
 
-const hostsUsage = "-R ARCHIVE ADDR... | -r FILE | -R ARCHIVE [-t RANGE] [-- FILTER]"
+const hostsUsage = "-R ARCHIVE [-c SEP | --json] ADDR... | -r FILE | -R ARCHIVE [-t RANGE] [--json] [-- FILTER]"
 
 // HostsMain is `panoptes hosts`, in two forms.
 //
@@ -39,6 +39,9 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
 		return err
 	}
+	if c.json && c.delim != "" {
+		return cli.Usagef("--json and -c cannot be used together")
+	}
 	addrArgs := rest
 	if d := fs.ArgsLenAtDash(); d >= 0 {
 		addrArgs = rest[:d]
@@ -47,7 +50,10 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(c.archives) != 1 || fs.ArgsLenAtDash() >= 0 {
 			return cli.Usagef("give -R ARCHIVE once and one or more addresses (or -r FILE for an inventory)")
 		}
-		return hostLookup(c.archives[0], addrArgs, c.epoch, stdout, stderr)
+		return hostLookup(c.archives[0], addrArgs, lookupFormat{epoch: c.epoch, json: c.json, delim: c.delim}, stdout, stderr)
+	}
+	if c.delim != "" {
+		return refuseDelim("hosts", "peers")
 	}
 	flt, err := c.compileFilter(rest)
 	if err != nil {
@@ -77,7 +83,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(pairs) == 0 {
 		return cli.ErrNoMatch
 	}
-	return writeHosts(stdout, sortedPairs(pairs))
+	return writeHosts(stdout, sortedPairs(pairs), c.json)
 }
 
 // sortedPairs returns the pairs in order of source, then destination (IPv4 before IPv6).
@@ -95,8 +101,9 @@ func sortedPairs(m map[[2]netip.Addr]struct{}) [][2]netip.Addr {
 	return a
 }
 
-// writeHosts prints one line per source: its number of peers and their list.
-func writeHosts(stdout io.Writer, pairs [][2]netip.Addr) error {
+// writeHosts prints one line per source: its number of peers and their list; with
+// asJSON, {"saddr":"10.0.0.1","count":3,"daddrs":["8.8.8.8","10.0.0.53","10.0.0.54"]}.
+func writeHosts(stdout io.Writer, pairs [][2]netip.Addr, asJSON bool) error {
 	var b strings.Builder
 	for i := 0; i < len(pairs); {
 		j := i + 1
@@ -105,6 +112,21 @@ func writeHosts(stdout io.Writer, pairs [][2]netip.Addr) error {
 		}
 		ds := pairs[i:j]
 		b.Reset()
+		if asJSON {
+			fmt.Fprintf(&b, `{"saddr":"%s","count":%d,"daddrs":[`, pairs[i][0], len(ds))
+			for k, d := range ds {
+				if k > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"%s"`, d[1])
+			}
+			b.WriteString("]}\n")
+			if _, err := io.WriteString(stdout, b.String()); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
 		fmt.Fprintf(&b, "%s: (%d) ", pairs[i][0], len(ds))
 		writeRuns(&b, len(ds), func(k int) (string, bool) {
 			return ds[k][1].String(), k > 0 && ds[k-1][1].Next() == ds[k][1]
@@ -148,8 +170,18 @@ func writeRuns(b *strings.Builder, n int, item func(i int) (text string, follows
 	}
 }
 
+// lookupFormat is how hostLookup prints: a padded table (times as text, or with -u
+// seconds since the epoch), the same columns separated by delim (-c), or JSON Lines
+// (times in RFC 3339, or with -u seconds).
+type lookupFormat struct {
+	epoch, json bool
+	delim       string
+}
+
 // hostLookup answers `hosts -R ARCHIVE ADDR...` from the archive's address index.
-func hostLookup(arch string, args []string, epoch bool, stdout, stderr io.Writer) error {
+func hostLookup(arch string, args []string, f lookupFormat, stdout, stderr io.Writer) error {
+	epoch := f.epoch
+	f.delim = strings.NewReplacer(`\t`, "\t", `\s`, " ").Replace(f.delim)
 	var addrs []netip.Addr
 	for _, s := range args {
 		a, err := netip.ParseAddr(s)
@@ -171,7 +203,19 @@ func hostLookup(arch string, args []string, epoch bool, stdout, stderr io.Writer
 		}
 		return time.Unix(0, ns).Local().Format("2006/01/02.15:04:05.000000")
 	}
-	fmt.Fprintf(stdout, "%-39s %10s %26s %26s %10s %8s\n", "Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments")
+	switch {
+	case f.json:
+	case f.delim != "":
+		fmt.Fprintln(stdout, strings.Join([]string{"Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments"}, f.delim))
+	default:
+		fmt.Fprintf(stdout, "%-39s %10s %26s %26s %10s %8s\n", "Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments")
+	}
+	jsonWhen := func(ns int64) string {
+		if epoch {
+			return fmt.Sprintf("%.6f", float64(ns)/1e9)
+		}
+		return `"` + time.Unix(0, ns).UTC().Format(time.RFC3339Nano) + `"`
+	}
 	found := 0
 	for _, addr := range addrs {
 		seen, err := a.Host(addr)
@@ -180,7 +224,16 @@ func hostLookup(arch string, args []string, epoch bool, stdout, stderr io.Writer
 		}
 		for _, h := range seen {
 			found++
-			fmt.Fprintf(stdout, "%-39s %10d %26s %26s %10d %8d\n", strings.TrimPrefix(addr.String(), "::ffff:"), h.SrcID, when(h.First), when(h.Last), h.Records, h.Segments)
+			a := strings.TrimPrefix(addr.String(), "::ffff:")
+			switch {
+			case f.json:
+				fmt.Fprintf(stdout, `{"addr":"%s","srcid":%d,"first":%s,"last":%s,"records":%d,"segments":%d}`+"\n",
+					a, h.SrcID, jsonWhen(h.First), jsonWhen(h.Last), h.Records, h.Segments)
+			case f.delim != "":
+				fmt.Fprintln(stdout, strings.Join([]string{a, fmt.Sprint(h.SrcID), when(h.First), when(h.Last), fmt.Sprint(h.Records), fmt.Sprint(h.Segments)}, f.delim))
+			default:
+				fmt.Fprintf(stdout, "%-39s %10d %26s %26s %10d %8d\n", a, h.SrcID, when(h.First), when(h.Last), h.Records, h.Segments)
+			}
 		}
 	}
 	if found == 0 {

@@ -13,7 +13,7 @@ import (
 	"panoptes/record"
 )
 
-const portsUsage = "-r FILE | -R ARCHIVE [-t RANGE] [-M dst|src] [-- FILTER]"
+const portsUsage = "-r FILE | -R ARCHIVE [-t RANGE] [-M dst|src] [--json] [-- FILTER]"
 
 // PortsMain is `panoptes ports`, Argus's raports: a port inventory. For each address
 // and transport protocol, the ports it served (-M dst, the default: destination
@@ -34,6 +34,9 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if err := cli.IntRange("--max-keys", *maxKeys, 1, math.MaxInt32); err != nil {
 		return err
+	}
+	if o.Delim != "" {
+		return refuseDelim("ports", "ports")
 	}
 	var src bool
 	switch *mode {
@@ -70,7 +73,7 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(set) == 0 {
 		return cli.ErrNoMatch
 	}
-	return writePorts(stdout, sortedPorts(set), o.Format.Numeric)
+	return writePorts(stdout, sortedPorts(set), o.Format.Numeric, o.JSON)
 }
 
 // portKey is one port an address serves or uses.
@@ -104,8 +107,8 @@ func sortedPorts(set map[portKey]struct{}) []portKey {
 }
 
 // writePorts prints one line per address and protocol: its number of ports and their
-// list.
-func writePorts(stdout io.Writer, keys []portKey, numeric bool) error {
+// list; with asJSON, {"addr":"10.0.0.80","proto":"tcp","count":3,"ports":[22,80,81]}.
+func writePorts(stdout io.Writer, keys []portKey, numeric, asJSON bool) error {
 	var b strings.Builder
 	var pr record.Record
 	for i := 0; i < len(keys); {
@@ -116,6 +119,21 @@ func writePorts(stdout io.Writer, keys []portKey, numeric bool) error {
 		ps := keys[i:j]
 		pr.Family, pr.Proto = 4, keys[i].proto
 		b.Reset()
+		if asJSON {
+			fmt.Fprintf(&b, `{"addr":"%s","proto":%s,"count":%d,"ports":[`, keys[i].addr, jsonString(string(record.AppendProto(nil, &pr, numeric))), len(ps))
+			for k, p := range ps {
+				if k > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strconv.Itoa(int(p.port)))
+			}
+			b.WriteString("]}\n")
+			if _, err := io.WriteString(stdout, b.String()); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s: (%d) ", keys[i].addr, record.AppendProto(nil, &pr, numeric), len(ps))
 		writeRuns(&b, len(ps), func(k int) (string, bool) {
 			return strconv.Itoa(int(ps[k].port)), k > 0 && ps[k-1].port+1 == ps[k].port

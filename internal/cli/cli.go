@@ -46,13 +46,26 @@ func ExitCode(err error) int {
 	return ExitUsage
 }
 
-// NewFlagSet returns a flag set that reports errors instead of exiting, and prints its
-// usage to stderr.
+// Helper is a writer that wants a subcommand's flag set rather than its printed usage
+// when -h or --help asks for help. cmd/panoptes passes one as a subcommand's stderr: to
+// print help on stdout with the command's summary, and to build man pages and shell
+// completion from the flag sets themselves, so that they always say what --help says.
+type Helper interface {
+	io.Writer
+	Help(name, usage string, fs *pflag.FlagSet)
+}
+
+// NewFlagSet returns a flag set that reports errors instead of exiting. Asked for help,
+// it hands itself to stderr if stderr is a Helper, and otherwise prints its usage there.
 func NewFlagSet(name, usage string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	fs.Usage = func() {
+		if h, ok := stderr.(Helper); ok {
+			h.Help(name, usage, fs)
+			return
+		}
 		fmt.Fprintf(stderr, "usage: panoptes %s %s\n", name, usage)
 		fs.PrintDefaults()
 	}
