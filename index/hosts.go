@@ -94,12 +94,12 @@ type HostSeen struct {
 // A segment enters the address index when it is sealed: with no writer running, an
 // unsealed segment is one a writer left when it died, and its addresses are missing
 // until the archive is recovered; Host says so (once) through Logf.
-func (a *Archive) Host(addr netip.Addr) (seen []HostSeen, err error) {
-	if a.readOnly {
-		defer a.guard(&err)
+func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
+	seen, err := a.host(addr)
+	if err = a.failed(err); err != nil {
+		return nil, err
 	}
-	seen, err = a.host(addr)
-	return seen, a.indexErr(err)
+	return seen, nil
 }
 
 func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {

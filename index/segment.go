@@ -56,6 +56,12 @@ var (
 	// ErrCorrupt marks a segment or block that does not decode; the error names the
 	// file and the byte offset.
 	ErrCorrupt = errors.New("corrupt archive data")
+
+	// ErrNewer marks a segment or index written by a newer panoptes, in a format version
+	// past the one this one reads: refused, and never taken for damage (no recovery,
+	// rebuild or repair cuts, removes or re-indexes it). It is record.ErrNewer, so one
+	// errors.Is test covers record streams too.
+	ErrNewer = record.ErrNewer
 )
 
 // BlockInfo describes one block of a segment.
@@ -93,8 +99,13 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 	if [4]byte(h[:4]) != segMagic {
 		return segmentHeader{}, fmt.Errorf("%s: %w: not a segment (magic %x) at byte 0", name, ErrCorrupt, h[:4])
 	}
+	if h[4] > segVersion {
+		// Not damage: a newer panoptes wrote it. Nothing may cut or remove it.
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads up to %d (upgrade panoptes to read it)",
+			name, ErrNewer, h[4], segVersion)
+	}
 	if h[4] != segVersion {
-		return segmentHeader{}, fmt.Errorf("%s: segment version %d at byte 4, this panoptes reads %d", name, h[4], segVersion)
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads %d", name, record.ErrVersion, h[4], segVersion)
 	}
 	sh := segmentHeader{srcid: binary.LittleEndian.Uint32(h[8:]), spanStart: int64(binary.LittleEndian.Uint64(h[12:]))}
 	n := int64(binary.LittleEndian.Uint32(h[20:]))

@@ -152,8 +152,13 @@ const MaxRecordLen = 1 << 12
 
 // Errors of this package, checked with errors.Is.
 var (
-	ErrBadMagic   = errors.New("not a panoptes record stream (bad magic)")
-	ErrVersion    = errors.New("unsupported record format version")
+	ErrBadMagic = errors.New("not a panoptes record stream (bad magic)")
+	ErrVersion  = errors.New("unsupported record format version")
+	// ErrNewer marks a file (stream, archive segment, archive index) written by a newer
+	// panoptes in a format version past the one this one reads. It is never damage:
+	// nothing that repairs damage (appending after a torn tail, archive recovery,
+	// rebuild) cuts or removes what carries it. Errors wrapping it also wrap ErrVersion.
+	ErrNewer      = errors.New("written by a newer panoptes")
 	ErrCorrupt    = errors.New("corrupt record")
 	ErrTruncated  = errors.New("truncated record")
 	ErrBadHeader  = errors.New("corrupt stream header")
