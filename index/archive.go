@@ -703,10 +703,10 @@ func (a *Archive) sealRecovered(s segment) error {
 // away complete blocks.
 func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File, path string) (as addrSet, st RebuildStats, end int64, err error) {
 	as = addrSet{}
-	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 		st.Blocks++
 		st.Records += int(info.Records)
-		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+		if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
 			return err
 		}
 		return indexBlock(batch, segid, &info)
@@ -958,7 +958,7 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 			return err
 		}
 		var recs []*record.Record
-		buf, recs, err = readBlockRecords(f, b.info.Offset, buf, keep)
+		buf, recs, err = readBlockRecords(f, sf.wire[b.seg.id], b.info.Offset, buf, keep)
 		sf.done(i, b)
 		if err != nil {
 			if err = a.damaged(f.Name(), b, err); err != nil {
@@ -988,14 +988,14 @@ func sortBlocks(blocks []blockRef) {
 // readBlockRecords reads the block at off and returns copies of the records keep
 // accepts: all of them, or none and the error if the block is damaged (so a block that
 // fails halfway adds nothing). buf is reused for the decompressed bytes.
-func readBlockRecords(f *os.File, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
+func readBlockRecords(f *os.File, wire *[256]int8, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
 	_, raw, err := readBlock(f, off, f.Name(), buf)
 	if err != nil {
 		return buf, nil, err
 	}
 	var recs []*record.Record
 	var rec record.Record
-	err = decodeRecords(raw, off, f.Name(), &rec, func(r *record.Record) error {
+	err = decodeRecords(raw, wire, off, f.Name(), &rec, func(r *record.Record) error {
 		if keep(r) {
 			c := *r
 			if r.Man != nil {
@@ -1036,12 +1036,13 @@ const maxSegFiles = 64
 type segFiles struct {
 	a       *Archive
 	open    map[uint64]*os.File
-	last    map[uint64]int // segment id -> index of its last block
+	wire    map[uint64]*[256]int8 // segment id -> its field schema (nil: damaged header)
+	last    map[uint64]int        // segment id -> index of its last block
 	skipped map[uint64]bool
 }
 
 func newSegFiles(a *Archive, blocks []blockRef) *segFiles {
-	sf := &segFiles{a: a, open: map[uint64]*os.File{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
+	sf := &segFiles{a: a, open: map[uint64]*os.File{}, wire: map[uint64]*[256]int8{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
 	for i, b := range blocks {
 		sf.last[b.seg.id] = i
 	}
@@ -1076,7 +1077,15 @@ func (sf *segFiles) get(i int, b blockRef) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
 	}
-	sf.open[b.seg.id] = f
+	// The header gives the field schema the blocks decode with. A newer format is an
+	// error of the query (its blocks would look damaged); a damaged header is not: the
+	// blocks need nothing from it but the schema, and this version's is taken.
+	sh, err := readSegmentHeader(f, f.Name())
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		f.Close()
+		return nil, err
+	}
+	sf.open[b.seg.id], sf.wire[b.seg.id] = f, sh.wire
 	return f, nil
 }
 

@@ -69,9 +69,9 @@ func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) err
 }
 
 // addrsOfBlocks collects the addresses of a segment's records from its blocks' raw bytes.
-func addrsOfBlock(as addrSet, raw []byte, off int64, name string) error {
+func addrsOfBlock(as addrSet, raw []byte, wire *[256]int8, off int64, name string) error {
 	var rec record.Record
-	return decodeRecords(raw, off, name, &rec, func(r *record.Record) error {
+	return decodeRecords(raw, wire, off, name, &rec, func(r *record.Record) error {
 		as.add(r)
 		return nil
 	})

@@ -339,9 +339,9 @@ func (a *Archive) verify() ([]string, error) {
 			return nil, err
 		}
 		as := addrSet{}
-		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 			if is.sealed {
-				if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+				if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
 					return err
 				}
 			}
