@@ -838,6 +838,9 @@ func (a *Archive) unsealedBlocks(s segment) ([]BlockInfo, error) {
 	}
 	defer f.Close()
 	infos, end, err := walkBlockHeaders(f, f.Name())
+	if errors.Is(err, ErrNewer) {
+		return nil, err // not a torn tail: blocks this panoptes cannot read
+	}
 	if err != nil && !a.snapshot && nextBlock(f, end+1) >= 0 {
 		a.logf("warning: %s: unsealed segment not readable past byte %d (%v); the archive needs recovery (panoptes index verify --repair)",
 			f.Name(), end, err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"panoptes/record"
 )
 
 // firstSegment returns the path of the first sealed segment file under dir.
@@ -35,6 +37,14 @@ func newerSegment(b []byte) []byte {
 	return c
 }
 
+// newerStreamHeader returns a copy of segment b whose record stream header (after the
+// segment's own) claims a stream version one past ours.
+func newerStreamHeader(b []byte) []byte {
+	c := bytes.Clone(b)
+	c[segHeaderSize+4] = record.Version + 1
+	return c
+}
+
 // TestNewerSegmentIsNeverDamage: a segment written by a newer panoptes (a version byte
 // past ours) is refused with one line naming it and both versions, and no repair path
 // treats it as damage: recovery of an unsealed or orphan segment, a rebuild and a
@@ -46,14 +56,20 @@ func TestNewerSegmentIsNeverDamage(t *testing.T) {
 		name string
 		// plant puts the newer segment into the archive and returns its path.
 		plant func(t *testing.T, dir, seg string, newer []byte) string
-		// run is the repair path.
+		// run is the repair (or read) path.
 		run func(dir string) error
+		// newer makes the newer segment from one of ours.
+		newer func([]byte) []byte
 	}{
-		{"unsealed-recovered-on-open", plantTmp, openWritable},
-		{"orphan-recovered-on-open", plantOrphan, openWritable},
-		{"sealed-rebuild", plantSealed, rebuild},
-		{"unsealed-rebuild", plantTmp, rebuild},
-		{"sealed-verify-repair", plantSealed, verifyRepair},
+		{"unsealed-recovered-on-open", plantTmp, openWritable, newerSegment},
+		{"orphan-recovered-on-open", plantOrphan, openWritable, newerSegment},
+		{"sealed-rebuild", plantSealed, rebuild, newerSegment},
+		{"unsealed-rebuild", plantTmp, rebuild, newerSegment},
+		{"sealed-verify-repair", plantSealed, verifyRepair, newerSegment},
+		{"sealed-query", plantSealed, scanReadOnly, newerSegment},
+		{"unsealed-query", plantTmp, scanReadOnly, newerSegment},
+		{"stream-header-recovered-on-open", plantTmp, openWritable, newerStreamHeader},
+		{"stream-header-rebuild", plantSealed, rebuild, newerStreamHeader},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +80,7 @@ func TestNewerSegmentIsNeverDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			newer := newerSegment(b)
+			newer := tc.newer(b)
 			path := tc.plant(t, dir, seg, newer)
 			err = tc.run(dir)
 			if !errors.Is(err, ErrNewer) {
@@ -136,6 +152,15 @@ func openWritable(dir string) error {
 		a.Close()
 	}
 	return err
+}
+
+func scanReadOnly(dir string) error {
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Scan(nil, func(*record.Record) error { return nil })
 }
 
 func rebuild(dir string) error {
