@@ -371,8 +371,8 @@ func (a *Archive) publishSnapshot() error {
 	return nil
 }
 
-// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (a panic in a reader,
-// an exit in a writer) when it finds a damaged index file: the read that found it
+// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (which would stop the
+// whole archive with ErrIndexFailed) when it finds a damaged index file: the read that found it
 // returns the error, which the caller reports as damage of the index (indexErr).
 func corruptionIsAnError() *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
