@@ -78,6 +78,7 @@ const (
 type Archive struct {
 	dir      string
 	db       *pebble.DB
+	fatal    *fatalLogger // what Pebble could not go on from
 	logf     func(format string, args ...any)
 	readOnly bool
 	now      func() int64     // ns since the epoch; see trustedClock
@@ -154,10 +155,7 @@ func Open(dir string, o Options) (*Archive, error) {
 				dir, st.Bavail*uint64(st.Bsize), minFreeToWrite)
 		}
 	}
-	var logger pebble.Logger = quietLogger{}
-	if !o.ReadOnly {
-		logger = writerLogger{dir: dir}
-	}
+	logger := &fatalLogger{dir: dir, readOnly: o.ReadOnly}
 	listener := corruptionIsAnError()
 	var opened atomic.Bool // until Open returns, the damage reaches its caller as an error
 	if !o.ReadOnly {
@@ -167,7 +165,7 @@ func Open(dir string, o Options) (*Archive, error) {
 	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
-		db, err = openSnapshot(dir)
+		db, err = openSnapshot(dir, logger)
 		snapshot = true
 	}
 	if err != nil {
@@ -181,20 +179,86 @@ func Open(dir string, o Options) (*Archive, error) {
 		// manifest): the user sees the first.
 		return nil, fmt.Errorf("archive %s: opening the index: %w (panoptes index rebuild %s recreates it from the segments)", dir, oneLine{err}, dir)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot,
+	if ferr := logger.err(); ferr != nil {
+		db.Close()
+		return nil, ferr
+	}
+	a := &Archive{dir: dir, db: db, fatal: logger, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot,
 		now: trustedClock(time.Now(), time.Now)}
+	if err := a.checkVersion(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if !o.ReadOnly {
-		if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
-			db.Close()
-			return nil, err
-		}
 		if err := a.recover(); err != nil {
 			db.Close()
-			return nil, indexErr(dir, err)
+			return nil, a.failed(err)
 		}
 	}
 	opened.Store(true)
 	return a, nil
+}
+
+// indexMigrations upgrade an index of an older format version in place: entry v turns
+// version v into v+1. Version 1 is the first format, so there is none yet; a format
+// change adds its step here (or, as the index is derived data, a step that rebuilds it
+// from the segments), and a fixture of the old format under testdata/ that the tests
+// open.
+var indexMigrations = map[uint32]func(*Archive) error{}
+
+// checkVersion checks the index's format version ('m' "version"): a newer one is
+// refused (ErrNewer) before anything is read or written; an older one is migrated by
+// a writer, and read by a reader as far as indexMigrations allows. An index without the
+// entry is an empty one a writer has not opened yet: a writer records the version.
+func (a *Archive) checkVersion() error {
+	name := filepath.Join(a.dir, "index")
+	v, closer, err := a.db.Get([]byte("mversion"))
+	if errors.Is(err, pebble.ErrNotFound) {
+		if a.readOnly {
+			return nil
+		}
+		return a.setVersion()
+	}
+	if err != nil {
+		return a.failed(err)
+	}
+	if len(v) != 4 {
+		closer.Close()
+		return fmt.Errorf("%s: %w: format version entry of %d bytes, want 4 (panoptes index rebuild %s recreates the index)", name, ErrCorrupt, len(v), a.dir)
+	}
+	n := binary.BigEndian.Uint32(v)
+	closer.Close()
+	switch {
+	case n > indexVersion:
+		return fmt.Errorf("%s: %w: index format version %d, this panoptes reads up to %d (upgrade panoptes to read it)", name, ErrNewer, n, indexVersion)
+	case n == indexVersion:
+		return nil
+	}
+	for ; n < indexVersion; n++ {
+		step, ok := indexMigrations[n]
+		if !ok {
+			return fmt.Errorf("%s: %w: index format version %d, which this panoptes cannot migrate (panoptes index rebuild %s recreates the index from the segments)",
+				name, record.ErrVersion, n, a.dir)
+		}
+		if a.readOnly {
+			continue // read as it is: each step's reader-side support is in the code
+		}
+		if err := step(a); err != nil {
+			return fmt.Errorf("%s: migrating from format version %d: %w", name, n, a.failed(err))
+		}
+	}
+	if a.readOnly {
+		return nil
+	}
+	return a.setVersion()
+}
+
+// setVersion records the format version of the index this panoptes writes.
+func (a *Archive) setVersion() error {
+	if err := a.db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
+		return a.failed(err)
+	}
+	return a.failed(nil)
 }
 
 // Close closes the index.
@@ -205,11 +269,13 @@ func Open(dir string, o Options) (*Archive, error) {
 // a 50 ms time to first record, with a 1.8 MB log). On a nearly full disk the log is
 // left to replay.
 func (a *Archive) Close() error {
-	var err error
+	// After a fatal error of Pebble nothing more is written to the index (the next
+	// open replays or rebuilds it); the error is the archive's, and Close returns it.
+	err := a.fatal.err()
 	// Pebble retries a write that fails for want of space rather than failing it: flush
 	// only with room for the memtable several times over, else leave the log to replay.
 	var st syscall.Statfs_t
-	if !a.readOnly && syscall.Statfs(a.dir, &st) == nil &&
+	if err == nil && !a.readOnly && syscall.Statfs(a.dir, &st) == nil &&
 		st.Bavail*uint64(st.Bsize) >= minFreeToWrite+4*a.db.Metrics().MemTable.Size {
 		if ferr := a.db.Flush(); ferr != nil {
 			err = fmt.Errorf("archive %s: flushing the index: %w", a.dir, ferr)
@@ -258,12 +324,12 @@ func snapshotDirs(dir string) []string {
 	return out
 }
 
-func openSnapshot(dir string) (*pebble.DB, error) {
+func openSnapshot(dir string, logger pebble.Logger) (*pebble.DB, error) {
 	snaps := snapshotDirs(dir)
 	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
 	for i := len(snaps) - 1; i >= 0; i-- {
 		var db *pebble.DB
-		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: quietLogger{}, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()}); err == nil {
+		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: logger, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()}); err == nil {
 			return db, nil
 		}
 	}
@@ -305,8 +371,8 @@ func (a *Archive) publishSnapshot() error {
 	return nil
 }
 
-// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (a panic in a reader,
-// an exit in a writer) when it finds a damaged index file: the read that found it
+// corruptionIsAnError keeps Pebble from calling its logger's Fatalf (which would stop the
+// whole archive with ErrIndexFailed) when it finds a damaged index file: the read that found it
 // returns the error, which the caller reports as damage of the index (indexErr).
 func corruptionIsAnError() *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
@@ -353,34 +419,56 @@ func firstLine(s string) string {
 	return s
 }
 
-// guard turns a panic of Pebble's fatal path into an error (a reader's quietLogger panics
-// there): a file of the index that vanished or that Pebble cannot read.
-func (a *Archive) guard(err *error) {
-	if p := recover(); p != nil {
-		*err = fmt.Errorf("archive %s: %w: the index could not be read (%s); run it again, and if it fails again, panoptes index rebuild %s recreates the index from the segments",
-			a.dir, ErrCorrupt, firstLine(fmt.Sprint(p)), a.dir)
+// ErrIndexFailed marks an error Pebble could not go on from (its logger's Fatalf: a
+// commit to the index that failed halfway, a manifest that could not be written, a file
+// of the index that vanished under a reader). The archive stops there: every operation
+// after it returns the same error. The segment files are untouched, and the next
+// writable open (or `panoptes index rebuild`) re-derives the index from them.
+var ErrIndexFailed = errors.New("the index failed")
+
+// fatalLogger is the Pebble logger of an archive. Pebble calls Fatalf where it cannot go
+// on and expects the process to end; a library must not end it, so the first such error
+// is recorded and returned by the archive's operations (err), which check it after every
+// call into Pebble that can meet it. Pebble goes on after Fatalf returns (its own
+// NoopLoggerAndTracer does the same); what it does afterwards is not trusted: the
+// archive refuses further work.
+type fatalLogger struct {
+	dir      string
+	readOnly bool
+	failed   atomic.Pointer[error] // the first; an atomic load, as writers check per record
+}
+
+func (*fatalLogger) Infof(string, ...any)  {}
+func (*fatalLogger) Errorf(string, ...any) {}
+func (l *fatalLogger) Fatalf(format string, args ...any) {
+	msg := firstLine(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	err := fmt.Errorf("archive %s: %w: the index cannot be written (%s); the segments written so far are kept and the next open re-indexes them",
+		l.dir, ErrIndexFailed, msg)
+	if l.readOnly {
+		err = fmt.Errorf("archive %s: %w: the index could not be read (%s); run it again, and if it fails again, panoptes index rebuild %s recreates the index from the segments",
+			l.dir, ErrIndexFailed, msg, l.dir)
 	}
+	l.failed.CompareAndSwap(nil, &err)
 }
 
-// writerLogger ends a writing process with one line when Pebble meets an error it
-// cannot continue from (a full disk under the index): every block already written is in
-// its segment file, and the next open (or `index rebuild`) re-derives the index.
-type writerLogger struct{ dir string }
-
-func (writerLogger) Infof(string, ...any)  {}
-func (writerLogger) Errorf(string, ...any) {}
-func (l writerLogger) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "panoptes: archive %s: the index cannot be written (%s); the segments written so far are kept and the next open re-indexes them\n",
-		l.dir, strings.TrimSpace(fmt.Sprintf(format, args...)))
-	os.Exit(2)
+// err returns the error Pebble called fatal, if any.
+func (l *fatalLogger) err() error {
+	if l == nil {
+		return nil
+	}
+	if p := l.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+// failed returns the archive's fatal index error, if Pebble met one; else err, turned
+// into one line if it is damage of the index (indexErr).
+func (a *Archive) failed(err error) error {
+	if ferr := a.fatal.err(); ferr != nil {
+		return ferr
+	}
+	return a.indexErr(err)
 }
 
 // segment is an index entry for a segment file.
@@ -557,6 +645,11 @@ func (a *Archive) sealRecovered(s segment) error {
 		return fmt.Errorf("recovering %s: %w", tmp, err)
 	}
 	sh, herr := readSegmentHeader(f, tmp)
+	if herr != nil && !errors.Is(herr, ErrCorrupt) {
+		// A newer format (or an unknown one) is not a header cut short: refuse it,
+		// and leave it as it is.
+		return fmt.Errorf("recovering: %w", herr)
+	}
 	if (herr != nil || fi.Size() < sh.size) && nextBlock(f, 0) < 0 {
 		// Died while writing the header: the segment holds no block, nothing was
 		// acknowledged from it. (A damaged header before whole blocks is not removed:
@@ -575,6 +668,9 @@ func (a *Archive) sealRecovered(s segment) error {
 	batch := a.db.NewBatch()
 	defer batch.Close()
 	as, _, end, scanErr := a.indexSegmentFile(batch, s.id, f, tmp)
+	if scanErr != nil && !isDamage(scanErr) {
+		return fmt.Errorf("recovering %s: %w", tmp, scanErr)
+	}
 	if scanErr != nil {
 		a.logf("archive: %s: keeping %d bytes of complete blocks, truncating a torn block at byte %d (%v; file was %d bytes)",
 			tmp, end, end, scanErr, fi.Size())
@@ -607,10 +703,10 @@ func (a *Archive) sealRecovered(s segment) error {
 // away complete blocks.
 func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File, path string) (as addrSet, st RebuildStats, end int64, err error) {
 	as = addrSet{}
-	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 		st.Blocks++
 		st.Records += int(info.Records)
-		if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+		if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
 			return err
 		}
 		return indexBlock(batch, segid, &info)
@@ -623,6 +719,13 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 		}
 	})
 	return as, st, end, err
+}
+
+// isDamage says whether err is damage of a segment (ErrCorrupt, or a record in it that
+// does not decode), which recovery and rebuild may cut off a segment's tail; an error
+// of another kind (a newer format, an I/O error) leaves the file alone.
+func isDamage(err error) bool {
+	return !errors.Is(err, ErrNewer) && (errors.Is(err, ErrCorrupt) || errors.Is(err, record.ErrCorrupt))
 }
 
 // damageKey is the key recording a damaged block: verify then knows the damage as
@@ -665,18 +768,18 @@ func syncDir(dir string) {
 // Query calls fn for every record of the archive that passes match and whose time span
 // intersects [t0, t1] (ns, inclusive), in order of start time. It reads only the blocks
 // the time index lists for those buckets.
-func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) (err error) {
-	if a.readOnly {
-		// Pebble may treat a file that vanished under a reader (a snapshot removed
-		// under a long query) as fatal and call the logger's Fatalf, which panics.
-		defer a.guard(&err)
+func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) error {
+	if err := a.fatal.err(); err != nil {
+		return err
 	}
 	blocks, err := a.blocksFor(t0, t1)
 	if err == nil && a.readOnly {
 		blocks, err = a.addUnindexed(blocks, t0, t1)
 	}
-	if err != nil {
-		return a.indexErr(err)
+	// Pebble may call a file that vanished under a reader (a snapshot removed under a
+	// long query) fatal: its iterators then end early, and the answer is not whole.
+	if err := a.failed(err); err != nil {
+		return err
 	}
 	return a.readBlocks(blocks, func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))
@@ -735,6 +838,9 @@ func (a *Archive) unsealedBlocks(s segment) ([]BlockInfo, error) {
 	}
 	defer f.Close()
 	infos, end, err := walkBlockHeaders(f, f.Name())
+	if errors.Is(err, ErrNewer) {
+		return nil, err // not a torn tail: blocks this panoptes cannot read
+	}
 	if err != nil && !a.snapshot && nextBlock(f, end+1) >= 0 {
 		a.logf("warning: %s: unsealed segment not readable past byte %d (%v); the archive needs recovery (panoptes index verify --repair)",
 			f.Name(), end, err)
@@ -855,7 +961,7 @@ func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, 
 			return err
 		}
 		var recs []*record.Record
-		buf, recs, err = readBlockRecords(f, b.info.Offset, buf, keep)
+		buf, recs, err = readBlockRecords(f, sf.wire[b.seg.id], b.info.Offset, buf, keep)
 		sf.done(i, b)
 		if err != nil {
 			if err = a.damaged(f.Name(), b, err); err != nil {
@@ -885,14 +991,14 @@ func sortBlocks(blocks []blockRef) {
 // readBlockRecords reads the block at off and returns copies of the records keep
 // accepts: all of them, or none and the error if the block is damaged (so a block that
 // fails halfway adds nothing). buf is reused for the decompressed bytes.
-func readBlockRecords(f *os.File, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
+func readBlockRecords(f *os.File, wire *[256]int8, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
 	_, raw, err := readBlock(f, off, f.Name(), buf)
 	if err != nil {
 		return buf, nil, err
 	}
 	var recs []*record.Record
 	var rec record.Record
-	err = decodeRecords(raw, off, f.Name(), &rec, func(r *record.Record) error {
+	err = decodeRecords(raw, wire, off, f.Name(), &rec, func(r *record.Record) error {
 		if keep(r) {
 			c := *r
 			if r.Man != nil {
@@ -933,12 +1039,13 @@ const maxSegFiles = 64
 type segFiles struct {
 	a       *Archive
 	open    map[uint64]*os.File
-	last    map[uint64]int // segment id -> index of its last block
+	wire    map[uint64]*[256]int8 // segment id -> its field schema (nil: damaged header)
+	last    map[uint64]int        // segment id -> index of its last block
 	skipped map[uint64]bool
 }
 
 func newSegFiles(a *Archive, blocks []blockRef) *segFiles {
-	sf := &segFiles{a: a, open: map[uint64]*os.File{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
+	sf := &segFiles{a: a, open: map[uint64]*os.File{}, wire: map[uint64]*[256]int8{}, last: map[uint64]int{}, skipped: map[uint64]bool{}}
 	for i, b := range blocks {
 		sf.last[b.seg.id] = i
 	}
@@ -973,7 +1080,15 @@ func (sf *segFiles) get(i int, b blockRef) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: segment %d: %w", b.seg.id, err)
 	}
-	sf.open[b.seg.id] = f
+	// The header gives the field schema the blocks decode with. A newer format is an
+	// error of the query (its blocks would look damaged); a damaged header is not: the
+	// blocks need nothing from it but the schema, and this version's is taken.
+	sh, err := readSegmentHeader(f, f.Name())
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		f.Close()
+		return nil, err
+	}
+	sf.open[b.seg.id], sf.wire[b.seg.id] = f, sh.wire
 	return f, nil
 }
 

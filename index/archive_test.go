@@ -315,7 +315,7 @@ func FuzzReadBlock(f *testing.F) {
 			return
 		}
 		var rec record.Record
-		if err := decodeRecords(out, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
+		if err := decodeRecords(out, nil, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
 			namesFileAndOffset(t, err)
 		}
 	})
@@ -340,11 +340,11 @@ func FuzzScanSegment(f *testing.F) {
 	f.Add([]byte("PNSG"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rec record.Record
-		end, err := scanSegmentKeeping(readerAt(data), "fuzz", func(info BlockInfo, raw []byte) error {
+		end, err := scanSegmentKeeping(readerAt(data), "fuzz", func(info BlockInfo, raw []byte, wire *[256]int8) error {
 			if info.Offset < 0 || info.Offset+info.Length > int64(len(data)) {
 				t.Fatalf("block at %d+%d outside a %d-byte file", info.Offset, info.Length, len(data))
 			}
-			return decodeRecords(raw, info.Offset, "fuzz", &rec, func(*record.Record) error { return nil })
+			return decodeRecords(raw, wire, info.Offset, "fuzz", &rec, func(*record.Record) error { return nil })
 		}, func(off, next int64, err error) {
 			if next <= off || next > int64(len(data)) {
 				t.Fatalf("skip from %d to %d in a %d-byte file", off, next, len(data))
@@ -658,7 +658,7 @@ func TestRecoverOrphanSegments(t *testing.T) {
 
 func countSegRecords(t *testing.T, path string) int {
 	n := 0
-	if _, err := scanSegment(mustOpen(t, path), path, func(info BlockInfo, _ []byte) error {
+	if _, err := scanSegment(mustOpen(t, path), path, func(info BlockInfo, _ []byte, _ *[256]int8) error {
 		n += int(info.Records)
 		return nil
 	}); err != nil {
@@ -685,7 +685,7 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 		t.Fatal("no segment with 3 blocks")
 	}
 	var blocks []BlockInfo
-	scanSegment(mustOpen(t, seg), seg, func(info BlockInfo, _ []byte) error {
+	scanSegment(mustOpen(t, seg), seg, func(info BlockInfo, _ []byte, _ *[256]int8) error {
 		blocks = append(blocks, info)
 		return nil
 	})
@@ -733,7 +733,7 @@ func TestRebuildKeepsBlocksAfterDamage(t *testing.T) {
 
 func countBlocks(t *testing.T, path string) int {
 	n := 0
-	scanSegment(mustOpen(t, path), path, func(BlockInfo, []byte) error { n++; return nil })
+	scanSegment(mustOpen(t, path), path, func(BlockInfo, []byte, *[256]int8) error { n++; return nil })
 	return n
 }
 

@@ -69,9 +69,9 @@ func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) err
 }
 
 // addrsOfBlocks collects the addresses of a segment's records from its blocks' raw bytes.
-func addrsOfBlock(as addrSet, raw []byte, off int64, name string) error {
+func addrsOfBlock(as addrSet, raw []byte, wire *[256]int8, off int64, name string) error {
 	var rec record.Record
-	return decodeRecords(raw, off, name, &rec, func(r *record.Record) error {
+	return decodeRecords(raw, wire, off, name, &rec, func(r *record.Record) error {
 		as.add(r)
 		return nil
 	})
@@ -94,12 +94,12 @@ type HostSeen struct {
 // A segment enters the address index when it is sealed: with no writer running, an
 // unsealed segment is one a writer left when it died, and its addresses are missing
 // until the archive is recovered; Host says so (once) through Logf.
-func (a *Archive) Host(addr netip.Addr) (seen []HostSeen, err error) {
-	if a.readOnly {
-		defer a.guard(&err)
+func (a *Archive) Host(addr netip.Addr) ([]HostSeen, error) {
+	seen, err := a.host(addr)
+	if err = a.failed(err); err != nil {
+		return nil, err
 	}
-	seen, err = a.host(addr)
-	return seen, a.indexErr(err)
+	return seen, nil
 }
 
 func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -46,7 +47,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// verify only reads (it works on a full disk or while a writer runs); with --repair,
 	// an index that cannot be opened or read, or that disagrees, is rebuilt.
 	err = verify(dir, logf, stdout)
-	if err != nil && *repair {
+	if err != nil && *repair && !errors.Is(err, ErrNewer) {
 		fmt.Fprintf(stderr, "panoptes index: %v; rebuilding the index\n", err)
 		return rebuild()
 	}

@@ -112,17 +112,21 @@ func buildIndex(dir, fresh string, o Options, progress func(done, total int)) (R
 	if err := os.RemoveAll(fresh); err != nil { // left by a rebuild that died
 		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
 	}
-	db, err := pebble.Open(fresh, &pebble.Options{Logger: writerLogger{dir: dir}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()})
+	logger := &fatalLogger{dir: dir}
+	db, err := pebble.Open(fresh, &pebble.Options{Logger: logger, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()})
+	if err == nil {
+		err = logger.err()
+	}
 	if err != nil {
 		return RebuildStats{}, fmt.Errorf("archive %s: creating the new index: %w", dir, err)
 	}
-	a := &Archive{dir: dir, db: db, logf: o.Logf}
-	if err := db.Set([]byte("mversion"), binary.BigEndian.AppendUint32(nil, indexVersion), pebble.Sync); err != nil {
+	a := &Archive{dir: dir, db: db, fatal: logger, logf: o.Logf}
+	if err := a.setVersion(); err != nil {
 		db.Close()
 		return RebuildStats{}, err
 	}
 	st, err := a.Rebuild(progress)
-	if err != nil {
+	if err = a.failed(err); err != nil {
 		db.Close()
 		return st, err
 	}
@@ -233,6 +237,11 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		st.Blocks += fst.Blocks
 		st.Records += fst.Records
 		st.Damaged += fst.Damaged
+		if scanErr != nil && !isDamage(scanErr) {
+			f.Close()
+			batch.Close()
+			return st, scanErr
+		}
 		if scanErr != nil {
 			a.logf("archive: %s: truncating a torn or damaged block at byte %d (%v)", path, end, scanErr)
 			if err := f.Truncate(end); err != nil {
@@ -279,12 +288,12 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 // the archive is recovered (Open for writing: `index verify --repair`, or the next
 // writer). A segment renamed to its final name but not yet marked sealed is reported in
 // both cases.
-func (a *Archive) Verify() (diffs []string, err error) {
-	if a.readOnly {
-		defer a.guard(&err)
+func (a *Archive) Verify() ([]string, error) {
+	diffs, err := a.verify()
+	if err = a.failed(err); err != nil {
+		return nil, err
 	}
-	diffs, err = a.verify()
-	return diffs, a.indexErr(err)
+	return diffs, nil
 }
 
 func (a *Archive) verify() ([]string, error) {
@@ -330,9 +339,9 @@ func (a *Archive) verify() ([]string, error) {
 			return nil, err
 		}
 		as := addrSet{}
-		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte) error {
+		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 			if is.sealed {
-				if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+				if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
 					return err
 				}
 			}
@@ -354,6 +363,9 @@ func (a *Archive) verify() ([]string, error) {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v (%d bytes; the blocks from byte %d on are readable)", s.path, err, next-off, next))
 		})
 		f.Close()
+		if errors.Is(scanErr, ErrNewer) {
+			return nil, scanErr // not a difference to repair: this panoptes cannot read it
+		}
 		if scanErr != nil {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
 		}

@@ -189,8 +189,8 @@ func (a *Archive) deleteSegment(s segment) error {
 			return err
 		}
 		defer f.Close()
-		_, err = scanSegment(f, path, func(info BlockInfo, raw []byte) error {
-			if err := addrsOfBlock(as, raw, info.Offset, path); err != nil {
+		_, err = scanSegment(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
+			if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
 				return err
 			}
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {

@@ -56,6 +56,12 @@ var (
 	// ErrCorrupt marks a segment or block that does not decode; the error names the
 	// file and the byte offset.
 	ErrCorrupt = errors.New("corrupt archive data")
+
+	// ErrNewer marks a segment or index written by a newer panoptes, in a format version
+	// past the one this one reads: refused, and never taken for damage (no recovery,
+	// rebuild or repair cuts, removes or re-indexes it). It is record.ErrNewer, so one
+	// errors.Is test covers record streams too.
+	ErrNewer = record.ErrNewer
 )
 
 // BlockInfo describes one block of a segment.
@@ -83,6 +89,10 @@ type segmentHeader struct {
 	srcid     uint32
 	spanStart int64
 	size      int64 // header bytes, stream header included: where the first block starts
+	// wire is the field schema the stream header declares, for record.DecodeRecord: a
+	// segment a newer panoptes wrote with fields this one does not know decodes, those
+	// fields skipped. Nil (this version's own schema) if the header is damaged.
+	wire *[256]int8
 }
 
 func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
@@ -93,8 +103,13 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 	if [4]byte(h[:4]) != segMagic {
 		return segmentHeader{}, fmt.Errorf("%s: %w: not a segment (magic %x) at byte 0", name, ErrCorrupt, h[:4])
 	}
+	if h[4] > segVersion {
+		// Not damage: a newer panoptes wrote it. Nothing may cut or remove it.
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads up to %d (upgrade panoptes to read it)",
+			name, ErrNewer, h[4], segVersion)
+	}
 	if h[4] != segVersion {
-		return segmentHeader{}, fmt.Errorf("%s: segment version %d at byte 4, this panoptes reads %d", name, h[4], segVersion)
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads %d", name, record.ErrVersion, h[4], segVersion)
 	}
 	sh := segmentHeader{srcid: binary.LittleEndian.Uint32(h[8:]), spanStart: int64(binary.LittleEndian.Uint64(h[12:]))}
 	n := int64(binary.LittleEndian.Uint32(h[20:]))
@@ -102,12 +117,18 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 		return sh, fmt.Errorf("%s: %w: stream header of %d bytes at byte 20", name, ErrCorrupt, n)
 	}
 	sh.size = segHeaderSize + n
-	var last [1]byte
-	if n > 0 {
-		if _, err := f.ReadAt(last[:], sh.size-1); err != nil {
-			return sh, fmt.Errorf("%s: %w: segment header cut short (stream header of %d bytes at byte 20)", name, ErrCorrupt, n)
-		}
+	stream := make([]byte, n)
+	if _, err := f.ReadAt(stream, segHeaderSize); err != nil {
+		return sh, fmt.Errorf("%s: %w: segment header cut short (stream header of %d bytes at byte 20)", name, ErrCorrupt, n)
 	}
+	wire, err := record.ParseHeader(stream)
+	switch {
+	case errors.Is(err, record.ErrNewer):
+		return segmentHeader{}, fmt.Errorf("%s: stream header at byte %d: %w", name, segHeaderSize, err)
+	case err != nil:
+		return sh, fmt.Errorf("%s: %w: stream header at byte %d: %w", name, ErrCorrupt, segHeaderSize, err)
+	}
+	sh.wire = wire
 	return sh, nil
 }
 
@@ -186,14 +207,15 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 	return info, out, nil
 }
 
-// decodeRecords calls fn for every record in a block's raw bytes.
-func decodeRecords(raw []byte, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
+// decodeRecords calls fn for every record in a block's raw bytes, decoded with the
+// segment's field schema (wire; nil: this version's).
+func decodeRecords(raw []byte, wire *[256]int8, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
 	for p := 0; p < len(raw); {
 		l, k := binary.Uvarint(raw[p:])
 		if k <= 0 || l == 0 || l > record.MaxRecordLen || uint64(len(raw)-p-k) < l {
 			return fmt.Errorf("%s: %w: record framing in block at byte %d", name, ErrCorrupt, off)
 		}
-		if err := record.DecodeRecord(raw[p+k:p+k+int(l)], rec, nil); err != nil {
+		if err := record.DecodeRecord(raw[p+k:p+k+int(l)], rec, wire); err != nil {
 			return fmt.Errorf("%s: block at byte %d: %w", name, off, err)
 		}
 		if err := fn(rec); err != nil {
@@ -207,9 +229,13 @@ func decodeRecords(raw []byte, off int64, name string, rec *record.Record, fn fu
 // scanSegment walks a segment's blocks, calling fn with each complete block. It stops at
 // the first block that is not complete and returns the offset where the valid data ends
 // and the error that stopped it (nil at a clean end).
-func scanSegment(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte) error) (end int64, err error) {
+func scanSegment(f io.ReaderAt, name string, fn blockFunc) (end int64, err error) {
 	return scanSegmentKeeping(f, name, fn, nil)
 }
+
+// blockFunc receives a complete block of a segment: its raw (decompressed) records, and
+// the segment's field schema to decode them with (decodeRecords).
+type blockFunc func(info BlockInfo, raw []byte, wire *[256]int8) error
 
 // scanSegmentKeeping is scanSegment that looks past a damaged block: when a complete
 // block follows it (bytes changed in the middle of a segment, not a torn tail), skip is
@@ -218,7 +244,7 @@ func scanSegment(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte)
 // after it (a writer killed mid-block) ends the walk, as in scanSegment; a damaged
 // segment header before complete blocks is skipped the same way, as the range from byte
 // 0. A nil skip stops at the first damaged block.
-func scanSegmentKeeping(f io.ReaderAt, name string, fn func(info BlockInfo, raw []byte) error, skip func(off, next int64, err error)) (end int64, err error) {
+func scanSegmentKeeping(f io.ReaderAt, name string, fn blockFunc, skip func(off, next int64, err error)) (end int64, err error) {
 	sh, err := readSegmentHeader(f, name)
 	off := sh.size
 	if err != nil {
@@ -255,7 +281,7 @@ func scanSegmentKeeping(f io.ReaderAt, name string, fn func(info BlockInfo, raw 
 			continue
 		}
 		buf = raw
-		if err := fn(info, raw); err != nil {
+		if err := fn(info, raw, sh.wire); err != nil {
 			return off, err
 		}
 		off += info.Length

@@ -108,8 +108,14 @@ func (w *Writer) Write(r *record.Record) error {
 	return w.stop(w.write(r))
 }
 
-// stop records err as the error that stopped the writer, and returns it.
+// stop records err as the error that stopped the writer, and returns it. With err nil,
+// it checks that Pebble met no fatal error in the operation (a commit that failed is
+// reported only to the logger, and the commit call returns nil): if it did, that stops
+// the writer, and the records since the last Flush are not acknowledged.
 func (w *Writer) stop(err error) error {
+	if err == nil {
+		err = w.a.fatal.err()
+	}
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -349,7 +355,7 @@ func (w *Writer) Flush() error {
 	if err := w.a.db.LogData(nil, pebble.Sync); err != nil {
 		return w.stop(fmt.Errorf("archive %s: syncing the index: %w", w.a.dir, err))
 	}
-	return nil
+	return w.stop(nil)
 }
 
 // Close seals every open segment. Snapshots for readers stay (a query may be reading
@@ -372,7 +378,7 @@ func (w *Writer) Close() error {
 		}
 		delete(w.open, id)
 	}
-	if w.err != nil {
+	if w.stop(nil) != nil {
 		return w.Close()
 	}
 	return nil

@@ -39,7 +39,9 @@
 //
 // Because the header declares every id with its wire type, a reader skips fields it does
 // not know: a newer writer may add fields (new ids, never renumbered) without breaking
-// older readers. A change that older readers cannot skip bumps the version byte.
+// older readers. A change that older readers cannot skip bumps the version byte; a
+// reader refuses a stream of a newer version with ErrNewer (one line: file, offset, both
+// versions), and OpenAppend never appends to or cuts a file holding one.
 // A body is at most MaxRecordLen bytes; a longer length prefix means corruption.
 //
 // A file may hold several streams one after another: a writer that appends to an

@@ -17,50 +17,52 @@ const (
 )
 
 // Field ids on the wire. They are part of the format: never renumber one; add new ids
-// at the end. A field whose value is zero is not written.
+// at the end. Written as numbers, not iota, so that a line inserted in the middle
+// cannot renumber the ones after it; TestStreamFixtureV1 reads a stream written when
+// they were iota and fails if one moves. A field whose value is zero is not written.
 const (
-	idCause = iota + 1
-	idClock
-	idFlags
-	idSrcID
-	idSeq
-	idStart    // varint ns since epoch
-	idDuration // uvarint ns: LastTime - StartTime
-	idFamily
-	idProto
-	idEtherType
-	idSrcAddr // bytes: 4 or 16
-	idDstAddr
-	idSrcPort
-	idDstPort
-	idICMPID
-	idICMPSeq
-	idTCPState
-	idSynAck
-	idAckDat
-	idTrans
-	idInf
+	idCause     = 1
+	idClock     = 2
+	idFlags     = 3
+	idSrcID     = 4
+	idSeq       = 5
+	idStart     = 6 // varint ns since epoch
+	idDuration  = 7 // uvarint ns: LastTime - StartTime
+	idFamily    = 8
+	idProto     = 9
+	idEtherType = 10
+	idSrcAddr   = 11 // bytes: 4 or 16
+	idDstAddr   = 12
+	idSrcPort   = 13
+	idDstPort   = 14
+	idICMPID    = 15
+	idICMPSeq   = 16
+	idTCPState  = 17
+	idSynAck    = 18
+	idAckDat    = 19
+	idTrans     = 20
+	idInf       = 21
 	// Per side: the source side uses these ids, the destination side the same + sideDst.
-	idPkts
-	idBytes
-	idAppBytes
-	idMinSize
-	idMaxSize
-	idTTL
-	idToS
-	idVLAN
-	idMPLS
-	idMAC
-	idIntN
-	idIntMean
-	idIntM2
-	idTCPFlags
-	idBaseSeq
-	idWin
-	idRetrans
-	idLoss
-	idOutOfOrder
-	idSideEnd
+	idPkts       = 22
+	idBytes      = 23
+	idAppBytes   = 24
+	idMinSize    = 25
+	idMaxSize    = 26
+	idTTL        = 27
+	idToS        = 28
+	idVLAN       = 29
+	idMPLS       = 30
+	idMAC        = 31
+	idIntN       = 32
+	idIntMean    = 33
+	idIntM2      = 34
+	idTCPFlags   = 35
+	idBaseSeq    = 36
+	idWin        = 37
+	idRetrans    = 38
+	idLoss       = 39
+	idOutOfOrder = 40
+	idSideEnd    = 41
 )
 
 const sideDst = 32 // destination-side ids are source-side ids + sideDst
@@ -68,11 +70,11 @@ const sideDst = 32 // destination-side ids are source-side ids + sideDst
 // Label ids (`panoptes label`), in the free range between the destination side and the
 // management ids.
 const (
-	idSrcCountry = 90 + iota // bytes: 2-letter country code
-	idDstCountry
-	idSrcAS // uvarint
-	idDstAS
-	idLabel // bytes: label text, at most MaxLabelLen
+	idSrcCountry = 90 // bytes: 2-letter country code
+	idDstCountry = 91
+	idSrcAS      = 92 // uvarint
+	idDstAS      = 93
+	idLabel      = 94 // bytes: label text, at most MaxLabelLen
 )
 
 // MaxLabelLen bounds a record's label text, so that a labelled record stays well
@@ -81,22 +83,22 @@ const MaxLabelLen = 1024
 
 // Management record ids.
 const (
-	idManPktsSeen = 100 + iota
-	idManBytesSeen
-	idManRecordsWritten
-	idManFlowsActive
-	idManParseErrors
-	idManSkippedLink
-	idManEvictions
-	idManDrops
-	idManNICDrops
-	idManRecordDrops
-	idManQueue // bytes: one queue's QueueStats (see appendQueue); repeated
+	idManPktsSeen       = 100
+	idManBytesSeen      = 101
+	idManRecordsWritten = 102
+	idManFlowsActive    = 103
+	idManParseErrors    = 104
+	idManSkippedLink    = 105
+	idManEvictions      = 106
+	idManDrops          = 107
+	idManNICDrops       = 108
+	idManRecordDrops    = 109
+	idManQueue          = 110 // bytes: one queue's QueueStats (see appendQueue); repeated
 	// Later additions: their ids follow, so that files written before keep their meaning.
-	idManFuture
-	idManClientsRefused
-	idManClientDrops
-	idManEnd
+	idManFuture         = 111
+	idManClientsRefused = 112
+	idManClientDrops    = 113
+	idManEnd            = 114
 )
 
 // schemaEntry describes one wire field in the file header.
@@ -152,8 +154,13 @@ const MaxRecordLen = 1 << 12
 
 // Errors of this package, checked with errors.Is.
 var (
-	ErrBadMagic   = errors.New("not a panoptes record stream (bad magic)")
-	ErrVersion    = errors.New("unsupported record format version")
+	ErrBadMagic = errors.New("not a panoptes record stream (bad magic)")
+	ErrVersion  = errors.New("unsupported record format version")
+	// ErrNewer marks a file (stream, archive segment, archive index) written by a newer
+	// panoptes in a format version past the one this one reads. It is never damage:
+	// nothing that repairs damage (appending after a torn tail, archive recovery,
+	// rebuild) cuts or removes what carries it. Errors wrapping it also wrap ErrVersion.
+	ErrNewer      = errors.New("written by a newer panoptes")
 	ErrCorrupt    = errors.New("corrupt record")
 	ErrTruncated  = errors.New("truncated record")
 	ErrBadHeader  = errors.New("corrupt stream header")

@@ -178,8 +178,8 @@ func (rd *Reader) readHeader() error {
 	if [4]byte(fixed[:4]) != Magic {
 		return fmt.Errorf("%s: %w", rd.name, ErrBadMagic)
 	}
-	if fixed[4] != Version {
-		return fmt.Errorf("%s: %w%s: file has version %d, this panoptes reads %d", rd.name, ErrVersion, at, fixed[4], Version)
+	if err := checkVersion(fixed[4]); err != nil {
+		return fmt.Errorf("%s%s: %w", rd.name, at, err)
 	}
 	hlen := int(binary.LittleEndian.Uint16(fixed[6:]))
 	if hlen < 9 {
@@ -194,6 +194,41 @@ func (rd *Reader) readHeader() error {
 	}
 	rd.off += int64(hlen)
 	return nil
+}
+
+// checkVersion refuses a stream version this package does not read: a newer one with
+// ErrNewer (never damage: OpenAppend does not cut a file there, readers stop there),
+// any other with ErrVersion.
+func checkVersion(v byte) error {
+	if v > Version {
+		return fmt.Errorf("%w (%w): stream format version %d, this panoptes reads up to %d", ErrNewer, ErrVersion, v, Version)
+	}
+	if v != Version {
+		return fmt.Errorf("%w: stream format version %d, this panoptes reads %d", ErrVersion, v, Version)
+	}
+	return nil
+}
+
+// ParseHeader parses a whole stream header (as AppendHeader writes it, at the start of
+// h; an archive segment holds one) and returns the wire type of every field id it
+// declares (-1 for the others), for DecodeRecord: records a newer writer wrote with
+// fields this version does not know then decode, the unknown fields skipped.
+func ParseHeader(h []byte) (*[256]int8, error) {
+	if len(h) < 8 || [4]byte(h[:4]) != Magic {
+		return nil, ErrBadMagic
+	}
+	if err := checkVersion(h[4]); err != nil {
+		return nil, err
+	}
+	hlen := int(binary.LittleEndian.Uint16(h[6:]))
+	if hlen < 9 || hlen > len(h) {
+		return nil, fmt.Errorf("%w: header length %d of %d bytes", ErrBadHeader, hlen, len(h))
+	}
+	var s streamSchema
+	if err := s.parse(h[8:hlen]); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
+	}
+	return &s.wire, nil
 }
 
 // useSchema makes the schema in h (a header after its fixed part) the current one. The

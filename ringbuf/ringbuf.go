@@ -1,18 +1,23 @@
-// Package ringbuf carries finished flow records from the capture shards to the writer.
+// Package ringbuf is the bounded single-producer, single-consumer queue between the
+// goroutines of live capture: a capture shard hands finished flow records to the
+// writer, and, when the NIC's queues are resharded, a capture goroutine hands decoded
+// packets to a flow shard (sensor/live.go). No locks and no allocation after New: a
+// producer hands over an element with two atomic operations and a copy, and never waits
+// for the consumer.
 //
-// Each capture shard is one goroutine per NIC RX queue, pinned to a locked OS thread;
-// one writer goroutine collects every shard's records. A Ring is the hand-off between
-// one shard and the writer: a bounded single-producer, single-consumer queue with no
-// locks and no allocation after New, so a shard hands over a record with two atomic
-// operations and a copy, and never waits for the writer.
-//
-// The ring is bounded on purpose. If the writer falls behind, TryPushOrDrop refuses
-// the record and counts it in Dropped: a slow disk shows up as a counted loss in the
+// The ring is bounded on purpose. If the consumer falls behind, TryPushOrDrop refuses
+// the element and counts it in Dropped: a slow disk shows up as a counted loss in the
 // shard's statistics, never as a capture thread blocked on the writer (which would only
 // move the loss to the NIC, where nobody counts it for us).
 //
-// The file import does not use rings yet: it hands records between goroutines in
-// recycled batches (sensor/pipeline.go). Rings arrive with live capture (issue #3).
+// The consumer polls (PopBatch, then Closed): the sensor's writer drains every shard's
+// ring in turn and sleeps a little when all are empty, so no consumer ever blocks on
+// one ring, and the producer's push pays for no wake-up protocol. (An earlier Wait that
+// parked the consumer on a channel made every push load a "parked" flag, for a
+// consumer no production code had.)
+//
+// The file import does not use rings: it hands records between goroutines in recycled
+// batches (sensor/pipeline.go).
 //
 // # Layout
 //
@@ -24,30 +29,19 @@
 // other's index (cachedHead, cachedTail) and reloads it only when its copy says the
 // ring is full (producer) or empty (consumer), so in the steady state each side does
 // one atomic load of its own line and one atomic store per element. The two indices,
-// the two caches and the rarely written flags sit on separate 64-byte cache lines so
-// that the producer's stores do not invalidate the consumer's line and vice versa.
+// the two caches and the rarely written closed flag sit on separate 64-byte cache lines
+// so that the producer's stores do not invalidate the consumer's line and vice versa.
 package ringbuf
 
-import (
-	"context"
-	"runtime"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // cacheLine is the false-sharing unit on amd64 and arm64 (the targets we capture on).
 const cacheLine = 64
 
-// Spinning before parking: a writer that is keeping up finds the next record within a
-// few hundred nanoseconds, and parking on a channel costs a few microseconds of wake-up.
-const (
-	activeSpins = 64 // tight re-checks of the producer's index
-	yieldSpins  = 16 // re-checks with runtime.Gosched between them, then park
-)
-
 // Ring is a bounded single-producer, single-consumer queue of T. One goroutine may call
 // the producer methods (TryPush, TryPushOrDrop, Close), one other goroutine the
-// consumer methods (TryPop, PopBatch, Wait). Len, Cap, Closed and Dropped may be called
-// from anywhere.
+// consumer methods (TryPop, PopBatch). Len, Cap, Closed and Dropped may be called from
+// anywhere.
 //
 // Elements are copied in and out. A popped slot keeps its old value until the producer
 // overwrites it, so a T holding pointers keeps up to Cap stale referents alive; flow
@@ -67,26 +61,17 @@ const (
 //   - The cached indices are plain fields, each touched by one goroutine only. A stale
 //     cache only understates how much room (producer) or data (consumer) there is, since
 //     both indices only grow, so acting on it is safe; it is refreshed before giving up.
-//   - Parking (Wait): the consumer stores parked=1 and then loads tail; the producer
-//     stores tail and then loads parked. Under sequential consistency the two stores are
-//     ordered, so at least one side sees the other's store: either the consumer sees the
-//     new element and does not sleep, or the producer sees parked=1 and sends a wake-up
-//     token. The token channel has room for one, so a token sent before the consumer
-//     reaches its receive is not lost; a surplus token only causes one spurious wake-up,
-//     after which Wait re-checks and parks again. Close stores closed=true and then
-//     always sends a token, and the consumer checks closed after storing parked=1, so a
-//     Close is never missed either.
 //   - Close: the producer's last tail.Store precedes closed.Store(true) in its program
 //     order, so a consumer that sees Closed()==true and then loads tail sees every
-//     element ever pushed. Draining after that is final.
+//     element ever pushed: Closed() true, then a PopBatch that finds the ring empty, is
+//     the end of the stream.
 type Ring[T any] struct {
 	_ [cacheLine]byte // keep the hot lines away from whatever precedes the Ring
 
 	// Read-only after New.
 	buf  []T
 	mask uint64
-	wake chan struct{} // capacity 1: the producer's wake-up token for a parked consumer
-	_    [cacheLine - 24 - 8 - 8]byte
+	_    [cacheLine - 24 - 8]byte
 
 	// Producer's line.
 	tail       atomic.Uint64 // next index to write
@@ -101,9 +86,8 @@ type Ring[T any] struct {
 
 	// Rarely written, read by the producer on every push: kept apart from head so the
 	// consumer's per-element stores do not bounce the line the producer reads.
-	parked atomic.Uint32 // 1 while the consumer is (about to be) blocked in Wait
 	closed atomic.Bool
-	_      [cacheLine - 4 - 1]byte
+	_      [cacheLine - 1]byte
 }
 
 // New returns an empty ring holding up to capacity elements, rounded up to a power of
@@ -116,11 +100,7 @@ func New[T any](capacity int) *Ring[T] {
 		}
 		n <<= 1
 	}
-	return &Ring[T]{
-		buf:  make([]T, n),
-		mask: uint64(n - 1),
-		wake: make(chan struct{}, 1),
-	}
+	return &Ring[T]{buf: make([]T, n), mask: uint64(n - 1)}
 }
 
 // TryPush copies *v into the ring. It returns false, without blocking or allocating, if
@@ -156,18 +136,7 @@ func (r *Ring[T]) push(v *T) bool {
 	}
 	r.buf[t&r.mask] = *v
 	r.tail.Store(t + 1)
-	if r.parked.Load() != 0 {
-		r.signal()
-	}
 	return true
-}
-
-// signal leaves a wake-up token unless one is already waiting.
-func (r *Ring[T]) signal() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
 }
 
 // TryPop copies the oldest element into *v and removes it. It returns false if the ring
@@ -221,63 +190,13 @@ func (r *Ring[T]) Len() int {
 func (r *Ring[T]) Cap() int { return len(r.buf) }
 
 // Close marks the end of the producer's stream: no more pushes will succeed. The
-// consumer still receives everything pushed before Close; once it has drained the ring,
-// Wait returns false. Producer only; closing twice is harmless.
-func (r *Ring[T]) Close() {
-	r.closed.Store(true)
-	r.signal() // rare, so always: the consumer may be about to park
-}
+// consumer still receives everything pushed before Close: a PopBatch that finds the
+// ring empty after Closed returned true ends the stream. Producer only; closing twice
+// is harmless.
+func (r *Ring[T]) Close() { r.closed.Store(true) }
 
 // Closed reports whether Close has been called.
 func (r *Ring[T]) Closed() bool { return r.closed.Load() }
 
 // Dropped returns how many TryPushOrDrop calls were refused because the ring was full.
 func (r *Ring[T]) Dropped() uint64 { return r.dropped.Load() }
-
-// Wait blocks until the ring holds an element (true), or the ring is closed and empty
-// (false), or ctx is done with the ring empty (false; ctx.Err says which). An element
-// that is ready wins over a done ctx, so a consumer that must stop on cancellation while
-// the producer keeps up checks ctx itself. Consumer only.
-//
-// Wait re-checks briefly, then yields, then parks on a channel that the producer signals
-// only while the consumer is parked, so the producer's push has no channel operation in
-// the common case.
-func (r *Ring[T]) Wait(ctx context.Context) bool {
-	for {
-		for i := range activeSpins + yieldSpins {
-			if r.ready() {
-				return true
-			}
-			if r.closed.Load() {
-				// Everything pushed before Close is visible now (see Ring).
-				return r.ready()
-			}
-			if i >= activeSpins {
-				runtime.Gosched()
-			}
-		}
-
-		r.parked.Store(1)
-		if r.ready() || r.closed.Load() {
-			r.parked.Store(0)
-			continue // the loop's first pass returns
-		}
-		select {
-		case <-r.wake:
-			r.parked.Store(0)
-		case <-ctx.Done():
-			r.parked.Store(0)
-			return r.ready()
-		}
-	}
-}
-
-// ready reports whether an element is waiting, refreshing the consumer's cached tail.
-func (r *Ring[T]) ready() bool {
-	h := r.head.Load()
-	if h != r.cachedTail {
-		return true
-	}
-	r.cachedTail = r.tail.Load()
-	return h != r.cachedTail
-}

@@ -1,11 +1,9 @@
 package ringbuf
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 	"unsafe"
 )
 
@@ -53,7 +51,7 @@ func TestLayout(t *testing.T) {
 		{"buf", unsafe.Offsetof(r.buf)},
 		{"tail", unsafe.Offsetof(r.tail)},
 		{"head", unsafe.Offsetof(r.head)},
-		{"parked", unsafe.Offsetof(r.parked)},
+		{"closed", unsafe.Offsetof(r.closed)},
 	}
 	for i := 1; i < len(offs); i++ {
 		if d := offs[i].off - offs[i-1].off; d < cacheLine {
@@ -63,7 +61,7 @@ func TestLayout(t *testing.T) {
 	if offs[0].off < cacheLine {
 		t.Errorf("buf at offset %d, want >= %d (leading pad)", offs[0].off, cacheLine)
 	}
-	if tail := unsafe.Sizeof(r) - unsafe.Offsetof(r.closed); tail < cacheLine-4 {
+	if tail := unsafe.Sizeof(r) - unsafe.Offsetof(r.closed); tail < cacheLine {
 		t.Errorf("only %d bytes from closed to the end of Ring, want trailing pad", tail)
 	}
 }
@@ -250,8 +248,25 @@ func TestLen(t *testing.T) {
 	}
 }
 
+// pollAll drains r as a polling consumer does (the sensor's writer): PopBatch until
+// Closed was true before a pop that found nothing. It calls got with each element.
+func pollAll[T any](r *Ring[T], dst []T, got func(T)) {
+	for {
+		closed := r.Closed()
+		n := r.PopBatch(dst)
+		for _, v := range dst[:n] {
+			got(v)
+		}
+		if n == 0 {
+			if closed {
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
 func TestCloseDrain(t *testing.T) {
-	ctx := context.Background()
 	r := New[int](8)
 	for i := range 3 {
 		r.TryPush(&i)
@@ -264,78 +279,13 @@ func TestCloseDrain(t *testing.T) {
 	if !r.Closed() {
 		t.Fatal("Closed() = false after Close")
 	}
-	var got []int
-	for r.Wait(ctx) {
-		var v int
-		if !r.TryPop(&v) {
-			t.Fatal("Wait returned true but TryPop found nothing")
-		}
-		got = append(got, v)
+	if v := 9; r.TryPush(&v) || r.TryPushOrDrop(&v) || r.Dropped() != 0 {
+		t.Fatal("a push after Close was taken, or counted as a drop")
 	}
+	var got []int
+	pollAll(r, make([]int, 2), func(v int) { got = append(got, v) })
 	if fmt.Sprint(got) != "[0 1 2]" {
 		t.Fatalf("drained %v, want [0 1 2]", got)
-	}
-	if r.Wait(ctx) {
-		t.Fatal("Wait on a closed, drained ring = true")
-	}
-}
-
-func TestWaitContext(t *testing.T) {
-	r := New[int](4)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if r.Wait(ctx) {
-		t.Fatal("Wait on empty ring with done ctx = true")
-	}
-
-	// A ready element wins over a done ctx.
-	v := 1
-	r.TryPush(&v)
-	if !r.Wait(ctx) {
-		t.Fatal("Wait with an element ready and done ctx = false")
-	}
-
-	// A parked consumer wakes up on cancellation.
-	r.TryPop(&v)
-	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if r.Wait(ctx) {
-		t.Fatal("Wait on an empty ring until timeout = true")
-	}
-	if ctx.Err() == nil {
-		t.Fatal("Wait returned before ctx was done")
-	}
-}
-
-// TestWaitWakes parks the consumer first, then pushes or closes: the producer's signal
-// must wake it.
-func TestWaitWakes(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		act  func(r *Ring[int])
-		want bool
-	}{
-		{"push", func(r *Ring[int]) { v := 42; r.TryPush(&v) }, true},
-		{"close", func(r *Ring[int]) { r.Close() }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := New[int](4)
-			done := make(chan bool)
-			go func() { done <- r.Wait(context.Background()) }()
-			// Wait until the consumer has parked, so the slow path is what we test.
-			for r.parked.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			tc.act(r)
-			select {
-			case got := <-done:
-				if got != tc.want {
-					t.Fatalf("Wait = %v, want %v", got, tc.want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("parked consumer not woken")
-			}
-		})
 	}
 }
 
@@ -362,25 +312,18 @@ func TestConcurrentSequence(t *testing.T) {
 		r.Close()
 	}()
 
-	dst := make([]rec, 128)
 	var next uint64
-	for r.Wait(context.Background()) {
-		k := r.PopBatch(dst)
-		if k == 0 {
-			t.Fatal("Wait returned true but PopBatch found nothing")
+	pollAll(r, make([]rec, 128), func(v rec) {
+		if v.seq != next {
+			t.Fatalf("got sequence %d, want %d", v.seq, next)
 		}
-		for _, v := range dst[:k] {
-			if v.seq != next {
-				t.Fatalf("got sequence %d, want %d", v.seq, next)
+		for _, p := range v.pad {
+			if p != v.seq {
+				t.Fatalf("record %d carries %d: torn copy", v.seq, p)
 			}
-			for _, p := range v.pad {
-				if p != v.seq {
-					t.Fatalf("record %d carries %d: torn copy", v.seq, p)
-				}
-			}
-			next++
 		}
-	}
+		next++
+	})
 	if next != n {
 		t.Fatalf("received %d records, want %d", next, n)
 	}
@@ -445,9 +388,18 @@ func benchRing[T any](b *testing.B) {
 		dst := make([]T, 256)
 		done := make(chan int)
 		go func() {
+			// The consumer polls, as the sensor's writer does (it drains many rings).
 			got := 0
-			for r.Wait(context.Background()) {
-				got += r.PopBatch(dst)
+			for {
+				closed := r.Closed() // before the pop: closed and then empty is the end
+				n := r.PopBatch(dst)
+				got += n
+				if n == 0 {
+					if closed {
+						break
+					}
+					runtime.Gosched()
+				}
 			}
 			done <- got
 		}()

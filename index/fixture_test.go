@@ -1,0 +1,177 @@
+package index
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"panoptes/record"
+)
+
+// updateFixtures rewrites the archive fixture. Only for a new format version, and then
+// as a new directory beside the old one: a fixture of a version panoptes still reads is
+// never rewritten, or the test that reads it could no longer fail.
+var updateFixtures = flag.Bool("update-fixtures", false, "write the archive fixture under testdata/ (see TestArchiveFixtureV1)")
+
+// TestArchiveFixtureV1 reads an archive of format version 1 (segment version 1, index
+// version 1) committed under testdata/archive-v1 and compares its records with the
+// expected ones (testdata/archive-v1.json, one record a line): a change of the segment
+// or index format, the index keys or the record encoding that would make old archives
+// read wrong fails here. The fixture was made once, by
+//
+//	go test ./index -run TestArchiveFixtureV1 -update-fixtures
+//
+// The test works on a copy: a reader, verify, a writer's open (recovery and the version
+// check, where a migration of an older index would run) and a rebuild all see the same
+// records.
+func TestArchiveFixtureV1(t *testing.T) {
+	fixture, want := filepath.Join("testdata", "archive-v1"), filepath.Join("testdata", "archive-v1.json")
+	if *updateFixtures {
+		writeFixture(t, fixture, want)
+	}
+	js, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected []record.Record
+	for i, l := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
+		var r record.Record
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("%s: line %d: %v", want, i+1, err)
+		}
+		expected = append(expected, r)
+	}
+	dir := filepath.Join(t.TempDir(), "archive")
+	if err := os.CopyFS(dir, os.DirFS(fixture)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stage string, a *Archive) {
+		t.Helper()
+		got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+		if len(got) != len(expected) {
+			t.Fatalf("%s: %d records, want %d", stage, len(got), len(expected))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], expected[i]) {
+				t.Fatalf("%s: record %d:\n got %+v\nwant %+v", stage, i, got[i], expected[i])
+			}
+		}
+		// A window: the time index ('t' and 'l' keys) finds exactly the records a scan does.
+		lo, hi := t0+int64(time.Hour), t0+int64(90*time.Minute)
+		var inWindow int
+		for _, r := range expected {
+			if r.StartTime <= hi && r.LastTime >= lo {
+				inWindow++
+			}
+		}
+		n := 0
+		if err := a.Query(lo, hi, nil, func(*record.Record) error { n++; return nil }); err != nil || n != inWindow {
+			t.Fatalf("%s: query of a window: %d records (%v), want %d", stage, n, err, inWindow)
+		}
+		// The address index ('a' keys): one source address's records.
+		addr := expected[0].Addr(true)
+		var recs uint64
+		for _, r := range expected {
+			if r.Kind == record.KindFlow && (r.Addr(true) == addr || r.Addr(false) == addr) {
+				recs++
+			}
+		}
+		seen, err := a.Host(addr)
+		var sum uint64
+		for _, s := range seen {
+			sum += s.Records
+		}
+		if err != nil || sum != recs {
+			t.Fatalf("%s: host %v: %d records (%v), want %d", stage, addr, sum, err, recs)
+		}
+	}
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := a.Verify(); err != nil || len(d) != 0 {
+		t.Fatalf("verify: %v %v", d, err)
+	}
+	check("reader", a)
+	a.Close()
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("writer", a)
+	a.Close()
+	if _, err := RebuildIndex(dir, Options{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err = Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt", a)
+	a.Close()
+}
+
+// writeFixture writes the archive fixture: a few sources over three hours in one-hour
+// segments of several blocks each, and the expected records.
+func writeFixture(t *testing.T, fixture, want string) {
+	recs := genRecords(120, 1616)
+	tmp := t.TempDir()
+	a, err := Open(tmp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := a.NewWriter(time.Hour)
+	w.blockBytes = 2 << 10
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The expected records, in the order a scan gives them.
+	a, err = Open(tmp, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	a.Close()
+	if len(got) != len(recs) {
+		t.Fatalf("%d records written, %d read", len(recs), len(got))
+	}
+	var js []byte
+	for i := range got {
+		l, err := json.Marshal(&got[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		js = append(append(js, l...), '\n')
+	}
+	os.RemoveAll(filepath.Join(tmp, "snapshots")) // a writer's, for queries while it runs
+	if err := os.RemoveAll(fixture); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(fixture, os.DirFS(tmp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(want, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(fixture, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".seg") {
+			t.Logf("index file %s", p)
+		}
+		return nil
+	})
+}
