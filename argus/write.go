@@ -22,7 +22,7 @@ import (
 //	metric     packets, bytes and application bytes per direction (the narrowest
 //	           counters that hold them, as argus picks)
 //	net        TCP: state bits, SYN-ACK and ACK-data times, base sequence numbers,
-//	           windows, flags, retransmissions, payload bytes (TCP flows only)
+//	           windows, flags, loss (ra's sloss/dloss), payload bytes (TCP flows only)
 //	ipattr     TTL and ToS per direction (IP flows)
 //	jitter     inter-packet time count, mean and standard deviation per direction
 //	psize      smallest and largest frame per direction
@@ -30,9 +30,10 @@ import (
 //	agr        the number of records merged into this one (when more than one)
 //	cocode, label             what panoptes label added
 //
-// Multi-byte values are big-endian, except where Argus 3 itself writes host order
-// (x86: little-endian) because its ArgusHtoN leaves them alone: 64-bit metric
-// counters and the EtherType inside the MAC DSR. A Panoptes management record becomes
+// Multi-byte values are big-endian (64-bit counters included: ra 3.0.8 reads them so),
+// except where argus 3.0.8 itself writes host order (x86: little-endian) because its
+// ArgusHtoN leaves them alone: the ICMP echo id and sequence in the flow key and the
+// EtherType inside the MAC DSR. A Panoptes management record becomes
 // a MAR (see AppendMAR).
 
 // Argus's record causes for the Panoptes ones.
@@ -217,12 +218,9 @@ func appendMetric(b []byte, s, d *record.Side) []byte {
 			b = binary.BigEndian.AppendUint32(b, uint32(v))
 		}
 	default:
-		// Argus 3 neither swaps 64-bit counters when it writes nor when it reads:
-		// they are in the writer's host order, little-endian on the machines it
-		// runs on.
 		b = append(b, DSRMeter, MeterPktsBytesApp, SrcDstLongLong, 13)
 		for _, v := range [...]uint64{s.Pkts, s.Bytes, s.AppBytes, d.Pkts, d.Bytes, d.AppBytes} {
-			b = binary.LittleEndian.AppendUint64(b, v)
+			b = binary.BigEndian.AppendUint64(b, v)
 		}
 	}
 	return b
@@ -238,7 +236,8 @@ func tcpStatus(r *record.Record) uint32 {
 	if st&record.TCPSawSynAck != 0 {
 		a |= TCPSawSynSent
 	}
-	if st&record.TCPEstablished != 0 {
+	if st&record.TCPEstablished != 0 || st&(record.TCPSawSyn|record.TCPSawSynAck) == 0 {
+		// A flow joined midstream is one Panoptes (and argus) takes as connected.
 		a |= TCPConEstablished
 	}
 	if st&(record.TCPSrcFin|record.TCPDstFin) != 0 {
@@ -259,10 +258,10 @@ func tcpStatus(r *record.Record) uint32 {
 	if st&record.TCPDstWinShut != 0 {
 		a |= TCPDstWindowShut
 	}
-	if r.Src.Retrans > 0 {
+	if r.Src.Loss > 0 {
 		a |= TCPSrcPktsRetrans
 	}
-	if r.Dst.Retrans > 0 {
+	if r.Dst.Loss > 0 {
 		a |= TCPDstPktsRetrans
 	}
 	if r.Src.OutOfOrder > 0 {
@@ -271,20 +270,32 @@ func tcpStatus(r *record.Record) uint32 {
 	if r.Dst.OutOfOrder > 0 {
 		a |= TCPDstOutOfOrder
 	}
-	if r.Src.Loss > 0 {
-		a |= TCPSrcGap
-	}
-	if r.Dst.Loss > 0 {
-		a |= TCPDstGap
-	}
 	return a
+}
+
+// tcpMachineState returns the BSD TCP state number argus keeps in the object's state
+// field (ra reads a side's loss only when it is set) for the events Panoptes saw.
+func tcpMachineState(st uint16) uint32 {
+	switch {
+	case st&(record.TCPClosed|record.TCPReset) != 0:
+		return 10 // TIME_WAIT: closed
+	case st&record.TCPSrcFin != 0 && st&record.TCPDstFin != 0:
+		return 9 // FIN_WAIT_2
+	case st&(record.TCPSrcFin|record.TCPDstFin) != 0:
+		return 6 // FIN_WAIT_1
+	case st&record.TCPEstablished != 0 || st&(record.TCPSawSyn|record.TCPSawSynAck) == 0:
+		return 4 // ESTABLISHED (or joined midstream)
+	case st&record.TCPSawSynAck != 0:
+		return 3 // SYN_RECEIVED
+	}
+	return 2 // SYN_SENT
 }
 
 // appendTCP appends the TCP performance object (struct ArgusTCPObject).
 func appendTCP(b []byte, r *record.Record) []byte {
 	b = append(b, DSRNetwork, NetTCPPerf, 0, TCPObjectLen/4)
 	b = binary.BigEndian.AppendUint32(b, tcpStatus(r))
-	b = binary.BigEndian.AppendUint32(b, 0) // state: argus's internal machine state
+	b = binary.BigEndian.AppendUint32(b, tcpMachineState(r.TCPState))
 	var opt uint32
 	if r.TCPState&record.TCPSrcEcn != 0 {
 		opt |= TCPOptSrcECN
@@ -295,19 +306,22 @@ func appendTCP(b []byte, r *record.Record) []byte {
 	b = binary.BigEndian.AppendUint32(b, opt)
 	b = binary.BigEndian.AppendUint32(b, usecs(r.SynAck))
 	b = binary.BigEndian.AppendUint32(b, usecs(r.AckDat))
-	b = appendTCPSide(b, &r.Src, r.LastTime)
-	return appendTCPSide(b, &r.Dst, r.LastTime)
+	b = appendTCPSide(b, &r.Src, r.LastTime, TCPSrcPktsRetrans)
+	return appendTCPSide(b, &r.Dst, r.LastTime, TCPDstPktsRetrans)
 }
 
-func appendTCPSide(b []byte, s *record.Side, last int64) []byte {
+func appendTCPSide(b []byte, s *record.Side, last int64, retransBit uint32) []byte {
 	if s.Pkts > 0 {
 		b = appendTime(b, last)
 	} else {
 		b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
+	// ra's loss (sloss, dloss) is this side's retrans count, and it reads it only
+	// with the side's retransmission bit set, as argus sets it. What ra calls loss is
+	// Panoptes's Loss (segments missed before the sensor, seen when resent).
 	var st uint32
 	if s.Loss > 0 {
-		st |= TCPSrcPktsDrop
+		st |= retransBit
 	}
 	b = binary.BigEndian.AppendUint32(b, st)
 	b = binary.BigEndian.AppendUint32(b, s.BaseSeq)
@@ -315,7 +329,7 @@ func appendTCPSide(b []byte, s *record.Side, last int64) []byte {
 	b = binary.BigEndian.AppendUint32(b, 0) // ack
 	b = binary.BigEndian.AppendUint32(b, 0) // winnum
 	b = binary.BigEndian.AppendUint32(b, sat32(s.AppBytes))
-	b = binary.BigEndian.AppendUint32(b, sat32(s.Retrans))
+	b = binary.BigEndian.AppendUint32(b, sat32(s.Loss))
 	b = binary.BigEndian.AppendUint32(b, 0) // ackbytes
 	b = binary.BigEndian.AppendUint32(b, 0) // winbytes
 	b = binary.BigEndian.AppendUint16(b, uint16(min(s.Win, math.MaxUint16)))
@@ -342,6 +356,14 @@ func appendIPAttr(b []byte, r *record.Record) []byte {
 	if r.Dst.Pkts > 0 {
 		q |= IPAttrDst
 		n++
+	}
+	if r.Flags&(record.FlagFragments|record.FlagFragPartial) != 0 {
+		// ra's 'F' flag; the sides are not told apart by Panoptes.
+		if r.Src.Pkts > 0 {
+			q |= IPAttrSrcFragments
+		} else {
+			q |= IPAttrDstFragments
+		}
 	}
 	b = append(b, DSRIPAttr, 0, q, n)
 	if r.Src.Pkts > 0 {
