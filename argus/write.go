@@ -28,7 +28,7 @@ import (
 //	psize      smallest and largest frame per direction
 //	mac, vlan, mpls, encaps   the link layer, when seen
 //	agr        the number of records merged into this one (when more than one)
-//	cocode, label             what panoptes label added
+//	asn, cocode, label        what panoptes label added
 //
 // Multi-byte values are big-endian (64-bit counters included: ra 3.0.8 reads them so),
 // except where argus 3.0.8 itself writes host order (x86: little-endian) because its
@@ -134,6 +134,12 @@ func AppendFAR(b []byte, r *record.Record) []byte {
 	}
 	if r.Trans > 1 {
 		b = appendAgr(b, r)
+	}
+	if r.SrcAS != 0 || r.DstAS != 0 {
+		b = append(b, DSRASN, 0, 0, 4) // src, dst, and an intermediate node's AS (none)
+		b = binary.BigEndian.AppendUint32(b, r.SrcAS)
+		b = binary.BigEndian.AppendUint32(b, r.DstAS)
+		b = binary.BigEndian.AppendUint32(b, 0)
 	}
 	if r.SrcCountry != ([2]byte{}) || r.DstCountry != ([2]byte{}) {
 		b = append(b, DSRCoCode, 0, 0, CoCodeLen/4)

@@ -439,7 +439,7 @@ func (s printSink) abort()                                   { s.p.Flush() }
 // permissions: see outfile).
 type streamSink struct {
 	w    record.Sink // a record stream or Argus records
-	f    *os.File // nil for stdout
+	f    *os.File    // nil for stdout
 	path string
 }
 
