@@ -221,7 +221,7 @@ func u32(b []byte, o int) uint32 { return be.Uint32(b[o:]) }
 
 // timeNS converts an Argus timeval (seconds, microseconds) to nanoseconds.
 func timeNS(sec, usec uint32) int64 {
-	return int64(int32(sec))*1e9 + int64(usec)*1e3
+	return int64(sec)*1e9 + int64(usec)*1e3
 }
 
 func causeOf(c uint8) record.Cause {
@@ -360,6 +360,11 @@ func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]ui
 	}
 	if haveTCP {
 		r.TCPState = tcpState(tcpStatus, r)
+		if r.TCPState&record.TCPSawSyn == 0 && r.SrcPort < r.DstPort {
+			// A TCP flow joined midstream: ra shows it with the lower (service) port
+			// as the destination, and so does Panoptes.
+			r.Reverse()
+		}
 	}
 	if r.LastTime < r.StartTime {
 		r.LastTime = r.StartTime
@@ -454,11 +459,12 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		if len(d) < 4+16 {
 			return false
 		}
-		copy(r.Dst.MAC[:], d[4:10])
-		copy(r.Src.MAC[:], d[10:16])
+		// Argus's layer-2 flow key holds the source address first.
+		copy(r.Src.MAC[:], d[4:10])
+		copy(r.Dst.MAC[:], d[10:16])
 		r.EtherType = u16(d, 16)
-		copy(r.SrcAddr[:6], d[10:16])
-		copy(r.DstAddr[:6], d[4:10])
+		copy(r.SrcAddr[:6], d[4:10])
+		copy(r.DstAddr[:6], d[10:16])
 		return true
 	}
 	return false
@@ -492,7 +498,7 @@ func decodeTime(d []byte, r *record.Record) {
 	nano := qual == TimeUTCNano || qual == TimeNano
 	get := func(o int) int64 {
 		if nano {
-			return int64(int32(u32(d, o)))*1e9 + int64(u32(d, o+4))
+			return int64(u32(d, o))*1e9 + int64(u32(d, o+4))
 		}
 		return timeNS(u32(d, o), u32(d, o+4))
 	}
@@ -653,10 +659,17 @@ func decodeNet(d []byte, r *record.Record) (uint32, bool) {
 	return 0, false
 }
 
+// tcpSide maps one direction's TCP metrics. Argus counts retransmitted segments and
+// ra reports them as loss (sloss, dloss; its sretrans stays 0), so they become Loss.
+// The window is the advertised one scaled by the window-scale option, as ra prints it.
 func tcpSide(m []byte, s *record.Side) {
 	s.BaseSeq = u32(m, TCPMOffSeqBase)
-	s.Retrans = uint64(u32(m, TCPMOffRetrans))
-	s.Win = uint32(u16(m, TCPMOffWin))
+	s.Loss = uint64(u32(m, TCPMOffRetrans))
+	w := uint64(u16(m, TCPMOffWin))
+	if sh := m[TCPMOffWinShift]; sh > 0 && sh <= 14 {
+		w <<= sh
+	}
+	s.Win = uint32(w)
 	s.TCPFlags = m[TCPMOffFlags]
 }
 
