@@ -218,7 +218,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			}
 			src, name, closer = f, in, f
 		}
-		more, err := scanOne(src, name, &rec, each)
+		more, err := scanInput(prog, src, name, &rec, stderr, each)
 		if closer != nil {
 			closer.Close()
 		}
