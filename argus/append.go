@@ -20,10 +20,6 @@ func CutOutput(out string) (string, bool) { return strings.CutPrefix(out, Output
 // ErrLocked is returned by OpenAppend when another writer holds the file.
 var ErrLocked = errors.New("another writer has it open (locked)")
 
-// ErrNotArgus is returned by OpenAppend for an existing file that is not an Argus
-// record file: nothing is written to it.
-var ErrNotArgus = errors.New("not an argus record file")
-
 // Appended says where OpenAppend starts writing in an existing file.
 type Appended struct {
 	Start int64 // byte offset of the new records: the end of the last complete record
@@ -107,7 +103,7 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 		return 0, nil // the first MAR cut short: nothing a reader can read
 	}
 	if hdr[0] != TypeMAR|Version3 || binary.BigEndian.Uint32(hdr[MAROffArgusID:]) != CookieV3 && binary.BigEndian.Uint32(hdr[MAROffArgusID:]) != CookieV5 {
-		return 0, fmt.Errorf("%s: %w (no version-3 MAR with the argus cookie at byte 0)", name, ErrNotArgus)
+		return 0, fmt.Errorf("%s: %w", name, ErrNotArgus)
 	}
 	// Walk the records: skip each body after reading its header.
 	var off int64
@@ -128,7 +124,7 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 		words := int64(binary.BigEndian.Uint16(buf[2:4]))
 		l := words * 4
 		if words < 1 || l > MaxRecordLen {
-			return 0, fmt.Errorf("%s: record at byte %d: length %d words: %w", name, off, words, ErrNotArgus)
+			return 0, fmt.Errorf("%s: %w at byte %d: record length %d words", name, ErrDamaged, off, words)
 		}
 		rest := l - int64(have)
 		for rest > 0 {
@@ -141,8 +137,8 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 				return 0, fmt.Errorf("%s: at byte %d: %w", name, off, err)
 			}
 		}
-		if rest < 0 { // the first header read more than this record (impossible: MAR is 128)
-			return 0, fmt.Errorf("%s: record at byte %d: length %d words: %w", name, off, words, ErrNotArgus)
+		if rest < 0 { // the first header read more than this record (a MAR is 128 bytes)
+			return 0, fmt.Errorf("%s: %w at byte %d: record length %d words", name, ErrDamaged, off, words)
 		}
 		off += l
 		have = 0
