@@ -354,4 +354,3 @@ func abs(f float64) float64 {
 	}
 	return f
 }
-
