@@ -208,8 +208,10 @@ func (rd *Reader) SkippedSummary() string {
 	return sb.String()
 }
 
+// damaged names the record's offset (the records before it are whole) and the
+// damaged DSR's place in it.
 func (rd *Reader) damaged(off int64, at int, format string, args ...any) error {
-	return fmt.Errorf("%s: %w at byte %d: %s", rd.name, ErrDamaged, off+int64(at), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: %w at byte %d: DSR at +%d: %s", rd.name, ErrDamaged, off, at, fmt.Sprintf(format, args...))
 }
 
 var (
