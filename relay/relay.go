@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"panoptes/argus"
 	"slices"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
 	maxClients := fs.Int("max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
 	queueMemory := fs.Int64("queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
-	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
+	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
 	archive := index.AddArchiveFlags(fs)
 	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
 	rest, err := cli.Parse(fs, args)
@@ -402,8 +403,33 @@ func checkStream(name string) error {
 		return err
 	}
 	defer f.Close()
-	_, err = record.NewReader(f, name)
+	in, isArgus, err := argus.Sniff(f, name)
+	if err != nil {
+		return err
+	}
+	if isArgus {
+		_, err = argus.NewReader(in, name)
+		return err
+	}
+	_, err = record.NewReader(in, name)
 	return err
+}
+
+// recordReader reads one record file: a Panoptes stream or an Argus record file
+// (recognised by its magic), either plain or gzip-compressed.
+type recordReader interface {
+	Read(*record.Record) error
+}
+
+func openRecords(f *os.File, name string) (recordReader, error) {
+	in, isArgus, err := argus.Sniff(f, name)
+	if err != nil {
+		return nil, err
+	}
+	if isArgus {
+		return argus.NewReader(in, name)
+	}
+	return record.NewReader(in, name)
 }
 
 // replay reads record files into the hub, in order.
@@ -414,7 +440,7 @@ func replay(ctx context.Context, files []string, put func(*record.Record), logf 
 		if err != nil {
 			return err
 		}
-		rd, err := record.NewReader(f, name)
+		rd, err := openRecords(f, name)
 		if err != nil {
 			f.Close()
 			return &cli.UsageError{Err: err}
@@ -426,6 +452,11 @@ func replay(ctx context.Context, files []string, put func(*record.Record), logf 
 			put(&rec)
 		}
 		f.Close()
+		if a, ok := rd.(*argus.Reader); ok {
+			if sk := a.SkippedSummary(); sk != "" {
+				logf("warning: %s: skipped %s that Panoptes does not model", name, sk)
+			}
+		}
 		if errors.Is(err, record.ErrTruncated) {
 			logf("warning: %v (the records before it are used)", err)
 		} else if err != nil && err != io.EOF {
