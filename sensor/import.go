@@ -354,22 +354,17 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer CloseCaptures(srcs)
-	sink, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) {
+	sink, err := index.OpenOutput(*out, stdout, archiveOpts, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})
 	if err != nil {
 		return err
 	}
 	_, err = ImportFrom(srcs, sink, stderr, cfg)
-	if cerr := closeSink(); err == nil && cerr != nil {
+	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err
-}
-
-// OpenSink opens where records go: see index.OpenOutput.
-func OpenSink(out string, stdout io.Writer, opts index.OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
-	return index.OpenOutput(out, stdout, opts, logf)
 }
 
 // Bounds of the import and flow flags. MaxWorkers bounds the shards (each a goroutine
