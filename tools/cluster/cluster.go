@@ -39,9 +39,10 @@ type keyPart struct {
 }
 
 // EntrySize estimates the memory one cluster costs: the entry, its map slot
-// (twice over while the map grows) and its key (TestKeysMemoryPerKey measures it).
+// (twice over while the map grows) and its key (tools' TestKeysMemoryPerKey measures it).
 const EntrySize = int64(unsafe.Sizeof(Entry{})) + 256
 
+// Entry is one cluster: the merged record, and which identifier fields differ.
 type Entry struct {
 	Rec    record.Record
 	Differ uint32 // idFields bits on which the merged records disagree
@@ -71,6 +72,9 @@ type Clusterer struct {
 	full      bool
 }
 
+// New returns a Clusterer keyed by the fields names (saddr/24 for a network; "none"
+// for one cluster of everything); with correct, a record whose reversed key is held is
+// reversed and merged into it. Unknown names are usage errors.
 func New(names []string, correct bool) (*Clusterer, error) {
 	c := &Clusterer{correct: correct, format: record.DefaultFormat, index: make(map[string]int), maxKeys: math.MaxInt32}
 	has := map[string]bool{}
@@ -124,6 +128,8 @@ func keyPartFor(f *record.Field) keyPart {
 	return keyPart{keyText, f, -1}
 }
 
+// AppendKey appends r's key to b: fixed-width values and length-prefixed text, equal
+// exactly when the records belong to one cluster.
 func (c *Clusterer) AppendKey(b []byte, r *record.Record) []byte {
 	for _, k := range c.keys {
 		switch k.kind {
@@ -273,6 +279,8 @@ func sameAddr(a, b *record.Record, src bool) bool {
 	return a.DstAddr == b.DstAddr && (a.Family != 0 || a.Dst.MAC == b.Dst.MAC)
 }
 
+// IDBit is the blank bit of the identifier field name (Entry.Differ), or 0 for a field
+// that is never blanked.
 func IDBit(name string) uint32 {
 	for i, f := range idFields {
 		if f.name == name {
