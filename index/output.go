@@ -22,74 +22,74 @@ type OutputOptions struct {
 // an archive when out is a directory or ends in "/" (written with
 // opts), stdout for "-", else a record stream file, appended to if it exists (see
 // record.OpenAppend; an incomplete last record is cut off and reported through logf).
-// close flushes and closes it. Call CheckOutput first.
-func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
+// Its Close flushes and closes it. Call CheckOutput first.
+func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(string, ...any)) (record.SinkCloser, error) {
 	if path, ok := argus.CutOutput(out); ok {
 		return openArgusOutput(path, stdout, logf)
 	}
 	if out != "-" && IsArchive(out) {
 		a, err := Open(out, Options{Logf: logf})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		w := a.NewWriter(opts.Span)
 		w.SetRetention(opts.Retain)
-		return w, func() error {
+		return record.WithClose(w, func() error {
 			err := w.Close()
 			if cerr := a.Close(); err == nil {
 				err = cerr
 			}
 			return err
-		}, nil
+		}), nil
 	}
 	if out == "-" {
 		w, err := record.NewWriter(stdout)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return w, w.Flush, nil
+		return record.WithClose(w, w.Flush), nil // stdout is flushed, never closed
 	}
 	w, a, err := record.OpenAppend(out)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if a.Torn > 0 && logf != nil {
 		logf("warning: %s: cut off %d bytes at byte %d: an incomplete last record left by a writer that was stopped mid-write (no reader could read it); new records follow the last complete one", out, a.Torn, a.Start)
 	}
-	return w, func() error {
+	return record.WithClose(w, func() error {
 		if err := w.Close(); err != nil {
 			return fmt.Errorf("%s: %w", out, err)
 		}
 		return nil
-	}, nil
+	}), nil
 }
 
 // openArgusOutput opens -w argus:PATH: Argus version-3 records, to stdout for "-",
 // else appended to the file (see argus.OpenAppend).
-func openArgusOutput(path string, stdout io.Writer, logf func(string, ...any)) (record.Sink, func() error, error) {
+func openArgusOutput(path string, stdout io.Writer, logf func(string, ...any)) (record.SinkCloser, error) {
 	if path == "" || path != "-" && IsArchive(path) {
-		return nil, nil, fmt.Errorf("-w %s%s: name an Argus record file (argus:FILE, or argus:- for stdout), not a directory", argus.OutputPrefix, path)
+		return nil, fmt.Errorf("-w %s%s: name an Argus record file (argus:FILE, or argus:- for stdout), not a directory", argus.OutputPrefix, path)
 	}
 	if path == "-" {
 		w, err := argus.NewWriter(stdout, time.Now())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return w, w.Flush, nil
+		return record.WithClose(w, w.Flush), nil
 	}
 	w, a, err := argus.OpenAppend(path, time.Now())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if a.Torn > 0 && logf != nil {
 		logf("warning: %s: cut off %d bytes at byte %d: an incomplete last Argus record left by a writer that was stopped mid-write; new records follow the last complete one", path, a.Torn, a.Start)
 	}
-	return w, func() error {
+	return record.WithClose(w, func() error {
 		if err := w.Close(); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
-	}, nil
+	}), nil
 }
 
 // CheckOutput checks, before anything is opened for writing, that out (a -w argument)

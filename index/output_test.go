@@ -18,7 +18,7 @@ import (
 func writeOutput(t *testing.T, out string, first, n int) []string {
 	t.Helper()
 	var logged []string
-	sink, closeSink, err := OpenOutput(out, io.Discard, OutputOptions{}, func(f string, a ...any) {
+	sink, err := OpenOutput(out, io.Discard, OutputOptions{}, func(f string, a ...any) {
 		logged = append(logged, fmt.Sprintf(f, a...))
 	})
 	if err != nil {
@@ -30,7 +30,7 @@ func writeOutput(t *testing.T, out string, first, n int) []string {
 			t.Fatal(err)
 		}
 	}
-	if err := closeSink(); err != nil {
+	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return logged
@@ -110,7 +110,7 @@ func TestOpenOutputRefuses(t *testing.T) {
 	if err := os.WriteFile(text, []byte("not records\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := OpenOutput(text, io.Discard, OutputOptions{}, nil); !errors.Is(err, record.ErrBadMagic) ||
+	if _, err := OpenOutput(text, io.Discard, OutputOptions{}, nil); !errors.Is(err, record.ErrBadMagic) ||
 		!strings.Contains(err.Error(), "notes.txt") {
 		t.Errorf("-w notes.txt: %v, want a bad-magic error naming it", err)
 	}
@@ -120,16 +120,16 @@ func TestOpenOutputRefuses(t *testing.T) {
 
 	held := filepath.Join(dir, "held.pnp")
 	writeOutput(t, held, 1, 2)
-	sink, closeSink, err := OpenOutput(held, io.Discard, OutputOptions{}, nil)
+	sink, err := OpenOutput(held, io.Discard, OutputOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := OpenOutput(held, io.Discard, OutputOptions{}, nil); !errors.Is(err, record.ErrLocked) {
+	if _, err := OpenOutput(held, io.Discard, OutputOptions{}, nil); !errors.Is(err, record.ErrLocked) {
 		t.Errorf("a second writer of held.pnp: %v, want ErrLocked", err)
 	}
 	r := record.Record{Kind: record.KindFlow, SrcPort: 3}
 	sink.Write(&r)
-	if err := closeSink(); err != nil {
+	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
 	wantPorts(t, held, []int{1, 2, 3})

@@ -25,6 +25,7 @@ import (
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
+	"panoptes/internal/liveout"
 	"panoptes/natsstream"
 	"panoptes/record"
 	"panoptes/recordsvc"
@@ -36,9 +37,8 @@ const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r F
 type hub struct {
 	flt  *filter.Filter
 	mu   sync.Mutex
-	srv  *recordsvc.Server
-	sink record.Sink
-	pub  *natsstream.Publisher
+	out  *liveout.Outputs // -P and --publish; nil when neither is asked for
+	sink record.SinkCloser
 	err  error // the first -w write error; the relay stops on it
 	fail context.CancelFunc
 	n    uint64
@@ -51,16 +51,13 @@ func (h *hub) put(r *record.Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.n++
-	if h.srv != nil {
-		h.srv.Publish(r)
-	}
 	if h.sink != nil && h.err == nil {
 		if h.err = h.sink.Write(r); h.err != nil {
 			h.fail()
 		}
 	}
-	if h.pub != nil {
-		h.pub.Write(r)
+	if h.out != nil {
+		h.out.Publish(r)
 	}
 }
 
@@ -72,57 +69,150 @@ func (h *hub) flush() {
 			h.fail()
 		}
 	}
-	if h.pub != nil {
-		h.pub.Flush()
+	if h.out != nil {
+		h.out.Flush()
 	}
 }
 
 // baseContext is what the relay runs under until SIGINT/SIGTERM (tests end it).
 var baseContext = context.Background
 
-// Main is `panoptes relay`.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// config is the relay's command line.
+type config struct {
+	upstreams   []string
+	collect     string
+	allow       []string
+	subscribe   string
+	files       []string
+	waitClients int
+	upstreamCA  string
+	out         string
+	archive     *index.ArchiveFlags
+	live        liveout.Flags // -P, TLS, client limits, --publish: as the sensor's
+	filterText  string
+	flt         *filter.Filter
+}
+
+// parseFlags reads the command line and checks that it names an input and an output.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	var c config
 	fs := cli.NewFlagSet("relay", usage, stderr)
-	upstreams := fs.StringArrayP("server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
-	collect := fs.StringP("collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
-	allow := fs.StringSlice("allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
-	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
-	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
-	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
-	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
-	listen := fs.String("listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
-	cert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM `FILE`); also presented to -S upstreams that ask for one")
-	key := fs.String("tls-key", "", "the key of --tls-cert (PEM `FILE`)")
-	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by a CA in this PEM `FILE`")
-	upstreamCA := fs.String("tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
-	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
-	maxClients := fs.Int("max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
-	queueMemory := fs.Int64("queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
-	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
-	archive := index.AddArchiveFlags(fs)
-	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+	fs.StringArrayVarP(&c.upstreams, "server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
+	fs.StringVarP(&c.collect, "collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
+	fs.StringSliceVar(&c.allow, "allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
+	fs.StringVar(&c.subscribe, "subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
+	fs.StringArrayVarP(&c.files, "read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
+	fs.IntVar(&c.waitClients, "wait-clients", 0, "with -r: start replaying once `N` clients are connected")
+	c.live.RegisterService(fs, "; also presented to -S upstreams that ask for one")
+	fs.StringVar(&c.upstreamCA, "tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
+	fs.StringVarP(&c.out, "write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
+	c.archive = index.AddArchiveFlags(fs)
+	c.live.RegisterPublish(fs)
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	text := strings.TrimSpace(strings.Join(rest, " "))
-	flt, err := filter.Compile(text)
-	if err != nil {
-		return &cli.UsageError{Err: err}
+	c.filterText = strings.TrimSpace(strings.Join(rest, " "))
+	if c.flt, err = filter.Compile(c.filterText); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
-	if len(*upstreams) == 0 && *collect == "" && *subscribe == "" && len(*files) == 0 {
-		return cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
+	if len(c.upstreams) == 0 && c.collect == "" && c.subscribe == "" && len(c.files) == 0 {
+		return nil, cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
 	}
-	if *port == "" && *out == "" && *publish == "" {
-		return cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
+	if !c.live.Any() && c.out == "" {
+		return nil, cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
 	}
-	if err := index.CheckOutput(*out, *files); err != nil {
-		return err
+	if err := index.CheckOutput(c.out, c.files); err != nil {
+		return nil, err
 	}
-	for _, name := range *files {
+	for _, name := range c.files {
 		if err := checkStream(name); err != nil {
-			return &cli.UsageError{Err: err}
+			return nil, &cli.UsageError{Err: err}
 		}
+	}
+	return &c, nil
+}
+
+// inputs are the relay's opened inputs besides the -r files.
+type inputs struct {
+	dial    recordsvc.DialConfig // for the -S upstreams that use TLS
+	overTLS func(string) bool    // whether an -S upstream uses TLS
+	col     *collector           // -C, or nil
+	sub     natsstream.Target    // --subscribe, when given
+}
+
+// openInputs checks -S and --subscribe and binds -C. Inputs are checked before outputs
+// open, so that a usage error leaves nothing behind. --tls-cert and --tls-key are the
+// relay's own server certificate: only --tls-ca makes plain HOST:PORT upstreams TLS.
+func openInputs(c *config, logf func(string, ...any)) (*inputs, error) {
+	in := &inputs{overTLS: recordsvc.TLSServers(c.upstreams, c.upstreamCA != "")}
+	useTLS := c.upstreamCA != "" || slices.ContainsFunc(c.upstreams, in.overTLS)
+	for _, u := range c.upstreams {
+		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
+			return nil, cli.Usagef("-S %q: want HOST:PORT or unix:/PATH", u)
+		}
+	}
+	if useTLS {
+		var err error
+		if in.dial.TLS, err = recordsvc.ClientTLS(c.upstreamCA, c.live.Cert, c.live.Key); err != nil {
+			return nil, &cli.UsageError{Err: err}
+		}
+	}
+	col, err := openCollector(c.collect, c.allow, logf)
+	if err != nil {
+		return nil, err
+	}
+	in.col = col
+	if c.subscribe != "" {
+		if in.sub, err = natsstream.ParseURL(c.subscribe); err != nil {
+			in.close()
+			return nil, cli.Usagef("--subscribe: %v", err)
+		}
+	}
+	return in, nil
+}
+
+func (in *inputs) close() {
+	if in.col != nil {
+		in.col.conn.Close()
+	}
+}
+
+// openOutputs opens -P, --publish and -w into h.
+func openOutputs(ctx context.Context, c *config, h *hub, stdout io.Writer, logf func(string, ...any)) error {
+	if err := c.live.Check("relay"); err != nil {
+		return err
+	}
+	if c.live.Port != "" && (c.waitClients < 0 || c.waitClients > c.live.MaxClients) {
+		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d)", c.waitClients, c.live.MaxClients)
+	}
+	if c.live.Any() {
+		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf})
+		if err != nil {
+			return err
+		}
+		h.out = out
+	}
+	if c.out != "" {
+		archiveOpts, err := c.archive.Options()
+		if err != nil {
+			return err
+		}
+		if h.sink, err = index.OpenOutput(c.out, stdout, archiveOpts, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Main is `panoptes relay`.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
@@ -131,174 +221,22 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, fail := context.WithCancel(ctx)
 	defer fail()
-	h := &hub{flt: flt, fail: fail}
-
-	// Inputs are checked before outputs open, so that a usage error leaves nothing behind.
-	// --tls-cert and --tls-key are the relay's own server certificate: only --tls-ca
-	// makes plain HOST:PORT upstreams TLS.
-	overTLS := recordsvc.TLSServers(*upstreams, *upstreamCA != "")
-	var dial recordsvc.DialConfig
-	useTLS := *upstreamCA != "" || slices.ContainsFunc(*upstreams, overTLS)
-	for _, u := range *upstreams {
-		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
-			return cli.Usagef("-S %q: want HOST:PORT or unix:/PATH", u)
-		}
-	}
-	if useTLS {
-		if dial.TLS, err = recordsvc.ClientTLS(*upstreamCA, *cert, *key); err != nil {
-			return &cli.UsageError{Err: err}
-		}
-	}
-	col, err := openCollector(*collect, *allow, logf)
+	h := &hub{flt: c.flt, fail: fail}
+	in, err := openInputs(c, logf)
 	if err != nil {
 		return err
 	}
-	if col != nil {
-		defer col.conn.Close()
+	defer in.close()
+	err = openOutputs(ctx, c, h, stdout, logf)
+	defer h.closeOnError()
+	if err != nil {
+		return err
 	}
-	var sub natsstream.Target
-	if *subscribe != "" {
-		if sub, err = natsstream.ParseURL(*subscribe); err != nil {
-			return cli.Usagef("--subscribe: %v", err)
-		}
+	runErr := run(ctx, fail, c, in, h, logf)
+	if in.col != nil {
+		in.col.summary()
 	}
-	if *port != "" {
-		addr, err := recordsvc.ListenAddress(*port, *listen)
-		if err != nil {
-			return cli.Usagef("relay: %v", err)
-		}
-		if err := recordsvc.CheckLimits(*clientBuffer, *maxClients, *queueMemory); err != nil {
-			return cli.Usagef("relay: %v", err)
-		}
-		if *waitClients < 0 || *waitClients > *maxClients {
-			return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d)", *waitClients, *maxClients)
-		}
-		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
-		if *cert != "" || *key != "" || *clientCA != "" {
-			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {
-				return &cli.UsageError{Err: err}
-			}
-		}
-		h.srv, err = recordsvc.Listen(addr, cfg)
-		if err != nil {
-			return fmt.Errorf("-P %s: %w", *port, err)
-		}
-		logf("serving records on %s", h.srv.Addr())
-		if w := recordsvc.ExposureWarning(h.srv.Addr(), cfg.TLS); w != "" {
-			logf("warning: %s", w)
-		}
-		defer h.srv.Close(5 * time.Second)
-	}
-	if *publish != "" {
-		t, err := natsstream.ParseURL(*publish)
-		if err != nil {
-			return cli.Usagef("--publish: %v", err)
-		}
-		if h.pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: logf}); err != nil {
-			return err
-		}
-	}
-	var closeSink func() error
-	if *out != "" {
-		archiveOpts, err := archive.Options()
-		if err != nil {
-			return err
-		}
-		if h.sink, closeSink, err = index.OpenOutput(*out, stdout, archiveOpts, logf); err != nil {
-			return err
-		}
-	}
-
-	var wg sync.WaitGroup
-	live := 0
-	for _, u := range *upstreams {
-		live++
-		wg.Add(1)
-		c := dial
-		if !overTLS(u) {
-			c.TLS = nil
-		}
-		go func() {
-			defer wg.Done()
-			follow(ctx, u, text, c, h.put, logf)
-		}()
-	}
-	if col != nil {
-		live++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			col.run(ctx, h.put)
-		}()
-	}
-	var subErr error // read after wg.Wait
-	if *subscribe != "" {
-		live++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Consume retries what can be retried; an error it returns (no server at
-			// start, the stream deleted) stops the relay rather than leaving it idle.
-			if err := natsstream.Consume(ctx, sub, logf, func(r *record.Record) error { h.put(r); return nil }); err != nil {
-				subErr = fmt.Errorf("--subscribe: %w", err)
-				fail()
-			}
-		}()
-	}
-	go func() { // -w and --publish see records within a second
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.flush()
-			}
-		}
-	}()
-	var runErr error
-	if len(*files) > 0 {
-		if h.srv != nil && *waitClients > 0 {
-			if err := h.srv.WaitClients(ctx, *waitClients); err != nil {
-				runErr = ctx.Err()
-			}
-		}
-		if runErr == nil {
-			runErr = replay(ctx, *files, h.put, logf)
-		}
-		if live == 0 || runErr != nil {
-			fail()
-		}
-	}
-	<-ctx.Done()
-	wg.Wait()
-	if col != nil {
-		col.summary()
-	}
-	if runErr == nil {
-		runErr = subErr
-	}
-	if h.srv != nil {
-		h.srv.Close(30 * time.Second) // let clients take what is queued for them
-		logf("%s", h.srv.Stats().Summary())
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	err = h.err
-	if h.pub != nil {
-		if perr := h.pub.Close(10 * time.Second); err == nil {
-			err = perr
-		}
-	}
-	if closeSink != nil {
-		if cerr := closeSink(); err == nil {
-			err = cerr
-		}
-	}
+	err = h.close()
 	logf("%d records relayed", h.n)
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil
@@ -307,6 +245,115 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		err = runErr
 	}
 	return err
+}
+
+// run reads every input into h until ctx ends (or, with only -r files, until they are
+// replayed), and returns the error that ended it.
+func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h *hub, logf func(string, ...any)) error {
+	var wg sync.WaitGroup
+	live := 0
+	for _, u := range c.upstreams {
+		live++
+		wg.Add(1)
+		d := in.dial
+		if !in.overTLS(u) {
+			d.TLS = nil
+		}
+		go func() {
+			defer wg.Done()
+			follow(ctx, u, c.filterText, d, h.put, logf)
+		}()
+	}
+	if in.col != nil {
+		live++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.col.run(ctx, h.put)
+		}()
+	}
+	var subErr error // read after wg.Wait
+	if c.subscribe != "" {
+		live++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Consume retries what can be retried; an error it returns (no server at
+			// start, the stream deleted) stops the relay rather than leaving it idle.
+			if err := natsstream.Consume(ctx, in.sub, logf, func(r *record.Record) error { h.put(r); return nil }); err != nil {
+				subErr = fmt.Errorf("--subscribe: %w", err)
+				fail()
+			}
+		}()
+	}
+	go h.flushEverySecond(ctx)
+	var runErr error
+	if len(c.files) > 0 {
+		runErr = h.replay(ctx, c, logf)
+		if live == 0 || runErr != nil {
+			fail()
+		}
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if runErr == nil {
+		runErr = subErr
+	}
+	return runErr
+}
+
+// replay replays the -r files, once --wait-clients clients are there.
+func (h *hub) replay(ctx context.Context, c *config, logf func(string, ...any)) error {
+	if h.out != nil && h.out.Srv != nil && c.waitClients > 0 {
+		if err := h.out.Srv.WaitClients(ctx, c.waitClients); err != nil {
+			return ctx.Err()
+		}
+	}
+	return replay(ctx, c.files, h.put, logf)
+}
+
+// flushEverySecond lets -w and --publish see records within a second.
+func (h *hub) flushEverySecond(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.flush()
+		}
+	}
+}
+
+// close closes the outputs once the inputs are done: the clients get up to 30 s to
+// take what is queued for them, NATS what the publisher holds, and -w is closed. It
+// returns the first -w error, else the first error closing.
+func (h *hub) close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err := h.err
+	if h.out != nil {
+		h.out.CloseService(30 * time.Second)
+		if perr := h.out.ClosePublisher(); err == nil {
+			err = perr
+		}
+	}
+	if h.sink != nil {
+		if cerr := h.sink.Close(); err == nil {
+			err = cerr
+		}
+		h.sink = nil
+	}
+	return err
+}
+
+// closeOnError closes what close has not: the outputs opened before an error stopped
+// the relay.
+func (h *hub) closeOnError() {
+	if h.out != nil {
+		h.out.CloseService(5 * time.Second)
+	}
 }
 
 // follow reads from one upstream for as long as ctx lasts, reconnecting with

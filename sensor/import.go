@@ -101,7 +101,6 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 	if cfg.ManInterval <= 0 {
 		cfg.ManInterval = 60 * time.Second
 	}
-	var st ImportStats
 	// Management records are stamped with packet time; an input without packets gets
 	// its file's modification time (stable, unlike the wall clock).
 	idleTime := time.Now().UnixNano()
@@ -110,112 +109,141 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 			idleTime = fi.ModTime().UnixNano()
 		}
 	}
-	pl := newPipeline(cfg.Workers, cfg.Flow)
+	im := &importer{cfg: &cfg, warn: warn, pl: newPipeline(cfg.Workers, cfg.Flow), warnedLink: map[decode.LinkType]bool{}}
 	werr := make(chan error, 1)
-	go func() { werr <- writeRecords(pl, w, cfg, idleTime) }()
-
-	var ctr record.Management
-	var first, now int64
-	var progress progressState
+	go func() { werr <- writeRecords(im.pl, w, cfg, idleTime) }()
 	if cfg.Progress != nil {
-		stop := progress.start(cfg.Progress, len(srcs))
+		stop := im.progress.start(cfg.Progress, len(srcs))
 		defer stop()
 	}
-	nextMan := int64(0)
-	warnedLink := map[decode.LinkType]bool{}
-	var hard error
 	for fi, src := range srcs {
-		st.Files++
-		progress.file(fi, src)
-		for {
-			data, ci, lt, _, err := src.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					st.Warnings++
-					st.Truncated = true
-					what := "damaged"
-					if errors.Is(err, io.ErrUnexpectedEOF) {
-						what = "truncated"
-					}
-					if cfg.Strict {
-						if hard == nil {
-							hard = fmt.Errorf("%s: %s at byte %d (%v); records up to there were written", src.Name(), what, src.Offset(), err)
-						}
-					} else {
-						fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
-					}
-				}
-				break
-			}
-			ctr.PktsSeen++
-			ctr.BytesSeen += uint64(ci.length)
-			if !decode.Supported(lt) {
-				ctr.SkippedLink++
-				if !warnedLink[lt] {
-					warnedLink[lt] = true
-					st.Warnings++
-					fmt.Fprintf(warn, "panoptes import: warning: %s: link type %d is not supported; its packets are counted and skipped\n", src.Name(), lt)
-				}
-				continue
-			}
-			ts := ci.ts
-			var p decode.Packet
-			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.length), uint32(ci.capLen)
-			if p.WireLen < p.CapLen || p.WireLen > maxPacket {
-				// A packet longer on the wire than any link carries is a damaged
-				// header: count what was captured.
-				p.WireLen = p.CapLen
-			}
-			derr := decode.Decode(lt, data, &p)
-			// Cooked and loopback pseudo-headers are written by the capturing host, not
-			// sent on any wire, and Argus counts point-to-point links from the network
-			// layer: byte counts leave such framing out.
-			p.WireLen -= min(p.WireLen, uint32(p.LinkHdrLen))
-			if derr != nil {
-				ctr.ParseErrors++
-				if !usable(&p) {
-					continue
-				}
-			}
-			if first == 0 {
-				first = ts
-			}
-			if ts > now {
-				now = ts
-			}
-			var h uint32
-			if cfg.Workers > 1 {
-				h = flow.ShardHash(&p)
-			}
-			pl.add(h, &p)
-			if nextMan == 0 {
-				nextMan = first + int64(cfg.ManInterval)
-			}
-			// A round also ends when a management interval has passed: otherwise a
-			// capture smaller than a round, or a sparse one, got no periodic management
-			// records. Both tests use packet time only, so every sharding ends its
-			// rounds at the same packets.
-			if pl.full() || now >= nextMan {
-				progress.update(src.Offset(), ctr.PktsSeen)
-				ri := roundInfo{counters: ctr, first: first, now: now}
-				if now >= nextMan {
-					ri.man = true
-					nextMan = now + int64(cfg.ManInterval)
-				}
-				pl.send(ri)
-			}
-		}
+		im.st.Files++
+		im.progress.file(fi, src)
+		im.readFile(src)
 	}
 	if len(srcs) > 0 {
-		progress.update(srcs[len(srcs)-1].Offset(), ctr.PktsSeen)
+		im.progress.update(srcs[len(srcs)-1].Offset(), im.ctr.PktsSeen)
 	}
-	pl.send(roundInfo{counters: ctr, first: first, now: now, final: true})
+	im.pl.send(roundInfo{counters: im.ctr, first: im.first, now: im.now, final: true})
 	err := <-werr
-	st.Management = ctr
+	im.st.Management = im.ctr
 	if err != nil {
-		return st, err
+		return im.st, err
 	}
-	return st, hard
+	return im.st, im.hard
+}
+
+// importer is the reading side of ImportFrom: it decodes the packets of one capture
+// after another into the pipeline, ending a round when the pipeline is full or a
+// management interval has passed.
+type importer struct {
+	cfg        *ImportConfig
+	warn       io.Writer
+	pl         *pipeline
+	st         ImportStats
+	ctr        record.Management
+	first, now int64 // packet times: the first packet's, the latest
+	nextMan    int64 // the packet time of the next management record
+	progress   progressState
+	warnedLink map[decode.LinkType]bool
+	hard       error // with --strict: the first damaged capture
+}
+
+// readFile reads src to its end (or to the damage that ends it).
+func (im *importer) readFile(src *PcapFile) {
+	for {
+		data, ci, lt, _, err := src.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				im.damaged(src, err)
+			}
+			return
+		}
+		im.ctr.PktsSeen++
+		im.ctr.BytesSeen += uint64(ci.length)
+		if !decode.Supported(lt) {
+			im.skipLink(src, lt)
+			continue
+		}
+		ts := ci.ts
+		var p decode.Packet
+		p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.length), uint32(ci.capLen)
+		if p.WireLen < p.CapLen || p.WireLen > maxPacket {
+			// A packet longer on the wire than any link carries is a damaged
+			// header: count what was captured.
+			p.WireLen = p.CapLen
+		}
+		derr := decode.Decode(lt, data, &p)
+		// Cooked and loopback pseudo-headers are written by the capturing host, not
+		// sent on any wire, and Argus counts point-to-point links from the network
+		// layer: byte counts leave such framing out.
+		p.WireLen -= min(p.WireLen, uint32(p.LinkHdrLen))
+		if derr != nil {
+			im.ctr.ParseErrors++
+			if !usable(&p) {
+				continue
+			}
+		}
+		im.add(src, ts, &p)
+	}
+}
+
+// add gives p, of packet time ts, to the pipeline.
+func (im *importer) add(src *PcapFile, ts int64, p *decode.Packet) {
+	if im.first == 0 {
+		im.first = ts
+	}
+	if ts > im.now {
+		im.now = ts
+	}
+	var h uint32
+	if im.cfg.Workers > 1 {
+		h = flow.ShardHash(p)
+	}
+	im.pl.add(h, p)
+	if im.nextMan == 0 {
+		im.nextMan = im.first + int64(im.cfg.ManInterval)
+	}
+	// A round also ends when a management interval has passed: otherwise a capture
+	// smaller than a round, or a sparse one, got no periodic management records. Both
+	// tests use packet time only, so every sharding ends its rounds at the same packets.
+	if im.pl.full() || im.now >= im.nextMan {
+		im.progress.update(src.Offset(), im.ctr.PktsSeen)
+		ri := roundInfo{counters: im.ctr, first: im.first, now: im.now}
+		if im.now >= im.nextMan {
+			ri.man = true
+			im.nextMan = im.now + int64(im.cfg.ManInterval)
+		}
+		im.pl.send(ri)
+	}
+}
+
+// damaged reports a capture that ends in damage: a warning, or with --strict the
+// import's error.
+func (im *importer) damaged(src *PcapFile, err error) {
+	im.st.Warnings++
+	im.st.Truncated = true
+	what := "damaged"
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		what = "truncated"
+	}
+	if im.cfg.Strict {
+		if im.hard == nil {
+			im.hard = fmt.Errorf("%s: %s at byte %d (%v); records up to there were written", src.Name(), what, src.Offset(), err)
+		}
+	} else {
+		fmt.Fprintf(im.warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
+	}
+}
+
+// skipLink counts a packet of a link type that is not decoded, warning once a type.
+func (im *importer) skipLink(src *PcapFile, lt decode.LinkType) {
+	im.ctr.SkippedLink++
+	if !im.warnedLink[lt] {
+		im.warnedLink[lt] = true
+		im.st.Warnings++
+		fmt.Fprintf(im.warn, "panoptes import: warning: %s: link type %d is not supported; its packets are counted and skipped\n", src.Name(), lt)
+	}
 }
 
 // usable reports whether a packet that failed to decode still identifies a flow: its IP
@@ -354,22 +382,17 @@ func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer CloseCaptures(srcs)
-	sink, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) {
+	sink, err := index.OpenOutput(*out, stdout, archiveOpts, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes import: "+format+"\n", args...)
 	})
 	if err != nil {
 		return err
 	}
 	_, err = ImportFrom(srcs, sink, stderr, cfg)
-	if cerr := closeSink(); err == nil && cerr != nil {
+	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err
-}
-
-// OpenSink opens where records go: see index.OpenOutput.
-func OpenSink(out string, stdout io.Writer, opts index.OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
-	return index.OpenOutput(out, stdout, opts, logf)
 }
 
 // Bounds of the import and flow flags. MaxWorkers bounds the shards (each a goroutine

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/pflag"
 
@@ -19,39 +20,43 @@ func ipfixFlag(fs *pflag.FlagSet) *string {
 // The output comes first: a collector that is down or gone costs exported records
 // (counted, reported once), never records written to the file or archive.
 type ipfixTee struct {
-	out    record.Sink
+	out    record.SinkCloser
 	exp    *ipfix.Exporter
+	conn   io.Closer
+	dest   string
 	warn   func(string)
 	warned bool
 }
 
-// teeIPFIX wraps out and its close function so that records also go to the IPFIX
-// destination dest (nothing changes when dest is empty). On a bad destination it closes
-// out and returns the error.
-func teeIPFIX(dest string, out record.Sink, closeOut func() error, warn func(string)) (record.Sink, func() error, error) {
+// teeIPFIX wraps out so that records also go to the IPFIX destination dest (nothing
+// changes when dest is empty). On a bad destination it closes out and returns the
+// error.
+func teeIPFIX(dest string, out record.SinkCloser, warn func(string)) (record.SinkCloser, error) {
 	if dest == "" {
-		return out, closeOut, nil
+		return out, nil
 	}
 	network, addr, err := ipfix.ParseDestination(dest)
 	if err != nil {
-		closeOut()
-		return nil, nil, cli.Usagef("--ipfix %w", err)
+		out.Close()
+		return nil, cli.Usagef("--ipfix %w", err)
 	}
 	conn, err := ipfix.Dial(network, addr)
 	if err != nil {
-		closeOut()
-		return nil, nil, fmt.Errorf("--ipfix %s: %w", dest, err)
+		out.Close()
+		return nil, fmt.Errorf("--ipfix %s: %w", dest, err)
 	}
-	t := &ipfixTee{out: out, exp: ipfix.NewExporter(conn, ipfix.ExporterOptions{}), warn: warn}
-	return t, func() error {
-		err := closeOut()
-		t.exported(t.exp.Flush())
-		conn.Close()
-		st := t.exp.Stats()
-		warn(fmt.Sprintf("--ipfix %s: %d records in %d messages, %d lost (collector unreachable), %d not exported (management or non-IP)",
-			dest, st.Records, st.Messages, st.Lost, st.Skipped))
-		return err
-	}, nil
+	return &ipfixTee{out: out, exp: ipfix.NewExporter(conn, ipfix.ExporterOptions{}), conn: conn, dest: dest, warn: warn}, nil
+}
+
+// Close closes the output, then sends what the exporter holds and reports its counts.
+func (t *ipfixTee) Close() error {
+	err := t.out.Close()
+	t.exported(t.exp.Flush())
+	t.conn.Close()
+	st := t.exp.Stats()
+	t.warn(fmt.Sprintf("--ipfix %s: %d records in %d messages, %d lost (collector unreachable), %d not exported (management or non-IP)",
+		t.dest, st.Records, st.Messages, st.Lost, st.Skipped))
+	return err
 }
 
 func (t *ipfixTee) Write(r *record.Record) error {

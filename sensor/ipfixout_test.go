@@ -138,7 +138,7 @@ func TestIPFIXTeeKeepsRecords(t *testing.T) {
 	var mem memSink
 	var warns []string
 	closed := false
-	w, closeAll, err := teeIPFIX(dead, &mem, func() error { closed = true; return nil }, func(s string) { warns = append(warns, s) })
+	w, err := teeIPFIX(dead, record.WithClose(&mem, func() error { closed = true; return nil }), func(s string) { warns = append(warns, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestIPFIXTeeKeepsRecords(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := closeAll(); err != nil || !closed {
+	if err := w.Close(); err != nil || !closed {
 		t.Fatalf("close: %v (output closed: %v)", err, closed)
 	}
 	if len(mem.recs) != 50 {
@@ -171,7 +171,7 @@ func TestIPFIXTeeKeepsRecords(t *testing.T) {
 
 	// A bad destination is a usage error and closes the output.
 	closed = false
-	_, _, err = teeIPFIX("sctp://127.0.0.1:1", &mem, func() error { closed = true; return nil }, func(string) {})
+	_, err = teeIPFIX("sctp://127.0.0.1:1", record.WithClose(&mem, func() error { closed = true; return nil }), func(string) {})
 	var ue *cli.UsageError
 	if !errors.As(err, &ue) || !closed {
 		t.Errorf("bad destination: %v (output closed: %v)", err, closed)

@@ -852,23 +852,23 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	w, closeSink, err := OpenSink(*out, stdout, archiveOpts, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
+	w, err := index.OpenOutput(*out, stdout, archiveOpts, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	if err != nil {
 		return err
 	}
-	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
+	if w, err = serve.wrap(w, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
 		return err
 	}
 	if serve.srv != nil {
 		ops.service.Store(serve.srv) // its counters in --metrics
 	}
-	if w, closeSink, err = teeIPFIX(*ipfixDest, w, closeSink, warn); err != nil {
+	if w, err = teeIPFIX(*ipfixDest, w, warn); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	st, err := Live(ctx, cfg, w, warn)
-	if cerr := closeSink(); err == nil && cerr != nil {
+	if cerr := w.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if st.Started {

@@ -2,105 +2,45 @@ package sensor
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"panoptes/internal/cli"
-	"panoptes/natsstream"
+	"panoptes/internal/liveout"
 	"panoptes/record"
 	"panoptes/recordsvc"
 )
 
 // serveFlags are the sensor's live outputs besides -w: the record service for
-// `read -S` and relays (-P), and NATS JetStream (--publish).
+// `read -S` and relays (-P), and NATS JetStream (--publish), set up as the relay's are
+// (package internal/liveout).
 type serveFlags struct {
-	port, listen        string
-	cert, key, clientCA string
-	publish             string
-	clientBuffer        int
-	maxClients          int
-	queueMemory         int64
+	liveout.Flags
 
 	srv *recordsvc.Server // once wrap has opened it
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P PORT: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
-	fs.StringVar(&f.cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)")
-	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
-	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
-	fs.IntVar(&f.clientBuffer, "client-buffer", 4<<20, "with -P: `BYTES` of records queued per client; records beyond are dropped for that client (and reported to it)")
-	fs.IntVar(&f.maxClients, "max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
-	fs.Int64Var(&f.queueMemory, "queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
-	fs.StringVar(&f.publish, "publish", "", "also publish records to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+	f.RegisterService(fs, "")
+	f.RegisterPublish(fs)
 }
 
 // wrap tees the records written to w into the record service and NATS, when asked
 // for. Neither ever blocks the writer: slow clients and a slow broker lose records
-// (counted and logged), the -w output does not. closeAll closes them, then closeW.
-func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, ...any)) (record.Sink, func() error, error) {
-	if f.port == "" && f.publish == "" {
-		return w, closeW, nil
+// (counted and logged), the -w output does not. Closing the tee closes w, then them.
+// On an error w is closed.
+func (f *serveFlags) wrap(w record.SinkCloser, logf func(string, ...any)) (record.SinkCloser, error) {
+	if !f.Any() {
+		return w, nil
 	}
-	t, err := f.open(w, logf)
+	out, err := f.Open(context.Background(), liveout.Options{Prog: "sensor", ReserveFDs: captureReserveFDs(), Logf: logf})
 	if err != nil {
-		closeW()
-		return nil, nil, err
+		w.Close()
+		return nil, err
 	}
-	f.srv = t.srv
-	return t, func() error {
-		err := closeW()
-		t.closeService()
-		if t.pub != nil {
-			if perr := t.pub.Close(10 * time.Second); err == nil {
-				err = perr
-			}
-		}
-		return err
-	}, nil
-}
-
-func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, error) {
-	t := &teeSink{w: w, logf: logf}
-	if f.port != "" {
-		addr, err := recordsvc.ListenAddress(f.port, f.listen)
-		if err != nil {
-			return nil, cli.Usagef("sensor: %v", err)
-		}
-		if err := recordsvc.CheckLimits(f.clientBuffer, f.maxClients, f.queueMemory); err != nil {
-			return nil, cli.Usagef("sensor: %v", err)
-		}
-		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory,
-			ReserveFDs: captureReserveFDs(), Logf: logf}
-		if f.cert != "" || f.key != "" || f.clientCA != "" {
-			if cfg.TLS, err = recordsvc.ServerTLS(f.cert, f.key, f.clientCA); err != nil {
-				return nil, &cli.UsageError{Err: err}
-			}
-		}
-		if t.srv, err = recordsvc.Listen(addr, cfg); err != nil {
-			return nil, fmt.Errorf("-P %s: %w", f.port, err)
-		}
-		logf("serving records on %s", t.srv.Addr())
-		if w := recordsvc.ExposureWarning(t.srv.Addr(), cfg.TLS); w != "" {
-			logf("warning: %s", w)
-		}
-	}
-	if f.publish != "" {
-		tg, err := natsstream.ParseURL(f.publish)
-		if err != nil {
-			t.closeService()
-			return nil, cli.Usagef("sensor: --publish: %v", err)
-		}
-		if t.pub, err = natsstream.NewPublisher(context.Background(), tg, natsstream.PublisherOptions{Logf: logf}); err != nil {
-			t.closeService()
-			return nil, err
-		}
-	}
-	return t, nil
+	f.srv = out.Srv
+	return &teeSink{w: w, out: out}, nil
 }
 
 // captureReserveFDs is how many descriptors -P leaves to the rest of the sensor. The
@@ -113,23 +53,16 @@ func captureReserveFDs() int {
 
 // teeSink writes to the sensor's output and offers each record to the service and NATS.
 type teeSink struct {
-	logf func(string, ...any)
-	w    record.Sink
-	srv  *recordsvc.Server
-	pub  *natsstream.Publisher
+	w   record.SinkCloser
+	out *liveout.Outputs
 }
 
 func (t *teeSink) Write(r *record.Record) error {
-	if r.Man != nil && t.srv != nil {
-		r = withServiceCounters(r, t.srv.Stats())
+	if r.Man != nil && t.out.Srv != nil {
+		r = withServiceCounters(r, t.out.Srv.Stats())
 	}
 	err := t.w.Write(r)
-	if t.srv != nil {
-		t.srv.Publish(r)
-	}
-	if t.pub != nil {
-		t.pub.Write(r)
-	}
+	t.out.Publish(r)
 	return err
 }
 
@@ -143,15 +76,17 @@ func withServiceCounters(r *record.Record, st recordsvc.Stats) *record.Record {
 }
 
 func (t *teeSink) Flush() error {
-	if t.pub != nil {
-		t.pub.Flush()
-	}
+	t.out.Flush()
 	return t.w.Flush()
 }
 
-func (t *teeSink) closeService() {
-	if t.srv != nil {
-		t.srv.Close(5 * time.Second)
-		t.logf("%s", t.srv.Stats().Summary())
+// Close closes the output first, so that its records are safe before clients and the
+// broker are waited for.
+func (t *teeSink) Close() error {
+	err := t.w.Close()
+	t.out.CloseService(5 * time.Second)
+	if perr := t.out.ClosePublisher(); err == nil {
+		err = perr
 	}
+	return err
 }

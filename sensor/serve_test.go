@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/internal/liveout"
 	"panoptes/record"
 	"panoptes/recordsvc"
 )
@@ -17,17 +18,17 @@ import (
 func TestServeTee(t *testing.T) {
 	var file bytes.Buffer
 	w, _ := record.NewWriter(&file)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 8, queueMemory: 64 << 20}
-	sink, closeAll, err := f.wrap(w, w.Flush, func(format string, args ...any) {})
+	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 8, QueueMemory: 64 << 20}}
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(format string, args ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tee := sink.(*teeSink)
-	c, err := recordsvc.Dial(context.Background(), tee.srv.Addr().String(), "udp", recordsvc.DialConfig{})
+	c, err := recordsvc.Dial(context.Background(), tee.out.Srv.Addr().String(), "udp", recordsvc.DialConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for tee.srv.Clients() != 1 {
+	for tee.out.Srv.Clients() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	for i := 0; i < 10; i++ {
@@ -37,7 +38,7 @@ func TestServeTee(t *testing.T) {
 		}
 		sink.Write(&r)
 	}
-	if err := closeAll(); err != nil {
+	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
 	var got []uint32
@@ -70,8 +71,8 @@ func TestServeTee(t *testing.T) {
 
 func TestServeFlagsBad(t *testing.T) {
 	w, _ := record.NewWriter(io.Discard)
-	for _, f := range []serveFlags{{port: "x"}, {port: "0", cert: "/nonexistent"}, {publish: "http://x"}} {
-		if _, _, err := f.wrap(w, w.Flush, func(string, ...any) {}); err == nil {
+	for _, f := range []liveout.Flags{{Port: "x"}, {Port: "0", Cert: "/nonexistent"}, {Publish: "http://x"}} {
+		if _, err := (&serveFlags{Flags: f}).wrap(record.WithClose(w, w.Flush), func(string, ...any) {}); err == nil {
 			t.Errorf("%+v accepted", f)
 		}
 	}
@@ -81,12 +82,12 @@ func TestServeFlagsBad(t *testing.T) {
 // Prometheus snapshot. Before the fix the snapshot had no service counters at all.
 func TestServeCountersInMetrics(t *testing.T) {
 	w, _ := record.NewWriter(io.Discard)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1, queueMemory: 64 << 20}
-	_, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
+	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 1, QueueMemory: 64 << 20}}
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeAll()
+	defer sink.Close()
 	var ops sensorOps
 	ops.service.Store(f.srv)
 	addr := f.srv.Addr().String()
@@ -109,8 +110,8 @@ func TestServeCountersInMetrics(t *testing.T) {
 func TestServeCountersInManagementRecords(t *testing.T) {
 	var buf bytes.Buffer
 	w, _ := record.NewWriter(&buf)
-	f := serveFlags{port: "0", listen: "127.0.0.1", clientBuffer: 1 << 20, maxClients: 1, queueMemory: 64 << 20}
-	sink, closeAll, err := f.wrap(w, w.Flush, func(string, ...any) {})
+	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 1, QueueMemory: 64 << 20}}
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestServeCountersInManagementRecords(t *testing.T) {
 	if man.Man.ClientsRefused != 0 {
 		t.Error("the caller's management record was changed")
 	}
-	if err := closeAll(); err != nil {
+	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
 	rd, err := record.NewReader(&buf, "out")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 // benchRecords returns n TCP records spread over flows 5-tuples, a quarter of them in
@@ -37,20 +38,20 @@ func BenchmarkCluster(b *testing.B) {
 		keys  []string
 		flows int
 	}{
-		{"5tuple/flows=1k", defaultKeys, 1000},
-		{"5tuple/flows=50k", defaultKeys, 50_000},
+		{"5tuple/flows=1k", cluster.DefaultKeys, 1000},
+		{"5tuple/flows=50k", cluster.DefaultKeys, 50_000},
 		{"saddr/flows=50k", []string{"saddr"}, 50_000},
 	} {
 		recs := benchRecords(n, bc.flows)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				cl, err := newClusterer(bc.keys, len(bc.keys) == len(defaultKeys))
+				cl, err := cluster.New(bc.keys, len(bc.keys) == len(cluster.DefaultKeys))
 				if err != nil {
 					b.Fatal(err)
 				}
 				for i := range recs {
-					cl.add(&recs[i])
+					cl.Add(&recs[i])
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")

@@ -12,6 +12,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/record"
+	"panoptes/tools/cluster"
 	"panoptes/tools/plot"
 )
 
@@ -50,7 +51,7 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	names := defaultKeys
+	names := cluster.DefaultKeys
 	if fs.Changed("keys") {
 		names = nil
 		for _, s := range keySpecs {
@@ -70,10 +71,10 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		pf = f
 	}
 	// Check the keys before reading anything.
-	if _, err := newClusterer(names, correct); err != nil {
+	if _, err := cluster.New(names, correct); err != nil {
 		return err
 	}
-	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*clusterer{}, maxBins: *maxBins, maxKeys: int(*maxKeys)}
+	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*cluster.Clusterer{}, maxBins: *maxBins, maxKeys: int(*maxKeys)}
 	err = scan("bins", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindFlow && flt.Match(r) {
 			b.addRecord(r)
@@ -102,12 +103,12 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	n := 0
 	for _, s := range starts {
 		cl := b.bins[s]
-		for i := 0; i < cl.n; i++ {
+		for i := 0; i < cl.Len(); i++ {
 			if c.count > 0 && n == c.count {
 				break
 			}
-			e := cl.entry(i)
-			if err := out.put(&e.rec, e.differ); err != nil {
+			e := cl.Entry(i)
+			if err := out.put(&e.Rec, e.Differ); err != nil {
 				out.abort()
 				return err
 			}
@@ -277,7 +278,7 @@ const (
 	defaultMaxBins = 1_000_000
 	maxPlotTop     = 1000 // lines in a plot
 	maxMaxBins     = 1 << 30
-	binEntrySize   = clusterEntrySize + 64
+	binEntrySize   = cluster.EntrySize + 64
 )
 
 // binner holds one clusterer per bin, and at most maxKeys entries over all bins.
@@ -285,7 +286,7 @@ type binner struct {
 	size    time.Duration
 	names   []string
 	correct bool
-	bins    map[int64]*clusterer
+	bins    map[int64]*cluster.Clusterer
 	maxBins int64
 	maxKeys int // entries left before the bound
 	keys    int // entries held
@@ -320,14 +321,14 @@ func (b *binner) add(r *record.Record) {
 	s := binStart(r.StartTime, b.size)
 	cl := b.bins[s]
 	if cl == nil {
-		cl, _ = newClusterer(b.names, b.correct) // the names were checked up front
+		cl, _ = cluster.New(b.names, b.correct) // the names were checked up front
 		b.bins[s] = cl
 	}
-	n := cl.n
-	cl.maxKeys = cl.n + b.maxKeys - b.keys
-	cl.add(r)
-	b.keys += cl.n - n
-	if cl.full {
+	n := cl.Len()
+	cl.SetMaxKeys(cl.Len() + b.maxKeys - b.keys)
+	cl.Add(r)
+	b.keys += cl.Len() - n
+	if cl.Full() {
 		b.err = fmt.Errorf("more than --max-keys %d (bin, key) entries (about %d MB of memory per million): raise --max-keys, use wider bins, fewer or coarser -m keys, or select fewer records with -t or a filter",
 			b.maxKeys, binEntrySize*1_000_000>>20)
 	}
@@ -384,16 +385,17 @@ func drawBins(path string, f *record.Field, top int, size time.Duration, b *binn
 	for _, s := range starts {
 		cl := b.bins[s]
 		i := int((s - first) / int64(size))
-		for j := 0; j < cl.n; j++ {
-			e := cl.entry(j)
-			name := keyLabel(cl, &e.rec, &format)
+		keys := cl.KeyFields()
+		for j := 0; j < cl.Len(); j++ {
+			e := cl.Entry(j)
+			name := keyLabel(keys, &e.Rec, &format)
 			ser := byKey[name]
 			if ser == nil {
 				ser = &series{name: name, vals: make([]float64, nbins), first: len(all)}
 				byKey[name] = ser
 				all = append(all, ser)
 			}
-			v := value(&e.rec)
+			v := value(&e.Rec)
 			ser.vals[i] += v
 			ser.total += v
 		}
@@ -432,16 +434,16 @@ func drawBins(path string, f *record.Field, top int, size time.Duration, b *binn
 
 // keyLabel names a merged record by its key fields' text ("tcp", "10.0.0.1 tcp"),
 // or "all" with no keys.
-func keyLabel(cl *clusterer, r *record.Record, f *record.Format) string {
-	if len(cl.keys) == 0 {
+func keyLabel(keys []*record.Field, r *record.Record, f *record.Format) string {
+	if len(keys) == 0 {
 		return "all"
 	}
 	var b []byte
-	for i, k := range cl.keys {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = k.f.Text(b, r, f)
+		b = k.Text(b, r, f)
 	}
 	return string(b)
 }

@@ -10,6 +10,7 @@ import (
 	"panoptes/internal/cli"
 	"panoptes/internal/goldentest"
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 // clusterFixture adds to the fixture records that exercise address masks and RMON:
@@ -117,17 +118,17 @@ func TestClusterErrors(t *testing.T) {
 // TestClusterAddAllocs: a record that joins an existing cluster allocates nothing.
 func TestClusterAddAllocs(t *testing.T) {
 	recs := benchRecords(1000, 10)
-	for _, keys := range [][]string{defaultKeys, {"saddr/24", "daddr"}, {"proto", "dport"}} {
-		cl, err := newClusterer(keys, len(keys) == len(defaultKeys))
+	for _, keys := range [][]string{cluster.DefaultKeys, {"saddr/24", "daddr"}, {"proto", "dport"}} {
+		cl, err := cluster.New(keys, len(keys) == len(cluster.DefaultKeys))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range recs {
-			cl.add(&recs[i])
+			cl.Add(&recs[i])
 		}
 		if n := testing.AllocsPerRun(10, func() {
 			for i := range recs {
-				cl.add(&recs[i])
+				cl.Add(&recs[i])
 			}
 		}); n != 0 {
 			t.Errorf("%v: adding to existing clusters allocates %v times per pass", keys, n)
@@ -161,16 +162,16 @@ func BenchmarkClusterAdd(b *testing.B) {
 			b.ReportAllocs()
 			var rev record.Record
 			for b.Loop() {
-				cl, err := newClusterer(bc.keys, false)
+				cl, err := cluster.New(bc.keys, false)
 				if err != nil {
 					b.Fatal(err)
 				}
 				for i := range recs {
-					cl.add(&recs[i])
+					cl.Add(&recs[i])
 					if bc.rmon {
 						rev = recs[i]
 						rev.Reverse()
-						cl.add(&rev)
+						cl.Add(&rev)
 					}
 				}
 			}

@@ -479,9 +479,11 @@ func (s printSink) close() error                             { return s.p.Flush(
 func (s printSink) abort()                                   { s.p.Flush() }
 
 // streamSink writes a record stream. A file is written under a temporary name and
-// renamed into place by close, so a failed or interrupted run never leaves a partial
+// renamed into place by Close, so a failed or interrupted run never leaves a partial
 // stream under the requested name (an existing file is replaced only then, keeping its
-// permissions: see outfile).
+// permissions: see outfile). It is a record.SinkCloser, as the -w output of import,
+// sensor and relay is (index.OpenOutput), with Abort besides: those append to what is
+// there, a tool replaces it.
 type streamSink struct {
 	w    record.Sink // a record stream or Argus records
 	f    *os.File    // nil for stdout
@@ -552,9 +554,17 @@ func newArgusSink(path string, stdout io.Writer) (sink, error) {
 	return &streamSink{w: w, f: f, path: final}, nil
 }
 
-func (s *streamSink) put(r *record.Record, _ uint32) error { return s.w.Write(r) }
+var _ record.SinkCloser = (*streamSink)(nil)
 
-func (s *streamSink) close() error {
+func (s *streamSink) put(r *record.Record, _ uint32) error { return s.Write(r) }
+func (s *streamSink) close() error                         { return s.Close() }
+func (s *streamSink) abort()                               { s.Abort() }
+
+func (s *streamSink) Write(r *record.Record) error { return s.w.Write(r) }
+func (s *streamSink) Flush() error                 { return s.w.Flush() }
+
+// Close flushes the stream and, for a file, publishes it under its name.
+func (s *streamSink) Close() error {
 	if s.f == nil {
 		return s.w.Flush()
 	}
@@ -575,7 +585,8 @@ func (s *streamSink) close() error {
 	return nil
 }
 
-func (s *streamSink) abort() {
+// Abort discards the output file after an error (stdout is flushed).
+func (s *streamSink) Abort() {
 	if s.f != nil {
 		s.f.Close()
 		os.Remove(s.f.Name())

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 // distinctKeys writes n records, each its own 5-tuple, within one second.
@@ -31,7 +32,7 @@ func TestKeysMemoryPerKey(t *testing.T) {
 		args []string
 		per  int64
 	}{
-		{"cluster", ClusterMain, []string{"-r", path, "-w", "-"}, clusterEntrySize},
+		{"cluster", ClusterMain, []string{"-r", path, "-w", "-"}, cluster.EntrySize},
 		{"bins", BinsMain, []string{"-r", path, "-M", "time", "1h", "-w", "-"}, binEntrySize},
 	} {
 		var err error

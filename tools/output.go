@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 // Output says how records print: the columns and ra's output options.
@@ -36,7 +37,7 @@ type Printer struct {
 	row     []string // reused CSV row
 	line    []byte   // reused output line
 	cell    []byte   // reused cell
-	colBits []uint32 // per column: its blankable bit (see idFields), or 0
+	colBits []uint32 // per column: its blankable bit (see cluster.IDBit), or 0
 	n       int      // records printed
 }
 
@@ -52,7 +53,7 @@ func NewPrinter(w io.Writer, o Output) *Printer {
 	}
 	p.colBits = make([]uint32, len(o.Fields))
 	for i, f := range o.Fields {
-		p.colBits[i] = idBit(f.Name)
+		p.colBits[i] = cluster.IDBit(f.Name)
 	}
 	return p
 }
@@ -232,50 +233,4 @@ func manValue(f *record.Field, r *record.Record) (v manVal, ok bool) {
 		return manVal{n: m.BytesSeen, num: true}, true
 	}
 	return v, false
-}
-
-// idFields are the flow-identifier fields that cluster prints empty when the records
-// merged into one disagree on them (racluster keeps a non-key field only when it is the
-// same in every merged record). Their index is their blank bit.
-var idFields = [...]struct {
-	name string
-	same func(a, b *record.Record) bool
-}{
-	{"saddr", func(a, b *record.Record) bool { return sameAddr(a, b, true) }},
-	{"daddr", func(a, b *record.Record) bool { return sameAddr(a, b, false) }},
-	{"proto", func(a, b *record.Record) bool { // as cluster's proto key: IPv4 and IPv6 alike
-		if a.Family != 0 && b.Family != 0 {
-			return a.Proto == b.Proto
-		}
-		return a.Family == b.Family && a.EtherType == b.EtherType
-	}},
-	{"sport", func(a, b *record.Record) bool { return a.SrcPort == b.SrcPort }},
-	{"dport", func(a, b *record.Record) bool { return a.DstPort == b.DstPort }},
-	{"smac", func(a, b *record.Record) bool { return a.Src.MAC == b.Src.MAC }},
-	{"dmac", func(a, b *record.Record) bool { return a.Dst.MAC == b.Dst.MAC }},
-	{"svlan", func(a, b *record.Record) bool { return a.Src.VLAN == b.Src.VLAN }},
-	{"dvlan", func(a, b *record.Record) bool { return a.Dst.VLAN == b.Dst.VLAN }},
-	{"smpls", func(a, b *record.Record) bool { return a.Src.MPLS == b.Src.MPLS }},
-	{"dmpls", func(a, b *record.Record) bool { return a.Dst.MPLS == b.Dst.MPLS }},
-	{"srcid", func(a, b *record.Record) bool { return a.SrcID == b.SrcID }},
-	{"inf", func(a, b *record.Record) bool { return a.Inf == b.Inf }},
-}
-
-func sameAddr(a, b *record.Record, src bool) bool {
-	if a.Family != b.Family || a.EtherType != b.EtherType && a.Family == 0 {
-		return false
-	}
-	if src {
-		return a.SrcAddr == b.SrcAddr && (a.Family != 0 || a.Src.MAC == b.Src.MAC)
-	}
-	return a.DstAddr == b.DstAddr && (a.Family != 0 || a.Dst.MAC == b.Dst.MAC)
-}
-
-func idBit(name string) uint32 {
-	for i, f := range idFields {
-		if f.name == name {
-			return 1 << i
-		}
-	}
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 const sortUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-m FIELDS] [--max-records N] [read output options] [-- FILTER]"
@@ -46,7 +47,7 @@ func parseSortKeys(specs []string, flag string) ([]sortKey, error) {
 	var keys []sortKey
 	for _, spec := range specs {
 		for _, name := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			base, bits, err := splitMask(name)
+			base, bits, err := cluster.SplitMask(name)
 			if err != nil {
 				return nil, cli.Usagef("%s %q: %v", flag, name, err)
 			}
@@ -64,19 +65,6 @@ func parseSortKeys(specs []string, flag string) ([]sortKey, error) {
 		return nil, cli.Usagef("%s: no fields", flag)
 	}
 	return keys, nil
-}
-
-// splitMask splits "saddr/24" into "saddr" and 24; a name without "/" gives -1.
-func splitMask(name string) (string, int, error) {
-	base, l, ok := strings.Cut(name, "/")
-	if !ok {
-		return name, -1, nil
-	}
-	n, err := strconv.Atoi(l)
-	if err != nil || n < 0 || n > 128 {
-		return "", 0, fmt.Errorf("bad prefix length %q (0 to 128)", l)
-	}
-	return base, n, nil
 }
 
 // sorter orders records by a list of keys. It reuses two text buffers for text fields,
@@ -123,14 +111,14 @@ func (s *sorter) compareField(k sortKey, a, b *record.Record) int {
 // compareAddr orders addresses: non-IP before IPv4 before IPv6, then by value (the
 // network, with a prefix length).
 func compareAddr(a, b *record.Record, src bool, bits int) int {
-	fa, fb := addrFamily(a), addrFamily(b)
+	fa, fb := cluster.AddrFamily(a), cluster.AddrFamily(b)
 	if c := cmp.Compare(fa, fb); c != 0 {
 		return c
 	}
 	x, y := addrOf(a, src), addrOf(b, src)
 	if bits >= 0 {
-		maskAddr(&x, fa, bits)
-		maskAddr(&y, fb, bits)
+		cluster.MaskAddr(&x, fa, bits)
+		cluster.MaskAddr(&y, fb, bits)
 	}
 	if fa == 0 {
 		ma, mb := a.Dst.MAC, b.Dst.MAC
@@ -142,40 +130,11 @@ func compareAddr(a, b *record.Record, src bool, bits int) int {
 	return bytes.Compare(x[:], y[:])
 }
 
-// addrFamily is 4 or 6 for IP flows, 4 for ARP (its protocol addresses), 0 otherwise.
-func addrFamily(r *record.Record) uint8 {
-	if r.Family != 0 {
-		return r.Family
-	}
-	if r.EtherType == 0x0806 || r.EtherType == 0x8035 {
-		return 4
-	}
-	return 0
-}
-
 func addrOf(r *record.Record, src bool) [16]byte {
 	if src {
 		return r.SrcAddr
 	}
 	return r.DstAddr
-}
-
-// maskAddr keeps the first bits bits of an address of family fam (4: the first 4
-// bytes hold it).
-func maskAddr(a *[16]byte, fam uint8, bits int) {
-	n := 16
-	if fam == 4 {
-		n = 4
-	}
-	for i := 0; i < n; i++ {
-		switch {
-		case bits >= 8*(i+1):
-		case bits <= 8*i:
-			a[i] = 0
-		default:
-			a[i] &= byte(0xff << (8 - (bits - 8*i)))
-		}
-	}
 }
 
 // recordSize is what one record held in memory costs (sort, cluster entries), for

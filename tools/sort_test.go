@@ -10,6 +10,7 @@ import (
 	"panoptes/internal/cli"
 	"panoptes/internal/goldentest"
 	"panoptes/record"
+	"panoptes/tools/cluster"
 )
 
 func runSort(args []string, stdin []byte) (string, string, error) {
@@ -196,10 +197,10 @@ func FuzzKeySpecs(f *testing.F) {
 				}
 			}
 		}
-		cl, err := newClusterer(strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' }), true)
+		cl, err := cluster.New(strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' }), true)
 		if err == nil {
 			for i := range recs {
-				cl.add(&recs[i])
+				cl.Add(&recs[i])
 			}
 		}
 	})

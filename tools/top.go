@@ -11,6 +11,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/record"
+	"panoptes/tools/cluster"
 	"panoptes/tools/top"
 )
 
@@ -168,7 +169,7 @@ func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // topViews builds the flows view (5-tuple with direction correction, cluster's
 // default) and the hosts view (-m KEYS, default saddr), keyed exactly as cluster keys.
 func topViews(keySpecs []string) ([]top.ViewSpec, error) {
-	flows, err := newClusterer(defaultKeys, true)
+	flows, err := cluster.New(cluster.DefaultKeys, true)
 	if err != nil {
 		return nil, err
 	}
@@ -184,17 +185,14 @@ func topViews(keySpecs []string) ([]top.ViewSpec, error) {
 			names = append(names, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
 		}
 	}
-	hosts, err := newClusterer(names, false)
+	hosts, err := cluster.New(names, false)
 	if err != nil {
 		return nil, err
 	}
-	var hostCols []*record.Field
-	for _, k := range hosts.keys {
-		hostCols = append(hostCols, k.f)
-	}
+	hostCols := hosts.KeyFields()
 	return []top.ViewSpec{
-		{Name: "flows", Key: flows.appendKey, Correct: true, Columns: flowCols},
-		{Name: "hosts", Key: hosts.appendKey, Columns: hostCols},
+		{Name: "flows", Key: flows.AppendKey, Correct: true, Columns: flowCols},
+		{Name: "hosts", Key: hosts.AppendKey, Columns: hostCols},
 	}, nil
 }
 

@@ -21,10 +21,13 @@ func TestImportRules(t *testing.T) {
 		"xdp":     {"panoptes/"},
 		"index":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp"},
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
-		"sensor":  {"panoptes/tools"},
-		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
-		"ipfix":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
-		"doctor":  {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
+		// The cluster engine (cluster, bins, top): records in, merged records out; it
+		// knows nothing of the tools that print them, of archives or of live inputs.
+		"tools/cluster": {"panoptes/tools", "panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf", "panoptes/index", "panoptes/recordsvc", "panoptes/natsstream"},
+		"sensor":        {"panoptes/tools"},
+		"filter":        {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
+		"ipfix":         {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
+		"doctor":        {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
 		// The live record service and its transports carry records; they know nothing of
 		// capture, of the tools that print records, or of the relay built on them.
 		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
@@ -32,6 +35,9 @@ func TestImportRules(t *testing.T) {
 		"relay":      {"panoptes/sensor", "panoptes/xdp"}, // a collector: records in, records out
 		// Argus's record format beside our own: it maps to and from records only.
 		"argus": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay", "panoptes/recordsvc", "panoptes/filter"},
+		// The live outputs (-P, --publish) that the sensor and the relay share: built
+		// on the record service and NATS, never on either command.
+		"internal/liveout": {"panoptes/sensor", "panoptes/relay", "panoptes/tools", "panoptes/xdp", "panoptes/index"},
 		// Test helpers shared by several packages' tests: leaves, so that any package's
 		// tests can import them without a cycle.
 		"internal/goldentest": {"panoptes/"},

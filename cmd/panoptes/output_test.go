@@ -255,10 +255,11 @@ func TestReadDirectoryInput(t *testing.T) {
 func TestToolOutputLockedRefused(t *testing.T) {
 	flows := importCapture(t, "get.pcap")
 	held := filepath.Join(t.TempDir(), "held.pnp")
-	sink, closeSink, err := index.OpenOutput(held, nil, index.OutputOptions{}, nil)
+	sink, err := index.OpenOutput(held, nil, index.OutputOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeSink := sink.Close
 	defer func() {
 		if closeSink != nil {
 			closeSink()
