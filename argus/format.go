@@ -298,7 +298,7 @@ const (
 const (
 	TransSrcID     = 0x01 // subtype bit
 	TransSeq       = 0x02 // subtype bit
-	TransInterface = 0x10 // qualifier bit in Argus 5: a 4-char interface name follows the id
+	TransInterface = 0x10 // qualifier bit (ARGUS_TYPE_INTERFACE): a 4-char interface name follows the id
 	TransQualType  = 0x0F // qualifier: TypeIPv4, TypeIPv6, TypeInt, TypeString...
 )
 
@@ -316,13 +316,13 @@ const (
 	FlowComposite      = 0x08
 	FlowRMON           = 0x40 // subtype bit
 	FlowQualTypeMask   = 0x1F
-	FlowQualReverse    = 0x40 // Argus 3: source and destination swapped from first packet
+	FlowQualReverse    = 0x40 // ARGUS_REVERSE as a qualifier value (argus_def.h); files carry it in the subtype (FlowDirectionBit)
 	FlowQualUnidir     = 0x10
 	FlowQualBidir      = 0x20
 	FlowQualMaskLen    = 0x40
 	FlowQualFragment   = 0x80
 	FlowQualSystemFlow = 0x20
-	FlowDirectionBit   = 0x40 // subtype bit ("D" in argus_def.h)
+	FlowDirectionBit   = 0x40 // subtype bit ARGUS_REVERSE: the key is the other way round from the per-direction DSRs
 )
 
 // Flow DSR bodies (after the 4-byte header).

@@ -162,7 +162,6 @@ func TestReadAgainstRa(t *testing.T) {
 	type result struct {
 		records int
 		diffs   []string
-		dsrs    map[string]bool
 		err     error
 	}
 	results := make([]result, len(caps))

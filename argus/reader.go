@@ -152,22 +152,32 @@ func (rd *Reader) Read(r *record.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := rd.decode(rd.buf, off, r, &rd.Skipped); err != nil {
+	if err := rd.decode(rd.buf, off, r, &rd.Skipped, &rd.lastLabel); err != nil {
 		return err
 	}
 	return nil
 }
 
-// Decode decodes one record that ReadRaw returned (at byte offset off) into r, counting
-// skipped DSRs in skipped. It is safe to call from several goroutines, each with its
-// own skipped counts (added up with AddSkipped).
-func (rd *Reader) Decode(b []byte, off int64, r *record.Record, skipped *[128]uint64) error {
-	return rd.decode(b, off, r, skipped)
+// Decoder decodes records that ReadRaw returned, on a goroutine of its own: each
+// decoding goroutine has its own Decoder (its skipped counts and label cache), and
+// adds its counts to the reader's with AddSkipped when done.
+type Decoder struct {
+	rd        *Reader
+	Skipped   [128]uint64
+	lastLabel string
+}
+
+// NewDecoder returns a decoder of rd's records for another goroutine.
+func (rd *Reader) NewDecoder() *Decoder { return &Decoder{rd: rd} }
+
+// Decode decodes one record that ReadRaw returned (at byte offset off) into r.
+func (d *Decoder) Decode(b []byte, off int64, r *record.Record) error {
+	return d.rd.decode(b, off, r, &d.Skipped, &d.lastLabel)
 }
 
 // AddSkipped adds a decoder's skipped-DSR counts into the reader's.
-func (rd *Reader) AddSkipped(s *[128]uint64) {
-	for i, n := range s {
+func (rd *Reader) AddSkipped(d *Decoder) {
+	for i, n := range d.Skipped {
 		rd.Skipped[i] += n
 	}
 }
@@ -242,7 +252,7 @@ func causeOf(c uint8) record.Cause {
 	return record.CauseStatus
 }
 
-func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]uint64) error {
+func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]uint64, lastLabel *string) error {
 	*r = record.Record{}
 	r.Clock = record.ClockFile
 	r.Cause = causeOf(b[1])
@@ -343,7 +353,7 @@ func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]ui
 				r.DstCountry = [2]byte{d[6], d[7]}
 			}
 		case DSRLabel:
-			rd.decodeLabel(d, r)
+			decodeLabel(d, r, lastLabel)
 		case DSRASN:
 			if n >= 12 {
 				r.SrcAS, r.DstAS = u32(d, 4), u32(d, 8)
@@ -839,15 +849,15 @@ func decodeEncaps(m uint32, r *record.Record) {
 
 // decodeLabel keeps the label text. The last label is kept as a string, so that a run
 // of records with the same label allocates it once.
-func (rd *Reader) decodeLabel(d []byte, r *record.Record) {
+func decodeLabel(d []byte, r *record.Record, last *string) {
 	t := d[4:]
 	if i := indexByte(t, 0); i >= 0 {
 		t = t[:i]
 	}
-	if string(t) != rd.lastLabel {
-		rd.lastLabel = string(t)
+	if string(t) != *last {
+		*last = string(t)
 	}
-	r.Label = rd.lastLabel
+	r.Label = *last
 }
 
 func indexByte(b []byte, c byte) int {

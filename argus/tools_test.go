@@ -48,6 +48,15 @@ func TestToolsReadArgusFiles(t *testing.T) {
 	if err != nil || strings.Count(string(out), "\n") != 5 {
 		t.Errorf("filter icmp on the gzipped file: %v\n%s", err, out)
 	}
+	// relay -r replays an Argus file.
+	relayOut := filepath.Join(dir, "relayed.pnp")
+	if msg, err := exec.Command(bin, "relay", "-r", argusFile, "-w", relayOut).CombinedOutput(); err != nil {
+		t.Fatalf("relay -r: %v %s", err, msg)
+	}
+	out, err = exec.Command(bin, "read", "-r", relayOut, "-n", "-L", "-1", "-c", ",", "-s", "proto,saddr,daddr,spkts,dpkts").Output()
+	if err != nil || strings.Split(strings.TrimSpace(string(out)), "\n")[1] != lines[1] {
+		t.Errorf("relay -r: %v\n%s", err, out)
+	}
 	// import points to read.
 	msg, err := exec.Command(bin, "import", "-r", argusFile, "-w", filepath.Join(dir, "x.pnp")).CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "panoptes read -r") {

@@ -3,6 +3,8 @@ package tools
 import (
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"panoptes/argus"
 	"panoptes/record"
@@ -22,7 +24,12 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, stde
 	if err != nil {
 		return false, err
 	}
-	more, err := scanArgus(rd, rec, fn)
+	var more bool
+	if runtime.GOMAXPROCS(0) > 1 {
+		more, err = scanArgusDecoded(rd, fn)
+	} else {
+		more, err = scanArgus(rd, rec, fn)
+	}
 	if s := rd.SkippedSummary(); s != "" {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: skipped %s that Panoptes does not model\n", prog, name, s)
 	}
@@ -42,4 +49,87 @@ func scanArgus(rd *argus.Reader, rec *record.Record, fn func(r *record.Record) b
 			return false, nil
 		}
 	}
+}
+
+// scanArgusDecoded is scanDecoded for Argus files: one goroutine reads raw records in
+// batches, others decode them, and fn sees them in file order on this one.
+func scanArgusDecoded(rd *argus.Reader, fn func(r *record.Record) bool) (more bool, err error) {
+	ordered := make(chan *decodedBatch, batchesInFlow)
+	work := make(chan *decodedBatch, batchesInFlow)
+	free := make(chan *decodedBatch, batchesInFlow)
+	for range batchesInFlow {
+		free <- &decodedBatch{recs: make([]record.Record, batchRecords)}
+	}
+	stop := make(chan struct{})
+	go func() { // the reader
+		defer close(ordered)
+		defer close(work)
+		for {
+			var b *decodedBatch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			b.raw, b.ends, b.offs, b.err = b.raw[:0], b.ends[:0], b.offs[:0], nil
+			b.ready = make(chan struct{})
+			for len(b.ends) < batchRecords {
+				var off int64
+				if b.raw, off, b.err = rd.ReadRaw(b.raw); b.err != nil {
+					break
+				}
+				b.ends, b.offs = append(b.ends, len(b.raw)), append(b.offs, off)
+			}
+			ordered <- b
+			work <- b
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range min(runtime.GOMAXPROCS(0), 4) { // the decoders
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := rd.NewDecoder()
+			for b := range work {
+				start := 0
+				for i, end := range b.ends {
+					if err := d.Decode(b.raw[start:end], b.offs[i], &b.recs[i]); err != nil {
+						b.ends, b.err = b.ends[:i], err
+						break
+					}
+					start = end
+				}
+				close(b.ready)
+			}
+			mu.Lock()
+			rd.AddSkipped(d)
+			mu.Unlock()
+		}()
+	}
+	defer func() {
+		close(stop)
+		for range ordered { // let the reader finish before the file is closed
+		}
+		wg.Wait() // the skipped counts are complete
+	}()
+	for b := range ordered {
+		<-b.ready
+		for i := range b.ends {
+			if !fn(&b.recs[i]) {
+				return false, nil
+			}
+		}
+		if b.err == io.EOF {
+			return true, nil
+		}
+		if b.err != nil {
+			return false, b.err
+		}
+		free <- b
+	}
+	return true, nil
 }
