@@ -20,10 +20,6 @@ func CutOutput(out string) (string, bool) { return strings.CutPrefix(out, Output
 // ErrLocked is returned by OpenAppend when another writer holds the file.
 var ErrLocked = errors.New("another writer has it open (locked)")
 
-// ErrNotArgus is returned by OpenAppend for an existing file that is not an Argus
-// record file: nothing is written to it.
-var ErrNotArgus = errors.New("not an argus record file")
-
 // Appended says where OpenAppend starts writing in an existing file.
 type Appended struct {
 	Start int64 // byte offset of the new records: the end of the last complete record
