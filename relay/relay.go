@@ -1,7 +1,8 @@
 // Package relay is `panoptes relay`, Argus's radium: it collects records from live
-// Panoptes sensors and relays (-S), NetFlow/IPFIX exporters (-C), a NATS JetStream
+// Panoptes sensors and relays and from Argus sensors and radium (-S), NetFlow/IPFIX exporters (-C), a NATS JetStream
 // stream (--subscribe) or record files (-r), and hands every record to its own clients
-// (-P, each with its own filter, through package recordsvc), to a file or archive (-w)
+// (-P, each with its own filter, through package recordsvc; Argus clients on
+// --argus-port), to a file or archive (-w)
 // and to NATS (--publish). Upstreams that go away are reconnected with exponential
 // backoff and jitter.
 package relay
@@ -21,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"panoptes/argus"
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
@@ -29,13 +31,14 @@ import (
 	"panoptes/recordsvc"
 )
 
-const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [-w OUT] [--publish nats://...] [-- FILTER]"
+const usage = "[-S HOST:PORT | -S argus://HOST[:PORT]]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [--argus-port PORT] [-w OUT] [--publish nats://...] [-- FILTER]"
 
 // hub takes records from every input and gives each to every output, one at a time.
 type hub struct {
 	flt  *filter.Filter
 	mu   sync.Mutex
 	srv  *recordsvc.Server
+	asrv *recordsvc.Server // --argus-port
 	sink record.Sink
 	pub  *natsstream.Publisher
 	err  error // the first -w write error; the relay stops on it
@@ -52,6 +55,9 @@ func (h *hub) put(r *record.Record) {
 	h.n++
 	if h.srv != nil {
 		h.srv.Publish(r)
+	}
+	if h.asrv != nil {
+		h.asrv.Publish(r)
 	}
 	if h.sink != nil && h.err == nil {
 		if h.err = h.sink.Write(r); h.err != nil {
@@ -82,14 +88,15 @@ var baseContext = context.Background
 // Main is `panoptes relay`.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("relay", usage, stderr)
-	upstreams := fs.StringArrayP("server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
+	upstreams := fs.StringArrayP("server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS), or from the Argus sensor or radium at argus://HOST[:PORT] (port 561 by default); repeatable; reconnects with backoff")
 	collect := fs.StringP("collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
 	allow := fs.StringSlice("allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
 	subscribe := fs.String("subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
 	files := fs.StringArrayP("read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
-	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected")
+	waitClients := fs.Int("wait-clients", 0, "with -r: start replaying once `N` clients are connected (-P and --argus-port clients together)")
 	port := fs.StringP("port", "P", "", "serve records to clients (panoptes read -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
-	listen := fs.String("listen", "127.0.0.1", "with -P: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
+	argusPort := fs.String("argus-port", "", "serve records to Argus clients (ra -S, radium -S, rasqlinsert -S) with Argus's protocol on TCP `PORT` (on --listen; plain, no SASL)")
+	listen := fs.String("listen", "127.0.0.1", "with -P and --argus-port: the `ADDR` to listen on (0.0.0.0 or :: for every address)")
 	cert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM `FILE`); also presented to -S upstreams that ask for one")
 	key := fs.String("tls-key", "", "the key of --tls-cert (PEM `FILE`)")
 	clientCA := fs.String("tls-client-ca", "", "require client certificates signed by a CA in this PEM `FILE`")
@@ -112,8 +119,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(*upstreams) == 0 && *collect == "" && *subscribe == "" && len(*files) == 0 {
 		return cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
 	}
-	if *port == "" && *out == "" && *publish == "" {
-		return cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
+	if *port == "" && *argusPort == "" && *out == "" && *publish == "" {
+		return cli.Usagef("relay: no output: give -P PORT, --argus-port PORT, -w OUT or --publish nats://...")
+	}
+	if services := btoi(*port != "") + btoi(*argusPort != ""); services > 0 && (*waitClients < 0 || *waitClients > services**maxClients) {
+		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d) for each of -P and --argus-port", *waitClients, *maxClients)
 	}
 	if err := index.CheckOutput(*out, *files); err != nil {
 		return err
@@ -140,6 +150,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	useTLS := *upstreamCA != "" || slices.ContainsFunc(*upstreams, overTLS)
 	for _, u := range *upstreams {
 		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
+			continue
+		}
+		if argus.IsURL(u) {
+			if _, err := argus.ServerAddr(u); err != nil {
+				return cli.Usagef("-S %v", err)
+			}
 			continue
 		}
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
@@ -172,9 +188,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := recordsvc.CheckLimits(*clientBuffer, *maxClients, *queueMemory); err != nil {
 			return cli.Usagef("relay: %v", err)
 		}
-		if *waitClients < 0 || *waitClients > *maxClients {
-			return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d)", *waitClients, *maxClients)
-		}
 		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
 		if *cert != "" || *key != "" || *clientCA != "" {
 			if cfg.TLS, err = recordsvc.ServerTLS(*cert, *key, *clientCA); err != nil {
@@ -190,6 +203,24 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			logf("warning: %s", w)
 		}
 		defer h.srv.Close(5 * time.Second)
+	}
+	if *argusPort != "" {
+		addr, err := recordsvc.ListenAddress(*argusPort, *listen)
+		if err != nil {
+			return cli.Usagef("relay: --argus-port: %v", err)
+		}
+		if err := recordsvc.CheckLimits(*clientBuffer, *maxClients, *queueMemory); err != nil {
+			return cli.Usagef("relay: %v", err)
+		}
+		cfg := recordsvc.Config{ClientBuffer: *clientBuffer, MaxClients: *maxClients, QueueMemory: *queueMemory, Logf: logf}
+		if h.asrv, err = recordsvc.ListenArgus(addr, cfg); err != nil {
+			return fmt.Errorf("--argus-port %s: %w", *argusPort, err)
+		}
+		logf("serving Argus clients on %s", h.asrv.Addr())
+		if w := recordsvc.ExposureWarning(h.asrv.Addr(), nil); w != "" {
+			logf("warning: %s", w)
+		}
+		defer h.asrv.Close(5 * time.Second)
 	}
 	if *publish != "" {
 		t, err := natsstream.ParseURL(*publish)
@@ -261,8 +292,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}()
 	var runErr error
 	if len(*files) > 0 {
-		if h.srv != nil && *waitClients > 0 {
-			if err := h.srv.WaitClients(ctx, *waitClients); err != nil {
+		if *waitClients > 0 && (h.srv != nil || h.asrv != nil) {
+			if err := h.waitClients(ctx, *waitClients); err != nil {
 				runErr = ctx.Err()
 			}
 		}
@@ -281,9 +312,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if runErr == nil {
 		runErr = subErr
 	}
-	if h.srv != nil {
-		h.srv.Close(30 * time.Second) // let clients take what is queued for them
-		logf("%s", h.srv.Stats().Summary())
+	for _, srv := range []*recordsvc.Server{h.srv, h.asrv} {
+		if srv != nil {
+			srv.Close(30 * time.Second) // let clients take what is queued for them
+			logf("%s", srv.Stats().Summary())
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -308,11 +341,51 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return err
 }
 
+// waitClients waits until the -P and --argus-port services together have n clients.
+func (h *hub) waitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		got := 0
+		for _, srv := range []*recordsvc.Server{h.srv, h.asrv} {
+			if srv != nil {
+				got += srv.Clients()
+			}
+		}
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// upstream is a connection to a Panoptes record service or an Argus server.
+type upstream interface {
+	Read(*record.Record) error
+	Close() error
+	Count() uint64
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // follow reads from one upstream for as long as ctx lasts, reconnecting with
 // exponential backoff (250 ms doubling to 30 s, with ±25 % jitter) and logging each
 // outage once.
 func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConfig, put func(*record.Record), logf func(string, ...any)) {
 	addr = strings.TrimPrefix(addr, "tls://")
+	isArgus := argus.IsURL(addr)
+	if isArgus {
+		addr, _ = argus.ServerAddr(addr) // checked by Main
+	}
 	cfg.Drops = func(n uint64) {
 		logf("upstream %s dropped %d records for this relay (it read too slowly, or the upstream fell behind; its log says which)", addr, n)
 	}
@@ -321,11 +394,22 @@ func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConf
 	down := false
 	var rec record.Record
 	for ctx.Err() == nil {
-		s, err := recordsvc.Dial(ctx, addr, filterText, cfg)
+		var s upstream
+		var err error
+		if isArgus {
+			s, err = argus.Dial(ctx, addr, filterText, 0)
+		} else {
+			s, err = recordsvc.Dial(ctx, addr, filterText, cfg)
+		}
 		if err != nil {
 			var ref *recordsvc.RefusedError
 			if errors.As(err, &ref) {
 				logf("upstream %s refused the filter: %s (not retried)", addr, ref.Msg)
+				return
+			}
+			var aref *argus.RefusedError
+			if errors.As(err, &aref) {
+				logf("upstream %v (not retried)", err)
 				return
 			}
 			if !down && ctx.Err() == nil {

@@ -15,21 +15,25 @@ import (
 )
 
 // serveFlags are the sensor's live outputs besides -w: the record service for
-// `read -S` and relays (-P), and NATS JetStream (--publish).
+// `read -S` and relays (-P), Argus's clients (--argus-port), and NATS JetStream
+// (--publish).
 type serveFlags struct {
 	port, listen        string
+	argusPort           string
 	cert, key, clientCA string
 	publish             string
 	clientBuffer        int
 	maxClients          int
 	queueMemory         int64
 
-	srv *recordsvc.Server // once wrap has opened it
+	srv  *recordsvc.Server // once wrap has opened it
+	asrv *recordsvc.Server // --argus-port, likewise
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P PORT: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
+	fs.StringVar(&f.argusPort, "argus-port", "", "serve records live to Argus clients (ra -S, radium -S, rasqlinsert -S) with Argus's protocol on TCP `PORT` (on --listen; plain, no SASL); each client's filter, queue and drops as on -P")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1", "with -P PORT and --argus-port: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
 	fs.StringVar(&f.cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)")
 	fs.StringVar(&f.key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
 	fs.StringVar(&f.clientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
@@ -43,7 +47,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 // for. Neither ever blocks the writer: slow clients and a slow broker lose records
 // (counted and logged), the -w output does not. closeAll closes them, then closeW.
 func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, ...any)) (record.Sink, func() error, error) {
-	if f.port == "" && f.publish == "" {
+	if f.port == "" && f.argusPort == "" && f.publish == "" {
 		return w, closeW, nil
 	}
 	t, err := f.open(w, logf)
@@ -51,7 +55,7 @@ func (f *serveFlags) wrap(w record.Sink, closeW func() error, logf func(string, 
 		closeW()
 		return nil, nil, err
 	}
-	f.srv = t.srv
+	f.srv, f.asrv = t.srv, t.asrv
 	return t, func() error {
 		err := closeW()
 		t.closeService()
@@ -89,6 +93,27 @@ func (f *serveFlags) open(w record.Sink, logf func(string, ...any)) (*teeSink, e
 			logf("warning: %s", w)
 		}
 	}
+	if f.argusPort != "" {
+		addr, err := recordsvc.ListenAddress(f.argusPort, f.listen)
+		if err != nil {
+			t.closeService()
+			return nil, cli.Usagef("sensor: --argus-port: %v", err)
+		}
+		if err := recordsvc.CheckLimits(f.clientBuffer, f.maxClients, f.queueMemory); err != nil {
+			t.closeService()
+			return nil, cli.Usagef("sensor: %v", err)
+		}
+		cfg := recordsvc.Config{ClientBuffer: f.clientBuffer, MaxClients: f.maxClients, QueueMemory: f.queueMemory,
+			ReserveFDs: captureReserveFDs(), Logf: logf}
+		if t.asrv, err = recordsvc.ListenArgus(addr, cfg); err != nil {
+			t.closeService()
+			return nil, fmt.Errorf("--argus-port %s: %w", f.argusPort, err)
+		}
+		logf("serving Argus clients on %s", t.asrv.Addr())
+		if w := recordsvc.ExposureWarning(t.asrv.Addr(), nil); w != "" {
+			logf("warning: %s", w)
+		}
+	}
 	if f.publish != "" {
 		tg, err := natsstream.ParseURL(f.publish)
 		if err != nil {
@@ -116,16 +141,20 @@ type teeSink struct {
 	logf func(string, ...any)
 	w    record.Sink
 	srv  *recordsvc.Server
+	asrv *recordsvc.Server // --argus-port
 	pub  *natsstream.Publisher
 }
 
 func (t *teeSink) Write(r *record.Record) error {
-	if r.Man != nil && t.srv != nil {
-		r = withServiceCounters(r, t.srv.Stats())
+	if r.Man != nil && (t.srv != nil || t.asrv != nil) {
+		r = withServiceCounters(r, t.serviceStats())
 	}
 	err := t.w.Write(r)
 	if t.srv != nil {
 		t.srv.Publish(r)
+	}
+	if t.asrv != nil {
+		t.asrv.Publish(r)
 	}
 	if t.pub != nil {
 		t.pub.Write(r)
@@ -149,9 +178,27 @@ func (t *teeSink) Flush() error {
 	return t.w.Flush()
 }
 
+// serviceStats adds up the counters of -P and --argus-port.
+func (t *teeSink) serviceStats() recordsvc.Stats {
+	var st recordsvc.Stats
+	for _, srv := range []*recordsvc.Server{t.srv, t.asrv} {
+		if srv != nil {
+			s := srv.Stats()
+			st.Clients += s.Clients
+			st.Refused += s.Refused
+			st.Dropped += s.Dropped
+			st.Unoffered += s.Unoffered
+			st.QueueBytes += s.QueueBytes
+		}
+	}
+	return st
+}
+
 func (t *teeSink) closeService() {
-	if t.srv != nil {
-		t.srv.Close(5 * time.Second)
-		t.logf("%s", t.srv.Stats().Summary())
+	for _, srv := range []*recordsvc.Server{t.srv, t.asrv} {
+		if srv != nil {
+			srv.Close(5 * time.Second)
+			t.logf("%s", srv.Stats().Summary())
+		}
 	}
 }
