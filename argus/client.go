@@ -68,8 +68,15 @@ func ServerAddr(u string) (string, error) {
 		}
 		return rest, nil
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]")
-	if strings.ContainsAny(host, "[]") {
+	host := rest
+	if inner, ok := strings.CutPrefix(rest, "["); ok { // [IPv6] without a port
+		host, ok = strings.CutSuffix(inner, "]")
+		if !ok || host == "" {
+			return "", fmt.Errorf("%q: want argus://HOST[:PORT]", u)
+		}
+	}
+	// A colon left is a bare IPv6 address (argus://::1) or a mistyped port.
+	if strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
 		return "", fmt.Errorf("%q: want argus://HOST[:PORT]", u)
 	}
 	return net.JoinHostPort(host, DefaultPort), nil
