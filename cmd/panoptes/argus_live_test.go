@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,7 +161,19 @@ func TestArgusSensorToPanoptesRead(t *testing.T) {
 	raFile, pnFile := filepath.Join(dir, "ra.argus"), filepath.Join(dir, "pn.pnp")
 	raProc := startBackground(t, "", ra, "-S", "127.0.0.1:"+port, "-w", raFile, "-", "udp")
 	pnProc := startBackground(t, "", bin, "read", "-S", "argus://127.0.0.1:"+port, "-w", pnFile, "--", "udp")
-	waitFor(t, "both clients connected", 10*time.Second, func() bool { return established(t, port) == 2 })
+	// A relay collects from the Argus sensor and from a Panoptes one (a relay replaying
+	// a capture's records) into one archive.
+	panFile := filepath.Join(dir, "panoptes.pnp")
+	runOut(t, bin, "import", "-r", filepath.Join(peer.Root(t), "testdata", "dns.pcap"), "-w", panFile)
+	panPort := freePort(t)
+	upstream := binarytest.Start(t, bin, "relay", "-r", panFile, "-P", panPort, "--wait-clients", "1")
+	upstream.WaitStderr(binarytest.ServingRE, 10*time.Second)
+	archive := filepath.Join(dir, "archive") + "/"
+	collector := binarytest.Start(t, bin, "relay", "-S", "argus://127.0.0.1:"+port, "-S", "127.0.0.1:"+panPort, "-w", archive, "--", "udp")
+	if code := upstream.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("the Panoptes upstream relay: exit %d", code)
+	}
+	waitFor(t, "three clients connected", 10*time.Second, func() bool { return established(t, port) == 3 })
 	time.Sleep(300 * time.Millisecond) // their FILTER and START reach argus
 	const flows = 24
 	var script strings.Builder
@@ -172,6 +185,9 @@ func TestArgusSensorToPanoptesRead(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	raProc.stop(syscall.SIGTERM)
 	pnProc.stop(syscall.SIGINT)
+	if code := collector.Interrupt(10 * time.Second); code != 0 {
+		t.Errorf("collecting relay: exit %d", code)
+	}
 	srv.stop(syscall.SIGTERM)
 
 	print := func(f string) []string {
@@ -192,6 +208,12 @@ func TestArgusSensorToPanoptesRead(t *testing.T) {
 	if len(ports) != flows {
 		t.Errorf("flows to %d ports received, want %d:\n%s", len(ports), flows, strings.Join(gotPn, "\n"))
 	}
+	// The archive holds the Argus sensor's records beside the Panoptes sensor's.
+	archived := strings.Split(strings.TrimSpace(runOut(t, bin, "read", "-R", archive, "-n", "-s", liveFields, "--", "udp")), "\n")[1:]
+	want := append(append([]string(nil), gotRa...), print(panFile)...)
+	slices.Sort(archived)
+	slices.Sort(want)
+	binarytest.Same(t, "relay -S argus:// -S HOST:PORT -w ARCHIVE vs ra -S and the Panoptes upstream's records", archived, want)
 	raCount := strings.Count(runOut(t, ra, "-r", raFile, "-n", "-N", "1000000", "-", "udp"), "\n") - 1 // the title
 	if raCount == 0 || raCount != len(gotRa) {
 		t.Errorf("ra -r prints %d udp records of its file, panoptes read %d", raCount, len(gotRa))
