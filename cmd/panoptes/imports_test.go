@@ -27,7 +27,10 @@ func TestImportRules(t *testing.T) {
 		"doctor":  {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
 		// The live record service and its transports carry records; they know nothing of
 		// capture, of the tools that print records, or of the relay built on them.
-		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
+		"recordsvc": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
+		// Argus's record format and live protocol: records in, records out; the services
+		// and tools built on it import it, never the other way.
+		"argus":      {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay", "panoptes/recordsvc", "panoptes/index"},
 		"natsstream": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
 		"relay":      {"panoptes/sensor", "panoptes/xdp"}, // a collector: records in, records out
 		// Test helpers shared by several packages' tests: leaves, so that any package's
