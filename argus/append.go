@@ -103,7 +103,7 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 		return 0, nil // the first MAR cut short: nothing a reader can read
 	}
 	if hdr[0] != TypeMAR|Version3 || binary.BigEndian.Uint32(hdr[MAROffArgusID:]) != CookieV3 && binary.BigEndian.Uint32(hdr[MAROffArgusID:]) != CookieV5 {
-		return 0, fmt.Errorf("%s: %w (no version-3 MAR with the argus cookie at byte 0)", name, ErrNotArgus)
+		return 0, fmt.Errorf("%s: %w", name, ErrNotArgus)
 	}
 	// Walk the records: skip each body after reading its header.
 	var off int64
@@ -124,7 +124,7 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 		words := int64(binary.BigEndian.Uint16(buf[2:4]))
 		l := words * 4
 		if words < 1 || l > MaxRecordLen {
-			return 0, fmt.Errorf("%s: record at byte %d: length %d words: %w", name, off, words, ErrNotArgus)
+			return 0, fmt.Errorf("%s: %w at byte %d: record length %d words", name, ErrDamaged, off, words)
 		}
 		rest := l - int64(have)
 		for rest > 0 {
@@ -137,8 +137,8 @@ func StreamEnd(r io.Reader, name string) (int64, error) {
 				return 0, fmt.Errorf("%s: at byte %d: %w", name, off, err)
 			}
 		}
-		if rest < 0 { // the first header read more than this record (impossible: MAR is 128)
-			return 0, fmt.Errorf("%s: record at byte %d: length %d words: %w", name, off, words, ErrNotArgus)
+		if rest < 0 { // the first header read more than this record (a MAR is 128 bytes)
+			return 0, fmt.Errorf("%s: %w at byte %d: record length %d words", name, ErrDamaged, off, words)
 		}
 		off += l
 		have = 0

@@ -53,7 +53,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.IntVarP(&c.precision, "precision", "p", 6, "`DIGITS` after the decimal point for times and reals")
 	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
-	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
+	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout; argus:FILE for Argus records, added to FILE) instead of printing")
 	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
 }
