@@ -294,3 +294,52 @@ func TestRelayServesArgusClients(t *testing.T) {
 		}
 	}
 }
+
+// TestSensorServesArgusClients runs panoptes sensor --argus-port on a veth, with ra -S
+// (filter "udp") connected before datagrams to 16 ports arrive from the peer's
+// namespace; after SIGINT, ra must have printed exactly the udp records of the sensor's
+// own -w file (both printed by ra: those via panoptes read -w argus:).
+func TestSensorServesArgusClients(t *testing.T) {
+	vethtest.Require(t, "a sensor capturing on a veth (network namespaces)", "ss")
+	ra := peer.Need(t, "ra", "argus-client")
+	bin := binarytest.Build(t)
+	dir := t.TempDir()
+	p := vethtest.New(t, "pns", vethtest.Options{NoIPv6: true})
+	mac, err := net.InterfaceByName(p.Here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Exec(t, "ip", "addr", "add", "10.252.0.2/24", "dev", p.Peer)
+	p.Exec(t, "ip", "neigh", "replace", "10.252.0.1", "lladdr", mac.HardwareAddr.String(), "dev", p.Peer)
+	out := filepath.Join(dir, "sensor.pnp")
+	port := freePort(t)
+	sensor := binarytest.Start(t, bin, "sensor", "-i", p.Here, "--mode", "afpacket", "-w", out, "--argus-port", port, "--status-interval", "1s")
+	sensor.WaitStderr(regexp.MustCompile(`serving Argus clients on`), 10*time.Second)
+	fields := strings.Fields(liveFields)
+	raOut := filepath.Join(dir, "ra.out")
+	raProc := startBackground(t, raOut, ra, append(append([]string{"-S", "127.0.0.1:" + port, "-n", "-N", "1000000", "-s"}, fields...), "-", "udp")...)
+	waitFor(t, "ra connected", 10*time.Second, func() bool { return established(t, port) == 1 })
+	waitFor(t, "ra's START taken", 10*time.Second, func() bool { return strings.Contains(sensor.Stderr(), "joined, filter man or (udp)") })
+	var script strings.Builder
+	for i := range 16 {
+		fmt.Fprintf(&script, "echo datagram%d > /dev/udp/10.252.0.1/%d\n", i, 41000+i)
+	}
+	p.Exec(t, "bash", "-c", script.String())
+	time.Sleep(1500 * time.Millisecond) // a status interval: the flows are written
+	if code := sensor.Interrupt(15 * time.Second); code != 0 {
+		t.Fatalf("sensor: exit %d", code)
+	}
+	raProc.wait(t, 10*time.Second) // ra ends when the sensor closes the stream
+	ref := filepath.Join(dir, "ref.argus")
+	runOut(t, bin, "read", "-r", out, "-w", "argus:"+ref, "--", "udp")
+	want := strings.Split(strings.TrimRight(runOut(t, ra, append(append([]string{"-r", ref, "-n", "-N", "1000000", "-s"}, fields...), "-", "udp")...), "\n"), "\n")
+	b, err := os.ReadFile(raOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(want) < 17 {
+		t.Fatalf("the sensor wrote %d udp records, want the 16 flows at least:\n%s", len(want)-1, strings.Join(want, "\n"))
+	}
+	binarytest.Same(t, "ra -S from sensor --argus-port vs ra -r (panoptes read -r OUT -- udp)", got, want)
+}
