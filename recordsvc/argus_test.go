@@ -195,3 +195,52 @@ func FuzzArgusCommands(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkServeArgusRecords is BenchmarkServeRecords for an Argus service: records/s
+// from Publish through the Argus encoding, loopback TCP and argus.Stream's decoder.
+func BenchmarkServeArgusRecords(b *testing.B) {
+	b.ReportAllocs()
+	srv, err := ListenArgus("127.0.0.1:0", Config{ClientBuffer: 16 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := argus.Dial(context.Background(), srv.Addr().String(), "", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan uint64)
+	go func() {
+		var r record.Record
+		var n uint64
+		for s.Read(&r) == nil {
+			if r.Kind != record.KindMan {
+				n++
+			}
+		}
+		done <- n
+	}()
+	for srv.Clients() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	recs := make([]record.Record, 1024)
+	for i := range recs {
+		recs[i] = mkrec(i)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		srv.Publish(&recs[i%len(recs)])
+		if i%4096 == 4095 {
+			for queued(srv) > 8<<20 {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	srv.Close(time.Minute)
+	n := <-done
+	b.StopTimer()
+	// Records the fan-out could not offer (the publisher outran it) are counted apart.
+	if st := srv.Stats(); n+st.Dropped+st.Unoffered != uint64(b.N) {
+		b.Fatalf("%d records received + %d dropped + %d not offered, want %d", n, st.Dropped, st.Unoffered, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
