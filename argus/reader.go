@@ -208,8 +208,10 @@ func (rd *Reader) SkippedSummary() string {
 	return sb.String()
 }
 
+// damaged names the record's offset (the records before it are whole) and the
+// damaged DSR's place in it.
 func (rd *Reader) damaged(off int64, at int, format string, args ...any) error {
-	return fmt.Errorf("%s: %w at byte %d: %s", rd.name, ErrDamaged, off+int64(at), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: %w at byte %d: DSR at +%d: %s", rd.name, ErrDamaged, off, at, fmt.Sprintf(format, args...))
 }
 
 var (
@@ -351,20 +353,35 @@ func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]ui
 		}
 	}
 	if reverse {
-		// The flow key holds the addresses as first seen; the D bit says Argus
-		// reports the flow the other way round (the counters already are).
+		// The reverse bit says the key holds the addresses the other way round from
+		// the per-direction DSRs: ra turns the key round (addresses, and the ports
+		// of TCP and UDP), as Argus's clients do when they read a record.
 		r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
-		if !r.IsICMP() {
+		if r.Proto == 6 || r.Proto == 17 {
 			r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
 		}
 	}
 	if haveTCP {
 		r.TCPState = tcpState(tcpStatus, r)
-		if r.TCPState&record.TCPSawSyn == 0 && r.SrcPort < r.DstPort {
-			// A TCP flow joined midstream: ra shows it with the lower (service) port
-			// as the destination, and so does Panoptes.
-			r.Reverse()
+		// Argus keeps out-of-order as a status bit per direction, not a count.
+		if tcpStatus&TCPSrcOutOfOrder != 0 {
+			r.Src.OutOfOrder = 1
 		}
+		if tcpStatus&TCPDstOutOfOrder != 0 {
+			r.Dst.OutOfOrder = 1
+		}
+		// A direction without packets has no window (ra prints none).
+		if r.Src.Pkts == 0 {
+			r.Src.Win = 0
+		}
+		if r.Dst.Pkts == 0 {
+			r.Dst.Win = 0
+		}
+	}
+	if r.Family != 0 && r.Proto == 6 && tcpStatus&TCPSawSyn == 0 && r.SrcPort < r.DstPort {
+		// A TCP flow whose SYN was not seen: ra shows it with the lower (service)
+		// port as the destination.
+		r.Reverse()
 	}
 	if r.LastTime < r.StartTime {
 		r.LastTime = r.StartTime
@@ -421,7 +438,10 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		copy(r.DstAddr[:4], d[8:12])
 		r.Proto = d[12]
 		if qual&FlowQualFragment != 0 {
-			r.Flags |= record.FlagFragments
+			// A flow of fragments whose first fragment was not seen: ra prints the
+			// key's words where the ports would be.
+			r.Flags |= record.FlagFragPartial
+			r.SrcPort, r.DstPort = u16(d, 14), u16(d, 16)
 			return true
 		}
 		switch r.Proto {
@@ -444,7 +464,8 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		copy(r.DstAddr[:], d[20:36])
 		r.Proto = d[36]
 		if qual&FlowQualFragment != 0 {
-			r.Flags |= record.FlagFragments
+			r.Flags |= record.FlagFragPartial
+			r.SrcPort, r.DstPort = u16(d, 40), u16(d, 42)
 			return true
 		}
 		switch r.Proto {
@@ -676,7 +697,8 @@ func tcpSide(m []byte, s *record.Side) {
 // tcpState maps Argus's TCP status bits to Panoptes's.
 func tcpState(st uint32, r *record.Record) uint16 {
 	var s uint16
-	if st&TCPSawSyn != 0 {
+	if st&(TCPSawSyn|TCPSawSynSent) != 0 {
+		// ra takes either as the handshake seen (dir "->").
 		s |= record.TCPSawSyn
 	}
 	if st&TCPSawSynSent != 0 {

@@ -278,3 +278,34 @@ func TestMAR(t *testing.T) {
 		t.Errorf("counters: %+v", got.Man)
 	}
 }
+
+// FuzzStreamEnd: on any bytes, StreamEnd either refuses them or returns an end within
+// them that is itself a complete stream (the same end again), after which a written
+// record is found whole: what appending relies on.
+func FuzzStreamEnd(f *testing.F) {
+	r := fuzzRecord(bytes.Repeat([]byte{4}, 160), "x")
+	full := AppendFAR(AppendMAR(nil, nil, time.Unix(1700000000, 0)), &r)
+	f.Add(full)
+	f.Add(full[:len(full)-3])
+	f.Add(full[:100])
+	f.Add([]byte("PNPT\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end, err := StreamEnd(bytes.NewReader(b), "fuzz")
+		if err != nil {
+			return
+		}
+		if end < 0 || end > int64(len(b)) {
+			t.Fatalf("end %d outside the %d bytes", end, len(b))
+		}
+		if again, err := StreamEnd(bytes.NewReader(b[:end]), "fuzz"); err != nil || again != end {
+			t.Fatalf("the stream up to %d ends at %d (%v)", end, again, err)
+		}
+		if end == 0 {
+			return
+		}
+		more := AppendFAR(bytes.Clone(b[:end]), &r)
+		if got, err := StreamEnd(bytes.NewReader(more), "fuzz"); err != nil || got != int64(len(more)) {
+			t.Fatalf("after appending a record: end %d (%v), want %d", got, err, len(more))
+		}
+	})
+}

@@ -269,6 +269,8 @@ func (r *Record) Dir() string {
 			return "->"
 		case both:
 			return "<?>"
+		case r.Src.Pkts == 0 && r.Dst.Pkts > 0:
+			return "<?" // only the destination was heard (a record read from Argus)
 		default:
 			return "?>"
 		}

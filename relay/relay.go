@@ -486,8 +486,33 @@ func checkStream(name string) error {
 		return err
 	}
 	defer f.Close()
-	_, err = record.NewReader(f, name)
+	in, isArgus, err := argus.Sniff(f, name)
+	if err != nil {
+		return err
+	}
+	if isArgus {
+		_, err = argus.NewReader(in, name)
+		return err
+	}
+	_, err = record.NewReader(in, name)
 	return err
+}
+
+// recordReader reads one record file: a Panoptes stream or an Argus record file
+// (recognised by its magic), either plain or gzip-compressed.
+type recordReader interface {
+	Read(*record.Record) error
+}
+
+func openRecords(f *os.File, name string) (recordReader, error) {
+	in, isArgus, err := argus.Sniff(f, name)
+	if err != nil {
+		return nil, err
+	}
+	if isArgus {
+		return argus.NewReader(in, name)
+	}
+	return record.NewReader(in, name)
 }
 
 // replay reads record files into the hub, in order.
@@ -498,7 +523,7 @@ func replay(ctx context.Context, files []string, put func(*record.Record), logf 
 		if err != nil {
 			return err
 		}
-		rd, err := record.NewReader(f, name)
+		rd, err := openRecords(f, name)
 		if err != nil {
 			f.Close()
 			return &cli.UsageError{Err: err}
@@ -510,6 +535,11 @@ func replay(ctx context.Context, files []string, put func(*record.Record), logf 
 			put(&rec)
 		}
 		f.Close()
+		if a, ok := rd.(*argus.Reader); ok {
+			if sk := a.SkippedSummary(); sk != "" {
+				logf("warning: %s: skipped %s that Panoptes does not model", name, sk)
+			}
+		}
 		if errors.Is(err, record.ErrTruncated) {
 			logf("warning: %v (the records before it are used)", err)
 		} else if err != nil && err != io.EOF {

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"panoptes/argus"
 	"panoptes/internal/cli"
 	"panoptes/metrics"
 	"panoptes/recordsvc"
@@ -224,6 +225,9 @@ func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(
 // archive directory's files, or the stream file's size; -1 for stdout. An archive is
 // walked at most every 10 s (a scrape must stay cheap on a large archive).
 func archiveSizer(out string) func() int64 {
+	if p, ok := argus.CutOutput(out); ok { // -w argus:FILE: the file's size
+		out = p
+	}
 	if out == "-" {
 		return func() int64 { return -1 }
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"panoptes/argus"
 
 	"panoptes/sensor/decode"
 )
@@ -88,6 +89,9 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 		src.link = pr.link
 	default:
 		src.Close()
+		if head, _ := in.Peek(12); argus.IsMagic(head) {
+			return nil, fmt.Errorf("%s: an Argus record file, not a capture: read it with panoptes read -r %s (every tool's -r reads Argus files)", name, name)
+		}
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file (magic %x)", name, magic)
 	}
 	return src, nil
