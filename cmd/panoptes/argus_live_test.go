@@ -228,7 +228,6 @@ func TestArgusSensorToPanoptesRead(t *testing.T) {
 func TestRelayServesArgusClients(t *testing.T) {
 	ra := peer.Need(t, "ra", "argus-client")
 	radium := peer.Need(t, "radium", "argus-client")
-	peer.Need(t, "ss", "iproute2")
 	bin := binarytest.Build(t)
 	dir := t.TempDir()
 	// TCP, UDP and ICMP flows and management records: the filter has to choose.
