@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -14,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"panoptes/argus"
 	"panoptes/internal/binarytest"
 	"panoptes/internal/peer"
 	"panoptes/internal/vethtest"
+	"panoptes/record"
 )
 
 // Tests of Argus's live protocol (port 561) through the binaries, with the real Argus
@@ -314,10 +317,10 @@ func TestSensorServesArgusClients(t *testing.T) {
 	port := freePort(t)
 	sensor := binarytest.Start(t, bin, "sensor", "-i", p.Here, "--mode", "afpacket", "-w", out, "--argus-port", port, "--status-interval", "1s")
 	sensor.WaitStderr(regexp.MustCompile(`serving Argus clients on`), 10*time.Second)
+	waitArgusCapturing(t, "127.0.0.1:"+port)
 	fields := strings.Fields(liveFields)
 	raOut := filepath.Join(dir, "ra.out")
 	raProc := startBackground(t, raOut, ra, append(append([]string{"-S", "127.0.0.1:" + port, "-n", "-N", "1000000", "-s"}, fields...), "-", "udp")...)
-	waitFor(t, "ra connected", 10*time.Second, func() bool { return established(t, port) == 1 })
 	waitFor(t, "ra's START taken", 10*time.Second, func() bool { return strings.Contains(sensor.Stderr(), "joined, filter man or (udp)") })
 	var script strings.Builder
 	for i := range 16 {
@@ -341,4 +344,25 @@ func TestSensorServesArgusClients(t *testing.T) {
 		t.Fatalf("the sensor wrote %d udp records, want the 16 flows at least:\n%s", len(want)-1, strings.Join(want, "\n"))
 	}
 	binarytest.Same(t, "ra -S from sensor --argus-port vs ra -r (panoptes read -r OUT -- udp)", got, want)
+}
+
+// waitArgusCapturing waits until the sensor serving Argus clients at addr sends a
+// management record of its own (after the greeting's MAR): it writes them only once
+// every capture socket is open, so traffic sent after it is captured.
+func waitArgusCapturing(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := argus.Dial(ctx, addr, "man", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	context.AfterFunc(ctx, func() { s.Close() })
+	var r record.Record
+	for i := 0; i < 2; i++ { // the greeting, then the sensor's own
+		if err := s.Read(&r); err != nil || r.Kind != record.KindMan {
+			t.Fatalf("no management record from the sensor (record %d: kind %v, %v)", i, r.Kind, err)
+		}
+	}
 }
