@@ -87,7 +87,7 @@ func Dial(ctx context.Context, addr, filterText string, cfg DialConfig) (*Stream
 			return nil, err
 		}
 		if errors.Is(err, ErrProtocol) {
-			return nil, fmt.Errorf("%s: %w (is it a Panoptes sensor or relay, and does it speak TLS? -S cannot read Argus servers)", addr, err)
+			return nil, fmt.Errorf("%s: %w (is it a Panoptes sensor or relay, and does it speak TLS? An Argus sensor or radium is read with -S argus://HOST[:PORT])", addr, err)
 		}
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}

@@ -71,4 +71,13 @@
 // panoptes when that group exists: other local users cannot connect. TCP listens on
 // loopback unless --listen says otherwise; a TCP listener on another address without
 // TLS client certificates is warned about at start.
+//
+// # Argus clients
+//
+// ListenArgus (--argus-port) serves Argus's own protocol instead (argus.go; the
+// protocol is described in package argus, client.go) to ra -S, radium -S and
+// rasqlinsert -S: the greeting is Argus's initial MAR, the hello is Argus's "FILTER: "
+// (answered "OK" or "ER") and "START: ", and records go unframed as Argus records.
+// Filters, queues, limits and the fan-out are the same; there is no drop notice, so an
+// Argus client's drops are only logged and counted.
 package recordsvc

@@ -63,12 +63,18 @@ type Stats struct {
 	// fell behind the writer; every client was told of them as drops.
 	Unoffered  uint64
 	QueueBytes int64 // bytes held by the client queues now
+	// Flag names the service in Summary: "-P", or "--argus-port" for an Argus one.
+	Flag string
 }
 
 // Summary is the counters as one line, for the exit summary.
 func (st Stats) Summary() string {
-	return fmt.Sprintf("-P: %d clients refused (busy, bad hello or filter), %d records dropped for slow clients, %d not offered to clients (fan-out behind)",
-		st.Refused, st.Dropped, st.Unoffered)
+	flag := st.Flag
+	if flag == "" {
+		flag = "-P"
+	}
+	return fmt.Sprintf("%s: %d clients refused (busy, bad hello or filter), %d records dropped for slow clients, %d not offered to clients (fan-out behind)",
+		flag, st.Refused, st.Dropped, st.Unoffered)
 }
 
 // Server serves records to any number of clients, each with its own filter and queue.
@@ -79,6 +85,9 @@ type Server struct {
 	ctx    context.Context // ended by Close: aborts handshakes
 	cancel context.CancelFunc
 	header []byte // the data frame that starts every client's stream
+	// argus: the service speaks Argus's protocol (argus.go) instead of Panoptes's: its
+	// own greeting, records encoded as Argus records, no frames.
+	argus bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -150,6 +159,10 @@ func Listen(addr string, cfg Config) (*Server, error) {
 
 // Serve starts a server on a listener it then owns.
 func Serve(ln net.Listener, cfg Config) *Server {
+	return serve(ln, cfg, false)
+}
+
+func serve(ln net.Listener, cfg Config, argus bool) *Server {
 	if cfg.ClientBuffer <= 0 {
 		cfg.ClientBuffer = 4 << 20
 	}
@@ -168,11 +181,13 @@ func Serve(ln net.Listener, cfg Config) *Server {
 	if cfg.ReserveFDs <= 0 {
 		cfg.ReserveFDs = DefaultReserveFDs
 	}
-	s := &Server{cfg: cfg, ln: ln, fanWake: make(chan struct{}, 1), fanStop: make(chan struct{}), fanDone: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, argus: argus, fanWake: make(chan struct{}, 1), fanStop: make(chan struct{}), fanDone: make(chan struct{})}
 	s.setLimits()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	h := record.AppendHeader(nil)
-	s.header = append(appendFrameHeader(nil, FrameData, len(h)), h...)
+	if !argus { // an Argus client's stream starts with the greeting's MAR
+		h := record.AppendHeader(nil)
+		s.header = append(appendFrameHeader(nil, FrameData, len(h)), h...)
+	}
 	s.clients.Store(&[]*client{})
 	s.wg.Add(1)
 	go s.accept()
@@ -251,7 +266,11 @@ func (s *Server) fanout() {
 			if len(batch) == 0 && unoffered == 0 {
 				break
 			}
-			enc, ends = encodeBatch(enc[:0], ends[:0], batch)
+			if s.argus {
+				enc, ends = encodeArgusBatch(enc[:0], ends[:0], batch)
+			} else {
+				enc, ends = encodeBatch(enc[:0], ends[:0], batch)
+			}
 			for _, c := range *s.clients.Load() {
 				s.offer(c, batch, enc, ends, unoffered)
 			}
@@ -328,8 +347,12 @@ func (s *Server) room(c *client, n int) bool {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{Clients: s.Clients(), Refused: s.refused.Load(), Dropped: s.dropped.Load(),
-		Unoffered: s.unofferedTotal.Load(), QueueBytes: s.queueBytes.Load()}
+	st := Stats{Clients: s.Clients(), Refused: s.refused.Load(), Dropped: s.dropped.Load(),
+		Unoffered: s.unofferedTotal.Load(), QueueBytes: s.queueBytes.Load(), Flag: "-P"}
+	if s.argus {
+		st.Flag = "--argus-port"
+	}
+	return st
 }
 
 // fanoutIdle says whether every record published so far has been offered to the clients.
@@ -399,7 +422,9 @@ func (s *Server) accept() {
 			// fresh socket's send buffer takes it without blocking) and close.
 			s.conns.Add(-1)
 			s.refused.Add(1)
-			conn.Write(s.busyReply())
+			if !s.argus { // Argus clients are just closed, as argus closes them
+				conn.Write(s.busyReply())
+			}
 			conn.Close()
 			continue
 		}
@@ -408,7 +433,9 @@ func (s *Server) accept() {
 			s.conns.Add(-1)
 			s.refused.Add(1)
 			s.helloLog.log(s.cfg.Logf, "client %s: busy: %s", peerName(conn), busy)
-			conn.Write(appendReply(nil, statusBusy, busy))
+			if !s.argus {
+				conn.Write(appendReply(nil, statusBusy, busy))
+			}
 			conn.Close()
 			continue
 		}
@@ -428,15 +455,21 @@ func (s *Server) handle(conn net.Conn, w *waiter) {
 	if s.cfg.TLS != nil {
 		conn = tls.Server(conn, s.cfg.TLS)
 	}
-	flt, text, ok := s.hello(conn, addr, w)
+	hello := s.hello
+	if s.argus {
+		hello = s.argusHello
+	}
+	flt, text, ok := hello(conn, addr, w)
 	if !ok {
 		return
 	}
 	defer s.admitted.Add(-1)
 	c := &client{conn: conn, addr: addr, flt: flt, gone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if !s.add(c) {
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		conn.Write(append(append([]byte(nil), s.header...), FrameEnd, 0))
+		if !s.argus {
+			conn.SetWriteDeadline(time.Now().Add(time.Second))
+			conn.Write(append(append([]byte(nil), s.header...), FrameEnd, 0))
+		}
 		conn.Close()
 		return
 	}
@@ -630,7 +663,12 @@ func (s *Server) write(c *client) error {
 		closing := c.closing
 		lost, unoffered := c.lost, c.unoffered
 		c.mu.Unlock()
-		for p := buf; len(p) > 0; {
+		if s.argus { // Argus records go as they are, unframed
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+		}
+		for p := buf; len(p) > 0 && !s.argus; {
 			n := min(len(p), MaxFrame)
 			hdr = appendFrameHeader(hdr[:0], FrameData, n)
 			bw.Write(hdr)
@@ -641,12 +679,16 @@ func (s *Server) write(c *client) error {
 		}
 		spare = s.keepSpare(c, buf)
 		if drops > 0 {
-			var v [binary.MaxVarintLen64]byte
-			k := binary.PutUvarint(v[:], drops)
-			hdr = appendFrameHeader(hdr[:0], FrameDrops, k)
-			hdr = append(hdr, v[:k]...)
-			if _, err := bw.Write(hdr); err != nil {
-				return err
+			// Argus's protocol has no drop notice: its clients' drops are counted and
+			// logged only.
+			if !s.argus {
+				var v [binary.MaxVarintLen64]byte
+				k := binary.PutUvarint(v[:], drops)
+				hdr = appendFrameHeader(hdr[:0], FrameDrops, k)
+				hdr = append(hdr, v[:k]...)
+				if _, err := bw.Write(hdr); err != nil {
+					return err
+				}
 			}
 			if time.Since(lastLog) >= 10*time.Second {
 				if n := lost - loggedLost; n > 0 {
@@ -662,7 +704,9 @@ func (s *Server) write(c *client) error {
 			continue
 		}
 		if closing {
-			bw.Write([]byte{FrameEnd, 0})
+			if !s.argus { // an Argus stream just ends
+				bw.Write([]byte{FrameEnd, 0})
+			}
 			return bw.Flush()
 		}
 		if err := bw.Flush(); err != nil {

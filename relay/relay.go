@@ -1,7 +1,8 @@
 // Package relay is `panoptes relay`, Argus's radium: it collects records from live
-// Panoptes sensors and relays (-S), NetFlow/IPFIX exporters (-C), a NATS JetStream
+// Panoptes sensors and relays and from Argus sensors and radium (-S), NetFlow/IPFIX exporters (-C), a NATS JetStream
 // stream (--subscribe) or record files (-r), and hands every record to its own clients
-// (-P, each with its own filter, through package recordsvc), to a file or archive (-w)
+// (-P, each with its own filter, through package recordsvc; Argus clients on
+// --argus-port), to a file or archive (-w)
 // and to NATS (--publish). Upstreams that go away are reconnected with exponential
 // backoff and jitter.
 package relay
@@ -15,13 +16,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"panoptes/argus"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"panoptes/argus"
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
@@ -31,7 +32,7 @@ import (
 	"panoptes/recordsvc"
 )
 
-const usage = "[-S HOST:PORT]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [-w OUT] [--publish nats://...] [-- FILTER]"
+const usage = "[-S HOST:PORT | -S argus://HOST[:PORT]]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [--argus-port PORT] [-w OUT] [--publish nats://...] [-- FILTER]"
 
 // hub takes records from every input and gives each to every output, one at a time.
 type hub struct {
@@ -97,12 +98,12 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var c config
 	fs := cli.NewFlagSet("relay", usage, stderr)
-	fs.StringArrayVarP(&c.upstreams, "server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS); repeatable; reconnects with backoff")
+	fs.StringArrayVarP(&c.upstreams, "server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS), or from the Argus sensor or radium at argus://HOST[:PORT] (port 561 by default); repeatable; reconnects with backoff")
 	fs.StringVarP(&c.collect, "collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
 	fs.StringSliceVar(&c.allow, "allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
 	fs.StringVar(&c.subscribe, "subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
 	fs.StringArrayVarP(&c.files, "read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
-	fs.IntVar(&c.waitClients, "wait-clients", 0, "with -r: start replaying once `N` clients are connected")
+	fs.IntVar(&c.waitClients, "wait-clients", 0, "with -r: start replaying once `N` clients are connected (-P and --argus-port clients together)")
 	c.live.RegisterService(fs, "; also presented to -S upstreams that ask for one")
 	fs.StringVar(&c.upstreamCA, "tls-ca", "", "verify TLS upstreams (-S) against the CAs in this PEM `FILE` (implies TLS)")
 	fs.StringVarP(&c.out, "write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
@@ -120,7 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
 	}
 	if !c.live.Any() && c.out == "" {
-		return nil, cli.Usagef("relay: no output: give -P PORT, -w OUT or --publish nats://...")
+		return nil, cli.Usagef("relay: no output: give -P PORT, --argus-port PORT, -w OUT or --publish nats://...")
 	}
 	if err := index.CheckOutput(c.out, c.files); err != nil {
 		return nil, err
@@ -149,6 +150,12 @@ func openInputs(c *config, logf func(string, ...any)) (*inputs, error) {
 	useTLS := c.upstreamCA != "" || slices.ContainsFunc(c.upstreams, in.overTLS)
 	for _, u := range c.upstreams {
 		if strings.HasPrefix(u, recordsvc.UnixPrefix) {
+			continue
+		}
+		if argus.IsURL(u) {
+			if _, err := argus.ServerAddr(u); err != nil {
+				return nil, cli.Usagef("-S %v", err)
+			}
 			continue
 		}
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "tls://")); err != nil {
@@ -186,8 +193,8 @@ func openOutputs(ctx context.Context, c *config, h *hub, stdout io.Writer, logf 
 	if err := c.live.Check("relay"); err != nil {
 		return err
 	}
-	if c.live.Port != "" && (c.waitClients < 0 || c.waitClients > c.live.MaxClients) {
-		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d)", c.waitClients, c.live.MaxClients)
+	if n := c.live.Services(); n > 0 && (c.waitClients < 0 || c.waitClients > n*c.live.MaxClients) {
+		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d) for each of -P and --argus-port", c.waitClients, c.live.MaxClients)
 	}
 	if c.live.Any() {
 		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf})
@@ -304,8 +311,8 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 
 // replay replays the -r files, once --wait-clients clients are there.
 func (h *hub) replay(ctx context.Context, c *config, logf func(string, ...any)) error {
-	if h.out != nil && h.out.Srv != nil && c.waitClients > 0 {
-		if err := h.out.Srv.WaitClients(ctx, c.waitClients); err != nil {
+	if h.out != nil && c.waitClients > 0 && (h.out.Srv != nil || h.out.Asrv != nil) {
+		if err := h.out.WaitClients(ctx, c.waitClients); err != nil {
 			return ctx.Err()
 		}
 	}
@@ -356,11 +363,22 @@ func (h *hub) closeOnError() {
 	}
 }
 
+// upstream is a connection to a Panoptes record service or an Argus server.
+type upstream interface {
+	Read(*record.Record) error
+	Close() error
+	Count() uint64
+}
+
 // follow reads from one upstream for as long as ctx lasts, reconnecting with
 // exponential backoff (250 ms doubling to 30 s, with ±25 % jitter) and logging each
 // outage once.
 func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConfig, put func(*record.Record), logf func(string, ...any)) {
 	addr = strings.TrimPrefix(addr, "tls://")
+	isArgus := argus.IsURL(addr)
+	if isArgus {
+		addr, _ = argus.ServerAddr(addr) // checked by Main
+	}
 	cfg.Drops = func(n uint64) {
 		logf("upstream %s dropped %d records for this relay (it read too slowly, or the upstream fell behind; its log says which)", addr, n)
 	}
@@ -369,11 +387,22 @@ func follow(ctx context.Context, addr, filterText string, cfg recordsvc.DialConf
 	down := false
 	var rec record.Record
 	for ctx.Err() == nil {
-		s, err := recordsvc.Dial(ctx, addr, filterText, cfg)
+		var s upstream
+		var err error
+		if isArgus {
+			s, err = argus.Dial(ctx, addr, filterText, 0)
+		} else {
+			s, err = recordsvc.Dial(ctx, addr, filterText, cfg)
+		}
 		if err != nil {
 			var ref *recordsvc.RefusedError
 			if errors.As(err, &ref) {
 				logf("upstream %s refused the filter: %s (not retried)", addr, ref.Msg)
+				return
+			}
+			var aref *argus.RefusedError
+			if errors.As(err, &aref) {
+				logf("upstream %v (not retried)", err)
 				return
 			}
 			if !down && ctx.Err() == nil {

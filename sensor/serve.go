@@ -18,7 +18,7 @@ import (
 type serveFlags struct {
 	liveout.Flags
 
-	srv *recordsvc.Server // once wrap has opened it
+	srv *recordsvc.Server // once wrap has opened it (-P; its counters feed --metrics)
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -58,8 +58,8 @@ type teeSink struct {
 }
 
 func (t *teeSink) Write(r *record.Record) error {
-	if r.Man != nil && t.out.Srv != nil {
-		r = withServiceCounters(r, t.out.Srv.Stats())
+	if r.Man != nil && (t.out.Srv != nil || t.out.Asrv != nil) {
+		r = withServiceCounters(r, t.out.ServiceStats()) // -P and --argus-port together
 	}
 	err := t.w.Write(r)
 	t.out.Publish(r)

@@ -14,13 +14,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"panoptes/argus"
 	"panoptes/internal/cli"
 	"panoptes/record"
 	"panoptes/recordsvc"
 )
 
 // liveSource holds the flags that read records from live record services (`-S`, as
-// ra -S): sensors and relays serving with -P.
+// ra -S): sensors and relays serving with -P, and Argus sensors and radium
+// (argus://HOST[:PORT]).
 type liveSource struct {
 	servers           []string
 	caFile, cert, key string
@@ -28,7 +30,7 @@ type liveSource struct {
 }
 
 func (l *liveSource) register(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&l.servers, "server", "S", nil, "read records live from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS) until it ends the stream or SIGINT; repeatable")
+	fs.StringArrayVarP(&l.servers, "server", "S", nil, "read records live from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS), or from the Argus sensor or radium at argus://HOST[:PORT] (port 561 by default), until it ends the stream or SIGINT; repeatable")
 	fs.StringVar(&l.caFile, "tls-ca", "", "with -S: verify the servers' TLS certificates against the CAs in this PEM `FILE` (implies TLS)")
 	fs.StringVar(&l.cert, "tls-cert", "", "with -S: present this client certificate (PEM `FILE`; implies TLS)")
 	fs.StringVar(&l.key, "tls-key", "", "with -S: the client certificate's key (PEM `FILE`)")
@@ -45,6 +47,12 @@ func filterText(args []string) (text string, local bool) {
 		return strings.TrimSpace(rest), true
 	}
 	return text, false
+}
+
+// liveStream is a connection to a Panoptes record service or to an Argus server.
+type liveStream interface {
+	Read(*record.Record) error
+	Close() error
 }
 
 // scanLive reads every -S server at once until each ends its stream (or SIGINT), and
@@ -71,13 +79,32 @@ func scanLive(prog string, l *liveSource, stderr io.Writer, fn func(*record.Reco
 	warnf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: warning: "+format+"\n", append([]any{prog}, args...)...)
 	}
-	streams := make([]*recordsvc.Stream, 0, len(l.servers))
+	streams := make([]liveStream, 0, len(l.servers))
 	defer func() {
 		for _, s := range streams {
 			s.Close()
 		}
 	}()
 	for _, addr := range l.servers {
+		if argus.IsURL(addr) {
+			hostPort, err := argus.ServerAddr(addr)
+			if err != nil {
+				return cli.Usagef("-S %v", err)
+			}
+			s, err := argus.Dial(ctx, hostPort, remote, 0)
+			if err != nil {
+				var ref *argus.RefusedError
+				if errors.As(err, &ref) {
+					return cli.Usagef("-S %v", err)
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("-S %w", err)
+			}
+			streams = append(streams, s)
+			continue
+		}
 		c := cfg
 		if !overTLS(addr) {
 			c.TLS = nil

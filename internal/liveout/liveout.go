@@ -1,6 +1,7 @@
 // Package liveout is the live outputs that the sensor and the relay share besides -w:
 // the record service for `read -S` and relays (-P, with --listen, TLS and client
-// limits) and NATS JetStream (--publish). It registers their flags, checks them and
+// limits), the same service in Argus's protocol for ra, radium and rasqlinsert
+// (--argus-port) and NATS JetStream (--publish). It registers their flags, checks them and
 // opens them, so that both commands take the same flags the same way.
 //
 // Neither output ever blocks the writer: slow clients and a slow broker lose records
@@ -23,6 +24,7 @@ import (
 // Flags are the live outputs' flags.
 type Flags struct {
 	Port, Listen        string
+	ArgusPort           string
 	Cert, Key, ClientCA string
 	Publish             string
 	ClientBuffer        int
@@ -34,7 +36,8 @@ type Flags struct {
 // --tls-cert's description (the relay also presents it to its upstreams).
 func (f *Flags) RegisterService(fs *pflag.FlagSet, certNote string) {
 	fs.StringVarP(&f.Port, "port", "P", "", "serve records live to clients (panoptes read -S, panoptes relay -S) on TCP `PORT` (on --listen), or on a Unix socket: unix:/PATH (mode 0660, group panoptes)")
-	fs.StringVar(&f.Listen, "listen", "127.0.0.1", "with -P PORT: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
+	fs.StringVar(&f.ArgusPort, "argus-port", "", "serve records live to Argus clients (ra -S, radium -S, rasqlinsert -S) with Argus's protocol on TCP `PORT` (on --listen; plain, no SASL); each client's filter, queue and drops as on -P")
+	fs.StringVar(&f.Listen, "listen", "127.0.0.1", "with -P PORT and --argus-port: the `ADDR` to listen on (0.0.0.0 or :: for every address: a warning unless --tls-client-ca)")
 	fs.StringVar(&f.Cert, "tls-cert", "", "with -P: serve TLS with this certificate (PEM `FILE`)"+certNote)
 	fs.StringVar(&f.Key, "tls-key", "", "with -P: the key of --tls-cert (PEM `FILE`)")
 	fs.StringVar(&f.ClientCA, "tls-client-ca", "", "with -P: require client certificates signed by a CA in this PEM `FILE`")
@@ -49,16 +52,34 @@ func (f *Flags) RegisterPublish(fs *pflag.FlagSet) {
 }
 
 // Any reports whether any live output is asked for.
-func (f *Flags) Any() bool { return f.Port != "" || f.Publish != "" }
+func (f *Flags) Any() bool { return f.Port != "" || f.ArgusPort != "" || f.Publish != "" }
+
+// Services is how many record services (-P, --argus-port) are asked for.
+func (f *Flags) Services() int {
+	n := 0
+	for _, p := range []string{f.Port, f.ArgusPort} {
+		if p != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // Check checks -P's address and the client limits without opening anything; prog
 // ("sensor", "relay") starts its usage errors.
 func (f *Flags) Check(prog string) error {
-	if f.Port == "" {
+	if f.Port == "" && f.ArgusPort == "" {
 		return nil
 	}
-	if _, err := recordsvc.ListenAddress(f.Port, f.Listen); err != nil {
-		return cli.Usagef("%s: %v", prog, err)
+	if f.Port != "" {
+		if _, err := recordsvc.ListenAddress(f.Port, f.Listen); err != nil {
+			return cli.Usagef("%s: %v", prog, err)
+		}
+	}
+	if f.ArgusPort != "" {
+		if _, err := recordsvc.ListenAddress(f.ArgusPort, f.Listen); err != nil {
+			return cli.Usagef("%s: --argus-port: %v", prog, err)
+		}
 	}
 	if err := recordsvc.CheckLimits(f.ClientBuffer, f.MaxClients, f.QueueMemory); err != nil {
 		return cli.Usagef("%s: %v", prog, err)
@@ -73,9 +94,10 @@ type Options struct {
 	Logf       func(string, ...any)
 }
 
-// Outputs are the opened live outputs; either may be nil.
+// Outputs are the opened live outputs; any may be nil.
 type Outputs struct {
 	Srv  *recordsvc.Server
+	Asrv *recordsvc.Server // --argus-port
 	Pub  *natsstream.Publisher
 	logf func(string, ...any)
 }
@@ -94,6 +116,14 @@ func (f *Flags) Open(ctx context.Context, o Options) (*Outputs, error) {
 			return nil, err
 		}
 		out.Srv = srv
+	}
+	if f.ArgusPort != "" {
+		asrv, err := f.listenArgus(o)
+		if err != nil {
+			out.CloseService(5 * time.Second)
+			return nil, err
+		}
+		out.Asrv = asrv
 	}
 	if f.Publish != "" {
 		t, err := natsstream.ParseURL(f.Publish)
@@ -131,10 +161,71 @@ func (f *Flags) listen(o Options) (*recordsvc.Server, error) {
 	return srv, nil
 }
 
+// listenArgus opens the Argus service; the flags are checked. Argus's protocol has no
+// TLS: a warning says so when it listens beyond loopback.
+func (f *Flags) listenArgus(o Options) (*recordsvc.Server, error) {
+	addr, _ := recordsvc.ListenAddress(f.ArgusPort, f.Listen)
+	cfg := recordsvc.Config{ClientBuffer: f.ClientBuffer, MaxClients: f.MaxClients, QueueMemory: f.QueueMemory,
+		ReserveFDs: o.ReserveFDs, Logf: o.Logf}
+	srv, err := recordsvc.ListenArgus(addr, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--argus-port %s: %w", f.ArgusPort, err)
+	}
+	o.Logf("serving Argus clients on %s", srv.Addr())
+	if w := recordsvc.ExposureWarning(srv.Addr(), nil); w != "" {
+		o.Logf("warning: %s", w)
+	}
+	return srv, nil
+}
+
+// Clients is how many clients the services (-P, --argus-port) serve together.
+func (o *Outputs) Clients() int {
+	n := 0
+	for _, srv := range []*recordsvc.Server{o.Srv, o.Asrv} {
+		if srv != nil {
+			n += srv.Clients()
+		}
+	}
+	return n
+}
+
+// WaitClients waits until the services together serve at least n clients, or ctx ends.
+func (o *Outputs) WaitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for o.Clients() < n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// ServiceStats adds up the counters of -P and --argus-port.
+func (o *Outputs) ServiceStats() recordsvc.Stats {
+	var st recordsvc.Stats
+	for _, srv := range []*recordsvc.Server{o.Srv, o.Asrv} {
+		if srv != nil {
+			s := srv.Stats()
+			st.Clients += s.Clients
+			st.Refused += s.Refused
+			st.Dropped += s.Dropped
+			st.Unoffered += s.Unoffered
+			st.QueueBytes += s.QueueBytes
+		}
+	}
+	return st
+}
+
 // Publish offers r to the clients and to NATS.
 func (o *Outputs) Publish(r *record.Record) {
 	if o.Srv != nil {
 		o.Srv.Publish(r)
+	}
+	if o.Asrv != nil {
+		o.Asrv.Publish(r)
 	}
 	if o.Pub != nil {
 		o.Pub.Write(r)
@@ -148,13 +239,15 @@ func (o *Outputs) Flush() {
 	}
 }
 
-// CloseService closes the record service, giving clients up to grace to take what is
-// queued for them, and logs its summary. It may be called more than once.
+// CloseService closes the record services, giving clients up to grace to take what is
+// queued for them, and logs their summaries. It may be called more than once.
 func (o *Outputs) CloseService(grace time.Duration) {
-	if o.Srv != nil {
-		o.Srv.Close(grace)
-		o.logf("%s", o.Srv.Stats().Summary())
-		o.Srv = nil
+	for _, srv := range []**recordsvc.Server{&o.Srv, &o.Asrv} {
+		if *srv != nil {
+			(*srv).Close(grace)
+			o.logf("%s", (*srv).Stats().Summary())
+			*srv = nil
+		}
 	}
 }
 
