@@ -238,11 +238,9 @@ func TestRelayServesArgusClients(t *testing.T) {
 	for _, c := range []string{"get.pcap", "dns.pcap", "icmp.pcap", "http_ipv6.pcap"} {
 		args = append(args, "-r", filepath.Join(peer.Root(t), "testdata", c))
 	}
-	if c, ok := peer.CorpusDir(t); ok {
-		if _, err := os.Stat(filepath.Join(c, "1kxun.pcap")); err == nil {
-			args = append(args, "-r", filepath.Join(c, "1kxun.pcap"))
-		}
-	}
+	// Not the corpus's 1kxun.pcap: radium turns some of its TCP flows joined midstream
+	// round (spkts and dpkts swapped, addresses not), which ra -r of the same records
+	// does not (record/ARGUS-DIFFERENCES.md, "radium").
 	file := filepath.Join(dir, "in.pnp")
 	runOut(t, bin, append(append([]string{"import"}, args...), "-w", file)...)
 	const filter = "tcp"

@@ -272,7 +272,7 @@ func Same(t testing.TB, what string, got, want []string) {
 	}
 	for i := range got {
 		if got[i] != want[i] {
-			t.Fatalf("%s: record %d of %d differs from the reference", what, i, len(got))
+			t.Fatalf("%s: record %d of %d differs from the reference:\n got  %s\n want %s", what, i, len(got), got[i], want[i])
 		}
 	}
 }
