@@ -125,14 +125,15 @@ func TestSensorMetrics(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			drops := sum(fams, "panoptes_drops_total", "cause", "socket_rx_dropped") + sum(fams, "panoptes_drops_total", "cause", "socket_ring_full")
+			drops := sum(fams, "panoptes_drops_total", "cause", "socket_rx_dropped") + sum(fams, "panoptes_drops_total", "cause", "socket_ring_full") +
+				sum(fams, "panoptes_drops_total", "cause", "afpacket_ring_full")
 			checks := []struct {
 				what      string
 				got, want float64
 			}{
 				{"capture_up", sum(fams, "panoptes_capture_up"), 1},
 				{"packets decoded + socket drops", sum(fams, "panoptes_packets_total") + drops, sent},
-				{"frames seen by XDP / the socket", sum(fams, "panoptes_xdp_seen_total"), sent},
+				{"frames seen by XDP / the socket", max(0, sum(fams, "panoptes_xdp_seen_total")) + max(0, sum(fams, "panoptes_afpacket_packets_total")), sent},
 				{"received + dropped", sum(fams, "panoptes_socket_received_total") + drops, sent},
 				{"bytes (replayed sizes)", sum(fams, "panoptes_bytes_total"), float64(loops * bytesOfManyFlows(flows))},
 				{"flows in the tables", sum(fams, "panoptes_flow_table_flows"), flows},
