@@ -92,27 +92,11 @@ func CloseCaptures(srcs []*PcapFile) {
 
 // ImportFrom is Import of captures already opened; the caller closes them.
 func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
-	cfg.Flow.Defaults()
-	if cfg.Workers <= 0 {
-		// The reader and the writer each keep a core busy too: measured on 2 cores,
-		// 1 shard imports faster than 2 (bench/RESULTS.md).
-		cfg.Workers = max(1, runtime.GOMAXPROCS(0)-1)
-	}
-	if cfg.ManInterval <= 0 {
-		cfg.ManInterval = 60 * time.Second
-	}
+	cfg.defaults()
 	var st ImportStats
-	// Management records are stamped with packet time; an input without packets gets
-	// its file's modification time (stable, unlike the wall clock).
-	idleTime := time.Now().UnixNano()
-	if len(srcs) > 0 && srcs[0].f != nil {
-		if fi, err := srcs[0].f.Stat(); err == nil {
-			idleTime = fi.ModTime().UnixNano()
-		}
-	}
 	pl := newPipeline(cfg.Workers, cfg.Flow)
 	werr := make(chan error, 1)
-	go func() { werr <- writeRecords(pl, w, cfg, idleTime) }()
+	go func() { werr <- writeRecords(pl, w, cfg, idleTime(srcs)) }()
 
 	var ctr record.Management
 	var first, now int64
@@ -130,20 +114,8 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 		for {
 			data, ci, lt, _, err := src.Next()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					st.Warnings++
-					st.Truncated = true
-					what := "damaged"
-					if errors.Is(err, io.ErrUnexpectedEOF) {
-						what = "truncated"
-					}
-					if cfg.Strict {
-						if hard == nil {
-							hard = fmt.Errorf("%s: %s at byte %d (%v); records up to there were written", src.Name(), what, src.Offset(), err)
-						}
-					} else {
-						fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
-					}
+				if herr := st.readError(src, err, cfg.Strict, warn); hard == nil {
+					hard = herr
 				}
 				break
 			}
@@ -151,27 +123,12 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 			ctr.BytesSeen += uint64(ci.length)
 			if !decode.Supported(lt) {
 				ctr.SkippedLink++
-				if !warnedLink[lt] {
-					warnedLink[lt] = true
-					st.Warnings++
-					fmt.Fprintf(warn, "panoptes import: warning: %s: link type %d is not supported; its packets are counted and skipped\n", src.Name(), lt)
-				}
+				st.warnLink(warnedLink, lt, src, warn)
 				continue
 			}
 			ts := ci.ts
 			var p decode.Packet
-			p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.length), uint32(ci.capLen)
-			if p.WireLen < p.CapLen || p.WireLen > maxPacket {
-				// A packet longer on the wire than any link carries is a damaged
-				// header: count what was captured.
-				p.WireLen = p.CapLen
-			}
-			derr := decode.Decode(lt, data, &p)
-			// Cooked and loopback pseudo-headers are written by the capturing host, not
-			// sent on any wire, and Argus counts point-to-point links from the network
-			// layer: byte counts leave such framing out.
-			p.WireLen -= min(p.WireLen, uint32(p.LinkHdrLen))
-			if derr != nil {
+			if derr := decodeFileFrame(&p, lt, data, ci); derr != nil {
 				ctr.ParseErrors++
 				if !usable(&p) {
 					continue
@@ -197,12 +154,7 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 			// rounds at the same packets.
 			if pl.full() || now >= nextMan {
 				progress.update(src.Offset(), ctr.PktsSeen)
-				ri := roundInfo{counters: ctr, first: first, now: now}
-				if now >= nextMan {
-					ri.man = true
-					nextMan = now + int64(cfg.ManInterval)
-				}
-				pl.send(ri)
+				nextMan = endRound(pl, roundInfo{counters: ctr, first: first, now: now}, nextMan, cfg.ManInterval)
 			}
 		}
 	}
@@ -216,6 +168,86 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 		return st, err
 	}
 	return st, hard
+}
+
+func (cfg *ImportConfig) defaults() {
+	cfg.Flow.Defaults()
+	if cfg.Workers <= 0 {
+		// The reader and the writer each keep a core busy too: measured on 2 cores,
+		// 1 shard imports faster than 2 (bench/RESULTS.md).
+		cfg.Workers = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	if cfg.ManInterval <= 0 {
+		cfg.ManInterval = 60 * time.Second
+	}
+}
+
+// decodeFileFrame decodes a frame read from a capture file into p.
+func decodeFileFrame(p *decode.Packet, lt decode.LinkType, data []byte, ci captureInfo) error {
+	p.Timestamp, p.WireLen, p.CapLen = ci.ts, uint32(ci.length), uint32(ci.capLen)
+	if p.WireLen < p.CapLen || p.WireLen > maxPacket {
+		// A packet longer on the wire than any link carries is a damaged
+		// header: count what was captured.
+		p.WireLen = p.CapLen
+	}
+	err := decode.Decode(lt, data, p)
+	// Cooked and loopback pseudo-headers are written by the capturing host, not
+	// sent on any wire, and Argus counts point-to-point links from the network
+	// layer: byte counts leave such framing out.
+	p.WireLen -= min(p.WireLen, uint32(p.LinkHdrLen))
+	return err
+}
+
+// idleTime is when management records are stamped without packets: they are stamped
+// with packet time, and an input without packets gets its file's modification time
+// (stable, unlike the wall clock).
+func idleTime(srcs []*PcapFile) int64 {
+	if len(srcs) > 0 && srcs[0].f != nil {
+		if fi, err := srcs[0].f.Stat(); err == nil {
+			return fi.ModTime().UnixNano()
+		}
+	}
+	return time.Now().UnixNano()
+}
+
+// readError accounts a file that ended in an error other than EOF: a warning, or with
+// strict set the error returned (the records up to there are written either way).
+func (st *ImportStats) readError(src *PcapFile, err error, strict bool, warn io.Writer) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	st.Warnings++
+	st.Truncated = true
+	what := "damaged"
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		what = "truncated"
+	}
+	if strict {
+		return fmt.Errorf("%s: %s at byte %d (%v); records up to there were written", src.Name(), what, src.Offset(), err)
+	}
+	fmt.Fprintf(warn, "panoptes import: warning: %s: %s at byte %d (%v); records up to there are kept\n", src.Name(), what, src.Offset(), err)
+	return nil
+}
+
+// warnLink warns once per link type that its packets are skipped.
+func (st *ImportStats) warnLink(warned map[decode.LinkType]bool, lt decode.LinkType, src *PcapFile, warn io.Writer) {
+	if warned[lt] {
+		return
+	}
+	warned[lt] = true
+	st.Warnings++
+	fmt.Fprintf(warn, "panoptes import: warning: %s: link type %d is not supported; its packets are counted and skipped\n", src.Name(), lt)
+}
+
+// endRound sends a round to the pipeline, with a management record if its interval
+// has passed, and returns when the next one is due.
+func endRound(pl *pipeline, ri roundInfo, nextMan int64, interval time.Duration) int64 {
+	if ri.now >= nextMan {
+		ri.man = true
+		nextMan = ri.now + int64(interval)
+	}
+	pl.send(ri)
+	return nextMan
 }
 
 // usable reports whether a packet that failed to decode still identifies a flow: its IP
