@@ -72,6 +72,20 @@ func (o *sensorOps) logger(stderr io.Writer, interfaces []string) (func(string),
 	}, nil
 }
 
+// serviceLog returns the record service's (-P, --publish) logger: its address
+// ("serving records on ...") is news, logged at INFO in logfmt and json; the rest are
+// warnings.
+func (o *sensorOps) serviceLog(warn func(string)) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if o.log != nil && strings.HasPrefix(format, "serving records on ") {
+			o.log.Info(msg)
+			return
+		}
+		warn(msg)
+	}
+}
+
 // serviceCounters reads the record service's counters for a scrape; nil without -P.
 func (o *sensorOps) serviceCounters() *metrics.Service {
 	srv := o.service.Load()

@@ -214,3 +214,24 @@ func TestSensorConfigErrors(t *testing.T) {
 		t.Errorf("missing --config file: %v", err)
 	}
 }
+
+// TestServiceLogLevels checks that the record service's address is logged at INFO (it
+// was a WARN, so a log shipper alerting on warnings fired at every start) and its
+// warnings still at WARN.
+func TestServiceLogLevels(t *testing.T) {
+	var b strings.Builder
+	format := "logfmt"
+	o := &sensorOps{logFormat: &format}
+	warn, err := o.logger(&b, []string{"eth1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf := o.serviceLog(warn)
+	logf("serving records on %s", "127.0.0.1:561")
+	logf("warning: %s", "slow client")
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `level=INFO msg="serving records on 127.0.0.1:561"`) ||
+		!strings.Contains(lines[1], "level=WARN") {
+		t.Errorf("log lines:\n%s\nwant the address at INFO, the warning at WARN", b.String())
+	}
+}

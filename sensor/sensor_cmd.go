@@ -70,7 +70,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if w, closeSink, err = serve.wrap(w, closeSink, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }); err != nil {
+	if w, closeSink, err = serve.wrap(w, closeSink, ops.serviceLog(warn)); err != nil {
 		return err
 	}
 	if serve.srv != nil {
