@@ -16,7 +16,6 @@ import (
 
 // shard is one receive queue's capture loop with its own flow table.
 type shard struct {
-	name string // "iface/queue"
 	q    capture.Queue
 	ring *ringbuf.Ring[record.Record] // records to the writer (direct mode)
 	// Reshard mode: packets go to the flow shards, fwd[i] to flow shard i.
