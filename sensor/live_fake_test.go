@@ -86,9 +86,9 @@ func runFake(t testing.TB, cfg LiveConfig, src *capturetest.Source, w record.Sin
 
 // TestDropsCountedAlike checks that the final management record, the exit summary and
 // Prometheus count the same drops: packets lost by the source and on the reshard rings
-// (a packet drop everywhere; before the one Snapshot, the exit table and Prometheus
-// counted reshard-ring drops as record drops and this test failed), and records lost
-// on the rings to the writer.
+// (a packet drop everywhere: before the one Snapshot, the exit table and Prometheus
+// counted reshard-ring drops as record drops, which this comparison catches), and
+// records lost on the rings to the writer.
 func TestDropsCountedAlike(t *testing.T) {
 	frames := udpFrames(4000)
 	src := capturetest.New("lo", [][][]byte{frames[:2000], frames[2000:]}, []uint64{7, 5}, 3, 512, time.Now())
