@@ -22,7 +22,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs := cli.NewFlagSet("sensor", "-i IFACE[,IFACE...] -w OUT [flags]", stderr)
 	var f sensorFlags
 	f.ifaces = fs.StringP("interface", "i", "", "interfaces to capture on, comma-separated")
-	f.out = fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
+	f.out = fs.StringP("write", "w", "", "output: a record stream file, - for stdout, an archive directory (an existing directory or a path ending in /), or argus:FILE for Argus records (appended to)")
 	f.queues = fs.String("queues", "all", "RX queues to capture per interface: all or N (queues 0..N-1)")
 	f.mode = fs.String("mode", "xdp", "capture path: xdp (XDP + AF_XDP) or afpacket (AF_PACKET TPACKET_V3, hash fanout)")
 	f.xdpMode = fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
