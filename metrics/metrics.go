@@ -30,16 +30,23 @@ type Queue struct {
 	Queue int
 	// Decoded packets and their wire bytes, as the shard counted them.
 	Packets, Bytes uint64
-	// The XDP program's counters (AF_PACKET: Seen is the socket's packets).
-	Seen, Redirected, Passed, MetaErrors uint64
-	// Socket statistics: frames taken off the ring, and the kernel's drop counters.
-	Received, RxDropped, RxRingFull, FillRingEmpty, RxInvalid uint64
-	// The queue's record ring to the writer, and in reshard mode its packet rings to
-	// the flow shards (summed).
+	// Counters are the capture source's own (XDP program and AF_XDP socket, AF_PACKET
+	// socket), under the names the source gives them.
+	Counters []Counter
+	// The queue's record ring to the writer, and the records lost on it.
 	RecordRingLen, RecordRingCap int
 	RecordRingDropped            uint64
+	// ReshardDropped is the packets lost on the queue's rings to the flow shards.
+	ReshardDropped uint64
 	// Flow-table occupancy of the queue's own table (0 in reshard mode).
 	Flows int64
+}
+
+// Counter is one of a capture source's counters: a counter named panoptes_METRIC, or
+// with Cause set a cause of panoptes_drops_total.
+type Counter struct {
+	Metric, Cause, Help string
+	Value               uint64
 }
 
 // FlowShard is one flow table fed by every queue (reshard mode).
@@ -91,21 +98,18 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	qLabels = []string{"iface", "queue"}
 
-	dPackets    = desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...)
-	dBytes      = desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...)
-	dSeen       = desc("xdp_seen_total", "Frames the XDP program saw on a queue (AF_PACKET: frames the kernel queued to the socket, drops included).", qLabels...)
-	dRedirected = desc("xdp_redirected_total", "Frames the XDP program redirected to the queue's AF_XDP socket.", qLabels...)
-	dPassed     = desc("xdp_passed_total", "Frames the XDP program passed to the kernel stack (no socket for the queue).", qLabels...)
-	dReceived   = desc("socket_received_total", "Frames taken from the queue's socket ring by the sensor.", qLabels...)
-	dDrops      = desc("drops_total", "Frames or records dropped, by cause: nic_missed, nic_fifo, nic_overrun (driver), xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue")
-	dFlows      = desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard")
-	dRingLen    = desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard")
-	dRingCap    = desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard")
-	dEvictions  = desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...)
-	dParseErr   = desc("parse_errors_total", "Frames that failed to decode.", nil...)
-	dWritten    = desc("records_written_total", "Flow records written to the output.", nil...)
-	dArchive    = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
-	dUp         = desc("capture_up", "1 while the capture is running.", nil...)
+	dPackets   = desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...)
+	dBytes     = desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...)
+	dDrops     = desc("drops_total", "Frames, packets or records dropped in the sensor, by cause: xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), afpacket_ring_full (AF_PACKET socket), reshard_ring_full (packets lost between a queue and the flow shards), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue")
+	dNICDrops  = desc("nic_drops_total", "Frames the NIC's driver dropped before the kernel's receive path, by cause: missed, fifo, overrun.", "cause", "iface")
+	dFlows     = desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard")
+	dRingLen   = desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard")
+	dRingCap   = desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard")
+	dEvictions = desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...)
+	dParseErr  = desc("parse_errors_total", "Frames that failed to decode.", nil...)
+	dWritten   = desc("records_written_total", "Flow records written to the output.", nil...)
+	dArchive   = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
+	dUp        = desc("capture_up", "1 while the capture is running.", nil...)
 
 	dSvcClients = desc("service_clients", "Clients of the record service (-P) receiving records.", nil...)
 	dSvcRefused = desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...)
@@ -114,18 +118,32 @@ var (
 )
 
 // Collector is a prometheus.Collector that reads a Source at each scrape.
-type Collector struct{ src Source }
+type Collector struct {
+	src Source
+	mu  sync.Mutex
+	// descs are the capture sources' counters' descriptions, made at first sight.
+	descs map[string]*prometheus.Desc
+}
 
 // NewCollector returns a collector over src.
-func NewCollector(src Source) *Collector { return &Collector{src: src} }
+func NewCollector(src Source) *Collector {
+	return &Collector{src: src, descs: map[string]*prometheus.Desc{}}
+}
 
-// Describe sends every metric's description.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dPackets, dBytes, dSeen, dRedirected, dPassed, dReceived, dDrops,
-		dFlows, dRingLen, dRingCap, dEvictions, dParseErr, dWritten, dArchive, dUp,
-		dSvcClients, dSvcRefused, dSvcDropped, dSvcQueue} {
-		ch <- d
+// Describe sends nothing: the capture sources' counters are known only once a
+// snapshot names them, so the collector is an unchecked one.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// sourceDesc returns the description of a capture source's counter.
+func (c *Collector) sourceDesc(k Counter) *prometheus.Desc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.descs[k.Metric]
+	if d == nil {
+		d = desc(k.Metric, k.Help, qLabels...)
+		c.descs[k.Metric] = d
 	}
+	return d
 }
 
 // Collect reads one snapshot and sends it as metrics.
@@ -146,16 +164,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		qn := strconv.Itoa(q.Queue)
 		counter(dPackets, q.Packets, q.Iface, qn)
 		counter(dBytes, q.Bytes, q.Iface, qn)
-		counter(dSeen, q.Seen, q.Iface, qn)
-		counter(dRedirected, q.Redirected, q.Iface, qn)
-		counter(dPassed, q.Passed, q.Iface, qn)
-		counter(dReceived, q.Received, q.Iface, qn)
-		counter(dDrops, q.MetaErrors, "xdp_meta_error", q.Iface, qn)
-		counter(dDrops, q.RxDropped, "socket_rx_dropped", q.Iface, qn)
-		counter(dDrops, q.RxRingFull, "socket_ring_full", q.Iface, qn)
-		counter(dDrops, q.FillRingEmpty, "fill_ring_empty", q.Iface, qn)
-		counter(dDrops, q.RxInvalid, "invalid_descriptor", q.Iface, qn)
+		for _, k := range q.Counters {
+			if k.Cause != "" {
+				counter(dDrops, k.Value, k.Cause, q.Iface, qn)
+			} else {
+				counter(c.sourceDesc(k), k.Value, q.Iface, qn)
+			}
+		}
 		counter(dDrops, q.RecordRingDropped, "record_ring_full", q.Iface, qn)
+		counter(dDrops, q.ReshardDropped, "reshard_ring_full", q.Iface, qn)
 		shard := q.Iface + "/" + qn
 		gauge(dFlows, float64(q.Flows), shard)
 		gauge(dRingLen, float64(q.RecordRingLen), shard)
@@ -169,9 +186,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dDrops, f.RecordRingDropped, "record_ring_full", "", shard)
 	}
 	for _, n := range s.NICs {
-		counter(dDrops, n.Missed, "nic_missed", n.Iface, "")
-		counter(dDrops, n.FIFO, "nic_fifo", n.Iface, "")
-		counter(dDrops, n.Overrun, "nic_overrun", n.Iface, "")
+		counter(dNICDrops, n.Missed, "missed", n.Iface)
+		counter(dNICDrops, n.FIFO, "fifo", n.Iface)
+		counter(dNICDrops, n.Overrun, "overrun", n.Iface)
 	}
 	counter(dEvictions, s.Evictions)
 	counter(dParseErr, s.ParseErrors)
@@ -219,13 +236,13 @@ func (s *Server) track(_ net.Conn, st http.ConnState) {
 }
 
 // Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
-// process collectors) until Close. A listen error is returned at once.
+// process collectors, under their standard go_* and process_* names) until Close. A listen error is returned at once.
 func Serve(addr string, c *Collector) (*Server, error) {
 	reg := withBuildInfo(prometheus.NewRegistry())
 	if err := reg.Register(c); err != nil {
 		return nil, err
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "panoptes"}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)

@@ -17,7 +17,10 @@ func snapshot(queues int) Snapshot {
 	s := Snapshot{NICs: []NIC{{Iface: "eth1", Missed: 3}}, Evictions: 2, RecordsWritten: 10, ArchiveBytes: 4096,
 		Service: &Service{Clients: 2, Refused: 5, Dropped: 7, Unoffered: 1, QueueBytes: 1 << 20}}
 	for i := 0; i < queues; i++ {
-		s.Queues = append(s.Queues, Queue{Iface: "eth1", Queue: i, Packets: 100, Bytes: 6400, Seen: 110, Received: 100, RxDropped: 10, FillRingEmpty: 10, Flows: 7, RecordRingCap: 1024})
+		s.Queues = append(s.Queues, Queue{Iface: "eth1", Queue: i, Packets: 100, Bytes: 6400, Flows: 7, RecordRingCap: 1024, ReshardDropped: 4,
+			Counters: []Counter{{Metric: "xdp_seen_total", Help: "Frames the XDP program saw on a queue.", Value: 110},
+				{Metric: "socket_received_total", Help: "Frames taken.", Value: 100},
+				{Cause: "socket_rx_dropped", Value: 10}, {Cause: "fill_ring_empty", Value: 10}}})
 	}
 	return s
 }
@@ -48,9 +51,12 @@ func TestServe(t *testing.T) {
 	for _, want := range []string{
 		"# TYPE panoptes_packets_total counter",
 		`panoptes_packets_total{iface="eth1",queue="1"} 100`,
-		"# HELP panoptes_drops_total Frames or records dropped, by cause",
+		"# HELP panoptes_drops_total Frames, packets or records dropped in the sensor, by cause",
 		`panoptes_drops_total{cause="fill_ring_empty",iface="eth1",queue="0"} 10`,
-		`panoptes_drops_total{cause="nic_missed",iface="eth1",queue=""} 3`,
+		`panoptes_nic_drops_total{cause="missed",iface="eth1"} 3`,
+		`panoptes_drops_total{cause="reshard_ring_full",iface="eth1",queue="1"} 4`,
+		"# HELP panoptes_xdp_seen_total Frames the XDP program saw on a queue.",
+		`panoptes_xdp_seen_total{iface="eth1",queue="0"} 110`,
 		"# TYPE panoptes_flow_table_flows gauge",
 		`panoptes_flow_table_flows{shard="eth1/0"} 7`,
 		"panoptes_archive_size_bytes 4096",
@@ -60,7 +66,7 @@ func TestServe(t *testing.T) {
 		`panoptes_service_dropped_total{cause="fanout"} 1`,
 		"panoptes_service_queue_bytes 1.048576e+06",
 		"panoptes_capture_up 1",
-		"panoptes_process_resident_memory_bytes",
+		"\nprocess_resident_memory_bytes", // the standard name, without our namespace
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in:\n%s", want, body)

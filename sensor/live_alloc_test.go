@@ -29,7 +29,7 @@ func TestLiveAllocatesNothingPerPacket(t *testing.T) {
 	}
 	var received uint64
 	for _, q := range st.Queues {
-		received += q.Received
+		received += q.Get("received")
 	}
 	if received < loops*perLoop/2 {
 		t.Fatalf("the sensor received %d frames of %d sent: too few to measure", received, (loops+1)*perLoop)

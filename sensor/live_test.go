@@ -71,7 +71,7 @@ func TestLiveTwoInterfaces(t *testing.T) {
 	}
 	seen := map[string]uint64{}
 	for _, q := range st.Queues {
-		seen[q.Iface] += q.Seen
+		seen[q.Iface] += q.Get("seen")
 	}
 	if seen[a.Here] == 0 || seen[b.Here] == 0 {
 		t.Fatalf("frames seen per interface %v: the replay did not use both", seen)
@@ -299,19 +299,21 @@ func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock reco
 			t.Errorf("UDP flow %v reported in %d records: split across shards", k, n)
 		}
 	}
-	var total xdp.QueueCounters
+	var total struct{ Seen, Received uint64 }
 	for _, q := range st.Queues {
-		if q.Seen == 0 {
+		// XDP's seen, AF_PACKET's packets: the frames offered to the queue.
+		offered := q.Get("seen") + q.Get("packets")
+		if offered == 0 {
 			t.Errorf("queue %d got no traffic", q.Queue)
 		}
-		if q.Seen != q.Redirected+q.Passed {
-			t.Errorf("queue %d: seen %d != redirected %d + passed %d", q.Queue, q.Seen, q.Redirected, q.Passed)
+		if offered != q.Get("received")+q.Lost()+q.Get("passed") {
+			t.Errorf("queue %d: offered %d != received %d + lost %d + passed %d", q.Queue, offered, q.Get("received"), q.Lost(), q.Get("passed"))
 		}
-		if q.Redirected != q.Received+q.RxDropped {
-			t.Errorf("queue %d: redirected %d != received %d + dropped %d", q.Queue, q.Redirected, q.Received, q.RxDropped)
+		if q.Get("seen") != 0 && q.Get("seen") != q.Get("redirected")+q.Get("passed") {
+			t.Errorf("queue %d: seen %d != redirected %d + passed %d", q.Queue, q.Get("seen"), q.Get("redirected"), q.Get("passed"))
 		}
-		total.Seen += q.Seen
-		total.Received += q.Received
+		total.Seen += offered
+		total.Received += q.Get("received")
 	}
 	var inRecords uint64
 	for _, r := range recs {
@@ -322,7 +324,7 @@ func checkLiveMatchesImport(t *testing.T, queues int, cfg LiveConfig, clock reco
 	if inRecords != total.Received {
 		t.Errorf("records hold %d packets, sockets received %d", inRecords, total.Received)
 	}
-	t.Logf("%d frames seen, %d received, %d flow records, queues: %+v", total.Seen, total.Received, st.Records, st.Queues)
+	t.Logf("%d frames seen, %d received, %d flow records, queues: %+v", total.Seen, total.Received, st.RecordsWritten, st.Queues)
 	last := recs[len(recs)-1]
 	if last.Kind != record.KindMan || last.Cause != record.CauseStop {
 		t.Errorf("last record %v/%v, want the final management record", last.Kind, last.Cause)
@@ -346,26 +348,26 @@ func TestLiveLossIsCounted(t *testing.T) {
 		}
 	}
 	q := st.Queues[0]
-	if q.RxDropped+q.RxRingFull == 0 {
-		t.Fatalf("no frame dropped (seen %d, received %d): the tiny rings forced no loss, nothing was tested", q.Seen, q.Received)
+	if q.Get("rx_dropped")+q.Get("ring_full") == 0 {
+		t.Fatalf("no frame dropped (seen %d, received %d): the tiny rings forced no loss, nothing was tested", q.Get("seen"), q.Get("received"))
 	}
-	if q.Seen != q.Received+q.RxDropped+q.RxRingFull+q.Passed {
-		t.Errorf("seen %d != received %d + dropped %d + passed %d", q.Seen, q.Received, q.RxDropped, q.Passed)
+	if q.Get("seen") != q.Get("received")+q.Get("rx_dropped")+q.Get("ring_full")+q.Get("passed") {
+		t.Errorf("seen %d != received %d + dropped %d + passed %d", q.Get("seen"), q.Get("received"), q.Get("rx_dropped"), q.Get("passed"))
 	}
-	if inRecords != q.Received {
-		t.Errorf("records hold %d packets, the socket received %d", inRecords, q.Received)
+	if inRecords != q.Get("received") {
+		t.Errorf("records hold %d packets, the socket received %d", inRecords, q.Get("received"))
 	}
-	if q.Seen != 2000*14 {
-		t.Errorf("program saw %d frames, tcpreplay sent %d", q.Seen, 2000*14)
+	if q.Get("seen") != 2000*14 {
+		t.Errorf("program saw %d frames, tcpreplay sent %d", q.Get("seen"), 2000*14)
 	}
-	t.Logf("sent %d, received %d, dropped %d (ring full %d, fill ring empty %d)", q.Seen, q.Received, q.RxDropped, q.RxRingFull, q.FillRingEmpty)
+	t.Logf("sent %d, received %d, dropped %d (ring full %d, fill ring empty %d)", q.Get("seen"), q.Get("received"), q.Get("rx_dropped"), q.Get("ring_full"), q.Get("fill_empty"))
 	last := recs[len(recs)-1]
-	if last.Kind != record.KindMan || last.Man.Drops != q.RxDropped+q.RxRingFull || last.Man.PktsSeen != q.Received {
-		t.Errorf("final management record %+v: want the %d frames the socket dropped and the %d it received", last.Man, q.RxDropped+q.RxRingFull, q.Received)
+	if last.Kind != record.KindMan || last.Man.Drops != q.Get("rx_dropped")+q.Get("ring_full") || last.Man.PktsSeen != q.Get("received") {
+		t.Errorf("final management record %+v: want the %d frames the socket dropped and the %d it received", last.Man, q.Get("rx_dropped")+q.Get("ring_full"), q.Get("received"))
 	}
 	// The management record carries the queue's own counters too, as the exit table does.
-	want := record.QueueStats{Name: v.Here + "/0", Seen: q.Seen, Redirected: q.Redirected, Passed: q.Passed, XDPErrors: q.MetaErrors,
-		Received: q.Received, RxDropped: q.RxDropped, RxRingFull: q.RxRingFull, FillRingEmpty: q.FillRingEmpty, RxInvalid: q.RxInvalid}
+	want := record.QueueStats{Name: v.Here + "/0", Seen: q.Get("seen"), Redirected: q.Get("redirected"), Passed: q.Get("passed"), XDPErrors: q.Get("meta_err"),
+		Received: q.Get("received"), RxDropped: q.Get("rx_dropped"), RxRingFull: q.Get("ring_full"), FillRingEmpty: q.Get("fill_empty"), RxInvalid: q.Get("invalid")}
 	if len(last.Man.Queues) != 1 || last.Man.Queues[0] != want {
 		t.Errorf("final management record's queues %+v, want [%+v]", last.Man.Queues, want)
 	}
@@ -396,7 +398,7 @@ func TestLiveStopWhileTrafficFlows(t *testing.T) {
 		}
 	}
 	for _, q := range st.Queues {
-		received += q.Received
+		received += q.Get("received")
 	}
 	if received == 0 || inRecords != received {
 		t.Fatalf("records hold %d packets, sockets received %d", inRecords, received)

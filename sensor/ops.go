@@ -25,92 +25,11 @@ import (
 	"panoptes/internal/cli"
 	"panoptes/metrics"
 	"panoptes/recordsvc"
-	"panoptes/xdp"
 )
 
 // DefaultSensorConfig is the configuration file `panoptes sensor` reads when it exists
 // and --config does not name another.
 const DefaultSensorConfig = "/etc/panoptes/sensor.conf"
-
-// LiveState is a running capture's internals, handed to LiveConfig.Observe so that
-// counters can be read while it runs. It is valid until the function Observe returned
-// is called.
-type LiveState struct {
-	interfaces []string
-	caps       []*xdp.Capture
-	afps       []*afpacketSocket
-	shards     []*shard
-	flowShards []*flowShard
-	written    *atomic.Uint64
-	nicBase    [][3]uint64
-}
-
-func newLiveState(interfaces []string, caps []*xdp.Capture, afps []*afpacketSocket, shards []*shard, flowShards []*flowShard, written *atomic.Uint64) *LiveState {
-	ls := &LiveState{interfaces: interfaces, caps: caps, afps: afps, shards: shards, flowShards: flowShards, written: written}
-	for _, n := range interfaces {
-		ls.nicBase = append(ls.nicBase, nicCounters(n))
-	}
-	return ls
-}
-
-// nicCounterNames are the driver drop counters nicDrops sums, in metrics order.
-var nicCounterNames = [3]string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"}
-
-func nicCounters(iface string) [3]uint64 {
-	var out [3]uint64
-	for i, c := range nicCounterNames {
-		b, err := os.ReadFile("/sys/class/net/" + iface + "/statistics/" + c)
-		if err != nil {
-			continue
-		}
-		out[i], _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	}
-	return out
-}
-
-// Snapshot reads every counter of the capture: the same sources as the management
-// records, per queue and per flow shard.
-func (ls *LiveState) Snapshot() metrics.Snapshot {
-	var s metrics.Snapshot
-	byName := map[string]xdp.QueueCounters{}
-	for _, q := range queueCounters(ls.caps, ls.afps) {
-		byName[fmt.Sprintf("%s/%d", q.Iface, q.Queue)] = q
-	}
-	for _, sh := range ls.shards {
-		q := byName[sh.name]
-		mq := metrics.Queue{Iface: sh.iface.Name, Packets: sh.packets.Load(), Bytes: sh.bytes.Load(),
-			Seen: q.Seen, Redirected: q.Redirected, Passed: q.Passed, MetaErrors: q.MetaErrors,
-			Received: q.Received, RxDropped: q.RxDropped, RxRingFull: q.RxRingFull, FillRingEmpty: q.FillRingEmpty, RxInvalid: q.RxInvalid,
-			RecordRingLen: sh.ring.Len(), RecordRingCap: sh.ring.Cap(), RecordRingDropped: sh.ring.Dropped(), Flows: sh.flows.Load()}
-		if _, id, ok := strings.Cut(sh.name, "/"); ok {
-			mq.Queue, _ = strconv.Atoi(id)
-		}
-		for _, r := range sh.fwd {
-			mq.RecordRingDropped += r.Dropped()
-		}
-		s.Queues = append(s.Queues, mq)
-		s.Evictions += sh.evictions.Load()
-		s.ParseErrors += sh.decodeErr.Load()
-	}
-	for i, fs := range ls.flowShards {
-		s.FlowShards = append(s.FlowShards, metrics.FlowShard{Shard: i, Flows: fs.flows.Load(),
-			RecordRingLen: fs.ring.Len(), RecordRingCap: fs.ring.Cap(), RecordRingDropped: fs.ring.Dropped()})
-		s.Evictions += fs.evictions.Load()
-	}
-	for i, n := range ls.interfaces {
-		c := nicCounters(n)
-		d := func(j int) uint64 {
-			if c[j] < ls.nicBase[i][j] {
-				return 0 // the driver reset its counters
-			}
-			return c[j] - ls.nicBase[i][j]
-		}
-		s.NICs = append(s.NICs, metrics.NIC{Iface: n, Missed: d(0), FIFO: d(1), Overrun: d(2)})
-	}
-	s.RecordsWritten = ls.written.Load()
-	s.ArchiveBytes = -1
-	return s
-}
 
 // sensorOps holds the operations flags of `panoptes sensor` and what they start.
 type sensorOps struct {
@@ -152,6 +71,19 @@ func (o *sensorOps) logger(stderr io.Writer, interfaces []string) (func(string),
 		}
 		o.log.Warn(s)
 	}, nil
+}
+
+// infoLog logs at INFO (the service's "serving records on ..." line): to the
+// structured log when there is one, else as the other lines go.
+func (o *sensorOps) infoLog(warn func(string)) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if o.log != nil {
+			o.log.Info(msg)
+			return
+		}
+		warn(msg)
+	}
 }
 
 // serviceCounters reads the record service's counters for a scrape; nil without -P.
@@ -215,7 +147,10 @@ func (o *sensorOps) start(cfg *LiveConfig, out string, warn func(string)) (func(
 		warn(fmt.Sprintf("metrics at http://%s/metrics", o.srv.Addr))
 	}
 	cfg.Observe = func(ls *LiveState) func() {
-		o.gate.Set(ls.Snapshot)
+		o.gate.Set(func() metrics.Snapshot {
+			s := ls.Snapshot()
+			return s.Metrics()
+		})
 		return o.gate.Clear
 	}
 	return func() { o.srv.Close() }, nil
@@ -256,18 +191,21 @@ func archiveSizer(out string) func() int64 {
 }
 
 // summary reports the loss accounting at exit: the plain table, or in logfmt/json one
-// event per queue and one for the totals.
+// event per queue (its source's counters, under their names) and one for the totals.
 func (o *sensorOps) summary(stderr io.Writer, st *LiveStats) {
 	if o.log == nil {
-		printLiveSummary(stderr, st)
+		st.WriteSummary(stderr)
 		return
 	}
 	for _, q := range st.Queues {
-		o.log.Info("queue counters", "queue", fmt.Sprintf("%s/%d", q.Iface, q.Queue), "iface", q.Iface, "seen", q.Seen, "received", q.Received,
-			"passed", q.Passed, "rx_dropped", q.RxDropped, "ring_full", q.RxRingFull, "fill_empty", q.FillRingEmpty, "invalid", q.RxInvalid, "meta_err", q.MetaErrors)
+		attrs := []any{"queue", q.Name(), "iface", q.Iface}
+		for i, c := range q.Counters {
+			attrs = append(attrs, c.Name, q.Values[i])
+		}
+		o.log.Info("queue counters", attrs...)
 	}
-	o.log.Info("capture ended", "records", st.Records, "ring_dropped", st.RingDropped, "evictions", st.Evictions,
-		"parse_errors", st.ParseErrors, "nic_drops", st.NICDrops)
+	o.log.Info("capture ended", "records", st.RecordsWritten, "ring_dropped", st.RecordDrops(), "reshard_dropped", st.ReshardDrops(),
+		"evictions", st.Evictions(), "parse_errors", st.ParseErrors(), "nic_drops", st.NICDrops())
 }
 
 // Capability numbers (linux/capability.h).

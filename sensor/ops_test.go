@@ -18,6 +18,8 @@ import (
 
 	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
+	"panoptes/internal/liveout"
+	"panoptes/record"
 )
 
 // scrape fetches and parses /metrics.
@@ -125,14 +127,15 @@ func TestSensorMetrics(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			drops := sum(fams, "panoptes_drops_total", "cause", "socket_rx_dropped") + sum(fams, "panoptes_drops_total", "cause", "socket_ring_full")
+			drops := sum(fams, "panoptes_drops_total", "cause", "socket_rx_dropped") + sum(fams, "panoptes_drops_total", "cause", "socket_ring_full") +
+				sum(fams, "panoptes_drops_total", "cause", "afpacket_ring_full")
 			checks := []struct {
 				what      string
 				got, want float64
 			}{
 				{"capture_up", sum(fams, "panoptes_capture_up"), 1},
 				{"packets decoded + socket drops", sum(fams, "panoptes_packets_total") + drops, sent},
-				{"frames seen by XDP / the socket", sum(fams, "panoptes_xdp_seen_total"), sent},
+				{"frames seen by XDP / the socket", max(0, sum(fams, "panoptes_xdp_seen_total")) + max(0, sum(fams, "panoptes_afpacket_packets_total")), sent},
 				{"received + dropped", sum(fams, "panoptes_socket_received_total") + drops, sent},
 				{"bytes (replayed sizes)", sum(fams, "panoptes_bytes_total"), float64(loops * bytesOfManyFlows(flows))},
 				{"flows in the tables", sum(fams, "panoptes_flow_table_flows"), flows},
@@ -211,5 +214,34 @@ func TestSensorConfigErrors(t *testing.T) {
 	err := SensorMain([]string{"--config", filepath.Join(dir, "missing.conf"), "-i", "lo", "-w", "-"}, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.conf") || cli.ExitCode(err) != cli.ExitUsage {
 		t.Errorf("missing --config file: %v", err)
+	}
+}
+
+// TestServiceLogLevels checks that the record services' addresses are logged at INFO
+// (they were WARN, so a log shipper alerting on warnings fired at every start) and
+// warnings still at WARN.
+func TestServiceLogLevels(t *testing.T) {
+	var b strings.Builder
+	format := "logfmt"
+	o := &sensorOps{logFormat: &format}
+	warn, err := o.logger(&b, []string{"eth1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	w, _ := record.NewWriter(&file)
+	f := serveFlags{Flags: liveout.Flags{Port: "0", ArgusPort: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 8, QueueMemory: 64 << 20}}
+	logf := func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) }
+	sink, err := f.wrap(record.WithClose(w, w.Flush), logf, o.infoLog(warn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf("warning: %s", "slow client")
+	sink.Close()
+	log := b.String()
+	for _, re := range []string{`level=INFO msg="serving records on 127\.0\.0\.1:\d+"`, `level=INFO msg="serving Argus clients on 127\.0\.0\.1:\d+"`, `level=WARN msg="warning: slow client"`} {
+		if !regexp.MustCompile(re).MatchString(log) {
+			t.Errorf("log lacks %s:\n%s", re, log)
+		}
 	}
 }

@@ -29,12 +29,12 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 // wrap tees the records written to w into the record service and NATS, when asked
 // for. Neither ever blocks the writer: slow clients and a slow broker lose records
 // (counted and logged), the -w output does not. Closing the tee closes w, then them.
-// On an error w is closed.
-func (f *serveFlags) wrap(w record.SinkCloser, logf func(string, ...any)) (record.SinkCloser, error) {
+// On an error w is closed. infof takes the line saying where the services listen.
+func (f *serveFlags) wrap(w record.SinkCloser, logf, infof func(string, ...any)) (record.SinkCloser, error) {
 	if !f.Any() {
 		return w, nil
 	}
-	out, err := f.Open(context.Background(), liveout.Options{Prog: "sensor", ReserveFDs: captureReserveFDs(), Logf: logf})
+	out, err := f.Open(context.Background(), liveout.Options{Prog: "sensor", ReserveFDs: captureReserveFDs(), Logf: logf, Infof: infof})
 	if err != nil {
 		w.Close()
 		return nil, err

@@ -19,7 +19,7 @@ func TestServeTee(t *testing.T) {
 	var file bytes.Buffer
 	w, _ := record.NewWriter(&file)
 	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 8, QueueMemory: 64 << 20}}
-	sink, err := f.wrap(record.WithClose(w, w.Flush), func(format string, args ...any) {})
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(format string, args ...any) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestServeTee(t *testing.T) {
 func TestServeFlagsBad(t *testing.T) {
 	w, _ := record.NewWriter(io.Discard)
 	for _, f := range []liveout.Flags{{Port: "x"}, {Port: "0", Cert: "/nonexistent"}, {Publish: "http://x"}} {
-		if _, err := (&serveFlags{Flags: f}).wrap(record.WithClose(w, w.Flush), func(string, ...any) {}); err == nil {
+		if _, err := (&serveFlags{Flags: f}).wrap(record.WithClose(w, w.Flush), func(string, ...any) {}, nil); err == nil {
 			t.Errorf("%+v accepted", f)
 		}
 	}
@@ -83,7 +83,7 @@ func TestServeFlagsBad(t *testing.T) {
 func TestServeCountersInMetrics(t *testing.T) {
 	w, _ := record.NewWriter(io.Discard)
 	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 1, QueueMemory: 64 << 20}}
-	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {})
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestServeCountersInManagementRecords(t *testing.T) {
 	var buf bytes.Buffer
 	w, _ := record.NewWriter(&buf)
 	f := serveFlags{Flags: liveout.Flags{Port: "0", Listen: "127.0.0.1", ClientBuffer: 1 << 20, MaxClients: 1, QueueMemory: 64 << 20}}
-	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {})
+	sink, err := f.wrap(record.WithClose(w, w.Flush), func(string, ...any) {}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestMetadataOnVeth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != 14 || qc[0].Seen != 14 || qc[0].Redirected != 14 || qc[0].Received != 14 || qc[0].MetaErrors != 0 {
+			if q := &qc[0]; got != 14 || q.Get("seen") != 14 || q.Get("redirected") != 14 || q.Get("received") != 14 || q.Get("meta_err") != 0 {
 				t.Errorf("received %d frames, counters %+v; want 14 seen, redirected and received", got, qc[0])
 			}
 		})

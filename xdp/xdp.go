@@ -14,15 +14,15 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
 	xsk "github.com/asavie/xdp"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+	"panoptes/capture"
 )
 
 // Mode is the XDP attach mode.
@@ -72,16 +72,35 @@ const (
 	numCounters
 )
 
-// QueueCounters are one RX queue's counters: the XDP program's, summed over CPUs, and
-// its AF_XDP socket's.
-type QueueCounters struct {
-	Iface                                string
-	Queue                                int
-	Seen, Redirected, Passed, MetaErrors uint64
-	Received                             uint64 // frames taken from the socket's RX ring
-	// Kernel socket statistics (XDP_STATISTICS).
-	RxDropped, RxInvalid, RxRingFull, FillRingEmpty uint64
+// Counters are an AF_XDP queue's counters, in the exit table's column order (which
+// bench/loss.sh reads): the XDP program's (summed over CPUs), then the socket's.
+// A frame dropped for an empty fill ring is counted in both rx_dropped and
+// fill_empty, one dropped for a full RX ring in ring_full only: the frames lost are
+// rx_dropped + ring_full. Invalid descriptors are a program error, not lost frames.
+var Counters = []capture.Counter{
+	{Name: "seen", Metric: "xdp_seen_total", Help: "Frames the XDP program saw on a queue."},
+	{Name: "received", Metric: "socket_received_total", Help: "Frames taken from the queue's socket ring by the sensor."},
+	{Name: "passed", Metric: "xdp_passed_total", Help: "Frames the XDP program passed to the kernel stack (no socket for the queue)."},
+	{Name: "rx_dropped", Cause: "socket_rx_dropped", Lost: true},
+	{Name: "ring_full", Cause: "socket_ring_full", Lost: true},
+	{Name: "fill_empty", Cause: "fill_ring_empty"},
+	{Name: "invalid", Cause: "invalid_descriptor"},
+	{Name: "meta_err", Cause: "xdp_meta_error"},
+	{Name: "redirected", Metric: "xdp_redirected_total", Help: "Frames the XDP program redirected to the queue's AF_XDP socket.", Hidden: true},
 }
+
+// Indexes of Counters.
+const (
+	cSeen = iota
+	cReceived
+	cPassed
+	cRxDropped
+	cRingFull
+	cFillEmpty
+	cInvalid
+	cMetaErr
+	cRedirected
+)
 
 // Queue is one RX queue's AF_XDP socket.
 type Queue struct {
@@ -172,24 +191,16 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 		RxRingNumDescs: def(cfg.RingSize, 8192), TxRingNumDescs: 64}
 	// Zero-copy first (the NIC writes frames straight into the UMEM: i40e, ice, mlx5,
 	// ixgbe...); drivers without it (veth, generic mode) refuse the bind, and copy mode
-	// works everywhere. asavie/xdp takes the bind flags from a package variable.
+	// works everywhere.
 	flags := uint16(unix.XDP_ZEROCOPY)
 	if c.Mode == ModeGeneric {
 		flags = unix.XDP_COPY
 	}
 	for q := 0; q < queues; q++ {
-		xsk.DefaultSocketFlags = flags
-		s, err := xsk.NewSocket(ifc.Index, q, &opts)
-		// A queue whose previous socket was just closed stays bound until the kernel's
-		// deferred release has run: wait for it, briefly.
-		for wait := 0; err != nil && strings.Contains(err.Error(), "resource busy") && wait < 100; wait++ {
-			time.Sleep(20 * time.Millisecond)
-			s, err = xsk.NewSocket(ifc.Index, q, &opts)
-		}
+		s, err := newSocket(ifc.Index, q, &opts, flags)
 		if err != nil && flags == unix.XDP_ZEROCOPY {
 			flags = unix.XDP_COPY
-			xsk.DefaultSocketFlags = flags
-			s, err = xsk.NewSocket(ifc.Index, q, &opts)
+			s, err = newSocket(ifc.Index, q, &opts, flags)
 			if err == nil {
 				warn(fmt.Sprintf("%s: the driver does not do AF_XDP zero-copy; using copy mode", ifc.Name))
 			}
@@ -200,7 +211,7 @@ func Open(cfg Config, warn func(string)) (*Capture, error) {
 		}
 		c.ZeroCopy = flags == unix.XDP_ZEROCOPY
 		if err := c.xsks.Put(uint32(q), uint32(s.FD())); err != nil {
-			s.Close()
+			closeSocket(s)
 			c.Close()
 			return nil, fmt.Errorf("%s queue %d: registering the socket: %w", ifc.Name, q, err)
 		}
@@ -321,53 +332,13 @@ func (c *Capture) Detach() error {
 func (c *Capture) Close() error {
 	errs := []error{c.Detach()}
 	for _, q := range c.Queues {
-		var st unix.Stat_t
-		ino := uint64(0)
-		if unix.Fstat(q.sock.FD(), &st) == nil {
-			ino = st.Ino
-		}
-		errs = append(errs, q.sock.Close())
-		if ino != 0 {
-			errs = append(errs, unmapSocket(ino))
-		}
+		errs = append(errs, closeSocket(q.sock))
 	}
 	c.closeObjects()
 	if c.hw != nil {
 		c.hw.close()
 	}
 	return errors.Join(errs...)
-}
-
-// unmapSocket unmaps what is still mapped from the socket with inode ino.
-// asavie/xdp's Socket.Close closes the socket and unmaps the UMEM but not its four
-// rings; each mapping holds the socket, so the queue stays bound and opening it again
-// in the same process fails with EBUSY (found by `panoptes bench loss`, which captures
-// trial after trial). The mappings are found in /proc/self/maps by the socket's inode.
-func unmapSocket(ino uint64) error {
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return fmt.Errorf("unmapping AF_XDP rings: %w", err)
-	}
-	want := fmt.Sprintf("socket:[%d]", ino)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != want {
-			continue
-		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		if _, _, e := unix.Syscall(unix.SYS_MUNMAP, uintptr(start), uintptr(end-start), 0); e != 0 {
-			return fmt.Errorf("unmapping AF_XDP ring at %#x: %w", start, e)
-		}
-	}
-	return nil
 }
 
 // WallTime converts a CLOCK_TAI timestamp from the XDP program to Unix ns.
@@ -390,41 +361,32 @@ func taiOffset() (int64, error) {
 }
 
 // Counters reads every queue's counters.
-func (c *Capture) Counters() ([]QueueCounters, error) {
-	out := make([]QueueCounters, len(c.Queues))
+func (c *Capture) Counters() ([]capture.QueueCounters, error) {
+	out := make([]capture.QueueCounters, len(c.Queues))
 	var vals []uint64
 	for i, q := range c.Queues {
-		qc := &out[i]
-		qc.Iface, qc.Queue = c.Iface.Name, q.ID
+		v := make([]uint64, len(Counters))
+		out[i] = capture.QueueCounters{Iface: c.Iface.Name, Queue: q.ID, Counters: Counters, Values: v}
 		for slot := 0; slot < numCounters; slot++ {
 			key := uint32(q.ID*numCounters + slot)
 			if err := c.counters.Lookup(key, &vals); err != nil {
 				return nil, fmt.Errorf("reading XDP counters: %w", err)
 			}
 			var sum uint64
-			for _, v := range vals {
-				sum += v
+			for _, x := range vals {
+				sum += x
 			}
-			switch slot {
-			case CntSeen:
-				qc.Seen = sum
-			case CntRedirected:
-				qc.Redirected = sum
-			case CntPassed:
-				qc.Passed = sum
-			case CntMetaErr:
-				qc.MetaErrors = sum
-			}
+			v[[numCounters]int{CntSeen: cSeen, CntRedirected: cRedirected, CntPassed: cPassed, CntMetaErr: cMetaErr}[slot]] = sum
 		}
 		st, err := q.sock.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("queue %d socket statistics: %w", q.ID, err)
 		}
-		qc.Received = st.Received
-		qc.RxDropped = st.KernelStats.Rx_dropped
-		qc.RxInvalid = st.KernelStats.Rx_invalid_descs
-		qc.RxRingFull = st.KernelStats.Rx_ring_full
-		qc.FillRingEmpty = st.KernelStats.Rx_fill_ring_empty_descs
+		v[cReceived] = st.Received
+		v[cRxDropped] = st.KernelStats.Rx_dropped
+		v[cInvalid] = st.KernelStats.Rx_invalid_descs
+		v[cRingFull] = st.KernelStats.Rx_ring_full
+		v[cFillEmpty] = st.KernelStats.Rx_fill_ring_empty_descs
 	}
 	return out, nil
 }
@@ -437,7 +399,7 @@ type Frame struct {
 }
 
 // Receive waits up to timeout for frames on the queue and returns how many are ready.
-// Call Next to walk them, then Release to give the frames back to the kernel.
+// Call Batch to take them, Frame for each, then Release to give them back to the kernel.
 //
 // When the last batch was small the consumer is faster than the traffic, and a poll
 // wake-up for every frame or two would cost more than handling them (it was two thirds
@@ -480,11 +442,11 @@ func napFor(ringSize int) unix.Timespec {
 }
 
 // Batch takes up to n received frames off the RX ring. Frames are valid until Release.
-func (q *Queue) Batch(n int) []xsk.Desc { return q.sock.Receive(n) }
+func (q *Queue) Batch(n int) []Desc { return fromXSK(q.sock.Receive(n)) }
 
 // Frame returns a received frame and its metadata.
-func (q *Queue) Frame(d xsk.Desc) Frame {
-	data := q.sock.GetFrame(d)
+func (q *Queue) Frame(d Desc) Frame {
+	data := q.sock.GetFrame(xsk.Desc(d))
 	f := Frame{Data: data}
 	// The metadata block sits in the headroom just before the frame, inside the same
 	// UMEM chunk; the UMEM is mmap'ed memory, so stepping back from the frame is safe
@@ -499,7 +461,7 @@ func (q *Queue) Frame(d xsk.Desc) Frame {
 }
 
 // Release gives received frames back to the kernel's fill ring.
-func (q *Queue) Release(descs []xsk.Desc) { q.sock.Fill(descs) }
+func (q *Queue) Release(descs []Desc) { q.sock.Fill(toXSK(descs)) }
 
 // rxQueues reads the interface's RX queue count from sysfs.
 func rxQueues(name string) (int, error) {

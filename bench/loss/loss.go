@@ -107,6 +107,7 @@ func (t *Trial) Where() string {
 type sensorEvent struct {
 	Msg                    string
 	Seen, Received, Passed uint64
+	Packets, Drops         uint64 // AF_PACKET's names for seen and rx_dropped
 	Invalid                uint64
 	RxDroppedJ             uint64 `json:"rx_dropped"`
 	RingFullJ              uint64 `json:"ring_full"`
@@ -206,9 +207,9 @@ func tryTrial(ctx context.Context, o *Options, snd *sender, rate float64) (Trial
 	for e := range events {
 		switch e.Msg {
 		case "queue counters":
-			t.Seen += e.Seen
+			t.Seen += e.Seen + e.Packets
 			t.Passed += e.Passed
-			t.RxDropped += e.RxDroppedJ
+			t.RxDropped += e.RxDroppedJ + e.Drops
 			t.RingFull += e.RingFullJ
 			t.FillEmpty += e.FillEmptyJ
 			t.Invalid += e.Invalid

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"panoptes/capture"
 	"panoptes/xdp"
 )
 
@@ -82,7 +83,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rawxsk:", err)
 	}
-	xdp.WriteCounterTable(os.Stderr, "rawxsk receiver:", qc)
+	capture.WriteTable(os.Stderr, "rawxsk receiver:", qc)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Fprintf(os.Stderr, "rawxsk: cpu user %.3f s sys %.3f s (checksum %d)\n", tv(ru.Utime), tv(ru.Stime), sumAll(sums))

@@ -92,6 +92,17 @@ type Options struct {
 	Prog       string // "sensor", "relay": starts usage errors
 	ReserveFDs int    // descriptors the service leaves to the rest of the process (0: recordsvc's default)
 	Logf       func(string, ...any)
+	// Infof, if set, takes the start-up line naming where the services listen (an
+	// information, where Logf's lines are warnings in the sensor's log); else Logf.
+	Infof func(string, ...any)
+}
+
+func (o Options) infof(format string, args ...any) {
+	if o.Infof != nil {
+		o.Infof(format, args...)
+		return
+	}
+	o.Logf(format, args...)
 }
 
 // Outputs are the opened live outputs; any may be nil.
@@ -154,7 +165,7 @@ func (f *Flags) listen(o Options) (*recordsvc.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-P %s: %w", f.Port, err)
 	}
-	o.Logf("serving records on %s", srv.Addr())
+	o.infof("serving records on %s", srv.Addr())
 	if w := recordsvc.ExposureWarning(srv.Addr(), cfg.TLS); w != "" {
 		o.Logf("warning: %s", w)
 	}
@@ -171,7 +182,7 @@ func (f *Flags) listenArgus(o Options) (*recordsvc.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--argus-port %s: %w", f.ArgusPort, err)
 	}
-	o.Logf("serving Argus clients on %s", srv.Addr())
+	o.infof("serving Argus clients on %s", srv.Addr())
 	if w := recordsvc.ExposureWarning(srv.Addr(), nil); w != "" {
 		o.Logf("warning: %s", w)
 	}

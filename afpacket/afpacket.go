@@ -1,22 +1,100 @@
-package sensor
+// Package afpacket is the capture source for NICs or kernels without XDP: AF_PACKET
+// TPACKET_V3 sockets in a hash fanout group, behind the same capture.Capture as AF_XDP.
+package afpacket
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"panoptes/capture"
 )
 
-// afpacketSocket is one member of an AF_PACKET TPACKET_V3 fanout group: the capture path
+// Counters are an AF_PACKET fanout member's counters. The kernel's tp_packets counts
+// every frame queued to the socket, those it dropped (tp_drops, its ring full)
+// included.
+var Counters = []capture.Counter{
+	{Name: "packets", Metric: "afpacket_packets_total", Help: "Frames the kernel queued to an AF_PACKET fanout member, drops included."},
+	{Name: "received", Metric: "socket_received_total", Help: "Frames taken from the queue's socket ring by the sensor."},
+	{Name: "drops", Cause: "afpacket_ring_full", Lost: true},
+	{Name: "freeze", Metric: "afpacket_freeze_total", Help: "Times the kernel froze an AF_PACKET member's ring because it was full."},
+}
+
+// Open opens members sockets (0: one per CPU) in a new hash fanout group on the
+// interface.
+func Open(name string, members int) (capture.Capture, error) {
+	if members <= 0 {
+		members = runtime.GOMAXPROCS(0)
+	}
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	group := uint16(os.Getpid()&0xffff) + uint16(groups.Add(1)-1)
+	c := &source{}
+	for i := range members {
+		s, err := openSocket(ifc, group, i)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.socks = append(c.socks, s)
+		c.queues = append(c.queues, s)
+	}
+	return c, nil
+}
+
+// groups numbers the fanout groups this process opened: one per interface.
+var groups atomic.Uint32
+
+type source struct {
+	socks  []*socket
+	queues []capture.Queue
+}
+
+func (c *source) Queues() []capture.Queue { return c.queues }
+func (c *source) HardwareClock() bool     { return false }
+
+// Drain makes the kernel queue no more frames to the sockets.
+func (c *source) Drain() error {
+	var errs []error
+	for _, s := range c.socks {
+		errs = append(errs, s.quiesce())
+	}
+	return errors.Join(errs...)
+}
+
+func (c *source) Counters() ([]capture.QueueCounters, error) {
+	out := make([]capture.QueueCounters, len(c.socks))
+	for i, s := range c.socks {
+		s.stats()
+		out[i] = capture.QueueCounters{Iface: s.iface.Name, Queue: s.id, Counters: Counters,
+			Values: []uint64{s.packets.Load(), s.got.Load(), s.drops.Load(), s.freezes.Load()}}
+	}
+	return out, nil
+}
+
+func (c *source) Close() error {
+	for _, s := range c.socks {
+		s.close()
+	}
+	c.socks, c.queues = nil, nil
+	return nil
+}
+
+// socket is one member of an AF_PACKET TPACKET_V3 fanout group: the capture path
 // for NICs or kernels without XDP. The kernel fills blocks of a memory-mapped ring
 // with frames; the reader walks a block in place and hands it back. Fanout by hash (the
 // kernel's symmetric flow hash) sends every packet of a conversation to one member, so
 // each member keeps its own flow table, as each AF_XDP queue does.
-type afpacketSocket struct {
+type socket struct {
 	fd      int
 	ring    []byte
 	blocks  int
@@ -26,9 +104,11 @@ type afpacketSocket struct {
 	id      int
 	packets atomic.Uint64 // frames the kernel queued to this socket, drops included
 	drops   atomic.Uint64 // frames the kernel dropped (ring full)
+	freezes atomic.Uint64 // times the kernel froze the ring
 	got     atomic.Uint64 // frames handed to the flow table
 	pfd     [1]unix.PollFd
-	scratch []byte // a frame with its VLAN tag put back
+	scratch []byte        // a frame with its VLAN tag put back
+	frame   capture.Frame // handed to Receive's fn (kept here: it would escape)
 }
 
 const (
@@ -37,16 +117,16 @@ const (
 	afpFrameSize = 1 << 11 // only a hint for TPACKET_V3, which packs frames
 )
 
-// openAFPacket opens member id of fanout group group on the interface.
-func openAFPacket(iface *net.Interface, group uint16, id int) (*afpacketSocket, error) {
+// openSocket opens member id of fanout group group on the interface.
+func openSocket(iface *net.Interface, group uint16, id int) (*socket, error) {
 	// Protocol 0: the socket receives nothing until it is bound to the interface, so no
 	// frame of another interface slips in before the bind.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: AF_PACKET socket: %w", iface.Name, err)
 	}
-	s := &afpacketSocket{fd: fd, iface: iface, id: id, blocks: afpBlocks, bsize: afpBlockSize, scratch: make([]byte, 0, 1<<16)}
-	fail := func(what string, err error) (*afpacketSocket, error) {
+	s := &socket{fd: fd, iface: iface, id: id, blocks: afpBlocks, bsize: afpBlockSize, scratch: make([]byte, 0, 1<<16)}
+	fail := func(what string, err error) (*socket, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s: AF_PACKET %s: %w", iface.Name, what, err)
 	}
@@ -88,9 +168,12 @@ type blockDesc struct {
 	blkLen   uint32
 }
 
-// poll waits up to timeout for a filled block and calls fn for each frame in it (the
+func (s *socket) ID() int       { return s.id }
+func (s *socket) Iface() string { return s.iface.Name }
+
+// Receive waits up to timeout for a filled block and calls fn for each frame in it (the
 // frame is valid during the call), then gives the block back to the kernel.
-func (s *afpacketSocket) poll(timeout time.Duration, fn func(data []byte, wireLen uint32, ts int64)) (int, error) {
+func (s *socket) Receive(timeout time.Duration, fn func(*capture.Frame)) (int, error) {
 	b := s.ring[s.next*s.bsize : (s.next+1)*s.bsize]
 	bd := (*blockDesc)(unsafe.Pointer(&b[0]))
 	if atomic.LoadUint32(&bd.status)&unix.TP_STATUS_USER == 0 {
@@ -120,7 +203,8 @@ func (s *afpacketSocket) poll(timeout time.Duration, fn func(data []byte, wireLe
 				// as libpcap does, so the frame is what was on the wire.
 				frame, wireLen = s.retag(frame, h), wireLen+4
 			}
-			fn(frame, wireLen, int64(h.Sec)*1e9+int64(h.Nsec))
+			s.frame = capture.Frame{Data: frame, WireLen: wireLen, Time: int64(h.Sec)*1e9 + int64(h.Nsec), Clock: capture.ClockSystem}
+			fn(&s.frame)
 		}
 		if h.Next_offset == 0 {
 			break
@@ -135,7 +219,7 @@ func (s *afpacketSocket) poll(timeout time.Duration, fn func(data []byte, wireLe
 
 // retag returns the frame with its VLAN tag reinserted after the MAC addresses, in the
 // socket's scratch buffer (valid until the next call).
-func (s *afpacketSocket) retag(frame []byte, h *unix.Tpacket3Hdr) []byte {
+func (s *socket) retag(frame []byte, h *unix.Tpacket3Hdr) []byte {
 	tpid := uint16(0x8100)
 	if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && h.Hv1.Vlan_tpid != 0 {
 		tpid = h.Hv1.Vlan_tpid
@@ -146,7 +230,7 @@ func (s *afpacketSocket) retag(frame []byte, h *unix.Tpacket3Hdr) []byte {
 }
 
 // stats folds the kernel's counters (which it resets at each read) into the totals.
-func (s *afpacketSocket) stats() {
+func (s *socket) stats() {
 	st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
 		return
@@ -154,12 +238,13 @@ func (s *afpacketSocket) stats() {
 	// tp_packets already includes tp_drops.
 	s.packets.Add(uint64(st.Packets))
 	s.drops.Add(uint64(st.Drops))
+	s.freezes.Add(uint64(st.Freeze_q_cnt))
 }
 
 // quiesce makes the kernel queue no more frames to the socket (a filter that takes
 // none: the kernel neither queues nor counts what it rejects), so that what the ring
 // holds can be drained and the counters then add up.
-func (s *afpacketSocket) quiesce() error {
+func (s *socket) quiesce() error {
 	none := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
 	prog := unix.SockFprog{Len: uint16(len(none)), Filter: &none[0]}
 	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
@@ -168,10 +253,7 @@ func (s *afpacketSocket) quiesce() error {
 	return nil
 }
 
-func (s *afpacketSocket) close() {
+func (s *socket) close() {
 	unix.Munmap(s.ring)
 	unix.Close(s.fd)
 }
-
-// fanoutGroup picks a fanout group id for this process.
-func fanoutGroup() uint16 { return uint16(os.Getpid() & 0xffff) }
