@@ -1,7 +1,7 @@
-// Package sensor turns packets into flow records: packet sources (capture files now;
-// AF_XDP and AF_PACKET for live capture), the sharded pipeline that deals packets to
-// per-shard flow tables (package sensor/flow), and the writer that emits records and
-// management records. The `import` subcommand lives here.
+// Package sensor turns packets into flow records: packet sources (capture files, read by
+// package sensor/capfile; AF_XDP and AF_PACKET for live capture), the sharded pipeline
+// that deals packets to per-shard flow tables (package sensor/flow), and the writer that
+// emits records and management records. The `import` subcommand lives here.
 package sensor
 
 import (
@@ -18,6 +18,7 @@ import (
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
+	"panoptes/sensor/capfile"
 	"panoptes/sensor/decode"
 	"panoptes/sensor/flow"
 )
@@ -70,10 +71,10 @@ func Import(names []string, stdin io.Reader, w record.Sink, warn io.Writer, cfg 
 // OpenCaptures opens every capture in names (reading its file header), so that a
 // missing or unreadable file fails before any output is opened. On an error the files
 // already opened are closed.
-func OpenCaptures(names []string, stdin io.Reader) ([]*PcapFile, error) {
-	srcs := make([]*PcapFile, 0, len(names))
+func OpenCaptures(names []string, stdin io.Reader) ([]*capfile.File, error) {
+	srcs := make([]*capfile.File, 0, len(names))
 	for _, n := range names {
-		s, err := OpenPcap(n, stdin)
+		s, err := capfile.Open(n, stdin)
 		if err != nil {
 			CloseCaptures(srcs)
 			return nil, err
@@ -84,14 +85,14 @@ func OpenCaptures(names []string, stdin io.Reader) ([]*PcapFile, error) {
 }
 
 // CloseCaptures closes what OpenCaptures opened.
-func CloseCaptures(srcs []*PcapFile) {
+func CloseCaptures(srcs []*capfile.File) {
 	for _, s := range srcs {
 		s.Close()
 	}
 }
 
 // ImportFrom is Import of captures already opened; the caller closes them.
-func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
+func ImportFrom(srcs []*capfile.File, w record.Sink, warn io.Writer, cfg ImportConfig) (ImportStats, error) {
 	cfg.Flow.Defaults()
 	if cfg.Workers <= 0 {
 		// The reader and the writer each keep a core busy too: measured on 2 cores,
@@ -104,8 +105,8 @@ func ImportFrom(srcs []*PcapFile, w record.Sink, warn io.Writer, cfg ImportConfi
 	// Management records are stamped with packet time; an input without packets gets
 	// its file's modification time (stable, unlike the wall clock).
 	idleTime := time.Now().UnixNano()
-	if len(srcs) > 0 && srcs[0].f != nil {
-		if fi, err := srcs[0].f.Stat(); err == nil {
+	if len(srcs) > 0 {
+		if fi, err := srcs[0].Stat(); err == nil { // stdin has no modification time
 			idleTime = fi.ModTime().UnixNano()
 		}
 	}
@@ -150,7 +151,7 @@ type importer struct {
 }
 
 // readFile reads src to its end (or to the damage that ends it).
-func (im *importer) readFile(src *PcapFile) {
+func (im *importer) readFile(src *capfile.File) {
 	for {
 		data, ci, lt, _, err := src.Next()
 		if err != nil {
@@ -160,15 +161,15 @@ func (im *importer) readFile(src *PcapFile) {
 			return
 		}
 		im.ctr.PktsSeen++
-		im.ctr.BytesSeen += uint64(ci.length)
+		im.ctr.BytesSeen += uint64(ci.Length)
 		if !decode.Supported(lt) {
 			im.skipLink(src, lt)
 			continue
 		}
-		ts := ci.ts
+		ts := ci.Time
 		var p decode.Packet
-		p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.length), uint32(ci.capLen)
-		if p.WireLen < p.CapLen || p.WireLen > maxPacket {
+		p.Timestamp, p.WireLen, p.CapLen = ts, uint32(ci.Length), uint32(ci.CapLen)
+		if p.WireLen < p.CapLen || p.WireLen > capfile.MaxPacket {
 			// A packet longer on the wire than any link carries is a damaged
 			// header: count what was captured.
 			p.WireLen = p.CapLen
@@ -189,7 +190,7 @@ func (im *importer) readFile(src *PcapFile) {
 }
 
 // add gives p, of packet time ts, to the pipeline.
-func (im *importer) add(src *PcapFile, ts int64, p *decode.Packet) {
+func (im *importer) add(src *capfile.File, ts int64, p *decode.Packet) {
 	if im.first == 0 {
 		im.first = ts
 	}
@@ -220,7 +221,7 @@ func (im *importer) add(src *PcapFile, ts int64, p *decode.Packet) {
 
 // damaged reports a capture that ends in damage: a warning, or with --strict the
 // import's error.
-func (im *importer) damaged(src *PcapFile, err error) {
+func (im *importer) damaged(src *capfile.File, err error) {
 	im.st.Warnings++
 	im.st.Truncated = true
 	what := "damaged"
@@ -237,7 +238,7 @@ func (im *importer) damaged(src *PcapFile, err error) {
 }
 
 // skipLink counts a packet of a link type that is not decoded, warning once a type.
-func (im *importer) skipLink(src *PcapFile, lt decode.LinkType) {
+func (im *importer) skipLink(src *capfile.File, lt decode.LinkType) {
 	im.ctr.SkippedLink++
 	if !im.warnedLink[lt] {
 		im.warnedLink[lt] = true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"panoptes/internal/cli"
+	"panoptes/sensor/capfile"
 )
 
 // progressState carries the reader's position to a reporting goroutine. The reader
@@ -54,17 +55,15 @@ func (ps *progressState) snapshot(el time.Duration) Progress {
 		Offset: ps.offset.Load(), Packets: ps.packets.Load(), Elapsed: el}
 }
 
-func (ps *progressState) file(i int, src *PcapFile) {
+func (ps *progressState) file(i int, src *capfile.File) {
 	if !ps.enabled {
 		return
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.name, ps.index, ps.size, ps.gz = src.Name(), i+1, 0, src.gz
-	if src.f != nil {
-		if fi, err := src.f.Stat(); err == nil && fi.Mode().IsRegular() {
-			ps.size = fi.Size()
-		}
+	ps.name, ps.index, ps.size, ps.gz = src.Name(), i+1, 0, src.Compressed()
+	if fi, err := src.Stat(); err == nil && fi.Mode().IsRegular() { // stdin: size unknown
+		ps.size = fi.Size()
 	}
 	ps.offset.Store(0)
 }

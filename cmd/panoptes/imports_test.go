@@ -33,6 +33,9 @@ func TestImportRules(t *testing.T) {
 		"filter":        {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
 		"ipfix":         {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
 		"doctor":        {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
+		// Capture file readers: bytes in, frames out. They know nothing of flows,
+		// records or outputs; see allowed for what they may use.
+		"sensor/capfile": {"panoptes/"},
 		// The live record service and its transports carry records; they know nothing of
 		// capture, of the tools that print records, or of the relay built on them.
 		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
@@ -64,6 +67,9 @@ func TestImportRules(t *testing.T) {
 		"xdp":      {"panoptes/capture"},
 		"afpacket": {"panoptes/capture"},
 		"capture":  {"panoptes/capture"},
+		// Capture files hand out decode's link types, and recognise an Argus file by
+		// argus's magic to send its reader to `panoptes read`.
+		"sensor/capfile": {"panoptes/sensor/decode", "panoptes/argus"},
 	}
 	// Only tests may import the fake source.
 	testOnly := []string{"panoptes/capture/capturetest"}

@@ -1,4 +1,8 @@
-package sensor
+// Package capfile reads capture files: classic pcap and pcapng, either of them
+// gzip-compressed, handing out each packet's bytes in place with its capture
+// information and link type. It knows nothing of flows or records; package sensor's
+// import turns its packets into flows.
+package capfile
 
 import (
 	"bufio"
@@ -7,15 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"panoptes/argus"
 
+	"panoptes/argus"
 	"panoptes/sensor/decode"
 )
 
-// PcapFile reads packets from a pcap or pcapng file (optionally gzip-compressed), or
+// File reads packets from a pcap or pcapng file (optionally gzip-compressed), or
 // from stdin when the name is "-".
-type PcapFile struct {
+type File struct {
 	name string
 	f    *os.File
 	pcap *pcapReader
@@ -24,16 +29,16 @@ type PcapFile struct {
 	link decode.LinkType
 }
 
-// captureInfo is what a capture file says about one packet.
-type captureInfo struct {
-	ts     int64 // ns since the epoch
-	capLen int   // bytes captured
-	length int   // bytes on the wire
+// Info is what a capture file says about one packet.
+type Info struct {
+	Time   int64 // ns since the epoch
+	CapLen int   // bytes captured
+	Length int   // bytes on the wire
 }
 
-// OpenPcap opens a capture file and reads its header.
-func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
-	src := &PcapFile{name: name}
+// Open opens a capture file and reads its header; the name "-" reads stdin.
+func Open(name string, stdin io.Reader) (*File, error) {
+	src := &File{name: name}
 	var r io.Reader
 	if name == "-" {
 		r = stdin
@@ -97,11 +102,27 @@ func OpenPcap(name string, stdin io.Reader) (*PcapFile, error) {
 	return src, nil
 }
 
-// Name returns the file name given to OpenPcap.
-func (s *PcapFile) Name() string { return s.name }
+// Name returns the file name given to Open.
+func (s *File) Name() string { return s.name }
+
+// Compressed reports whether the file is gzip-compressed (its offsets then count
+// uncompressed bytes).
+func (s *File) Compressed() bool { return s.gz }
+
+// errStdin is Stat's error for stdin, which has no file of its own to describe.
+var errStdin = errors.New("stdin has no file information")
+
+// Stat returns the opened file's information (its size, its modification time); for
+// stdin it returns an error.
+func (s *File) Stat() (fs.FileInfo, error) {
+	if s.f == nil {
+		return nil, errStdin
+	}
+	return s.f.Stat()
+}
 
 // Offset returns the number of capture bytes consumed so far (uncompressed).
-func (s *PcapFile) Offset() int64 {
+func (s *File) Offset() int64 {
 	if s.pcap != nil {
 		return s.pcap.off
 	}
@@ -109,10 +130,10 @@ func (s *PcapFile) Offset() int64 {
 }
 
 // bufSize is the read buffer: the largest packet plus room for read-ahead.
-const bufSize = maxPacket + 64<<10
+const bufSize = MaxPacket + 64<<10
 
 // Close closes the file.
-func (s *PcapFile) Close() error {
+func (s *File) Close() error {
 	if s.f != nil {
 		return s.f.Close()
 	}
@@ -122,7 +143,7 @@ func (s *PcapFile) Close() error {
 // Next returns the next packet's bytes (valid until the next call), its capture info
 // and link type, and the interface name for pcapng (nil for pcap). It returns io.EOF at
 // the end of the file.
-func (s *PcapFile) Next() ([]byte, captureInfo, decode.LinkType, *[16]byte, error) {
+func (s *File) Next() ([]byte, Info, decode.LinkType, *[16]byte, error) {
 	if s.pcap != nil {
 		data, ci, err := s.pcap.next()
 		return data, ci, s.link, nil, err

@@ -1,4 +1,4 @@
-package sensor
+package capfile
 
 import (
 	"encoding/binary"
@@ -38,7 +38,7 @@ const (
 	ngOPB     = 2 // obsolete packet block
 	ngSPB     = 3
 	ngEPB     = 6
-	maxBlock  = maxPacket + 1<<12
+	maxBlock  = MaxPacket + 1<<12
 	ngBOMagic = 0x1a2b3c4d
 )
 
@@ -125,20 +125,20 @@ func unexpected(err error) error {
 
 // next returns the next packet: its bytes (valid until the next call), capture info,
 // link type and interface name.
-func (p *pcapngReader) next() ([]byte, captureInfo, decode.LinkType, *[16]byte, error) {
+func (p *pcapngReader) next() ([]byte, Info, decode.LinkType, *[16]byte, error) {
 	for {
 		typ, b, err := p.block()
 		if err != nil {
-			return nil, captureInfo{}, 0, nil, err
+			return nil, Info{}, 0, nil, err
 		}
 		switch typ {
 		case ngIDB:
 			if err := p.addInterface(b); err != nil {
-				return nil, captureInfo{}, 0, nil, err
+				return nil, Info{}, 0, nil, err
 			}
 		case ngEPB, ngOPB:
 			if len(b) < 20 {
-				return nil, captureInfo{}, 0, nil, fmt.Errorf("%w: packet block of %d bytes", errNgBlock, len(b))
+				return nil, Info{}, 0, nil, fmt.Errorf("%w: packet block of %d bytes", errNgBlock, len(b))
 			}
 			var id int
 			if typ == ngEPB {
@@ -149,16 +149,16 @@ func (p *pcapngReader) next() ([]byte, captureInfo, decode.LinkType, *[16]byte, 
 			ts := uint64(p.order.Uint32(b[4:]))<<32 | uint64(p.order.Uint32(b[8:]))
 			capLen, origLen := p.order.Uint32(b[12:]), p.order.Uint32(b[16:])
 			if id >= len(p.ifs) {
-				return nil, captureInfo{}, 0, nil, fmt.Errorf("%w: packet on undeclared interface %d", errNgBlock, id)
+				return nil, Info{}, 0, nil, fmt.Errorf("%w: packet on undeclared interface %d", errNgBlock, id)
 			}
 			if uint64(capLen) > uint64(len(b)-20) {
-				return nil, captureInfo{}, 0, nil, fmt.Errorf("%w: captured length %d exceeds its block", errNgBlock, capLen)
+				return nil, Info{}, 0, nil, fmt.Errorf("%w: captured length %d exceeds its block", errNgBlock, capLen)
 			}
 			intf := &p.ifs[id]
-			return b[20 : 20+capLen], captureInfo{ts: intf.nanos(ts), capLen: int(capLen), length: int(origLen)}, intf.link, &intf.name, nil
+			return b[20 : 20+capLen], Info{Time: intf.nanos(ts), CapLen: int(capLen), Length: int(origLen)}, intf.link, &intf.name, nil
 		case ngSPB:
 			if len(b) < 4 || len(p.ifs) == 0 {
-				return nil, captureInfo{}, 0, nil, fmt.Errorf("%w: simple packet block", errNgBlock)
+				return nil, Info{}, 0, nil, fmt.Errorf("%w: simple packet block", errNgBlock)
 			}
 			origLen := p.order.Uint32(b[0:])
 			data := b[4:]
@@ -166,7 +166,7 @@ func (p *pcapngReader) next() ([]byte, captureInfo, decode.LinkType, *[16]byte, 
 				data = data[:origLen]
 			}
 			// Simple packet blocks carry no timestamp.
-			return data, captureInfo{capLen: len(data), length: int(origLen)}, p.ifs[0].link, &p.ifs[0].name, nil
+			return data, Info{CapLen: len(data), Length: int(origLen)}, p.ifs[0].link, &p.ifs[0].name, nil
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package sensor
+package capfile
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 // pcapReader reads classic pcap files. gopacket's pcapgo.Reader refuses files with
 // version 2.1 headers and packets longer than the header's snaplen, both of which real
 // captures have and tcpdump and Argus read; this reader accepts them, reuses one buffer
-// (no allocation per packet) and bounds each packet at maxPacket.
+// (no allocation per packet) and bounds each packet at MaxPacket.
 type pcapReader struct {
 	br    *bufio.Reader
 	off   int64 // bytes consumed
@@ -22,7 +22,9 @@ type pcapReader struct {
 	link  decode.LinkType
 }
 
-const maxPacket = 1 << 18 // 256 KiB, libpcap's largest snaplen
+// MaxPacket bounds the bytes of one captured packet: 256 KiB, libpcap's largest snaplen.
+// A longer record is damage, not a packet.
+const MaxPacket = 1 << 18
 
 var errPcapRecord = errors.New("corrupt packet record")
 
@@ -60,8 +62,8 @@ func (p *pcapReader) discard(n int) {
 
 // next returns the next packet. Its bytes are the reader's buffer, valid until the next
 // call: nothing is copied or allocated per packet.
-func (p *pcapReader) next() ([]byte, captureInfo, error) {
-	var ci captureInfo
+func (p *pcapReader) next() ([]byte, Info, error) {
+	var ci Info
 	h, err := p.br.Peek(16)
 	if len(h) < 16 {
 		if len(h) == 0 && errors.Is(err, io.EOF) {
@@ -71,7 +73,7 @@ func (p *pcapReader) next() ([]byte, captureInfo, error) {
 	}
 	sec, frac := p.order.Uint32(h[0:]), p.order.Uint32(h[4:])
 	incl, orig := p.order.Uint32(h[8:]), p.order.Uint32(h[12:])
-	if incl > maxPacket {
+	if incl > MaxPacket {
 		return nil, ci, fmt.Errorf("%w: captured length %d", errPcapRecord, incl)
 	}
 	// Header and data are taken together, so that a record cut short is reported at
@@ -86,8 +88,8 @@ func (p *pcapReader) next() ([]byte, captureInfo, error) {
 	if !p.nanos {
 		ns *= 1000
 	}
-	ci.ts = int64(sec)*1e9 + ns
-	ci.capLen = int(incl)
-	ci.length = int(orig)
+	ci.Time = int64(sec)*1e9 + ns
+	ci.CapLen = int(incl)
+	ci.Length = int(orig)
 	return data, ci, nil
 }
