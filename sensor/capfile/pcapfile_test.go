@@ -116,7 +116,7 @@ func readAll(t *testing.T, data []byte) (pkts int, f *File, end error) {
 
 // The same packets read alike from pcap, pcapng and gzip-compressed files, with their
 // capture information and interface name.
-func TestReadKinds(t *testing.T) {
+func TestPcapKinds(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(testdata, "dns.pcap"))
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestReadKinds(t *testing.T) {
 }
 
 // A file on disk reports its size, and the errors that name a file give its name.
-func TestOpenFile(t *testing.T) {
+func TestPcapOpenErrors(t *testing.T) {
 	name := filepath.Join(testdata, "dns.pcap")
 	f, err := Open(name, nil)
 	if err != nil {
