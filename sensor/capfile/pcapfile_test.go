@@ -202,3 +202,35 @@ func FuzzOpen(f *testing.F) {
 		readAll(t, data)
 	})
 }
+
+// BenchmarkNext reads a capture held in memory: the reader alone, without decoding.
+// Open allocates its buffers; Next allocates nothing per packet.
+func BenchmarkNext(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(testdata, "http_ipv6.pcap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"pcap", raw}, {"gzip", gzipped(raw)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				f, err := Open("-", bytes.NewReader(tc.data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, _, _, _, err := f.Next(); err != nil {
+						if !errors.Is(err, io.EOF) {
+							b.Fatal(err)
+						}
+						break
+					}
+				}
+			}
+		})
+	}
+}
