@@ -320,7 +320,7 @@ func (t *Table) create(p *decode.Packet, k *Key, h uint32, senderIsA bool) int32
 
 // addPacket adds p, travelling in direction dir (0 = source to destination), to entry i.
 // It is the per-packet hot path: the direction's counters are updated here rather than
-// in a helper, whose call (too large to inline) cost 1% more instructions per packet,
+// in a helper, whose call (too large to inline) cost about 1% more instructions per packet,
 // and the rarer work (an earlier-stamped answer, TCP state) is behind one test each.
 func (t *Table) addPacket(i int32, e *entry, p *decode.Packet, dir int) {
 	r := &e.rec
@@ -506,7 +506,7 @@ func (t *Table) tcp(i int32, e *entry, p *decode.Packet, dir int, s *record.Side
 
 // tcpSignals records what a segment says about congestion and the receiver's buffer:
 // ECN (ECE or CWR outside the SYN that negotiates it) and the advertised window, with
-// a zero window (not on a SYN or FIN, where it means nothing) marking a stalled side.
+// a zero window (outside a SYN or FIN, which need no buffer) marking a stalled side.
 // A RST's window is not the side's window, so it is not recorded.
 func tcpSignals(r *record.Record, s *record.Side, p *decode.Packet, dir int) {
 	f := p.TCPFlags
