@@ -113,15 +113,8 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 			case <-stop:
 				return
 			}
-			b.raw, b.ends, b.offs, b.err = b.raw[:0], b.ends[:0], b.offs[:0], nil
 			b.ready = make(chan struct{})
-			for len(b.ends) < batchRecords {
-				var off int64
-				if b.raw, off, b.err = rd.ReadRaw(b.raw); b.err != nil {
-					break
-				}
-				b.ends, b.offs = append(b.ends, len(b.raw)), append(b.offs, off)
-			}
+			b.raw, b.ends, b.offs, b.err = rd.ReadRawBatch(b.raw[:0], b.ends[:0], b.offs[:0], batchRecords)
 			ordered <- b
 			work <- b
 			if b.err != nil {
