@@ -45,7 +45,9 @@ func IsMagic(b []byte) bool {
 func Sniff(r io.Reader, name string) (io.Reader, bool, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok || br.Size() < 4096 {
-		br = bufio.NewReaderSize(r, 64<<10)
+		// 1 MiB: a file read goes in fewer, larger read calls (they were 30 % of a
+		// filtered read of an Argus file with 64 KiB).
+		br = bufio.NewReaderSize(r, 1<<20)
 	}
 	head, _ := br.Peek(2)
 	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {

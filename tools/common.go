@@ -43,6 +43,10 @@ type common struct {
 
 	noRarcFilter bool   // the positional words are not (only) a filter: RA_FILTER does not apply
 	joined       joined // the field words joinFieldWords took, for a filter error's hint
+
+	// prefilter, when set, promises that scan's fn ignores the records it rejects: an
+	// input may drop them before decoding them whole (see scanInput).
+	prefilter *filter.Filter
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -263,7 +267,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			}
 			src, name, closer = f, in, f
 		}
-		more, err := scanInput(prog, src, name, &rec, stderr, each)
+		more, err := scanInput(prog, src, name, &rec, c.prefilter, stderr, each)
 		if closer != nil {
 			closer.Close()
 		}
@@ -602,6 +606,7 @@ func (s *streamSink) Abort() {
 func copyRecords(prog string, c *common, flt *filter.Filter, out sink, edit func(*record.Record) error, stdin io.Reader, stderr io.Writer) error {
 	matched := 0
 	var putErr error
+	c.prefilter = flt // fn passes over the records flt rejects
 	err := scan(prog, c, stdin, stderr, func(r *record.Record) bool {
 		if !flt.Match(r) {
 			return true
