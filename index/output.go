@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"panoptes/argus"
 	"panoptes/record"
 )
 
@@ -17,11 +18,15 @@ type OutputOptions struct {
 }
 
 // OpenOutput opens where a writer of records (import, sensor, relay) sends them, named
-// as `-w OUT` names it: an archive when out is a directory or ends in "/" (written with
+// as `-w OUT` names it: Argus version-3 records for "argus:FILE" (argus:- for stdout),
+// an archive when out is a directory or ends in "/" (written with
 // opts), stdout for "-", else a record stream file, appended to if it exists (see
 // record.OpenAppend; an incomplete last record is cut off and reported through logf).
 // close flushes and closes it. Call CheckOutput first.
 func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(string, ...any)) (record.Sink, func() error, error) {
+	if path, ok := argus.CutOutput(out); ok {
+		return openArgusOutput(path, stdout, logf)
+	}
 	if out != "-" && IsArchive(out) {
 		a, err := Open(out, Options{Logf: logf})
 		if err != nil {
@@ -59,6 +64,34 @@ func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(stri
 	}, nil
 }
 
+// openArgusOutput opens -w argus:PATH: Argus version-3 records, to stdout for "-",
+// else appended to the file (see argus.OpenAppend).
+func openArgusOutput(path string, stdout io.Writer, logf func(string, ...any)) (record.Sink, func() error, error) {
+	if path == "" || path != "-" && IsArchive(path) {
+		return nil, nil, fmt.Errorf("-w %s%s: name an Argus record file (argus:FILE, or argus:- for stdout), not a directory", argus.OutputPrefix, path)
+	}
+	if path == "-" {
+		w, err := argus.NewWriter(stdout, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		return w, w.Flush, nil
+	}
+	w, a, err := argus.OpenAppend(path, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Torn > 0 && logf != nil {
+		logf("warning: %s: cut off %d bytes at byte %d: an incomplete last Argus record left by a writer that was stopped mid-write; new records follow the last complete one", path, a.Torn, a.Start)
+	}
+	return w, func() error {
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}, nil
+}
+
 // CheckOutput checks, before anything is opened for writing, that out (a -w argument)
 // is not also one of inputs (-r arguments; the same file by name, symlink or hard link),
 // and that every input exists and is not a directory: so that neither a mistyped
@@ -66,6 +99,9 @@ func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(stri
 // nor compared.
 func CheckOutput(out string, inputs []string) error {
 	var ofi os.FileInfo
+	if path, ok := argus.CutOutput(out); ok {
+		out = path
+	}
 	if out != "" && out != "-" {
 		ofi, _ = os.Stat(out) // an output that does not exist yet is no input
 	}

@@ -97,7 +97,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	clientBuffer := fs.Int("client-buffer", 4<<20, "`BYTES` of records queued per client before records are dropped for it")
 	maxClients := fs.Int("max-clients", recordsvc.DefaultMaxClients, "with -P: serve at most `N` clients at once; more are answered \"busy\" and counted")
 	queueMemory := fs.Int64("queue-memory", recordsvc.DefaultQueueMemory, "with -P: `BYTES` of records queued for all clients together; records beyond are dropped for the client (and reported to it)")
-	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, or an archive directory")
+	out := fs.StringP("write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
 	archive := index.AddArchiveFlags(fs)
 	publish := fs.String("publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
 	rest, err := cli.Parse(fs, args)

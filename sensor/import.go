@@ -308,7 +308,7 @@ func ParseSrcID(s string) (uint32, error) {
 func ImportMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("import", "-r FILE [-r FILE]... -w OUT [flags]", stderr)
 	files := fs.StringArrayP("read", "r", nil, "capture file to read (pcap or pcapng, optionally gzip-compressed; - for stdin); repeatable")
-	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
+	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, an archive directory (an existing directory or a path ending in /), or argus:FILE for Argus records (appended to)")
 	srcid := fs.String("srcid", "0", "source id for the records (a number or an IPv4 address)")
 	var cfg ImportConfig
 	flowFlags(fs, &cfg.Flow)

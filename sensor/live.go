@@ -741,7 +741,7 @@ func liveWriter(outs []*ringbuf.Ring[record.Record], counters func() record.Mana
 func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("sensor", "-i IFACE[,IFACE...] -w OUT [flags]", stderr)
 	ifaces := fs.StringP("interface", "i", "", "interfaces to capture on, comma-separated")
-	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, or an archive directory (an existing directory or a path ending in /)")
+	out := fs.StringP("write", "w", "", "output: a record stream file, - for stdout, an archive directory (an existing directory or a path ending in /), or argus:FILE for Argus records (appended to)")
 	queues := fs.String("queues", "all", "RX queues to capture per interface: all or N (queues 0..N-1)")
 	mode := fs.String("mode", "xdp", "capture path: xdp (XDP + AF_XDP) or afpacket (AF_PACKET TPACKET_V3, hash fanout)")
 	xdpMode := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")

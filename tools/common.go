@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"panoptes/argus"
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
@@ -57,7 +58,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&c.epoch, "epoch", "u", false, "print times as seconds since the epoch")
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
 	fs.StringVar(&c.timeFmt, "time-format", "", "print times in this strftime `FORMAT` (ra's RA_TIME_FORMAT: \"%F %T.%f\"; %f is the fraction, -p digits)")
-	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout) instead of printing")
+	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout; argus:FILE for Argus records, added to FILE) instead of printing")
 	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
 }
@@ -262,7 +263,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			}
 			src, name, closer = f, in, f
 		}
-		more, err := scanOne(src, name, &rec, each)
+		more, err := scanInput(prog, src, name, &rec, stderr, each)
 		if closer != nil {
 			closer.Close()
 		}
@@ -482,14 +483,17 @@ func (s printSink) abort()                                   { s.p.Flush() }
 // stream under the requested name (an existing file is replaced only then, keeping its
 // permissions: see outfile).
 type streamSink struct {
-	w    *record.Writer
-	f    *os.File // nil for stdout
+	w    record.Sink // a record stream or Argus records
+	f    *os.File    // nil for stdout
 	path string
 }
 
 func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 	if c.write == "" {
 		return printSink{NewPrinter(stdout, o)}, nil
+	}
+	if path, ok := argus.CutOutput(c.write); ok {
+		return newArgusSink(path, stdout)
 	}
 	if c.write == "-" {
 		w, err := record.NewWriter(stdout)
@@ -507,6 +511,43 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, err
+	}
+	return &streamSink{w: w, f: f, path: final}, nil
+}
+
+// newArgusSink opens -w argus:PATH: Argus version-3 records to stdout ("-"), or to a
+// temporary file that starts with a copy of the complete records of the file at PATH
+// (if any) and is renamed over it when complete, so that the tool adds to an Argus
+// file as ra -w does and an error leaves the old file as it was.
+func newArgusSink(path string, stdout io.Writer) (sink, error) {
+	now := time.Now()
+	if path == "-" {
+		w, err := argus.NewWriter(stdout, now)
+		if err != nil {
+			return nil, err
+		}
+		return &streamSink{w: w}, nil
+	}
+	if path == "" || index.IsArchive(path) {
+		return nil, cli.Usagef("-w %s%s: name an Argus record file (argus:FILE, or argus:- for stdout)", argus.OutputPrefix, path)
+	}
+	f, final, err := outfile.CreateTemp(path)
+	if err != nil {
+		return nil, fmt.Errorf("-w %s%s: %w", argus.OutputPrefix, path, err)
+	}
+	if f.Name() != "" {
+		_, _, err = argus.CopyExisting(f, final)
+	}
+	var w *argus.Writer
+	if err == nil {
+		w, err = argus.NewWriter(f, now)
+	}
+	if err != nil {
+		f.Close()
+		if f.Name() != "" {
+			os.Remove(f.Name())
+		}
+		return nil, fmt.Errorf("-w %s%s: %w", argus.OutputPrefix, path, err)
 	}
 	return &streamSink{w: w, f: f, path: final}, nil
 }

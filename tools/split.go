@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"panoptes/argus"
 	"panoptes/internal/cli"
 	"panoptes/internal/outfile"
 	"panoptes/record"
@@ -29,6 +30,9 @@ const splitUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE [--max-bins N]|
 //     and $srcid, if any, take each record's own start time and source id, and each
 //     name so formed is counted on its own.
 //
+// With -w argus:PATH the files hold Argus version-3 records (each starts with a MAR),
+// for rasplit's readers.
+//
 // Directories are created. A file that exists is appended to (its records are copied
 // first), and every file is written under a temporary name and renamed into place at
 // the end: an error leaves no partial file under a final name. Management records are
@@ -47,7 +51,7 @@ func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := cli.IntRange("--max-bins", *maxBins, 1, maxMaxBins); err != nil {
 		return err
 	}
-	if c.write == "" || c.write == "-" {
+	if c.write == "" || c.write == "-" || c.write == argus.OutputPrefix+"-" {
 		return cli.Usagef("give the output path: -w PATH (strftime conversions and $srcid allowed)")
 	}
 	sp, err := newSplitter(modes, c.write)
@@ -111,6 +115,34 @@ type splitter struct {
 	clock    uint64 // for least-recently-used closing
 	name     []byte
 	enc      []byte // scratch for measuring an encoded record
+	argus    bool   // -w argus:PATH: the files hold Argus records
+}
+
+// headerLen is the size of what starts each output file: a stream header, or the
+// leading Argus MAR.
+func (s *splitter) headerLen() int {
+	if s.argus {
+		return argus.MARLen
+	}
+	return len(record.AppendHeader(nil))
+}
+
+// newWriter starts the records of a file on w (its header or MAR first).
+func (s *splitter) newWriter(w io.Writer) (record.Sink, error) {
+	if s.argus {
+		return argus.NewWriter(w, time.Now())
+	}
+	return record.NewWriter(w)
+}
+
+// encodedLen is the size r takes in the output (for -M size).
+func (s *splitter) encodedLen(r *record.Record) int64 {
+	if s.argus {
+		s.enc = argus.AppendFAR(s.enc[:0], r)
+	} else {
+		s.enc = record.AppendRecord(s.enc[:0], r)
+	}
+	return int64(len(s.enc))
 }
 
 // chunkState counts the files made from one expanded name in count or size mode.
@@ -123,7 +155,7 @@ type splitFile struct {
 	path    string // final name
 	tmp     string // where it is written
 	f       *os.File
-	w       *record.Writer
+	w       record.Sink // a record stream, or Argus records (splitter.argus)
 	records uint64
 	size    int64 // bytes in the file (size mode)
 	used    uint64
@@ -131,6 +163,9 @@ type splitFile struct {
 
 func newSplitter(modes []string, template string) (*splitter, error) {
 	s := &splitter{template: template, chunks: map[string]*chunkState{}, files: map[string]*splitFile{}}
+	if t, ok := argus.CutOutput(template); ok {
+		s.template, s.argus = t, true
+	}
 	if len(modes) != 1 {
 		return nil, cli.Usagef("give one mode: -M time SIZE, -M count N or -M size N[kmg]")
 	}
@@ -288,8 +323,7 @@ func (s *splitter) put(r *record.Record) error {
 	}
 	f.records++
 	if s.bytes > 0 {
-		s.enc = record.AppendRecord(s.enc[:0], r)
-		f.size += int64(len(s.enc))
+		f.size += s.encodedLen(r)
 	}
 	return nil
 }
@@ -326,11 +360,24 @@ func (s *splitter) file(path string) (*splitFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f := &splitFile{path: final, tmp: tmp.Name(), f: tmp, size: int64(len(record.AppendHeader(nil)))}
+	f := &splitFile{path: final, tmp: tmp.Name(), f: tmp, size: int64(s.headerLen())}
 	s.files[path] = f
 	s.order = append(s.order, f)
 	s.open++
-	if f.w, err = record.NewWriter(tmp); err != nil {
+	if s.argus {
+		// The old file's complete records first, then this run's MAR and records,
+		// as argus -w appends.
+		n, _, err := argus.CopyExisting(tmp, f.path)
+		if err != nil {
+			return nil, fmt.Errorf("appending to %s: %w", f.path, err)
+		}
+		f.size += n
+		if f.w, err = s.newWriter(tmp); err != nil {
+			return nil, err
+		}
+		return f, s.limitOpen(f)
+	}
+	if f.w, err = s.newWriter(tmp); err != nil {
 		return nil, err
 	}
 	if err := s.appendExisting(f); err != nil {
@@ -364,8 +411,7 @@ func (s *splitter) appendExisting(f *splitFile) error {
 		if err := f.w.Write(&r); err != nil {
 			return err
 		}
-		s.enc = record.AppendRecord(s.enc[:0], &r)
-		f.size += int64(len(s.enc))
+		f.size += s.encodedLen(&r)
 	}
 }
 
@@ -404,7 +450,7 @@ func (s *splitter) reopen(f *splitFile) error {
 		return err
 	}
 	f.f = fh
-	if f.w, err = record.NewWriter(&skipWriter{w: fh, skip: len(record.AppendHeader(nil))}); err != nil {
+	if f.w, err = s.newWriter(&skipWriter{w: fh, skip: s.headerLen()}); err != nil {
 		return err
 	}
 	s.open++

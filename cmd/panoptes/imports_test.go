@@ -23,8 +23,10 @@ func TestImportRules(t *testing.T) {
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
 		"sensor":  {"panoptes/tools"},
 		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
-		"ipfix":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
-		"doctor":  {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
+		// The Argus record format, both ways: beside record, below archive and tools.
+		"argus":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay", "panoptes/recordsvc", "panoptes/filter"},
+		"ipfix":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay"},
+		"doctor": {"panoptes/sensor", "panoptes/tools", "panoptes/index", "panoptes/xdp", "panoptes/record"},
 		// The live record service and its transports carry records; they know nothing of
 		// capture, of the tools that print records, or of the relay built on them.
 		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
