@@ -140,15 +140,24 @@ func (s *Sink) send() {
 	}
 	s.nextSeq++
 	b.seq = s.nextSeq
-	if s.failing.Load() {
+	for {
 		select {
 		case s.q <- b:
+			return
 		default:
-			s.dropped.Add(uint64(len(b.recs)))
 		}
-		return
+		// The queue is full: wait while the database takes batches, drop while it
+		// refuses them (the workers hold the queue for when it is back).
+		if s.failing.Load() {
+			s.dropped.Add(uint64(len(b.recs)))
+			return
+		}
+		select {
+		case s.q <- b:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	s.q <- b
 }
 
 // Flush hands the records batched so far to the workers (it does not wait for them).

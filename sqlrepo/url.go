@@ -103,24 +103,27 @@ func checkIdent(s string) error {
 	return nil
 }
 
-// redact hides the password of a URL for printing.
+// redact hides the password of a URL for printing: in the authority (from "//" to the
+// next '/', '?' or '#'), what follows the first ':' of the user info (up to its last
+// '@').
 func redact(s string) string {
-	i := strings.Index(s, "://")
+	i := strings.Index(s, "//")
 	if i < 0 {
 		return s
 	}
-	rest := s[i+3:]
-	at := strings.LastIndex(rest, "@")
-	if slash := strings.Index(rest, "/"); slash >= 0 && at > slash {
-		at = strings.LastIndex(rest[:slash], "@")
+	auth := s[i+2:]
+	if end := strings.IndexAny(auth, "/?#"); end >= 0 {
+		auth = auth[:end]
 	}
+	at := strings.LastIndex(auth, "@")
 	if at < 0 {
 		return s
 	}
-	if c := strings.Index(rest[:at], ":"); c >= 0 {
-		return s[:i+3] + rest[:c] + ":xxx" + rest[at:]
+	c := strings.Index(auth[:at], ":")
+	if c < 0 {
+		return s
 	}
-	return s
+	return s[:i+2] + auth[:c] + ":xxx" + s[i+2+at:]
 }
 
 // binSize is the span of one table: an hour if the name holds %H, a day if it holds %d,

@@ -20,6 +20,8 @@ func TestImportRules(t *testing.T) {
 		"metrics": {"panoptes/"}, // Prometheus exposition over a snapshot the sensor fills
 		"xdp":     {"panoptes/"},
 		"index":   {"panoptes/sensor", "panoptes/tools", "panoptes/xdp"},
+		// The database repository: an output beside the archive (index opens it for -w).
+		"sqlrepo": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay"},
 		"tools":   {"panoptes/sensor", "panoptes/xdp", "panoptes/ringbuf"},
 		"sensor":  {"panoptes/tools"},
 		"filter":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index"}, // the ra filter language over records
