@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
+	"panoptes/internal/dbtest"
 	"panoptes/record"
 )
 
@@ -32,9 +33,9 @@ func testRecords(n int, day time.Time) []record.Record {
 	return rs
 }
 
-func mysqlDB(t *testing.T, s *server, db string) *sql.DB {
+func mysqlDB(t *testing.T, s *dbtest.Server, db string) *sql.DB {
 	c := mysql.NewConfig()
-	c.User, c.Net, c.Addr, c.DBName = "root", "unix", s.sock, db
+	c.User, c.Net, c.Addr, c.DBName = "root", "unix", s.Sock, db
 	d, err := sql.Open("mysql", c.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func mysqlDB(t *testing.T, s *server, db string) *sql.DB {
 
 // writeWithRestart writes rs through a Sink opened on url and restarts the server when
 // a fifth of them have been inserted; nothing may be lost or doubled.
-func writeWithRestart(t *testing.T, srv *server, url string, rs []record.Record) Stats {
+func writeWithRestart(t *testing.T, srv *dbtest.Server, url string, rs []record.Record) Stats {
 	s, err := Open(url, Options{BatchSize: 1000, Queue: len(rs)/1000 + 1, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -56,9 +57,9 @@ func writeWithRestart(t *testing.T, srv *server, url string, rs []record.Record)
 		for s.Stats().Written < uint64(len(rs)/5) {
 			time.Sleep(time.Millisecond)
 		}
-		srv.stop()
+		srv.Stop()
 		time.Sleep(500 * time.Millisecond)
-		srv.start()
+		srv.Start()
 	}()
 	for i := range rs {
 		if err := s.Write(&rs[i]); err != nil {
@@ -82,10 +83,10 @@ func writeWithRestart(t *testing.T, srv *server, url string, rs []record.Record)
 }
 
 func TestMySQLRestartLosesNothing(t *testing.T) {
-	srv := startMariaDB(t)
+	srv := dbtest.StartMariaDB(t)
 	day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.Local)
 	rs := testRecords(60000, day)
-	writeWithRestart(t, srv, "mysql://root@localhost/argus/argus_%Y_%m_%d?socket="+srv.sock, rs)
+	writeWithRestart(t, srv, "mysql://root@localhost/argus/argus_%Y_%m_%d?socket="+srv.Sock, rs)
 	db := mysqlDB(t, srv, "argus")
 	var n, distinct int64
 	if err := db.QueryRow("SELECT count(*), count(DISTINCT stime) FROM argus_2026_03_04").Scan(&n, &distinct); err != nil {
@@ -110,11 +111,11 @@ func TestMySQLRestartLosesNothing(t *testing.T) {
 }
 
 func TestPostgresRestartLosesNothing(t *testing.T) {
-	srv := startPostgres(t)
+	srv := dbtest.StartPostgres(t)
 	day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.Local)
 	rs := testRecords(60000, day)
-	writeWithRestart(t, srv, "postgres://postgres@/postgres/flows_%Y%m%d?host="+srv.sock, rs)
-	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.sock)
+	writeWithRestart(t, srv, "postgres://postgres@/postgres/flows_%Y%m%d?host="+srv.Sock, rs)
+	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +141,13 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 // TestTablesCutAtDays: a record spanning midnight is cut into the two days' tables as
 // split cuts it, and the pieces' packets add up to the record's.
 func TestTablesCutAtDays(t *testing.T) {
-	srv := startPostgres(t)
+	srv := dbtest.StartPostgres(t)
 	day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.Local)
 	r := testRecords(1, day)[0]
 	r.StartTime = day.Add(-time.Hour).UnixNano()
 	r.LastTime = day.Add(time.Hour).UnixNano()
 	r.Src.Pkts, r.Dst.Pkts = 100, 50
-	s, err := Open("postgresql://postgres@/postgres/d_%Y_%m_%d?host="+srv.sock, Options{})
+	s, err := Open("postgresql://postgres@/postgres/d_%Y_%m_%d?host="+srv.Sock, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestTablesCutAtDays(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.sock)
+	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +183,13 @@ func TestTablesCutAtDays(t *testing.T) {
 // two batches, Close gives up, counts what it dropped and names the URL without its
 // password; a failed Open does not print the password either.
 func TestDropsCountedAndPasswordHidden(t *testing.T) {
-	srv := startMariaDB(t)
-	url := "mysql://root:sekret99@localhost/argus/t?socket=" + srv.sock
+	srv := dbtest.StartMariaDB(t)
+	url := "mysql://root:sekret99@localhost/argus/t?socket=" + srv.Sock
 	s, err := Open(url, Options{BatchSize: 10, Queue: 2, Workers: 1, GiveUp: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.stop()
+	srv.Stop()
 	rs := testRecords(100, time.Now())
 	for i := range rs {
 		s.Write(&rs[i])

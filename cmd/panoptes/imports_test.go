@@ -39,6 +39,7 @@ func TestImportRules(t *testing.T) {
 		"internal/goldentest": {"panoptes/"},
 		"internal/vethtest":   {"panoptes/"},
 		"internal/peer":       {"panoptes/"},
+		"internal/dbtest":     {"panoptes/"}, // starts real database servers for tests
 		"internal/rarc":       {"panoptes/"}, // Argus's ~/.rarc: parsing only; the tools map its keys
 		// What the binary is (--version, panoptes_build_info): a leaf any package may
 		// import, metrics among them.

@@ -1,4 +1,7 @@
-package sqlrepo
+// Package dbtest starts real MariaDB and PostgreSQL servers for tests, each in its own
+// temporary directory on a private socket, and stops them at the test's end. With CI
+// set, a missing server program fails the test; elsewhere it skips it.
+package dbtest
 
 import (
 	"context"
@@ -38,17 +41,17 @@ func need(t *testing.T, names ...string) string {
 	return ""
 }
 
-// server is a database server a test started in its own directory, on a private
-// socket; stop and start restart it on the same data.
-type server struct {
-	t     *testing.T
-	dir   string
-	sock  string // MariaDB: the socket; PostgreSQL: the socket directory
-	cmd   *exec.Cmd
-	start func()
+// Server is a database server a test started in its own directory, on a private
+// socket; Stop and Start restart it on the same data.
+type Server struct {
+	t       *testing.T
+	dir     string
+	Sock    string // MariaDB: the socket; PostgreSQL: the socket directory
+	cmd     *exec.Cmd
+	startFn func()
 }
 
-func (s *server) stop() {
+func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -70,7 +73,10 @@ func (s *server) stop() {
 	s.cmd = nil
 }
 
-func (s *server) isPG() bool {
+// Start starts a stopped server again on the same data.
+func (s *Server) Start() { s.startFn() }
+
+func (s *Server) isPG() bool {
 	_, err := os.Stat(filepath.Join(s.dir, "data", "PG_VERSION"))
 	return err == nil
 }
@@ -83,27 +89,27 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// startMariaDB installs and starts a MariaDB server in a temporary directory, listening
+// StartMariaDB installs and starts a MariaDB server in a temporary directory, listening
 // only on its own Unix socket, with root authenticated by socket as Debian's is.
-func startMariaDB(t *testing.T) *server {
+func StartMariaDB(t *testing.T) *Server {
 	install := need(t, "mariadb-install-db", "/usr/bin/mariadb-install-db")
 	daemon := need(t, "mariadbd", "/usr/sbin/mariadbd")
 	dir, err := os.MkdirTemp("", "q1my")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, dir: dir, sock: filepath.Join(dir, "my.sock")}
-	t.Cleanup(func() { s.stop(); os.RemoveAll(dir) })
+	s := &Server{t: t, dir: dir, Sock: filepath.Join(dir, "my.sock")}
+	t.Cleanup(func() { s.Stop(); os.RemoveAll(dir) })
 	run(t, install, "--no-defaults", "--user=root", "--datadir="+filepath.Join(dir, "data"), "--auth-root-authentication-method=socket", "--skip-test-db")
-	s.start = func() {
+	s.startFn = func() {
 		s.cmd = exec.Command(daemon, "--no-defaults", "--user=root", "--datadir="+filepath.Join(dir, "data"),
-			"--socket="+s.sock, "--skip-networking", "--pid-file="+filepath.Join(dir, "my.pid"),
+			"--socket="+s.Sock, "--skip-networking", "--pid-file="+filepath.Join(dir, "my.pid"),
 			"--log-error="+filepath.Join(dir, "error.log"), "--innodb-buffer-pool-size=64M")
 		if err := s.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		c := mysql.NewConfig()
-		c.User, c.Net, c.Addr = "root", "unix", s.sock
+		c.User, c.Net, c.Addr = "root", "unix", s.Sock
 		db, _ := sql.Open("mysql", c.FormatDSN())
 		defer db.Close()
 		for i := 0; ; i++ {
@@ -116,13 +122,13 @@ func startMariaDB(t *testing.T) *server {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	s.start()
+	s.startFn()
 	return s
 }
 
-// startPostgres initdb's and starts a PostgreSQL 15 server as user postgres (it refuses
+// StartPostgres initdb's and starts a PostgreSQL 15 server as user postgres (it refuses
 // root), listening only on a socket in its own directory.
-func startPostgres(t *testing.T) *server {
+func StartPostgres(t *testing.T) *Server {
 	bin := "/usr/lib/postgresql/15/bin"
 	initdb := need(t, "initdb", filepath.Join(bin, "initdb"))
 	daemon := need(t, "postgres", filepath.Join(bin, "postgres"))
@@ -130,8 +136,8 @@ func startPostgres(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, dir: dir, sock: dir}
-	t.Cleanup(func() { s.stop(); os.RemoveAll(dir) })
+	s := &Server{t: t, dir: dir, Sock: dir}
+	t.Cleanup(func() { s.Stop(); os.RemoveAll(dir) })
 	asPG := func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -152,7 +158,7 @@ func startPostgres(t *testing.T) *server {
 	if out, err := asPG(initdb, "-D", filepath.Join(dir, "data"), "-U", "postgres", "--auth=trust", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s.start = func() {
+	s.startFn = func() {
 		s.cmd = asPG(daemon, "-D", filepath.Join(dir, "data"), "-k", dir, "-c", "listen_addresses=", "-c", "fsync=off")
 		if err := s.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -169,6 +175,6 @@ func startPostgres(t *testing.T) *server {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	s.start()
+	s.startFn()
 	return s
 }
