@@ -9,6 +9,7 @@ import (
 
 	"panoptes/argus"
 	"panoptes/record"
+	"panoptes/sqlrepo"
 )
 
 // OutputOptions are what an archive output is written with; a stream output ignores them.
@@ -20,10 +21,14 @@ type OutputOptions struct {
 // OpenOutput opens where a writer of records (import, sensor, relay) sends them, named
 // as `-w OUT` names it: Argus version-3 records for "argus:FILE" (argus:- for stdout),
 // an archive when out is a directory or ends in "/" (written with
-// opts), stdout for "-", else a record stream file, appended to if it exists (see
+// opts), a database table for mysql:// and postgres:// URLs (package sqlrepo), stdout
+// for "-", else a record stream file, appended to if it exists (see
 // record.OpenAppend; an incomplete last record is cut off and reported through logf).
 // Its Close flushes and closes it. Call CheckOutput first.
 func OpenOutput(out string, stdout io.Writer, opts OutputOptions, logf func(string, ...any)) (record.SinkCloser, error) {
+	if sqlrepo.IsURL(out) { // mysql://, postgres://: a database (see package sqlrepo)
+		return sqlrepo.Open(out, sqlrepo.Options{Logf: logf})
+	}
 	if path, ok := argus.CutOutput(out); ok {
 		return openArgusOutput(path, stdout, logf)
 	}
@@ -102,7 +107,7 @@ func CheckOutput(out string, inputs []string) error {
 	if path, ok := argus.CutOutput(out); ok {
 		out = path
 	}
-	if out != "" && out != "-" {
+	if out != "" && out != "-" && !sqlrepo.IsURL(out) {
 		ofi, _ = os.Stat(out) // an output that does not exist yet is no input
 	}
 	for _, in := range inputs {

@@ -19,6 +19,7 @@ import (
 	"panoptes/internal/cli"
 	"panoptes/internal/outfile"
 	"panoptes/record"
+	"panoptes/sqlrepo"
 	"panoptes/tools/timerange"
 )
 
@@ -476,6 +477,14 @@ type sink interface {
 	abort()       // discard the output file after an error
 }
 
+// dbSink writes to a database table (-w mysql://..., postgres://...). What was inserted
+// before an error stays: a database has no temporary name to discard.
+type dbSink struct{ s *sqlrepo.Sink }
+
+func (s dbSink) put(r *record.Record, _ uint32) error { return s.s.Write(r) }
+func (s dbSink) close() error                         { return s.s.Close() }
+func (s dbSink) abort()                               { s.s.Close() }
+
 type printSink struct{ p *Printer }
 
 func (s printSink) put(r *record.Record, blank uint32) error { return s.p.print(r, blank) }
@@ -500,6 +509,13 @@ func newSink(c *common, o Output, stdout io.Writer) (sink, error) {
 	}
 	if path, ok := argus.CutOutput(c.write); ok {
 		return newArgusSink(path, stdout)
+	}
+	if sqlrepo.IsURL(c.write) {
+		s, err := sqlrepo.Open(c.write, sqlrepo.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return dbSink{s}, nil
 	}
 	if c.write == "-" {
 		w, err := record.NewWriter(stdout)

@@ -36,6 +36,8 @@ func TestImportRules(t *testing.T) {
 		// Capture file readers: bytes in, frames out. They know nothing of flows,
 		// records or outputs; see allowed for what they may use.
 		"sensor/capfile": {"panoptes/"},
+		// The database repository: an output beside the archive (index opens it for -w).
+		"sqlrepo": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay"},
 		// The live record service and its transports carry records; they know nothing of
 		// capture, of the tools that print records, or of the relay built on them.
 		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
@@ -51,6 +53,7 @@ func TestImportRules(t *testing.T) {
 		"internal/goldentest": {"panoptes/"},
 		"internal/vethtest":   {"panoptes/"},
 		"internal/peer":       {"panoptes/"},
+		"internal/dbtest":     {"panoptes/"}, // starts real database servers for tests
 		"internal/rarc":       {"panoptes/"}, // Argus's ~/.rarc: parsing only; the tools map its keys
 		// What the binary is (--version, panoptes_build_info): a leaf any package may
 		// import, metrics among them.
