@@ -111,7 +111,7 @@ func CheckOutput(out string, inputs []string) error {
 		ofi, _ = os.Stat(out) // an output that does not exist yet is no input
 	}
 	for _, in := range inputs {
-		if in == "-" {
+		if in == "-" || sqlrepo.IsURL(in) {
 			continue
 		}
 		fi, err := os.Stat(in)

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -261,6 +262,13 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		var src io.Reader = stdin
 		name := "stdin"
 		var closer io.Closer
+		if sqlrepo.IsURL(in) {
+			more, err := scanDatabase(in, tr, useTime, each)
+			if err != nil || !more {
+				return err
+			}
+			continue
+		}
 		if in != "-" {
 			f, err := openInput(in)
 			if err != nil {
@@ -293,6 +301,34 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 }
 
 var errStop = errors.New("stop")
+
+// scanDatabase reads the records of a database table (-r mysql://... or postgres://...),
+// with -t's range pushed into the query; fn still sees the range's test, so what the
+// query lets through in excess does not reach the output.
+func scanDatabase(in string, tr timerange.Range, useTime bool, fn func(*record.Record) bool) (bool, error) {
+	t, err := sqlrepo.Parse(in)
+	if err != nil {
+		return false, err
+	}
+	var w sqlrepo.Window
+	if useTime {
+		if tr.Negate {
+			// Every table and row may hold records outside the range.
+			if _, err := t.Tables(w); err != nil {
+				return false, fmt.Errorf("%s: a negated -t does not say which tables to read", t)
+			}
+		} else {
+			w = sqlrepo.Window{Start: tr.Start, End: tr.End, Set: true, Mode: sqlrepo.Intersects}
+			switch tr.Mode {
+			case timerange.Includes:
+				w.Mode = sqlrepo.Includes
+			case timerange.Contained:
+				w.Mode = sqlrepo.Contained
+			}
+		}
+	}
+	return sqlrepo.Scan(context.Background(), t, w, fn)
+}
 
 // openInput opens a -r stream file; a directory is refused by name (reading it would
 // fail as a corrupt stream header).

@@ -1,0 +1,283 @@
+package sqlrepo
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"panoptes/argus"
+	"panoptes/record"
+)
+
+// Window is the time range a reader pushes into the SQL WHERE clause, in ns since the
+// epoch: the records wanted overlap [Start, End) (Intersects), lie within it
+// (Contained) or cover it (Includes). The zero Window selects everything. The bounds
+// are widened to whole microseconds (the tables' precision), so the caller still
+// filters the records it gets: the WHERE only spares reading what cannot match.
+type Window struct {
+	Start, End int64
+	Mode       WindowMode
+	Set        bool
+}
+
+// WindowMode mirrors the -t modes.
+type WindowMode uint8
+
+const (
+	Intersects WindowMode = iota
+	Includes
+	Contained
+)
+
+// Tables lists the tables of t a read over w visits: t's one table, or, for a template
+// with %Y %m %d %H, the names of the bins w overlaps (local time, as the writer names
+// them). A template without a window is an error: the tables could only be guessed.
+func (t *Target) Tables(w Window) ([]string, error) {
+	bin := t.binSize()
+	if bin == 0 {
+		return []string{t.Table}, nil
+	}
+	if !w.Set {
+		return nil, fmt.Errorf("%s: the table name holds %%Y %%m %%d %%H: give -t to say which tables to read", t)
+	}
+	var names []string
+	lt := time.Unix(0, w.Start)
+	at := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, time.Local)
+	if bin == time.Hour {
+		at = lt.Truncate(time.Hour)
+	}
+	for at.UnixNano() < w.End {
+		n := string(t.tableName(nil, at.UnixNano()))
+		if len(names) == 0 || names[len(names)-1] != n {
+			names = append(names, n)
+		}
+		if bin == time.Hour {
+			at = at.Add(time.Hour)
+		} else {
+			at = at.AddDate(0, 0, 1)
+		}
+		if len(names) > 100000 {
+			return nil, fmt.Errorf("%s: -t spans more than 100000 tables", t)
+		}
+	}
+	return names, nil
+}
+
+const slack = 1000 // ns
+
+// usec formats ns as seconds with six decimals, rounded down (up with ceil).
+func usec(ns int64, ceil bool) string {
+	us := ns / 1000
+	if ns%1000 != 0 && (ns > 0) == ceil {
+		if ceil {
+			us++
+		} else {
+			us--
+		}
+	}
+	neg := us < 0
+	if neg {
+		us = -us
+	}
+	s := strconv.FormatInt(us/1e6, 10) + "." + fmt.Sprintf("%06d", us%1e6)
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// Scan reads the records of t's tables that w may select, each table in start-time
+// order, and calls fn with each; fn returns false to stop (Scan then returns false).
+// A table of a template that does not exist is skipped (no records were written in its
+// bin); a named table that does not exist is an error.
+func Scan(ctx context.Context, t *Target, w Window, fn func(*record.Record) bool) (bool, error) {
+	tables, err := t.Tables(w)
+	if err != nil {
+		return false, err
+	}
+	templ := t.binSize() != 0
+	switch t.Kind {
+	case MySQL:
+		return scanMySQL(ctx, t, tables, templ, w, fn)
+	case Postgres:
+		return scanPostgres(ctx, t, tables, templ, w, fn)
+	}
+	return false, fmt.Errorf("%s: unknown database", t)
+}
+
+func scanMySQL(ctx context.Context, t *Target, tables []string, templ bool, w Window, fn func(*record.Record) bool) (bool, error) {
+	c := mysqlConfig(t)
+	c.DBName = t.DB
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", t, err)
+	}
+	defer db.Close()
+	// stime is a double: at today's times its last digit is not exact, so the bounds
+	// are widened by a microsecond more. Only stime is a column: the end of a flow is in the record, so only the bounds
+	// on the start are pushed down.
+	where := ""
+	if w.Set {
+		switch w.Mode {
+		case Intersects:
+			where = " WHERE stime < " + usec(w.End+slack, true)
+		case Contained:
+			where = " WHERE stime >= " + usec(w.Start-slack, false) + " AND stime < " + usec(w.End+slack, true)
+		case Includes:
+			where = " WHERE stime <= " + usec(w.Start+slack, true)
+		}
+	}
+	var rec record.Record
+	for _, tab := range tables {
+		rows, err := db.QueryContext(ctx, "SELECT record FROM `"+tab+"`"+where+" ORDER BY stime")
+		if err != nil {
+			var me *mysql.MySQLError
+			if templ && errors.As(err, &me) && me.Number == 1146 { // no such table
+				continue
+			}
+			return false, fmt.Errorf("%s: table %s: %w", t, tab, err)
+		}
+		var b []byte
+		n := 0
+		for rows.Next() {
+			n++
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("%s: table %s: %w", t, tab, err)
+			}
+			if b == nil {
+				rows.Close()
+				return false, fmt.Errorf("%s: table %s: row %d: record is NULL (a table without Argus records cannot be read back)", t, tab, n)
+			}
+			if err := argus.DecodeRecord(b, fmt.Sprintf("%s: table %s: row %d", t, tab, n), &rec); err != nil {
+				rows.Close()
+				return false, err
+			}
+			if !fn(&rec) {
+				rows.Close()
+				return false, nil
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return false, fmt.Errorf("%s: table %s: %w", t, tab, err)
+		}
+	}
+	return true, nil
+}
+
+func scanPostgres(ctx context.Context, t *Target, tables []string, templ bool, w Window, fn func(*record.Record) bool) (bool, error) {
+	cfg, err := pgConfig(t)
+	if err != nil {
+		return false, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", t, err)
+	}
+	defer conn.Close(context.Background())
+	where := ""
+	var args []any
+	if w.Set {
+		// timestamptz holds microseconds: bounds rounded outwards.
+		lo := time.Unix(0, w.Start).Truncate(time.Microsecond).Add(-time.Microsecond)
+		hi := time.Unix(0, w.End).Add(time.Microsecond)
+		args = []any{lo, hi}
+		switch w.Mode {
+		case Intersects:
+			where = " WHERE stime < $2 AND ltime >= $1"
+		case Contained:
+			where = " WHERE stime >= $1 AND ltime < $2"
+		case Includes:
+			args = []any{time.Unix(0, w.Start).Add(time.Microsecond), time.Unix(0, w.End-1).Truncate(time.Microsecond).Add(-time.Microsecond)}
+			where = " WHERE stime <= $1 AND ltime >= $2"
+		}
+	}
+	var rec record.Record
+	for _, tab := range tables {
+		rows, err := conn.Query(ctx, `SELECT `+strings.Join(pgColumns, ", ")+` FROM "`+tab+`"`+where+" ORDER BY stime", args...)
+		if err == nil {
+			// pgx reports a missing table at the first Next.
+			if !rows.Next() {
+				rows.Close()
+				err = rows.Err()
+				if err == nil {
+					continue
+				}
+			} else {
+				more, err := pgRowsTo(rows, &rec, fn)
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+				if err != nil {
+					return false, fmt.Errorf("%s: table %s: %w", t, tab, err)
+				}
+				if !more {
+					return false, nil
+				}
+				continue
+			}
+		}
+		var pe *pgconn.PgError
+		if templ && errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+			continue
+		}
+		return false, fmt.Errorf("%s: table %s: %w", t, tab, err)
+	}
+	return true, nil
+}
+
+// pgRowsTo turns the typed columns of rows (positioned on a first row) into records.
+// The columns hold the flow's key, times and counters; its TCP state, flags and
+// direction text are not read back (see README "Reading").
+func pgRowsTo(rows pgx.Rows, rec *record.Record, fn func(*record.Record) bool) (bool, error) {
+	var (
+		stime, ltime                              time.Time
+		srcid                                     int64
+		flgs, dir, state                          *string
+		proto                                     int16
+		saddr, daddr                              *netip.Prefix
+		sport, dport                              int32
+		pkts, bytes, spkts, dpkts, sbytes, dbytes int64
+	)
+	for {
+		if err := rows.Scan(&stime, &ltime, &srcid, &flgs, &proto, &saddr, &sport, &dir, &daddr, &dport,
+			&pkts, &bytes, &spkts, &dpkts, &sbytes, &dbytes, &state); err != nil {
+			return false, err
+		}
+		*rec = record.Record{Kind: record.KindFlow, Clock: record.ClockFile, Trans: 1,
+			SrcID: uint32(srcid), StartTime: stime.UnixNano(), LastTime: ltime.UnixNano(),
+			Proto: uint8(proto), SrcPort: uint16(sport), DstPort: uint16(dport)}
+		if saddr != nil && daddr != nil {
+			s, d := saddr.Addr(), daddr.Addr()
+			if s.Is4() && d.Is4() {
+				rec.Family = 4
+				a4, b4 := s.As4(), d.As4()
+				copy(rec.SrcAddr[:], a4[:])
+				copy(rec.DstAddr[:], b4[:])
+			} else {
+				rec.Family = 6
+				rec.SrcAddr, rec.DstAddr = s.As16(), d.As16()
+			}
+		}
+		rec.Src.Pkts, rec.Dst.Pkts = uint64(spkts), uint64(dpkts)
+		rec.Src.Bytes, rec.Dst.Bytes = uint64(sbytes), uint64(dbytes)
+		if !fn(rec) {
+			return false, nil
+		}
+		if !rows.Next() {
+			return true, nil
+		}
+	}
+}
