@@ -11,6 +11,7 @@ import (
 
 	"panoptes/internal/cli"
 	"panoptes/record"
+	"panoptes/sqlrepo"
 	"panoptes/tools/cluster"
 	"panoptes/tools/top"
 )
@@ -206,6 +207,9 @@ func checkInputs(c *common) error {
 		if in == "-" {
 			continue
 		}
+		if sqlrepo.IsURL(in) { // scan opens it (there is no cheap check)
+			continue
+		}
 		f, err := os.Open(in)
 		if err != nil {
 			return err
@@ -221,6 +225,9 @@ func inputName(c *common) string {
 	for _, in := range c.inputs {
 		if in == "-" {
 			in = "stdin"
+		}
+		if t, err := sqlrepo.Parse(in); err == nil {
+			in = t.String() // without the password
 		}
 		names = append(names, in)
 	}
