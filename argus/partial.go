@@ -41,17 +41,11 @@ func (d *Decoder) DecodeKey(b []byte, r *record.Record) bool {
 		if len(b)-p < DSRHeaderLen {
 			return false
 		}
-		t := b[p]
+		t, n := dsrAt(b, p)
 		if t&ImmediateData != 0 {
 			skipped[t&0x7F]++
-			p += 4
+			p += n
 			continue
-		}
-		var n int
-		if t == DSRData {
-			n = int(u16(b, p+2)) * 4
-		} else {
-			n = int(b[p+3]) * 4
 		}
 		if n < DSRHeaderLen || p+n > len(b) {
 			return false

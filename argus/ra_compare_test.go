@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"panoptes/internal/peer"
 )
 
 // TestReadAgainstRa reads the Argus records of captures with both `panoptes read` and
@@ -91,14 +93,7 @@ func corpus(t *testing.T) string {
 }
 
 func needTool(t *testing.T, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (CI must apt-get install argus-server argus-client)", name)
-		}
-		t.Skipf("%s is not installed (apt-get install argus-server argus-client)", name)
-	}
-	return p
+	return peer.Need(t, name, "argus-server argus-client")
 }
 
 var (

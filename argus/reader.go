@@ -274,17 +274,11 @@ func (rd *Reader) decode(b []byte, off int64, r *record.Record, skipped *[128]ui
 		if len(b)-p < DSRHeaderLen {
 			return rd.damaged(off, p, "DSR header cut short")
 		}
-		t := b[p]
+		t, n := dsrAt(b, p)
 		if t&ImmediateData != 0 {
 			skipped[t&0x7F]++
-			p += 4
+			p += n
 			continue
-		}
-		var n int
-		if t == DSRData {
-			n = int(u16(b, p+2)) * 4
-		} else {
-			n = int(b[p+3]) * 4
 		}
 		if n < DSRHeaderLen || p+n > len(b) {
 			return rd.damaged(off, p, "%s DSR of %d bytes in a record of %d", DSRName(t), n, len(b))
@@ -890,4 +884,18 @@ func (rd *Reader) decodeMAR(b []byte, r *record.Record) error {
 		Drops:          uint64(u32(b, MAROffDropped)),
 	}
 	return nil
+}
+
+// dsrAt returns the type and length in bytes of the DSR at b[p:] (at least its
+// DSRHeaderLen-byte header must be there): 4 for immediate data, else the length its
+// header states, which the caller checks against the record.
+func dsrAt(b []byte, p int) (t uint8, n int) {
+	t = b[p]
+	switch {
+	case t&ImmediateData != 0:
+		return t, 4
+	case t == DSRData:
+		return t, int(u16(b, p+2)) * 4
+	}
+	return t, int(b[p+3]) * 4
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"panoptes/internal/binarytest"
+	"panoptes/internal/peer"
 	"panoptes/record"
 )
 
@@ -23,12 +24,7 @@ import (
 func requireArgusClients(t *testing.T) {
 	t.Helper()
 	for _, p := range []string{"ra", "racluster", "rasort", "rasplit"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing; .ci/run must install argus-client", p)
-			}
-			t.Skipf("%s is not installed (apt-get install argus-client)", p)
-		}
+		peer.Need(t, p, "argus-client")
 	}
 }
 

@@ -10,8 +10,8 @@ package bench
 //
 // Build the trace (1.3 GB; keep it out of the repository), then run:
 //
-//	mkdir -p /work/bench-data && /work/shared/bench/make-trace.sh /work/bench-data/trace.pcap
-//	PANOPTES_TRACE=/work/bench-data/trace.pcap go test ./bench -run '^$' -bench Import -benchmem -cpuprofile cpu.out
+//	../shared/bench/make-trace.sh /tmp/trace.pcap   # the shared corpus's script, beside the repository
+//	PANOPTES_TRACE=/tmp/trace.pcap go test ./bench -run '^$' -bench Import -benchmem -cpuprofile cpu.out
 
 import (
 	"fmt"
@@ -27,7 +27,7 @@ func BenchmarkImport(b *testing.B) {
 	trace := os.Getenv("PANOPTES_TRACE")
 	if trace == "" {
 		b.Skip("PANOPTES_TRACE is unset: build the trace with " +
-			"/work/shared/bench/make-trace.sh /work/bench-data/trace.pcap and set PANOPTES_TRACE=/work/bench-data/trace.pcap")
+			"../shared/bench/make-trace.sh TRACE.pcap and set PANOPTES_TRACE=TRACE.pcap")
 	}
 	fi, err := os.Stat(trace)
 	if err != nil {

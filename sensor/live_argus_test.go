@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"panoptes/internal/binarytest"
+	"panoptes/internal/peer"
 )
 
 // TestLiveSensorWritesArgus runs `panoptes sensor -w argus:FILE` on a veth while
@@ -17,12 +17,7 @@ import (
 // with its packet counts per direction (14 frames: 7 each way).
 func TestLiveSensorWritesArgus(t *testing.T) {
 	requireLive(t)
-	if _, err := exec.LookPath("ra"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ra is missing; .ci/run must install argus-client")
-		}
-		t.Skip("ra is not installed (apt-get install argus-client)")
-	}
+	peer.Need(t, "ra", "argus-client")
 	bin := binarytest.Build(t)
 	v := newVeth(t, 1)
 	out := filepath.Join(t.TempDir(), "sensor.argus")

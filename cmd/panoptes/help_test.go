@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"panoptes/internal/buildinfo"
+	"panoptes/internal/peer"
 )
 
 // TestHelp asks every command for help each way a user does: the text goes to stdout
@@ -80,9 +81,7 @@ func TestVersion(t *testing.T) {
 // commit and packaging/version.sh's version, even where the toolchain stamps no VCS
 // information (GOFLAGS=-buildvcs=false, as on this project's machines).
 func TestMakeBuildVersion(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
-	}
+	peer.Need(t, "make", "make")
 	rev, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
 		t.Skipf("not a git checkout: %v", err)

@@ -353,10 +353,7 @@ func TestSegmentSpan(t *testing.T) {
 // stderr on a terminal: run under script(1), which gives the command a pseudo-terminal)
 // and none when its output goes to a pipe or file.
 func TestProgressOnlyOnATerminal(t *testing.T) {
-	script, err := exec.LookPath("script")
-	if err != nil {
-		t.Skip("script(1) (util-linux/bsdutils) is not installed: no pseudo-terminal to test with")
-	}
+	script := peer.Need(t, "script", "bsdutils") // a pseudo-terminal to test with
 	bin := binarytest.Build(t)
 	arch := filepath.Join(t.TempDir(), "arch") + "/"
 	capture := filepath.Join("..", "..", "testdata", "http_ipv6.pcap")
