@@ -88,6 +88,7 @@ type Archive struct {
 	warnedSnap bool
 	strict     bool
 	snapshot   bool       // read-only, opened a writer's snapshot: a writer is running
+	snapLock   *os.File   // the snapshot's directory, share-locked while this reader uses it
 	damageMu   sync.Mutex // queries may run at once on one Archive
 	damage     DamageStats
 
@@ -163,10 +164,18 @@ func Open(dir string, o Options) (*Archive, error) {
 	}
 	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()})
 	snapshot := false
+	var snapLock *os.File
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
-		db, err = openSnapshot(dir, logger)
+		db, snapLock, err = openSnapshot(dir, logger)
 		snapshot = true
+		if err != nil {
+			// The writer may have closed (and removed its snapshots) since: the index
+			// itself may now be free.
+			if db2, err2 := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: true, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()}); err2 == nil {
+				db, err, snapshot = db2, nil, false
+			}
+		}
 	}
 	if err != nil {
 		if isLocked(err) {
@@ -181,12 +190,15 @@ func Open(dir string, o Options) (*Archive, error) {
 	}
 	if ferr := logger.err(); ferr != nil {
 		db.Close()
+		if snapLock != nil {
+			snapLock.Close()
+		}
 		return nil, ferr
 	}
 	a := &Archive{dir: dir, db: db, fatal: logger, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot,
-		now: trustedClock(time.Now(), time.Now)}
+		snapLock: snapLock, now: trustedClock(time.Now(), time.Now)}
 	if err := a.checkVersion(); err != nil {
-		db.Close()
+		a.closeDB()
 		return nil, err
 	}
 	if !o.ReadOnly {
@@ -281,8 +293,23 @@ func (a *Archive) Close() error {
 			err = fmt.Errorf("archive %s: flushing the index: %w", a.dir, ferr)
 		}
 	}
-	if cerr := a.db.Close(); err == nil {
+	if cerr := a.closeDB(); err == nil {
 		err = cerr
+	}
+	if !a.readOnly {
+		// Readers now open the index itself: the snapshots, whose hard links would keep
+		// files the next writer compacts away, go (but those a reader still holds).
+		pruneSnapshots(a.dir, 0)
+	}
+	return err
+}
+
+// closeDB closes the index and lets go of the snapshot it was opened from.
+func (a *Archive) closeDB() error {
+	err := a.db.Close()
+	if a.snapLock != nil {
+		a.snapLock.Close() // releases the shared lock
+		a.snapLock = nil
 	}
 	return err
 }
@@ -297,13 +324,17 @@ func isLocked(err error) bool {
 
 // Snapshots let queries run while a writer holds the index: the writer publishes a
 // Pebble checkpoint (hard links, cheap) of the index every snapshotEvery, under
-// ARCHIVE/snapshots/NANOS, and keeps the newest few; a reader that finds the index
-// locked opens the newest snapshot. A snapshot never changes, so a reader cannot meet
-// a file compacted away under it; it is at most snapshotEvery behind the writer.
+// ARCHIVE/snapshots/NANOS; a reader that finds the index locked opens the newest
+// snapshot. A snapshot never changes, so a reader cannot meet a file compacted away
+// under it; it is at most snapshotEvery behind the writer. A reader holds a shared
+// flock on its snapshot's directory while it reads; the writer removes every snapshot
+// but the newest few that it can lock exclusively (so none in use), and all of them
+// when it closes. A snapshot's hard links keep index files the writer has compacted
+// away, so old snapshots must not pile up: under a heavy writer they did, gigabytes
+// within the minutes a time-based grace kept them.
 const (
 	snapshotEvery = 5 * time.Second
 	snapshotsKept = 3
-	snapshotGrace = 10 * time.Minute
 )
 
 // noLockFS is the default file system without the lock: several readers may open one
@@ -324,16 +355,52 @@ func snapshotDirs(dir string) []string {
 	return out
 }
 
-func openSnapshot(dir string, logger pebble.Logger) (*pebble.DB, error) {
+// openSnapshot opens the newest snapshot it can lock (shared) and returns it with the
+// locked directory, which the caller closes when done with the snapshot.
+func openSnapshot(dir string, logger pebble.Logger) (*pebble.DB, *os.File, error) {
 	snaps := snapshotDirs(dir)
 	var err error = errors.New("no snapshot of the index yet (the writer publishes one every 5 s)")
 	for i := len(snaps) - 1; i >= 0; i-- {
+		lock, lerr := lockDir(snaps[i], syscall.LOCK_SH)
+		if lerr != nil {
+			continue // pruned since it was listed
+		}
 		var db *pebble.DB
 		if db, err = pebble.Open(snaps[i], &pebble.Options{ReadOnly: true, Logger: logger, FS: noLockFS{vfs.Default}, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()}); err == nil {
-			return db, nil
+			return db, lock, nil
 		}
+		lock.Close()
 	}
-	return nil, err
+	return nil, nil, err
+}
+
+// lockDir opens a directory and flocks it (how: LOCK_SH, or LOCK_EX|LOCK_NB).
+func lockDir(dir string, how int) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// pruneSnapshots removes all but the newest keep snapshots, except those a reader holds.
+func pruneSnapshots(dir string, keep int) {
+	if notSymlink(filepath.Join(dir, "snapshots")) != nil {
+		return // pruning would delete in the symlink's target (see publishSnapshot)
+	}
+	snaps := snapshotDirs(dir)
+	for i := 0; i < len(snaps)-keep; i++ {
+		lock, err := lockDir(snaps[i], syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != nil {
+			continue // a reader is using it: a later prune removes it
+		}
+		os.RemoveAll(snaps[i])
+		lock.Close()
+	}
 }
 
 // publishSnapshot checkpoints the index for readers and prunes old snapshots.
@@ -360,14 +427,7 @@ func (a *Archive) publishSnapshot() error {
 	if err := os.Rename(tmp, filepath.Join(root, name)); err != nil {
 		return err
 	}
-	// Prune: keep the newest few, and any younger than snapshotGrace, which a query
-	// may still be reading.
-	snaps := snapshotDirs(a.dir)
-	for i := 0; i < len(snaps)-snapshotsKept; i++ {
-		if fi, err := os.Stat(snaps[i]); err == nil && time.Since(fi.ModTime()) > snapshotGrace {
-			os.RemoveAll(snaps[i])
-		}
-	}
+	pruneSnapshots(a.dir, snapshotsKept)
 	return nil
 }
 
