@@ -203,6 +203,10 @@ func (s *Sink) run(worker int, b *batch) {
 	}
 }
 
+// Dropped is the records dropped so far (record.Dropper): the sensor's management
+// records and metrics count them.
+func (s *Sink) Dropped() uint64 { return s.dropped.Load() }
+
 // Stats are a Sink's counts so far.
 type Stats struct {
 	Written, Dropped, Retries uint64
