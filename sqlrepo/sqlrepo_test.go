@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
+	"panoptes/argus"
 	"panoptes/internal/dbtest"
 	"panoptes/record"
 )
@@ -108,6 +109,14 @@ func TestMySQLRestartLosesNothing(t *testing.T) {
 	if proto != "tcp" || saddr != "10.0.1.2" || sport != "1282" || daddr != "192.168.1.1" || dport != "80" || pkts != 3 || bytes != 180 || len(rec) < 20 {
 		t.Fatalf("row: %v %q %q %q %q %q %q %q %d %d %q %d bytes of record", stime, flgs, proto, saddr, sport, dir, daddr, dport, pkts, bytes, state, len(rec))
 	}
+	// The record column holds the FAR byte for byte (LOAD DATA's escaping undone).
+	if want := argus.AppendFAR(nil, &rs[258]); string(rec) != string(want) {
+		t.Fatalf("record column:\n%x\nwant\n%x", rec, want)
+	}
+	var idx int
+	if err := db.QueryRow("SELECT count(DISTINCT index_name) FROM information_schema.statistics WHERE table_schema = 'argus' AND table_name = 'argus_2026_03_04'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("table has %d indexes (%v), want 5 once the writer closed", idx, err)
+	}
 }
 
 func TestPostgresRestartLosesNothing(t *testing.T) {
@@ -135,6 +144,10 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	}
 	if !stime.Equal(time.Unix(0, rs[258].StartTime)) || saddr != "10.0.1.2" || sport != 1282 || pkts != 3 {
 		t.Fatalf("row: %v %s %d %d", stime, saddr, sport, pkts)
+	}
+	var idx int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'flows_20260304'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("table has %d indexes (%v), want 5 once the writer closed", idx, err)
 	}
 }
 
