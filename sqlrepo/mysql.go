@@ -298,7 +298,7 @@ func appendMySQLRow(b []byte, r *record.Record) []byte {
 
 // appendLoadRow appends one row for LOAD DATA's default format: fields separated by
 // tabs, the row ended by a newline, backslash, tab, newline, carriage return and NUL
-// escaped with a backslash.
+// escaped as \\ \t \n \r \0.
 func appendLoadRow(b []byte, r *record.Record) []byte {
 	f := &record.DefaultFormat
 	st := max(r.StartTime, 0)
@@ -320,9 +320,8 @@ func appendLoadRow(b []byte, r *record.Record) []byte {
 		case i == 8:
 			b = strconv.AppendUint(b, r.Bytes(), 10)
 		default: // record
-			start := len(b)
-			b = argus.AppendFAR(b, r)
-			b = escapeLoad(b, start)
+			var far [argus.MaxFARLen]byte
+			b = appendEscaped(b, argus.AppendFAR(far[:0], r))
 		}
 	}
 	return append(b, '\n')
@@ -337,21 +336,30 @@ func escapeLoad(b []byte, start int) []byte {
 	for i := start; i < len(b); i++ {
 		switch b[i] {
 		case '\\', '\t', '\n', '\r', 0:
-			v := append([]byte(nil), b[i:]...)
-			b = b[:i]
-			for _, c := range v {
-				switch c {
-				case '\\', '\t', '\n':
-					b = append(b, '\\', c)
-				case '\r':
-					b = append(b, '\\', 'r')
-				case 0:
-					b = append(b, '\\', '0')
-				default:
-					b = append(b, c)
-				}
-			}
-			return b
+			var tmp [64]byte
+			return appendEscaped(b[:i], append(tmp[:0], b[i:]...))
+		}
+	}
+	return b
+}
+
+// appendEscaped appends src to b escaped for LOAD DATA (src must not overlap b's
+// free capacity).
+func appendEscaped(b, src []byte) []byte {
+	for _, c := range src {
+		switch c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case 0:
+			b = append(b, '\\', '0')
+		default:
+			b = append(b, c)
 		}
 	}
 	return b
