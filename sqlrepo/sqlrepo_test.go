@@ -218,3 +218,39 @@ func TestDropsCountedAndPasswordHidden(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 }
+
+// TestIndexedWhileOpen: a writer that stays open (a sensor) indexes its table once
+// IndexAfter has passed, without waiting for Close; records written after that go into
+// the indexed table.
+func TestIndexedWhileOpen(t *testing.T) {
+	srv := dbtest.StartPostgres(t)
+	s, err := Open("postgres://postgres@/postgres/live_%Y%m%d?host="+srv.Sock, Options{BatchSize: 100, IndexAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.Sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	rs := testRecords(1000, time.Date(2026, 3, 4, 0, 0, 0, 0, time.Local))
+	idx := 0
+	for i := range rs {
+		s.Write(&rs[i])
+		if i%100 == 99 {
+			s.Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); s.Stats().Written < uint64(len(rs)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'live_20260304'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("open writer's table has %d indexes (%v), want 5", idx, err)
+	}
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM live_20260304").Scan(&n); err != nil || n != len(rs) {
+		t.Fatalf("table holds %d rows (%v), want %d", n, err, len(rs))
+	}
+}
