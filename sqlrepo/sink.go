@@ -53,12 +53,13 @@ type backend interface {
 // is full, new batches are dropped and counted; otherwise Write waits for room.
 //
 // A table's secondary indexes are built once the writer is done with it, in one sorted
-// pass per index (three to five times faster than keeping five indexes up to date row
-// by row, the server's main cost): at Close, or IndexAfter after the writer first
-// wrote to it, whichever comes first. So a bulk load (import, read -w) fills its
-// tables and then indexes them, and a sensor's current table is indexed a minute into
-// it and kept indexed from then on. A table left unindexed by a writer that died is
-// indexed by the next writer to write to it.
+// pass per index (keeping five indexes up to date row by row was the servers' main
+// cost: loading then indexing took a third of the time in PostgreSQL, see
+// bench/SQL-RESULTS.md): at Close, or IndexAfter after the writer first wrote to it,
+// whichever comes first. So a bulk load (import, read -w) fills its tables and then
+// indexes them, and a sensor's current table is indexed a minute into it and kept
+// indexed from then on. A table without them (left by a writer that died, or made by
+// rasqlinsert) gets them from the next writer that writes to it.
 type Sink struct {
 	t       *Target
 	be      backend
