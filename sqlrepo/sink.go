@@ -55,8 +55,7 @@ type backend interface {
 // A table's secondary indexes are built once the writer is done with it, in one sorted
 // pass per index (keeping five indexes up to date row by row was the servers' main
 // cost: loading then indexing took between a third and a half of the time in
-// PostgreSQL, see
-// bench/SQL-RESULTS.md): at Close, or IndexAfter after the writer first wrote to it,
+// PostgreSQL, see bench/SQL-RESULTS.md): at Close, or IndexAfter after the writer first wrote to it,
 // whichever comes first. So a bulk load (import, read -w) fills its tables and then
 // indexes them, and a sensor's current table is indexed a minute into it and kept
 // indexed from then on. A table without them (left by a writer that died, or made by
