@@ -8,7 +8,9 @@
 # private socket (as root: MariaDB with --user=root, PostgreSQL as user postgres).
 # rasqlinsert 5.0 does not exit after its last record (and sometimes crashes, losing
 # the last few thousand): its time is from its start until the table stops growing,
-# and it is then killed (by its pid). Results: bench/SQL-RESULTS.md.
+# and it is then killed (by its pid). Last, the servers' own bulk loaders load the same
+# rows (no client, no indexes): the most any client gets on this machine. Results:
+# bench/SQL-RESULTS.md.
 # Needs: mariadb-server postgresql argus-client (apt-get install -y ...).
 set -euo pipefail
 in=${1:?usage: sql.sh ARGUS_FILE [RUNS]}
@@ -84,4 +86,18 @@ for r in $(seq "$runs"); do
   echo "panoptes postgres run $r: $n rows, $rate records/s"
   ppg+=("$rate")
 done
+# The servers' own bound on this machine: the rows Panoptes wrote, exported and loaded
+# back by the servers' bulk loaders (no client work, no indexes, one connection):
+# MariaDB's LOAD DATA into an InnoDB table, PostgreSQL's COPY (text).
+mt=$(my pan1 -e "show tables like 'argus%'" | head -1)
+my pan1 -e "create table bound engine=InnoDB as select * from $mt limit 0"
+my pan1 -e "select * from $mt into outfile '$tmp/rows.tsv'"
+t0=$(now); mariadb -S "$tmp/my.sock" -u root --local-infile=1 pan1 -e "load data local infile '$tmp/rows.tsv' into table bound"; t1=$(now)
+n=$(my pan1 -e "select count(*) from bound")
+echo "mariadb load data alone: $n rows, $(echo "$n / ($t1 - $t0)" | bc) records/s"
+pt=$(psql -h "$tmp/pg" -U postgres -Atc "select tablename from pg_tables where tablename like 'pan1\\_%' limit 1")
+psql -h "$tmp/pg" -U postgres -qc "create table bound (like $pt)" -c "\\copy $pt to '$tmp/rows.pg'"
+t0=$(now); psql -h "$tmp/pg" -U postgres -qc "\\copy bound from '$tmp/rows.pg'"; t1=$(now)
+n=$(psql -h "$tmp/pg" -U postgres -Atc "select count(*) from bound")
+echo "postgresql copy alone: $n rows, $(echo "$n / ($t1 - $t0)" | bc) records/s"
 echo "median records/s: rasqlinsert $(printf '%s\n' "${rsq[@]}" | median), panoptes->mariadb $(printf '%s\n' "${pmy[@]}" | median), panoptes->postgresql $(printf '%s\n' "${ppg[@]}" | median)"

@@ -71,6 +71,9 @@ type Snapshot struct {
 	Evictions      uint64
 	ParseErrors    uint64
 	RecordsWritten uint64
+	// OutputDropped is the flow records the output dropped: a database output's queue
+	// was full while the database refused its batches.
+	OutputDropped uint64
 	// ArchiveBytes is the size on disk of the output archive (or file); negative when
 	// the output is not measurable (stdout).
 	ArchiveBytes int64
@@ -108,6 +111,7 @@ var (
 	dEvictions = desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...)
 	dParseErr  = desc("parse_errors_total", "Frames that failed to decode.", nil...)
 	dWritten   = desc("records_written_total", "Flow records written to the output.", nil...)
+	dOutDrops  = desc("output_dropped_total", "Flow records the output dropped: a database output (-w mysql://, postgres://) whose queue was full while the database refused its batches.", nil...)
 	dArchive   = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
 	dUp        = desc("capture_up", "1 while the capture is running.", nil...)
 
@@ -193,6 +197,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dEvictions, s.Evictions)
 	counter(dParseErr, s.ParseErrors)
 	counter(dWritten, s.RecordsWritten)
+	counter(dOutDrops, s.OutputDropped)
 	if s.ArchiveBytes >= 0 {
 		gauge(dArchive, float64(s.ArchiveBytes))
 	}

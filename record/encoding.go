@@ -98,7 +98,8 @@ const (
 	idManFuture         = 111
 	idManClientsRefused = 112
 	idManClientDrops    = 113
-	idManEnd            = 114
+	idManOutputDrops    = 114
+	idManEnd            = 115
 )
 
 // schemaEntry describes one wire field in the file header.
@@ -143,7 +144,7 @@ var schema = func() []schemaEntry {
 		top = append(top, schemaEntry{uint8(idManPktsSeen + i), WireUvarint, "man." + n})
 	}
 	top = append(top, schemaEntry{idManQueue, WireBytes, "man.queue"})
-	for i, n := range []string{"future", "clientsrefused", "clientdrops"} {
+	for i, n := range []string{"future", "clientsrefused", "clientdrops", "outputdrops"} {
 		top = append(top, schemaEntry{uint8(idManFuture + i), WireUvarint, "man." + n})
 	}
 	return top
@@ -303,6 +304,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 		b = appendUvarintField(b, idManFuture, m.Future)
 		b = appendUvarintField(b, idManClientsRefused, m.ClientsRefused)
 		b = appendUvarintField(b, idManClientDrops, m.ClientDrops)
+		b = appendUvarintField(b, idManOutputDrops, m.OutputDrops)
 		for i := range m.Queues[:min(len(m.Queues), MaxManQueues)] {
 			b = appendQueue(b, &m.Queues[i])
 		}
@@ -528,6 +530,8 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 			m.ClientsRefused = u
 		case idManClientDrops:
 			m.ClientDrops = u
+		case idManOutputDrops:
+			m.OutputDrops = u
 		case idManQueue:
 			q, err := decodeQueue(bs)
 			if err != nil {

@@ -589,6 +589,7 @@ func init() {
 	manNum("future", "Future", func(m *Management) uint64 { return m.Future })
 	manNum("crefused", "CliRefused", func(m *Management) uint64 { return m.ClientsRefused })
 	manNum("cdrops", "CliDrops", func(m *Management) uint64 { return m.ClientDrops })
+	manNum("odrops", "OutDrops", func(m *Management) uint64 { return m.OutputDrops })
 	// The live capture's loss counters, summed over its receive queues; `queues` lists
 	// them per queue.
 	queueSum := func(name, label string, get func(q *QueueStats) uint64) {

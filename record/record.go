@@ -140,6 +140,10 @@ type Management struct {
 	// that fell behind; the records themselves are in the output all the same.
 	ClientsRefused uint64
 	ClientDrops    uint64
+	// OutputDrops is the flow records the -w output dropped: a database output's
+	// queue was full while the database refused its batches (package sqlrepo). A relay
+	// adds its own to the count of the management records it passes on.
+	OutputDrops uint64
 	// Queues are the live capture's counters per receive queue (none for files); at
 	// most MaxManQueues, the rest summed into a last entry named "other".
 	Queues []QueueStats

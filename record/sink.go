@@ -23,3 +23,20 @@ type closeFunc struct {
 }
 
 func (c closeFunc) Close() error { return c.close() }
+
+// Dropper is a Sink that drops records rather than block without bound: a database
+// output whose queue is full while the database refuses its batches (package
+// sqlrepo). Dropped is the records dropped so far. Wrappers of an output (the
+// sensor's record-service and IPFIX tees) pass it on, so that the management records,
+// the metrics and the exit summary count them.
+type Dropper interface {
+	Dropped() uint64
+}
+
+// Dropped is s's Dropped if s is a Dropper, else 0: an output that never drops.
+func Dropped(s Sink) uint64 {
+	if d, ok := s.(Dropper); ok {
+		return d.Dropped()
+	}
+	return 0
+}

@@ -52,6 +52,9 @@ func (h *hub) put(r *record.Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.n++
+	if r.Man != nil && h.sink != nil {
+		r = withOutputDrops(r, record.Dropped(h.sink))
+	}
 	if h.sink != nil && h.err == nil {
 		if h.err = h.sink.Write(r); h.err != nil {
 			h.fail()
@@ -60,6 +63,19 @@ func (h *hub) put(r *record.Record) {
 	if h.out != nil {
 		h.out.Publish(r)
 	}
+}
+
+// withOutputDrops returns r, a management record, or a copy of it whose OutputDrops
+// counts the relay's own -w drops (n) besides those of the sensor or relays before, so
+// that clients of the relay see records lost on the way to its database.
+func withOutputDrops(r *record.Record, n uint64) *record.Record {
+	if n == 0 {
+		return r
+	}
+	c, m := *r, *r.Man
+	m.OutputDrops += n
+	c.Man = &m
+	return &c
 }
 
 func (h *hub) flush() {

@@ -24,6 +24,9 @@ type Snapshot struct {
 	NICs       []NICDrops
 	// RecordsWritten is the flow records written to the output.
 	RecordsWritten uint64
+	// OutputDrops is the flow records the output dropped (record.Dropper: a database
+	// output beyond its queue's bound).
+	OutputDrops uint64
 }
 
 // QueueSnapshot is one receive queue's counters: its capture source's, under the names
@@ -130,7 +133,7 @@ var manQueueField = map[string]func(*record.QueueStats) *uint64{
 // Management is the snapshot as a management record's counters.
 func (s *Snapshot) Management() record.Management {
 	m := record.Management{Drops: s.PacketDrops(), NICDrops: s.NICDrops(), RecordDrops: s.RecordDrops(),
-		Evictions: s.Evictions(), ParseErrors: s.ParseErrors(), RecordsWritten: s.RecordsWritten}
+		Evictions: s.Evictions(), ParseErrors: s.ParseErrors(), RecordsWritten: s.RecordsWritten, OutputDrops: s.OutputDrops}
 	for i := range s.Queues {
 		q := &s.Queues[i]
 		m.PktsSeen += q.Packets
@@ -194,7 +197,7 @@ func (s *Snapshot) Metrics() metrics.Snapshot {
 	for _, n := range s.NICs {
 		ms.NICs = append(ms.NICs, metrics.NIC{Iface: n.Iface, Missed: n.Missed, FIFO: n.FIFO, Overrun: n.Overrun})
 	}
-	ms.Evictions, ms.ParseErrors, ms.RecordsWritten = s.Evictions(), s.ParseErrors(), s.RecordsWritten
+	ms.Evictions, ms.ParseErrors, ms.RecordsWritten, ms.OutputDropped = s.Evictions(), s.ParseErrors(), s.RecordsWritten, s.OutputDrops
 	ms.ArchiveBytes = -1
 	return ms
 }
@@ -212,6 +215,9 @@ func (s *Snapshot) WriteSummary(w io.Writer) {
 	if r := s.ReshardDrops(); r > 0 {
 		fmt.Fprintf(w, "panoptes sensor: %d packets dropped on their way to a flow shard (full reshard rings)\n", r)
 	}
+	if s.OutputDrops > 0 {
+		fmt.Fprintf(w, "panoptes sensor: %d flow records dropped by the output (its queue was full while the database refused them)\n", s.OutputDrops)
+	}
 }
 
 // LiveState is a running capture's internals: Snapshot reads its counters, while it
@@ -223,6 +229,7 @@ type LiveState struct {
 	flowShards []*flowShard
 	written    atomic.Uint64
 	nicBase    [][3]uint64
+	out        record.Sink // for its drops (record.Dropped); nil in tests of the counters alone
 }
 
 func newLiveState(interfaces []string, caps []capture.Capture, shards []*shard, flowShards []*flowShard) *LiveState {
@@ -272,6 +279,9 @@ func (ls *LiveState) Snapshot() Snapshot {
 		s.NICs = append(s.NICs, NICDrops{Iface: n, Missed: d(0), FIFO: d(1), Overrun: d(2)})
 	}
 	s.RecordsWritten = ls.written.Load()
+	if ls.out != nil {
+		s.OutputDrops = record.Dropped(ls.out)
+	}
 	return s
 }
 

@@ -48,6 +48,9 @@ func teeIPFIX(dest string, out record.SinkCloser, warn func(string)) (record.Sin
 	return &ipfixTee{out: out, exp: ipfix.NewExporter(conn, ipfix.ExporterOptions{}), conn: conn, dest: dest, warn: warn}, nil
 }
 
+// Dropped passes on the output's drops (record.Dropper).
+func (t *ipfixTee) Dropped() uint64 { return record.Dropped(t.out) }
+
 // Close closes the output, then sends what the exporter holds and reports its counts.
 func (t *ipfixTee) Close() error {
 	err := t.out.Close()

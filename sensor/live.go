@@ -95,6 +95,7 @@ func Live(ctx context.Context, cfg LiveConfig, w record.Sink, warn func(string))
 		}
 	}
 	ls := newLiveState(cfg.Interfaces, caps, shards, flowShards)
+	ls.out = w
 	stop := make(chan struct{})
 	var wg, fwg sync.WaitGroup
 	perShard := cfg.Flow.Share(len(shards))

@@ -205,7 +205,7 @@ func (o *sensorOps) summary(stderr io.Writer, st *LiveStats) {
 		o.log.Info("queue counters", attrs...)
 	}
 	o.log.Info("capture ended", "records", st.RecordsWritten, "ring_dropped", st.RecordDrops(), "reshard_dropped", st.ReshardDrops(),
-		"evictions", st.Evictions(), "parse_errors", st.ParseErrors(), "nic_drops", st.NICDrops())
+		"evictions", st.Evictions(), "parse_errors", st.ParseErrors(), "nic_drops", st.NICDrops(), "output_dropped", st.OutputDrops)
 }
 
 // Capability numbers (linux/capability.h).

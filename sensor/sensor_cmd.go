@@ -14,6 +14,7 @@ import (
 	"panoptes/filter"
 	"panoptes/index"
 	"panoptes/internal/cli"
+	"panoptes/record"
 	"panoptes/xdp"
 )
 
@@ -85,6 +86,8 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if cerr := w.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	// Close may drop more (a database still away when its give-up time ends).
+	st.OutputDrops = record.Dropped(w)
 	if st.Started {
 		ops.summary(stderr, &st)
 	}

@@ -75,6 +75,9 @@ func withServiceCounters(r *record.Record, st recordsvc.Stats) *record.Record {
 	return &c
 }
 
+// Dropped passes on the output's drops (record.Dropper).
+func (t *teeSink) Dropped() uint64 { return record.Dropped(t.w) }
+
 func (t *teeSink) Flush() error {
 	t.out.Flush()
 	return t.w.Flush()

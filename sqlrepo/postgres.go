@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,12 +21,14 @@ var pgColumns = []string{"stime", "ltime", "srcid", "flgs", "proto", "saddr", "s
 const pgTable = `CREATE TABLE IF NOT EXISTS "%[1]s" (stime timestamptz NOT NULL, ltime timestamptz NOT NULL,
  srcid bigint NOT NULL, flgs text, proto smallint NOT NULL, saddr inet, sport integer NOT NULL, dir text,
  daddr inet, dport integer NOT NULL, pkts bigint NOT NULL, bytes bigint NOT NULL, spkts bigint NOT NULL,
- dpkts bigint NOT NULL, sbytes bigint NOT NULL, dbytes bigint NOT NULL, state text);
-CREATE INDEX IF NOT EXISTS "%[1]s_stime" ON "%[1]s" (stime);
-CREATE INDEX IF NOT EXISTS "%[1]s_saddr" ON "%[1]s" (saddr);
-CREATE INDEX IF NOT EXISTS "%[1]s_daddr" ON "%[1]s" (daddr);
-CREATE INDEX IF NOT EXISTS "%[1]s_sport" ON "%[1]s" (sport);
-CREATE INDEX IF NOT EXISTS "%[1]s_dport" ON "%[1]s" (dport)`
+ dpkts bigint NOT NULL, sbytes bigint NOT NULL, dbytes bigint NOT NULL, state text)`
+
+// pgIndex builds one of a table's indexes (start time, addresses, ports; named
+// TABLE_COLUMN) once it is filled (see Sink); each is its own statement, so that the
+// workers' connections build them side by side.
+const pgIndex = `CREATE INDEX IF NOT EXISTS "%[1]s_%[2]s" ON "%[1]s" (%[2]s)`
+
+var pgIndexed = []string{"stime", "saddr", "daddr", "sport", "dport"}
 
 const pgMarkers = `CREATE TABLE IF NOT EXISTS panoptes_batches (writer text NOT NULL, seq bigint NOT NULL,
  at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (writer, seq))`
@@ -37,8 +38,6 @@ type pgBackend struct {
 	cfg    *pgx.ConnConfig
 	writer string
 	conns  []*pgx.Conn // per worker; nil after an error, reconnected on the next attempt
-	mu     sync.Mutex
-	made   map[string]bool
 }
 
 func pgConfig(t *Target) (*pgx.ConnConfig, error) {
@@ -73,7 +72,7 @@ func openPostgres(ctx context.Context, t *Target, writer string, workers int) (*
 	if err != nil {
 		return nil, err
 	}
-	p := &pgBackend{t: t, cfg: cfg, writer: writer, conns: make([]*pgx.Conn, workers), made: map[string]bool{}}
+	p := &pgBackend{t: t, cfg: cfg, writer: writer, conns: make([]*pgx.Conn, workers)}
 	c, err := p.conn(ctx, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
@@ -106,8 +105,9 @@ func (p *pgBackend) close() {
 	}
 }
 
-func (p *pgBackend) insert(ctx context.Context, w int, b *batch, retry bool) error {
-	err := p.insert1(ctx, w, b, retry)
+// dropOnError closes worker w's connection after an error (the next attempt
+// reconnects): after a failed COPY or a server restart it is of no more use.
+func (p *pgBackend) dropOnError(w int, err error) error {
 	if err != nil && p.conns[w] != nil {
 		p.conns[w].Close(context.Background())
 		p.conns[w] = nil
@@ -115,26 +115,37 @@ func (p *pgBackend) insert(ctx context.Context, w int, b *batch, retry bool) err
 	return err
 }
 
-func (p *pgBackend) insert1(ctx context.Context, w int, b *batch, retry bool) error {
+func (p *pgBackend) exec(ctx context.Context, w int, stmt string) error {
 	c, err := p.conn(ctx, w)
 	if err != nil {
 		return err
 	}
-	for i, tab := range b.tables {
-		if i > 0 && tab == b.tables[i-1] {
-			continue
-		}
-		p.mu.Lock()
-		done := p.made[tab]
-		p.mu.Unlock()
-		if !done {
-			if _, err := c.Exec(ctx, fmt.Sprintf(pgTable, tab)); err != nil {
-				return fmt.Errorf("creating table %s: %w", tab, err)
-			}
-			p.mu.Lock()
-			p.made[tab] = true
-			p.mu.Unlock()
-		}
+	_, err = c.Exec(ctx, stmt)
+	return p.dropOnError(w, err)
+}
+
+func (p *pgBackend) create(ctx context.Context, w int, table string) error {
+	return p.exec(ctx, w, fmt.Sprintf(pgTable, table))
+}
+
+// indexes gives every index's CREATE INDEX IF NOT EXISTS: those that exist cost a
+// catalogue lookup.
+func (p *pgBackend) indexes(_ context.Context, _ int, table string) ([]string, error) {
+	var out []string
+	for _, col := range pgIndexed {
+		out = append(out, fmt.Sprintf(pgIndex, table, col))
+	}
+	return out, nil
+}
+
+func (p *pgBackend) insert(ctx context.Context, w int, b *batch, retry bool) error {
+	return p.dropOnError(w, p.insert1(ctx, w, b, retry))
+}
+
+func (p *pgBackend) insert1(ctx context.Context, w int, b *batch, retry bool) error {
+	c, err := p.conn(ctx, w)
+	if err != nil {
+		return err
 	}
 	tx, err := c.Begin(ctx)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
+	"panoptes/argus"
 	"panoptes/internal/dbtest"
 	"panoptes/record"
 )
@@ -108,6 +109,14 @@ func TestMySQLRestartLosesNothing(t *testing.T) {
 	if proto != "tcp" || saddr != "10.0.1.2" || sport != "1282" || daddr != "192.168.1.1" || dport != "80" || pkts != 3 || bytes != 180 || len(rec) < 20 {
 		t.Fatalf("row: %v %q %q %q %q %q %q %q %d %d %q %d bytes of record", stime, flgs, proto, saddr, sport, dir, daddr, dport, pkts, bytes, state, len(rec))
 	}
+	// The record column holds the FAR byte for byte (LOAD DATA's escaping undone).
+	if want := argus.AppendFAR(nil, &rs[258]); string(rec) != string(want) {
+		t.Fatalf("record column:\n%x\nwant\n%x", rec, want)
+	}
+	var idx int
+	if err := db.QueryRow("SELECT count(DISTINCT index_name) FROM information_schema.statistics WHERE table_schema = 'argus' AND table_name = 'argus_2026_03_04'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("table has %d indexes (%v), want 5 once the writer closed", idx, err)
+	}
 }
 
 func TestPostgresRestartLosesNothing(t *testing.T) {
@@ -135,6 +144,10 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	}
 	if !stime.Equal(time.Unix(0, rs[258].StartTime)) || saddr != "10.0.1.2" || sport != 1282 || pkts != 3 {
 		t.Fatalf("row: %v %s %d %d", stime, saddr, sport, pkts)
+	}
+	var idx int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'flows_20260304'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("table has %d indexes (%v), want 5 once the writer closed", idx, err)
 	}
 }
 
@@ -203,5 +216,41 @@ func TestDropsCountedAndPasswordHidden(t *testing.T) {
 	}
 	if _, err := Parse("mysql://root:sekret99@host/onlydb"); err == nil || strings.Contains(err.Error(), "sekret99") {
 		t.Fatalf("Parse: %v", err)
+	}
+}
+
+// TestIndexedWhileOpen: a writer that stays open (a sensor) indexes its table once
+// IndexAfter has passed, without waiting for Close; records written after that go into
+// the indexed table.
+func TestIndexedWhileOpen(t *testing.T) {
+	srv := dbtest.StartPostgres(t)
+	s, err := Open("postgres://postgres@/postgres/live_%Y%m%d?host="+srv.Sock, Options{BatchSize: 100, IndexAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := pgx.Connect(context.Background(), "postgres://postgres@/postgres?host="+srv.Sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	rs := testRecords(1000, time.Date(2026, 3, 4, 0, 0, 0, 0, time.Local))
+	idx := 0
+	for i := range rs {
+		s.Write(&rs[i])
+		if i%100 == 99 {
+			s.Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); s.Stats().Written < uint64(len(rs)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'live_20260304'").Scan(&idx); err != nil || idx != 5 {
+		t.Fatalf("open writer's table has %d indexes (%v), want 5", idx, err)
+	}
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM live_20260304").Scan(&n); err != nil || n != len(rs) {
+		t.Fatalf("table holds %d rows (%v), want %d", n, err, len(rs))
 	}
 }
