@@ -49,6 +49,9 @@ type common struct {
 	// prefilter, when set, promises that scan's fn ignores the records it rejects: an
 	// input may drop them before decoding them whole (see scanInput).
 	prefilter *filter.Filter
+
+	// sqlWhere is -M sql='clause': ANDed to the WHERE of the database inputs' queries.
+	sqlWhere string
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -263,7 +266,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		name := "stdin"
 		var closer io.Closer
 		if sqlrepo.IsURL(in) {
-			more, err := scanDatabase(in, tr, useTime, each)
+			more, err := scanDatabase(in, tr, useTime, c.prefilter, c.sqlWhere, each)
 			if err != nil || !more {
 				return err
 			}
@@ -303,9 +306,10 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 var errStop = errors.New("stop")
 
 // scanDatabase reads the records of a database table (-r mysql://... or postgres://...),
-// with -t's range pushed into the query; fn still sees the range's test, so what the
-// query lets through in excess does not reach the output.
-func scanDatabase(in string, tr timerange.Range, useTime bool, fn func(*record.Record) bool) (bool, error) {
+// with -t's range, the flow-key terms of flt (the prefilter: fn ignores what it rejects)
+// and the -M sql clause pushed into the query; fn still sees the range's test and the
+// whole filter, so what the query lets through in excess does not reach the output.
+func scanDatabase(in string, tr timerange.Range, useTime bool, flt *filter.Filter, where string, fn func(*record.Record) bool) (bool, error) {
 	t, err := sqlrepo.Parse(in)
 	if err != nil {
 		return false, err
@@ -327,7 +331,7 @@ func scanDatabase(in string, tr timerange.Range, useTime bool, fn func(*record.R
 			}
 		}
 	}
-	return sqlrepo.Scan(context.Background(), t, w, fn)
+	return sqlrepo.ScanQuery(context.Background(), t, sqlrepo.Query{Window: w, Filter: flt, Where: where}, fn)
 }
 
 // openInput opens a -r stream file; a directory is refused by name (reading it would
