@@ -260,12 +260,39 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 	if useTime {
 		each = func(r *record.Record) bool { return !tr.Match(r) || fn(r) }
 	}
+	// A database input mixed with archives or other databases (the hybrid repository:
+	// recent days in SQL, older ones in files): those inputs, each in start-time order,
+	// are merged into one time line, after the stream files.
+	var ordered []orderedSource
+	dbs := 0
+	for _, in := range c.inputs {
+		if sqlrepo.IsURL(in) {
+			dbs++
+		}
+	}
+	if dbs > 0 && dbs+len(c.archives) > 1 {
+		for _, in := range c.inputs {
+			if sqlrepo.IsURL(in) {
+				ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
+					return scanDatabase(in, tr, useTime, c.prefilter, c.sqlWhere, fn)
+				})
+			}
+		}
+		for _, dir := range c.archives {
+			ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
+				return scanArchive(dir, tr, useTime, c.strict, stderr, prog, fn)
+			})
+		}
+	}
 	var rec record.Record
 	for _, in := range c.inputs {
 		var src io.Reader = stdin
 		name := "stdin"
 		var closer io.Closer
 		if sqlrepo.IsURL(in) {
+			if ordered != nil {
+				continue
+			}
 			more, err := scanDatabase(in, tr, useTime, c.prefilter, c.sqlWhere, each)
 			if err != nil || !more {
 				return err
@@ -291,10 +318,16 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			return err
 		}
 	}
-	for _, dir := range c.archives {
-		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
-		if err != nil || !more {
+	if ordered != nil {
+		if more, err := scanMerged(ordered, each); err != nil || !more {
 			return err
+		}
+	} else {
+		for _, dir := range c.archives {
+			more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
+			if err != nil || !more {
+				return err
+			}
 		}
 	}
 	if len(c.live.servers) > 0 {
