@@ -27,7 +27,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 
 mariadb-install-db --no-defaults --user=root --datadir="$tmp/my" --auth-root-authentication-method=socket --skip-test-db >/dev/null
-mariadbd --no-defaults --user=root --datadir="$tmp/my" --socket="$tmp/my.sock" --skip-networking --pid-file="$tmp/my.pid" --log-error="$tmp/my.err" &
+mariadbd --no-defaults --user=root --datadir="$tmp/my" --socket="$tmp/my.sock" --tmpdir="$tmp" --skip-networking --pid-file="$tmp/my.pid" --log-error="$tmp/my.err" &
 pids+=($!)
 mkdir "$tmp/pg" && chown postgres "$tmp/pg"
 pgbin=/usr/lib/postgresql/15/bin
@@ -43,7 +43,7 @@ pgurl="postgres://postgres@/postgres/flows?host=$tmp/pg"
 "$pan" read -r "$in" -w "$myurl" 2>/dev/null
 "$pan" read -r "$in" -w "$pgurl" 2>/dev/null
 n=$(my pan -e "select count(*) from flows")
-host=$(my pan -e "select a from (select saddr a from flows union all select daddr from flows) t group by a having count(*) between 200 and 2000 order by count(*) desc limit 1")
+host=$(my pan -e "select saddr from flows group by saddr having count(*) between 200 and 2000 order by count(*) desc limit 1")
 nh=$(my pan -e "select count(*) from flows where saddr='$host' or daddr='$host'")
 echo "input: $in; table: $n rows; host $host: $nh rows"
 echo "$(mariadb --version | cut -c1-60); $(psql --version)"
