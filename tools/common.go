@@ -52,6 +52,11 @@ type common struct {
 
 	// sqlWhere is -M sql='clause': ANDed to the WHERE of the database inputs' queries.
 	sqlWhere string
+	// keyFilter, when set, promises (as prefilter) that fn ignores the records it
+	// rejects, for the database inputs only: its flow-key terms go into their WHERE.
+	// The tools that aggregate set it; prefilter, which also changes how Argus files
+	// are decoded, stays read's.
+	keyFilter *filter.Filter
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -260,6 +265,10 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 	if useTime {
 		each = func(r *record.Record) bool { return !tr.Match(r) || fn(r) }
 	}
+	dbFilter := c.prefilter
+	if dbFilter == nil {
+		dbFilter = c.keyFilter
+	}
 	// A database input mixed with archives or other databases (the hybrid repository:
 	// recent days in SQL, older ones in files): those inputs, each in start-time order,
 	// are merged into one time line, after the stream files.
@@ -274,7 +283,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		for _, in := range c.inputs {
 			if sqlrepo.IsURL(in) {
 				ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
-					return scanDatabase(in, tr, useTime, c.prefilter, c.sqlWhere, fn)
+					return scanDatabase(in, tr, useTime, dbFilter, c.sqlWhere, fn)
 				})
 			}
 		}
@@ -293,7 +302,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			if ordered != nil {
 				continue
 			}
-			more, err := scanDatabase(in, tr, useTime, c.prefilter, c.sqlWhere, each)
+			more, err := scanDatabase(in, tr, useTime, dbFilter, c.sqlWhere, each)
 			if err != nil || !more {
 				return err
 			}

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -112,6 +113,41 @@ func checkSQLClause(t *testing.T, far, in, my, pg string) {
 		err := ReadMain(a, nil, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), "-M") {
 			t.Errorf("read %q: %v, want a refusal", a, err)
+		}
+	}
+}
+
+// checkToolsPushdown: the tools that aggregate push their filter's key terms into the
+// WHERE too (keyFilter); their output over the table is their output over the file.
+func checkToolsPushdown(t *testing.T, far, url string) {
+	t.Helper()
+	const flt = "host 192.168.2.4 and (udp or dst port 443)"
+	tools := []struct {
+		name string
+		main func([]string, io.Reader, io.Writer, io.Writer) error
+		args []string
+	}{
+		{"cluster", ClusterMain, []string{"-m", "saddr", "daddr", "-s", "saddr,daddr,pkts,bytes", "-c", ","}},
+		{"count", CountMain, []string{"-M", "proto"}},
+		{"sort", SortMain, []string{"-m", "stime", "-u", "-c", ",", "-s", "stime,saddr,sport,daddr,dport,pkts"}},
+	}
+	for _, tl := range tools {
+		var want, got, e strings.Builder
+		if err := tl.main(append(append([]string{"-r", far}, tl.args...), "--", flt), nil, &want, &e); err != nil {
+			t.Fatalf("%s -r %s: %v %s", tl.name, far, err, e.String())
+		}
+		if err := tl.main(append(append([]string{"-r", url}, tl.args...), "--", flt), nil, &got, &e); err != nil {
+			t.Fatalf("%s -r %s: %v %s", tl.name, url, err, e.String())
+		}
+		// Sorted: cluster prints its flows in the order it met them, and a table gives
+		// them in start-time order, the file in its own.
+		sorted := func(s string) string {
+			l := strings.Split(s, "\n")
+			slices.Sort(l)
+			return strings.Join(l, "\n")
+		}
+		if sorted(got.String()) != sorted(want.String()) || strings.Count(want.String(), "\n") < 2 {
+			t.Errorf("%s -r %s -- %s:\n%s\nwant (from the file):\n%s", tl.name, url, flt, got.String(), want.String())
 		}
 	}
 }

@@ -123,6 +123,7 @@ func TestReadReadsDatabases(t *testing.T) {
 
 	checkPushdown(t, strings.Replace(myURL, "%s", "flows", 1), pushdownExprs)
 	checkPushdown(t, strings.Replace(pgURL, "%s", "flows", 1), pushdownExprs)
+	checkToolsPushdown(t, far, strings.Replace(myURL, "%s", "flows", 1))
 	checkSQLClause(t, far, in, strings.Replace(myURL, "%s", "argus_%Y_%m_%d", 1), strings.Replace(pgURL, "%s", "flows_%Y%m%d", 1))
 	checkHybrid(t, far, in, strings.Replace(myURL, "%s", "recent_%Y_%m_%d", 1), strings.Replace(pgURL, "%s", "recent_%Y%m%d", 1))
 }
