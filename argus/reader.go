@@ -517,9 +517,15 @@ func decodeARP(d []byte, r *record.Record) bool {
 	return false
 }
 
-// decodeTime takes the flow's first and last times. Subtype bits say which of src
-// start, src end, dst start, dst end follow; without them the subtype's encoding says
-// whether one time (a timestamp) or two (a range) follow.
+// decodeTime takes the flow's first and last times. With subtype bits saying which of
+// src start, src end, dst start, dst end are present (Argus 3 and later), the DSR's
+// length says how they are encoded, as Argus's own reader decides (the encoding bits of
+// the subtype are not trusted): as many 8-byte times as flagged (or room for more) is
+// absolute; one 8-byte base time (the src start, else the dst start) followed by one
+// signed 32-bit microsecond offset from it per other time is relative. ArgusGenerateRecord
+// writes the relative form for flows shorter than a second, e.g. in the `record` blobs
+// of rasqlinsert's tables. Without those bits (older files) the subtype's encoding
+// says whether one time (a timestamp) or two (a range) follow.
 func decodeTime(d []byte, r *record.Record) {
 	sub, qual := d[1], d[2]
 	nano := qual == TimeUTCNano || qual == TimeNano
@@ -542,19 +548,53 @@ func decodeTime(d []byte, r *record.Record) {
 	}
 	o := 4
 	if sub&TimeMask != 0 {
+		cnt := 0
+		for _, bit := range [...]uint8{TimeSrcStart, TimeSrcEnd, TimeDstStart, TimeDstEnd} {
+			if sub&bit != 0 {
+				cnt++
+			}
+		}
+		words := len(d)/4 - 1
+		relative := cnt > 1 && words == cnt+1
+		var base int64
 		for _, bit := range [...]uint8{TimeSrcStart, TimeSrcEnd, TimeDstStart, TimeDstEnd} {
 			if sub&bit == 0 {
+				continue
+			}
+			if relative && o > 4 {
+				// An offset from the base time, in microseconds (Argus writes the
+				// relative form only with microsecond times).
+				if o+4 > len(d) {
+					break
+				}
+				take(base + int64(int32(u32(d, o)))*1e3)
+				o += 4
 				continue
 			}
 			if o+8 > len(d) {
 				break
 			}
-			if t := get(o); t != 0 || !haveFirst {
+			t := get(o)
+			o += 8
+			if relative {
+				base = t
+			}
+			// A zero time is an unset one (Argus takes the start for a zero end).
+			if t != 0 || !haveFirst {
 				take(t)
 			}
-			o += 8
 		}
 	} else {
+		switch sub & TimeTypeMask {
+		case TimeAbsRelRange:
+			// A start, then the end as an offset in microseconds in the seconds field.
+			if o+16 <= len(d) {
+				t := get(o)
+				take(t)
+				take(t + int64(u32(d, o+8))*1e3)
+				o = len(d)
+			}
+		}
 		for o+8 <= len(d) {
 			take(get(o))
 			o += 8

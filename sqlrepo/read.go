@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"panoptes/argus"
+	"panoptes/filter"
 	"panoptes/record"
 )
 
@@ -95,26 +96,93 @@ func usec(ns int64, ceil bool) string {
 	return s
 }
 
-// Scan reads the records of t's tables that w may select, each table in start-time
-// order, and calls fn with each; fn returns false to stop (Scan then returns false).
-// A table of a template that does not exist is skipped (no records were written in its
-// bin); a named table that does not exist is an error.
+// Query is what a read asks of the tables: the time window, the filter whose flow-key
+// terms are pushed into the WHERE (filter.KeyCond; nil: none), and Where, a clause in
+// the tables' own SQL ANDed to the WHERE (rasql's -M sql='clause'). What the WHERE lets
+// through is a superset of the filter's matches: the caller still applies the filter
+// (and the -t test) to the records it gets.
+type Query struct {
+	Window
+	Filter *filter.Filter
+	Where  string
+}
+
+// Scan reads the records of t's tables that w may select (ScanQuery without a filter).
 func Scan(ctx context.Context, t *Target, w Window, fn func(*record.Record) bool) (bool, error) {
-	tables, err := t.Tables(w)
+	return ScanQuery(ctx, t, Query{Window: w}, fn)
+}
+
+// ScanQuery reads the records of t's tables that q may select, each table in
+// start-time order, and calls fn with each; fn returns false to stop (ScanQuery then
+// returns false). A table of a template that does not exist is skipped (no records were
+// written in its bin); a named table that does not exist is an error.
+func ScanQuery(ctx context.Context, t *Target, q Query, fn func(*record.Record) bool) (bool, error) {
+	tables, err := t.Tables(q.Window)
 	if err != nil {
 		return false, err
 	}
 	templ := t.binSize() != 0
 	switch t.Kind {
 	case MySQL:
-		return scanMySQL(ctx, t, tables, templ, w, fn)
+		return scanMySQL(ctx, t, tables, templ, q, fn)
 	case Postgres:
-		return scanPostgres(ctx, t, tables, templ, w, fn)
+		return scanPostgres(ctx, t, tables, templ, q, fn)
 	}
 	return false, fmt.Errorf("%s: unknown database", t)
 }
 
-func scanMySQL(ctx context.Context, t *Target, tables []string, templ bool, w Window, fn func(*record.Record) bool) (bool, error) {
+// whereClause joins the conditions that are not empty into a WHERE clause; the user's
+// clause is parenthesized, so that an OR in it does not escape the time window.
+func whereClause(conds ...string) string {
+	var parts []string
+	for _, c := range conds {
+		if c != "" {
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(parts, " AND ")
+}
+
+func userClause(q Query) string {
+	if strings.TrimSpace(q.Where) == "" {
+		return ""
+	}
+	return "(" + q.Where + ")"
+}
+
+// MySQLWhere and PostgresWhere return the WHERE clause (with its leading " WHERE ", or
+// "") a read of q sends, for EXPLAIN and for the curious; PostgreSQL's time bounds are
+// the parameters $1 and $2.
+func MySQLWhere(q Query) string {
+	return whereClause(mysqlTimeCond(q.Window), keyWhere(q.Filter.KeyCond(), dialectMySQL), userClause(q))
+}
+
+func PostgresWhere(q Query) string {
+	tc, _ := pgTimeCond(q.Window)
+	return whereClause(tc, keyWhere(q.Filter.KeyCond(), dialectPostgres), userClause(q))
+}
+
+// mysqlTimeCond is the condition on stime for w. stime is a double: at today's times its
+// last digit is not exact, so the bounds are widened by a microsecond more. Only stime
+// is a column: the end of a flow is in the record, so only the bounds on the start are
+// pushed down.
+func mysqlTimeCond(w Window) string {
+	if !w.Set {
+		return ""
+	}
+	switch w.Mode {
+	case Contained:
+		return "stime >= " + usec(w.Start-slack, false) + " AND stime < " + usec(w.End+slack, true)
+	case Includes:
+		return "stime <= " + usec(w.Start+slack, true)
+	}
+	return "stime < " + usec(w.End+slack, true)
+}
+
+func scanMySQL(ctx context.Context, t *Target, tables []string, templ bool, q Query, fn func(*record.Record) bool) (bool, error) {
 	c := mysqlConfig(t)
 	c.DBName = t.DB
 	db, err := sql.Open("mysql", c.FormatDSN())
@@ -122,20 +190,7 @@ func scanMySQL(ctx context.Context, t *Target, tables []string, templ bool, w Wi
 		return false, fmt.Errorf("%s: %w", t, err)
 	}
 	defer db.Close()
-	// stime is a double: at today's times its last digit is not exact, so the bounds
-	// are widened by a microsecond more. Only stime is a column: the end of a flow is in the record, so only the bounds
-	// on the start are pushed down.
-	where := ""
-	if w.Set {
-		switch w.Mode {
-		case Intersects:
-			where = " WHERE stime < " + usec(w.End+slack, true)
-		case Contained:
-			where = " WHERE stime >= " + usec(w.Start-slack, false) + " AND stime < " + usec(w.End+slack, true)
-		case Includes:
-			where = " WHERE stime <= " + usec(w.Start+slack, true)
-		}
-	}
+	where := MySQLWhere(q)
 	var rec record.Record
 	for _, tab := range tables {
 		rows, err := db.QueryContext(ctx, "SELECT record FROM `"+tab+"`"+where+" ORDER BY stime")
@@ -176,7 +231,24 @@ func scanMySQL(ctx context.Context, t *Target, tables []string, templ bool, w Wi
 	return true, nil
 }
 
-func scanPostgres(ctx context.Context, t *Target, tables []string, templ bool, w Window, fn func(*record.Record) bool) (bool, error) {
+// pgTimeCond is the condition on stime and ltime for w, with its parameters.
+// timestamptz holds microseconds: bounds rounded outwards.
+func pgTimeCond(w Window) (string, []any) {
+	if !w.Set {
+		return "", nil
+	}
+	lo := time.Unix(0, w.Start).Truncate(time.Microsecond).Add(-time.Microsecond)
+	hi := time.Unix(0, w.End).Add(time.Microsecond)
+	switch w.Mode {
+	case Contained:
+		return "stime >= $1 AND ltime < $2", []any{lo, hi}
+	case Includes:
+		return "stime <= $1 AND ltime >= $2", []any{time.Unix(0, w.Start).Add(time.Microsecond), time.Unix(0, w.End-1).Truncate(time.Microsecond).Add(-time.Microsecond)}
+	}
+	return "stime < $2 AND ltime >= $1", []any{lo, hi}
+}
+
+func scanPostgres(ctx context.Context, t *Target, tables []string, templ bool, q Query, fn func(*record.Record) bool) (bool, error) {
 	cfg, err := pgConfig(t)
 	if err != nil {
 		return false, err
@@ -186,23 +258,8 @@ func scanPostgres(ctx context.Context, t *Target, tables []string, templ bool, w
 		return false, fmt.Errorf("%s: %w", t, err)
 	}
 	defer conn.Close(context.Background())
-	where := ""
-	var args []any
-	if w.Set {
-		// timestamptz holds microseconds: bounds rounded outwards.
-		lo := time.Unix(0, w.Start).Truncate(time.Microsecond).Add(-time.Microsecond)
-		hi := time.Unix(0, w.End).Add(time.Microsecond)
-		args = []any{lo, hi}
-		switch w.Mode {
-		case Intersects:
-			where = " WHERE stime < $2 AND ltime >= $1"
-		case Contained:
-			where = " WHERE stime >= $1 AND ltime < $2"
-		case Includes:
-			args = []any{time.Unix(0, w.Start).Add(time.Microsecond), time.Unix(0, w.End-1).Truncate(time.Microsecond).Add(-time.Microsecond)}
-			where = " WHERE stime <= $1 AND ltime >= $2"
-		}
-	}
+	_, args := pgTimeCond(q.Window)
+	where := PostgresWhere(q)
 	var rec record.Record
 	for _, tab := range tables {
 		rows, err := conn.Query(ctx, `SELECT `+strings.Join(pgColumns, ", ")+` FROM "`+tab+`"`+where+" ORDER BY stime", args...)

@@ -49,6 +49,14 @@ type common struct {
 	// prefilter, when set, promises that scan's fn ignores the records it rejects: an
 	// input may drop them before decoding them whole (see scanInput).
 	prefilter *filter.Filter
+
+	// sqlWhere is -M sql='clause': ANDed to the WHERE of the database inputs' queries.
+	sqlWhere string
+	// keyFilter, when set, promises (as prefilter) that fn ignores the records it
+	// rejects, for the database inputs only: its flow-key terms go into their WHERE.
+	// The tools that aggregate set it; prefilter, which also changes how Argus files
+	// are decoded, stays read's.
+	keyFilter *filter.Filter
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -257,13 +265,44 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 	if useTime {
 		each = func(r *record.Record) bool { return !tr.Match(r) || fn(r) }
 	}
+	dbFilter := c.prefilter
+	if dbFilter == nil {
+		dbFilter = c.keyFilter
+	}
+	// A database input mixed with archives or other databases (the hybrid repository:
+	// recent days in SQL, older ones in files): those inputs, each in start-time order,
+	// are merged into one time line, after the stream files.
+	var ordered []orderedSource
+	dbs := 0
+	for _, in := range c.inputs {
+		if sqlrepo.IsURL(in) {
+			dbs++
+		}
+	}
+	if dbs > 0 && dbs+len(c.archives) > 1 {
+		for _, in := range c.inputs {
+			if sqlrepo.IsURL(in) {
+				ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
+					return scanDatabase(in, tr, useTime, dbFilter, c.sqlWhere, fn)
+				})
+			}
+		}
+		for _, dir := range c.archives {
+			ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
+				return scanArchive(dir, tr, useTime, c.strict, stderr, prog, fn)
+			})
+		}
+	}
 	var rec record.Record
 	for _, in := range c.inputs {
 		var src io.Reader = stdin
 		name := "stdin"
 		var closer io.Closer
 		if sqlrepo.IsURL(in) {
-			more, err := scanDatabase(in, tr, useTime, each)
+			if ordered != nil {
+				continue
+			}
+			more, err := scanDatabase(in, tr, useTime, dbFilter, c.sqlWhere, each)
 			if err != nil || !more {
 				return err
 			}
@@ -288,10 +327,16 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 			return err
 		}
 	}
-	for _, dir := range c.archives {
-		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
-		if err != nil || !more {
+	if ordered != nil {
+		if more, err := scanMerged(ordered, each); err != nil || !more {
 			return err
+		}
+	} else {
+		for _, dir := range c.archives {
+			more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
+			if err != nil || !more {
+				return err
+			}
 		}
 	}
 	if len(c.live.servers) > 0 {
@@ -303,9 +348,10 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 var errStop = errors.New("stop")
 
 // scanDatabase reads the records of a database table (-r mysql://... or postgres://...),
-// with -t's range pushed into the query; fn still sees the range's test, so what the
-// query lets through in excess does not reach the output.
-func scanDatabase(in string, tr timerange.Range, useTime bool, fn func(*record.Record) bool) (bool, error) {
+// with -t's range, the flow-key terms of flt (the prefilter: fn ignores what it rejects)
+// and the -M sql clause pushed into the query; fn still sees the range's test and the
+// whole filter, so what the query lets through in excess does not reach the output.
+func scanDatabase(in string, tr timerange.Range, useTime bool, flt *filter.Filter, where string, fn func(*record.Record) bool) (bool, error) {
 	t, err := sqlrepo.Parse(in)
 	if err != nil {
 		return false, err
@@ -327,7 +373,7 @@ func scanDatabase(in string, tr timerange.Range, useTime bool, fn func(*record.R
 			}
 		}
 	}
-	return sqlrepo.Scan(context.Background(), t, w, fn)
+	return sqlrepo.ScanQuery(context.Background(), t, sqlrepo.Query{Window: w, Filter: flt, Where: where}, fn)
 }
 
 // openInput opens a -r stream file; a directory is refused by name (reading it would

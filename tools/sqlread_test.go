@@ -120,6 +120,12 @@ func TestReadReadsDatabases(t *testing.T) {
 	// NULL addresses and no EtherType column: it cannot be read back as it was).
 	checkReadBack(t, in, strings.Replace(pgURL, "%s", "flows", 1), strings.Replace(pgURL, "%s", "flows_%Y%m%d", 1), "(ip or ipv6)",
 		[]string{"-s", "stime,ltime,srcid,proto,saddr,sport,daddr,dport,spkts,dpkts,sbytes,dbytes"})
+
+	checkPushdown(t, strings.Replace(myURL, "%s", "flows", 1), pushdownExprs)
+	checkPushdown(t, strings.Replace(pgURL, "%s", "flows", 1), pushdownExprs)
+	checkToolsPushdown(t, far, strings.Replace(myURL, "%s", "flows", 1))
+	checkSQLClause(t, far, in, strings.Replace(myURL, "%s", "argus_%Y_%m_%d", 1), strings.Replace(pgURL, "%s", "flows_%Y%m%d", 1))
+	checkHybrid(t, far, in, strings.Replace(myURL, "%s", "recent_%Y_%m_%d", 1), strings.Replace(pgURL, "%s", "recent_%Y%m%d", 1))
 }
 
 func firstDiff(got, want []string) string {
