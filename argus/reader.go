@@ -65,7 +65,7 @@ func Sniff(r io.Reader, name string) (io.Reader, bool, error) {
 // the record it is given and an internal buffer: it allocates nothing per record
 // (except a label's text, once per distinct label, and a management record's counters).
 type Reader struct {
-	r    *bufio.Reader
+	r *bufio.Reader
 	// carry holds the start of a record that ReadBlock read but could not hold whole.
 	carry []byte
 	// rerr is the error of the last read of ReadBlock: the blocks after it hold what
