@@ -476,8 +476,15 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		switch r.Proto {
 		case 1: // type, code, id, ip_id
 			r.SrcPort, r.DstPort = uint16(d[14]), uint16(d[15])
+			// argus copies the echo identifier and sequence from the packet without
+			// turning them to host order, and then writes them as host-order words:
+			// on disk they are byte-swapped, little-endian words of their values
+			// (write.go writes them so; ra prints the identifier swapped).
 			if len(d) >= 18 {
-				r.ICMPID = u16(d, 16)
+				r.ICMPID = binary.LittleEndian.Uint16(d[16:])
+			}
+			if len(d) >= 20 {
+				r.ICMPSeq = binary.LittleEndian.Uint16(d[18:])
 			}
 		case 6, 17, 132, 33, 136:
 			r.SrcPort, r.DstPort = u16(d, 14), u16(d, 16)
@@ -500,7 +507,7 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		switch r.Proto {
 		case 58:
 			r.SrcPort, r.DstPort = uint16(d[40]), uint16(d[41])
-			r.ICMPID = u16(d, 42)
+			r.ICMPID = binary.LittleEndian.Uint16(d[42:]) // as for ICMP
 		case 6, 17, 132, 33, 136:
 			r.SrcPort, r.DstPort = u16(d, 40), u16(d, 42)
 		}
