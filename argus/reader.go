@@ -99,7 +99,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	if !IsMagic(head) {
 		return nil, fmt.Errorf("%s: %w", name, ErrNotArgus)
 	}
-	return &Reader{r: br, name: name, buf: make([]byte, 0, MaxRecordLen)}, nil
+	return &Reader{r: br, name: name}, nil // buf grows in Read: ReadBlock does not use it
 }
 
 // Offset returns the byte offset of the next record.

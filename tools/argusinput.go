@@ -85,17 +85,24 @@ func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func
 }
 
 // argusBlocksInFlow bounds the blocks read ahead of fn: each holds BlockLen bytes of
-// records (about 2,000) and the records decoded from them.
-const argusBlocksInFlow = 6
+// records (about 2,000) and the records decoded from them. Few and small, because each
+// new page of memory costs a page fault, and each block's memory a share of a garbage
+// collection.
+const argusBlocksInFlow = 4
 
-// argusBlock is a block of an Argus file read and decoded by one of
-// scanArgusDecoded's workers.
+// argusBlock is a block of an Argus file read, and its keys or records decoded, by
+// one of scanArgusDecoded's workers.
 type argusBlock struct {
-	buf   []byte          // what ReadBlock read
-	raw   [][]byte        // the records, slices of buf
-	offs  []int64         // their byte offsets
-	recs  []record.Record // recs[:n] are what fn sees: all, or those the key filter selects
+	buf  []byte   // what ReadBlock read
+	raw  [][]byte // the records, slices of buf
+	offs []int64  // their byte offsets
+	// Without a key filter: recs[:n], every record decoded whole. With one: keep,
+	// the indexes in raw of the records it selects (and of a damaged one, the last),
+	// which fn's goroutine decodes whole, in turn: they are few, and the decoded
+	// records of whole blocks would be megabytes of memory for nothing.
+	recs  []record.Record
 	n     int
+	keep  []int32
 	err   error // the error after the records (io.EOF at the end), if any
 	ready chan struct{}
 }
@@ -105,15 +112,18 @@ type argusBlock struct {
 // the workers taking turns, and decodes it while the others read and decode theirs;
 // fn sees the records in file order on this goroutine. A block is decoded by the
 // goroutine that read it, on the core whose cache the read has just filled. With a
-// key filter the workers decode each record's key, and the rest only of those it
-// selects.
+// key filter the workers decode each record's key and run the filter on it; this
+// goroutine decodes whole the records it selects.
 func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Record) bool) (more bool, err error) {
 	// ordered holds every block there is, so that a worker never waits on it while it
 	// has the reader.
 	ordered := make(chan *argusBlock, argusBlocksInFlow)
 	free := make(chan *argusBlock, argusBlocksInFlow)
 	for range argusBlocksInFlow {
-		free <- &argusBlock{buf: make([]byte, 0, argus.BlockLen)}
+		// Room for the records of a block of typical ones (120 bytes or so); more
+		// grow the slices once.
+		n := argus.BlockLen / 64
+		free <- &argusBlock{buf: make([]byte, 0, argus.BlockLen), raw: make([][]byte, 0, n), offs: make([]int64, 0, n)}
 	}
 	stop := make(chan struct{})
 	var reading sync.Mutex // held while a worker reads: the blocks are read in turn
@@ -151,21 +161,26 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 					close(ordered)
 				}
 				reading.Unlock()
+				if key != nil {
+					b.keep = b.keep[:0]
+					for i, raw := range b.raw {
+						ok := d.DecodeKey(raw, &k)
+						if !ok || key.Match(&k) {
+							b.keep = append(b.keep, int32(i))
+						}
+						if !ok {
+							break // damaged: DecodeRest says how, and nothing after it is read
+						}
+					}
+					close(b.ready)
+					continue
+				}
 				b.n = 0
 				for i, raw := range b.raw {
-					if key != nil && d.DecodeKey(raw, &k) && !key.Match(&k) {
-						continue
-					}
 					if b.n == len(b.recs) {
 						b.recs = append(b.recs, record.Record{})
 					}
-					var err error
-					if key != nil {
-						err = d.DecodeRest(raw, b.offs[i], &b.recs[b.n])
-					} else {
-						err = d.Decode(raw, b.offs[i], &b.recs[b.n])
-					}
-					if err != nil {
+					if err := d.Decode(raw, b.offs[i], &b.recs[b.n]); err != nil {
 						b.err = err
 						break
 					}
@@ -179,11 +194,24 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 		close(stop)
 		wg.Wait() // no read after the file is closed, and the skipped counts are complete
 	}()
+	d := rd.NewDecoder() // for DecodeRest, which counts nothing
+	var rec record.Record
 	for b := range ordered {
 		<-b.ready
-		for i := range b.n {
-			if !fn(&b.recs[i]) {
-				return false, nil
+		if key != nil {
+			for _, i := range b.keep {
+				if err := d.DecodeRest(b.raw[i], b.offs[i], &rec); err != nil {
+					return false, err
+				}
+				if !fn(&rec) {
+					return false, nil
+				}
+			}
+		} else {
+			for i := range b.n {
+				if !fn(&b.recs[i]) {
+					return false, nil
+				}
 			}
 		}
 		if b.err == io.EOF {
