@@ -6,19 +6,19 @@ import (
 	"io"
 )
 
-// BlockLen is the least size of the buffer ReadBlock reads into: room for the largest
-// record (a record carried over from the block before is the start of a record that
-// fits). It is small on purpose: the blocks are reused, and each new page of memory a
-// read touches costs a page fault, which is as dear as reading the page from the
-// file (a third of a filtered read of a large file took such faults with 1 MiB blocks).
-const BlockLen = MaxRecordLen
+// BlockLen is the size of block ReadBlock is meant to read into. It is small on
+// purpose: the blocks are reused, and each new page of memory a read touches costs a
+// page fault, which is as dear as reading the page from the file, and adds to the
+// next garbage collection's work. A record larger than the block (Argus allows 256
+// KiB) grows it.
+const BlockLen = 128 << 10
 
-// ReadBlock reads the next records into buf (its capacity, which must be at least
-// BlockLen) in one read call where the input allows (a file), and returns the FAR and
-// MAR among them appended to recs, as slices of buf, with their byte offsets appended
-// to offs. buf is read into, not copied from: the records stay valid until buf is
-// given to ReadBlock again. A record cut by the end of buf is carried over to the next
-// call.
+// ReadBlock reads the next records into buf (its capacity: BlockLen is meant) in one
+// read call where the input allows (a file), and returns the FAR and MAR among them
+// appended to recs, as slices of buf, with their byte offsets appended to offs. It
+// returns buf, which it replaces by a larger one for a record that does not fit in
+// it. buf is read into, not copied from: the records stay valid until buf is given to
+// ReadBlock again. A record cut by the end of buf is carried over to the next call.
 //
 // It returns the records ReadRaw calls would return, with the same skipped counts and
 // errors: io.EOF at the end, an error wrapping ErrDamaged naming the offset of a
@@ -29,8 +29,8 @@ const BlockLen = MaxRecordLen
 // It is the reader side of a parallel decode: the one copy of the file's bytes is the
 // read into buf, and finding the records in it walks their 4-byte headers only.
 func (rd *Reader) ReadBlock(buf []byte, recs [][]byte, offs []int64) ([]byte, [][]byte, []int64, error) {
-	if cap(buf) < BlockLen {
-		return buf, recs, offs, errors.New("argus: ReadBlock: a block of less than BlockLen bytes")
+	if cap(buf) < len(rd.carry) || cap(buf) < RecordHeaderLen {
+		buf = make([]byte, max(len(rd.carry), BlockLen))
 	}
 	buf = buf[:cap(buf)]
 	n := copy(buf, rd.carry)
@@ -72,9 +72,15 @@ func (rd *Reader) ReadBlock(buf []byte, recs [][]byte, offs []int64) ([]byte, []
 			return buf[:n], recs, offs, fmt.Errorf("%s: reading at byte %d: %w", rd.name, rd.off, rd.rerr)
 		}
 		// Stop at the first read that gave whole records (a pipe's reads are short,
-		// and its records wait for nothing), or when buf cannot take more.
-		if p > 0 || n == len(buf) {
+		// and its records wait for nothing).
+		if p > 0 {
 			break
+		}
+		if n == len(buf) {
+			// The record at the start (its header checked above) is larger than buf.
+			b := make([]byte, recordLen(buf))
+			copy(b, buf[:n])
+			buf = b
 		}
 		k, err := rd.r.Read(buf[n:])
 		n += k

@@ -141,3 +141,24 @@ func TestReadBlockLarge(t *testing.T) {
 		t.Fatalf("cut stream: ReadBlock error %q", got.err)
 	}
 }
+
+// TestReadBlockHugeRecord: a record larger than a block (Argus allows 256 KiB) grows
+// the block, whole or cut, read at once or in short reads.
+func TestReadBlockHugeRecord(t *testing.T) {
+	b := randomStream(t, rand.New(rand.NewPCG(3, 4)), 200)
+	huge := make([]byte, 3*BlockLen/2)
+	huge[0] = TypeEvent | Version3
+	huge[2], huge[3] = byte(len(huge)/4>>8), byte(len(huge)/4)
+	s := append(append(append([]byte{}, b[:MARLen]...), huge...), b[MARLen:]...)
+	for _, in := range [][]byte{s, s[:MARLen+BlockLen+10]} {
+		want := readRawAll(in, false, 0, io.EOF)
+		for _, step := range []int{0, 5000} {
+			if got := readRawAll(in, true, step, io.EOF); !reflect.DeepEqual(got, want) {
+				t.Fatalf("ReadBlock (reads of %d): %d records, %d skipped, %q; ReadRaw: %d, %d, %q", step, len(got.recs), got.skipped, got.err, len(want.recs), want.skipped, want.err)
+			}
+		}
+		if want.skipped != 1 && len(in) == len(s) {
+			t.Fatalf("ReadRaw skipped %d records, want the huge one", want.skipped)
+		}
+	}
+}
