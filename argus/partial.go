@@ -18,7 +18,8 @@ var modeledDSR = func() (m [256]bool) {
 // DecodeKey decodes only the flow key of a record that ReadRaw returned: it sets r's
 // Kind, Family, EtherType, Proto, SrcAddr, DstAddr, SrcPort and DstPort to the values
 // Decode gives them (the flow DSR, turned round as Decode turns it), and leaves the
-// other fields zero or partial. It is the cheap first pass of a reader whose filter
+// other fields as they were, or partly set: it does not clear the whole record, which
+// took a fifth of its time. It is the cheap first pass of a reader whose filter
 // reads only those fields (filter.FlowKeyOnly): most records fail the filter and are
 // never decoded whole.
 //
@@ -27,7 +28,9 @@ var modeledDSR = func() (m [256]bool) {
 // the record is damaged: DecodeRest returns the error, and the counts are those Decode
 // would have made.
 func (d *Decoder) DecodeKey(b []byte, r *record.Record) bool {
-	*r = record.Record{}
+	r.Family, r.EtherType, r.Proto = 0, 0, 0
+	r.SrcAddr, r.DstAddr = [16]byte{}, [16]byte{}
+	r.SrcPort, r.DstPort = 0, 0
 	if b[0]&TypeMask == TypeMAR {
 		r.Kind = record.KindMan
 		return true

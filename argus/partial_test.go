@@ -39,6 +39,13 @@ func checkDecodeKey(t *testing.T, b []byte) int {
 func checkRecord(t *testing.T, fast, full *Decoder, raw []byte, off int64) {
 	t.Helper()
 	var key, want, got record.Record
+	// DecodeKey reuses the record it is given: it must set every key field, whatever
+	// the record held before.
+	key.Kind, key.Family, key.EtherType, key.Proto = 99, 6, 0xffff, 0xff
+	for i := range key.SrcAddr {
+		key.SrcAddr[i], key.DstAddr[i] = 0xee, 0xdd
+	}
+	key.SrcPort, key.DstPort = 0xffff, 0xfffe
 	ok := fast.DecodeKey(raw, &key)
 	werr := full.Decode(raw, off, &want)
 	if ok != (werr == nil) {

@@ -45,9 +45,9 @@ func IsMagic(b []byte) bool {
 func Sniff(r io.Reader, name string) (io.Reader, bool, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok || br.Size() < 4096 {
-		// 1 MiB: a file read goes in fewer, larger read calls (they were 30 % of a
-		// filtered read of an Argus file with 64 KiB).
-		br = bufio.NewReaderSize(r, 1<<20)
+		// 64 KiB: ReadBlock's reads, of nearly BlockLen bytes, are larger than the
+		// buffer, and so go straight into the block, without a copy here.
+		br = bufio.NewReaderSize(r, 64<<10)
 	}
 	head, _ := br.Peek(2)
 	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
@@ -55,7 +55,7 @@ func Sniff(r io.Reader, name string) (io.Reader, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: bad gzip header: %w", name, err)
 		}
-		br = bufio.NewReaderSize(gz, 256<<10)
+		br = bufio.NewReaderSize(gz, 64<<10)
 	}
 	head, _ = br.Peek(12)
 	return br, IsMagic(head), nil
@@ -65,7 +65,12 @@ func Sniff(r io.Reader, name string) (io.Reader, bool, error) {
 // the record it is given and an internal buffer: it allocates nothing per record
 // (except a label's text, once per distinct label, and a management record's counters).
 type Reader struct {
-	r    *bufio.Reader
+	r *bufio.Reader
+	// carry holds the start of a record that ReadBlock read but could not hold whole.
+	carry []byte
+	// rerr is the error of the last read of ReadBlock: the blocks after it hold what
+	// was read before it.
+	rerr error
 	name string
 	off  int64 // byte offset of the next record
 	buf  []byte
@@ -94,7 +99,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	if !IsMagic(head) {
 		return nil, fmt.Errorf("%s: %w", name, ErrNotArgus)
 	}
-	return &Reader{r: br, name: name, buf: make([]byte, 0, MaxRecordLen)}, nil
+	return &Reader{r: br, name: name}, nil // buf grows in Read: ReadBlock does not use it
 }
 
 // Offset returns the byte offset of the next record.
@@ -114,24 +119,17 @@ func (rd *Reader) ReadRaw(dst []byte) ([]byte, int64, error) {
 			if err != nil && !errors.Is(err, io.EOF) {
 				return dst, rd.off, fmt.Errorf("%s: reading at byte %d: %w", rd.name, rd.off, err)
 			}
-			return dst, rd.off, fmt.Errorf("%s: %w at byte %d: record header cut short", rd.name, ErrDamaged, rd.off)
+			return dst, rd.off, rd.headerCut()
 		}
-		n := int(binary.BigEndian.Uint16(h[2:4])) * 4
-		typ, vers := h[0]&TypeMask, h[0]&VersionMask
-		if vers != Version3 && vers != Version5 {
-			return dst, rd.off, fmt.Errorf("%s: %w at byte %d: record version %d (want 3)", rd.name, ErrDamaged, rd.off, vers)
-		}
-		if n < RecordHeaderLen {
-			return dst, rd.off, fmt.Errorf("%s: %w at byte %d: record length %d", rd.name, ErrDamaged, rd.off, n)
-		}
-		if typ == TypeMAR && n < MARLen {
-			return dst, rd.off, fmt.Errorf("%s: %w at byte %d: management record of %d bytes (want %d)", rd.name, ErrDamaged, rd.off, n, MARLen)
+		n, typ, err := rd.checkHeader(h)
+		if err != nil {
+			return dst, rd.off, err
 		}
 		start := len(dst)
 		dst = append(dst, make([]byte, n)...)
 		if k, err := io.ReadFull(rd.r, dst[start:]); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return dst[:start], rd.off, fmt.Errorf("%s: %w at byte %d: record of %d bytes cut after %d", rd.name, ErrDamaged, rd.off, n, k)
+				return dst[:start], rd.off, rd.recordCut(n, k)
 			}
 			return dst[:start], rd.off, fmt.Errorf("%s: reading at byte %d: %w", rd.name, rd.off, err)
 		}
@@ -144,6 +142,31 @@ func (rd *Reader) ReadRaw(dst []byte) ([]byte, int64, error) {
 		rd.SkippedRecords++
 		dst = dst[:start]
 	}
+}
+
+// checkHeader checks the record header h at rd.off: it returns the record's length in
+// bytes and its type, or the error saying what is impossible about it.
+func (rd *Reader) checkHeader(h []byte) (int, uint8, error) {
+	n := int(binary.BigEndian.Uint16(h[2:4])) * 4
+	typ, vers := h[0]&TypeMask, h[0]&VersionMask
+	if vers != Version3 && vers != Version5 {
+		return 0, 0, fmt.Errorf("%s: %w at byte %d: record version %d (want 3)", rd.name, ErrDamaged, rd.off, vers)
+	}
+	if n < RecordHeaderLen {
+		return 0, 0, fmt.Errorf("%s: %w at byte %d: record length %d", rd.name, ErrDamaged, rd.off, n)
+	}
+	if typ == TypeMAR && n < MARLen {
+		return 0, 0, fmt.Errorf("%s: %w at byte %d: management record of %d bytes (want %d)", rd.name, ErrDamaged, rd.off, n, MARLen)
+	}
+	return n, typ, nil
+}
+
+func (rd *Reader) headerCut() error {
+	return fmt.Errorf("%s: %w at byte %d: record header cut short", rd.name, ErrDamaged, rd.off)
+}
+
+func (rd *Reader) recordCut(n, k int) error {
+	return fmt.Errorf("%s: %w at byte %d: record of %d bytes cut after %d", rd.name, ErrDamaged, rd.off, n, k)
 }
 
 // Read reads the next record into r. It returns io.EOF at the end of the stream.
@@ -453,8 +476,15 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		switch r.Proto {
 		case 1: // type, code, id, ip_id
 			r.SrcPort, r.DstPort = uint16(d[14]), uint16(d[15])
+			// argus copies the echo identifier and sequence from the packet without
+			// turning them to host order, and then writes them as host-order words:
+			// on disk they are byte-swapped, little-endian words of their values
+			// (write.go writes them so; ra prints the identifier swapped).
 			if len(d) >= 18 {
-				r.ICMPID = u16(d, 16)
+				r.ICMPID = binary.LittleEndian.Uint16(d[16:])
+			}
+			if len(d) >= 20 {
+				r.ICMPSeq = binary.LittleEndian.Uint16(d[18:])
 			}
 		case 6, 17, 132, 33, 136:
 			r.SrcPort, r.DstPort = u16(d, 14), u16(d, 16)
@@ -477,7 +507,7 @@ func decodeFlow(d []byte, r *record.Record) bool {
 		switch r.Proto {
 		case 58:
 			r.SrcPort, r.DstPort = uint16(d[40]), uint16(d[41])
-			r.ICMPID = u16(d, 42)
+			r.ICMPID = binary.LittleEndian.Uint16(d[42:]) // as for ICMP
 		case 6, 17, 132, 33, 136:
 			r.SrcPort, r.DstPort = u16(d, 40), u16(d, 42)
 		}

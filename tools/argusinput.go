@@ -46,129 +46,172 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, pre 
 	return more, err
 }
 
-// scanArgus reads an Argus file's records in order; with a key filter, only those it
-// selects.
+// scanArgus reads an Argus file's records in order, in blocks as scanArgusDecoded
+// does, on this goroutine; with a key filter, only those it selects.
 func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func(r *record.Record) bool) (bool, error) {
-	if key != nil {
-		d := rd.NewDecoder()
-		defer rd.AddSkipped(d)
-		var raw []byte
-		var k record.Record
-		for {
-			var off int64
+	d := rd.NewDecoder()
+	defer rd.AddSkipped(d)
+	buf := make([]byte, 0, argus.BlockLen)
+	var raws [][]byte
+	var offs []int64
+	var k record.Record
+	for {
+		var rerr error
+		buf, raws, offs, rerr = rd.ReadBlock(buf, raws[:0], offs[:0])
+		for i, raw := range raws {
 			var err error
-			if raw, off, err = rd.ReadRaw(raw[:0]); err != nil {
-				if err == io.EOF {
-					return true, nil
+			if key != nil {
+				if d.DecodeKey(raw, &k) && !key.Match(&k) {
+					continue
 				}
-				return false, err
+				err = d.DecodeRest(raw, offs[i], rec)
+			} else {
+				err = d.Decode(raw, offs[i], rec)
 			}
-			if d.DecodeKey(raw, &k) && !key.Match(&k) {
-				continue
-			}
-			if err := d.DecodeRest(raw, off, rec); err != nil {
+			if err != nil {
 				return false, err
 			}
 			if !fn(rec) {
 				return false, nil
 			}
 		}
-	}
-	for {
-		if err := rd.Read(rec); err != nil {
-			if err == io.EOF {
-				return true, nil
-			}
-			return false, err
+		if rerr == io.EOF {
+			return true, nil
 		}
-		if !fn(rec) {
-			return false, nil
+		if rerr != nil {
+			return false, rerr
 		}
 	}
 }
 
-// scanArgusDecoded is scanDecoded for Argus files: one goroutine reads raw records in
-// batches, others decode them, and fn sees them in file order on this one. With a key
-// filter the decoders decode each record's key, and the rest only of those it selects
-// (the others are marked dropped in their batch).
+// argusBlocksInFlow bounds the blocks read ahead of fn: each holds BlockLen bytes of
+// records (about 2,000) and the records decoded from them. Few and small, because each
+// new page of memory costs a page fault, and each block's memory a share of a garbage
+// collection.
+const argusBlocksInFlow = 4
+
+// argusBlock is a block of an Argus file read, and its keys or records decoded, by
+// one of scanArgusDecoded's workers.
+type argusBlock struct {
+	buf  []byte   // what ReadBlock read
+	raw  [][]byte // the records, slices of buf
+	offs []int64  // their byte offsets
+	// Without a key filter: recs[:n], every record decoded whole. With one: keep,
+	// the indexes in raw of the records it selects (and of a damaged one, the last),
+	// which fn's goroutine decodes whole, in turn: they are few, and the decoded
+	// records of whole blocks would be megabytes of memory for nothing.
+	recs  []record.Record
+	n     int
+	keep  []int32
+	err   error // the error after the records (io.EOF at the end), if any
+	ready chan struct{}
+}
+
+// scanArgusDecoded is scanDecoded for Argus files. Each worker goroutine reads the
+// next block of the file (ReadBlock: one read call, the records not copied again),
+// the workers taking turns, and decodes it while the others read and decode theirs;
+// fn sees the records in file order on this goroutine. A block is decoded by the
+// goroutine that read it, on the core whose cache the read has just filled. With a
+// key filter the workers decode each record's key and run the filter on it; this
+// goroutine decodes whole the records it selects.
 func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Record) bool) (more bool, err error) {
-	type argusBatch struct {
-		decodedBatch
-		drop []bool // the records key rejected
-	}
-	ordered := make(chan *argusBatch, batchesInFlow)
-	work := make(chan *argusBatch, batchesInFlow)
-	free := make(chan *argusBatch, batchesInFlow)
-	for range batchesInFlow {
-		free <- &argusBatch{decodedBatch{recs: make([]record.Record, batchRecords)}, make([]bool, batchRecords)}
+	// ordered holds every block there is, so that a worker never waits on it while it
+	// has the reader.
+	ordered := make(chan *argusBlock, argusBlocksInFlow)
+	free := make(chan *argusBlock, argusBlocksInFlow)
+	for range argusBlocksInFlow {
+		// Room for the records of a block of typical ones (120 bytes or so); more
+		// grow the slices once.
+		n := argus.BlockLen / 64
+		free <- &argusBlock{buf: make([]byte, 0, argus.BlockLen), raw: make([][]byte, 0, n), offs: make([]int64, 0, n)}
 	}
 	stop := make(chan struct{})
-	go func() { // the reader
-		defer close(ordered)
-		defer close(work)
-		for {
-			var b *argusBatch
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			}
-			b.ready = make(chan struct{})
-			b.raw, b.ends, b.offs, b.err = rd.ReadRawBatch(b.raw[:0], b.ends[:0], b.offs[:0], batchRecords)
-			ordered <- b
-			work <- b
-			if b.err != nil {
-				return
-			}
-		}
-	}()
+	var reading sync.Mutex // held while a worker reads: the blocks are read in turn
+	ended := false         // the stream's end or error was read (under reading)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for range min(runtime.GOMAXPROCS(0), 4) { // the decoders
+	var counts sync.Mutex
+	for range min(runtime.GOMAXPROCS(0), 4) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			d := rd.NewDecoder()
+			defer func() {
+				counts.Lock()
+				rd.AddSkipped(d)
+				counts.Unlock()
+			}()
 			var k record.Record
-			for b := range work {
-				start := 0
-				for i, end := range b.ends {
-					raw := b.raw[start:end]
-					var err error
-					if key != nil {
-						if b.drop[i] = d.DecodeKey(raw, &k) && !key.Match(&k); !b.drop[i] {
-							err = d.DecodeRest(raw, b.offs[i], &b.recs[i])
+			for {
+				var b *argusBlock
+				select {
+				case b = <-free:
+				case <-stop:
+					return
+				}
+				reading.Lock()
+				if ended {
+					reading.Unlock()
+					return
+				}
+				b.ready = make(chan struct{})
+				b.buf, b.raw, b.offs, b.err = rd.ReadBlock(b.buf, b.raw[:0], b.offs[:0])
+				ordered <- b
+				if b.err != nil {
+					ended = true
+					close(ordered)
+				}
+				reading.Unlock()
+				if key != nil {
+					b.keep = b.keep[:0]
+					for i, raw := range b.raw {
+						ok := d.DecodeKey(raw, &k)
+						if !ok || key.Match(&k) {
+							b.keep = append(b.keep, int32(i))
 						}
-					} else {
-						err = d.Decode(raw, b.offs[i], &b.recs[i])
+						if !ok {
+							break // damaged: DecodeRest says how, and nothing after it is read
+						}
 					}
-					if err != nil {
-						b.ends, b.err = b.ends[:i], err
+					close(b.ready)
+					continue
+				}
+				b.n = 0
+				for i, raw := range b.raw {
+					if b.n == len(b.recs) {
+						b.recs = append(b.recs, record.Record{})
+					}
+					if err := d.Decode(raw, b.offs[i], &b.recs[b.n]); err != nil {
+						b.err = err
 						break
 					}
-					start = end
+					b.n++
 				}
 				close(b.ready)
 			}
-			mu.Lock()
-			rd.AddSkipped(d)
-			mu.Unlock()
 		}()
 	}
 	defer func() {
 		close(stop)
-		for range ordered { // let the reader finish before the file is closed
-		}
-		wg.Wait() // the skipped counts are complete
+		wg.Wait() // no read after the file is closed, and the skipped counts are complete
 	}()
+	d := rd.NewDecoder() // for DecodeRest, which counts nothing
+	var rec record.Record
 	for b := range ordered {
 		<-b.ready
-		for i := range b.ends {
-			if b.drop[i] {
-				continue
+		if key != nil {
+			for _, i := range b.keep {
+				if err := d.DecodeRest(b.raw[i], b.offs[i], &rec); err != nil {
+					return false, err
+				}
+				if !fn(&rec) {
+					return false, nil
+				}
 			}
-			if !fn(&b.recs[i]) {
-				return false, nil
+		} else {
+			for i := range b.n {
+				if !fn(&b.recs[i]) {
+					return false, nil
+				}
 			}
 		}
 		if b.err == io.EOF {

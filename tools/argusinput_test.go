@@ -2,6 +2,7 @@ package tools
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -109,6 +110,31 @@ func scanArgusWith(t *testing.T, data []byte, flt, key *filter.Filter, parallel 
 	return s
 }
 
+// readArgusOneByOne is the reference the scanners are held to: Reader.Read, record by
+// record, with the filter flt.
+func readArgusOneByOne(t *testing.T, data []byte, flt *filter.Filter) argusScan {
+	t.Helper()
+	rd, err := argus.NewReader(bytes.NewReader(data), "in.argus")
+	if err != nil {
+		return argusScan{err: err.Error()}
+	}
+	s := argusScan{more: true}
+	for {
+		var r record.Record
+		if err := rd.Read(&r); err != nil {
+			if err != io.EOF {
+				s.err, s.more = err.Error(), false
+			}
+			break
+		}
+		if flt.Match(&r) {
+			s.recs = append(s.recs, r)
+		}
+	}
+	s.skipped = rd.SkippedSummary()
+	return s
+}
+
 // checkKeyFirst checks that reading data with the key-first filter gives fn what the
 // whole decode gives it, in both scanners, whole and stopped after 3 matches.
 func checkKeyFirst(t *testing.T, data []byte, expr string) (matched int) {
@@ -117,7 +143,13 @@ func checkKeyFirst(t *testing.T, data []byte, expr string) (matched int) {
 	if !flt.FlowKeyOnly() {
 		t.Fatalf("%q is not a flow-key filter", expr)
 	}
+	ref := readArgusOneByOne(t, data, flt)
 	for _, parallel := range []bool{false, true} {
+		// The block reads (several blocks for the larger inputs) give what Read gives.
+		if got := scanArgusWith(t, data, flt, nil, parallel, 0); !reflect.DeepEqual(got, ref) {
+			t.Fatalf("%q (parallel %v): %d records, more %v, skipped %q, error %q; Read gives %d, more %v, skipped %q, error %q",
+				expr, parallel, len(got.recs), got.more, got.skipped, got.err, len(ref.recs), ref.more, ref.skipped, ref.err)
+		}
 		for _, limit := range []int{0, 3} {
 			want := scanArgusWith(t, data, flt, nil, parallel, limit)
 			got := scanArgusWith(t, data, flt, flt, parallel, limit)
