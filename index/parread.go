@@ -31,7 +31,7 @@ import (
 
 // readAhead is how many blocks may be read and decoded ahead of the consumer: enough to
 // keep every worker busy while the consumer works through a block.
-func readAhead(workers int) int { return 2*workers + 2 }
+func readAhead(workers int) int { return workers + 2 }
 
 // recKey is what the merge compares: a record's start time, source and sequence number
 // (the order of Query), and its index in its batch. Sorting and merging these small
@@ -83,24 +83,38 @@ type blockBatch struct {
 	done chan struct{} // a worker finished the batch (capacity 1: reused)
 }
 
-// batchPool keeps batches between queries, so that a query run again (a benchmark, a
-// record service) reuses the storage of the last one.
-var batchPool = sync.Pool{New: func() any { return &blockBatch{done: make(chan struct{}, 1)} }}
+// batchPool holds a query's batches that are not in use: the dispatcher takes them,
+// the consumer gives them back. A query makes readAhead batches and one more for every
+// block the merge holds at once, and no others; a pool per query (not a sync.Pool,
+// which a garbage collection empties) keeps it so.
+type batchPool struct {
+	mu   sync.Mutex
+	free []*blockBatch
+}
 
-func getBatch() *blockBatch {
-	b := batchPool.Get().(*blockBatch)
+func (p *batchPool) get() *blockBatch {
+	p.mu.Lock()
+	var b *blockBatch
+	if n := len(p.free); n > 0 {
+		b = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if b == nil {
+		return &blockBatch{done: make(chan struct{}, 1)}
+	}
 	b.ref, b.name, b.wire, b.skip, b.fatal, b.err = blockRef{}, "", nil, false, false, nil
 	b.n, b.keys, b.pos = 0, b.keys[:0], 0
 	return b
 }
 
-// putBatch returns a batch the consumer is done with. The records keep their Man
-// pointers, reused by the next decode.
-func putBatch(b *blockBatch) {
-	if cap(b.recs) > 1<<16 { // a block of unusual size: do not keep its memory
-		b.recs = nil
-	}
-	batchPool.Put(b)
+// put returns a batch the consumer is done with. Its records keep their Man pointers,
+// reused by the next decode.
+func (p *batchPool) put(b *blockBatch) {
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
 }
 
 // readBlocksParallel is readBlocks (see its comment for the order and the damage
@@ -113,6 +127,7 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, keep func(*record.Record
 	queue := make(chan *blockBatch, ahead) // in block order, to the consumer
 	work := make(chan *blockBatch, ahead)  // to the workers
 	stop := make(chan struct{})
+	pool := &batchPool{}
 	var wg sync.WaitGroup
 	wg.Add(workers)
 	for range workers {
@@ -130,13 +145,13 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, keep func(*record.Record
 		defer close(queue)
 		defer close(work)
 		for i, ref := range blocks {
-			b := getBatch()
+			b := pool.get()
 			b.ref = ref
 			a.fetchBlock(sf, i, b)
 			select {
 			case queue <- b:
 			case <-stop:
-				putBatch(b)
+				pool.put(b)
 				return
 			}
 			work <- b
@@ -150,18 +165,18 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, keep func(*record.Record
 		close(stop)
 		for b := range queue { // the dispatcher has stopped when queue is closed
 			<-b.done
-			putBatch(b)
+			pool.put(b)
 		}
 		wg.Wait()
 		for _, b := range m.h {
-			putBatch(b)
+			pool.put(b)
 		}
 	}()
 	for b := range queue {
 		if ordered {
-			if err := m.emit(b.ref.info.MinStart, fn); err != nil {
+			if err := m.emit(b.ref.info.MinStart, pool, fn); err != nil {
 				<-b.done
-				putBatch(b)
+				pool.put(b)
 				return err
 			}
 		}
@@ -171,7 +186,7 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, keep func(*record.Record
 			if !b.fatal {
 				err = a.damaged(b.name, b.ref, b.err)
 			}
-			putBatch(b)
+			pool.put(b)
 			if err != nil {
 				return err
 			}
@@ -179,19 +194,19 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, keep func(*record.Record
 		}
 		if !ordered {
 			err := b.each(fn)
-			putBatch(b)
+			pool.put(b)
 			if err != nil {
 				return err
 			}
 			continue
 		}
 		if len(b.keys) == 0 {
-			putBatch(b)
+			pool.put(b)
 			continue
 		}
 		m.push(b)
 	}
-	return m.emit(1<<63-1, fn)
+	return m.emit(1<<63-1, pool, fn)
 }
 
 // each calls fn for the batch's kept records.
@@ -275,8 +290,7 @@ func decodeBatch(b *blockBatch, keep func(*record.Record) bool, ordered bool) {
 			return
 		}
 		if n == len(b.recs) {
-			b.recs = append(b.recs, record.Record{})
-			b.recs = b.recs[:cap(b.recs)]
+			b.growRecs()
 		}
 		r := &b.recs[n]
 		if err := record.DecodeRecord(raw[p+k:p+k+int(l)], r, b.wire); err != nil {
@@ -305,6 +319,18 @@ func decodeBatch(b *blockBatch, keep func(*record.Record) bool, ordered bool) {
 		slices.SortFunc(keys, keyCmp)
 	}
 	b.keys = keys
+}
+
+// growRecs makes room for more records: for the whole block at once (the count the
+// index gives, bounded: it is only checked by a checksum), else by doubling.
+func (b *blockBatch) growRecs() {
+	want := min(int(b.ref.info.Records), 1<<16)
+	if want <= len(b.recs) {
+		want = max(2*len(b.recs), 64)
+	}
+	recs := make([]record.Record, want)
+	copy(recs, b.recs)
+	b.recs = recs
 }
 
 // merger merges the sorted runs of the blocks taken so far: a heap of batches ordered by
@@ -347,7 +373,7 @@ func (m *merger) down(j int) {
 
 // emit passes to fn, in order, every record held that starts before limit. A batch
 // whose last record went out goes back to the pool after fn returns.
-func (m *merger) emit(limit int64, fn func(*record.Record) error) error {
+func (m *merger) emit(limit int64, pool *batchPool, fn func(*record.Record) error) error {
 	for len(m.h) > 0 {
 		top := m.h[0]
 		k := &top.keys[top.pos]
@@ -369,7 +395,7 @@ func (m *merger) emit(limit int64, fn func(*record.Record) error) error {
 		}
 		err := fn(r)
 		if spent != nil {
-			putBatch(spent)
+			pool.put(spent)
 		}
 		if err != nil {
 			return err
