@@ -123,3 +123,26 @@ func TestParallelScanAllocations(t *testing.T) {
 	}
 	t.Logf("%d records, %d blocks: %.0f allocations per scan", n, len(blocks), allocs)
 }
+
+// QueryUnordered gives the records Query gives, in some order.
+func TestQueryUnorderedSameRecords(t *testing.T) {
+	dir := t.TempDir()
+	writeArchive(t, dir, genRecords(20000, 8))
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	byKey := func(x, y record.Record) int {
+		return keyCmp(recKey{start: x.StartTime, src: x.SrcID, seq: x.Seq}, recKey{start: y.StartTime, src: y.SrcID, seq: y.Seq})
+	}
+	odd := func(r *record.Record) bool { return r.Seq%2 == 1 }
+	for _, w := range [][2]int64{{-1 << 62, 1 << 62}, {t0 + int64(time.Hour), t0 + int64(time.Hour+10*time.Minute)}, {0, 1}} {
+		want := collect(t, func(fn func(*record.Record) error) error { return a.Query(w[0], w[1], odd, fn) })
+		got := collect(t, func(fn func(*record.Record) error) error { return a.QueryUnordered(w[0], w[1], odd, fn) })
+		slices.SortFunc(got, byKey)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("window %v: unordered query gave %d records, query %d (or others)", w, len(got), len(want))
+		}
+	}
+}

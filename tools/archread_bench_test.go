@@ -16,7 +16,7 @@ import (
 // scan, nothing printed) over the same records from an archive (-R) and from a stream
 // file (-r): an archive read is a full scan of the forensic kind, and issue #14 wants it
 // as fast per core as a stream read. Both decode on every core; the archive also merges
-// its blocks by start time. ns/record and allocs/op (per pass over all the records)
+// its blocks by start time, except for a reader of any order (count: archive-anyorder). ns/record and allocs/op (per pass over all the records)
 // are the figures to compare (cpu-ns/record: CPU time of all cores, the per-core cost);
 // allocs/op is per pass over all the records, and most of it is opening the input.
 func BenchmarkCountInput(b *testing.B) {
@@ -67,6 +67,7 @@ func BenchmarkCountInput(b *testing.B) {
 		c    common
 	}{
 		{"archive", common{archives: []string{arch}}},
+		{"archive-anyorder", common{archives: []string{arch}, anyOrder: true}}, // as count reads
 		{"stream", common{inputs: []string{stream}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -49,6 +49,9 @@ type common struct {
 	// prefilter, when set, promises that scan's fn ignores the records it rejects: an
 	// input may drop them before decoding them whole (see scanInput).
 	prefilter *filter.Filter
+	// anyOrder, when set, promises that scan's fn does not depend on the order of the
+	// records (a count): an archive is then read without the merge by start time.
+	anyOrder bool
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -289,7 +292,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	}
 	for _, dir := range c.archives {
-		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
+		more, err := scanArchive(dir, tr, useTime, c.strict, c.anyOrder, stderr, prog, each)
 		if err != nil || !more {
 			return err
 		}
@@ -348,7 +351,7 @@ func openInput(name string) (*os.File, error) {
 // a negated one), only the blocks the time index lists for it. A damaged block is
 // skipped with a warning (an error with strict), and the blocks skipped are summed up
 // at the end.
-func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
 	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
@@ -362,9 +365,14 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io
 		}
 		return nil
 	}
-	if useTime && !tr.Negate {
+	switch {
+	case anyOrder && useTime && !tr.Negate:
+		err = a.QueryUnordered(tr.Start, tr.End-1, nil, emit)
+	case anyOrder:
+		err = a.QueryUnordered(-1<<62, 1<<62, nil, emit)
+	case useTime && !tr.Negate:
 		err = a.Query(tr.Start, tr.End-1, nil, emit)
-	} else {
+	default:
 		err = a.Scan(nil, emit)
 	}
 	if d := a.Damage(); d.Blocks > 0 {
