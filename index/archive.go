@@ -48,7 +48,6 @@
 package index
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -828,6 +827,11 @@ func syncDir(dir string) {
 // Query calls fn for every record of the archive that passes match and whose time span
 // intersects [t0, t1] (ns, inclusive), in order of start time. It reads only the blocks
 // the time index lists for those buckets.
+//
+// The record passed to fn is valid only until fn returns: its storage is reused for
+// later records (as a stream reader's is), so fn copies what it keeps. fn is called
+// from one goroutine at a time; match is called from several at once (it runs where the
+// blocks are decoded) and must be safe for that, as a compiled filter is.
 func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*record.Record) error) error {
 	if err := a.fatal.err(); err != nil {
 		return err
@@ -991,49 +995,15 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 // in order of their earliest start time, and a record goes out as soon as no block still
 // to be read can hold an earlier one (every record of a block starts at or after the
 // block's MinStart), so memory holds only the records of blocks that overlap in time,
-// and the first record leaves after the first blocks are read.
+// and the first record leaves after the first blocks are read. The blocks are
+// decompressed and decoded on every core (parread.go); fn runs on the caller's
+// goroutine, one record at a time, and keep on the workers.
 //
 // A damaged block (checksum, decompression or record framing) is skipped, logged and
 // counted, and the next block is read: one flipped bit costs the records of its block,
 // not those of every later block. With Strict it ends the query with the error.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
-	sortBlocks(blocks)
-	sf := newSegFiles(a, blocks)
-	defer sf.closeAll()
-	var pending recordHeap
-	var buf []byte
-	// emit sends every pending record that starts before limit.
-	emit := func(limit int64) error {
-		for len(pending) > 0 && pending[0].StartTime < limit {
-			r := heap.Pop(&pending).(*record.Record)
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i, b := range blocks {
-		if err := emit(b.info.MinStart); err != nil {
-			return err
-		}
-		f, err := sf.get(i, b)
-		if err != nil || f == nil {
-			return err
-		}
-		var recs []*record.Record
-		buf, recs, err = readBlockRecords(f, sf.wire[b.seg.id], b.info.Offset, buf, keep)
-		sf.done(i, b)
-		if err != nil {
-			if err = a.damaged(f.Name(), b, err); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, r := range recs {
-			heap.Push(&pending, r)
-		}
-	}
-	return emit(1<<63 - 1)
+	return a.readBlocksParallel(blocks, keep, fn, true)
 }
 
 func sortBlocks(blocks []blockRef) {
@@ -1046,33 +1016,6 @@ func sortBlocks(blocks []blockRef) {
 		}
 		return blocks[i].info.Offset < blocks[j].info.Offset
 	})
-}
-
-// readBlockRecords reads the block at off and returns copies of the records keep
-// accepts: all of them, or none and the error if the block is damaged (so a block that
-// fails halfway adds nothing). buf is reused for the decompressed bytes.
-func readBlockRecords(f *os.File, wire *[256]int8, off int64, buf []byte, keep func(*record.Record) bool) ([]byte, []*record.Record, error) {
-	_, raw, err := readBlock(f, off, f.Name(), buf)
-	if err != nil {
-		return buf, nil, err
-	}
-	var recs []*record.Record
-	var rec record.Record
-	err = decodeRecords(raw, wire, off, f.Name(), &rec, func(r *record.Record) error {
-		if keep(r) {
-			c := *r
-			if r.Man != nil {
-				m := *r.Man
-				c.Man = &m
-			}
-			recs = append(recs, &c)
-		}
-		return nil
-	})
-	if err != nil {
-		return raw, nil, err
-	}
-	return raw, recs, nil
 }
 
 // damaged handles a block that failed to read: with Strict, or for an error other than
@@ -1178,30 +1121,6 @@ func (a *Archive) openSegment(s segment) (*os.File, error) {
 		f, err = a.openFile(second, os.O_RDONLY, 0)
 	}
 	return f, err
-}
-
-// recordHeap orders records by start time, then source id, then sequence number.
-type recordHeap []*record.Record
-
-func (h recordHeap) Len() int { return len(h) }
-func (h recordHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
-	if a.StartTime != b.StartTime {
-		return a.StartTime < b.StartTime
-	}
-	if a.SrcID != b.SrcID {
-		return a.SrcID < b.SrcID
-	}
-	return a.Seq < b.Seq
-}
-func (h recordHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *recordHeap) Push(x any)   { *h = append(*h, x.(*record.Record)) }
-func (h *recordHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return r
 }
 
 // maxOpenFiles bounds the index's table cache to a quarter of the process's descriptor

@@ -57,6 +57,9 @@ type common struct {
 	// The tools that aggregate set it; prefilter, which also changes how Argus files
 	// are decoded, stays read's.
 	keyFilter *filter.Filter
+	// anyOrder, when set, promises that scan's fn does not depend on the order of the
+	// records (a count): an archive is then read without the merge by start time.
+	anyOrder bool
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -289,7 +292,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 		for _, dir := range c.archives {
 			ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
-				return scanArchive(dir, tr, useTime, c.strict, stderr, prog, fn)
+				return scanArchive(dir, tr, useTime, c.strict, false, c.prefilter, stderr, prog, fn)
 			})
 		}
 	}
@@ -333,7 +336,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	} else {
 		for _, dir := range c.archives {
-			more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
+			more, err := scanArchive(dir, tr, useTime, c.strict, c.anyOrder, c.prefilter, stderr, prog, each)
 			if err != nil || !more {
 				return err
 			}
@@ -394,7 +397,7 @@ func openInput(name string) (*os.File, error) {
 // a negated one), only the blocks the time index lists for it. A damaged block is
 // skipped with a warning (an error with strict), and the blocks skipped are summed up
 // at the end.
-func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, pre *filter.Filter, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
 	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
@@ -408,10 +411,21 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io
 		}
 		return nil
 	}
-	if useTime && !tr.Negate {
-		err = a.Query(tr.Start, tr.End-1, nil, emit)
-	} else {
-		err = a.Scan(nil, emit)
+	// fn ignores what pre rejects (common.prefilter), so pre runs where the blocks are
+	// decoded, on every core, and its rejects are neither sorted nor merged.
+	var match func(*record.Record) bool
+	if pre.String() != "" {
+		match = pre.Match
+	}
+	switch {
+	case anyOrder && useTime && !tr.Negate:
+		err = a.QueryUnordered(tr.Start, tr.End-1, match, emit)
+	case anyOrder:
+		err = a.QueryUnordered(-1<<62, 1<<62, match, emit)
+	case useTime && !tr.Negate:
+		err = a.Query(tr.Start, tr.End-1, match, emit)
+	default:
+		err = a.Scan(match, emit)
 	}
 	if d := a.Damage(); d.Blocks > 0 {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: %d damaged blocks skipped, %d records lost (index verify lists them)\n", prog, dir, d.Blocks, d.Records)

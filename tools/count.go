@@ -77,6 +77,7 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	addrs := newAddrTally(int(*maxKeys))
 	matched := 0
 	c.keyFilter = flt // fn passes over the records flt rejects
+	c.anyOrder = true // sums and tallies
 	err = scan("count", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
 			return true

@@ -1,0 +1,152 @@
+package tools
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"panoptes/index"
+	"panoptes/record"
+)
+
+// BenchmarkCountInput measures the read path of `panoptes count` (every record through
+// scan, nothing printed) over the same records from an archive (-R) and from a stream
+// file (-r): an archive read is a full scan of the forensic kind, and issue #14 wants it
+// as fast per core as a stream read. Both decode on every core; the archive also merges
+// its blocks by start time, except for a reader of any order (count: archive-anyorder). ns/record and allocs/op (per pass over all the records)
+// are the figures to compare (cpu-ns/record: CPU time of all cores, the per-core cost);
+// allocs/op is per pass over all the records, and most of it is opening the input.
+func BenchmarkCountInput(b *testing.B) {
+	const n = 300_000
+	arch, stream := archiveAndStream(b, n)
+	for _, bc := range []struct {
+		name string
+		c    common
+	}{
+		{"archive", common{archives: []string{arch}}},
+		{"archive-anyorder", common{archives: []string{arch}, anyOrder: true}}, // as count reads
+		{"stream", common{inputs: []string{stream}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				got := 0
+				if err := scan("count", &bc.c, nil, io.Discard, func(r *record.Record) bool {
+					got++
+					return true
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if got != n {
+					b.Fatalf("read %d records, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*n), "cpu-ns/record")
+		})
+	}
+}
+
+// archiveAndStream writes n records (benchRecords, from three sources) into an archive
+// and into a stream file, and returns their paths.
+func archiveAndStream(tb testing.TB, n int) (arch, stream string) {
+	tb.Helper()
+	recs := benchRecords(n, 50_000)
+	for i := range recs {
+		recs[i].SrcID = uint32(1 + i%3) // three sources, as the issue's archive
+		recs[i].Seq = uint32(i)
+	}
+	dir := tb.TempDir()
+	arch = filepath.Join(dir, "arch")
+	a, err := index.Open(arch, index.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := a.NewWriter(5 * time.Minute)
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	stream = filepath.Join(dir, "stream.pnp")
+	f, err := os.Create(stream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sw, err := record.NewWriter(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range recs {
+		if err := sw.Write(&recs[i]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil { // closes f
+		tb.Fatal(err)
+	}
+	return arch, stream
+}
+
+// count -R reads an archive in any order (QueryUnordered) and read -R passes its filter
+// to the block decoders: both give what the same records give from a stream file.
+func TestArchiveReadsEqualStream(t *testing.T) {
+	arch, stream := archiveAndStream(t, 30_000)
+	for _, tc := range []struct {
+		name string
+		main func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+		args []string
+		sort bool // the archive's order is by start time, the stream's as written
+		min  int  // lines at least, for the comparison to say something
+	}{
+		{"count", CountMain, nil, false, 2},
+		{"count -M proto addr filtered", CountMain, []string{"-M", "proto", "-M", "addr", "--", "src net 10.0.0.0/16"}, false, 5},
+		{"read filtered", ReadMain, []string{"-n", "-L", "-1", "-s", "stime,srcid,saddr,sport,daddr,dport,pkts", "--", "src net 10.0.0.0/14 and not srcid 2"}, true, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fromArch, fromStream strings.Builder
+			if err := tc.main(append([]string{"-R", arch}, tc.args...), nil, &fromArch, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.main(append([]string{"-r", stream}, tc.args...), nil, &fromStream, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			a, s := fromArch.String(), fromStream.String()
+			if tc.sort {
+				a, s = sortedLines(a), sortedLines(s)
+			}
+			if strings.Count(a, "\n") < tc.min || a != s {
+				t.Fatalf("from the archive (%d lines):\n%.600s\nfrom the stream (%d lines):\n%.600s", strings.Count(a, "\n"), a, strings.Count(s, "\n"), s)
+			}
+		})
+	}
+}
+
+func sortedLines(s string) string {
+	l := strings.Split(s, "\n")
+	slices.Sort(l)
+	return strings.Join(l, "\n")
+}
+
+// cpuTime is the process's user and system CPU time in ns: on a shared machine the
+// CPU a pass costs (cpu-ns/record, all cores together) varies less than its elapsed
+// time, and it is what "as fast per core" compares.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
