@@ -121,7 +121,6 @@ func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) err
 	return nil
 }
 
-
 // HostSeen is what the archive knows of one address in one source.
 type HostSeen struct {
 	Addr      netip.Addr
