@@ -75,6 +75,7 @@ func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	b := &binner{size: size, names: names, correct: correct, bins: map[int64]*cluster.Clusterer{}, maxBins: *maxBins, maxKeys: int(*maxKeys)}
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("bins", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindFlow && flt.Match(r) {
 			b.addRecord(r)

@@ -103,6 +103,7 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	cl.SetMaxKeys(int(*maxKeys))
 	var rev record.Record
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("cluster", &c, stdin, stderr, func(r *record.Record) bool {
 		if !flt.Match(r) || r.Kind == record.KindMan {
 			return true

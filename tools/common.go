@@ -289,7 +289,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	}
 	for _, dir := range c.archives {
-		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
+		more, err := scanArchive(dir, tr, useTime, c.strict, c.prefilter, stderr, prog, each)
 		if err != nil || !more {
 			return err
 		}
@@ -345,10 +345,11 @@ func openInput(name string) (*os.File, error) {
 }
 
 // scanArchive reads an archive: with a time range that needs overlap (every mode but
-// a negated one), only the blocks the time index lists for it. A damaged block is
-// skipped with a warning (an error with strict), and the blocks skipped are summed up
-// at the end.
-func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+// a negated one), only the blocks the time index lists for it; of those, with a filter
+// whose rejects fn ignores (common.prefilter), only the blocks the index says may hold a
+// match (index.QueryFilter), and only the records it matches. A damaged block is skipped
+// with a warning (an error with strict), and the blocks skipped are summed up at the end.
+func scanArchive(dir string, tr timerange.Range, useTime, strict bool, flt *filter.Filter, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
 	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
@@ -363,9 +364,9 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict bool, stderr io
 		return nil
 	}
 	if useTime && !tr.Negate {
-		err = a.Query(tr.Start, tr.End-1, nil, emit)
+		err = a.QueryFilter(tr.Start, tr.End-1, flt, emit)
 	} else {
-		err = a.Scan(nil, emit)
+		err = a.ScanFilter(flt, emit)
 	}
 	if d := a.Damage(); d.Blocks > 0 {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: %d damaged blocks skipped, %d records lost (index verify lists them)\n", prog, dir, d.Blocks, d.Records)

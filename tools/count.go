@@ -76,6 +76,7 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	tally := newProtoTally()
 	addrs := newAddrTally(int(*maxKeys))
 	matched := 0
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("count", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
 			return true

@@ -62,6 +62,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// One set of (source, destination) pairs rather than a map of peers per source: a
 	// map per source costs some 600 bytes for a source with one peer.
 	pairs := map[[2]netip.Addr]struct{}{}
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("hosts", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || (r.Family != 4 && r.Family != 6) || !flt.Match(r) {
 			return true

@@ -49,6 +49,7 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// One set of (address, protocol, port) entries rather than a map of ports per
 	// address: a map per address costs hundreds of bytes for an address with one port.
 	set := map[portKey]struct{}{}
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("ports", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || !r.HasPorts() || !flt.Match(r) {
 			return true

@@ -231,6 +231,7 @@ func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var recs recordChunks
 	var tooMany bool
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("sort", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
 			return true

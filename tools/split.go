@@ -60,6 +60,7 @@ func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	matched := 0
 	var putErr error
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("split", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || !flt.Match(r) {
 			return true
