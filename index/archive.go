@@ -18,8 +18,8 @@
 //	                                               flags: 1 sealed, 2 summarized (below)
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
-//	'b' segid(8) offset(8)                      -> block summary: kinds(1) protos(32) srcports(256)
-//	                                               dstports(256) (summary.go)
+//	'b' segid(8) offset(8)                      -> block(28, as in 't') and its summary: kinds(1)
+//	                                               protos(32) srcports(256) dstports(256) (summary.go)
 //	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8) blocks(uvarints...):
 //	                                               the address index (hosts.go)
 //	'd' segid(8) offset(8)                      -> length(8): a damaged block left out of the index
@@ -30,9 +30,11 @@
 //
 //	filter "host 192.0.2.7 and tcp"  ->  Terms: (addr ::ffff:192.0.2.7 and proto 6)
 //	    'a' ::ffff:192.0.2.7 ...     ->  segment 12: blocks 4096, 300112; segment 40: ...
-//	    't' buckets of [t0, t1]      ->  blocks of the time range; kept: those listed above
-//	    'b' segid offset             ->  of those, the blocks whose protos hold 6
-//	                                     (read only for the blocks the address left)
+//	    'b' 12 4096, 12 300112, ...  ->  each block's time span (kept if it overlaps [t0, t1])
+//	                                     and summary (kept if its protos hold 6)
+//
+// A filter without such a required address (or with one in a segment not summarized)
+// takes the blocks of the time range from the 't' keys and checks each against the terms.
 //
 // A segment marked summarized (written by format version 2) has its blocks' lists in
 // its 'a' entries once sealed, and a 'b' summary per indexed block; the blocks of other
@@ -562,7 +564,7 @@ func longKey(segid uint64, off int64) []byte {
 
 // indexBlock adds a block's keys, and its summary, to a batch.
 func indexBlock(batch *pebble.Batch, segid uint64, b *BlockInfo, sum *blockSummary) error {
-	if err := indexSummary(batch, segid, b.Offset, sum); err != nil {
+	if err := indexSummary(batch, segid, b, sum); err != nil {
 		return err
 	}
 	v := encodeBlock(b)

@@ -34,7 +34,10 @@ const maxAddrEntries = 1 << 20
 
 // SelectStats says what the last filtered query on an Archive selected.
 type SelectStats struct {
-	Candidates int // blocks of the time range
+	// ByAddress: the candidates came from the address index (the filter requires an
+	// address), not from the time index.
+	ByAddress  bool
+	Candidates int // blocks considered: of the time range, or listed for the address
 	Selected   int // of those, the blocks read
 }
 
@@ -46,13 +49,7 @@ func (a *Archive) QueryFilter(t0, t1 int64, flt *filter.Filter, fn func(*record.
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
-	blocks, err := a.blocksFor(t0, t1)
-	if err == nil && a.readOnly {
-		blocks, err = a.addUnindexed(blocks, t0, t1)
-	}
-	if err == nil {
-		blocks, err = a.selectBlocks(blocks, flt.Terms())
-	}
+	blocks, err := a.filterBlocks(t0, t1, flt.Terms())
 	if err := a.failed(err); err != nil {
 		return err
 	}
@@ -91,17 +88,16 @@ type selector struct {
 	sum    blockSummary
 }
 
-// selectBlocks returns the blocks that may hold a record t selects.
-func (a *Archive) selectBlocks(blocks []blockRef, t *filter.Term) ([]blockRef, error) {
-	stats := SelectStats{Candidates: len(blocks), Selected: len(blocks)}
+// filterBlocks returns the blocks overlapping [t0, t1] that may hold a record t
+// selects: from the address index and the block directory if t requires an address
+// and every segment is summarized, else from the time index.
+func (a *Archive) filterBlocks(t0, t1 int64, t *filter.Term) ([]blockRef, error) {
+	var stats SelectStats
 	defer func() {
 		a.damageMu.Lock()
 		a.lastSelect = stats
 		a.damageMu.Unlock()
 	}()
-	if t.Kind == filter.TermAny || len(blocks) == 0 {
-		return blocks, nil
-	}
 	s := &selector{a: a, addrs: map[*filter.Term]map[blockID]bool{}}
 	if err := s.loadAddrs(t); err != nil {
 		return nil, err
@@ -112,6 +108,132 @@ func (a *Archive) selectBlocks(blocks []blockRef, t *filter.Term) ([]blockRef, e
 	}
 	defer it.Close()
 	s.sums = it
+	var blocks []blockRef
+	if need, ok := s.required(t); ok {
+		blocks, ok, err = s.blocksOf(need, t0, t1)
+		if err != nil {
+			return nil, err
+		}
+		stats.ByAddress = ok
+	}
+	if !stats.ByAddress {
+		if blocks, err = a.blocksFor(t0, t1); err != nil {
+			return nil, err
+		}
+	}
+	if a.readOnly {
+		if blocks, err = a.addUnindexed(blocks, t0, t1); err != nil {
+			return nil, err
+		}
+	}
+	stats.Candidates = len(blocks)
+	blocks, err = s.selectBlocks(blocks, t)
+	stats.Selected = len(blocks)
+	return blocks, err
+}
+
+// required returns the blocks one of which must hold a record t selects, if t says
+// (an address term, and of them, or or of such terms), and they are known (no term
+// read more than maxAddrEntries entries).
+func (s *selector) required(t *filter.Term) (map[blockID]bool, bool) {
+	switch t.Kind {
+	case filter.TermAddr:
+		set := s.addrs[t]
+		return set, set != nil
+	case filter.TermAnd:
+		l, lok := s.required(t.L)
+		r, rok := s.required(t.R)
+		switch {
+		case lok && rok && len(r) < len(l):
+			return r, true
+		case lok:
+			return l, true
+		}
+		return r, rok
+	case filter.TermOr:
+		l, lok := s.required(t.L)
+		r, rok := s.required(t.R)
+		if !lok || !rok {
+			return nil, false
+		}
+		u := make(map[blockID]bool, len(l)+len(r))
+		for b := range l {
+			u[b] = true
+		}
+		for b := range r {
+			u[b] = true
+		}
+		return u, true
+	}
+	return nil, false
+}
+
+// blocksOf returns the blocks of need that overlap [t0, t1], from their 'b' entries,
+// and every indexed block of the unsealed segments (which have no address entries
+// yet). It declines (false) if a segment is not summarized: its blocks' addresses are
+// not in the index.
+func (s *selector) blocksOf(need map[blockID]bool, t0, t1 int64) ([]blockRef, bool, error) {
+	segs, err := s.a.segments()
+	if err != nil {
+		return nil, false, err
+	}
+	byID := make(map[uint64]segment, len(segs))
+	for _, sg := range segs {
+		if !sg.summarized {
+			return nil, false, nil
+		}
+		byID[sg.id] = sg
+	}
+	ids := make([]blockID, 0, len(need))
+	for b := range need {
+		ids = append(ids, b)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		return ids[i].seg < ids[j].seg || ids[i].seg == ids[j].seg && ids[i].off < ids[j].off
+	})
+	var out []blockRef
+	var info BlockInfo
+	var sum blockSummary
+	keep := func(sg segment, k, v []byte) error {
+		if err := decodeSummary(s.a.dir, k, v, &info, &sum); err != nil {
+			return err
+		}
+		if info.MinStart <= t1 && info.MaxLast >= t0 {
+			out = append(out, blockRef{seg: sg, info: info})
+		}
+		return nil
+	}
+	for _, b := range ids {
+		sg, ok := byID[b.seg]
+		if !ok || !sg.sealed {
+			continue // gone (retention), or below with its segment
+		}
+		k := sumKey(b.seg, b.off)
+		if s.sums.SeekGE(k) && bytes.Equal(s.sums.Key(), k) {
+			if err := keep(sg, k, s.sums.Value()); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	for _, sg := range segs {
+		if sg.sealed {
+			continue
+		}
+		lo, hi := sumKey(sg.id, 0), sumKey(sg.id+1, 0)
+		for ok := s.sums.SeekGE(lo); ok && bytes.Compare(s.sums.Key(), hi) < 0; ok = s.sums.Next() {
+			if err := keep(sg, s.sums.Key(), s.sums.Value()); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	return out, true, s.sums.Error()
+}
+
+// selectBlocks returns the blocks that may hold a record t selects.
+func (s *selector) selectBlocks(blocks []blockRef, t *filter.Term) ([]blockRef, error) {
+	if t.Kind == filter.TermAny || len(blocks) == 0 {
+		return blocks, nil
+	}
 	// In key order, so that the summary iterator only moves forward.
 	sort.Slice(blocks, func(i, j int) bool {
 		if blocks[i].seg.id != blocks[j].seg.id {
@@ -130,8 +252,7 @@ func (a *Archive) selectBlocks(blocks []blockRef, t *filter.Term) ([]blockRef, e
 			out = append(out, b)
 		}
 	}
-	stats.Selected = len(out)
-	return out, it.Error()
+	return out, s.sums.Error()
 }
 
 // loadAddrs reads, for each address term of t, the blocks the address index lists for
@@ -220,7 +341,8 @@ func (s *selector) summary() (*blockSummary, error) {
 		k := sumKey(s.cur.seg, s.cur.off)
 		s.has = s.sums.SeekGE(k) && bytes.Equal(s.sums.Key(), k)
 		if s.has {
-			if err := decodeSummary(s.a.dir, k, s.sums.Value(), &s.sum); err != nil {
+			var info BlockInfo
+			if err := decodeSummary(s.a.dir, k, s.sums.Value(), &info, &s.sum); err != nil {
 				return nil, err
 			}
 		}

@@ -347,7 +347,7 @@ func (a *Archive) verify() ([]string, error) {
 				return err
 			}
 			if is.summarized {
-				wantSums[string(sumKey(s.id, info.Offset))] = sum[:]
+				wantSums[string(sumKey(s.id, info.Offset))] = summaryValue(&info, &sum)
 			}
 			v := encodeBlock(&info)
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {

@@ -13,8 +13,11 @@ import (
 // holds, so that a filter's protocol and port terms (blocksel.go) pass over blocks
 // without reading them.
 //
-//	'b' segid(8) offset(8) -> kinds(1) protos(32) srcports(256) dstports(256)
+//	'b' segid(8) offset(8) -> block(28) kinds(1) protos(32) srcports(256) dstports(256)
 //
+// block is the block's time-index value (length, records, minStart, maxLast), so that
+// the 'b' keys are also a directory of the blocks by segment and offset: a query whose
+// address terms name a few blocks finds them here without the time index.
 // kinds is a bit set (summaryMan, summaryIPv4, summaryIPv6, summaryNonIP); protos the
 // set of IP protocol numbers of the IP flows; srcports and dstports are 2048-bit sets
 // of the ports of the flows with ports: bit p for a port p below 1024 (exact), bit
@@ -93,8 +96,12 @@ func (s *blockSummary) hasPort(src bool, lo, hi uint16) bool {
 }
 
 // indexSummary adds a block's summary to a batch.
-func indexSummary(batch *pebble.Batch, segid uint64, off int64, s *blockSummary) error {
-	return batch.Set(sumKey(segid, off), s[:], nil)
+func indexSummary(batch *pebble.Batch, segid uint64, b *BlockInfo, s *blockSummary) error {
+	return batch.Set(sumKey(segid, b.Offset), summaryValue(b, s), nil)
+}
+
+func summaryValue(b *BlockInfo, s *blockSummary) []byte {
+	return append(encodeBlock(b), s[:]...)
 }
 
 // summarizeBlock collects the addresses and the summary of a block's records from its
@@ -110,12 +117,14 @@ func summarizeBlock(as addrSet, sum *blockSummary, raw []byte, wire *[256]int8, 
 	})
 }
 
-// decodeSummary copies a stored summary into s, checking its length.
-func decodeSummary(dir string, k, v []byte, s *blockSummary) error {
-	if len(v) != summarySize {
-		return fmt.Errorf("archive %s: %w: block summary of segment %d at byte %d is %d bytes, want %d",
-			dir, ErrCorrupt, binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:]), len(v), summarySize)
+// decodeSummary decodes a stored summary: the block into info, the summary into s.
+func decodeSummary(dir string, k, v []byte, info *BlockInfo, s *blockSummary) error {
+	if len(k) != 17 || len(v) != 28+summarySize {
+		return fmt.Errorf("archive %s: %w: block summary entry of %d/%d bytes, want 17/%d",
+			dir, ErrCorrupt, len(k), len(v), 28+summarySize)
 	}
-	copy(s[:], v)
+	*info = BlockInfo{Offset: int64(binary.BigEndian.Uint64(k[9:])), Length: int64(binary.BigEndian.Uint64(v)), Records: binary.BigEndian.Uint32(v[8:]),
+		MinStart: int64(binary.BigEndian.Uint64(v[12:])), MaxLast: int64(binary.BigEndian.Uint64(v[20:]))}
+	copy(s[:], v[28:])
 	return nil
 }
