@@ -181,7 +181,7 @@ func Open(dir string, o Options) (*Archive, error) {
 	if !o.ReadOnly {
 		listener = corruptionNoted(dir, o.Logf, &opened)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "index"), withCompression(&pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()}))
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()})
 	snapshot := false
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
