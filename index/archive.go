@@ -1,6 +1,6 @@
 // Package index is the Panoptes archive: flow records in time-split, compressed,
-// checksummed segment files (segment.go), and a Pebble time index that lets a query for
-// a time range read only the blocks that overlap it.
+// checksummed segment files (segment.go), and a Pebble index that lets a query read only
+// the blocks that overlap its time range and may hold a record its filter matches.
 //
 // # Layout
 //
@@ -12,14 +12,33 @@
 //
 // # Index keys (Pebble), all integers big-endian so that keys sort by them
 //
-//	'm' "version"                               -> uint32: index format version
+//	'm' "version"                               -> uint32: index format version (2)
 //	'n'                                         -> uint64: the last segment id given out
-//	's' segid(8)                                -> segment: srcid(4) span(8) sealed(1) path
+//	's' segid(8)                                -> segment: srcid(4) span(8) flags(1) path
+//	                                               flags: 1 sealed, 2 summarized (below)
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
-//	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8): the address index (hosts.go)
+//	'b' segid(8) offset(8)                      -> block(28, as in 't') and its summary: kinds(1)
+//	                                               protos(32) srcports(256) dstports(256) (summary.go)
+//	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8) blocks(uvarints...):
+//	                                               the address index (hosts.go)
 //	'd' segid(8) offset(8)                      -> length(8): a damaged block left out of the index
 //	                                               (recorded by rebuild and recovery, checked by Verify)
+//
+// A query with a filter (QueryFilter, blocksel.go) reads the blocks of its time range
+// that may hold a match:
+//
+//	filter "host 192.0.2.7 and tcp"  ->  Terms: (addr ::ffff:192.0.2.7 and proto 6)
+//	    'a' ::ffff:192.0.2.7 ...     ->  segment 12: blocks 4096, 300112; segment 40: ...
+//	    'b' 12 4096, 12 300112, ...  ->  each block's time span (kept if it overlaps [t0, t1])
+//	                                     and summary (kept if its protos hold 6)
+//
+// A filter without such a required address (or with one in a segment not summarized)
+// takes the blocks of the time range from the 't' keys and checks each against the terms.
+//
+// A segment marked summarized (written by format version 2) has its blocks' lists in
+// its 'a' entries once sealed, and a 'b' summary per indexed block; the blocks of other
+// segments (version 1's, or unsealed ones for address terms) are selected by time only.
 //
 // A block appears under every time bucket (one minute of Unix time, the start time
 // divided by 60 s) that its records' [start, last] spans touch, so a query for [t0, t1]
@@ -69,7 +88,7 @@ import (
 
 const (
 	minFreeToWrite = 64 << 20
-	indexVersion   = 1
+	indexVersion   = 2
 	bucketNanos    = int64(time.Minute)
 )
 
@@ -90,6 +109,7 @@ type Archive struct {
 	snapLock   *os.File   // the snapshot's directory, share-locked while this reader uses it
 	damageMu   sync.Mutex // queries may run at once on one Archive
 	damage     DamageStats
+	lastSelect SelectStats // of the last QueryFilter (blocksel.go), under damageMu
 
 	unsealedOnce sync.Once // Host's note of unsealed segments
 }
@@ -211,11 +231,17 @@ func Open(dir string, o Options) (*Archive, error) {
 }
 
 // indexMigrations upgrade an index of an older format version in place: entry v turns
-// version v into v+1. Version 1 is the first format, so there is none yet; a format
-// change adds its step here (or, as the index is derived data, a step that rebuilds it
-// from the segments), and a fixture of the old format under testdata/ that the tests
-// open.
-var indexMigrations = map[uint32]func(*Archive) error{}
+// version v into v+1. A format change adds its step here (or, as the index is derived
+// data, a step that rebuilds it from the segments), and a fixture of the old format
+// under testdata/ that the tests open.
+var indexMigrations = map[uint32]func(*Archive) error{
+	// 1 -> 2 added block summaries ('b'), block lists in the address entries and the
+	// segment flag "summarized". Version 1's entries are valid version 2 entries of
+	// segments not summarized, whose blocks queries select by time only: nothing to
+	// rewrite (a step that summarized them would read every segment when a writer
+	// opens the archive). `panoptes index rebuild` summarizes them.
+	1: func(*Archive) error { return nil },
+}
 
 // checkVersion checks the index's format version ('m' "version"): a newer one is
 // refused (ErrNewer) before anything is read or written; an older one is migrated by
@@ -536,7 +562,10 @@ type segment struct {
 	srcid  uint32
 	span   int64
 	sealed bool
-	path   string // relative to the archive directory
+	// summarized: written by index format version 2 or later: its blocks have summaries
+	// ('b' keys) and, once sealed, its address entries list their blocks.
+	summarized bool
+	path       string // relative to the archive directory
 }
 
 func segKey(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'s'}, id) }
@@ -544,11 +573,14 @@ func segKey(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'s'}
 func encodeSegment(s *segment) []byte {
 	b := binary.BigEndian.AppendUint32(nil, s.srcid)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.span))
-	sealed := byte(0)
+	flags := byte(0)
 	if s.sealed {
-		sealed = 1
+		flags |= 1
 	}
-	return append(append(b, sealed), s.path...)
+	if s.summarized {
+		flags |= 2
+	}
+	return append(append(b, flags), s.path...)
 }
 
 func decodeSegment(id uint64, v []byte) (segment, error) {
@@ -556,7 +588,7 @@ func decodeSegment(id uint64, v []byte) (segment, error) {
 		return segment{}, fmt.Errorf("%w: index entry of segment %d is %d bytes", ErrCorrupt, id, len(v))
 	}
 	return segment{id: id, srcid: binary.BigEndian.Uint32(v), span: int64(binary.BigEndian.Uint64(v[4:])),
-		sealed: v[12] == 1, path: string(v[13:])}, nil
+		sealed: v[12]&1 != 0, summarized: v[12]&2 != 0, path: string(v[13:])}, nil
 }
 
 func blockKey(bucket int64, segid uint64, off int64) []byte {
@@ -589,8 +621,11 @@ func longKey(segid uint64, off int64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'l'}, segid), uint64(off))
 }
 
-// indexBlock adds a block's keys to a batch.
-func indexBlock(batch *pebble.Batch, segid uint64, b *BlockInfo) error {
+// indexBlock adds a block's keys, and its summary, to a batch.
+func indexBlock(batch *pebble.Batch, segid uint64, b *BlockInfo, sum *blockSummary) error {
+	if err := indexSummary(batch, segid, b, sum); err != nil {
+		return err
+	}
 	v := encodeBlock(b)
 	if bucketOf(b.MaxLast)-bucketOf(b.MinStart) >= maxBuckets {
 		return batch.Set(longKey(segid, b.Offset), v, nil)
@@ -740,7 +775,7 @@ func (a *Archive) sealRecovered(s segment) error {
 			return err
 		}
 	}
-	s.sealed = true
+	s.sealed, s.summarized = true, true
 	if err := a.renameFile(tmpPath(s.path), s.path); err != nil {
 		return fmt.Errorf("sealing %s: %w", tmp, err)
 	}
@@ -765,10 +800,11 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 	end, err = scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 		st.Blocks++
 		st.Records += int(info.Records)
-		if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
+		var sum blockSummary
+		if err := summarizeBlock(as, &sum, raw, wire, info.Offset, path); err != nil {
 			return err
 		}
-		return indexBlock(batch, segid, &info)
+		return indexBlock(batch, segid, &info, &sum)
 	}, func(off, next int64, err error) {
 		st.Damaged++
 		a.logf("archive: %s: skipping a damaged block at byte %d (%d bytes, %v); the blocks from byte %d on are kept",
@@ -807,7 +843,7 @@ func (a *Archive) reindexSealed(s segment) error {
 	if err != nil {
 		return fmt.Errorf("recovering %s: %w", path, err)
 	}
-	s.sealed = true
+	s.sealed, s.summarized = true, true
 	if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
 		return err
 	}

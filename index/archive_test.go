@@ -126,6 +126,11 @@ func TestQueryEqualsScan(t *testing.T) {
 		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
 			t.Fatalf("window %d [%d, %d] -- %s: query gave %d records, scan %d", i, lo, hi, expr, len(got), len(want))
 		}
+		// The same with block selection by the filter (more filters: TestQueryFilterEqualsScan).
+		got = collect(t, func(fn func(*record.Record) error) error { return a.QueryFilter(lo, hi, flt, fn) })
+		if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("window %d [%d, %d] -- %s: filtered query gave %d records, scan %d", i, lo, hi, expr, len(got), len(want))
+		}
 		if len(want) > 0 {
 			nonEmpty[expr]++
 		}

@@ -11,38 +11,71 @@ import (
 	"panoptes/record"
 )
 
-// The address index answers "when did we see this host?" without reading segments:
+// The address index answers "when did we see this host?" without reading segments, and
+// which blocks a filter's host and net terms need to read (blocksel.go):
 //
-//	'a' addr(16) srcid(4) segid(8) -> records(8) first(8) last(8)
+//	'a' addr(16) srcid(4) segid(8) -> records(8) first(8) last(8) blocks
 //
 // addr is the IPv6 form of the address (IPv4 as ::ffff:a.b.c.d), so one host's entries
-// are one key range; there is one entry per source and segment the address appears in,
-// written when the segment is sealed (so a segment still being written is not in it
-// yet).
+// are one key range, and a net's one range too; there is one entry per source and
+// segment the address appears in, written when the segment is sealed (so a segment still
+// being written is not in it yet). records, first and last count the IP flows with the
+// address (on either side; twice if on both). blocks (index format version 2, segments
+// marked "summarized") lists the offsets of the segment's blocks that hold a flow with
+// the address, as uvarints: the first offset, then the differences; it counts the IPv4
+// addresses of ARP flows too, which a filter's host term matches, so an address seen
+// only in ARP flows has an entry with records 0 (which Host passes over). An entry of
+// version 1 stops after last, and counts IP flows only.
 
 // addrStat is what the index keeps per address and segment.
 type addrStat struct {
 	records     uint64
 	first, last int64
+	lastBlock   int64  // offset of the last block in blocks
+	blocks      []byte // uvarint offsets: the first, then differences
 }
 
 // addrSet collects the addresses of a segment's records.
 type addrSet map[[16]byte]*addrStat
 
-func (as addrSet) add(r *record.Record) {
-	if r.Kind != record.KindFlow || (r.Family != 4 && r.Family != 6) {
+// add adds the addresses of r, a record of the block at offset off.
+func (as addrSet) add(r *record.Record, off int64) {
+	if r.Kind != record.KindFlow {
 		return
 	}
-	for _, src := range []bool{true, false} {
-		k := r.Addr(src).As16()
+	fam, ip := r.Family, r.Family == 4 || r.Family == 6
+	if !ip {
+		if r.EtherType != 0x0806 && r.EtherType != 0x8035 {
+			return
+		}
+		fam = 4 // ARP and RARP: IPv4 protocol addresses, as the filter reads them
+	}
+	for _, a := range [2]*[16]byte{&r.SrcAddr, &r.DstAddr} {
+		k := *a
+		if fam == 4 {
+			k = [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
+		}
 		st := as[k]
 		if st == nil {
-			st = &addrStat{first: r.StartTime, last: r.LastTime}
+			st = &addrStat{lastBlock: -1}
 			as[k] = st
 		}
-		st.records++
-		st.first = min(st.first, r.StartTime)
-		st.last = max(st.last, r.LastTime)
+		if ip {
+			if st.records == 0 {
+				st.first, st.last = r.StartTime, r.LastTime
+			}
+			st.records++
+			st.first = min(st.first, r.StartTime)
+			st.last = max(st.last, r.LastTime)
+		}
+		if st.lastBlock != off {
+			d := off
+			if st.lastBlock >= 0 {
+				d = off - st.lastBlock
+			}
+			st.blocks = binary.AppendUvarint(st.blocks, uint64(d))
+			st.lastBlock = off
+		}
 	}
 }
 
@@ -52,29 +85,40 @@ func addrKey(a [16]byte, srcid uint32, segid uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, segid)
 }
 
-func addrValue(st *addrStat) []byte {
+// addrValue is the value of an address entry; withBlocks false gives version 1's.
+func addrValue(st *addrStat, withBlocks bool) []byte {
 	v := binary.BigEndian.AppendUint64(nil, st.records)
 	v = binary.BigEndian.AppendUint64(v, uint64(st.first))
-	return binary.BigEndian.AppendUint64(v, uint64(st.last))
+	v = binary.BigEndian.AppendUint64(v, uint64(st.last))
+	if withBlocks {
+		v = append(v, st.blocks...)
+	}
+	return v
+}
+
+// addrBlocks calls fn with each block offset of an address entry's value.
+func addrBlocks(v []byte, fn func(off int64)) error {
+	var off int64
+	for p := 24; p < len(v); {
+		d, n := binary.Uvarint(v[p:])
+		if n <= 0 || d > 1<<62 {
+			return fmt.Errorf("%w: block list of an address entry does not decode at byte %d", ErrCorrupt, p)
+		}
+		off += int64(d)
+		p += n
+		fn(off)
+	}
+	return nil
 }
 
 // indexAddrs adds a segment's address entries to a batch.
 func indexAddrs(batch *pebble.Batch, srcid uint32, segid uint64, as addrSet) error {
 	for a, st := range as {
-		if err := batch.Set(addrKey(a, srcid, segid), addrValue(st), nil); err != nil {
+		if err := batch.Set(addrKey(a, srcid, segid), addrValue(st, true), nil); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// addrsOfBlocks collects the addresses of a segment's records from its blocks' raw bytes.
-func addrsOfBlock(as addrSet, raw []byte, wire *[256]int8, off int64, name string) error {
-	var rec record.Record
-	return decodeRecords(raw, wire, off, name, &rec, func(r *record.Record) error {
-		as.add(r)
-		return nil
-	})
 }
 
 // HostSeen is what the archive knows of one address in one source.
@@ -118,8 +162,11 @@ func (a *Archive) host(addr netip.Addr) ([]HostSeen, error) {
 	by := map[uint32]*HostSeen{}
 	for it.First(); it.Valid(); it.Next() {
 		k, v := it.Key(), it.Value()
-		if len(k) != 29 || len(v) != 24 {
+		if len(k) != 29 || len(v) < 24 {
 			return nil, fmt.Errorf("archive %s: %w: address entry of %d/%d bytes", a.dir, ErrCorrupt, len(k), len(v))
+		}
+		if binary.BigEndian.Uint64(v) == 0 {
+			continue // seen in ARP flows only: not a host of IP flows
 		}
 		srcid := binary.BigEndian.Uint32(k[17:])
 		h := by[srcid]

@@ -209,7 +209,7 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 		return st, err
 	}
 	// Drop every derived key, keep the version.
-	if err := a.db.DeleteRange([]byte{'a'}, []byte{'b'}, pebble.Sync); err != nil {
+	if err := a.db.DeleteRange([]byte{'a'}, []byte{'c'}, pebble.Sync); err != nil { // addresses, summaries
 		return st, err
 	}
 	if err := a.db.DeleteRange([]byte{'d'}, []byte{'e'}, pebble.Sync); err != nil {
@@ -252,6 +252,7 @@ func (a *Archive) Rebuild(progress func(done, total int)) (RebuildStats, error) 
 			st.Truncated++
 		}
 		f.Close()
+		s.summarized = true // every block indexed above has its summary
 		if s.sealed {
 			if err := indexAddrs(batch, s.srcid, s.id, as); err != nil {
 				batch.Close()
@@ -317,6 +318,7 @@ func (a *Archive) verify() ([]string, error) {
 		return nil, err
 	}
 	wantAddrs := map[uint64]addrDigest{} // segment id -> its address entries, from the records
+	wantSums := map[string][]byte{}      // summary key -> value, of the summarized segments' blocks
 	for _, s := range files {
 		is, ok := indexed[s.id]
 		if !ok {
@@ -340,10 +342,12 @@ func (a *Archive) verify() ([]string, error) {
 		}
 		as := addrSet{}
 		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
-			if is.sealed {
-				if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
-					return err
-				}
+			var sum blockSummary
+			if err := summarizeBlock(as, &sum, raw, wire, info.Offset, path); err != nil {
+				return err
+			}
+			if is.summarized {
+				wantSums[string(sumKey(s.id, info.Offset))] = summaryValue(&info, &sum)
 			}
 			v := encodeBlock(&info)
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
@@ -370,7 +374,7 @@ func (a *Archive) verify() ([]string, error) {
 			diffs = append(diffs, fmt.Sprintf("segment %s: %v", s.path, scanErr))
 		}
 		if is.sealed {
-			wantAddrs[s.id] = digestOf(is.srcid, s.id, as)
+			wantAddrs[s.id] = digestOf(is.srcid, s.id, as, is.summarized)
 		}
 	}
 	addrDiffs, err := a.verifyAddrs(wantAddrs, segs)
@@ -429,7 +433,49 @@ func (a *Archive) verify() ([]string, error) {
 				s.path, len(t.blocks), t.records, t.from))
 		}
 	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	sumDiffs, err := a.verifySummaries(wantSums, unsealed, lastIndexed)
+	if err != nil {
+		return nil, err
+	}
+	diffs = append(diffs, sumDiffs...)
 	sort.Strings(diffs)
+	return diffs, nil
+}
+
+// verifySummaries compares the block summaries ('b' keys) with want, from the records of
+// the summarized segments. A summary may be missing only where the block's time keys
+// may be (the unindexed tail of an unsealed segment, reported with them).
+func (a *Archive) verifySummaries(want map[string][]byte, unsealed map[uint64]bool, lastIndexed map[uint64]uint64) ([]string, error) {
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'b'}, UpperBound: []byte{'c'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var diffs []string
+	for it.First(); it.Valid(); it.Next() {
+		k := string(it.Key())
+		if len(k) != 17 {
+			diffs = append(diffs, fmt.Sprintf("block summaries: a key of %d bytes (want 17)", len(k)))
+			continue
+		}
+		w, ok := want[k]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("index has a summary of a block (segment %d, byte %d) that no summarized segment has", keySeg(k), keyOff(k)))
+		case !bytes.Equal(w, it.Value()):
+			diffs = append(diffs, fmt.Sprintf("summary of the block of segment %d at byte %d: index and segment disagree", keySeg(k), keyOff(k)))
+		}
+		delete(want, k)
+	}
+	for k := range want {
+		if unsealed[keySeg(k)] && keyOff(k) >= lastIndexed[keySeg(k)] {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d has no summary in the index", keySeg(k), keyOff(k)))
+	}
 	return diffs, it.Error()
 }
 
@@ -552,10 +598,15 @@ func (d *addrDigest) add(k, v []byte) {
 	d.sum += h.Sum64()
 }
 
-func digestOf(srcid uint32, segid uint64, as addrSet) addrDigest {
+// digestOf sums up the address entries as gives; of version 1 (not summarized: no block
+// lists, and no entries of ARP flows alone) unless summarized.
+func digestOf(srcid uint32, segid uint64, as addrSet, summarized bool) addrDigest {
 	var d addrDigest
 	for addr, st := range as {
-		d.add(addrKey(addr, srcid, segid), addrValue(st))
+		if !summarized && st.records == 0 {
+			continue
+		}
+		d.add(addrKey(addr, srcid, segid), addrValue(st, summarized))
 	}
 	return d
 }
@@ -572,8 +623,8 @@ func (a *Archive) verifyAddrs(want map[uint64]addrDigest, segs []segment) ([]str
 	got := map[uint64]addrDigest{}
 	for it.First(); it.Valid(); it.Next() {
 		k, v := it.Key(), it.Value()
-		if len(k) != 29 || len(v) != 24 {
-			diffs = append(diffs, fmt.Sprintf("address index: an entry of %d/%d bytes (want 29/24)", len(k), len(v)))
+		if len(k) != 29 || len(v) < 24 {
+			diffs = append(diffs, fmt.Sprintf("address index: an entry of %d/%d bytes (want 29/24 or more)", len(k), len(v)))
 			continue
 		}
 		id := binary.BigEndian.Uint64(k[21:])

@@ -190,7 +190,10 @@ func (a *Archive) deleteSegment(s segment) error {
 		}
 		defer f.Close()
 		_, err = scanSegment(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
-			if err := addrsOfBlock(as, raw, wire, info.Offset, path); err != nil {
+			if err := summarizeBlock(as, &blockSummary{}, raw, wire, info.Offset, path); err != nil {
+				return err
+			}
+			if err := batch.Delete(sumKey(s.id, info.Offset), nil); err != nil {
 				return err
 			}
 			if bucketOf(info.MaxLast)-bucketOf(info.MinStart) >= maxBuckets {
@@ -229,8 +232,8 @@ func (a *Archive) deleteSegment(s segment) error {
 	return nil
 }
 
-// deleteKeysOfSegment adds to batch the deletion of every block, long-block and address
-// key of segment id, found by iterating over those key ranges of the whole index.
+// deleteKeysOfSegment adds to batch the deletion of every block, long-block, summary and
+// address key of segment id, found by iterating over those key ranges of the whole index.
 func (a *Archive) deleteKeysOfSegment(batch *pebble.Batch, id uint64) error {
 	for _, kind := range []struct {
 		prefix byte
@@ -240,6 +243,7 @@ func (a *Archive) deleteKeysOfSegment(batch *pebble.Batch, id uint64) error {
 		{'t', 25, 9},  // blockKey: 't' bucket segid offset
 		{'l', 17, 1},  // longKey: 'l' segid offset
 		{'a', 29, 21}, // addrKey: 'a' address srcid segid
+		{'b', 17, 1},  // sumKey: 'b' segid offset
 	} {
 		it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind.prefix}, UpperBound: []byte{kind.prefix + 1}})
 		if err != nil {

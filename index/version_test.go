@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,7 +194,7 @@ func TestNewerIndexRefused(t *testing.T) {
 			t.Fatalf("read-only %v: want ErrNewer, got %v", ro, err)
 		}
 		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, filepath.Join(dir, "index")) ||
-			!strings.Contains(msg, "version 2") || !strings.Contains(msg, "reads up to 1") {
+			!strings.Contains(msg, fmt.Sprintf("version %d", indexVersion+1)) || !strings.Contains(msg, fmt.Sprintf("reads up to %d", indexVersion)) {
 			t.Errorf("want one line naming the index and both versions, got %q", msg)
 		}
 	}

@@ -78,7 +78,8 @@ type openSegment struct {
 	info    BlockInfo
 	buf     []byte
 	lastUse uint64
-	addrs   addrSet // for the address index, written when the segment is sealed
+	addrs   addrSet      // for the address index, written when the segment is sealed
+	sum     blockSummary // of the pending block
 }
 
 // DefaultSpan is the time a segment covers, as Argus's `rasplit -M time 5m`.
@@ -165,7 +166,8 @@ func (w *Writer) write(r *record.Record) error {
 	default:
 		s.raw = record.AppendRecord(s.raw, r)
 	}
-	s.addrs.add(r)
+	s.addrs.add(r, s.off) // the pending block goes at s.off
+	s.sum.add(r)
 	if len(s.raw) >= w.blockBytes {
 		return w.flushBlock(s)
 	}
@@ -236,7 +238,7 @@ func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
 	tmp := filepath.Join(w.a.dir, tmpPath(rel))
 	// The index entry comes first: recovery then finds every segment file through the
 	// index (an entry whose file was never created is forgotten).
-	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, path: rel}, addrs: addrSet{}}
+	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, summarized: true, path: rel}, addrs: addrSet{}}
 	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
 		return nil, err
 	}
@@ -292,7 +294,7 @@ func (w *Writer) flushBlock(s *openSegment) error {
 	}
 	batch := w.a.db.NewBatch()
 	defer batch.Close()
-	if err := indexBlock(batch, s.seg.id, &s.info); err != nil {
+	if err := indexBlock(batch, s.seg.id, &s.info, &s.sum); err != nil {
 		return err
 	}
 	// No sync here: the block itself is on disk, and if the index entry is lost in a
@@ -304,6 +306,7 @@ func (w *Writer) flushBlock(s *openSegment) error {
 	s.off += s.info.Length
 	s.raw = s.raw[:0]
 	s.info = BlockInfo{}
+	s.sum = blockSummary{}
 	if time.Since(w.lastSnap) >= snapshotEvery {
 		w.lastSnap = time.Now()
 		return w.a.publishSnapshot()

@@ -292,7 +292,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 		for _, dir := range c.archives {
 			ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
-				return scanArchive(dir, tr, useTime, c.strict, false, c.prefilter, stderr, prog, fn)
+				return scanArchive(dir, tr, useTime, c.strict, false, c.archiveFilter(), stderr, prog, fn)
 			})
 		}
 	}
@@ -336,7 +336,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	} else {
 		for _, dir := range c.archives {
-			more, err := scanArchive(dir, tr, useTime, c.strict, c.anyOrder, c.prefilter, stderr, prog, each)
+			more, err := scanArchive(dir, tr, useTime, c.strict, c.anyOrder, c.archiveFilter(), stderr, prog, each)
 			if err != nil || !more {
 				return err
 			}
@@ -349,6 +349,15 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 }
 
 var errStop = errors.New("stop")
+
+// archiveFilter is the filter whose rejects scan's fn ignores (read's prefilter, or an
+// aggregating tool's keyFilter): archive reads select blocks and records by it.
+func (c *common) archiveFilter() *filter.Filter {
+	if c.prefilter.String() != "" {
+		return c.prefilter
+	}
+	return c.keyFilter
+}
 
 // scanDatabase reads the records of a database table (-r mysql://... or postgres://...),
 // with -t's range, the flow-key terms of flt (the prefilter: fn ignores what it rejects)
@@ -394,10 +403,13 @@ func openInput(name string) (*os.File, error) {
 }
 
 // scanArchive reads an archive: with a time range that needs overlap (every mode but
-// a negated one), only the blocks the time index lists for it. A damaged block is
-// skipped with a warning (an error with strict), and the blocks skipped are summed up
-// at the end.
-func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, pre *filter.Filter, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+// a negated one), only the blocks the time index lists for it; of those, with a filter
+// whose rejects fn ignores (common.prefilter or keyFilter), only the blocks the index
+// says may hold a match (index.QueryFilter), and only the records it matches, tested
+// where the blocks are decoded, on every core. With anyOrder the blocks are read in any
+// order (no merge by start time). A damaged block is skipped with a warning (an error
+// with strict), and the blocks skipped are summed up at the end.
+func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, flt *filter.Filter, stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
 	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
@@ -411,21 +423,14 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool,
 		}
 		return nil
 	}
-	// fn ignores what pre rejects (common.prefilter), so pre runs where the blocks are
-	// decoded, on every core, and its rejects are neither sorted nor merged.
-	var match func(*record.Record) bool
-	if pre.String() != "" {
-		match = pre.Match
+	t0, t1 := int64(-1<<62), int64(1<<62)
+	if useTime && !tr.Negate {
+		t0, t1 = tr.Start, tr.End-1
 	}
-	switch {
-	case anyOrder && useTime && !tr.Negate:
-		err = a.QueryUnordered(tr.Start, tr.End-1, match, emit)
-	case anyOrder:
-		err = a.QueryUnordered(-1<<62, 1<<62, match, emit)
-	case useTime && !tr.Negate:
-		err = a.Query(tr.Start, tr.End-1, match, emit)
-	default:
-		err = a.Scan(match, emit)
+	if anyOrder {
+		err = a.QueryFilterUnordered(t0, t1, flt, emit)
+	} else {
+		err = a.QueryFilter(t0, t1, flt, emit)
 	}
 	if d := a.Damage(); d.Blocks > 0 {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: %d damaged blocks skipped, %d records lost (index verify lists them)\n", prog, dir, d.Blocks, d.Records)
