@@ -48,7 +48,7 @@ func (f *Flags) RegisterService(fs *pflag.FlagSet, certNote string) {
 
 // RegisterPublish adds --publish.
 func (f *Flags) RegisterPublish(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[,HOST:PORT...][/panoptes.SITE.SRCID][?stream=S&replicas=N&max_age=DUR&max_bytes=SIZE&discard=old|new]; a stream capturing panoptes.> is created if none captures the subject)")
 }
 
 // Any reports whether any live output is asked for.
@@ -138,6 +138,9 @@ func (f *Flags) Open(ctx context.Context, o Options) (*Outputs, error) {
 	}
 	if f.Publish != "" {
 		t, err := natsstream.ParseURL(f.Publish)
+		if err == nil {
+			err = t.CheckPublish()
+		}
 		if err != nil {
 			out.CloseService(5 * time.Second)
 			return nil, cli.Usagef("%s: --publish: %v", o.Prog, err)
