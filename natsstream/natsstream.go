@@ -266,12 +266,40 @@ func connect(ctx context.Context, t Target, subj string, logf func(string, ...an
 		nc.Close()
 		return nil, nil, "", err
 	}
-	stream, err := ensureStream(ctx, js, t, subj, logf)
+	// While a cluster elects a new leader (a node just failed) JetStream's API does not
+	// answer: wait for it rather than fail a sensor or relay starting then.
+	var stream string
+	for wait, start, logged := 250*time.Millisecond, time.Now(), false; ; wait = min(2*wait, 4*time.Second) {
+		stream, err = ensureStream(ctx, js, t, subj, logf)
+		if err == nil || !transient(err) || time.Since(start) > startWait || ctx.Err() != nil {
+			break
+		}
+		if !logged {
+			logf("%v; retrying for up to %v", err, startWait)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 	if err != nil {
 		nc.Close()
 		return nil, nil, "", err
 	}
 	return nc, js, stream, nil
+}
+
+// startWait bounds how long connect waits for JetStream to answer: a cluster's
+// leader election takes seconds.
+const startWait = 30 * time.Second
+
+// transient reports whether a JetStream API error may go away by itself: no answer
+// in time, or "temporarily unavailable" (a cluster without a leader).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 // ensureStream returns the name of the stream that captures subj. A stream named in
@@ -568,6 +596,10 @@ type ConsumeOptions struct {
 const (
 	ackEvery  = 128
 	ackWithin = 200 * time.Millisecond
+	// pullExpiry bounds a pull request: with it the missing heartbeats of a pull left
+	// on a dead cluster node are noticed within 5 s (the default, 30 s, left a relay
+	// idle for a minute after a node failure).
+	pullExpiry = 5 * time.Second
 )
 
 // Consume reads the stream with t's durable pull consumer (created if absent, starting
@@ -604,7 +636,7 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 	if batch <= 0 {
 		batch = 256
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("%s: %w", t.display(), err)
 	}
