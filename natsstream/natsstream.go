@@ -205,8 +205,10 @@ func (t Target) servers() string {
 func (t Target) display() string { return "NATS " + redact(t.URL) }
 
 func redact(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			return strings.Replace(s, ":"+pw+"@", ":xxxxx@", 1)
+		}
 	}
 	return s
 }

@@ -393,8 +393,10 @@ func (h *hub) counted(n *atomic.Uint64) func(*record.Record) {
 
 // redactURL is u without a password, for logs and metrics.
 func redactURL(u string) string {
-	if p, err := url.Parse(u); err == nil {
-		return p.Redacted()
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		if pw, ok := p.User.Password(); ok {
+			return strings.Replace(u, ":"+pw+"@", ":xxxxx@", 1)
+		}
 	}
 	return u
 }
