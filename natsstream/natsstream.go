@@ -263,7 +263,7 @@ func connect(ctx context.Context, t Target, subj string, logf func(string, ...an
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%s: %w", t.display(), err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*pubWindow))
 	if err != nil {
 		nc.Close()
 		return nil, nil, "", err
@@ -297,10 +297,11 @@ func connect(ctx context.Context, t Target, subj string, logf func(string, ...an
 const startWait = 30 * time.Second
 
 // transient reports whether a JetStream API error may go away by itself: no answer
-// in time, or "temporarily unavailable" (a cluster without a leader).
+// in time, no responder (a server still starting JetStream; one without JetStream
+// answers so for 30 s too), or "temporarily unavailable" (a cluster without a leader).
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
@@ -401,13 +402,16 @@ type PublisherOptions struct {
 	BatchRecords int           // records per message (default 1000)
 	FlushEvery   time.Duration // publish a partial batch this long after its first record (default 1 s)
 	Queue        int           // full batches waiting to be published (default 64); beyond, batches are dropped and counted
-	Logf         func(format string, args ...any)
+	// Wait makes Write wait for room in the queue instead of dropping: for sources
+	// that can wait (a file replayed, another stream), not for live capture.
+	Wait bool
+	Logf func(format string, args ...any)
 }
 
 // Publisher publishes records to a JetStream stream in batches. Write never waits for
-// the network: batches go to a bounded queue that one goroutine publishes, waiting for
-// each acknowledgement; when the queue is full (the server is down for long) a batch
-// is dropped, counted and logged.
+// the network (unless Wait): batches go to a bounded queue that one goroutine
+// publishes, up to pubWindow batches ahead of their acknowledgements; when the queue
+// is full (the server is down for long) a batch is dropped, counted and logged.
 type Publisher struct {
 	t     Target
 	o     PublisherOptions
@@ -508,6 +512,10 @@ func (p *Publisher) handOver() {
 	b := batch{data: p.buf.Bytes(), n: p.n, id: p.idPfx + strconv.FormatUint(p.seq, 10)}
 	p.cur, p.buf, p.n = nil, nil, 0
 	p.timer.Stop()
+	if p.o.Wait {
+		p.queue <- b // send never waits for p.mu: this ends
+		return
+	}
 	select {
 	case p.queue <- b:
 	default:
@@ -520,27 +528,81 @@ func (p *Publisher) handOver() {
 // send publishes queued batches, retrying each for a while before dropping it.
 func (p *Publisher) send() {
 	defer close(p.done)
-	for b := range p.queue {
-		msg := &nats.Msg{Subject: p.t.Subject, Data: b.data, Header: nats.Header{}}
-		msg.Header.Set("Panoptes-Records", strconv.Itoa(b.n))
-		msg.Header.Set(jetstream.MsgIDHeader, b.id)
-		var err error
-		for try, wait := 0, 100*time.Millisecond; try < 8; try, wait = try+1, min(2*wait, 5*time.Second) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = p.js.PublishMsg(ctx, msg)
-			cancel()
-			if err == nil {
-				break
+	type inflight struct {
+		b   batch
+		fut jetstream.PubAckFuture
+	}
+	var pending []inflight
+	// settle waits for the oldest acknowledgements: all, or down to the window. A
+	// batch not acknowledged is published again, synchronously, with its id (JetStream
+	// drops it if the first copy was stored after all).
+	settle := func(all bool) {
+		for len(pending) > 0 && (all || len(pending) >= pubWindow) {
+			f := pending[0]
+			pending[0] = inflight{}
+			pending = pending[1:]
+			select {
+			case <-f.fut.Ok():
+				p.sent.Add(uint64(f.b.n))
+			case err := <-f.fut.Err():
+				p.publishSync(f.b, err)
+			case <-time.After(5 * time.Second):
+				p.publishSync(f.b, errors.New("no acknowledgement in 5 s"))
 			}
-			time.Sleep(wait)
 		}
+	}
+	for {
+		var b batch
+		var ok bool
+		select {
+		case b, ok = <-p.queue:
+		default:
+			settle(true) // nothing more to send now: collect every acknowledgement
+			b, ok = <-p.queue
+		}
+		if !ok {
+			settle(true)
+			return
+		}
+		fut, err := p.js.PublishMsgAsync(p.msg(b))
 		if err != nil {
-			p.dropped.Add(uint64(b.n))
-			p.o.Logf("%s: dropped a batch of %d records to %s: %v", p.t.display(), b.n, p.t.Subject, err)
+			settle(true)
+			p.publishSync(b, err)
 			continue
 		}
-		p.sent.Add(uint64(b.n))
+		pending = append(pending, inflight{b, fut})
+		settle(false)
 	}
+}
+
+// pubWindow is how many batches a Publisher has unacknowledged at once: waiting for
+// each acknowledgement before the next batch held a publisher to one batch per round
+// trip (bench/FLEET-RESULTS.md).
+const pubWindow = 32
+
+func (p *Publisher) msg(b batch) *nats.Msg {
+	msg := &nats.Msg{Subject: p.t.Subject, Data: b.data, Header: nats.Header{}}
+	msg.Header.Set("Panoptes-Records", strconv.Itoa(b.n))
+	msg.Header.Set(jetstream.MsgIDHeader, b.id)
+	return msg
+}
+
+// publishSync publishes b again until it is acknowledged, for a while (about 50 s:
+// through a cluster's leader election), before dropping it.
+func (p *Publisher) publishSync(b batch, err error) {
+	msg := p.msg(b)
+	for try, wait := 0, 100*time.Millisecond; try < 8; try, wait = try+1, min(2*wait, 5*time.Second) {
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = p.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil {
+			p.sent.Add(uint64(b.n))
+			return
+		}
+	}
+	p.dropped.Add(uint64(b.n))
+	p.o.Logf("%s: dropped a batch of %d records to %s: %v", p.t.display(), b.n, p.t.Subject, err)
 }
 
 // Close publishes what is buffered, waits (at most timeout) for the acknowledgements,
@@ -594,10 +656,13 @@ type ConsumeOptions struct {
 }
 
 // ackEvery and ackWithin bound the messages and time between acknowledgements (and
-// Sync calls): a relay acknowledges in groups rather than flushing per message.
+// Sync calls): a relay acknowledges in groups rather than flushing per message. The
+// consumer's MaxAckPending is above ackEvery, or JetStream would stop delivering.
 const (
-	ackEvery  = 128
-	ackWithin = 200 * time.Millisecond
+	// An archive's flush writes a block per open segment and syncs its index: every
+	// 128 messages it held a relay to a fifth of its rate (bench/FLEET-RESULTS.md).
+	ackEvery  = 1024
+	ackWithin = time.Second
 	// pullExpiry bounds a pull request: with it the missing heartbeats of a pull left
 	// on a dead cluster node are noticed within 5 s (the default, 30 s, left a relay
 	// idle for a minute after a node failure).
@@ -630,7 +695,7 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 	defer nc.Close()
 	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: t.Durable,
 		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubject: t.Subject,
-		AckWait: time.Minute, MaxAckPending: 4 * max(o.Batch, 256), Description: "Panoptes relay"})
+		AckWait: time.Minute, MaxAckPending: 2*ackEvery + 4*max(o.Batch, 256), Description: "Panoptes relay"})
 	if err != nil {
 		return fmt.Errorf("%s: consumer %s on stream %s for %s: %w", t.display(), t.Durable, stream, t.Subject, err)
 	}

@@ -236,7 +236,10 @@ func openOutputs(ctx context.Context, c *config, h *hub, stdout io.Writer, logf 
 		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d) for each of -P and --argus-port", c.waitClients, c.live.MaxClients)
 	}
 	if c.live.Any() {
-		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf})
+		// Files and JetStream wait for a slow broker; live upstreams and exporters
+		// cannot, so their records are dropped (and counted) instead.
+		wait := len(c.upstreams) == 0 && c.collect == ""
+		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf, PublishWait: wait})
 		if err != nil {
 			return err
 		}

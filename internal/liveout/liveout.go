@@ -92,6 +92,9 @@ type Options struct {
 	Prog       string // "sensor", "relay": starts usage errors
 	ReserveFDs int    // descriptors the service leaves to the rest of the process (0: recordsvc's default)
 	Logf       func(string, ...any)
+	// PublishWait makes --publish wait for JetStream rather than drop records, for
+	// inputs that can wait (record files, a NATS subscription).
+	PublishWait bool
 	// Infof, if set, takes the start-up line naming where the services listen (an
 	// information, where Logf's lines are warnings in the sensor's log); else Logf.
 	Infof func(string, ...any)
@@ -145,7 +148,7 @@ func (f *Flags) Open(ctx context.Context, o Options) (*Outputs, error) {
 			out.CloseService(5 * time.Second)
 			return nil, cli.Usagef("%s: --publish: %v", o.Prog, err)
 		}
-		if out.Pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: o.Logf}); err != nil {
+		if out.Pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: o.Logf, Wait: o.PublishWait}); err != nil {
 			out.CloseService(5 * time.Second)
 			return nil, err
 		}
