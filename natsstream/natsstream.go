@@ -708,12 +708,17 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 		return fmt.Errorf("%s: %w", t.display(), err)
 	}
 	defer it.Stop()
-	c := consumer{logf: logf, sync: o.Sync, seen: newSeqSet(1 << 17)}
-	// A clean stop acknowledges what was given and waits until the server has the
-	// acknowledgements, so that a restarted relay does not get them again.
+	c := consumer{logf: logf, sync: o.Sync, seen: newSeqSet(1 << 17), nc: nc, inbox: nats.NewInbox(), replies: make(chan *nats.Msg, 4*ackEvery)}
+	ackSub, err := nc.ChanSubscribe(c.inbox+".>", c.replies)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.display(), err)
+	}
+	defer ackSub.Unsubscribe()
+	// A clean stop acknowledges what was given and waits until the server confirms
+	// it, so that a restarted relay does not get them again.
 	defer func() {
-		if c.ack() == nil {
-			nc.FlushTimeout(5 * time.Second)
+		if c.ack() == nil && len(c.pending) > 0 {
+			logf("%s: %d messages' acknowledgements not confirmed: their records may come again", t.display(), len(c.pending))
 		}
 	}()
 	for {
@@ -765,6 +770,12 @@ type consumer struct {
 	since   time.Time       // when the first of pending came
 	seen    *seqSet
 	dec     msgDecoder
+	// Acknowledgements are confirmed: each goes with a reply subject INBOX.ROUND.I,
+	// whose answers come to replies.
+	nc      *nats.Conn
+	inbox   string
+	round   int
+	replies chan *nats.Msg
 	rec     record.Record
 }
 
@@ -860,13 +871,52 @@ func (c *consumer) ack() error {
 			return err
 		}
 	}
-	for i, m := range c.pending {
-		m.Ack()
-		c.pending[i] = nil
-	}
-	c.pending = c.pending[:0]
+	c.pending = c.confirm(c.pending)
+	c.since = time.Now() // what is left waits for the next round, not the next message
 	return nil
 }
+
+// confirm acknowledges msgs and waits (at most 5 s) for the server to confirm each
+// acknowledgement, and returns those it did not confirm, to acknowledge again at the
+// next round. A plain acknowledgement is fire-and-forget: one sent while a cluster
+// elects the consumer's new leader (a node failed) was lost, and its messages came
+// again to the next relay (TestNATSClusterFailover). The server answers an
+// acknowledgement of a message it no longer holds too, so a retry always ends.
+func (c *consumer) confirm(msgs []jetstream.Msg) []jetstream.Msg {
+	c.round++
+	prefix := c.inbox + "." + strconv.Itoa(c.round) + "."
+	for i, m := range msgs {
+		c.nc.PublishRequest(m.Reply(), prefix+strconv.Itoa(i), ackBody)
+	}
+	done := make([]bool, len(msgs))
+	left := len(msgs)
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for left > 0 {
+		select {
+		case r := <-c.replies:
+			if i, err := strconv.Atoi(strings.TrimPrefix(r.Subject, prefix)); err == nil && strings.HasPrefix(r.Subject, prefix) && i < len(done) && !done[i] {
+				done[i] = true
+				left--
+			}
+		case <-timeout.C:
+			if left == len(msgs) {
+				c.logf("NATS: no confirmation of %d acknowledgements in 5 s; retrying", left)
+			}
+			left = 0 // the rest at the next round
+		}
+	}
+	out := msgs[:0]
+	for i, m := range msgs {
+		if !done[i] {
+			out = append(out, m)
+		}
+	}
+	clear(msgs[len(out):])
+	return out
+}
+
+var ackBody = []byte("+ACK")
 
 // seqSet remembers the last n stream sequences given, to recognise redeliveries.
 type seqSet struct {

@@ -48,7 +48,7 @@ func (f *Flags) RegisterService(fs *pflag.FlagSet, certNote string) {
 
 // RegisterPublish adds --publish.
 func (f *Flags) RegisterPublish(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[,HOST:PORT...][/panoptes.SITE.SRCID][?stream=S&replicas=N&max_age=DUR&max_bytes=SIZE&discard=old|new]; a stream capturing panoptes.> is created if none captures the subject)")
+	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL`: nats://HOST:PORT[,HOST:PORT...][/SUBJECT][?PARAMS] with SUBJECT panoptes.SITE.SRCID and PARAMS stream=S, replicas=N, max_age=DUR, max_bytes=SIZE, discard=old or new (joined by &); a stream capturing panoptes.> is created if none captures the subject")
 }
 
 // Any reports whether any live output is asked for.
