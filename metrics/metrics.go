@@ -242,7 +242,10 @@ func (s *Server) track(_ net.Conn, st http.ConnState) {
 
 // Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
 // process collectors, under their standard go_* and process_* names) until Close. A listen error is returned at once.
-func Serve(addr string, c *Collector) (*Server, error) {
+func Serve(addr string, c *Collector) (*Server, error) { return ServeCollector(addr, c) }
+
+// ServeCollector is Serve for any collector (the relay's).
+func ServeCollector(addr string, c prometheus.Collector) (*Server, error) {
 	reg := withBuildInfo(prometheus.NewRegistry())
 	if err := reg.Register(c); err != nil {
 		return nil, err
@@ -259,7 +262,7 @@ func Serve(addr string, c *Collector) (*Server, error) {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintln(w, "panoptes sensor: metrics at /metrics")
+		fmt.Fprintln(w, "panoptes: metrics at /metrics")
 	})
 	s := &Server{Addr: ln.Addr().String(), done: make(chan struct{})}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,

@@ -2,11 +2,12 @@
 # build-deb.sh: builds dist/panoptes_VERSION_ARCH.deb from the working tree (`make deb`).
 #
 # Contents: /usr/bin/panoptes, its man pages (make man) and bash, zsh and fish
-# completions, the systemd unit panoptes-sensor.service (not enabled),
-# /etc/panoptes/sensor.conf (a conffile: local edits survive upgrades), a udev rule that
+# completions, the systemd units panoptes-sensor.service and panoptes-relay.service (not
+# enabled), /etc/panoptes/sensor.conf and relay.conf (conffiles: local edits survive
+# upgrades), a udev rule that
 # lets group panoptes read the NICs' PTP clocks (/dev/ptpN), the README. The postinst
-# creates the system group and user panoptes and gives sensor.conf to root:panoptes
-# 0640. Needs go and dpkg-deb; no root (the files' owner is set to root in the archive
+# creates the system group and user panoptes and gives sensor.conf and relay.conf to
+# root:panoptes 0640. Needs go and dpkg-deb; no root (the files' owner is set to root in the archive
 # with --root-owner-group; the group comes from dpkg-statoverride at install).
 #
 # Environment: VERSION (default: packaging/version.sh's 0.0~git<commit date>.<short
@@ -55,9 +56,11 @@ gzip -9n "$root"/usr/share/man/man*/*
 chmod 0644 "$root"/usr/share/man/man*/* "$root/usr/share/bash-completion/completions/panoptes" \
   "$root/usr/share/zsh/vendor-completions/_panoptes" "$root/usr/share/fish/vendor_completions.d/panoptes.fish"
 install -m 0644 "$here/panoptes-sensor.service" "$root/lib/systemd/system/panoptes-sensor.service"
-# 0640: it may hold secrets; the postinst's statoverride makes its group panoptes, which
-# the service (User=panoptes) reads it through.
+install -m 0644 "$here/panoptes-relay.service" "$root/lib/systemd/system/panoptes-relay.service"
+# 0640: they may hold secrets; the postinst's statoverride makes their group panoptes,
+# which the services (User=panoptes) read them through.
 install -m 0640 "$here/sensor.conf" "$root/etc/panoptes/sensor.conf"
+install -m 0640 "$here/relay.conf" "$root/etc/panoptes/relay.conf"
 # /dev/ptpN is root's alone (0600) by default; the sensor reads the NIC's clock to put
 # hardware timestamps on the wall clock (the unit's DeviceAllow=char-ptp r). Read access
 # is what clock_gettime needs; setting the clock needs write access.
@@ -114,9 +117,10 @@ Description: network audit sensor: packets to bidirectional flow records
  Panoptes turns packets (live, with XDP/AF_XDP or AF_PACKET, or from pcap files)
  into bidirectional flow records, as Argus does, and reads, filters and
  aggregates them with Argus-compatible tools (panoptes read, cluster, ...).
- The panoptes-sensor service captures with the capabilities it needs only.
+ The panoptes-sensor service captures with the capabilities it needs only;
+ the panoptes-relay service archives a fleet's records from NATS JetStream.
 CONTROL
-echo /etc/panoptes/sensor.conf >"$root/DEBIAN/conffiles"
+printf '%s\n' /etc/panoptes/sensor.conf /etc/panoptes/relay.conf >"$root/DEBIAN/conffiles"
 
 cat >"$root/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
@@ -130,11 +134,13 @@ if [ "$1" = configure ]; then
   if ! getent passwd panoptes >/dev/null; then
     adduser --system --ingroup panoptes --home /var/lib/panoptes --no-create-home --gecos "Panoptes sensor" panoptes >/dev/null
   fi
-  # sensor.conf may hold secrets: root:panoptes 0640. An override dpkg keeps applies on
-  # every upgrade; an administrator's own override is left alone.
-  if ! dpkg-statoverride --list /etc/panoptes/sensor.conf >/dev/null 2>&1; then
-    dpkg-statoverride --update --add root panoptes 0640 /etc/panoptes/sensor.conf
-  fi
+  # sensor.conf and relay.conf may hold secrets: root:panoptes 0640. An override dpkg
+  # keeps applies on every upgrade; an administrator's own override is left alone.
+  for conf in /etc/panoptes/sensor.conf /etc/panoptes/relay.conf; do
+    if ! dpkg-statoverride --list "$conf" >/dev/null 2>&1; then
+      dpkg-statoverride --update --add root panoptes 0640 "$conf"
+    fi
+  done
   # The udev rule gives existing /dev/ptpN to the group created above.
   if [ -e /run/udev/control ] && command -v udevadm >/dev/null; then
     udevadm trigger --subsystem-match=ptp --action=change >/dev/null 2>&1 || true
@@ -143,6 +149,7 @@ if [ "$1" = configure ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
   fi
   echo "panoptes: set 'interface' in /etc/panoptes/sensor.conf, then: systemctl enable --now panoptes-sensor"
+  echo "panoptes: for an archive host, set an input in /etc/panoptes/relay.conf, then: systemctl enable --now panoptes-relay"
 fi
 exit 0
 POSTINST
@@ -150,7 +157,7 @@ cat >"$root/DEBIAN/prerm" <<'PRERM'
 #!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-  systemctl stop panoptes-sensor.service >/dev/null 2>&1 || true
+  systemctl stop panoptes-sensor.service panoptes-relay.service >/dev/null 2>&1 || true
 fi
 exit 0
 PRERM
@@ -159,9 +166,11 @@ cat >"$root/DEBIAN/postrm" <<'POSTRM'
 set -e
 if [ "$1" = purge ]; then
   # Before the group may go: dpkg refuses to run with an override naming a lost group.
-  if dpkg-statoverride --list /etc/panoptes/sensor.conf >/dev/null 2>&1; then
-    dpkg-statoverride --remove /etc/panoptes/sensor.conf >/dev/null 2>&1 || true
-  fi
+  for conf in /etc/panoptes/sensor.conf /etc/panoptes/relay.conf; do
+    if dpkg-statoverride --list "$conf" >/dev/null 2>&1; then
+      dpkg-statoverride --remove "$conf" >/dev/null 2>&1 || true
+    fi
+  done
   # The archive in /var/lib/panoptes is data: it is kept; the user goes.
   if getent passwd panoptes >/dev/null && command -v deluser >/dev/null; then
     deluser --system panoptes >/dev/null 2>&1 || true

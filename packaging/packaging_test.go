@@ -103,6 +103,44 @@ func TestUnit(t *testing.T) {
 	}
 }
 
+// TestRelayUnit: the relay's unit runs as user panoptes with no capability at all, in
+// the sensor's sandbox less what capture needs, and its packaged configuration writes
+// an archive under the unit's state directory.
+func TestRelayUnit(t *testing.T) {
+	u := unitSettings(t, "panoptes-relay.service")
+	for k, v := range map[string]string{
+		"User":                    "panoptes",
+		"Group":                   "panoptes",
+		"ExecStart":               "/usr/bin/panoptes relay --config /etc/panoptes/relay.conf",
+		"AmbientCapabilities":     "",
+		"CapabilityBoundingSet":   "",
+		"NoNewPrivileges":         "yes",
+		"ProtectSystem":           "strict",
+		"ReadWritePaths":          "/var/lib/panoptes",
+		"PrivateDevices":          "yes",
+		"ProtectProc":             "invisible",
+		"SystemCallErrorNumber":   "EPERM",
+		"RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+		// Not the sensor's /run/panoptes: systemd removes a unit's RuntimeDirectory
+		// when it stops, and the sensor's socket is there.
+		"RuntimeDirectory": "panoptes-relay",
+	} {
+		if u[k] != v {
+			t.Errorf("%s=%q, want %q", k, u[k], v)
+		}
+	}
+	if f := u["SystemCallFilter"]; !strings.HasPrefix(f, "@system-service ~") || strings.Contains(f, "bpf") {
+		t.Errorf("SystemCallFilter=%q, want @system-service without bpf", f)
+	}
+	conf, err := os.ReadFile("relay.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^write = /var/lib/panoptes/relay/$`).Match(conf) {
+		t.Errorf("relay.conf does not write an archive under /var/lib/panoptes")
+	}
+}
+
 // requireTool skips the test where a command is missing, and fails it in CI (CI set),
 // which must have it: .ci/run installs pkg.
 func requireTool(t *testing.T, cmd, pkg string) {
@@ -122,20 +160,27 @@ const maxExposure = 2.5
 // reads the unit file alone (no running systemd needed).
 func TestSecurityExposure(t *testing.T) {
 	requireTool(t, "systemd-analyze", "systemd")
-	out, err := exec.Command("systemd-analyze", "security", "--offline=true", "panoptes-sensor.service").CombinedOutput()
-	m := regexp.MustCompile(`Overall exposure level for panoptes-sensor\.service: ([0-9]+\.[0-9])`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("systemd-analyze security: %v, no exposure level in:\n%s", err, out)
+	// The relay captures nothing and holds no capability: it must score better.
+	for unit, most := range map[string]float64{"panoptes-sensor.service": maxExposure, "panoptes-relay.service": maxRelayExposure} {
+		out, err := exec.Command("systemd-analyze", "security", "--offline=true", unit).CombinedOutput()
+		m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(unit) + `: ([0-9]+\.[0-9])`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("systemd-analyze security %s: %v, no exposure level in:\n%s", unit, err, out)
+		}
+		got, perr := strconv.ParseFloat(string(m[1]), 64)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		if got > most {
+			t.Errorf("%s: exposure %.1f, want at most %.1f:\n%s", unit, got, most, out)
+		}
+		t.Logf("%s: exposure %.1f", unit, got)
 	}
-	got, perr := strconv.ParseFloat(string(m[1]), 64)
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	if got > maxExposure {
-		t.Errorf("exposure %.1f, want at most %.1f:\n%s", got, maxExposure, out)
-	}
-	t.Logf("exposure %.1f", got)
 }
+
+// maxRelayExposure is the relay unit's ceiling: it scores 1.2 (systemd 252); what is
+// left is the host's network (it listens and connects) and its state directory.
+const maxRelayExposure = 1.5
 
 // buildDeb runs build-deb.sh into a temporary directory and returns the package.
 func buildDeb(t *testing.T) string {
@@ -186,6 +231,8 @@ func TestDeb(t *testing.T) {
 	for _, want := range []string{
 		`-rwxr-xr-x root/root .* \./usr/bin/panoptes\n`,
 		`-rw-r--r-- root/root .* \./lib/systemd/system/panoptes-sensor\.service\n`,
+		`-rw-r--r-- root/root .* \./lib/systemd/system/panoptes-relay\.service\n`,
+		`-rw-r----- root/root .* \./etc/panoptes/relay\.conf\n`,
 		// 0640: the configuration may hold secrets (a NATS URL's password, TLS key
 		// paths); the postinst gives it to group panoptes (dpkg-statoverride). Before
 		// issue #11 it was -rw-r--r-- and this failed.
@@ -215,8 +262,8 @@ func TestDeb(t *testing.T) {
 	if out, err := exec.Command("dpkg-deb", "-e", deb, ctl).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/panoptes/sensor.conf" {
-		t.Errorf("conffiles %q, want /etc/panoptes/sensor.conf", b)
+	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/panoptes/sensor.conf\n/etc/panoptes/relay.conf" {
+		t.Errorf("conffiles %q, want /etc/panoptes/sensor.conf and relay.conf", b)
 	}
 	checkPostinst(t, filepath.Join(ctl, "postinst"))
 
@@ -238,25 +285,33 @@ func TestDeb(t *testing.T) {
 		t.Errorf("packaged binary on packaged config: %v\n%s (want exit 2, no interface)", err, out)
 	}
 
+	// The relay's too: as shipped it has no input, which it says after reading the file.
+	out, err = exec.Command(bin, "relay", "--config", filepath.Join(root, "etc/panoptes/relay.conf")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !bytes.Contains(out, []byte("no input")) {
+		t.Errorf("packaged binary on packaged relay.conf: %v\n%s (want exit 2, no input)", err, out)
+	}
+
 	peer.Need(t, "systemd-analyze", "systemd")
-	unit := filepath.Join(root, "lib/systemd/system/panoptes-sensor.service")
-	// --root resolves ExecStart= inside the extracted tree; the user need not exist
-	// for verification.
-	cmd := exec.Command("systemd-analyze", "verify", "--root="+root, unit)
-	out, err = cmd.CombinedOutput()
-	// systemd-analyze also reports problems of other units it loads (in containers
-	// without systemd running); only lines about ours count.
-	var ours []string
-	for _, l := range strings.Split(string(out), "\n") {
-		// Without a booted systemd the targets of other packages are absent.
-		if strings.Contains(l, "panoptes-sensor.service") && !regexp.MustCompile(`Unit [a-z.-]+\.target not found`).MatchString(l) {
-			ours = append(ours, l)
+	for _, name := range []string{"panoptes-sensor.service", "panoptes-relay.service"} {
+		unit := filepath.Join(root, "lib/systemd/system", name)
+		// --root resolves ExecStart= inside the extracted tree; the user need not exist
+		// for verification.
+		cmd := exec.Command("systemd-analyze", "verify", "--root="+root, unit)
+		out, err = cmd.CombinedOutput()
+		// systemd-analyze also reports problems of other units it loads (in containers
+		// without systemd running); only lines about ours count.
+		var ours []string
+		for _, l := range strings.Split(string(out), "\n") {
+			// Without a booted systemd the targets of other packages are absent.
+			if strings.Contains(l, name) && !regexp.MustCompile(`Unit [a-z.-]+\.target not found`).MatchString(l) {
+				ours = append(ours, l)
+			}
 		}
+		if len(ours) > 0 {
+			t.Errorf("systemd-analyze verify %s (%v):\n%s", name, err, strings.Join(ours, "\n"))
+		}
+		t.Logf("systemd-analyze verify %s: %v %s", name, err, out)
 	}
-	if len(ours) > 0 {
-		t.Errorf("systemd-analyze verify (%v):\n%s", err, strings.Join(ours, "\n"))
-	}
-	t.Logf("systemd-analyze verify: %v %s", err, out)
 }
 
 // checkLintian runs lintian on the package: no errors (warnings are listed in the log),
@@ -341,6 +396,7 @@ func checkPostinst(t *testing.T, postinst string) {
 		`^addgroup --system .*panoptes$`,
 		`^adduser --system .*--ingroup panoptes .*panoptes$`,
 		`^dpkg-statoverride --update --add root panoptes 0640 /etc/panoptes/sensor\.conf$`,
+		`^dpkg-statoverride --update --add root panoptes 0640 /etc/panoptes/relay\.conf$`,
 	} {
 		if !has(fresh, want) {
 			t.Errorf("postinst on a fresh system: no call matching %q; calls:\n%s", want, strings.Join(fresh, "\n"))

@@ -14,11 +14,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,12 +29,13 @@ import (
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/internal/liveout"
+	"panoptes/metrics"
 	"panoptes/natsstream"
 	"panoptes/record"
 	"panoptes/recordsvc"
 )
 
-const usage = "[-S HOST:PORT | -S argus://HOST[:PORT]]... [-C [ADDR:]PORT] [--subscribe nats://...] [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [--argus-port PORT] [-w OUT] [--publish nats://...] [-- FILTER]"
+const usage = "[-S HOST:PORT | -S argus://HOST[:PORT]]... [-C [ADDR:]PORT] [--subscribe nats://...]... [-r FILE]... [-P PORT [--listen ADDR] | -P unix:/PATH] [--argus-port PORT] [-w OUT] [--publish nats://...] [--metrics ADDR] [--log-format plain|logfmt|json] [--config FILE] [-- FILTER]"
 
 // hub takes records from every input and gives each to every output, one at a time.
 type hub struct {
@@ -42,11 +45,15 @@ type hub struct {
 	sink record.SinkCloser
 	err  error // the first -w write error; the relay stops on it
 	fail context.CancelFunc
-	n    uint64
+	n    uint64 // records that passed the filter
+	// written is the records written to -w; filtered those the filter left out.
+	written  uint64
+	filtered atomic.Uint64
 }
 
 func (h *hub) put(r *record.Record) {
 	if !h.flt.Match(r) {
+		h.filtered.Add(1)
 		return
 	}
 	h.mu.Lock()
@@ -58,6 +65,8 @@ func (h *hub) put(r *record.Record) {
 	if h.sink != nil && h.err == nil {
 		if h.err = h.sink.Write(r); h.err != nil {
 			h.fail()
+		} else {
+			h.written++
 		}
 	}
 	if h.out != nil {
@@ -79,6 +88,12 @@ func withOutputDrops(r *record.Record, n uint64) *record.Record {
 }
 
 func (h *hub) flush() {
+	h.sync()
+}
+
+// sync flushes -w and --publish and returns the -w error, if any: what a NATS
+// subscription acknowledges must be on disk (or handed to the OS) first.
+func (h *hub) sync() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sink != nil && h.err == nil {
@@ -89,6 +104,7 @@ func (h *hub) flush() {
 	if h.out != nil {
 		h.out.Flush()
 	}
+	return h.err
 }
 
 // baseContext is what the relay runs under until SIGINT/SIGTERM (tests end it).
@@ -99,7 +115,10 @@ type config struct {
 	upstreams   []string
 	collect     string
 	allow       []string
-	subscribe   string
+	subscribe   []string
+	filterFlag  string
+	metricsAddr string
+	logFormat   string
 	files       []string
 	waitClients int
 	upstreamCA  string
@@ -117,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringArrayVarP(&c.upstreams, "server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS), or from the Argus sensor or radium at argus://HOST[:PORT] (port 561 by default); repeatable; reconnects with backoff")
 	fs.StringVarP(&c.collect, "collect", "C", "", "collect NetFlow v5/v9 and IPFIX over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
 	fs.StringSliceVar(&c.allow, "allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
-	fs.StringVar(&c.subscribe, "subscribe", "", "consume records from NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S&durable=D]) with a durable consumer")
+	fs.StringArrayVar(&c.subscribe, "subscribe", nil, "consume records from NATS JetStream at `URL`: nats://HOST:PORT[,HOST:PORT...][/SUBJECT][?stream=S&durable=D] with a durable consumer; SUBJECT may hold wildcards (panoptes.> when left out); repeatable, each with its own durable=")
 	fs.StringArrayVarP(&c.files, "read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
 	fs.IntVar(&c.waitClients, "wait-clients", 0, "with -r: start replaying once `N` clients are connected (-P and --argus-port clients together)")
 	c.live.RegisterService(fs, "; also presented to -S upstreams that ask for one")
@@ -125,15 +144,24 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVarP(&c.out, "write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
 	c.archive = index.AddArchiveFlags(fs)
 	c.live.RegisterPublish(fs)
-	rest, err := cli.Parse(fs, args)
+	fs.StringVar(&c.filterFlag, "filter", "", "relay only the records this ra filter selects (as a filter after --; for the configuration file)")
+	fs.StringVar(&c.metricsAddr, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9561)")
+	fs.StringVar(&c.logFormat, "log-format", "plain", "stderr lines: plain (\"panoptes relay: ...\"), logfmt (time=... level=... msg=..., for journald and log shippers) or json")
+	rest, err := cli.ParseWithConfig(fs, args, DefaultRelayConfig)
 	if err != nil {
 		return nil, err
 	}
 	c.filterText = strings.TrimSpace(strings.Join(rest, " "))
+	if c.filterFlag != "" {
+		if c.filterText != "" {
+			return nil, cli.Usagef("relay: a filter both in --filter and after --: give one")
+		}
+		c.filterText = c.filterFlag
+	}
 	if c.flt, err = filter.Compile(c.filterText); err != nil {
 		return nil, &cli.UsageError{Err: err}
 	}
-	if len(c.upstreams) == 0 && c.collect == "" && c.subscribe == "" && len(c.files) == 0 {
+	if len(c.upstreams) == 0 && c.collect == "" && len(c.subscribe) == 0 && len(c.files) == 0 {
 		return nil, cli.Usagef("relay: no input: give -S HOST:PORT, -C PORT, --subscribe nats://... or -r FILE")
 	}
 	if !c.live.Any() && c.out == "" {
@@ -155,7 +183,7 @@ type inputs struct {
 	dial    recordsvc.DialConfig // for the -S upstreams that use TLS
 	overTLS func(string) bool    // whether an -S upstream uses TLS
 	col     *collector           // -C, or nil
-	sub     natsstream.Target    // --subscribe, when given
+	subs    []natsstream.Target  // --subscribe
 }
 
 // openInputs checks -S and --subscribe and binds -C. Inputs are checked before outputs
@@ -189,11 +217,22 @@ func openInputs(c *config, logf func(string, ...any)) (*inputs, error) {
 		return nil, err
 	}
 	in.col = col
-	if c.subscribe != "" {
-		if in.sub, err = natsstream.ParseURL(c.subscribe); err != nil {
+	durables := map[[3]string]string{}
+	for _, u := range c.subscribe {
+		t, err := natsstream.ParseURL(u)
+		if err != nil {
 			in.close()
 			return nil, cli.Usagef("--subscribe: %v", err)
 		}
+		// One durable consumer has one position and one subject: two subscriptions
+		// sharing it would take records from each other.
+		key := [3]string{t.URL, t.Stream, t.Durable}
+		if prev, ok := durables[key]; ok {
+			in.close()
+			return nil, cli.Usagef("--subscribe %s and %s use the same durable consumer %s: give each its own ?durable=", redactURL(prev), redactURL(u), t.Durable)
+		}
+		durables[key] = u
+		in.subs = append(in.subs, t)
 	}
 	return in, nil
 }
@@ -213,7 +252,10 @@ func openOutputs(ctx context.Context, c *config, h *hub, stdout io.Writer, logf 
 		return cli.Usagef("relay: --wait-clients %d: want 0 to --max-clients (%d) for each of -P and --argus-port", c.waitClients, c.live.MaxClients)
 	}
 	if c.live.Any() {
-		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf})
+		// Files and JetStream wait for a slow broker; live upstreams and exporters
+		// cannot, so their records are dropped (and counted) instead.
+		wait := len(c.upstreams) == 0 && c.collect == ""
+		out, err := c.live.Open(ctx, liveout.Options{Prog: "relay", Logf: logf, PublishWait: wait})
 		if err != nil {
 			return err
 		}
@@ -237,8 +279,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "panoptes relay: "+format+"\n", args...)
+	logf, err := newLogger(c.logFormat, stderr)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(baseContext(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -255,7 +298,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	runErr := run(ctx, fail, c, in, h, logf)
+	src := &sources{}
+	if c.metricsAddr != "" {
+		srv, err := metrics.ServeCollector(c.metricsAddr, &relayMetrics{h: h, src: src})
+		if err != nil {
+			return cli.Usagef("relay: %v", err)
+		}
+		defer srv.Close()
+		logf("metrics at http://%s/metrics", srv.Addr)
+	}
+	runErr := run(ctx, fail, c, in, h, src, logf)
 	if in.col != nil {
 		in.col.summary()
 	}
@@ -272,7 +324,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 // run reads every input into h until ctx ends (or, with only -r files, until they are
 // replayed), and returns the error that ended it.
-func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h *hub, logf func(string, ...any)) error {
+func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h *hub, src *sources, logf func(string, ...any)) error {
 	var wg sync.WaitGroup
 	live := 0
 	for _, u := range c.upstreams {
@@ -282,29 +334,44 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 		if !in.overTLS(u) {
 			d.TLS = nil
 		}
+		put := h.counted(src.add("-S " + u))
 		go func() {
 			defer wg.Done()
-			follow(ctx, u, c.filterText, d, h.put, logf)
+			follow(ctx, u, c.filterText, d, put, logf)
 		}()
 	}
 	if in.col != nil {
 		live++
 		wg.Add(1)
+		put := h.counted(src.add("-C " + c.collect))
 		go func() {
 			defer wg.Done()
-			in.col.run(ctx, h.put)
+			in.col.run(ctx, put)
 		}()
 	}
-	var subErr error // read after wg.Wait
-	if c.subscribe != "" {
+	var subMu sync.Mutex
+	var subErr error // the first --subscribe error
+	for i, t := range in.subs {
 		live++
 		wg.Add(1)
+		name := redactURL(c.subscribe[i])
+		n, lag := src.add("--subscribe "+name), src.addLag(name)
+		opts := natsstream.ConsumeOptions{Logf: logf, Sync: h.sync, Lag: lag.Store}
 		go func() {
 			defer wg.Done()
 			// Consume retries what can be retried; an error it returns (no server at
 			// start, the stream deleted) stops the relay rather than leaving it idle.
-			if err := natsstream.Consume(ctx, in.sub, logf, func(r *record.Record) error { h.put(r); return nil }); err != nil {
-				subErr = fmt.Errorf("--subscribe: %w", err)
+			err := natsstream.Consume(ctx, t, opts, func(r *record.Record) error {
+				n.Add(1)
+				h.put(r)
+				return nil
+			})
+			if err != nil {
+				subMu.Lock()
+				if subErr == nil {
+					subErr = fmt.Errorf("--subscribe: %w", err)
+				}
+				subMu.Unlock()
 				fail()
 			}
 		}()
@@ -312,7 +379,7 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 	go h.flushEverySecond(ctx)
 	var runErr error
 	if len(c.files) > 0 {
-		runErr = h.replay(ctx, c, logf)
+		runErr = h.replay(ctx, c, h.counted(src.add("-r")), logf)
 		if live == 0 || runErr != nil {
 			fail()
 		}
@@ -326,13 +393,31 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 }
 
 // replay replays the -r files, once --wait-clients clients are there.
-func (h *hub) replay(ctx context.Context, c *config, logf func(string, ...any)) error {
+func (h *hub) replay(ctx context.Context, c *config, put func(*record.Record), logf func(string, ...any)) error {
 	if h.out != nil && c.waitClients > 0 && (h.out.Srv != nil || h.out.Asrv != nil) {
 		if err := h.out.WaitClients(ctx, c.waitClients); err != nil {
 			return ctx.Err()
 		}
 	}
-	return replay(ctx, c.files, h.put, logf)
+	return replay(ctx, c.files, put, logf)
+}
+
+// counted returns h.put that also counts the records in n.
+func (h *hub) counted(n *atomic.Uint64) func(*record.Record) {
+	return func(r *record.Record) {
+		n.Add(1)
+		h.put(r)
+	}
+}
+
+// redactURL is u without a password, for logs and metrics.
+func redactURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		if pw, ok := p.User.Password(); ok {
+			return strings.Replace(u, ":"+pw+"@", ":xxxxx@", 1)
+		}
+	}
+	return u
 }
 
 // flushEverySecond lets -w and --publish see records within a second.

@@ -48,7 +48,7 @@ func (f *Flags) RegisterService(fs *pflag.FlagSet, certNote string) {
 
 // RegisterPublish adds --publish.
 func (f *Flags) RegisterPublish(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL` (nats://HOST:PORT[/SUBJECT][?stream=S]; the stream is created if absent)")
+	fs.StringVar(&f.Publish, "publish", "", "also publish every record to NATS JetStream at `URL`: nats://HOST:PORT[,HOST:PORT...][/SUBJECT][?PARAMS] with SUBJECT panoptes.SITE.SRCID and PARAMS stream=S, replicas=N, max_age=DUR, max_bytes=SIZE, discard=old or new (joined by &); a stream capturing panoptes.> is created if none captures the subject")
 }
 
 // Any reports whether any live output is asked for.
@@ -92,6 +92,9 @@ type Options struct {
 	Prog       string // "sensor", "relay": starts usage errors
 	ReserveFDs int    // descriptors the service leaves to the rest of the process (0: recordsvc's default)
 	Logf       func(string, ...any)
+	// PublishWait makes --publish wait for JetStream rather than drop records, for
+	// inputs that can wait (record files, a NATS subscription).
+	PublishWait bool
 	// Infof, if set, takes the start-up line naming where the services listen (an
 	// information, where Logf's lines are warnings in the sensor's log); else Logf.
 	Infof func(string, ...any)
@@ -138,11 +141,14 @@ func (f *Flags) Open(ctx context.Context, o Options) (*Outputs, error) {
 	}
 	if f.Publish != "" {
 		t, err := natsstream.ParseURL(f.Publish)
+		if err == nil {
+			err = t.CheckPublish()
+		}
 		if err != nil {
 			out.CloseService(5 * time.Second)
 			return nil, cli.Usagef("%s: --publish: %v", o.Prog, err)
 		}
-		if out.Pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: o.Logf}); err != nil {
+		if out.Pub, err = natsstream.NewPublisher(ctx, t, natsstream.PublisherOptions{Logf: o.Logf, Wait: o.PublishWait}); err != nil {
 			out.CloseService(5 * time.Second)
 			return nil, err
 		}
