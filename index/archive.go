@@ -300,8 +300,9 @@ func isLocked(err error) bool {
 // ARCHIVE/snapshots/NANOS, and keeps the newest few; a reader that finds the index
 // locked opens the newest snapshot. A snapshot never changes, so a reader cannot meet
 // a file compacted away under it; it is at most snapshotEvery behind the writer.
+var snapshotEvery = 5 * time.Second // a variable for tests
+
 const (
-	snapshotEvery = 5 * time.Second
 	snapshotsKept = 3
 	snapshotGrace = 10 * time.Minute
 )
