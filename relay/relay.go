@@ -24,6 +24,7 @@ import (
 
 	"panoptes/argus"
 	"panoptes/filter"
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/internal/liveout"
@@ -92,6 +93,7 @@ type config struct {
 	live        liveout.Flags // -P, TLS, client limits, --publish: as the sensor's
 	filterText  string
 	flt         *filter.Filter
+	queries     string // --query-service
 }
 
 // parseFlags reads the command line and checks that it names an input and an output.
@@ -109,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVarP(&c.out, "write", "w", "", "also write every record to `OUT`: a stream file, - for stdout, an archive directory, or argus:FILE (Argus records)")
 	c.archive = index.AddArchiveFlags(fs)
 	c.live.RegisterPublish(fs)
+	fs.StringVar(&c.queries, "query-service", "", fleet.ServiceFlagUsage+"; the relay then runs until stopped")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return nil, err
@@ -125,6 +128,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if err := index.CheckOutput(c.out, c.files); err != nil {
 		return nil, err
+	}
+	if err := fleet.CheckService(c.queries, c.out); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
 	for _, name := range c.files {
 		if err := checkStream(name); err != nil {
@@ -239,7 +245,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	svc, err := fleet.Start(c.queries, c.out, logf)
+	if err != nil {
+		return err
+	}
 	runErr := run(ctx, fail, c, in, h, logf)
+	svc.Close()
 	if in.col != nil {
 		in.col.summary()
 	}
@@ -297,7 +308,7 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 	var runErr error
 	if len(c.files) > 0 {
 		runErr = h.replay(ctx, c, logf)
-		if live == 0 || runErr != nil {
+		if live == 0 && c.queries == "" || runErr != nil {
 			fail()
 		}
 	}

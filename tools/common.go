@@ -16,6 +16,7 @@ import (
 
 	"panoptes/argus"
 	"panoptes/filter"
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/internal/outfile"
@@ -40,8 +41,10 @@ type common struct {
 	header    int
 	timeFmt   string // --time-format, RA_TIME_FORMAT
 	write     string
-	strict    bool       // -R: a damaged block is an error
-	live      liveSource // -S: live record services
+	strict    bool          // -R: a damaged block is an error
+	live      liveSource    // -S: live record services
+	timeout   time.Duration // -R nats://: how long a site may stay silent
+	partial   error         // -R nats://: the sites that did not answer (cli.ErrPartial)
 
 	noRarcFilter bool   // the positional words are not (only) a filter: RA_FILTER does not apply
 	joined       joined // the field words joinFieldWords took, for a filter error's hint
@@ -65,6 +68,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
 	fs.StringVar(&c.timeFmt, "time-format", "", "print times in this strftime `FORMAT` (ra's RA_TIME_FORMAT: \"%F %T.%f\"; %f is the fraction, -p digits)")
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout; argus:FILE for Argus records, added to FILE) instead of printing")
+	fs.DurationVar(&c.timeout, "timeout", fleet.DefaultTimeout, "with -R nats://: leave out a site that sends nothing for `DURATION` (it is named in a warning and the exit status is 3)")
 	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
 }
@@ -289,6 +293,13 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	}
 	for _, dir := range c.archives {
+		if fleet.IsURL(dir) {
+			more, err := scanFleet(prog, c, dir, tr, useTime, stderr, each)
+			if err != nil || !more {
+				return err
+			}
+			continue
+		}
 		more, err := scanArchive(dir, tr, useTime, c.strict, stderr, prog, each)
 		if err != nil || !more {
 			return err

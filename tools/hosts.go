@@ -26,9 +26,10 @@ const hostsUsage = "-R ARCHIVE [-c SEP | --json] ADDR... | -r FILE | -R ARCHIVE 
 // inventory Argus's rahosts prints, one line per source address with the number of
 // distinct addresses it sent to and their list, runs of consecutive addresses written
 // as "first - last": `10.0.0.1: (3) 8.8.8.8, 10.0.0.53 - 10.0.0.54`.
-func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("hosts", hostsUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, hostPairSize), "hold at most `N` (source, destination) pairs in memory")
 	c.noRarcFilter = true // the words may be addresses
@@ -62,6 +63,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// One set of (source, destination) pairs rather than a map of peers per source: a
 	// map per source costs some 600 bytes for a source with one peer.
 	pairs := map[[2]netip.Addr]struct{}{}
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("hosts", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || (r.Family != 4 && r.Family != 6) || !flt.Match(r) {
 			return true

@@ -22,9 +22,10 @@ const portsUsage = "-r FILE | -R ARCHIVE [-t RANGE] [-M dst|src] [--json] [-- FI
 // `10.0.0.80 tcp: (3) 22, 80 - 81`. Addresses print in address order, protocols by
 // number. Only protocols with ports count (tcp, udp, sctp, dccp, udplite; raports has
 // tcp and udp).
-func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("ports", portsUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	mode := fs.StringP("mode", "M", "dst", "`SIDE`: dst (ports served, by destination) or src (ports used, by source)")
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, portEntrySize), "hold at most `N` (address, protocol, port) entries in memory")
@@ -49,6 +50,7 @@ func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// One set of (address, protocol, port) entries rather than a map of ports per
 	// address: a map per address costs hundreds of bytes for an address with one port.
 	set := map[portKey]struct{}{}
+	c.prefilter = flt // fn passes over the records flt rejects
 	err = scan("ports", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind != record.KindFlow || !r.HasPorts() || !flt.Match(r) {
 			return true
