@@ -38,7 +38,7 @@ type Writer struct {
 	tick       uint64
 	retain     Retention
 	lastSnap   time.Time
-	snapStale  bool // the index changed since the last snapshot
+	snapStale  bool  // the index changed since the last snapshot
 	err        error // the first error; the writer stopped there
 	future     futureCount
 }
