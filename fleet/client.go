@@ -226,6 +226,7 @@ type siteStream struct {
 	cur     []byte
 	rep     *endReport
 	started bool
+	readErr error // the error Read returned, which the record reader wraps
 }
 
 var errNoResponders = errors.New("no archive host serves this site")
@@ -234,6 +235,14 @@ var errNoResponders = errors.New("no archive host serves this site")
 // taken (the decoder takes the next only when it has handed on what it decoded, so
 // the acknowledgements pace the site).
 func (s *siteStream) Read(p []byte) (int, error) {
+	n, err := s.read(p)
+	if err != nil && err != io.EOF {
+		s.readErr = err
+	}
+	return n, err
+}
+
+func (s *siteStream) read(p []byte) (int, error) {
 	for len(s.cur) == 0 {
 		if s.rep != nil {
 			return 0, io.EOF
@@ -332,6 +341,9 @@ func (s *siteStream) fail(err error) {
 	case <-s.quit:
 		return // stopped by the caller: not the site's fault
 	default:
+	}
+	if s.readErr != nil {
+		err = s.readErr // the site's own words, not the record reader's wrapping of them
 	}
 	s.res.Err = err
 }
