@@ -64,3 +64,37 @@ func TestSnapshotAfterWritesStop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSnapshotOfANewWriter: a writer that reopens an archive and writes nothing (a
+// relay answering fleet queries from it) still gives readers the whole archive, not
+// the last snapshot of the writer before it, which predates that one's sealing.
+func TestSnapshotOfANewWriter(t *testing.T) {
+	defer func(d time.Duration) { snapshotEvery = d }(snapshotEvery)
+	snapshotEvery = time.Hour
+	dir := t.TempDir()
+	recs := genRecords(3000, 9)
+	writeArchive(t, dir, recs) // publishes its first snapshot only
+	snapshotEvery = time.Millisecond
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := a.NewWriter(5 * time.Minute)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	if err := r.Scan(nil, func(*record.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(recs) {
+		t.Errorf("a reader sees %d of the %d records", n, len(recs))
+	}
+	w.Close()
+}

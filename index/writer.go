@@ -90,7 +90,9 @@ func (a *Archive) NewWriter(span time.Duration) *Writer {
 	if span <= 0 {
 		span = DefaultSpan
 	}
-	return &Writer{a: a, span: int64(span), blockBytes: 256 << 10, open: map[spanKey]*openSegment{}}
+	// snapStale: the snapshots an earlier writer left predate its sealing commits (and
+	// this open's recovery), so the first Flush publishes one even if nothing is written.
+	return &Writer{a: a, span: int64(span), blockBytes: 256 << 10, open: map[spanKey]*openSegment{}, snapStale: true}
 }
 
 func (w *Writer) spanOf(t int64) int64 {
