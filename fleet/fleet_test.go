@@ -23,7 +23,8 @@ import (
 const rareHost = "172.16.9.9"
 
 // writeSite writes n synthetic records of site s to a stream file: the three sites'
-// records interleave in time, so a merge has work to do.
+// records interleave in time, so a merge has work to do, and span 15 minutes, so that
+// a writer seals the first 5-minute segments (the address index lists sealed ones).
 func writeSite(t *testing.T, path string, s, n int) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -38,7 +39,7 @@ func writeSite(t *testing.T, path string, s, n int) {
 	for i := range n {
 		r := record.Record{Kind: record.KindFlow, Cause: record.CauseStart, SrcID: uint32(s + 1), Seq: uint32(i + 1),
 			Family: 4, Proto: 17, SrcPort: uint16(1024 + i%5000), DstPort: 53, Trans: 1,
-			StartTime: base + int64(i)*int64(3*time.Millisecond) + int64(s)*int64(time.Millisecond),
+			StartTime: base + int64(i)*int64(45*time.Millisecond) + int64(s)*int64(time.Millisecond),
 			Src:       record.Side{Pkts: uint64(1 + i%7), Bytes: uint64(60 + i%900)}}
 		if i%4 == 0 {
 			r.Proto, r.DstPort = 6, 443
@@ -212,6 +213,22 @@ func TestFleetQueries(t *testing.T) {
 	fleetCl, stderr, code := run(t, bin, "cluster", "-m", "proto", "-s", "proto", "trans", "pkts", "bytes", "-L", "-1", "-R", all)
 	if code != 0 || fleetCl != localCl {
 		t.Errorf("cluster -R %s: exit %d:\n%s\nwant\n%s%s", all, code, fleetCl, localCl, stderr)
+	}
+
+	// hosts ADDR: each site's address index, a row per site.
+	var wantHosts []string
+	for s, d := range dirs {
+		out, stderr, code := run(t, bin, "hosts", "-R", d, "-c", ",", "-u", rareHost)
+		if code != 0 && code != 1 {
+			t.Fatalf("hosts -R %s: exit %d: %s", d, code, stderr)
+		}
+		for _, l := range lines(out)[1:] {
+			wantHosts = append(wantHosts, fmt.Sprintf("site%d,%s", s, l))
+		}
+	}
+	out, stderr, code = run(t, bin, "hosts", "-R", all, "-c", ",", "-u", rareHost)
+	if got := lines(out); code != 0 || len(got) < 1 || !slices.Equal(got[1:], wantHosts) || len(wantHosts) != 2 {
+		t.Errorf("hosts -R %s %s: exit %d:\n%s\nwant the sites' rows:\n%s\n%s", all, rareHost, code, out, strings.Join(wantHosts, "\n"), stderr)
 	}
 
 	// A stalled site (SIGSTOP) is named after --timeout; the others are counted.
