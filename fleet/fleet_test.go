@@ -284,8 +284,9 @@ func lines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-// natsWithAuth runs a nats-server whose only user is fleet/s3cret.
-func natsWithAuth(t *testing.T) string {
+// natsWithAuth runs a nats-server whose only user is fleet/s3cret (and, with tlsConf,
+// that requires TLS).
+func natsWithAuth(t *testing.T, tlsConf string) string {
 	t.Helper()
 	bin := peer.Need(t, "nats-server", "nats-server")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,7 +296,7 @@ func natsWithAuth(t *testing.T) string {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	conf := filepath.Join(t.TempDir(), "nats.conf")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization {\n  user: fleet\n  password: s3cret\n}\n", port)), 0o600)
+	err = os.WriteFile(conf, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization {\n  user: fleet\n  password: s3cret\n}\n%s", port, tlsConf)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func natsWithAuth(t *testing.T) string {
 // status 2, and so is an archive host; with them, the query runs.
 func TestFleetQueriesNeedCredentials(t *testing.T) {
 	bin := binarytest.Build(t)
-	broker := natsWithAuth(t)
+	broker := natsWithAuth(t, "")
 	tmp := t.TempDir()
 	file := filepath.Join(tmp, "a.pnp")
 	writeSite(t, file, 0, 100)
@@ -346,6 +347,35 @@ func TestFleetQueriesNeedCredentials(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("count with the credentials: exit %d, %s %s", code, out, stderr)
+		}
+	}
+}
+
+// TestFleetQueriesOverTLS: with a broker that requires TLS, an archive host and a
+// client that verify its certificate against the CA (tls://...?ca=) query through it;
+// a client that trusts another CA, or that does not use TLS, is refused.
+func TestFleetQueriesOverTLS(t *testing.T) {
+	bin := binarytest.Build(t)
+	pki := binarytest.NewPKI(t)
+	broker := natsWithAuth(t, fmt.Sprintf("tls {\n  cert_file: %q\n  key_file: %q\n}\n", pki.ServerCert, pki.ServerKey))
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "a.pnp")
+	writeSite(t, file, 0, 100)
+	binarytest.Start(t, bin, "relay", "-r", file, "-w", filepath.Join(tmp, "a")+"/", "--query-service", "tls://fleet:s3cret@"+broker+"/a?ca="+pki.CA).
+		WaitStderr(answeringRE, 20*time.Second)
+	for _, url := range []string{"tls://fleet:s3cret@" + broker + "/a?ca=" + pki.OtherCA, "nats://fleet:s3cret@" + broker + "/a"} {
+		_, stderr, code := run(t, bin, "count", "-R", url)
+		if code != 2 || strings.Contains(stderr, "s3cret") {
+			t.Errorf("count -R %s: exit %d (want 2), stderr %q", url, code, stderr)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, stderr, code := run(t, bin, "count", "-R", "tls://fleet:s3cret@"+broker+"/a?ca="+pki.CA)
+		if code == 0 && sumLine(t, out)[0] == 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("count over TLS: exit %d, %s %s", code, out, stderr)
 		}
 	}
 }
