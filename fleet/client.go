@@ -222,7 +222,6 @@ type siteStream struct {
 
 	mu      sync.Mutex
 	ctl     string // where acks and "stop" go
-	ended   bool
 	cur     []byte
 	rep     *endReport
 	started bool
