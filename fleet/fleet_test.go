@@ -379,3 +379,27 @@ func TestFleetQueriesOverTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryServiceUsage: a wrong --query-service or -R nats:// is one line and exit
+// status 2, before anything runs.
+func TestQueryServiceUsage(t *testing.T) {
+	bin := binarytest.Build(t)
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "a.pnp")
+	writeSite(t, file, 0, 10)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"relay", "-r", file, "-w", filepath.Join(tmp, "out.pnp"), "--query-service", "nats://127.0.0.1:1/x"}, "give -w DIR/"},
+		{[]string{"relay", "-r", file, "-w", tmp + "/arch/", "--query-service", "nats://127.0.0.1:1/a*"}, "one site"},
+		{[]string{"relay", "-r", file, "-w", tmp + "/arch/", "--query-service", "http://127.0.0.1:1/a"}, "want nats://"},
+		{[]string{"sensor", "-i", "lo", "-w", filepath.Join(tmp, "out.pnp"), "--query-service", "nats://127.0.0.1:1/x"}, "give -w DIR/"},
+		{[]string{"count", "-R", "nats://127.0.0.1:1/a.b"}, "bad site"},
+		{[]string{"count", "-R", "nats://127.0.0.1:1/a"}, "127.0.0.1:1"},
+		{[]string{"count", "-R", "nats://127.0.0.1:1/a", "--timeout", "0s"}, "--timeout"},
+	} {
+		_, stderr, code := run(t, bin, tc.args...)
+		binarytest.OneLineError(t, strings.Join(tc.args, " "), code, stderr, tc.want)
+	}
+}
