@@ -56,7 +56,7 @@ type common struct {
 
 func (c *common) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&c.inputs, "read", "r", nil, "read records from `FILE` (- for stdin); repeatable")
-	fs.StringArrayVarP(&c.archives, "archive", "R", nil, "read records from the archive in `DIR` (with -t, only the blocks that overlap the range); repeatable")
+	fs.StringArrayVarP(&c.archives, "archive", "R", nil, "read records from the archive in `DIR` (with -t, only the blocks that overlap the range), or from the fleet's archive hosts at nats://[USER:PASS@]BROKER:PORT/SITES (sites or patterns, comma-separated: they run the filter and -t and send the matches); repeatable")
 	fs.StringVarP(&c.timeSpec, "time", "t", "", "keep records in this time `RANGE` (Argus's -t syntax: 2026/11/27.11:58:00+5m, -2h, 11:58-12:03, [x][i|n|c]...)")
 	fs.StringArrayVarP(&c.fields, "fields", "s", nil, "print these `FIELDS` (comma- or space-separated; name:width; +name appends, +Nname inserts at column N, -name removes)")
 	fs.StringVarP(&c.delim, "delimiter", "c", "", "print values separated by `SEP` without padding (\",\" is CSV; \"\\t\" is a tab)")
