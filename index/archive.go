@@ -357,8 +357,9 @@ func isLocked(err error) bool {
 // when it closes. A snapshot's hard links keep index files the writer has compacted
 // away, so old snapshots must not pile up: under a heavy writer they did, gigabytes
 // within the minutes a time-based grace kept them.
+var snapshotEvery = 5 * time.Second // a variable for tests
+
 const (
-	snapshotEvery = 5 * time.Second
 	snapshotsKept = 3
 )
 

@@ -38,6 +38,7 @@ type Writer struct {
 	tick       uint64
 	retain     Retention
 	lastSnap   time.Time
+	snapStale  bool  // the index changed since the last snapshot
 	err        error // the first error; the writer stopped there
 	future     futureCount
 }
@@ -90,7 +91,9 @@ func (a *Archive) NewWriter(span time.Duration) *Writer {
 	if span <= 0 {
 		span = DefaultSpan
 	}
-	return &Writer{a: a, span: int64(span), blockBytes: 256 << 10, open: map[spanKey]*openSegment{}}
+	// snapStale: the snapshots an earlier writer left predate its sealing commits (and
+	// this open's recovery), so the first Flush publishes one even if nothing is written.
+	return &Writer{a: a, span: int64(span), blockBytes: 256 << 10, open: map[spanKey]*openSegment{}, snapStale: true}
 }
 
 func (w *Writer) spanOf(t int64) int64 {
@@ -307,8 +310,18 @@ func (w *Writer) flushBlock(s *openSegment) error {
 	s.raw = s.raw[:0]
 	s.info = BlockInfo{}
 	s.sum = blockSummary{}
-	if time.Since(w.lastSnap) >= snapshotEvery {
-		w.lastSnap = time.Now()
+	w.snapStale = true
+	return w.maybeSnapshot()
+}
+
+// maybeSnapshot publishes a snapshot of the index for readers when it changed since
+// the last one and that one is snapshotEvery old. Flush calls it too, so that the
+// blocks written last before the writes stop reach the readers within snapshotEvery
+// of a Flush (a relay that has replayed its files and idles, answering fleet queries),
+// not only when the next block is written.
+func (w *Writer) maybeSnapshot() error {
+	if w.snapStale && time.Since(w.lastSnap) >= snapshotEvery {
+		w.lastSnap, w.snapStale = time.Now(), false
 		return w.a.publishSnapshot()
 	}
 	return nil
@@ -338,6 +351,7 @@ func (w *Writer) seal(s *openSegment) error {
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("archive: indexing %s: %w", final, err)
 	}
+	w.snapStale = true
 	return w.a.applyRetention(w.retain, w.openIDs())
 }
 
@@ -358,7 +372,7 @@ func (w *Writer) Flush() error {
 	if err := w.a.db.LogData(nil, pebble.Sync); err != nil {
 		return w.stop(fmt.Errorf("archive %s: syncing the index: %w", w.a.dir, err))
 	}
-	return w.stop(nil)
+	return w.stop(w.maybeSnapshot())
 }
 
 // Close seals every open segment. Snapshots for readers stay (a query may be reading

@@ -26,6 +26,7 @@ import (
 
 	"panoptes/argus"
 	"panoptes/filter"
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/internal/liveout"
@@ -127,6 +128,7 @@ type config struct {
 	live        liveout.Flags // -P, TLS, client limits, --publish: as the sensor's
 	filterText  string
 	flt         *filter.Filter
+	queries     string // --query-service
 }
 
 // parseFlags reads the command line and checks that it names an input and an output.
@@ -147,6 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.filterFlag, "filter", "", "relay only the records this ra filter selects (as a filter after --; for the configuration file)")
 	fs.StringVar(&c.metricsAddr, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9561)")
 	fs.StringVar(&c.logFormat, "log-format", "plain", "stderr lines: plain (\"panoptes relay: ...\"), logfmt (time=... level=... msg=..., for journald and log shippers) or json")
+	fs.StringVar(&c.queries, "query-service", "", fleet.ServiceFlagUsage+"; the relay then runs until stopped")
 	rest, err := cli.ParseWithConfig(fs, args, DefaultRelayConfig)
 	if err != nil {
 		return nil, err
@@ -169,6 +172,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if err := index.CheckOutput(c.out, c.files); err != nil {
 		return nil, err
+	}
+	if err := fleet.CheckService(c.queries, c.out); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
 	for _, name := range c.files {
 		if err := checkStream(name); err != nil {
@@ -307,7 +313,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer srv.Close()
 		logf("metrics at http://%s/metrics", srv.Addr)
 	}
+	svc, err := fleet.Start(c.queries, c.out, logf)
+	if err != nil {
+		return err
+	}
 	runErr := run(ctx, fail, c, in, h, src, logf)
+	svc.Close()
 	if in.col != nil {
 		in.col.summary()
 	}
@@ -380,7 +391,7 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 	var runErr error
 	if len(c.files) > 0 {
 		runErr = h.replay(ctx, c, h.counted(src.add("-r")), logf)
-		if live == 0 || runErr != nil {
+		if live == 0 && c.queries == "" || runErr != nil {
 			fail()
 		}
 	}

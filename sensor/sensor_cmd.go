@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"panoptes/filter"
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
@@ -44,6 +45,7 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fs.BoolVar(&cfg.Reshard, "reshard", false, "deal packets to flow shards by a symmetric flow hash (always on with several interfaces; for NICs without symmetric RSS)")
 	var serve serveFlags // -P, --publish: sensor/serve.go
 	serve.register(fs)
+	queries := fs.String("query-service", "", fleet.ServiceFlagUsage)
 	rest, err := cli.ParseWithConfig(fs, args, DefaultSensorConfig)
 	if err != nil {
 		return err
@@ -53,6 +55,9 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	if err := f.apply(&cfg); err != nil {
 		return err
+	}
+	if err := fleet.CheckService(*queries, *f.out); err != nil {
+		return &cli.UsageError{Err: err}
 	}
 	warn, err := ops.logger(stderr, cfg.Interfaces)
 	if err != nil {
@@ -80,9 +85,15 @@ func SensorMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if w, err = teeIPFIX(*ipfixDest, w, warn); err != nil {
 		return err
 	}
+	svc, err := fleet.Start(*queries, *f.out, ops.infoLog(warn))
+	if err != nil {
+		w.Close()
+		return err
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	st, err := Live(ctx, cfg, w, warn)
+	svc.Close()
 	if cerr := w.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

@@ -23,9 +23,10 @@ const anonUsage = "-r FILE [-r FILE]... [-w OUT] [--key-file KEY] [-f ranonymize
 //
 // The key comes from --key-file (created with a random key if the file does not
 // exist), else from RANON_SEED in the -f file, else from the user's default key file.
-func AnonMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func AnonMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("anon", anonUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var keyFile, confFile, timeOffset string
 	var srcid bool

@@ -24,9 +24,10 @@ const binsUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE [-m KEYS] [--plo
 // cluster key (-m, cluster's keys; default the 5-tuple with direction correction).
 // One record per (bin, key) prints, bins in time order, keys in order of first
 // appearance within a bin. --plot draws one field of the series as PNG or SVG.
-func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func BinsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("bins", binsUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var keySpecs, modes []string
 	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "merge the records of a bin with equal `KEYS` (as cluster -m)")

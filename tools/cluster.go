@@ -36,9 +36,10 @@ const clusterUsage = "-r FILE [-r FILE]... [-m KEYS] [-M correct|nocorrect|rmon]
 // orders), --sort alone orders every cluster. Clusters are held in memory: more than
 // --max-keys distinct keys (default 20 M, or fewer if half the available memory does
 // not hold them) stops with an error saying how to raise the bound.
-func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("cluster", clusterUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var keySpecs, modes []string
 	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "merge records with equal `KEYS` (comma- or space-separated field names, or none)")

@@ -16,6 +16,7 @@ import (
 
 	"panoptes/argus"
 	"panoptes/filter"
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/internal/outfile"
@@ -40,8 +41,10 @@ type common struct {
 	header    int
 	timeFmt   string // --time-format, RA_TIME_FORMAT
 	write     string
-	strict    bool       // -R: a damaged block is an error
-	live      liveSource // -S: live record services
+	strict    bool          // -R: a damaged block is an error
+	live      liveSource    // -S: live record services
+	timeout   time.Duration // -R nats://: how long a site may stay silent
+	partial   error         // -R nats://: the sites that did not answer (cli.ErrPartial)
 
 	noRarcFilter bool   // the positional words are not (only) a filter: RA_FILTER does not apply
 	joined       joined // the field words joinFieldWords took, for a filter error's hint
@@ -64,7 +67,7 @@ type common struct {
 
 func (c *common) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&c.inputs, "read", "r", nil, "read records from `FILE` (- for stdin); repeatable")
-	fs.StringArrayVarP(&c.archives, "archive", "R", nil, "read records from the archive in `DIR` (with -t, only the blocks that overlap the range); repeatable")
+	fs.StringArrayVarP(&c.archives, "archive", "R", nil, "read records from the archive in `DIR` (with -t, only the blocks that overlap the range), or from the fleet's archive hosts at nats://[USER:PASS@]BROKER:PORT/SITES (sites or patterns, comma-separated: they run the filter and -t and send the matches); repeatable")
 	fs.StringVarP(&c.timeSpec, "time", "t", "", "keep records in this time `RANGE` (Argus's -t syntax: 2026/11/27.11:58:00+5m, -2h, 11:58-12:03, [x][i|n|c]...)")
 	fs.StringArrayVarP(&c.fields, "fields", "s", nil, "print these `FIELDS` (comma- or space-separated; name:width; +name appends, +Nname inserts at column N, -name removes)")
 	fs.StringVarP(&c.delim, "delimiter", "c", "", "print values separated by `SEP` without padding (\",\" is CSV; \"\\t\" is a tab)")
@@ -76,6 +79,7 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.IntVarP(&c.header, "header", "L", 0, "labels: -1 none, 0 once, `N` every N records")
 	fs.StringVar(&c.timeFmt, "time-format", "", "print times in this strftime `FORMAT` (ra's RA_TIME_FORMAT: \"%F %T.%f\"; %f is the fraction, -p digits)")
 	fs.StringVarP(&c.write, "write", "w", "", "write matching records as a record stream to `FILE` (- for stdout; argus:FILE for Argus records, added to FILE) instead of printing")
+	fs.DurationVar(&c.timeout, "timeout", fleet.DefaultTimeout, "with -R nats://: leave out a site that sends nothing for `DURATION` (it is named in a warning and the exit status is 3)")
 	fs.BoolVar(&c.strict, "strict", false, "-R: a damaged archive block is an error (exit 2); without it the block is skipped with a warning naming the file, offset and records lost")
 	c.live.register(fs)
 }
@@ -292,7 +296,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 		for _, dir := range c.archives {
 			ordered = append(ordered, func(fn func(*record.Record) bool) (bool, error) {
-				return scanArchive(dir, tr, useTime, c.strict, false, c.archiveFilter(), stderr, prog, fn)
+				return c.scanOneArchive(prog, dir, tr, useTime, false, stderr, fn)
 			})
 		}
 	}
@@ -336,7 +340,7 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 		}
 	} else {
 		for _, dir := range c.archives {
-			more, err := scanArchive(dir, tr, useTime, c.strict, c.anyOrder, c.archiveFilter(), stderr, prog, each)
+			more, err := c.scanOneArchive(prog, dir, tr, useTime, c.anyOrder, stderr, each)
 			if err != nil || !more {
 				return err
 			}
@@ -349,6 +353,15 @@ func scan(prog string, c *common, stdin io.Reader, stderr io.Writer, fn func(r *
 }
 
 var errStop = errors.New("stop")
+
+// scanOneArchive reads one -R: an archive directory, or the archives of a fleet's sites
+// (nats://, package fleet).
+func (c *common) scanOneArchive(prog, dir string, tr timerange.Range, useTime, anyOrder bool, stderr io.Writer, fn func(*record.Record) bool) (bool, error) {
+	if fleet.IsURL(dir) {
+		return scanFleet(prog, c, dir, tr, useTime, stderr, fn)
+	}
+	return scanArchive(dir, tr, useTime, c.strict, anyOrder, c.archiveFilter(), stderr, prog, fn)
+}
 
 // archiveFilter is the filter whose rejects scan's fn ignores (read's prefilter, or an
 // aggregating tool's keyFilter): archive reads select blocks and records by it.

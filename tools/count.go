@@ -45,9 +45,10 @@ func (c *counts) appendRow(b []byte, label string) []byte {
 // IPv6 addresses once per record, not once per address, and leaves global IPv6
 // unicast addresses out, where count counts distinct IPv6 addresses as it does IPv4
 // ones and prints "IPv6 Global".
-func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("count", countUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var modes []string
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: proto (a line per protocol), addr (address types); repeatable")

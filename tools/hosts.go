@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"panoptes/fleet"
 	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
@@ -26,9 +28,10 @@ const hostsUsage = "-R ARCHIVE [-c SEP | --json] ADDR... | -r FILE | -R ARCHIVE 
 // inventory Argus's rahosts prints, one line per source address with the number of
 // distinct addresses it sent to and their list, runs of consecutive addresses written
 // as "first - last": `10.0.0.1: (3) 8.8.8.8, 10.0.0.53 - 10.0.0.54`.
-func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("hosts", hostsUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, hostPairSize), "hold at most `N` (source, destination) pairs in memory")
 	c.noRarcFilter = true // the words may be addresses
@@ -50,7 +53,7 @@ func HostsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(c.archives) != 1 || fs.ArgsLenAtDash() >= 0 {
 			return cli.Usagef("give -R ARCHIVE once and one or more addresses (or -r FILE for an inventory)")
 		}
-		return hostLookup(c.archives[0], addrArgs, lookupFormat{epoch: c.epoch, json: c.json, delim: c.delim}, stdout, stderr)
+		return hostLookup(&c, c.archives[0], addrArgs, lookupFormat{epoch: c.epoch, json: c.json, delim: c.delim}, stdout, stderr)
 	}
 	if c.delim != "" {
 		return refuseDelim("hosts", "peers")
@@ -180,7 +183,7 @@ type lookupFormat struct {
 }
 
 // hostLookup answers `hosts -R ARCHIVE ADDR...` from the archive's address index.
-func hostLookup(arch string, args []string, f lookupFormat, stdout, stderr io.Writer) error {
+func hostLookup(c *common, arch string, args []string, f lookupFormat, stdout, stderr io.Writer) error {
 	epoch := f.epoch
 	f.delim = strings.NewReplacer(`\t`, "\t", `\s`, " ").Replace(f.delim)
 	var addrs []netip.Addr
@@ -191,13 +194,17 @@ func hostLookup(arch string, args []string, f lookupFormat, stdout, stderr io.Wr
 		}
 		addrs = append(addrs, a)
 	}
-	a, err := index.Open(arch, index.Options{ReadOnly: true, Logf: func(format string, args ...any) {
-		fmt.Fprintf(stderr, "panoptes hosts: "+format+"\n", args...)
-	}})
+	var rows []hostRow
+	var err error
+	site := fleet.IsURL(arch) // one row per site, address and source id
+	if site {
+		rows, err = fleetHosts(c, arch, addrs, stderr)
+	} else {
+		rows, err = localHosts(arch, addrs, stderr)
+	}
 	if err != nil {
 		return err
 	}
-	defer a.Close()
 	when := func(ns int64) string {
 		if epoch {
 			return fmt.Sprintf("%.6f", float64(ns)/1e9)
@@ -207,8 +214,15 @@ func hostLookup(arch string, args []string, f lookupFormat, stdout, stderr io.Wr
 	switch {
 	case f.json:
 	case f.delim != "":
-		fmt.Fprintln(stdout, strings.Join([]string{"Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments"}, f.delim))
+		cols := []string{"Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments"}
+		if site {
+			cols = append([]string{"Site"}, cols...)
+		}
+		fmt.Fprintln(stdout, strings.Join(cols, f.delim))
 	default:
+		if site {
+			fmt.Fprintf(stdout, "%-16s ", "Site")
+		}
 		fmt.Fprintf(stdout, "%-39s %10s %26s %26s %10s %8s\n", "Address", "SrcId", "FirstSeen", "LastSeen", "Records", "Segments")
 	}
 	jsonWhen := func(ns int64) string {
@@ -217,28 +231,92 @@ func hostLookup(arch string, args []string, f lookupFormat, stdout, stderr io.Wr
 		}
 		return `"` + time.Unix(0, ns).UTC().Format(time.RFC3339Nano) + `"`
 	}
-	found := 0
-	for _, addr := range addrs {
-		seen, err := a.Host(addr)
-		if err != nil {
-			return err
-		}
-		for _, h := range seen {
-			found++
-			a := strings.TrimPrefix(addr.String(), "::ffff:")
-			switch {
-			case f.json:
-				fmt.Fprintf(stdout, `{"addr":"%s","srcid":%d,"first":%s,"last":%s,"records":%d,"segments":%d}`+"\n",
-					a, h.SrcID, jsonWhen(h.First), jsonWhen(h.Last), h.Records, h.Segments)
-			case f.delim != "":
-				fmt.Fprintln(stdout, strings.Join([]string{a, fmt.Sprint(h.SrcID), when(h.First), when(h.Last), fmt.Sprint(h.Records), fmt.Sprint(h.Segments)}, f.delim))
-			default:
-				fmt.Fprintf(stdout, "%-39s %10d %26s %26s %10d %8d\n", a, h.SrcID, when(h.First), when(h.Last), h.Records, h.Segments)
+	for _, h := range rows {
+		a := strings.TrimPrefix(h.addr.String(), "::ffff:")
+		switch {
+		case f.json:
+			siteField := ""
+			if site {
+				siteField = fmt.Sprintf(`"site":%q,`, h.site)
 			}
+			fmt.Fprintf(stdout, `{%s"addr":"%s","srcid":%d,"first":%s,"last":%s,"records":%d,"segments":%d}`+"\n",
+				siteField, a, h.srcid, jsonWhen(h.first), jsonWhen(h.last), h.records, h.segments)
+		case f.delim != "":
+			cols := []string{a, fmt.Sprint(h.srcid), when(h.first), when(h.last), fmt.Sprint(h.records), fmt.Sprint(h.segments)}
+			if site {
+				cols = append([]string{h.site}, cols...)
+			}
+			fmt.Fprintln(stdout, strings.Join(cols, f.delim))
+		default:
+			if site {
+				fmt.Fprintf(stdout, "%-16s ", h.site)
+			}
+			fmt.Fprintf(stdout, "%-39s %10d %26s %26s %10d %8d\n", a, h.srcid, when(h.first), when(h.last), h.records, h.segments)
 		}
 	}
-	if found == 0 {
+	if len(rows) == 0 {
 		return cli.ErrNoMatch
 	}
 	return nil
+}
+
+// hostRow is one line of a host lookup: an address seen under a source id (at a site).
+type hostRow struct {
+	site        string
+	addr        netip.Addr
+	srcid       uint32
+	first, last int64
+	records     uint64
+	segments    int
+}
+
+// localHosts answers a host lookup from an archive's address index.
+func localHosts(arch string, addrs []netip.Addr, stderr io.Writer) ([]hostRow, error) {
+	a, err := index.Open(arch, index.Options{ReadOnly: true, Logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "panoptes hosts: "+format+"\n", args...)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	var rows []hostRow
+	for _, addr := range addrs {
+		seen, err := a.Host(addr)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range seen {
+			rows = append(rows, hostRow{addr: addr, srcid: h.SrcID, first: h.First, last: h.Last, records: h.Records, segments: h.Segments})
+		}
+	}
+	return rows, nil
+}
+
+// fleetHosts answers a host lookup from the address index of every site of an -R
+// nats:// URL: rows by site, then in the order of the addresses.
+func fleetHosts(c *common, url string, addrs []netip.Addr, stderr io.Writer) ([]hostRow, error) {
+	t, err := fleet.ParseURL(url, "")
+	if err != nil {
+		return nil, cli.Usagef("-R %v", err)
+	}
+	req := fleet.Request{Kind: fleet.KindHosts}
+	for _, a := range addrs {
+		req.Addrs = append(req.Addrs, a.String())
+	}
+	res, err := fleet.Query(context.Background(), t, req, fleet.QueryOptions{Timeout: c.timeout}, func(string, *record.Record) bool { return true })
+	if err != nil {
+		return nil, fmt.Errorf("-R %w", err)
+	}
+	warnFleet("hosts", c, t, res, stderr)
+	var rows []hostRow
+	for _, s := range res.Sites {
+		for _, a := range addrs {
+			for _, h := range s.Hosts {
+				if h.Addr == a {
+					rows = append(rows, hostRow{site: s.Site, addr: a, srcid: h.SrcID, first: h.First, last: h.Last, records: h.Records, segments: h.Segments})
+				}
+			}
+		}
+	}
+	return rows, nil
 }

@@ -14,9 +14,10 @@ const labelUsage = "-r FILE [-r FILE]... [--rir DELEGATED]... [--mmdb DB]... [-f
 // country codes from RIR delegated statistics (--rir), AS numbers and countries from
 // MaxMind databases (--mmdb), and free-form labels from a rules file (-f), and are
 // written with -w or printed.
-func LabelMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func LabelMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("label", labelUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var rirFiles, mmdbFiles []string
 	var rulesFile string

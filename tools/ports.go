@@ -22,9 +22,10 @@ const portsUsage = "-r FILE | -R ARCHIVE [-t RANGE] [-M dst|src] [--json] [-- FI
 // `10.0.0.80 tcp: (3) 22, 80 - 81`. Addresses print in address order, protocols by
 // number. Only protocols with ports count (tcp, udp, sctp, dccp, udplite; raports has
 // tcp and udp).
-func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func PortsMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("ports", portsUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	mode := fs.StringP("mode", "M", "dst", "`SIDE`: dst (ports served, by destination) or src (ports used, by source)")
 	maxKeys := fs.Int64("max-keys", defaultMaxItems(20_000_000, portEntrySize), "hold at most `N` (address, protocol, port) entries in memory")

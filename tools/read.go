@@ -15,9 +15,10 @@ const readUsage = "-r FILE [-r FILE]... | -R ARCHIVE [-t RANGE] [-M sql=CLAUSE] 
 //
 // It returns cli.ErrNoMatch when no record matched, a *cli.UsageError for bad flags,
 // fields or filter, and another error for unreadable input.
-func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("read", readUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	ipfixOut := ipfixFlag(fs)
 	var modes []string

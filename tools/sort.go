@@ -207,9 +207,10 @@ func memAvailable() int64 {
 //
 // Records are held in memory; more than --max-records (default: 20 M, or fewer if
 // half the available memory does not hold them) stops with an error saying so.
-func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func SortMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("sort", sortUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var keySpecs []string
 	fs.StringArrayVarP(&keySpecs, "keys", "m", nil, "sort by `FIELDS` (comma- or space-separated; saddr/24 sorts by network)")

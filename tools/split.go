@@ -37,9 +37,10 @@ const splitUsage = "-r FILE | -R ARCHIVE [-t RANGE] -M time SIZE [--max-bins N]|
 // first), and every file is written under a temporary name and renamed into place at
 // the end: an error leaves no partial file under a final name. Management records are
 // not written, as Argus's records of one sensor do not describe another file's span.
-func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func SplitMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("split", splitUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var modes []string
 	fs.StringArrayVarP(&modes, "mode", "M", nil, "`MODE`: time SIZE (5m, 1h, 1d), count N (records), size N[kmg] (bytes)")

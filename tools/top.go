@@ -37,9 +37,10 @@ var (
 // metric, over totals or a sliding window of record time. On a terminal it is an
 // interactive view; with --batch, or when stdout is not a terminal, it prints the table
 // once per --interval and at the end of input, like `top -b`.
-func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func TopMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result error) {
 	fs := cli.NewFlagSet("top", topUsage, stderr)
 	var c common
+	defer c.partialStatus(&result) // -R nats://: some sites did not answer
 	c.register(fs)
 	var keySpecs []string
 	var view, sortBy string

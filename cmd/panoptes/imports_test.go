@@ -43,6 +43,9 @@ func TestImportRules(t *testing.T) {
 		"recordsvc":  {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
 		"natsstream": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay"},
 		"relay":      {"panoptes/sensor", "panoptes/xdp"}, // a collector: records in, records out
+		// Fleet queries over NATS: archive hosts answer from their archives (index), the
+		// tools ask; it knows nothing of the commands that use it.
+		"fleet": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay", "panoptes/recordsvc", "panoptes/natsstream"},
 		// Argus's record format beside our own: it maps to and from records only.
 		"argus": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay", "panoptes/recordsvc", "panoptes/filter"},
 		// The live outputs (-P, --publish) that the sensor and the relay share: built

@@ -1,6 +1,7 @@
 // Command panoptes is the Panoptes network audit sensor and its tools: one binary with
 // subcommands (import, read, cluster, ...). It only picks the subcommand and maps its
-// error to an exit code: 0 ok, 1 nothing matched (as ra), 2 usage or input error. Help
+// error to an exit code: 0 ok, 1 nothing matched (as ra), 2 usage or input error, 3 a
+// partial result (a fleet site of -R nats:// did not answer). Help
 // (-h, --help, `panoptes help CMD`) and the version go to stdout with exit 0; usage
 // errors go to stderr.
 package main

@@ -16,10 +16,15 @@ const (
 	ExitOK      = 0 // success
 	ExitNoMatch = 1 // ran fine, but nothing matched the filter
 	ExitUsage   = 2 // bad flags, bad filter, unreadable input, or another error
+	ExitPartial = 3 // ran, but some sources of the answer did not answer (-R nats://): it is partial
 )
 
 // ErrNoMatch is returned by a tool that ran correctly but selected no records.
 var ErrNoMatch = errors.New("no records matched")
+
+// ErrPartial is matched by the error of a tool whose output is complete for the
+// sources that answered but misses some that did not (a fleet site, -R nats://).
+var ErrPartial = errors.New("partial result")
 
 // ErrHelp is returned after a subcommand printed its help on request.
 var ErrHelp = pflag.ErrHelp
@@ -42,6 +47,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrNoMatch):
 		return ExitNoMatch
+	case errors.Is(err, ErrPartial):
+		return ExitPartial
 	}
 	return ExitUsage
 }
