@@ -369,4 +369,3 @@ func TestPmacctdSFlowSampled(t *testing.T) {
 	}
 	t.Logf("1 in %d: %d packets estimated from %d samples, %d true (sd %.1f)", rate, estimate, len(recs), truth, sd)
 }
-
