@@ -273,6 +273,12 @@ print_refresh_time[pr]: 3600
 		v := got[k]
 		got[k] = pmCounts{v.pkts + r.Src.Pkts, v.bytes + r.Src.Bytes}
 	}
+	// The print plugin writes its file as it ends, which may be just after the core.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st, err := os.Stat(printed); err == nil && st.Size() > 0 {
+			break
+		}
+	}
 	want := readPrint(t, printed)
 	for k := range want {
 		if k.filler() {
