@@ -273,6 +273,12 @@ func (d *Decoder) fromHeader(b []byte, frameLen *uint32) (ok, known bool) {
 	if err != nil && !errors.Is(err, decode.ErrTruncated) && !errors.Is(err, decode.ErrMalformed) {
 		return false, false
 	}
+	if p.Net == decode.NetNone && !p.HasMAC {
+		return false, true // not even the link layer: no flow to name
+	}
+	if !addrsKnown(p, hdr) {
+		return false, true // an IP header cut before its addresses: no flow to name
+	}
 	r := &d.r
 	if p.LinkHdrLen > 0 && uint32(p.LinkHdrLen) < wire {
 		wire -= uint32(p.LinkHdrLen) // as the sensor counts bytes on such links
@@ -308,6 +314,19 @@ func (d *Decoder) fromHeader(b []byte, frameLen *uint32) (ok, known bool) {
 		r.SrcAddr, r.DstAddr = p.SrcAddr, p.DstAddr
 	}
 	return true, true
+}
+
+// addrsKnown reports whether Decode read the IP addresses of an IPv4 or IPv6 packet (it
+// marks the network layer before it checks that the header is there).
+func addrsKnown(p *decode.Packet, hdr []byte) bool {
+	switch p.Net {
+	case decode.NetIPv4:
+		return p.IPHdrLen != 0 // set with the addresses, after the header's checks
+	case decode.NetIPv6:
+		l3 := int(p.L3Offset)
+		return len(hdr)-l3 >= 40 && hdr[l3]>>4 == 6
+	}
+	return true
 }
 
 // tcpState is what one sampled segment says of its connection, from its sender's side.

@@ -171,6 +171,28 @@ func TestDecodeFlowSamples(t *testing.T) {
 	}
 }
 
+// TestDecodeShortHeader: a raw header cut before the IP addresses names no flow: the
+// record is counted as too short and the sample as without a flow (before, it made a
+// record of zero addresses); one cut after them makes a record marked truncated.
+func TestDecodeShortHeader(t *testing.T) {
+	f := frame(0, netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 6, tcpHeader(1, 2, 0x10), 10)
+	f6 := frame(0, netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 17, udpHeader(1, 2, 0), 0)
+	d := Datagram{Agent: agent, Samples: []Sample{
+		flowSample(FormatFlowSample, 4, rawHeader(f, 10)),  // within the Ethernet header
+		flowSample(FormatFlowSample, 4, rawHeader(f, 30)),  // within the IPv4 addresses
+		flowSample(FormatFlowSample, 4, rawHeader(f6, 50)), // within the IPv6 addresses
+		flowSample(FormatFlowSample, 4, rawHeader(f, 36)),  // IPv4 header whole, no ports
+	}}
+	dec := NewDecoder(Options{})
+	recs := decodeAll(t, dec, encode(t, &d))
+	if len(recs) != 1 || recs[0].Addr(true).String() != "10.0.0.1" || recs[0].Flags&record.FlagTruncated == 0 {
+		t.Fatalf("records %+v", recs)
+	}
+	if st := dec.Stats(); st.BadRecords != 3 || st.NoFlow != 3 || st.Records != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 // TestDecodeSampledIP: without a raw header, a sampled_ipv4 record says the flow; the
 // bytes are its IP length, scaled.
 func TestDecodeSampledIP(t *testing.T) {
