@@ -17,7 +17,7 @@
 //	          | dir ADDR                                       (= dir host ADDR)
 //	          | "srcid" (N | A.B.C.D)
 //	          | "syn" | "synack" | "est" | "fin" | "reset" | "con" | "winshut" | "ecn"
-//	          | "timeout" | "retrans" | "outoforder" | "frag" | "future"
+//	          | "timeout" | "retrans" | "outoforder" | "frag" | "future" | "sampled"
 //	          | "echo" | "unreach" | "redirect" | "timexed"          ICMP and ICMPv6 kinds
 //	          | ID                                             the id-without-keyword shorthand
 //	dir       = "src" | "dst" | "src or dst" | "src and dst"

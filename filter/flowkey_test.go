@@ -62,6 +62,7 @@ func TestFilterFlowKeyOnly(t *testing.T) {
 		{"outoforder", false},
 		{"frag", false},
 		{"future", false},
+		{"sampled", false},
 		{"tcp and syn", false},
 		{"host 10.0.0.1 or pkts gt 5", false},
 		{"not (port 80 and not fin)", false},

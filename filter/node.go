@@ -406,6 +406,7 @@ const (
 	condOOO                     // out-of-order segments seen
 	condFrag                    // fragments seen
 	condFuture                  // stamped in the future (record.FlagFuture)
+	condSampled                 // counts estimated from sampled packets (record.Sampling, sFlow)
 	condICMP                    // ICMP or ICMPv6 flow of one message kind (icmpKind)
 )
 
@@ -474,6 +475,8 @@ func (n *condNode) match(r *record.Record) bool {
 		return r.Flags&(record.FlagFragments|record.FlagFragPartial) != 0
 	case condFuture:
 		return r.Flags&record.FlagFuture != 0
+	case condSampled:
+		return r.Sampling != 0
 	case condICMP:
 		return n.icmp.match(r)
 	}
@@ -497,6 +500,7 @@ var conditions = map[string]*condNode{
 	"outoforder": {kind: condOOO},
 	"frag":       {kind: condFrag},
 	"future":     {kind: condFuture},
+	"sampled":    {kind: condSampled},
 	"echo":       {kind: condICMP, icmp: icmpEcho},
 	"unreach":    {kind: condICMP, icmp: icmpUnreach},
 	"redirect":   {kind: condICMP, icmp: icmpRedirect},

@@ -34,7 +34,8 @@
 // not written, so a record costs only what it carries (a typical TCP flow is ~60 bytes).
 // Times: "stime" is nanoseconds since the Unix epoch, "dur" the nanoseconds from stime to
 // ltime. Source-side per-direction fields have ids 22..40; the destination side uses the
-// same ids plus 32. Labels (`panoptes label`: sco dco sas das label) use ids 90..94.
+// same ids plus 32. Labels (`panoptes label`: sco dco sas das label) use ids 90..94, the
+// sampling rate of records estimated from sampled packets (sFlow) id 95.
 // Management counters use ids 100 and up.
 //
 // Because the header declares every id with its wire type, a reader skips fields it does

@@ -75,6 +75,8 @@ const (
 	idSrcAS      = 92 // uvarint
 	idDstAS      = 93
 	idLabel      = 94 // bytes: label text, at most MaxLabelLen
+	// Later additions to the flow fields take the ids after the labels.
+	idSampling = 95 // uvarint: N of 1-in-N packet sampling; absent (0) for exact counts
 )
 
 // MaxLabelLen bounds a record's label text, so that a labelled record stays well
@@ -123,6 +125,7 @@ var schema = func() []schemaEntry {
 		{idInf, WireBytes, "inf"},
 		{idSrcCountry, WireBytes, "sco"}, {idDstCountry, WireBytes, "dco"},
 		{idSrcAS, WireUvarint, "sas"}, {idDstAS, WireUvarint, "das"}, {idLabel, WireBytes, "label"},
+		{idSampling, WireUvarint, "sampling"},
 	}
 	side := []schemaEntry{
 		{idPkts, WireUvarint, "pkts"}, {idBytes, WireUvarint, "bytes"}, {idAppBytes, WireUvarint, "appbytes"},
@@ -290,6 +293,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 	b = appendSide(b, &r.Src, 0)
 	b = appendSide(b, &r.Dst, sideDst)
 	b = appendLabels(b, r)
+	b = appendUvarintField(b, idSampling, uint64(r.Sampling))
 	if m := r.Man; m != nil {
 		b = appendUvarintField(b, idManPktsSeen, m.PktsSeen)
 		b = appendUvarintField(b, idManBytesSeen, m.BytesSeen)
@@ -498,6 +502,8 @@ func setField(r *Record, id uint8, u uint64, bs []byte, dur *uint64) error {
 		r.SrcAS = uint32(u)
 	case idDstAS:
 		r.DstAS = uint32(u)
+	case idSampling:
+		r.Sampling = uint32(u)
 	default:
 		if r.Man == nil {
 			return errFieldWire

@@ -495,6 +495,9 @@ func init() {
 	})
 	num("seq", "Seq", 10, func(r *Record) uint64 { return uint64(r.Seq) })
 	num("trans", "Trans", 6, func(r *Record) uint64 { return uint64(max(r.Trans, 1)) })
+	// N of 1-in-N packet sampling (sFlow): the record's counts are estimates scaled by
+	// N; 0 when every packet was counted. Not an Argus field.
+	num("sampling", "Sampling", 8, func(r *Record) uint64 { return uint64(r.Sampling) })
 	register(&Field{Name: "proto", Label: "Proto", Width: 6, Kind: KindNumber,
 		Uint: func(r *Record) uint64 { return uint64(r.Proto) },
 		Text: func(dst []byte, r *Record, f *Format) []byte { return AppendProto(dst, r, f.Numeric) },

@@ -84,3 +84,19 @@ func TestLongLabelIsCut(t *testing.T) {
 		t.Errorf("label of %d bytes, want %d", len(out.Label), MaxLabelLen)
 	}
 }
+
+// TestMergeKeepsSampling: a merge of sampled and exact records keeps the largest
+// sampling rate, so that a total holding estimates says so; Reverse leaves it.
+func TestMergeKeepsSampling(t *testing.T) {
+	r := Record{Kind: KindFlow, Src: Side{Pkts: 1}}
+	o := Record{Kind: KindFlow, Src: Side{Pkts: 64}, Sampling: 64}
+	r.Merge(&o)
+	if r.Sampling != 64 || r.Src.Pkts != 65 {
+		t.Fatalf("after merge: sampling %d, %d packets", r.Sampling, r.Src.Pkts)
+	}
+	r.Merge(&Record{Kind: KindFlow, Sampling: 8})
+	r.Reverse()
+	if r.Sampling != 64 {
+		t.Fatalf("sampling %d, want 64", r.Sampling)
+	}
+}

@@ -199,6 +199,12 @@ type Record struct {
 
 	Trans uint32 // records merged into this one (1 for a sensor record)
 
+	// Sampling is N when the record was estimated from packets sampled 1 in N (sFlow
+	// flow samples, scaled by N: counts are estimates, not exact); 0 when every packet
+	// was counted. A merge keeps the largest N, so a total that includes sampled
+	// records still says so.
+	Sampling uint32
+
 	// Inf names the capture interface (live capture) or pcapng interface the flow was
 	// first seen on, NUL-padded; empty for plain pcap files.
 	Inf [16]byte
@@ -353,6 +359,7 @@ func (r *Record) Merge(o *Record) {
 		r.AckDat = o.AckDat
 	}
 	r.Trans += max(o.Trans, 1)
+	r.Sampling = max(r.Sampling, o.Sampling)
 	if later {
 		r.Cause = o.Cause
 	}

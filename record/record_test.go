@@ -39,7 +39,7 @@ func randomRecord(rng *rand.Rand) Record {
 	r := Record{Kind: KindFlow, Cause: Cause(u(3)), Clock: Clock(u(2)), Flags: uint32(u(12)), SrcID: uint32(u(32)),
 		Seq: uint32(u(32)), StartTime: int64(u(62)), Proto: uint8(u(8)), EtherType: uint16(u(16)),
 		SrcPort: uint16(u(16)), DstPort: uint16(u(16)), ICMPID: uint16(u(16)), ICMPSeq: uint16(u(16)),
-		TCPState: uint16(u(12)), SynAck: int64(u(40)), AckDat: int64(u(40)), Trans: uint32(u(20)),
+		TCPState: uint16(u(12)), SynAck: int64(u(40)), AckDat: int64(u(40)), Trans: uint32(u(20)), Sampling: uint32(u(32)),
 		Src: side(), Dst: side()}
 	r.LastTime = r.StartTime + int64(u(40))
 	switch rng.IntN(3) {

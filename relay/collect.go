@@ -11,6 +11,7 @@ import (
 
 	"panoptes/ipfix"
 	"panoptes/record"
+	"panoptes/sflow"
 )
 
 // collectDrain is how long the collector keeps reading after it is told to stop, for
@@ -19,11 +20,13 @@ import (
 const collectDrain = 250 * time.Millisecond
 
 // collector is the -C input: its socket, the exporters it takes datagrams from, the
-// decoder (which keeps each exporter's templates within budgets), and its counters.
+// decoders (NetFlow/IPFIX, which keeps each exporter's templates within budgets, and
+// sFlow, told apart by their first bytes), and its counters.
 type collector struct {
 	conn  *net.UDPConn
 	allow []netip.Prefix // empty: every exporter
 	dec   *ipfix.Decoder
+	sfl   *sflow.Decoder
 	logf  func(string, ...any)
 
 	datagrams, denied, malformed uint64
@@ -38,7 +41,7 @@ const (
 )
 
 func newCollector(conn *net.UDPConn, allow []netip.Prefix, logf func(string, ...any)) *collector {
-	return &collector{conn: conn, allow: allow, dec: ipfix.NewDecoder(ipfix.DecoderOptions{}), logf: logf}
+	return &collector{conn: conn, allow: allow, dec: ipfix.NewDecoder(ipfix.DecoderOptions{}), sfl: sflow.NewDecoder(sflow.Options{}), logf: logf}
 }
 
 // parseAllow reads --allow: CIDR prefixes, or addresses for one exporter each.
@@ -58,7 +61,7 @@ func parseAllow(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// run decodes NetFlow/IPFIX datagrams until ctx ends (and collectDrain more).
+// run decodes NetFlow/IPFIX and sFlow datagrams until ctx ends (and collectDrain more).
 func (c *collector) run(ctx context.Context, put func(*record.Record)) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now().Add(collectDrain)) })
 	defer stop()
@@ -85,6 +88,13 @@ func (c *collector) handle(b []byte, from netip.AddrPort, put func(*record.Recor
 	if !c.allowed(from.Addr()) {
 		c.denied++
 		c.limited(logDenied, "-C: datagram from %s outside --allow dropped (%d so far)", from, c.denied)
+		return
+	}
+	if sflow.IsSFlow(b) {
+		if err := c.sfl.Decode(b, from, put); err != nil {
+			c.malformed++
+			c.limited(logMalformed, "-C: %v (%d malformed datagrams so far)", err, c.malformed)
+		}
 		return
 	}
 	if err := c.dec.Decode(b, from, put); err != nil {
@@ -120,6 +130,12 @@ func (c *collector) summary() {
 	c.logf("-C summary: %d datagrams, %d dropped from outside --allow, %d malformed; %d records; templates: %d held (%d bytes), %d evicted, %d refused, %d expired; %d data sets without their template",
 		c.datagrams, c.denied, c.malformed, st.Records, st.TemplatesHeld, st.TemplateBytes,
 		st.TemplatesEvicted, st.TemplatesRefused, st.TemplatesExpired, st.NoTemplate)
+	if sf := c.sfl.Stats(); sf.Datagrams+sf.Malformed > 0 {
+		// Records from samples are estimates (sampling field); say how many there were
+		// and what was not turned into records.
+		c.logf("-C sflow: %d datagrams, %d malformed; %d flow samples -> %d records (counts scaled by the sampling rate), %d without a flow; %d counter samples; skipped: %d samples and %d flow records of other formats, %d flow records too short",
+			sf.Datagrams, sf.Malformed, sf.FlowSamples, sf.Records, sf.NoFlow, sf.CounterSamples, sf.UnknownSamples, sf.SkippedRecords, sf.BadRecords)
+	}
 	loss := func(e ipfix.ExporterTemplates) uint64 { return e.Evicted + e.Refused + e.Expired + e.NoTemplate }
 	ex := slices.DeleteFunc(c.dec.Exporters(), func(e ipfix.ExporterTemplates) bool { return loss(e) == 0 })
 	slices.SortStableFunc(ex, func(a, b ipfix.ExporterTemplates) int { return cmp.Compare(loss(b), loss(a)) })

@@ -268,6 +268,7 @@ var convertOrder = []convertStep{
 	}},
 	{"seq", func(c *converter, v string) error { return setUint32(&c.r.Seq, v, false) }},
 	{"trans", func(c *converter, v string) error { return setUint32(&c.r.Trans, v, false) }},
+	{"sampling", func(c *converter, v string) error { return setUint32(&c.r.Sampling, v, false) }},
 	{"sport", func(c *converter, v string) error { return setUint16(&c.r.SrcPort, v) }},
 	{"dport", func(c *converter, v string) error { return setUint16(&c.r.DstPort, v) }},
 	{"spkts", sideU64(func(s *record.Side) *uint64 { return &s.Pkts }, true)},

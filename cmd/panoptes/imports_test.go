@@ -46,6 +46,9 @@ func TestImportRules(t *testing.T) {
 		// Fleet queries over NATS: archive hosts answer from their archives (index), the
 		// tools ask; it knows nothing of the commands that use it.
 		"fleet": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/relay", "panoptes/recordsvc", "panoptes/natsstream"},
+		// sFlow datagrams in, records out: sampled packet headers are read with the
+		// sensor's packet decoder (see allowed), nothing else of the sensor's.
+		"sflow": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/ringbuf", "panoptes/relay", "panoptes/recordsvc", "panoptes/natsstream", "panoptes/ipfix"},
 		// Argus's record format beside our own: it maps to and from records only.
 		"argus": {"panoptes/sensor", "panoptes/tools", "panoptes/xdp", "panoptes/index", "panoptes/relay", "panoptes/recordsvc", "panoptes/filter"},
 		// The live outputs (-P, --publish) that the sensor and the relay share: built
@@ -76,6 +79,9 @@ func TestImportRules(t *testing.T) {
 		// Capture files hand out decode's link types, and recognise an Argus file by
 		// argus's magic to send its reader to `panoptes read`.
 		"sensor/capfile": {"panoptes/sensor/decode", "panoptes/argus"},
+		// A sampled packet's header is decoded as the sensor decodes a captured one, so
+		// that both give the same flow key.
+		"sflow": {"panoptes/sensor/decode"},
 	}
 	// Only tests may import the fake source.
 	testOnly := []string{"panoptes/capture/capturetest"}
