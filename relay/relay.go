@@ -138,7 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringArrayVarP(&c.upstreams, "server", "S", nil, "collect records from the Panoptes sensor or relay at `HOST:PORT` (tls://HOST:PORT for TLS), or from the Argus sensor or radium at argus://HOST[:PORT] (port 561 by default); repeatable; reconnects with backoff")
 	fs.StringVarP(&c.collect, "collect", "C", "", "collect NetFlow v5/v9, IPFIX and sFlow v5 over UDP on `[ADDR:]PORT` (all addresses when ADDR is left out)")
 	fs.StringSliceVar(&c.allow, "allow", nil, "with -C: take datagrams only from exporters in these `CIDR,...` (others are dropped and counted)")
-	fs.StringArrayVar(&c.subscribe, "subscribe", nil, "consume records from NATS JetStream at `URL`: nats://HOST:PORT[,HOST:PORT...][/SUBJECT][?stream=S&durable=D] with a durable consumer; SUBJECT may hold wildcards (panoptes.> when left out); repeatable, each with its own durable=")
+	fs.StringArrayVar(&c.subscribe, "subscribe", nil, "consume records from NATS JetStream at `URL`: nats://HOST:PORT[/SUBJECT] (servers: HOST:PORT,HOST:PORT; parameters: ?stream=S&durable=D) with a durable consumer; SUBJECT may hold wildcards (panoptes.> when left out); repeatable, each with its own durable=")
 	fs.StringArrayVarP(&c.files, "read", "r", nil, "replay the records of this stream `FILE` (once; with no other input the relay ends after it); repeatable")
 	fs.IntVar(&c.waitClients, "wait-clients", 0, "with -r: start replaying once `N` clients are connected (-P and --argus-port clients together)")
 	c.live.RegisterService(fs, "; also presented to -S upstreams that ask for one")
