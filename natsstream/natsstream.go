@@ -252,7 +252,7 @@ func parseSize(s string) (int64, error) {
 // connect connects to the servers and finds the stream that captures subj: the one
 // named in the URL, else the one whose subjects cover subj, else a new one (see
 // ensureStream). It returns the stream's name.
-func connect(ctx context.Context, t Target, subj string, logf func(string, ...any)) (*nats.Conn, jetstream.JetStream, string, error) {
+func connect(ctx context.Context, t Target, subj string, logf func(string, ...any)) (*nats.Conn, jetstream.JetStream, streamID, error) {
 	nc, err := nats.Connect(t.servers(), nats.Name("panoptes"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -261,16 +261,16 @@ func connect(ctx context.Context, t Target, subj string, logf func(string, ...an
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logf("%s: reconnected to %s", t.display(), redact(c.ConnectedUrl())) }))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("%s: %w", t.display(), err)
+		return nil, nil, streamID{}, fmt.Errorf("%s: %w", t.display(), err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*pubWindow))
 	if err != nil {
 		nc.Close()
-		return nil, nil, "", err
+		return nil, nil, streamID{}, err
 	}
 	// While a cluster elects a new leader (a node just failed) JetStream's API does not
 	// answer: wait for it rather than fail a sensor or relay starting then.
-	var stream string
+	var stream streamID
 	for wait, start, logged := 250*time.Millisecond, time.Now(), false; ; wait = min(2*wait, 4*time.Second) {
 		stream, err = ensureStream(ctx, js, t, subj, logf)
 		if err == nil || !transient(err) || time.Since(start) > startWait || ctx.Err() != nil {
@@ -287,7 +287,7 @@ func connect(ctx context.Context, t Target, subj string, logf func(string, ...an
 	}
 	if err != nil {
 		nc.Close()
-		return nil, nil, "", err
+		return nil, nil, streamID{}, err
 	}
 	return nc, js, stream, nil
 }
@@ -305,13 +305,13 @@ func transient(err error) bool {
 		errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
-// ensureStream returns the name of the stream that captures subj. A stream named in
+// ensureStream returns the name (and creation time) of the stream that captures subj. A stream named in
 // the URL is used as it is; else the one stream whose subjects overlap subj. When
 // there is none, the stream (the URL's, else DefaultStream) is created with t's
 // settings, capturing FleetSubjects if subj is under it, else subj alone. A subject no
 // stream captures is an error naming it, found here rather than as a publish that
 // is never acknowledged.
-func ensureStream(ctx context.Context, js jetstream.JetStream, t Target, subj string, logf func(string, ...any)) (string, error) {
+func ensureStream(ctx context.Context, js jetstream.JetStream, t Target, subj string, logf func(string, ...any)) (streamID, error) {
 	name := t.Stream
 	if name == "" {
 		lister := js.StreamNames(ctx, jetstream.WithStreamListSubject(subj))
@@ -320,7 +320,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, t Target, subj st
 			names = append(names, n)
 		}
 		if err := lister.Err(); err != nil {
-			return "", fmt.Errorf("%s: looking for the stream of %s: %w (is JetStream enabled, nats-server -js?)", t.display(), subj, err)
+			return streamID{}, fmt.Errorf("%s: looking for the stream of %s: %w (is JetStream enabled, nats-server -js?)", t.display(), subj, err)
 		}
 		switch len(names) {
 		case 0:
@@ -328,7 +328,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, t Target, subj st
 		case 1:
 			name = names[0]
 		default:
-			return "", fmt.Errorf("%s: subject %s spans streams %s: name one with ?stream=", t.display(), subj, strings.Join(names, ", "))
+			return streamID{}, fmt.Errorf("%s: subject %s spans streams %s: name one with ?stream=", t.display(), subj, strings.Join(names, ", "))
 		}
 	}
 	st, err := js.Stream(ctx, name)
@@ -340,21 +340,21 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, t Target, subj st
 		} else if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			st, err = js.Stream(ctx, name) // another sensor created it first
 		} else {
-			return "", fmt.Errorf("%s: creating stream %s for subjects %s: %w", t.display(), name, strings.Join(cfg.Subjects, ", "), err)
+			return streamID{}, fmt.Errorf("%s: creating stream %s for subjects %s: %w", t.display(), name, strings.Join(cfg.Subjects, ", "), err)
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: stream %s: %w (is JetStream enabled, nats-server -js?)", t.display(), name, err)
+		return streamID{}, fmt.Errorf("%s: stream %s: %w (is JetStream enabled, nats-server -js?)", t.display(), name, err)
 	}
 	cfg := st.CachedInfo().Config
 	if !slices.ContainsFunc(cfg.Subjects, func(p string) bool { return SubjectIn(subj, p) }) {
-		return "", fmt.Errorf("%s: no stream captures subject %s: stream %s captures %s (fleet subjects are panoptes.SITE.SRCID; name another stream with ?stream=)",
+		return streamID{}, fmt.Errorf("%s: no stream captures subject %s: stream %s captures %s (fleet subjects are panoptes.SITE.SRCID; name another stream with ?stream=)",
 			t.display(), subj, name, strings.Join(cfg.Subjects, ", "))
 	}
 	if d := t.Settings.differs(cfg); d != "" {
 		logf("%s: stream %s exists with %s; the URL's settings apply only to a stream Panoptes creates (change it with `nats stream edit %s`)", t.display(), name, d, name)
 	}
-	return name, nil
+	return streamID{name, st.CachedInfo().Created}, nil
 }
 
 // config is the configuration of a stream created for subj.
@@ -464,7 +464,7 @@ func NewPublisher(ctx context.Context, t Target, o PublisherOptions) (*Publisher
 	if err != nil {
 		return nil, err
 	}
-	t.Stream = stream
+	t.Stream = stream.name
 	host, _ := os.Hostname()
 	p := &Publisher{t: t, o: o, nc: nc, js: js, queue: make(chan batch, o.Queue), done: make(chan struct{}),
 		idPfx: fmt.Sprintf("%s-%d-%d-", host, os.Getpid(), time.Now().UnixNano())}
@@ -653,6 +653,12 @@ type ConsumeOptions struct {
 	// Batch is how many messages are pulled ahead (default 256: a quarter of a
 	// million records of the sensor's default batches).
 	Batch int
+	// StatePath, if set, is a file where Consume keeps which stream sequences it gave
+	// (saved after Sync, before the acknowledgement): a relay restarted after a
+	// cluster node failed with acknowledgements not yet replicated gets those messages
+	// again, and recognises them (TestNATSClusterFailover). Without it, only the
+	// running Consume recognises them.
+	StatePath string
 }
 
 // ackEvery and ackWithin bound the messages and time between acknowledgements (and
@@ -693,11 +699,11 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 		return err
 	}
 	defer nc.Close()
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: t.Durable,
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.name, jetstream.ConsumerConfig{Durable: t.Durable,
 		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubject: t.Subject,
 		AckWait: time.Minute, MaxAckPending: 2*ackEvery + 4*max(o.Batch, 256), Description: "Panoptes relay"})
 	if err != nil {
-		return fmt.Errorf("%s: consumer %s on stream %s for %s: %w", t.display(), t.Durable, stream, t.Subject, err)
+		return fmt.Errorf("%s: consumer %s on stream %s for %s: %w", t.display(), t.Durable, stream.name, t.Subject, err)
 	}
 	batch := o.Batch
 	if batch <= 0 {
@@ -708,12 +714,16 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 		return fmt.Errorf("%s: %w", t.display(), err)
 	}
 	defer it.Stop()
-	c := consumer{logf: logf, sync: o.Sync, seen: newSeqSet(1 << 17), nc: nc, inbox: nats.NewInbox(), replies: make(chan *nats.Msg, 4*ackEvery)}
+	c := consumer{logf: logf, sync: o.Sync, seen: &givenSet{}, nc: nc, inbox: nats.NewInbox(), replies: make(chan *nats.Msg, 4*ackEvery)}
 	ackSub, err := nc.ChanSubscribe(c.inbox+".>", c.replies)
 	if err != nil {
 		return fmt.Errorf("%s: %w", t.display(), err)
 	}
 	defer ackSub.Unsubscribe()
+	if o.StatePath != "" {
+		c.seen = loadGiven(o.StatePath, stream, logf)
+		c.state, c.stream = o.StatePath, stream
+	}
 	// A clean stop acknowledges what was given and waits until the server confirms
 	// it, so that a restarted relay does not get them again.
 	defer func() {
@@ -746,7 +756,9 @@ func Consume(ctx context.Context, t Target, o ConsumeOptions, fn func(*record.Re
 		if o.Lag != nil {
 			o.Lag(md.NumPending)
 		}
-		if md.NumDelivered > 1 && c.seen.has(md.Sequence.Stream) {
+		// Not only when NumDelivered > 1: a consumer leader that failed before its
+		// followers knew of the delivery leaves a new leader counting it as the first.
+		if c.seen.has(md.Sequence.Stream) {
 			c.pending = append(c.pending, msg) // given before: only its acknowledgement was lost
 		} else if err := c.decode(msg, md.Sequence.Stream, fn); err != nil {
 			return err
@@ -768,7 +780,10 @@ type consumer struct {
 	sync    func() error
 	pending []jetstream.Msg // given to fn, not yet acknowledged
 	since   time.Time       // when the first of pending came
-	seen    *seqSet
+	seen    *givenSet
+	state   string   // ConsumeOptions.StatePath
+	stream  streamID // the stream seen's sequences number
+	saveErr bool     // saving state failed (logged once)
 	dec     msgDecoder
 	// Acknowledgements are confirmed: each goes with a reply subject INBOX.ROUND.I,
 	// whose answers come to replies.
@@ -871,6 +886,14 @@ func (c *consumer) ack() error {
 			return err
 		}
 	}
+	if c.state != "" {
+		// Saved only now, when every record given is durable: a sequence in the file
+		// is one whose records the output has.
+		if err := saveGiven(c.state, c.stream, c.seen); err != nil && !c.saveErr {
+			c.logf("warning: keeping the NATS sequences given: %v; after a restart, records whose acknowledgement was lost may be stored twice", err)
+			c.saveErr = true
+		}
+	}
 	c.pending = c.confirm(c.pending)
 	c.since = time.Now() // what is left waits for the next round, not the next message
 	return nil
@@ -917,25 +940,3 @@ func (c *consumer) confirm(msgs []jetstream.Msg) []jetstream.Msg {
 }
 
 var ackBody = []byte("+ACK")
-
-// seqSet remembers the last n stream sequences given, to recognise redeliveries.
-type seqSet struct {
-	ring []uint64
-	next int
-	set  map[uint64]struct{}
-}
-
-func newSeqSet(n int) *seqSet {
-	return &seqSet{ring: make([]uint64, n), set: make(map[uint64]struct{}, n)}
-}
-
-func (s *seqSet) has(seq uint64) bool { _, ok := s.set[seq]; return ok }
-
-func (s *seqSet) add(seq uint64) {
-	if old := s.ring[s.next]; old != 0 {
-		delete(s.set, old)
-	}
-	s.ring[s.next] = seq
-	s.set[seq] = struct{}{}
-	s.next = (s.next + 1) % len(s.ring)
-}

@@ -17,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -362,12 +364,23 @@ func run(ctx context.Context, fail context.CancelFunc, c *config, in *inputs, h 
 	}
 	var subMu sync.Mutex
 	var subErr error // the first --subscribe error
+	states := map[string]bool{}
 	for i, t := range in.subs {
 		live++
 		wg.Add(1)
 		name := redactURL(c.subscribe[i])
 		n, lag := src.add("--subscribe "+name), src.addLag(name)
 		opts := natsstream.ConsumeOptions{Logf: logf, Sync: h.sync, Lag: lag.Store}
+		if c.out != "-" && index.IsArchive(c.out) {
+			// Into an archive each record goes once, also across restarts: the
+			// sequences given are kept beside it (see ConsumeOptions.StatePath).
+			file := "nats-" + t.Durable
+			if states[file] { // the same durable name on another broker
+				file += "-" + strconv.Itoa(i+1)
+			}
+			states[file] = true
+			opts.StatePath = filepath.Join(c.out, file+".given")
+		}
 		go func() {
 			defer wg.Done()
 			// Consume retries what can be retried; an error it returns (no server at
