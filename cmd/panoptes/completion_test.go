@@ -120,11 +120,21 @@ words=(${(z)1}); [[ $1 == *' ' ]] && words+=(''); CURRENT=${#words}; _panoptes`
 zpty z 'TERM=dumb zsh -f -i'
 zpty -w z 'PS1="> "; autoload -Uz compinit; compinit -u -D; source ./panoptes.zsh'
 zpty -w -n z $'panoptes read -s stime,sa\t'
-sleep 1
-zpty -w -n z $'\t'
-sleep 1
 local out all
-while zpty -r -t z out; do all+=$out; done
+integer i
+# Read until what is awaited came (not for a fixed time: on a loaded machine
+# compinit alone took more than a second), at most 12 s a step.
+for (( i = 0; i < 120; i++ )); do
+  while zpty -r -t z out; do all+=$out; done
+  [[ $all == *SrcAddr* && $all == *SAppBytes* ]] && break
+  sleep 0.1
+done
+zpty -w -n z $'\t'
+for (( i = 0; i < 120; i++ )); do
+  while zpty -r -t z out; do all+=$out; done
+  [[ ${all##*"> panoptes read -s stime,sa"} == *ddr* ]] && break
+  sleep 0.1
+done
 print -r -- "$all"
 zpty -d z`
 		if err := os.WriteFile(filepath.Join(dir, "driver.zsh"), []byte(driver), 0o644); err != nil {
