@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"panoptes/ipfix"
@@ -29,7 +30,8 @@ type collector struct {
 	sfl   *sflow.Decoder
 	logf  func(string, ...any)
 
-	datagrams, denied, malformed uint64
+	// The metrics read these while run counts.
+	datagrams, denied, malformed atomic.Uint64
 	lost                         uint64       // templates evicted and refused, as last logged
 	lastLog                      [3]time.Time // per kind of trouble: malformed, denied, templates
 }
@@ -84,22 +86,19 @@ func (c *collector) run(ctx context.Context, put func(*record.Record)) {
 // exporter is outside --allow, else decoded; a malformed one is counted and logged the
 // same way, and so are templates lost to the budgets.
 func (c *collector) handle(b []byte, from netip.AddrPort, put func(*record.Record)) {
-	c.datagrams++
+	c.datagrams.Add(1)
 	if !c.allowed(from.Addr()) {
-		c.denied++
-		c.limited(logDenied, "-C: datagram from %s outside --allow dropped (%d so far)", from, c.denied)
+		c.limited(logDenied, "-C: datagram from %s outside --allow dropped (%d so far)", from, c.denied.Add(1))
 		return
 	}
 	if sflow.IsSFlow(b) {
 		if err := c.sfl.Decode(b, from, put); err != nil {
-			c.malformed++
-			c.limited(logMalformed, "-C: %v (%d malformed datagrams so far)", err, c.malformed)
+			c.limited(logMalformed, "-C: %v (%d malformed datagrams so far)", err, c.malformed.Add(1))
 		}
 		return
 	}
 	if err := c.dec.Decode(b, from, put); err != nil {
-		c.malformed++
-		c.limited(logMalformed, "-C: %v (%d malformed datagrams so far)", err, c.malformed)
+		c.limited(logMalformed, "-C: %v (%d malformed datagrams so far)", err, c.malformed.Add(1))
 	}
 	if st := c.dec.Stats(); st.TemplatesEvicted+st.TemplatesRefused != c.lost {
 		c.lost = st.TemplatesEvicted + st.TemplatesRefused
@@ -128,7 +127,7 @@ const maxSummaryExporters = 20
 func (c *collector) summary() {
 	st := c.dec.Stats()
 	c.logf("-C summary: %d datagrams, %d dropped from outside --allow, %d malformed; %d records; templates: %d held (%d bytes), %d evicted, %d refused, %d expired; %d data sets without their template",
-		c.datagrams, c.denied, c.malformed, st.Records, st.TemplatesHeld, st.TemplateBytes,
+		c.datagrams.Load(), c.denied.Load(), c.malformed.Load(), st.Records, st.TemplatesHeld, st.TemplateBytes,
 		st.TemplatesEvicted, st.TemplatesRefused, st.TemplatesExpired, st.NoTemplate)
 	if sf := c.sfl.Stats(); sf.Datagrams+sf.Malformed > 0 {
 		// Records from samples are estimates (sampling field); say how many there were

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"panoptes/ipfix"
 	"panoptes/record"
 	"panoptes/sflow"
@@ -71,6 +73,38 @@ func TestCollectSFlowBesideIPFIX(t *testing.T) {
 	if len(logs) != 1 || !strings.Contains(logs[0], "sflow from 192.0.2.9:6343: byte ") {
 		t.Errorf("logs: %q, want one line naming the malformed datagram's offset", logs)
 	}
+	// The metrics say the same while the relay runs.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&relayMetrics{h: &hub{}, src: &sources{}, col: c})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			metric[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"panoptes_relay_collector_datagrams_total{decoded}":         float64(1 + len(dc.msgs)),
+		"panoptes_relay_collector_datagrams_total{malformed}":       1,
+		"panoptes_relay_collector_datagrams_total{denied}":          0,
+		"panoptes_relay_collector_records_total{sflow}":             1,
+		"panoptes_relay_collector_records_total{ipfix}":             1,
+		"panoptes_relay_collector_lost_total{sflow_skipped_record}": 1,
+		"panoptes_relay_collector_lost_total{no_template}":          0,
+		"panoptes_relay_collector_templates":                        float64(c.dec.Stats().TemplatesHeld),
+	} {
+		if got, ok := metric[name]; !ok || got != want {
+			t.Errorf("metric %s = %v (there: %v), want %v", name, got, ok, want)
+		}
+	}
+
 	logs = nil
 	c.summary()
 	all := strings.Join(logs, "\n")

@@ -114,16 +114,22 @@ var (
 	dQueue    = rdesc("queue_depth", "Work waiting, by queue: publish_batches (batches of up to 1000 records waiting for JetStream), service_bytes (bytes in the -P clients' queues).", "queue")
 	dLag      = rdesc("nats_pending_messages", "Messages in the stream that the --subscribe consumer has not yet received (its lag; JetStream's count as of the last message received).", "subscription")
 	dClients  = rdesc("service_clients", "Clients of -P and --argus-port receiving records.")
+
+	dColDatagrams = rdesc("collector_datagrams_total", "Datagrams -C received, by result: decoded, denied (exporter outside --allow, dropped), malformed (dropped from where decoding stopped).", "result")
+	dColRecords   = rdesc("collector_records_total", "Records -C made, by protocol: ipfix (NetFlow v5/v9 and IPFIX), sflow (flow samples, counts scaled by the sampling rate).", "protocol")
+	dColLost      = rdesc("collector_lost_total", "What -C received and could not turn into records, by cause: template_evicted, template_refused, template_expired (templates lost to the budgets), no_template (data sets whose template was not known), sflow_unknown_sample, sflow_skipped_record (formats not decoded), sflow_bad_record (too short), sflow_no_flow (flow samples saying no flow).", "cause")
+	dColTemplates = rdesc("collector_templates", "NetFlow v9/IPFIX templates -C holds.")
 )
 
 // relayMetrics is the relay's prometheus.Collector.
 type relayMetrics struct {
 	h   *hub
 	src *sources
+	col *collector // nil without -C
 }
 
 func (c *relayMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dIn, dFiltered, dOut, dDrops, dQueue, dLag, dClients} {
+	for _, d := range []*prometheus.Desc{dIn, dFiltered, dOut, dDrops, dQueue, dLag, dClients, dColDatagrams, dColRecords, dColLost, dColTemplates} {
 		ch <- d
 	}
 }
@@ -143,6 +149,24 @@ func (c *relayMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(dLag, float64(s.n.Load()), s.name)
 	}
 	c.src.mu.Unlock()
+	if col := c.col; col != nil {
+		n, denied, bad := col.datagrams.Load(), col.denied.Load(), col.malformed.Load()
+		counter(dColDatagrams, n-min(n, denied+bad), "decoded")
+		counter(dColDatagrams, denied, "denied")
+		counter(dColDatagrams, bad, "malformed")
+		st, sf := col.dec.Stats(), col.sfl.Stats()
+		counter(dColRecords, st.Records, "ipfix")
+		counter(dColRecords, sf.Records, "sflow")
+		for _, l := range []struct {
+			cause string
+			n     uint64
+		}{{"template_evicted", st.TemplatesEvicted}, {"template_refused", st.TemplatesRefused}, {"template_expired", st.TemplatesExpired},
+			{"no_template", st.NoTemplate}, {"sflow_unknown_sample", sf.UnknownSamples}, {"sflow_skipped_record", sf.SkippedRecords},
+			{"sflow_bad_record", sf.BadRecords}, {"sflow_no_flow", sf.NoFlow}} {
+			counter(dColLost, l.n, l.cause)
+		}
+		gauge(dColTemplates, float64(st.TemplatesHeld))
+	}
 	h := c.h
 	counter(dFiltered, h.filtered.Load())
 	h.mu.Lock()

@@ -308,7 +308,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	src := &sources{}
 	if c.metricsAddr != "" {
-		srv, err := metrics.ServeCollector(c.metricsAddr, &relayMetrics{h: h, src: src})
+		srv, err := metrics.ServeCollector(c.metricsAddr, &relayMetrics{h: h, src: src, col: in.col})
 		if err != nil {
 			return cli.Usagef("relay: %v", err)
 		}
