@@ -132,8 +132,8 @@ func (c *collector) summary() {
 	if sf := c.sfl.Stats(); sf.Datagrams+sf.Malformed > 0 {
 		// Records from samples are estimates (sampling field); say how many there were
 		// and what was not turned into records.
-		c.logf("-C sflow: %d datagrams, %d malformed; %d flow samples -> %d records (counts scaled by the sampling rate), %d without a flow; %d counter samples; skipped: %d samples and %d flow records of other formats, %d flow records too short",
-			sf.Datagrams, sf.Malformed, sf.FlowSamples, sf.Records, sf.NoFlow, sf.CounterSamples, sf.UnknownSamples, sf.SkippedRecords, sf.BadRecords)
+		c.logf("-C sflow: %d datagrams, %d malformed, %d missing from the agents' sequence numbers; %d flow samples -> %d records (counts scaled by the sampling rate), %d without a flow; %d counter samples; skipped: %d samples and %d flow records of other formats, %d flow records too short",
+			sf.Datagrams, sf.Malformed, sf.LostDatagrams, sf.FlowSamples, sf.Records, sf.NoFlow, sf.CounterSamples, sf.UnknownSamples, sf.SkippedRecords, sf.BadRecords)
 	}
 	loss := func(e ipfix.ExporterTemplates) uint64 { return e.Evicted + e.Refused + e.Expired + e.NoTemplate }
 	ex := slices.DeleteFunc(c.dec.Exporters(), func(e ipfix.ExporterTemplates) bool { return loss(e) == 0 })

@@ -109,7 +109,7 @@ func TestCollectSFlowBesideIPFIX(t *testing.T) {
 	c.summary()
 	all := strings.Join(logs, "\n")
 	for _, want := range []string{fmt.Sprintf("-C summary: %d datagrams", 2+len(dc.msgs)), "1 malformed",
-		"-C sflow: 1 datagrams, 1 malformed; 1 flow samples -> 1 records", "2 counter samples", "0 samples and 1 flow records of other formats"} {
+		"-C sflow: 1 datagrams, 1 malformed, 0 missing from the agents' sequence numbers; 1 flow samples -> 1 records", "2 counter samples", "0 samples and 1 flow records of other formats"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("summary lacks %q:\n%s", want, all)
 		}

@@ -117,7 +117,7 @@ var (
 
 	dColDatagrams = rdesc("collector_datagrams_total", "Datagrams -C received, by result: decoded, denied (exporter outside --allow, dropped), malformed (dropped from where decoding stopped).", "result")
 	dColRecords   = rdesc("collector_records_total", "Records -C made, by protocol: ipfix (NetFlow v5/v9 and IPFIX), sflow (flow samples, counts scaled by the sampling rate).", "protocol")
-	dColLost      = rdesc("collector_lost_total", "What -C received and could not turn into records, by cause: template_evicted, template_refused, template_expired (templates lost to the budgets), no_template (data sets whose template was not known), sflow_unknown_sample, sflow_skipped_record (formats not decoded), sflow_bad_record (too short), sflow_no_flow (flow samples saying no flow).", "cause")
+	dColLost      = rdesc("collector_lost_total", "What -C received and could not turn into records, by cause: template_evicted, template_refused, template_expired (templates lost to the budgets), no_template (data sets whose template was not known), sflow_unknown_sample, sflow_skipped_record (formats not decoded), sflow_bad_record (too short), sflow_no_flow (flow samples saying no flow), sflow_datagram_gap (datagrams missing from an agent's sequence numbers: lost before they came).", "cause")
 	dColTemplates = rdesc("collector_templates", "NetFlow v9/IPFIX templates -C holds.")
 )
 
@@ -162,7 +162,7 @@ func (c *relayMetrics) Collect(ch chan<- prometheus.Metric) {
 			n     uint64
 		}{{"template_evicted", st.TemplatesEvicted}, {"template_refused", st.TemplatesRefused}, {"template_expired", st.TemplatesExpired},
 			{"no_template", st.NoTemplate}, {"sflow_unknown_sample", sf.UnknownSamples}, {"sflow_skipped_record", sf.SkippedRecords},
-			{"sflow_bad_record", sf.BadRecords}, {"sflow_no_flow", sf.NoFlow}} {
+			{"sflow_bad_record", sf.BadRecords}, {"sflow_no_flow", sf.NoFlow}, {"sflow_datagram_gap", sf.LostDatagrams}} {
 			counter(dColLost, l.n, l.cause)
 		}
 		gauge(dColTemplates, float64(st.TemplatesHeld))

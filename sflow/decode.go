@@ -32,6 +32,10 @@ type Stats struct {
 	NoFlow         uint64 // flow samples without a record that says which flow (no record made)
 	BadRecords     uint64 // flow records too short for their format (the sample is still used if it can be)
 	Records        uint64 // flow records emitted
+	// LostDatagrams is the sum of the gaps in each agent's (and sub-agent's) datagram
+	// sequence numbers: datagrams lost on the way, or by the agent. A sequence that
+	// goes back (the agent restarted, or a datagram came late) starts over uncounted.
+	LostDatagrams uint64
 }
 
 // Add adds o's counters to s.
@@ -45,6 +49,7 @@ func (s *Stats) Add(o Stats) {
 	s.NoFlow += o.NoFlow
 	s.BadRecords += o.BadRecords
 	s.Records += o.Records
+	s.LostDatagrams += o.LostDatagrams
 }
 
 // DecodeError is a malformed or truncated datagram: it names the sender and the byte
@@ -62,12 +67,14 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return ErrMalformed }
 
 // Decoder turns sFlow v5 datagrams into records. It is safe for use by several
-// goroutines; it keeps no state between datagrams but its counters and scratch space.
+// goroutines; between datagrams it keeps its counters and each agent's last datagram
+// sequence number (for LostDatagrams), at most maxAgents of them.
 type Decoder struct {
 	opts Options
 
 	mu    sync.Mutex
 	stats Stats
+	last  map[agentKey]uint32 // the last datagram sequence number of each agent
 	dg    Datagram
 	pkt   decode.Packet
 	r     record.Record
@@ -110,6 +117,7 @@ func (d *Decoder) Decode(msg []byte, exporter netip.AddrPort, emit func(*record.
 		return &DecodeError{Exporter: exporter, Reason: err.Error()}
 	}
 	d.stats.Datagrams++
+	d.sequence(agentKey{d.dg.Agent, d.dg.SubAgent, exporter.Addr()}, d.dg.Seq)
 	now := d.opts.Now().UnixNano()
 	srcid := d.srcID(d.dg.Agent, exporter)
 	for i := range d.dg.Samples {
@@ -130,6 +138,30 @@ func (d *Decoder) Decode(msg []byte, exporter netip.AddrPort, emit func(*record.
 		}
 	}
 	return nil
+}
+
+// agentKey names a sequence of datagrams: the agent and sub-agent, and the sender
+// (an agent of unknown address is told apart by it).
+type agentKey struct {
+	agent    netip.Addr
+	subAgent uint32
+	sender   netip.Addr
+}
+
+// maxAgents bounds the sequence numbers kept: beyond it they are forgotten and
+// counting starts over (a gap of the first datagrams after is not seen).
+const maxAgents = 1 << 16
+
+// sequence counts the datagrams missing before seq in k's sequence.
+func (d *Decoder) sequence(k agentKey, seq uint32) {
+	last, ok := d.last[k]
+	if ok && seq > last {
+		d.stats.LostDatagrams += uint64(seq - last - 1)
+	}
+	if d.last == nil || !ok && len(d.last) >= maxAgents {
+		d.last = make(map[agentKey]uint32)
+	}
+	d.last[k] = seq
 }
 
 // srcID is the srcid of records from an agent: its IPv4 address as a big-endian

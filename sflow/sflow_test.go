@@ -422,3 +422,30 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8), "ns/sample")
 }
+
+// TestLostDatagrams: gaps in an agent's datagram sequence numbers are counted, per
+// agent and sub-agent; a sequence that goes back (a restart) is not a loss. Before
+// LostDatagrams, datagrams lost on the way were counted nowhere.
+func TestLostDatagrams(t *testing.T) {
+	dec := NewDecoder(Options{})
+	other := netip.MustParseAddr("192.0.2.2")
+	for _, dg := range []struct {
+		agent    netip.Addr
+		sub, seq uint32
+	}{
+		{agent, 0, 1}, {agent, 0, 2}, {agent, 0, 5}, // 3 and 4 lost
+		{agent, 1, 10}, {agent, 1, 11}, // another sub-agent: its own sequence
+		{other, 0, 7}, {other, 0, 8},
+		{agent, 0, 6},
+		{agent, 0, 1}, {agent, 0, 3}, // restarted; 2 lost
+		{other, 0, 9},
+	} {
+		msg := encode(t, &Datagram{Agent: dg.agent, SubAgent: dg.sub, Seq: dg.seq})
+		if err := dec.Decode(msg, exporter, func(*record.Record) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := dec.Stats().LostDatagrams; got != 3 {
+		t.Errorf("%d datagrams lost, want 3", got)
+	}
+}
