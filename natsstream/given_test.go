@@ -12,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"panoptes/record"
 )
 
 // TestGivenSetModel: the range set answers as a plain set of the same sequences does,
@@ -124,24 +122,8 @@ func TestConsumeStateAcrossRestart(t *testing.T) {
 	if err := publishN(t, url+"/test.records", 0, 2500); err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(t.TempDir(), "nats-archiver.given")
-	consume := func(n int) []uint32 {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var seqs []uint32
-		err := Consume(ctx, tg, ConsumeOptions{Logf: t.Logf, StatePath: state}, func(r *record.Record) error {
-			seqs = append(seqs, r.Seq)
-			if len(seqs) == n {
-				cancel()
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return seqs
-	}
-	if seqs := consume(2500); len(seqs) != 2500 || seqs[0] != 0 || seqs[2499] != 2499 {
+	opts := ConsumeOptions{Logf: t.Logf, StatePath: filepath.Join(t.TempDir(), "nats-archiver.given")}
+	if seqs := consumeWith(t, tg, opts, 2500); len(seqs) != 2500 || seqs[0] != 0 || seqs[2499] != 2499 {
 		t.Fatalf("first run: %d records", len(seqs))
 	}
 	nc, err := nats.Connect(url)
@@ -156,7 +138,7 @@ func TestConsumeStateAcrossRestart(t *testing.T) {
 	if err := publishN(t, url+"/test.records", 2500, 2600); err != nil {
 		t.Fatal(err)
 	}
-	seqs := consume(100)
+	seqs := consumeWith(t, tg, opts, 100)
 	if len(seqs) != 100 || seqs[0] != 2500 || seqs[99] != 2599 {
 		t.Fatalf("after the restart: %d records from %d (want 2500-2599)", len(seqs), seqs[0])
 	}

@@ -105,10 +105,16 @@ func mkrec(i int) record.Record {
 // consumeN reads n records with the target's durable consumer and returns their seqs.
 func consumeN(t *testing.T, tg Target, n int) []uint32 {
 	t.Helper()
+	return consumeWith(t, tg, ConsumeOptions{Logf: t.Logf}, n)
+}
+
+// consumeWith is consumeN with options.
+func consumeWith(t *testing.T, tg Target, o ConsumeOptions, n int) []uint32 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var seqs []uint32
-	err := Consume(ctx, tg, ConsumeOptions{Logf: t.Logf}, func(r *record.Record) error {
+	err := Consume(ctx, tg, o, func(r *record.Record) error {
 		seqs = append(seqs, r.Seq)
 		if len(seqs) == n {
 			cancel()
