@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -78,8 +77,6 @@ type pipeline struct {
 	end    chan struct{}
 	zwg    sync.WaitGroup
 
-	failure atomic.Pointer[error] // the committer's first error, for Write to see
-
 	// The committer's own.
 	err  error           // the first error; operations after it are dropped
 	live map[uint64]bool // segments created and not sealed: retention spares them
@@ -119,14 +116,6 @@ func (p *pipeline) close() error {
 	<-p.end
 	p.zwg.Wait()
 	return p.err
-}
-
-// failed returns the pipeline's error, if it has met one.
-func (p *pipeline) failed() error {
-	if e := p.failure.Load(); e != nil {
-		return *e
-	}
-	return nil
 }
 
 // rawBuf returns an empty buffer for a block's records.
@@ -223,7 +212,7 @@ func (p *pipeline) check(err error) {
 	}
 	if err != nil && p.err == nil {
 		p.err = err
-		p.failure.Store(&err)
+		p.w.failure.Store(&err) // for Write to see
 	}
 }
 

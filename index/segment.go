@@ -136,7 +136,7 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 // The encoder compresses as many blocks at once as a writer's pipeline has compressors
 // (its tables are allocated at the first block).
 var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(compressors))
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(compressors))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlockRaw*2))
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"panoptes/record"
@@ -45,9 +46,15 @@ type Writer struct {
 	open       map[spanKey]*openSegment
 	tick       uint64
 	retain     Retention
-	err        error // the first error; the writer stopped there
+	err        error // the first error; the writer stopped there (the caller's)
 	future     futureCount
 	p          *pipeline // started by the first operation that needs it; nil after Close
+
+	// Write copies records into batch, and the front goroutine (front) encodes them;
+	// failure is the pipeline's first error, for Write to see.
+	batch   []record.Record
+	fe      *front
+	failure atomic.Pointer[error]
 
 	// The pipeline's own: snapshots are published from its goroutine.
 	lastSnap  time.Time
@@ -62,7 +69,7 @@ type WriterStats struct {
 	Future uint64
 }
 
-// Stats returns the writer's counters.
+// Stats returns the writer's counters; call it after Flush or Close.
 func (w *Writer) Stats() WriterStats { return WriterStats{Future: w.future.n} }
 
 // futureCount counts the records stamped in the future and remembers the first.
@@ -121,12 +128,25 @@ func (w *Writer) spanOf(t int64) int64 {
 	return span
 }
 
-// Write adds a record.
+// Write adds a record. It keeps a copy of r (r may be reused at once) for the writer's
+// front goroutine, which encodes it.
 func (w *Writer) Write(r *record.Record) error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.stop(w.write(r))
+	if w.batch == nil {
+		w.batch = w.front().batchBuf()
+	}
+	w.batch = append(w.batch, *r)
+	if r.Man != nil { // decoders reuse theirs
+		m := *r.Man
+		w.batch[len(w.batch)-1].Man = &m
+	}
+	if len(w.batch) == cap(w.batch) {
+		w.fe.in <- frontMsg{recs: w.batch}
+		w.batch = nil
+	}
+	return w.stop(nil)
 }
 
 // stop records err as the error that stopped the writer, and returns it. With err nil,
@@ -135,8 +155,10 @@ func (w *Writer) Write(r *record.Record) error {
 // did, that stops the writer, and the records since the last Flush are not
 // acknowledged.
 func (w *Writer) stop(err error) error {
-	if err == nil && w.p != nil {
-		err = w.p.failed()
+	if err == nil {
+		if e := w.failure.Load(); e != nil {
+			err = *e
+		}
 	}
 	if err == nil {
 		err = w.a.fatal.err()
@@ -147,7 +169,90 @@ func (w *Writer) stop(err error) error {
 	return err
 }
 
-func (w *Writer) write(r *record.Record) error {
+// The front goroutine: Write hands it records in batches, and it does what Write did
+// itself before (a record's segment, its encoding, addresses and summary), so that the
+// caller's goroutine (a relay decoding NATS messages) spends only a copy per record.
+// Flush and Close go through it too, after the records sent before them.
+type front struct {
+	in   chan frontMsg
+	free chan []record.Record
+}
+
+// frontMsg is records to write, or one of Flush, Close and settle (tests), each with
+// the channel its answer goes to.
+type frontMsg struct {
+	recs   []record.Record
+	flush  chan error
+	close  chan error
+	failed bool // close: the writer stopped on an error; close the files only
+	wait   chan error
+}
+
+const (
+	frontBatch   = 256 // records per batch
+	frontBatches = 4   // batches queued for the front goroutine
+)
+
+func (w *Writer) front() *front {
+	if w.fe == nil {
+		w.fe = &front{in: make(chan frontMsg, frontBatches), free: make(chan []record.Record, frontBatches+2)}
+		go w.runFront(w.fe)
+	}
+	return w.fe
+}
+
+func (f *front) batchBuf() []record.Record {
+	select {
+	case b := <-f.free:
+		return b
+	default:
+		return make([]record.Record, 0, frontBatch)
+	}
+}
+
+// send hands the pending records, then m, to the front goroutine and waits for the
+// answer on ch.
+func (w *Writer) send(m frontMsg, ch chan error) error {
+	f := w.front()
+	if len(w.batch) > 0 {
+		f.in <- frontMsg{recs: w.batch}
+	}
+	w.batch = nil
+	f.in <- m
+	return <-ch
+}
+
+func (w *Writer) runFront(f *front) {
+	for m := range f.in {
+		switch {
+		case m.recs != nil:
+			for i := range m.recs {
+				w.write(&m.recs[i])
+				m.recs[i].Man = nil // the copy Write made: let it go
+			}
+			select {
+			case f.free <- m.recs[:0]:
+			default:
+			}
+		case m.flush != nil:
+			m.flush <- w.flush()
+		case m.wait != nil:
+			var err error
+			if w.p != nil {
+				o := &op{kind: opWait, done: make(chan error, 1)}
+				w.p.send(o)
+				err = <-o.done
+			}
+			m.wait <- err
+		case m.close != nil:
+			m.close <- w.close(m.failed)
+			return
+		}
+	}
+}
+
+// write adds a record (the front goroutine's).
+func (w *Writer) write(r *record.Record) {
 	w.future.seen++
 	// The clock is read again every 4096 records, so that the limit follows a step
 	// of the clock back.
@@ -190,7 +295,6 @@ func (w *Writer) write(r *record.Record) error {
 	if len(s.raw) >= w.blockBytes {
 		w.flushBlock(s)
 	}
-	return nil
 }
 
 // checkFuture counts a record stamped at t if t is more than FutureTolerance after the
@@ -300,6 +404,12 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
+	ch := make(chan error, 1)
+	return w.stop(w.send(frontMsg{flush: ch}, ch))
+}
+
+// flush is Flush on the front goroutine.
+func (w *Writer) flush() error {
 	for _, s := range w.open {
 		w.flushBlock(s)
 	}
@@ -307,7 +417,7 @@ func (w *Writer) Flush() error {
 	// makes their index entries durable, so that a reader that does not recover (index
 	// verify, read -R) finds every acknowledged record even if the writer stops for good
 	// next.
-	return w.stop(w.pipe().sync())
+	return w.pipe().sync()
 }
 
 // Close seals every open segment. Snapshots for readers stay (a query may be reading
@@ -315,27 +425,41 @@ func (w *Writer) Flush() error {
 // them. After an error Close only closes the files and returns that error: the next
 // Open seals what was left open.
 func (w *Writer) Close() error {
+	if w.fe != nil {
+		ch := make(chan error, 1)
+		failed := w.stop(nil) != nil
+		if failed {
+			w.batch = nil
+		}
+		w.stop(w.send(frontMsg{close: ch, failed: failed}, ch))
+		w.fe = nil
+	}
+	return w.err
+}
+
+// close is Close on the front goroutine; failed: the writer stopped on an error.
+func (w *Writer) close(failed bool) error {
 	w.reportFuture()
-	if w.stop(nil) == nil {
+	if !failed {
 		for id, s := range w.open {
 			w.seal(s)
 			delete(w.open, id)
 		}
 	}
+	var err error
 	if w.p != nil {
-		w.stop(w.p.close())
+		err = w.p.close()
 		w.p = nil
 	}
-	if w.err != nil {
+	if err != nil || failed {
 		for id, s := range w.open {
 			if s.f != nil {
 				s.f.Close()
 			}
 			delete(w.open, id)
 		}
-		return w.err
 	}
-	return nil
+	return err
 }
 
 // pipe returns the writer's pipeline, started if need be.

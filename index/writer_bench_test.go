@@ -12,12 +12,8 @@ import (
 // settle waits until the writer's pipeline has done every operation sent so far, so
 // that a test may look at the open segments' files and at what was logged.
 func (w *Writer) settle() error {
-	if w.p == nil {
-		return nil
-	}
-	o := &op{kind: opWait, done: make(chan error, 1)}
-	w.p.send(o)
-	return <-o.done
+	ch := make(chan error, 1)
+	return w.send(frontMsg{wait: ch}, ch)
 }
 
 // benchRecords are the records BenchmarkWriter writes: the stream file named by
