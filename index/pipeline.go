@@ -259,7 +259,9 @@ func (p *pipeline) run(o *op) {
 // create makes s's file and its index entry.
 func (p *pipeline) create(s *openSegment) error {
 	a := p.a
-	id, err := a.nextSegmentID()
+	batch := a.db.NewBatch()
+	defer batch.Close()
+	id, err := a.nextSegmentID(batch)
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", a.dir, err)
 	}
@@ -267,8 +269,12 @@ func (p *pipeline) create(s *openSegment) error {
 	tmp := filepath.Join(a.dir, tmpPath(rel))
 	s.seg.id, s.seg.path = id, rel
 	// The index entry comes first: recovery then finds every segment file through the
-	// index (an entry whose file was never created is forgotten).
-	if err := a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
+	// index (an entry whose file was never created is forgotten). It goes in one synced
+	// batch with the id counter.
+	if err := batch.Set(segKey(id), encodeSegment(&s.seg), nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
 	f, err := a.openFile(tmpPath(rel), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
