@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"testing"
+	"time"
 
 	"panoptes/record"
 )
@@ -84,4 +86,48 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
 	b.ReportMetric(float64(len(recs)), "records/op")
+}
+
+// Write keeps a copy of each record for its front goroutine: a caller that reuses one
+// record (and its Management, as record decoders do) for every Write must find in the
+// archive what it wrote, not the last values. Fails if Write kept r, or shared r.Man.
+func TestWriteCopiesReusedRecord(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := a.NewWriter(time.Hour)
+	w.blockBytes = 4 << 10
+	want := genMixed(3000, 21)
+	var r record.Record
+	man := &record.Management{}
+	for i := range want {
+		r = want[i]
+		if want[i].Man != nil {
+			*man = *want[i].Man
+			r.Man = man
+		}
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+		r.SrcAddr, r.StartTime, man.PktsSeen = [16]byte{}, 0, 0 // the caller moves on at once
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+	if len(got) != len(want) {
+		t.Fatalf("%d records read back, %d written", len(got), len(want))
+	}
+	bySeq := map[uint32]record.Record{}
+	for _, g := range got {
+		bySeq[g.Seq] = g
+	}
+	for _, wr := range want {
+		if g := bySeq[wr.Seq]; !reflect.DeepEqual(g, wr) {
+			t.Fatalf("record seq %d read back as %+v, written as %+v", wr.Seq, g, wr)
+		}
+	}
 }
