@@ -19,6 +19,10 @@
 # (panoptes_relay_records_out_total{output="archive"}, polled every 0.1 s) count every
 # record; then it is stopped with SIGINT.
 #
+# BASELINE=BIN (optional) adds a third series, archive-base: the archive series run by
+# another build of panoptes (e.g. one of main), interleaved with the others, for a
+# before/after comparison on the same stream and load.
+#
 # Output: one line per run and series: records, elapsed s, records/s, the relay's CPU
 # s (user+sys, /usr/bin/time) and records per CPU second (what the relay costs, whatever
 # else the machine is doing), then the load average.
@@ -61,9 +65,11 @@ run() { # series
   mport=$(freeport)
   out=$work/out-$series
   [ "$series" = file ] && out=$work/out.pnp || out=$out/
+  local rbin=$bin
+  [ "$series" = archive-base ] && rbin=$BASELINE
   rm -rf "$work/out-$series" "$work/out.pnp"
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%U %S" -o "$work/time" "$bin" relay --config "" --subscribe "$url/panoptes.>?durable=d$RANDOM$RANDOM" \
+  /usr/bin/time -f "%U %S" -o "$work/time" "$rbin" relay --config "" --subscribe "$url/panoptes.>?durable=d$RANDOM$RANDOM" \
     -w "$out" --metrics "127.0.0.1:$mport" 2>"$work/relay.log" &
   local pid=$!
   for _ in $(seq 6000); do
@@ -77,10 +83,10 @@ run() { # series
   wait "$pid" || true
   dur=$(echo "$t1 - $t0" | bc)
   cpu=$(awk '{print $1 + $2}' "$work/time")
-  printf '%-8s %9d records %7.2f s %10.0f records/s  cpu %6.2f s %10.0f records/cpu-s\n' \
+  printf '%-12s %9d records %7.2f s %10.0f records/s  cpu %6.2f s %10.0f records/cpu-s\n' \
     "$series" "${n:-0}" "$dur" "$(echo "${n:-0} / $dur" | bc -l)" "$cpu" "$(echo "${n:-0} / $cpu" | bc -l)"
 }
 for r in $(seq "$runs"); do
-  for s in archive file; do run "$s"; done
+  for s in archive file ${BASELINE:+archive-base}; do run "$s"; done
 done
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -658,7 +658,9 @@ func (a *Archive) segments() ([]segment, error) {
 	return out, it.Error()
 }
 
-func (a *Archive) nextSegmentID() (uint64, error) {
+// nextSegmentID takes the next segment id: it adds the counter's new value to batch,
+// which the caller commits (with the segment's index entry, in one sync).
+func (a *Archive) nextSegmentID(batch *pebble.Batch) (uint64, error) {
 	v, closer, err := a.db.Get([]byte{'n'})
 	var n uint64
 	if err == nil {
@@ -668,7 +670,7 @@ func (a *Archive) nextSegmentID() (uint64, error) {
 		return 0, err
 	}
 	n++
-	return n, a.db.Set([]byte{'n'}, binary.BigEndian.AppendUint64(nil, n), pebble.Sync)
+	return n, batch.Set([]byte{'n'}, binary.BigEndian.AppendUint64(nil, n), nil)
 }
 
 // segmentPath returns the relative path of a segment of srcid starting at span.

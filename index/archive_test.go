@@ -767,6 +767,9 @@ func TestRetentionSparesOpenSegments(t *testing.T) {
 		if err := w.Write(&recs[i]); err != nil {
 			t.Fatal(err)
 		}
+		if err := w.settle(); err != nil { // the pipeline's retention and files, for the checks below
+			t.Fatal(err)
+		}
 		if len(notes) > before && len(w.open) > 1 {
 			removedWhileOpen++
 		}

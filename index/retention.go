@@ -50,14 +50,6 @@ func trustedClock(opened time.Time, wall func() time.Time) func() int64 {
 // SetRetention makes the writer apply r each time it seals a segment.
 func (w *Writer) SetRetention(r Retention) { w.retain = r }
 
-func (w *Writer) openIDs() map[uint64]bool {
-	ids := make(map[uint64]bool, len(w.open))
-	for _, s := range w.open {
-		ids[s.seg.id] = true
-	}
-	return ids
-}
-
 // ageReferences returns, per source id, the time its segments' age is measured from:
 // the start of its newest segment, or limit (the clock) if that is later.
 func ageReferences(segs []segment, limit int64) map[uint32]int64 {

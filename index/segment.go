@@ -133,8 +133,10 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 }
 
 // encoder and decoder are shared: zstd's are safe for concurrent EncodeAll/DecodeAll.
+// The encoder compresses as many blocks at once as a writer's pipeline has compressors
+// (its tables are allocated at the first block).
 var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(compressors))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlockRaw*2))
 )
 

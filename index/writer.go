@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 
 	"panoptes/record"
 )
@@ -25,11 +24,21 @@ import (
 // record written before it, and its blocks are then in the index too, so a reader that
 // does not recover the archive (`index verify`, `read -R`) sees them.
 //
+// Write only encodes the record into its segment's pending block and notes its
+// addresses and summary; the rest runs behind it on other goroutines (pipeline.go):
+// blocks are compressed there (several at once on several cores), and one goroutine
+// does every file and index operation in the order Write and Flush asked for them, as
+// the writer did them itself before: create a segment, write, fsync and index its
+// blocks, seal it. That goroutine writes the blocks that are ready together, fsyncs each
+// file once and indexes them in one Pebble batch. Flush and Close wait for it, so what
+// they return is what the disk holds.
+//
 // The first error (a full disk, typically) stops the writer: every later call returns
-// it, and Close closes the files without sealing anything. Writing more to a disk that
-// failed a write would at best fail again and at worst meet Pebble's fatal path halfway
-// through sealing; the next Open recovers the unsealed segments from their complete
-// blocks. A Writer is not safe for concurrent use.
+// it (a Write may return nil after the error happened behind it, but no Flush does), and
+// Close closes the files without sealing anything. Writing more to a disk that failed a
+// write would at best fail again and at worst meet Pebble's fatal path halfway through
+// sealing; the next Open recovers the unsealed segments from their complete blocks. A
+// Writer is not safe for concurrent use.
 type Writer struct {
 	a          *Archive
 	span       int64
@@ -37,10 +46,19 @@ type Writer struct {
 	open       map[spanKey]*openSegment
 	tick       uint64
 	retain     Retention
-	lastSnap   time.Time
-	snapStale  bool  // the index changed since the last snapshot
-	err        error // the first error; the writer stopped there
+	err        error // the first error; the writer stopped there (the caller's)
 	future     futureCount
+	p          *pipeline // started by the first operation that needs it; nil after Close
+
+	// Write copies records into batch, and the front goroutine (front) encodes them;
+	// failure is the pipeline's first error, for Write to see.
+	batch   []record.Record
+	fe      *front
+	failure atomic.Pointer[error]
+
+	// The pipeline's own: snapshots are published from its goroutine.
+	lastSnap  time.Time
+	snapStale bool // the index changed since the last snapshot
 }
 
 // WriterStats are a writer's counters, for the exit summary of the commands that write
@@ -51,7 +69,7 @@ type WriterStats struct {
 	Future uint64
 }
 
-// Stats returns the writer's counters.
+// Stats returns the writer's counters; call it after Flush or Close.
 func (w *Writer) Stats() WriterStats { return WriterStats{Future: w.future.n} }
 
 // futureCount counts the records stamped in the future and remembers the first.
@@ -71,16 +89,22 @@ type spanKey struct {
 
 const maxOpen = 8
 
+// openSegment is a segment being written. The first group of fields belongs to Write
+// (the caller's goroutine), the second to the pipeline's goroutine, which sets them when
+// it creates the segment: Write never reads them, and a test reads them only after a
+// Flush.
 type openSegment struct {
-	seg     segment
-	f       *os.File
-	off     int64
-	raw     []byte
-	info    BlockInfo
-	buf     []byte
+	raw     []byte    // records of the pending block
+	info    BlockInfo // of the pending block: Records, MinStart, MaxLast
 	lastUse uint64
-	addrs   addrSet      // for the address index, written when the segment is sealed
+	addrs   addrSet      // for the address index, written when the segment is sealed; its block "offsets" are block numbers until then (remapBlocks)
 	sum     blockSummary // of the pending block
+	blocks  int64        // blocks handed to the pipeline: the number of the pending one
+
+	seg  segment
+	f    *os.File
+	off  int64   // where the next block goes
+	offs []int64 // offset of each block written, by number
 }
 
 // DefaultSpan is the time a segment covers, as Argus's `rasplit -M time 5m`.
@@ -104,19 +128,38 @@ func (w *Writer) spanOf(t int64) int64 {
 	return span
 }
 
-// Write adds a record.
+// Write adds a record. It keeps a copy of r (r may be reused at once) for the writer's
+// front goroutine, which encodes it.
 func (w *Writer) Write(r *record.Record) error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.stop(w.write(r))
+	if w.batch == nil {
+		w.batch = w.front().batchBuf()
+	}
+	w.batch = append(w.batch, *r)
+	if r.Man != nil { // decoders reuse theirs
+		m := *r.Man
+		w.batch[len(w.batch)-1].Man = &m
+	}
+	if len(w.batch) == cap(w.batch) {
+		w.fe.in <- frontMsg{recs: w.batch}
+		w.batch = nil
+	}
+	return w.stop(nil)
 }
 
 // stop records err as the error that stopped the writer, and returns it. With err nil,
-// it checks that Pebble met no fatal error in the operation (a commit that failed is
-// reported only to the logger, and the commit call returns nil): if it did, that stops
-// the writer, and the records since the last Flush are not acknowledged.
+// it checks that the pipeline met no error and Pebble no fatal error (a commit that
+// failed is reported only to the logger, and the commit call returns nil): if either
+// did, that stops the writer, and the records since the last Flush are not
+// acknowledged.
 func (w *Writer) stop(err error) error {
+	if err == nil {
+		if e := w.failure.Load(); e != nil {
+			err = *e
+		}
+	}
 	if err == nil {
 		err = w.a.fatal.err()
 	}
@@ -126,7 +169,90 @@ func (w *Writer) stop(err error) error {
 	return err
 }
 
-func (w *Writer) write(r *record.Record) error {
+// The front goroutine: Write hands it records in batches, and it does what Write did
+// itself before (a record's segment, its encoding, addresses and summary), so that the
+// caller's goroutine (a relay decoding NATS messages) spends only a copy per record.
+// Flush and Close go through it too, after the records sent before them.
+type front struct {
+	in   chan frontMsg
+	free chan []record.Record
+}
+
+// frontMsg is records to write, or one of Flush, Close and settle (tests), each with
+// the channel its answer goes to.
+type frontMsg struct {
+	recs   []record.Record
+	flush  chan error
+	close  chan error
+	failed bool // close: the writer stopped on an error; close the files only
+	wait   chan error
+}
+
+const (
+	frontBatch   = 256 // records per batch
+	frontBatches = 4   // batches queued for the front goroutine
+)
+
+func (w *Writer) front() *front {
+	if w.fe == nil {
+		w.fe = &front{in: make(chan frontMsg, frontBatches), free: make(chan []record.Record, frontBatches+2)}
+		go w.runFront(w.fe)
+	}
+	return w.fe
+}
+
+func (f *front) batchBuf() []record.Record {
+	select {
+	case b := <-f.free:
+		return b
+	default:
+		return make([]record.Record, 0, frontBatch)
+	}
+}
+
+// send hands the pending records, then m, to the front goroutine and waits for the
+// answer on ch.
+func (w *Writer) send(m frontMsg, ch chan error) error {
+	f := w.front()
+	if len(w.batch) > 0 {
+		f.in <- frontMsg{recs: w.batch}
+	}
+	w.batch = nil
+	f.in <- m
+	return <-ch
+}
+
+func (w *Writer) runFront(f *front) {
+	for m := range f.in {
+		switch {
+		case m.recs != nil:
+			for i := range m.recs {
+				w.write(&m.recs[i])
+				m.recs[i].Man = nil // the copy Write made: let it go
+			}
+			select {
+			case f.free <- m.recs[:0]:
+			default:
+			}
+		case m.flush != nil:
+			m.flush <- w.flush()
+		case m.wait != nil:
+			var err error
+			if w.p != nil {
+				o := &op{kind: opWait, done: make(chan error, 1)}
+				w.p.send(o)
+				err = <-o.done
+			}
+			m.wait <- err
+		case m.close != nil:
+			m.close <- w.close(m.failed)
+			return
+		}
+	}
+}
+
+// write adds a record (the front goroutine's).
+func (w *Writer) write(r *record.Record) {
 	w.future.seen++
 	// The clock is read again every 4096 records, so that the limit follows a step
 	// of the clock back.
@@ -137,13 +263,8 @@ func (w *Writer) write(r *record.Record) error {
 	k := spanKey{r.SrcID, w.spanOf(r.StartTime)}
 	s := w.open[k]
 	if s == nil {
-		if err := w.makeRoom(k); err != nil {
-			return err
-		}
-		var err error
-		if s, err = w.create(k.srcid, k.span); err != nil {
-			return err
-		}
+		w.makeRoom(k)
+		s = w.create(k.srcid, k.span)
 		w.open[k] = s
 	}
 	w.tick++
@@ -169,12 +290,11 @@ func (w *Writer) write(r *record.Record) error {
 	default:
 		s.raw = record.AppendRecord(s.raw, r)
 	}
-	s.addrs.add(r, s.off) // the pending block goes at s.off
+	s.addrs.add(r, s.blocks) // the block number; the pipeline knows its offset
 	s.sum.add(r)
 	if len(s.raw) >= w.blockBytes {
-		return w.flushBlock(s)
+		w.flushBlock(s)
 	}
-	return nil
 }
 
 // checkFuture counts a record stamped at t if t is more than FutureTolerance after the
@@ -187,7 +307,7 @@ func (w *Writer) checkFuture(srcid uint32, t int64) bool {
 	w.future.n++
 	if w.future.n == 1 {
 		w.future.first, w.future.firstSrc = t, srcid
-		w.a.logf("archive: a record of source id %d is stamped %s, more than %v after the clock: stored and counted; retention does not measure age from it",
+		w.logf("archive: a record of source id %d is stamped %s, more than %v after the clock: stored and counted; retention does not measure age from it",
 			srcid, time.Unix(0, t).UTC().Format("2006-01-02 15:04:05"), FutureTolerance)
 	}
 	return true
@@ -199,18 +319,26 @@ func (w *Writer) reportFuture() {
 		return
 	}
 	w.future.reported = true
-	w.a.logf("archive: %d records stamped more than %v in the future (the first: source id %d, %s): stored; retention did not measure age from them",
+	w.logf("archive: %d records stamped more than %v in the future (the first: source id %d, %s): stored; retention did not measure age from them",
 		w.future.n, FutureTolerance, w.future.firstSrc, time.Unix(0, w.future.first).UTC().Format("2006-01-02 15:04:05"))
+}
+
+// logf logs through the pipeline when it runs: the archive's logger then hears from one
+// goroutine, as it did when the writer did everything itself.
+func (w *Writer) logf(format string, args ...any) {
+	if w.p == nil {
+		w.a.logf(format, args...)
+		return
+	}
+	w.p.send(&op{kind: opLog, msg: fmt.Sprintf(format, args...)})
 }
 
 // makeRoom seals what a new segment for k makes old: the source's segments more than
 // one span before k, and the least recently written if too many are open.
-func (w *Writer) makeRoom(k spanKey) error {
+func (w *Writer) makeRoom(k spanKey) {
 	for ok, s := range w.open {
 		if ok.srcid == k.srcid && ok.span < k.span-w.span {
-			if err := w.seal(s); err != nil {
-				return err
-			}
+			w.seal(s)
 			delete(w.open, ok)
 		}
 	}
@@ -222,48 +350,17 @@ func (w *Writer) makeRoom(k spanKey) error {
 				oldest, os = ok, s
 			}
 		}
-		if err := w.seal(os); err != nil {
-			return err
-		}
+		w.seal(os)
 		delete(w.open, oldest)
 	}
-	return nil
 }
 
-// create starts a segment for srcid and the span starting at span.
-func (w *Writer) create(srcid uint32, span int64) (*openSegment, error) {
-	id, err := w.a.nextSegmentID()
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", w.a.dir, err)
-	}
-	rel := segmentPath(srcid, span)
-	rel = rel[:len(rel)-len(".seg")] + fmt.Sprintf("-%d.seg", id) // unique when two imports share a source id and span
-	tmp := filepath.Join(w.a.dir, tmpPath(rel))
-	// The index entry comes first: recovery then finds every segment file through the
-	// index (an entry whose file was never created is forgotten).
-	s := &openSegment{seg: segment{id: id, srcid: srcid, span: span, summarized: true, path: rel}, addrs: addrSet{}}
-	if err := w.a.db.Set(segKey(id), encodeSegment(&s.seg), pebble.Sync); err != nil {
-		return nil, err
-	}
-	f, err := w.a.openFile(tmpPath(rel), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	hdr := appendSegmentHeader(nil, srcid, span)
-	_, err = f.Write(hdr)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err != nil {
-		// A segment without its whole header holds nothing: remove it (which frees the
-		// space it took), and its index entry, left unsealed and without a file, is
-		// forgotten by the next open.
-		f.Close()
-		w.a.removeFile(tmpPath(rel))
-		return nil, fmt.Errorf("archive: writing the header of %s: %w", tmp, bareErr(err))
-	}
-	s.f, s.off = f, int64(len(hdr))
-	return s, nil
+// create starts a segment for srcid and the span starting at span: the pipeline
+// creates its file and index entry (pipeline.create).
+func (w *Writer) create(srcid uint32, span int64) *openSegment {
+	s := &openSegment{seg: segment{srcid: srcid, span: span, summarized: true}, addrs: addrSet{}, raw: w.pipe().rawBuf(w.blockBytes)}
+	w.p.send(&op{kind: opCreate, s: s})
+	return s
 }
 
 // bareErr drops the operation and path from a file error whose message names the file
@@ -277,82 +374,28 @@ func bareErr(err error) error {
 	return err
 }
 
-// flushBlock compresses the pending records into a block, writes and fsyncs it, then
-// indexes it.
-func (w *Writer) flushBlock(s *openSegment) error {
+// flushBlock hands the pending records of s to the pipeline, which compresses them into
+// a block, writes and fsyncs it, then indexes it.
+func (w *Writer) flushBlock(s *openSegment) {
 	if s.info.Records == 0 {
-		return nil
+		return
 	}
-	s.info.Offset = s.off
-	s.buf = appendBlock(s.buf[:0], s.raw, &s.info)
-	if _, err := s.f.WriteAt(s.buf, s.off); err != nil {
-		// The block may be partly written: truncate it away so the segment ends with
-		// complete blocks, and report the failure (a full disk, typically).
-		s.f.Truncate(s.off)
-		return fmt.Errorf("archive: writing a block to %s at byte %d: %w", s.f.Name(), s.off, bareErr(err))
-	}
-	if err := s.f.Sync(); err != nil {
-		s.f.Truncate(s.off)
-		return fmt.Errorf("archive: syncing %s: %w", s.f.Name(), bareErr(err))
-	}
-	batch := w.a.db.NewBatch()
-	defer batch.Close()
-	if err := indexBlock(batch, s.seg.id, &s.info, &s.sum); err != nil {
-		return err
-	}
-	// No sync here: the block itself is on disk, and if the index entry is lost in a
-	// crash, recovery re-indexes the unsealed segment from its blocks. The sealing
-	// commit syncs (and with it everything before it in Pebble's log).
-	if err := batch.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("archive: indexing a block of %s: %w", s.f.Name(), err)
-	}
-	s.off += s.info.Length
-	s.raw = s.raw[:0]
+	p := w.pipe()
+	o := &op{kind: opBlock, s: s, raw: s.raw, info: s.info, sum: s.sum, num: s.blocks, ready: make(chan struct{})}
+	p.send(o)
+	s.raw = p.rawBuf(w.blockBytes)
 	s.info = BlockInfo{}
 	s.sum = blockSummary{}
-	w.snapStale = true
-	return w.maybeSnapshot()
+	s.blocks++
 }
 
-// maybeSnapshot publishes a snapshot of the index for readers when it changed since
-// the last one and that one is snapshotEvery old. Flush calls it too, so that the
-// blocks written last before the writes stop reach the readers within snapshotEvery
-// of a Flush (a relay that has replayed its files and idles, answering fleet queries),
-// not only when the next block is written.
-func (w *Writer) maybeSnapshot() error {
-	if w.snapStale && time.Since(w.lastSnap) >= snapshotEvery {
-		w.lastSnap, w.snapStale = time.Now(), false
-		return w.a.publishSnapshot()
-	}
-	return nil
-}
-
-// seal flushes a segment, publishes it under its final name and marks it sealed.
-func (w *Writer) seal(s *openSegment) error {
-	if err := w.flushBlock(s); err != nil {
-		return err
-	}
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("archive: closing %s: %w", s.f.Name(), bareErr(err))
-	}
-	final := filepath.Join(w.a.dir, s.seg.path)
-	if err := w.a.renameFile(tmpPath(s.seg.path), s.seg.path); err != nil {
-		return fmt.Errorf("archive: publishing %s: %w", final, bareErr(err))
-	}
-	s.seg.sealed = true
-	batch := w.a.db.NewBatch()
-	defer batch.Close()
-	if err := indexAddrs(batch, s.seg.srcid, s.seg.id, s.addrs); err != nil {
-		return err
-	}
-	if err := batch.Set(segKey(s.seg.id), encodeSegment(&s.seg), nil); err != nil {
-		return err
-	}
-	if err := batch.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("archive: indexing %s: %w", final, err)
-	}
-	w.snapStale = true
-	return w.a.applyRetention(w.retain, w.openIDs())
+// seal flushes a segment and has the pipeline publish it under its final name and mark
+// it sealed.
+func (w *Writer) seal(s *openSegment) {
+	w.flushBlock(s)
+	w.p.rawFree(s.raw)
+	s.raw = nil
+	w.pipe().send(&op{kind: opSeal, s: s, retain: w.retain})
 }
 
 // Flush writes every pending block (the open segments stay open) and syncs the index:
@@ -361,18 +404,20 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
+	ch := make(chan error, 1)
+	return w.stop(w.send(frontMsg{flush: ch}, ch))
+}
+
+// flush is Flush on the front goroutine.
+func (w *Writer) flush() error {
 	for _, s := range w.open {
-		if err := w.flushBlock(s); err != nil {
-			return w.stop(err)
-		}
+		w.flushBlock(s)
 	}
-	// flushBlock commits without syncing; one sync here makes the blocks' index entries
-	// durable, so that a reader that does not recover (index verify, read -R) finds every
-	// acknowledged record even if the writer stops for good next.
-	if err := w.a.db.LogData(nil, pebble.Sync); err != nil {
-		return w.stop(fmt.Errorf("archive %s: syncing the index: %w", w.a.dir, err))
-	}
-	return w.stop(w.maybeSnapshot())
+	// The pipeline commits blocks without syncing the index; the sync it does for this
+	// makes their index entries durable, so that a reader that does not recover (index
+	// verify, read -R) finds every acknowledged record even if the writer stops for good
+	// next.
+	return w.pipe().sync()
 }
 
 // Close seals every open segment. Snapshots for readers stay (a query may be reading
@@ -380,23 +425,69 @@ func (w *Writer) Flush() error {
 // them. After an error Close only closes the files and returns that error: the next
 // Open seals what was left open.
 func (w *Writer) Close() error {
+	if w.fe != nil {
+		ch := make(chan error, 1)
+		failed := w.stop(nil) != nil
+		if failed {
+			w.batch = nil
+		}
+		w.stop(w.send(frontMsg{close: ch, failed: failed}, ch))
+		w.fe = nil
+	}
+	return w.err
+}
+
+// close is Close on the front goroutine; failed: the writer stopped on an error.
+func (w *Writer) close(failed bool) error {
 	w.reportFuture()
-	if w.err != nil {
+	if !failed {
 		for id, s := range w.open {
-			s.f.Close()
+			w.seal(s)
 			delete(w.open, id)
 		}
-		return w.err
 	}
-	for id, s := range w.open {
-		if err := w.seal(s); err != nil {
-			w.stop(err)
-			break
+	var err error
+	if w.p != nil {
+		err = w.p.close()
+		w.p = nil
+	}
+	if err != nil || failed {
+		for id, s := range w.open {
+			if s.f != nil {
+				s.f.Close()
+			}
+			delete(w.open, id)
 		}
-		delete(w.open, id)
 	}
-	if w.stop(nil) != nil {
-		return w.Close()
+	return err
+}
+
+// pipe returns the writer's pipeline, started if need be.
+func (w *Writer) pipe() *pipeline {
+	if w.p == nil {
+		w.p = startPipeline(w)
+	}
+	return w.p
+}
+
+// maybeSnapshot publishes a snapshot of the index for readers when it changed since
+// the last one and that one is snapshotEvery old. Flush has it run too, so that the
+// blocks written last before the writes stop reach the readers within snapshotEvery
+// of a Flush (a relay that has replayed its files and idles, answering fleet queries),
+// not only when the next block is written. The pipeline's goroutine calls it.
+func (w *Writer) maybeSnapshot() error {
+	if w.snapStale && time.Since(w.lastSnap) >= snapshotEvery {
+		w.lastSnap, w.snapStale = time.Now(), false
+		return w.a.publishSnapshot()
 	}
 	return nil
 }
+
+// segmentName is the name of a new segment's file (tmpPath of it while open).
+func segmentName(srcid uint32, span int64, id uint64) string {
+	rel := segmentPath(srcid, span)
+	return rel[:len(rel)-len(".seg")] + fmt.Sprintf("-%d.seg", id) // unique when two imports share a source id and span
+}
+
+// segmentFinal is the path of a segment's file once sealed.
+func segmentFinal(a *Archive, s *openSegment) string { return filepath.Join(a.dir, s.seg.path) }
