@@ -1,6 +1,10 @@
 package argus
 
-import "panoptes/record"
+import (
+	"net/netip"
+
+	"panoptes/record"
+)
 
 // modeledDSR lists the DSR types decode maps (its switch's cases); the others are
 // counted as skipped. DecodeKey walks a record's DSRs without decoding most of them
@@ -28,13 +32,160 @@ var modeledDSR = func() (m [256]bool) {
 // the record is damaged: DecodeRest returns the error, and the counts are those Decode
 // would have made.
 func (d *Decoder) DecodeKey(b []byte, r *record.Record) bool {
+	_, ok := d.DecodeKeyIn(b, r, nil)
+	return ok
+}
+
+// DecodeKeyIn is DecodeKey with a cheaper answer for most records of a filter that
+// names addresses: if s is not nil and the record's flow key is an IPv4 or IPv6 key
+// neither of whose addresses is in s, it returns in false without decoding the key (r
+// is left as it was). Otherwise in is true and r holds the key as DecodeKey sets it.
+// ok and the skipped-DSR counts are DecodeKey's either way: the record's DSRs are
+// walked whole, for the counts and to find a damaged one.
+//
+// A filter's address terms (filter.KeyCond) give s: a record with neither address in
+// it fails the filter, so it need not be decoded for it. The test ignores the sides
+// (src/dst), which the key's turning round would decide: it is a necessary
+// condition, not the filter.
+func (d *Decoder) DecodeKeyIn(b []byte, r *record.Record, s *AddrSet) (in, ok bool) {
+	if b[0]&TypeMask == TypeMAR {
+		clearKey(r)
+		r.Kind = record.KindMan
+		return true, true
+	}
+	// One walk over the DSR headers finds the flow and network DSRs and checks every
+	// length, with few branches: it is most of the time of a filtered read. The rare
+	// records with a damaged DSR, or with more than one flow or network DSR, go the
+	// slower way that decodes and counts in Decode's order; those with DSRs to count
+	// are walked again to count them.
+	var flow, net int // the flow and network DSRs' offsets; 0 for none
+	var seen uint8    // 1: a DSR to count; 2: a second flow or network DSR
+	p := RecordHeaderLen
+	for p < len(b) {
+		if len(b)-p < DSRHeaderLen {
+			return true, d.decodeKeySlow(b, r)
+		}
+		t := b[p]
+		n := int(b[p+3]) * 4
+		if t&ImmediateData != 0 || t == DSRData {
+			_, n = dsrAt(b, p)
+		}
+		if n < DSRHeaderLen || p+n > len(b) {
+			return true, d.decodeKeySlow(b, r)
+		}
+		seen |= counted[t]
+		switch t {
+		case DSRFlow:
+			if flow != 0 {
+				seen |= 2
+			}
+			flow = p
+		case DSRNetwork:
+			if net != 0 {
+				seen |= 2
+			}
+			net = p
+		}
+		p += n
+	}
+	if seen&2 != 0 {
+		return true, d.decodeKeySlow(b, r)
+	}
+	if seen != 0 {
+		d.countSkipped(b)
+	}
+	if flow == 0 {
+		clearKey(r)
+		r.Kind = record.KindFlow
+		return true, true
+	}
+	dsr := b[flow : flow+int(b[flow+3])*4]
+	if s != nil && !s.holdsKey(dsr) {
+		return false, true
+	}
+	clearKey(r)
+	r.Kind = record.KindFlow
+	if !decodeFlow(dsr, r) {
+		d.Skipped[DSRFlow]++
+	}
+	var tcpStatus uint32
+	if net != 0 {
+		tcpStatus = netStatus(b[net:net+int(b[net+3])*4], 0)
+	}
+	turnKey(r, dsr[1]&FlowDirectionBit != 0, tcpStatus)
+	return true, true
+}
+
+// counted marks the DSR types decode counts as skipped: immediate data and the types
+// it does not map (the flow DSR is counted only when its key is of a kind not mapped).
+var counted = func() (c [256]uint8) {
+	for t := range c {
+		if t&ImmediateData != 0 || !modeledDSR[t] {
+			c[t] = 1
+		}
+	}
+	return c
+}()
+
+func clearKey(r *record.Record) {
 	r.Family, r.EtherType, r.Proto = 0, 0, 0
 	r.SrcAddr, r.DstAddr = [16]byte{}, [16]byte{}
 	r.SrcPort, r.DstPort = 0, 0
-	if b[0]&TypeMask == TypeMAR {
-		r.Kind = record.KindMan
-		return true
+}
+
+// netStatus is decodeNet's TCP status word of a network DSR, or st if it has none.
+func netStatus(dsr []byte, st uint32) uint32 {
+	switch n := len(dsr); dsr[1] {
+	case NetTCPPerf:
+		if n >= TCPObjectLen {
+			return u32(dsr, TCPOffStatus)
+		}
+	case NetTCPInit:
+		if n >= 20 {
+			return u32(dsr, 4)
+		}
+	case NetTCPStatus:
+		if n >= 12 {
+			return u32(dsr, 4)
+		}
 	}
+	return st
+}
+
+// turnKey turns the key round as decode does: the flow DSR's reverse bit, then a TCP
+// flow whose SYN was not seen put with the lower port as the server's.
+func turnKey(r *record.Record, reverse bool, tcpStatus uint32) {
+	if reverse {
+		r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
+		if r.Proto == 6 || r.Proto == 17 {
+			r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
+		}
+	}
+	if r.Family != 0 && r.Proto == 6 && tcpStatus&TCPSawSyn == 0 && r.SrcPort < r.DstPort {
+		r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
+		r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
+	}
+}
+
+// countSkipped counts a record's DSRs that decode skips; the record's DSR lengths are
+// known to be whole (DecodeKeyIn's walk checked them).
+func (d *Decoder) countSkipped(b []byte) {
+	for p := RecordHeaderLen; p < len(b); {
+		t, n := dsrAt(b, p)
+		if t&ImmediateData != 0 {
+			d.Skipped[t&0x7F]++
+		} else if t != DSRFlow && t != DSRNetwork && !modeledDSR[t] {
+			d.Skipped[t&0x7F]++
+		}
+		p += n
+	}
+}
+
+// decodeKeySlow is DecodeKey walking and decoding the DSRs in order, counting as it
+// goes: for damaged records (the counts stop where the damage is, as Decode's do) and
+// those with more than one flow DSR.
+func (d *Decoder) decodeKeySlow(b []byte, r *record.Record) bool {
+	clearKey(r)
 	r.Kind = record.KindFlow
 	skipped := &d.Skipped
 	var tcpStatus uint32
@@ -62,39 +213,105 @@ func (d *Decoder) DecodeKey(b []byte, r *record.Record) bool {
 			}
 			reverse = dsr[1]&FlowDirectionBit != 0
 		case DSRNetwork:
-			// decodeNet's status word, without the rest.
-			switch dsr[1] {
-			case NetTCPPerf:
-				if n >= TCPObjectLen {
-					tcpStatus = u32(dsr, TCPOffStatus)
-				}
-			case NetTCPInit:
-				if n >= 20 {
-					tcpStatus = u32(dsr, 4)
-				}
-			case NetTCPStatus:
-				if n >= 12 {
-					tcpStatus = u32(dsr, 4)
-				}
-			}
+			tcpStatus = netStatus(dsr, tcpStatus)
 		default:
 			if !modeledDSR[t] {
 				skipped[t&0x7F]++
 			}
 		}
 	}
-	// decode's turns, on the key alone.
-	if reverse {
-		r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
-		if r.Proto == 6 || r.Proto == 17 {
-			r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
+	turnKey(r, reverse, tcpStatus)
+	return true
+}
+
+// flowAddrs returns the addresses of an IPv4 or IPv6 flow key that decodeFlow maps
+// (as they are in the DSR, before any turning round) and their family, 4 or 6; or
+// family 0 for the other keys.
+func flowAddrs(d []byte) (src, dst []byte, fam uint8) {
+	switch d[1] & FlowSubtypeMask &^ FlowRMON {
+	case FlowClassic5Tuple, FlowLayer3Matrix:
+	default:
+		return nil, nil, 0
+	}
+	switch d[2] & FlowQualTypeMask {
+	case TypeIPv4:
+		if len(d) >= 4+13 {
+			return d[4:8], d[8:12], 4
+		}
+	case TypeIPv6:
+		if len(d) >= 4+40 {
+			return d[4:20], d[20:36], 6
 		}
 	}
-	if r.Family != 0 && r.Proto == 6 && tcpStatus&TCPSawSyn == 0 && r.SrcPort < r.DstPort {
-		r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
-		r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
+	return nil, nil, 0
+}
+
+// AddrSet is a set of IPv4 and IPv6 prefixes that DecodeKeyIn tests a record's
+// addresses against.
+type AddrSet struct {
+	v4 []prefix4
+	v6 []netip.Prefix
+}
+
+type prefix4 struct{ addr, mask uint32 }
+
+// NewAddrSet returns the set of the given prefixes (a host is a full-length prefix).
+// An empty list gives a set that holds no address.
+func NewAddrSet(prefixes []netip.Prefix) *AddrSet {
+	s := &AddrSet{}
+	for _, p := range prefixes {
+		p = p.Masked()
+		if !p.IsValid() {
+			continue
+		}
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			// A shift by 32 gives 0: the mask of /0.
+			s.v4 = append(s.v4, prefix4{be.Uint32(a[:]), ^uint32(0) << (32 - p.Bits())})
+			continue
+		}
+		s.v6 = append(s.v6, p)
 	}
-	return true
+	return s
+}
+
+// holdsKey reports whether the flow DSR's key is not an IPv4 or IPv6 key, or one of
+// its addresses is in the set.
+func (s *AddrSet) holdsKey(dsr []byte) bool {
+	src, dst, fam := flowAddrs(dsr)
+	if fam == 4 {
+		x, y := be.Uint32(src), be.Uint32(dst)
+		for _, p := range s.v4 {
+			if x&p.mask == p.addr || y&p.mask == p.addr {
+				return true
+			}
+		}
+		return false
+	}
+	return fam == 0 || s.has(fam, src) || s.has(fam, dst)
+}
+
+// has reports whether the address a (4 or 16 bytes, of family fam) is in the set.
+func (s *AddrSet) has(fam uint8, a []byte) bool {
+	if fam == 4 {
+		x := be.Uint32(a)
+		for _, p := range s.v4 {
+			if x&p.mask == p.addr {
+				return true
+			}
+		}
+		return false
+	}
+	if len(s.v6) == 0 {
+		return false
+	}
+	addr := netip.AddrFrom16([16]byte(a))
+	for _, p := range s.v6 {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // DecodeRest decodes a record whose key DecodeKey decoded (at byte offset off) whole

@@ -3,6 +3,7 @@ package tools
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime"
 	"sync"
 
@@ -30,15 +31,12 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, pre 
 	if err != nil {
 		return false, err
 	}
-	var key *filter.Filter // the filter to run on the key alone
-	if pre.String() != "" && pre.FlowKeyOnly() {
-		key = pre
-	}
+	key, addrs := argusKeyFilter(pre)
 	var more bool
 	if runtime.GOMAXPROCS(0) > 1 {
-		more, err = scanArgusDecoded(rd, key, fn)
+		more, err = scanArgusDecoded(rd, key, addrs, fn)
 	} else {
-		more, err = scanArgus(rd, rec, key, fn)
+		more, err = scanArgus(rd, rec, key, addrs, fn)
 	}
 	if s := rd.SkippedSummary(); s != "" {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: skipped %s that Panoptes does not model\n", prog, name, s)
@@ -46,9 +44,54 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, pre 
 	return more, err
 }
 
+// argusKeyFilter returns the filter to run on a record's key alone (pre, if it reads
+// only the key; else nil) and the addresses it requires (nil if none: keyAddrs).
+func argusKeyFilter(pre *filter.Filter) (*filter.Filter, *argus.AddrSet) {
+	if pre.String() == "" || !pre.FlowKeyOnly() {
+		return nil, nil
+	}
+	if ps, ok := keyAddrs(pre.KeyCond()); ok {
+		return pre, argus.NewAddrSet(ps)
+	}
+	return pre, nil
+}
+
+// keyAddrs returns prefixes one of which holds an address of every record that
+// satisfies c, and true; or false if c does not require any address. A record with
+// neither address in them fails the filter c comes from, whatever its other fields:
+// DecodeKeyIn tells them apart on the raw key, and most records of a filter that
+// names a host are those. The sides are ignored (either address will do): a
+// necessary condition, weaker than c.
+func keyAddrs(c filter.KeyCond) ([]netip.Prefix, bool) {
+	switch c.Op {
+	case filter.KeyAddr:
+		return []netip.Prefix{c.Prefix}, true
+	case filter.KeyAnd:
+		// Any conjunct's addresses are required; the first that requires some.
+		for _, a := range c.Args {
+			if ps, ok := keyAddrs(a); ok {
+				return ps, true
+			}
+		}
+	case filter.KeyOr:
+		// Each alternative must require addresses; the union is then required.
+		var all []netip.Prefix
+		for _, a := range c.Args {
+			ps, ok := keyAddrs(a)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, ps...)
+		}
+		return all, true
+	}
+	return nil, false
+}
+
 // scanArgus reads an Argus file's records in order, in blocks as scanArgusDecoded
-// does, on this goroutine; with a key filter, only those it selects.
-func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func(r *record.Record) bool) (bool, error) {
+// does, on this goroutine; with a key filter, only those it selects (addrs, if not
+// nil, the addresses it requires: keyAddrs).
+func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, addrs *argus.AddrSet, fn func(r *record.Record) bool) (bool, error) {
 	d := rd.NewDecoder()
 	defer rd.AddSkipped(d)
 	buf := make([]byte, 0, argus.BlockLen)
@@ -61,7 +104,7 @@ func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func
 		for i, raw := range raws {
 			var err error
 			if key != nil {
-				if d.DecodeKey(raw, &k) && !key.Match(&k) {
+				if in, ok := d.DecodeKeyIn(raw, &k, addrs); ok && (!in || !key.Match(&k)) {
 					continue
 				}
 				err = d.DecodeRest(raw, offs[i], rec)
@@ -114,7 +157,7 @@ type argusBlock struct {
 // goroutine that read it, on the core whose cache the read has just filled. With a
 // key filter the workers decode each record's key and run the filter on it; this
 // goroutine decodes whole the records it selects.
-func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Record) bool) (more bool, err error) {
+func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, addrs *argus.AddrSet, fn func(r *record.Record) bool) (more bool, err error) {
 	// ordered holds every block there is, so that a worker never waits on it while it
 	// has the reader.
 	ordered := make(chan *argusBlock, argusBlocksInFlow)
@@ -164,8 +207,8 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 				if key != nil {
 					b.keep = b.keep[:0]
 					for i, raw := range b.raw {
-						ok := d.DecodeKey(raw, &k)
-						if !ok || key.Match(&k) {
+						in, ok := d.DecodeKeyIn(raw, &k, addrs)
+						if !ok || (in && key.Match(&k)) {
 							b.keep = append(b.keep, int32(i))
 						}
 						if !ok {

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,6 +24,11 @@ var argusKeyExprs = []string{
 	"tcp and src port 80", "udp and dst port 53", "not tcp", "ipv6 or arp", "man",
 	"not man and not host 10.0.0.3", "icmp or echo", "port 1-1023 and not udp",
 	"host 2001:db8::1", "arp and host 10.0.0.1",
+	// The address prefilter (keyAddrs): unions, conjunctions, sides, a net of
+	// everything, and an alternative that requires no address.
+	"host 10.0.0.1 or net 2001:db8::/32", "(host 10.0.0.1 or host 10.0.0.2) and tcp",
+	"dst host 10.0.0.2 and src net 10.0.0.0/8", "net 0.0.0.0/0", "host 10.0.0.1 or port 53",
+	"tcp and not host 10.0.0.1",
 }
 
 // randomArgus writes n random records as an Argus stream: IPv4, IPv6, ARP, TCP joined
@@ -98,10 +104,11 @@ func scanArgusWith(t *testing.T, data []byte, flt, key *filter.Filter, parallel 
 		return limit == 0 || len(s.recs) < limit
 	}
 	var rec record.Record
+	key, addrs := argusKeyFilter(key)
 	if parallel {
-		s.more, err = scanArgusDecoded(rd, key, fn)
+		s.more, err = scanArgusDecoded(rd, key, addrs, fn)
 	} else {
-		s.more, err = scanArgus(rd, &rec, key, fn)
+		s.more, err = scanArgus(rd, &rec, key, addrs, fn)
 	}
 	if err != nil {
 		s.err = err.Error()
@@ -246,7 +253,8 @@ func BenchmarkArgusFilteredRead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := scanArgusDecoded(rd, c.key, func(r *record.Record) bool {
+				key, addrs := argusKeyFilter(c.key)
+				if _, err := scanArgusDecoded(rd, key, addrs, func(r *record.Record) bool {
 					if flt.Match(r) {
 						n++
 					}
@@ -257,5 +265,31 @@ func BenchmarkArgusFilteredRead(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50001, "ns/record")
 		})
+	}
+}
+
+// TestKeyAddrs: the addresses a filter requires, for the Argus reader's prefilter;
+// none where an alternative or a negation lets a record through whatever its
+// addresses.
+func TestKeyAddrs(t *testing.T) {
+	for _, c := range []struct{ expr, want string }{
+		{"host 10.0.0.1", "[10.0.0.1/32]"},
+		{"src host 10.0.0.1 and tcp", "[10.0.0.1/32]"},
+		{"tcp and dst net 10.1.0.0/16", "[10.1.0.0/16]"},
+		{"host 10.0.0.1 or host 2001:db8::1", "[10.0.0.1/32 2001:db8::1/128]"},
+		{"(host 10.0.0.1 or net 10.2.0.0/16) and port 80", "[10.0.0.1/32 10.2.0.0/16]"},
+		{"host 10.0.0.1 or port 53", "none"},
+		{"not host 10.0.0.1", "none"},
+		{"tcp and port 80", "none"},
+		{"man", "none"},
+	} {
+		ps, ok := keyAddrs(filter.MustCompile(c.expr).KeyCond())
+		got := "none"
+		if ok {
+			got = fmt.Sprint(ps)
+		}
+		if got != c.want {
+			t.Errorf("%q: %s, want %s", c.expr, got, c.want)
+		}
 	}
 }
