@@ -100,8 +100,16 @@ func (d *Decoder) DecodeKeyIn(b []byte, r *record.Record, s *AddrSet) (in, ok bo
 		return true, true
 	}
 	dsr := b[flow : flow+int(b[flow+3])*4]
-	if s != nil && !s.holdsKey(dsr) {
-		return false, true
+	if s != nil {
+		// The common case, one IPv4 host or net, here rather than in a call.
+		if s.one4 && len(dsr) >= 4+13 && dsr[2]&FlowQualTypeMask == TypeIPv4 && isAddrKey(dsr[1]) {
+			p := s.v4[0]
+			if be.Uint32(dsr[4:])&p.mask != p.addr && be.Uint32(dsr[8:])&p.mask != p.addr {
+				return false, true
+			}
+		} else if !s.holdsKey(dsr) {
+			return false, true
+		}
 	}
 	clearKey(r)
 	r.Kind = record.KindFlow
@@ -228,9 +236,7 @@ func (d *Decoder) decodeKeySlow(b []byte, r *record.Record) bool {
 // (as they are in the DSR, before any turning round) and their family, 4 or 6; or
 // family 0 for the other keys.
 func flowAddrs(d []byte) (src, dst []byte, fam uint8) {
-	switch d[1] & FlowSubtypeMask &^ FlowRMON {
-	case FlowClassic5Tuple, FlowLayer3Matrix:
-	default:
+	if !isAddrKey(d[1]) {
 		return nil, nil, 0
 	}
 	switch d[2] & FlowQualTypeMask {
@@ -246,11 +252,22 @@ func flowAddrs(d []byte) (src, dst []byte, fam uint8) {
 	return nil, nil, 0
 }
 
+// isAddrKey reports whether a flow DSR's subtype is of a key whose addresses
+// decodeFlow maps as the record's (its qualifier says IPv4 or IPv6).
+func isAddrKey(sub uint8) bool {
+	switch sub & FlowSubtypeMask &^ FlowRMON {
+	case FlowClassic5Tuple, FlowLayer3Matrix:
+		return true
+	}
+	return false
+}
+
 // AddrSet is a set of IPv4 and IPv6 prefixes that DecodeKeyIn tests a record's
 // addresses against.
 type AddrSet struct {
-	v4 []prefix4
-	v6 []netip.Prefix
+	v4   []prefix4
+	v6   []netip.Prefix
+	one4 bool // v4 holds one prefix and v6 none
 }
 
 type prefix4 struct{ addr, mask uint32 }
@@ -272,6 +289,7 @@ func NewAddrSet(prefixes []netip.Prefix) *AddrSet {
 		}
 		s.v6 = append(s.v6, p)
 	}
+	s.one4 = len(s.v4) == 1 && len(s.v6) == 0
 	return s
 }
 
@@ -288,20 +306,11 @@ func (s *AddrSet) holdsKey(dsr []byte) bool {
 		}
 		return false
 	}
-	return fam == 0 || s.has(fam, src) || s.has(fam, dst)
+	return fam == 0 || s.has6(src) || s.has6(dst)
 }
 
-// has reports whether the address a (4 or 16 bytes, of family fam) is in the set.
-func (s *AddrSet) has(fam uint8, a []byte) bool {
-	if fam == 4 {
-		x := be.Uint32(a)
-		for _, p := range s.v4 {
-			if x&p.mask == p.addr {
-				return true
-			}
-		}
-		return false
-	}
+// has6 reports whether the IPv6 address a (16 bytes) is in the set.
+func (s *AddrSet) has6(a []byte) bool {
 	if len(s.v6) == 0 {
 		return false
 	}
