@@ -63,7 +63,7 @@ func (d *Decoder) DecodeKeyIn(b []byte, r *record.Record, s *AddrSet) (in, ok bo
 	p := RecordHeaderLen
 	for p < len(b) {
 		if len(b)-p < DSRHeaderLen {
-			return true, d.decodeKeySlow(b, r)
+			return d.keySlow(b, r, s)
 		}
 		t := b[p]
 		n := int(b[p+3]) * 4
@@ -71,7 +71,7 @@ func (d *Decoder) DecodeKeyIn(b []byte, r *record.Record, s *AddrSet) (in, ok bo
 			_, n = dsrAt(b, p)
 		}
 		if n < DSRHeaderLen || p+n > len(b) {
-			return true, d.decodeKeySlow(b, r)
+			return d.keySlow(b, r, s)
 		}
 		seen |= counted[t]
 		switch t {
@@ -89,7 +89,7 @@ func (d *Decoder) DecodeKeyIn(b []byte, r *record.Record, s *AddrSet) (in, ok bo
 		p += n
 	}
 	if seen&2 != 0 {
-		return true, d.decodeKeySlow(b, r)
+		return d.keySlow(b, r, s)
 	}
 	if seen != 0 {
 		d.countSkipped(b)
@@ -187,6 +187,14 @@ func (d *Decoder) countSkipped(b []byte) {
 		}
 		p += n
 	}
+}
+
+// keySlow is DecodeKeyIn by decodeKeySlow, the set tested on the key it decodes.
+func (d *Decoder) keySlow(b []byte, r *record.Record, s *AddrSet) (in, ok bool) {
+	if !d.decodeKeySlow(b, r) {
+		return true, false
+	}
+	return s == nil || s.holdsRecord(r), true
 }
 
 // decodeKeySlow is DecodeKey walking and decoding the DSRs in order, counting as it
@@ -307,6 +315,26 @@ func (s *AddrSet) holdsKey(dsr []byte) bool {
 		return false
 	}
 	return fam == 0 || s.has6(src) || s.has6(dst)
+}
+
+// holdsRecord is holdsKey on a decoded key: false for an IPv4 or IPv6 flow neither of
+// whose addresses is in the set.
+func (s *AddrSet) holdsRecord(r *record.Record) bool {
+	switch {
+	case r.Kind != record.KindFlow:
+		return true
+	case r.Family == 4:
+		x, y := be.Uint32(r.SrcAddr[:4]), be.Uint32(r.DstAddr[:4])
+		for _, p := range s.v4 {
+			if x&p.mask == p.addr || y&p.mask == p.addr {
+				return true
+			}
+		}
+		return false
+	case r.Family == 6:
+		return s.has6(r.SrcAddr[:]) || s.has6(r.DstAddr[:])
+	}
+	return true
 }
 
 // has6 reports whether the IPv6 address a (16 bytes) is in the set.
