@@ -3,6 +3,7 @@ package argus
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"reflect"
 	"testing"
@@ -32,6 +33,7 @@ func checkDecodeKey(t *testing.T, b []byte) int {
 		}
 		n++
 		checkRecord(t, fast, full, raw, off)
+		checkKeyIn(t, rd, raw, off)
 	}
 }
 
@@ -72,6 +74,87 @@ func checkRecord(t *testing.T, fast, full *Decoder, raw []byte, off int64) {
 		key.SrcPort != want.SrcPort || key.DstPort != want.DstPort {
 		t.Fatalf("record at %d: key\n%+v\nDecode\n%+v", off, key, want)
 	}
+}
+
+// checkKeyIn checks DecodeKeyIn against Decode on one record, with address sets that
+// hold one of its addresses, none of them, and every address: the same ok and skipped
+// counts as Decode; in false only for an IPv4 or IPv6 record neither of whose
+// addresses is in the set, and otherwise DecodeKey's key.
+func checkKeyIn(t *testing.T, rd *Reader, raw []byte, off int64) {
+	t.Helper()
+	var want record.Record
+	ref := rd.NewDecoder()
+	werr := ref.Decode(raw, off, &want)
+	addr := func(a [16]byte) netip.Addr {
+		if want.Family == 6 {
+			return netip.AddrFrom16(a)
+		}
+		return netip.AddrFrom4([4]byte(a[:4]))
+	}
+	sets := [][]netip.Prefix{
+		nil,
+		{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+		{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+	}
+	if want.Family == 4 || want.Family == 6 {
+		s, d := addr(want.SrcAddr), addr(want.DstAddr)
+		sets = append(sets, []netip.Prefix{netip.PrefixFrom(s, s.BitLen())}, []netip.Prefix{netip.PrefixFrom(d, d.BitLen()-7).Masked()})
+	}
+	for _, ps := range sets {
+		pre := rd.NewDecoder()
+		var key record.Record
+		in, ok := pre.DecodeKeyIn(raw, &key, NewAddrSet(ps))
+		if ok != (werr == nil) {
+			t.Fatalf("record at %d, set %v: DecodeKeyIn ok=%v, Decode error %v", off, ps, ok, werr)
+		}
+		if pre.Skipped != ref.Skipped {
+			t.Fatalf("record at %d, set %v: DecodeKeyIn counted skipped DSRs %v, Decode %v", off, ps, nonzero(pre.Skipped), nonzero(ref.Skipped))
+		}
+		if werr != nil {
+			continue
+		}
+		inSet := func(a [16]byte) bool {
+			for _, p := range ps {
+				if p.Contains(addr(a)) {
+					return true
+				}
+			}
+			return false
+		}
+		if !in {
+			if want.Kind != record.KindFlow || (want.Family != 4 && want.Family != 6) || inSet(want.SrcAddr) || inSet(want.DstAddr) {
+				t.Fatalf("record at %d, set %v: DecodeKeyIn says not in the set; Decode %+v", off, ps, want)
+			}
+			continue
+		}
+		if key.Kind != want.Kind || key.Family != want.Family || key.EtherType != want.EtherType ||
+			key.Proto != want.Proto || key.SrcAddr != want.SrcAddr || key.DstAddr != want.DstAddr ||
+			key.SrcPort != want.SrcPort || key.DstPort != want.DstPort {
+			t.Fatalf("record at %d, set %v: key\n%+v\nDecode\n%+v", off, ps, key, want)
+		}
+		if (want.Family == 4 || want.Family == 6) && want.Kind == record.KindFlow && !inSet(want.SrcAddr) && !inSet(want.DstAddr) && flowKeyIsIP(raw) {
+			t.Fatalf("record at %d, set %v: DecodeKeyIn decoded a key with no address in the set", off, ps)
+		}
+	}
+}
+
+// flowKeyIsIP reports whether the record's one flow DSR is an IPv4 or IPv6 key that
+// decodeFlow maps: the records DecodeKeyIn must test, not decode.
+func flowKeyIsIP(b []byte) bool {
+	n := 0
+	var fam uint8
+	for p := RecordHeaderLen; p+DSRHeaderLen <= len(b); {
+		t, l := dsrAt(b, p)
+		if l < DSRHeaderLen || p+l > len(b) {
+			return false
+		}
+		if t == DSRFlow {
+			n++
+			_, _, fam = flowAddrs(b[p : p+l])
+		}
+		p += l
+	}
+	return n == 1 && fam != 0
 }
 
 func nonzero(s [128]uint64) map[int]uint64 {
@@ -147,8 +230,8 @@ func decodeKeyInputs(t testing.TB) [][]byte {
 }
 
 // TestDecodeKeyMatchesDecode checks DecodeKey against Decode on Argus's own records, on
-// random records, and on every one-byte change of Argus's records (a flipped reverse
-// bit, a damaged DSR length, an unknown DSR type).
+// random records, and on every one-byte change of Argus's records and of some random
+// ones (a flipped reverse bit, a damaged DSR length, an unknown DSR type).
 func TestDecodeKeyMatchesDecode(t *testing.T) {
 	in := decodeKeyInputs(t)
 	total := 0
@@ -160,13 +243,15 @@ func TestDecodeKeyMatchesDecode(t *testing.T) {
 	}
 	// Every one-byte change of every record of Argus's files, but for the type byte
 	// (ReadRaw vouches for a management record's length by its type).
-	for _, b := range in[:2] {
+	// The random records (the first 30: no user data, so DecodeKeyIn keeps their
+	// layouts, and a changed one is compared with the layout of the record unchanged).
+	for n, b := range in {
 		rd, err := NewReader(bytes.NewReader(b), "test.argus")
 		if err != nil {
 			t.Fatal(err)
 		}
 		fast, full := rd.NewDecoder(), rd.NewDecoder()
-		for {
+		for k := 0; n < 2 || k < 30; k++ {
 			raw, off, err := rd.ReadRaw(nil)
 			if err != nil {
 				break
@@ -175,6 +260,7 @@ func TestDecodeKeyMatchesDecode(t *testing.T) {
 				for _, x := range []byte{0x01, 0x02, 0x40, 0x80, 0xff} {
 					raw[i] ^= x
 					checkRecord(t, fast, full, raw, off)
+					checkKeyIn(t, rd, raw, off)
 					raw[i] ^= x
 				}
 			}

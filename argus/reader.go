@@ -190,6 +190,7 @@ type Decoder struct {
 	rd        *Reader
 	Skipped   [128]uint64
 	lastLabel string
+	layouts   *[layoutSlots]keyLayout // DecodeKeyIn's, made at its first call
 }
 
 // NewDecoder returns a decoder of rd's records for another goroutine.

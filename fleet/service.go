@@ -40,7 +40,8 @@ type Service struct {
 	wg   sync.WaitGroup
 }
 
-var notSiteChar = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+// Compiled at first use, not at the start of every command of the binary.
+var notSiteChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_-]+`) })
 
 // DefaultSite is the site an archive host answers for when its URL names none: the
 // host name, with the characters a site name may not hold turned into "-".
@@ -50,7 +51,7 @@ func DefaultSite() string {
 		return "panoptes"
 	}
 	h, _, _ = strings.Cut(h, ".")
-	h = strings.Trim(notSiteChar.ReplaceAllString(h, "-"), "-_")
+	h = strings.Trim(notSiteChar().ReplaceAllString(h, "-"), "-_")
 	if h == "" {
 		return "panoptes"
 	}
@@ -64,7 +65,7 @@ func CheckServiceURL(s string) (Target, error) {
 	if err != nil {
 		return t, err
 	}
-	if len(t.Sites) != 1 || isPattern(t.Sites[0]) || !siteName.MatchString(t.Sites[0]) {
+	if len(t.Sites) != 1 || isPattern(t.Sites[0]) || !siteName().MatchString(t.Sites[0]) {
 		return t, fmt.Errorf("%s: an archive host answers for one site, named with letters, digits, - and _ (not %q)", t, strings.Join(t.Sites, ","))
 	}
 	return t, nil

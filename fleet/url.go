@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,7 +33,8 @@ type Target struct {
 // String returns the URL with its password or token blanked.
 func (t Target) String() string { return t.shown }
 
-var siteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+// Compiled at first use, not at the start of every command of the binary.
+var siteName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) })
 
 // IsURL reports whether s is a fleet address (-R nats://..., tls://...).
 func IsURL(s string) bool {

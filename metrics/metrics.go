@@ -98,28 +98,38 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("panoptes_"+name, help, labels, nil)
 }
 
-var (
-	qLabels = []string{"iface", "queue"}
+var qLabels = []string{"iface", "queue"}
 
-	dPackets   = desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...)
-	dBytes     = desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...)
-	dDrops     = desc("drops_total", "Frames, packets or records dropped in the sensor, by cause: xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), afpacket_ring_full (AF_PACKET socket), reshard_ring_full (packets lost between a queue and the flow shards), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue")
-	dNICDrops  = desc("nic_drops_total", "Frames the NIC's driver dropped before the kernel's receive path, by cause: missed, fifo, overrun.", "cause", "iface")
-	dFlows     = desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard")
-	dRingLen   = desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard")
-	dRingCap   = desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard")
-	dEvictions = desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...)
-	dParseErr  = desc("parse_errors_total", "Frames that failed to decode.", nil...)
-	dWritten   = desc("records_written_total", "Flow records written to the output.", nil...)
-	dOutDrops  = desc("output_dropped_total", "Flow records the output dropped: a database output (-w mysql://, postgres://) whose queue was full while the database refused its batches.", nil...)
-	dArchive   = desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...)
-	dUp        = desc("capture_up", "1 while the capture is running.", nil...)
+// sensorDescs are the sensor's metric descriptions; made at the first scrape, not at
+// the start of every command of the binary (prometheus.NewDesc checks and hashes its
+// names and labels).
+type sensorDescs struct {
+	packets, bytes, drops, nicDrops, flows, ringLen, ringCap *prometheus.Desc
+	evictions, parseErr, written, outDrops, archive, up      *prometheus.Desc
+	svcClients, svcRefused, svcDropped, svcQueue             *prometheus.Desc
+}
 
-	dSvcClients = desc("service_clients", "Clients of the record service (-P) receiving records.", nil...)
-	dSvcRefused = desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...)
-	dSvcDropped = desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", "cause")
-	dSvcQueue   = desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", nil...)
-)
+var descs = sync.OnceValue(func() *sensorDescs {
+	return &sensorDescs{
+		packets:    desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...),
+		bytes:      desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...),
+		drops:      desc("drops_total", "Frames, packets or records dropped in the sensor, by cause: xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), afpacket_ring_full (AF_PACKET socket), reshard_ring_full (packets lost between a queue and the flow shards), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue"),
+		nicDrops:   desc("nic_drops_total", "Frames the NIC's driver dropped before the kernel's receive path, by cause: missed, fifo, overrun.", "cause", "iface"),
+		flows:      desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard"),
+		ringLen:    desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard"),
+		ringCap:    desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard"),
+		evictions:  desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...),
+		parseErr:   desc("parse_errors_total", "Frames that failed to decode.", nil...),
+		written:    desc("records_written_total", "Flow records written to the output.", nil...),
+		outDrops:   desc("output_dropped_total", "Flow records the output dropped: a database output (-w mysql://, postgres://) whose queue was full while the database refused its batches.", nil...),
+		archive:    desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...),
+		up:         desc("capture_up", "1 while the capture is running.", nil...),
+		svcClients: desc("service_clients", "Clients of the record service (-P) receiving records.", nil...),
+		svcRefused: desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...),
+		svcDropped: desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", "cause"),
+		svcQueue:   desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", nil...),
+	}
+})
 
 // Collector is a prometheus.Collector that reads a Source at each scrape.
 type Collector struct {
@@ -152,12 +162,13 @@ func (c *Collector) sourceDesc(k Counter) *prometheus.Desc {
 
 // Collect reads one snapshot and sends it as metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	d := descs()
 	s, ok := c.src()
 	if !ok {
-		ch <- prometheus.MustNewConstMetric(dUp, prometheus.GaugeValue, 0)
+		ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(dUp, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
@@ -166,47 +177,47 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, q := range s.Queues {
 		qn := strconv.Itoa(q.Queue)
-		counter(dPackets, q.Packets, q.Iface, qn)
-		counter(dBytes, q.Bytes, q.Iface, qn)
+		counter(d.packets, q.Packets, q.Iface, qn)
+		counter(d.bytes, q.Bytes, q.Iface, qn)
 		for _, k := range q.Counters {
 			if k.Cause != "" {
-				counter(dDrops, k.Value, k.Cause, q.Iface, qn)
+				counter(d.drops, k.Value, k.Cause, q.Iface, qn)
 			} else {
 				counter(c.sourceDesc(k), k.Value, q.Iface, qn)
 			}
 		}
-		counter(dDrops, q.RecordRingDropped, "record_ring_full", q.Iface, qn)
-		counter(dDrops, q.ReshardDropped, "reshard_ring_full", q.Iface, qn)
+		counter(d.drops, q.RecordRingDropped, "record_ring_full", q.Iface, qn)
+		counter(d.drops, q.ReshardDropped, "reshard_ring_full", q.Iface, qn)
 		shard := q.Iface + "/" + qn
-		gauge(dFlows, float64(q.Flows), shard)
-		gauge(dRingLen, float64(q.RecordRingLen), shard)
-		gauge(dRingCap, float64(q.RecordRingCap), shard)
+		gauge(d.flows, float64(q.Flows), shard)
+		gauge(d.ringLen, float64(q.RecordRingLen), shard)
+		gauge(d.ringCap, float64(q.RecordRingCap), shard)
 	}
 	for _, f := range s.FlowShards {
 		shard := "flow/" + strconv.Itoa(f.Shard)
-		gauge(dFlows, float64(f.Flows), shard)
-		gauge(dRingLen, float64(f.RecordRingLen), shard)
-		gauge(dRingCap, float64(f.RecordRingCap), shard)
-		counter(dDrops, f.RecordRingDropped, "record_ring_full", "", shard)
+		gauge(d.flows, float64(f.Flows), shard)
+		gauge(d.ringLen, float64(f.RecordRingLen), shard)
+		gauge(d.ringCap, float64(f.RecordRingCap), shard)
+		counter(d.drops, f.RecordRingDropped, "record_ring_full", "", shard)
 	}
 	for _, n := range s.NICs {
-		counter(dNICDrops, n.Missed, "missed", n.Iface)
-		counter(dNICDrops, n.FIFO, "fifo", n.Iface)
-		counter(dNICDrops, n.Overrun, "overrun", n.Iface)
+		counter(d.nicDrops, n.Missed, "missed", n.Iface)
+		counter(d.nicDrops, n.FIFO, "fifo", n.Iface)
+		counter(d.nicDrops, n.Overrun, "overrun", n.Iface)
 	}
-	counter(dEvictions, s.Evictions)
-	counter(dParseErr, s.ParseErrors)
-	counter(dWritten, s.RecordsWritten)
-	counter(dOutDrops, s.OutputDropped)
+	counter(d.evictions, s.Evictions)
+	counter(d.parseErr, s.ParseErrors)
+	counter(d.written, s.RecordsWritten)
+	counter(d.outDrops, s.OutputDropped)
 	if s.ArchiveBytes >= 0 {
-		gauge(dArchive, float64(s.ArchiveBytes))
+		gauge(d.archive, float64(s.ArchiveBytes))
 	}
 	if v := s.Service; v != nil {
-		gauge(dSvcClients, float64(v.Clients))
-		counter(dSvcRefused, v.Refused)
-		counter(dSvcDropped, v.Dropped, "client_queue")
-		counter(dSvcDropped, v.Unoffered, "fanout")
-		gauge(dSvcQueue, float64(v.QueueBytes))
+		gauge(d.svcClients, float64(v.Clients))
+		counter(d.svcRefused, v.Refused)
+		counter(d.svcDropped, v.Dropped, "client_queue")
+		counter(d.svcDropped, v.Unoffered, "fanout")
+		gauge(d.svcQueue, float64(v.QueueBytes))
 	}
 }
 

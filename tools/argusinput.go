@@ -3,6 +3,7 @@ package tools
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime"
 	"sync"
 
@@ -30,15 +31,16 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, pre 
 	if err != nil {
 		return false, err
 	}
-	var key *filter.Filter // the filter to run on the key alone
-	if pre.String() != "" && pre.FlowKeyOnly() {
-		key = pre
-	}
+	key, addrs := argusKeyFilter(pre)
 	var more bool
-	if runtime.GOMAXPROCS(0) > 1 {
-		more, err = scanArgusDecoded(rd, key, fn)
+	if key == nil && runtime.GOMAXPROCS(0) > 1 {
+		more, err = scanArgusDecoded(rd, fn)
 	} else {
-		more, err = scanArgus(rd, rec, key, fn)
+		// A key filter reads on this goroutine: the key and the filter cost less per
+		// record than handing blocks between goroutines did (the parallel version of
+		// this loop took 30 % more CPU time and more wall time on 2 CPUs, for the 1
+		// million records of bench/ARGUS-RESULTS.md).
+		more, err = scanArgus(rd, rec, key, addrs, fn)
 	}
 	if s := rd.SkippedSummary(); s != "" {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: skipped %s that Panoptes does not model\n", prog, name, s)
@@ -46,9 +48,54 @@ func scanInput(prog string, src io.Reader, name string, rec *record.Record, pre 
 	return more, err
 }
 
+// argusKeyFilter returns the filter to run on a record's key alone (pre, if it reads
+// only the key; else nil) and the addresses it requires (nil if none: keyAddrs).
+func argusKeyFilter(pre *filter.Filter) (*filter.Filter, *argus.AddrSet) {
+	if pre.String() == "" || !pre.FlowKeyOnly() {
+		return nil, nil
+	}
+	if ps, ok := keyAddrs(pre.KeyCond()); ok {
+		return pre, argus.NewAddrSet(ps)
+	}
+	return pre, nil
+}
+
+// keyAddrs returns prefixes one of which holds an address of every record that
+// satisfies c, and true; or false if c does not require any address. A record with
+// neither address in them fails the filter c comes from, whatever its other fields:
+// DecodeKeyIn tells them apart on the raw key, and most records of a filter that
+// names a host are those. The sides are ignored (either address will do): a
+// necessary condition, weaker than c.
+func keyAddrs(c filter.KeyCond) ([]netip.Prefix, bool) {
+	switch c.Op {
+	case filter.KeyAddr:
+		return []netip.Prefix{c.Prefix}, true
+	case filter.KeyAnd:
+		// Any conjunct's addresses are required; the first that requires some.
+		for _, a := range c.Args {
+			if ps, ok := keyAddrs(a); ok {
+				return ps, true
+			}
+		}
+	case filter.KeyOr:
+		// Each alternative must require addresses; the union is then required.
+		var all []netip.Prefix
+		for _, a := range c.Args {
+			ps, ok := keyAddrs(a)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, ps...)
+		}
+		return all, true
+	}
+	return nil, false
+}
+
 // scanArgus reads an Argus file's records in order, in blocks as scanArgusDecoded
-// does, on this goroutine; with a key filter, only those it selects.
-func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func(r *record.Record) bool) (bool, error) {
+// does, on this goroutine; with a key filter, only those it selects (addrs, if not
+// nil, the addresses it requires: keyAddrs).
+func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, addrs *argus.AddrSet, fn func(r *record.Record) bool) (bool, error) {
 	d := rd.NewDecoder()
 	defer rd.AddSkipped(d)
 	buf := make([]byte, 0, argus.BlockLen)
@@ -61,7 +108,7 @@ func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func
 		for i, raw := range raws {
 			var err error
 			if key != nil {
-				if d.DecodeKey(raw, &k) && !key.Match(&k) {
+				if in, ok := d.DecodeKeyIn(raw, &k, addrs); ok && (!in || !key.Match(&k)) {
 					continue
 				}
 				err = d.DecodeRest(raw, offs[i], rec)
@@ -90,19 +137,14 @@ func scanArgus(rd *argus.Reader, rec *record.Record, key *filter.Filter, fn func
 // collection.
 const argusBlocksInFlow = 4
 
-// argusBlock is a block of an Argus file read, and its keys or records decoded, by
-// one of scanArgusDecoded's workers.
+// argusBlock is a block of an Argus file read, and its records decoded, by one of
+// scanArgusDecoded's workers.
 type argusBlock struct {
-	buf  []byte   // what ReadBlock read
-	raw  [][]byte // the records, slices of buf
-	offs []int64  // their byte offsets
-	// Without a key filter: recs[:n], every record decoded whole. With one: keep,
-	// the indexes in raw of the records it selects (and of a damaged one, the last),
-	// which fn's goroutine decodes whole, in turn: they are few, and the decoded
-	// records of whole blocks would be megabytes of memory for nothing.
-	recs  []record.Record
+	buf   []byte          // what ReadBlock read
+	raw   [][]byte        // the records, slices of buf
+	offs  []int64         // their byte offsets
+	recs  []record.Record // recs[:n]: the records decoded
 	n     int
-	keep  []int32
 	err   error // the error after the records (io.EOF at the end), if any
 	ready chan struct{}
 }
@@ -111,10 +153,9 @@ type argusBlock struct {
 // next block of the file (ReadBlock: one read call, the records not copied again),
 // the workers taking turns, and decodes it while the others read and decode theirs;
 // fn sees the records in file order on this goroutine. A block is decoded by the
-// goroutine that read it, on the core whose cache the read has just filled. With a
-// key filter the workers decode each record's key and run the filter on it; this
-// goroutine decodes whole the records it selects.
-func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Record) bool) (more bool, err error) {
+// goroutine that read it, on the core whose cache the read has just filled. It is the
+// read without a key filter, where decoding every record whole is worth sharing out.
+func scanArgusDecoded(rd *argus.Reader, fn func(r *record.Record) bool) (more bool, err error) {
 	// ordered holds every block there is, so that a worker never waits on it while it
 	// has the reader.
 	ordered := make(chan *argusBlock, argusBlocksInFlow)
@@ -140,7 +181,6 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 				rd.AddSkipped(d)
 				counts.Unlock()
 			}()
-			var k record.Record
 			for {
 				var b *argusBlock
 				select {
@@ -161,20 +201,6 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 					close(ordered)
 				}
 				reading.Unlock()
-				if key != nil {
-					b.keep = b.keep[:0]
-					for i, raw := range b.raw {
-						ok := d.DecodeKey(raw, &k)
-						if !ok || key.Match(&k) {
-							b.keep = append(b.keep, int32(i))
-						}
-						if !ok {
-							break // damaged: DecodeRest says how, and nothing after it is read
-						}
-					}
-					close(b.ready)
-					continue
-				}
 				b.n = 0
 				for i, raw := range b.raw {
 					if b.n == len(b.recs) {
@@ -194,24 +220,11 @@ func scanArgusDecoded(rd *argus.Reader, key *filter.Filter, fn func(r *record.Re
 		close(stop)
 		wg.Wait() // no read after the file is closed, and the skipped counts are complete
 	}()
-	d := rd.NewDecoder() // for DecodeRest, which counts nothing
-	var rec record.Record
 	for b := range ordered {
 		<-b.ready
-		if key != nil {
-			for _, i := range b.keep {
-				if err := d.DecodeRest(b.raw[i], b.offs[i], &rec); err != nil {
-					return false, err
-				}
-				if !fn(&rec) {
-					return false, nil
-				}
-			}
-		} else {
-			for i := range b.n {
-				if !fn(&b.recs[i]) {
-					return false, nil
-				}
+		for i := range b.n {
+			if !fn(&b.recs[i]) {
+				return false, nil
 			}
 		}
 		if b.err == io.EOF {

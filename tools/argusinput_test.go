@@ -2,6 +2,7 @@ package tools
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,6 +24,11 @@ var argusKeyExprs = []string{
 	"tcp and src port 80", "udp and dst port 53", "not tcp", "ipv6 or arp", "man",
 	"not man and not host 10.0.0.3", "icmp or echo", "port 1-1023 and not udp",
 	"host 2001:db8::1", "arp and host 10.0.0.1",
+	// The address prefilter (keyAddrs): unions, conjunctions, sides, a net of
+	// everything, and an alternative that requires no address.
+	"host 10.0.0.1 or net 2001:db8::/32", "(host 10.0.0.1 or host 10.0.0.2) and tcp",
+	"dst host 10.0.0.2 and src net 10.0.0.0/8", "net 0.0.0.0/0", "host 10.0.0.1 or port 53",
+	"tcp and not host 10.0.0.1",
 }
 
 // randomArgus writes n random records as an Argus stream: IPv4, IPv6, ARP, TCP joined
@@ -77,7 +83,8 @@ type argusScan struct {
 
 // scanArgusWith reads data with the filter flt applied by fn, as copyRecords does, and
 // with key as the key-first filter (nil: decode every record whole); parallel picks
-// scanArgusDecoded. fn stops after limit matches (0: no limit).
+// scanArgusDecoded for the whole decode (a key filter reads on one goroutine, as in
+// scanInput). fn stops after limit matches (0: no limit).
 func scanArgusWith(t *testing.T, data []byte, flt, key *filter.Filter, parallel bool, limit int) argusScan {
 	t.Helper()
 	rd, err := argus.NewReader(bytes.NewReader(data), "in.argus")
@@ -98,10 +105,11 @@ func scanArgusWith(t *testing.T, data []byte, flt, key *filter.Filter, parallel 
 		return limit == 0 || len(s.recs) < limit
 	}
 	var rec record.Record
-	if parallel {
-		s.more, err = scanArgusDecoded(rd, key, fn)
+	key, addrs := argusKeyFilter(key)
+	if parallel && key == nil {
+		s.more, err = scanArgusDecoded(rd, fn)
 	} else {
-		s.more, err = scanArgus(rd, &rec, key, fn)
+		s.more, err = scanArgus(rd, &rec, key, addrs, fn)
 	}
 	if err != nil {
 		s.err = err.Error()
@@ -136,7 +144,9 @@ func readArgusOneByOne(t *testing.T, data []byte, flt *filter.Filter) argusScan 
 }
 
 // checkKeyFirst checks that reading data with the key-first filter gives fn what the
-// whole decode gives it, in both scanners, whole and stopped after 3 matches.
+// whole decode gives it, whole and stopped after 3 matches. The key-first read runs on
+// one goroutine (scanArgus), so a stopped read is held to the whole decode on one
+// goroutine: the parallel one reads ahead, and counts the skipped DSRs of more blocks.
 func checkKeyFirst(t *testing.T, data []byte, expr string) (matched int) {
 	t.Helper()
 	flt := filter.MustCompile(expr)
@@ -150,16 +160,16 @@ func checkKeyFirst(t *testing.T, data []byte, expr string) (matched int) {
 			t.Fatalf("%q (parallel %v): %d records, more %v, skipped %q, error %q; Read gives %d, more %v, skipped %q, error %q",
 				expr, parallel, len(got.recs), got.more, got.skipped, got.err, len(ref.recs), ref.more, ref.skipped, ref.err)
 		}
-		for _, limit := range []int{0, 3} {
-			want := scanArgusWith(t, data, flt, nil, parallel, limit)
-			got := scanArgusWith(t, data, flt, flt, parallel, limit)
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("%q (parallel %v, limit %d): key first gives %d records, more %v, skipped %q, error %q;\nwhole decode %d, more %v, skipped %q, error %q",
-					expr, parallel, limit, len(got.recs), got.more, got.skipped, got.err, len(want.recs), want.more, want.skipped, want.err)
-			}
-			if limit == 0 && !parallel {
-				matched = len(want.recs)
-			}
+	}
+	for _, limit := range []int{0, 3} {
+		want := scanArgusWith(t, data, flt, nil, false, limit)
+		got := scanArgusWith(t, data, flt, flt, false, limit)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q (limit %d): key first gives %d records, more %v, skipped %q, error %q;\nwhole decode %d, more %v, skipped %q, error %q",
+				expr, limit, len(got.recs), got.more, got.skipped, got.err, len(want.recs), want.more, want.skipped, want.err)
+		}
+		if limit == 0 {
+			matched = len(want.recs)
 		}
 	}
 	return matched
@@ -230,7 +240,8 @@ func FuzzArgusKeyFirst(f *testing.F) {
 }
 
 // BenchmarkArgusFilteredRead is a filtered read of an in-memory Argus file, with the
-// key-first path ("key") and decoding every record whole ("whole"), per record.
+// key-first path ("key", on one goroutine) and decoding every record whole ("whole",
+// in parallel), per record.
 func BenchmarkArgusFilteredRead(b *testing.B) {
 	data := randomArgus(b, 2, 50000)
 	flt := filter.MustCompile("host 10.0.0.1 and port 80")
@@ -246,16 +257,52 @@ func BenchmarkArgusFilteredRead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := scanArgusDecoded(rd, c.key, func(r *record.Record) bool {
+				count := func(r *record.Record) bool {
 					if flt.Match(r) {
 						n++
 					}
 					return true
-				}); err != nil {
+				}
+				// As scanInput reads: a key filter on one goroutine, the whole decode
+				// shared out.
+				if c.key != nil {
+					key, addrs := argusKeyFilter(c.key)
+					var rec record.Record
+					_, err = scanArgus(rd, &rec, key, addrs, count)
+				} else {
+					_, err = scanArgusDecoded(rd, count)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50001, "ns/record")
 		})
+	}
+}
+
+// TestKeyAddrs: the addresses a filter requires, for the Argus reader's prefilter;
+// none where an alternative or a negation lets a record through whatever its
+// addresses.
+func TestKeyAddrs(t *testing.T) {
+	for _, c := range []struct{ expr, want string }{
+		{"host 10.0.0.1", "[10.0.0.1/32]"},
+		{"src host 10.0.0.1 and tcp", "[10.0.0.1/32]"},
+		{"tcp and dst net 10.1.0.0/16", "[10.1.0.0/16]"},
+		{"host 10.0.0.1 or host 2001:db8::1", "[10.0.0.1/32 2001:db8::1/128]"},
+		{"(host 10.0.0.1 or net 10.2.0.0/16) and port 80", "[10.0.0.1/32 10.2.0.0/16]"},
+		{"host 10.0.0.1 or port 53", "none"},
+		{"not host 10.0.0.1", "none"},
+		{"tcp and port 80", "none"},
+		{"man", "none"},
+	} {
+		ps, ok := keyAddrs(filter.MustCompile(c.expr).KeyCond())
+		got := "none"
+		if ok {
+			got = fmt.Sprint(ps)
+		}
+		if got != c.want {
+			t.Errorf("%q: %s, want %s", c.expr, got, c.want)
+		}
 	}
 }

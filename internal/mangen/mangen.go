@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 
 	"panoptes/internal/clidoc"
@@ -144,7 +145,8 @@ prints the same text.
 	return bw.Flush()
 }
 
-var heading = regexp.MustCompile(`^[A-Z][A-Z ]+$`)
+// Compiled at first use, not at the start of every command of the binary.
+var heading = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z ]+$`) })
 
 // Text writes a page kept as plain text, as help prints it: a first line "NAME:
 // summary", then sections. A line in capitals is a section heading, an indented line is
@@ -165,7 +167,7 @@ func Text(w io.Writer, page string, section int, text string, m Meta) error {
 		switch {
 		case l == "":
 			fmt.Fprintln(bw, ".PP")
-		case heading.MatchString(l):
+		case heading().MatchString(l):
 			fmt.Fprintf(bw, ".SH %s\n", l)
 		case indented:
 			if !verbatim {

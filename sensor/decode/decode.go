@@ -2,7 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
-	"fmt"
+	"strconv"
 )
 
 // EtherTypes the decoder looks inside.
@@ -48,42 +48,56 @@ const (
 	maxIP6Headers = 16 // legitimate packets carry a handful; more is an evasion attempt
 )
 
+// layerError is fmt.Errorf("msg: %w", err) made without fmt: the errors below are made
+// at the start of every command of the binary, the analysis tools' too.
+type layerError struct {
+	msg string // the whole message
+	err error
+}
+
+func (e *layerError) Error() string { return e.msg }
+func (e *layerError) Unwrap() error { return e.err }
+
+func layerErr(msg string, err error) error {
+	return &layerError{msg: msg + ": " + err.Error(), err: err}
+}
+
 // The errors are wrapped once, here, so the packet path returns a message that names
 // the layer without allocating.
 var (
-	errEthernetShort = fmt.Errorf("ethernet header: %w", ErrTruncated)
-	errLLCShort      = fmt.Errorf("802.2 llc/snap header: %w", ErrTruncated)
-	errVLANShort     = fmt.Errorf("802.1q tag: %w", ErrTruncated)
-	errMPLSShort     = fmt.Errorf("mpls label stack: %w", ErrTruncated)
-	errPPPoEShort    = fmt.Errorf("pppoe header: %w", ErrTruncated)
-	errPPPShort      = fmt.Errorf("ppp protocol field: %w", ErrTruncated)
-	errSLLShort      = fmt.Errorf("linux sll header: %w", ErrTruncated)
-	errNullShort     = fmt.Errorf("loopback family field: %w", ErrTruncated)
-	errARPShort      = fmt.Errorf("arp header: %w", ErrTruncated)
-	errIPShort       = fmt.Errorf("raw ip: no version byte: %w", ErrTruncated)
-	errIPVersion     = fmt.Errorf("raw ip: version is neither 4 nor 6: %w", ErrMalformed)
+	errEthernetShort = layerErr("ethernet header", ErrTruncated)
+	errLLCShort      = layerErr("802.2 llc/snap header", ErrTruncated)
+	errVLANShort     = layerErr("802.1q tag", ErrTruncated)
+	errMPLSShort     = layerErr("mpls label stack", ErrTruncated)
+	errPPPoEShort    = layerErr("pppoe header", ErrTruncated)
+	errPPPShort      = layerErr("ppp protocol field", ErrTruncated)
+	errSLLShort      = layerErr("linux sll header", ErrTruncated)
+	errNullShort     = layerErr("loopback family field", ErrTruncated)
+	errARPShort      = layerErr("arp header", ErrTruncated)
+	errIPShort       = layerErr("raw ip: no version byte", ErrTruncated)
+	errIPVersion     = layerErr("raw ip: version is neither 4 nor 6", ErrMalformed)
 
-	errIPv4Short        = fmt.Errorf("ipv4 header: fewer than 20 bytes: %w", ErrTruncated)
-	errIPv4OptionsShort = fmt.Errorf("ipv4 header: options cut off: %w", ErrTruncated)
-	errIPv4Version      = fmt.Errorf("ipv4 header: version is not 4: %w", ErrMalformed)
-	errIPv4HeaderLen    = fmt.Errorf("ipv4 header: ihl below 5: %w", ErrMalformed)
-	errIPv4TotalLen     = fmt.Errorf("ipv4 header: total length below header length: %w", ErrMalformed)
+	errIPv4Short        = layerErr("ipv4 header: fewer than 20 bytes", ErrTruncated)
+	errIPv4OptionsShort = layerErr("ipv4 header: options cut off", ErrTruncated)
+	errIPv4Version      = layerErr("ipv4 header: version is not 4", ErrMalformed)
+	errIPv4HeaderLen    = layerErr("ipv4 header: ihl below 5", ErrMalformed)
+	errIPv4TotalLen     = layerErr("ipv4 header: total length below header length", ErrMalformed)
 
-	errIPv6Short      = fmt.Errorf("ipv6 header: fewer than 40 bytes: %w", ErrTruncated)
-	errIPv6Version    = fmt.Errorf("ipv6 header: version is not 6: %w", ErrMalformed)
-	errIPv6ExtShort   = fmt.Errorf("ipv6 extension header: %w", ErrTruncated)
-	errIPv6ExtOverrun = fmt.Errorf("ipv6 extension header: longer than the payload length: %w", ErrMalformed)
-	errIPv6ExtCount   = fmt.Errorf("ipv6 extension header chain: more than %d headers: %w", maxIP6Headers, ErrMalformed)
+	errIPv6Short      = layerErr("ipv6 header: fewer than 40 bytes", ErrTruncated)
+	errIPv6Version    = layerErr("ipv6 header: version is not 6", ErrMalformed)
+	errIPv6ExtShort   = layerErr("ipv6 extension header", ErrTruncated)
+	errIPv6ExtOverrun = layerErr("ipv6 extension header: longer than the payload length", ErrMalformed)
+	errIPv6ExtCount   = layerErr("ipv6 extension header chain: more than "+strconv.Itoa(maxIP6Headers)+" headers", ErrMalformed)
 
-	errTCPShort      = fmt.Errorf("tcp header: %w", ErrTruncated)
-	errTCPOverrun    = fmt.Errorf("tcp header: longer than the ip payload: %w", ErrMalformed)
-	errTCPDataOffset = fmt.Errorf("tcp header: data offset below 5: %w", ErrMalformed)
-	errUDPShort      = fmt.Errorf("udp header: %w", ErrTruncated)
-	errUDPOverrun    = fmt.Errorf("udp header: longer than the ip payload: %w", ErrMalformed)
-	errSCTPShort     = fmt.Errorf("sctp common header: %w", ErrTruncated)
-	errSCTPOverrun   = fmt.Errorf("sctp common header: longer than the ip payload: %w", ErrMalformed)
-	errICMPShort     = fmt.Errorf("icmp header: %w", ErrTruncated)
-	errICMPOverrun   = fmt.Errorf("icmp header: longer than the ip payload: %w", ErrMalformed)
+	errTCPShort      = layerErr("tcp header", ErrTruncated)
+	errTCPOverrun    = layerErr("tcp header: longer than the ip payload", ErrMalformed)
+	errTCPDataOffset = layerErr("tcp header: data offset below 5", ErrMalformed)
+	errUDPShort      = layerErr("udp header", ErrTruncated)
+	errUDPOverrun    = layerErr("udp header: longer than the ip payload", ErrMalformed)
+	errSCTPShort     = layerErr("sctp common header", ErrTruncated)
+	errSCTPOverrun   = layerErr("sctp common header: longer than the ip payload", ErrMalformed)
+	errICMPShort     = layerErr("icmp header", ErrTruncated)
+	errICMPOverrun   = layerErr("icmp header: longer than the ip payload", ErrMalformed)
 )
 
 // Decode parses frame (captured bytes of link type lt) into p. It resets every field of p

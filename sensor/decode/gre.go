@@ -2,7 +2,6 @@ package decode
 
 import (
 	"encoding/binary"
-	"fmt"
 )
 
 // GRE carries the flows that matter inside it (Argus reports the inner flows of GRE and
@@ -18,7 +17,7 @@ const (
 )
 
 var (
-	errERSPANShort = fmt.Errorf("erspan header: %w", ErrTruncated)
+	errERSPANShort = layerErr("erspan header", ErrTruncated)
 )
 
 // decodeGRE decodes the GRE header at off (the IP payload of a non-fragmented packet)
