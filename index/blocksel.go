@@ -49,13 +49,14 @@ func (a *Archive) QueryFilter(t0, t1 int64, flt *filter.Filter, fn func(*record.
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
-	blocks, err := a.filterBlocks(t0, t1, flt.Terms())
+	terms := flt.Terms()
+	blocks, err := a.filterBlocks(t0, t1, terms)
 	if err := a.failed(err); err != nil {
 		return err
 	}
-	return a.readBlocks(blocks, func(r *record.Record) bool {
+	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, fn)
+	}, fn, true)
 }
 
 // QueryFilterUnordered is QueryFilter for readers that do not need start-time order (a
@@ -64,11 +65,12 @@ func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fn func
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
-	blocks, err := a.filterBlocks(t0, t1, flt.Terms())
+	terms := flt.Terms()
+	blocks, err := a.filterBlocks(t0, t1, terms)
 	if err := a.failed(err); err != nil {
 		return err
 	}
-	return a.readBlocksParallel(blocks, func(r *record.Record) bool {
+	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
 	}, fn, false)
 }
@@ -76,6 +78,64 @@ func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fn func
 // ScanFilter is QueryFilter over all time.
 func (a *Archive) ScanFilter(flt *filter.Filter, fn func(*record.Record) error) error {
 	return a.QueryFilter(-1<<62, 1<<62, flt, fn)
+}
+
+// minNeedle is the shortest needle worth searching a block for: shorter ones (a /8)
+// occur in nearly every record.
+const minNeedle = 2
+
+var v4Prefix = [12]byte{10: 0xff, 11: 0xff}
+
+// recordNeedles returns byte strings one of which the encoding of every record t
+// selects holds (nil if t gives none), so that a block's records without any need not
+// be decoded (decodeBatch). A record's addresses lie in its encoding as they are
+// (record/encoding.go): 4 bytes for IPv4 and ARP, 16 for IPv6. A record that an
+// address term selects has an address whose index form (IPv4 as ::ffff:a.b.c.d) is
+// in [Lo, Hi], so its encoding holds the common prefix of Lo and Hi, less the first
+// 12 bytes when those are ::ffff:'s (an IPv4 address is stored without them; an IPv6
+// one, all 16 bytes, holds its last 4 too). A range whose prefix is shorter than 12
+// bytes and could reach ::ffff:0.0.0.0/96 gives none. and takes a side's needles,
+// or the union of both sides'.
+func recordNeedles(t *filter.Term) [][]byte {
+	switch t.Kind {
+	case filter.TermAddr:
+		n := 0
+		for n < 16 && t.Lo[n] == t.Hi[n] {
+			n++
+		}
+		p := t.Lo[:n]
+		switch {
+		case n >= 12 && [12]byte(p[:12]) == v4Prefix:
+			p = p[12:]
+		case n < 12 && bytes.HasPrefix(v4Prefix[:], p):
+			return nil
+		}
+		if len(p) < minNeedle {
+			return nil
+		}
+		return [][]byte{bytes.Clone(p)}
+	case filter.TermAnd:
+		l, r := recordNeedles(t.L), recordNeedles(t.R)
+		if l == nil || r != nil && shortest(r) > shortest(l) {
+			return r
+		}
+		return l
+	case filter.TermOr:
+		l, r := recordNeedles(t.L), recordNeedles(t.R)
+		if l == nil || r == nil {
+			return nil
+		}
+		return append(l, r...)
+	}
+	return nil
+}
+
+func shortest(needles [][]byte) int {
+	m := 16
+	for _, n := range needles {
+		m = min(m, len(n))
+	}
+	return m
 }
 
 // LastSelect returns what the last QueryFilter selected.

@@ -113,7 +113,7 @@ func buildIndex(dir, fresh string, o Options, progress func(done, total int)) (R
 		return RebuildStats{}, fmt.Errorf("archive %s: %w", dir, err)
 	}
 	logger := &fatalLogger{dir: dir}
-	db, err := pebble.Open(fresh, &pebble.Options{Logger: logger, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()})
+	db, err := pebble.Open(fresh, tableOptions(&pebble.Options{Logger: logger, EventListener: corruptionIsAnError(), MaxOpenFiles: maxOpenFiles()}))
 	if err == nil {
 		err = logger.err()
 	}
