@@ -134,11 +134,13 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 
 // encoder and decoder are shared: zstd's are safe for concurrent EncodeAll/DecodeAll.
 // The encoder compresses as many blocks at once as a writer's pipeline has compressors
-// (its tables are allocated at the first block). The decoder does not check the
+// (its tables are allocated at the first block), at zstd's default level: the fastest
+// took a third less CPU but made segments 1.24 bytes per record larger, and the
+// archive's budget is 40 bytes per record (issue #14; bench/ARCHIVE-RESULTS.md). The decoder does not check the
 // frames' xxhash checksums: every block's payload is checked against its CRC32C before
 // it is decompressed, and the xxhash was 2 % of the CPU of reading blocks.
 var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(compressors))
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(compressors))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlockRaw*2), zstd.IgnoreChecksum(true))
 )
 
