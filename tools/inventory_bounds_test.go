@@ -45,7 +45,7 @@ func TestInventoryBounds(t *testing.T) {
 		path := pairs(t, n, false)
 		var err error
 		var stderr bytes.Buffer
-		peak := leastPeakHeap(tc.keys*tc.per, func() {
+		peak := goalPeakHeap(func() {
 			err = mains[tc.tool](append([]string{"-r", path}, tc.args...), bytes.NewReader(nil), io.Discard, &stderr)
 		})
 		if err != nil {
