@@ -17,48 +17,33 @@ import (
 // was in use before (sampled every millisecond, and the heap's retained size at the
 // end, which only shrinks when the runtime returns pages to the system).
 func peakHeap(fn func()) int64 {
-	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	before := int64(ms.HeapSys - ms.HeapReleased)
-	peak := before
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var s runtime.MemStats
-		for {
-			runtime.ReadMemStats(&s)
-			peak = max(peak, int64(s.HeapSys-s.HeapReleased))
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	wg.Wait()
-	return peak - before
+	return peakOf(func() int64 {
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapSys - ms.HeapReleased)
+	}, fn)
 }
 
 // goalPeakHeap runs fn and returns the peak of the garbage collector's heap goal while
-// it ran (twice the live heap at the last collection, GOGC=100), sampled every
-// millisecond, above the goal before: what a collector keeping pace holds the heap
-// to. peakHeap's heap size also counts how far a collector starved of CPU fell behind:
-// in CI, with other packages' tests running, hosts took 330 bytes a pair and ports
-// 283 an entry there, where quiet runs take 233 and 174, three times in a row.
+// it ran (twice the live heap at the last collection, GOGC=100) above the goal before:
+// what a collector keeping pace holds the heap to. peakHeap's heap size also counts
+// how far a collector starved of CPU fell behind: in CI, with other packages' tests
+// running, hosts took 330 bytes a pair and ports 283 an entry there, where quiet runs
+// take 233 and 174, three times in a row.
 func goalPeakHeap(fn func()) int64 {
-	runtime.GC()
 	sample := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
-	goal := func() int64 {
+	return peakOf(func() int64 {
 		metrics.Read(sample)
 		return int64(sample[0].Value.Uint64())
-	}
-	before := goal()
+	}, fn)
+}
+
+// peakOf runs fn after a collection and returns the most measure gave while it ran
+// (sampled every millisecond) above what it gave before.
+func peakOf(measure func() int64, fn func()) int64 {
+	runtime.GC()
+	before := measure()
 	peak := before
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -66,7 +51,7 @@ func goalPeakHeap(fn func()) int64 {
 	go func() {
 		defer wg.Done()
 		for {
-			peak = max(peak, goal())
+			peak = max(peak, measure())
 			select {
 			case <-stop:
 				return
