@@ -12,7 +12,7 @@
 //
 // # Index keys (Pebble), all integers big-endian so that keys sort by them
 //
-//	'm' "version"                               -> uint32: index format version (2)
+//	'm' "version"                               -> uint32: index format version (3)
 //	'n'                                         -> uint64: the last segment id given out
 //	's' segid(8)                                -> segment: srcid(4) span(8) flags(1) path
 //	                                               flags: 1 sealed, 2 summarized (below)
@@ -20,8 +20,11 @@
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
 //	'b' segid(8) offset(8)                      -> block(28, as in 't') and its summary: kinds(1)
 //	                                               protos(32) srcports(256) dstports(256) (summary.go)
-//	'a' addr(16) srcid(4) segid(8)              -> records(8) first(8) last(8) blocks(uvarints...):
-//	                                               the address index (hosts.go)
+//	'a' addr(16) segid(8)                       -> srcid records (uvarints) first(8) last-first
+//	                                               (uvarint) blocks(uvarints...): the address
+//	                                               index (hosts.go); versions 1 and 2 wrote
+//	                                               'a' addr(16) srcid(4) segid(8) -> records(8)
+//	                                               first(8) last(8) blocks, still read
 //	'd' segid(8) offset(8)                      -> length(8): a damaged block left out of the index
 //	                                               (recorded by rebuild and recovery, checked by Verify)
 //
@@ -89,7 +92,7 @@ import (
 
 const (
 	minFreeToWrite = 64 << 20
-	indexVersion   = 2
+	indexVersion   = 3
 	bucketNanos    = int64(time.Minute)
 )
 
@@ -264,6 +267,13 @@ var indexMigrations = map[uint32]func(*Archive) error{
 	// rewrite (a step that summarized them would read every segment when a writer
 	// opens the archive). `panoptes index rebuild` summarizes them.
 	1: func(*Archive) error { return nil },
+	// 2 -> 3 wrote address entries without the source id in the key and with varints
+	// in the value (hosts.go). Queries read entries of both layouts, told apart by the
+	// key's length, so nothing is rewritten when a writer opens the archive (15 M
+	// entries for 100 M records would be rewritten before the first record is
+	// written); new segments get version 3 entries, and `panoptes index rebuild`
+	// rewrites the old ones.
+	2: func(*Archive) error { return nil },
 }
 
 // checkVersion checks the index's format version ('m' "version"): a newer one is

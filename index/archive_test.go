@@ -883,7 +883,9 @@ func TestRetentionOfDamagedSegments(t *testing.T) {
 			id = binary.BigEndian.Uint64(k[9:])
 		case k[0] == 'l' && len(k) == 17:
 			id = binary.BigEndian.Uint64(k[1:])
-		case k[0] == 'a' && len(k) == 29:
+		case k[0] == 'a' && len(k) == addrKeyLen:
+			id = binary.BigEndian.Uint64(k[17:])
+		case k[0] == 'a' && len(k) == addrKeyLenV2:
 			id = binary.BigEndian.Uint64(k[21:])
 		case k[0] == 's' && len(k) == 9:
 			id = binary.BigEndian.Uint64(k[1:])

@@ -2,7 +2,6 @@ package index
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -366,12 +365,11 @@ func (a *Archive) addrBlockSet(lo, hi [16]byte) (map[blockID]bool, error) {
 		if n++; n > maxAddrEntries {
 			return nil, nil
 		}
-		k, v := it.Key(), it.Value()
-		if len(k) != 29 || len(v) < 24 {
-			return nil, fmt.Errorf("archive %s: %w: address entry of %d/%d bytes", a.dir, ErrCorrupt, len(k), len(v))
+		e, err := parseAddrEntry(it.Key(), it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("archive %s: %w", a.dir, err)
 		}
-		seg := binary.BigEndian.Uint64(k[21:])
-		if err := addrBlocks(v, func(off int64) { set[blockID{seg, off}] = true }); err != nil {
+		if err := addrBlocks(e.blocks, func(off int64) { set[blockID{e.segid, off}] = true }); err != nil {
 			return nil, fmt.Errorf("archive %s: %w", a.dir, err)
 		}
 	}

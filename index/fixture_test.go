@@ -7,12 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"panoptes/filter"
 	"panoptes/record"
@@ -46,6 +51,12 @@ func TestArchiveFixtureV1(t *testing.T) { testArchiveFixture(t, 1) }
 //
 // Its blocks are selected by the filter at every stage.
 func TestArchiveFixtureV2(t *testing.T) { testArchiveFixture(t, 2) }
+
+// TestArchiveFixtureV3 is TestArchiveFixtureV2 for index format version 3 (address
+// entries without the source id in the key, varints in the value), written once by
+//
+//	go test ./index -run TestArchiveFixtureV3 -update-fixtures
+func TestArchiveFixtureV3(t *testing.T) { testArchiveFixture(t, 3) }
 
 // testArchiveFixture reads the fixture of index format version v. -update-fixtures
 // rewrites only the current version's fixture.
@@ -154,7 +165,27 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify after rebuild: %v %v", d, err)
 	}
 	check("rebuilt", a, true)
+	if n, old := addrLayouts(t, a); n == 0 || old != 0 {
+		t.Fatalf("after rebuild: %d address entries, %d of them of the layout before version 3", n, old)
+	}
 	a.Close()
+}
+
+// addrLayouts counts the address entries and those of versions 1 and 2's key layout.
+func addrLayouts(t *testing.T, a *Archive) (n, old int) {
+	t.Helper()
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'a'}, UpperBound: []byte{'b'}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		n++
+		if len(it.Key()) == addrKeyLenV2 {
+			old++
+		}
+	}
+	return n, old
 }
 
 // checkFixtureFilters compares filtered queries of the fixture with the expected records
@@ -260,4 +291,100 @@ func writeFixture(t *testing.T, fixture, want string, recs []record.Record) {
 		}
 		return nil
 	})
+}
+
+// TestMixedAddrLayouts: a version 2 archive that a writer of version 3 opens and adds
+// segments to holds address entries of both key layouts (the migration rewrites
+// nothing). Host, filtered queries and Verify read both, and
+// a rebuild leaves only version 3's.
+func TestMixedAddrLayouts(t *testing.T) {
+	js, err := os.ReadFile(filepath.Join("testdata", "archive-v2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []record.Record
+	for _, l := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
+		var r record.Record
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, r)
+	}
+	dir := filepath.Join(t.TempDir(), "archive")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "archive-v2"))); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same records a day later: every address gets an entry of each layout.
+	w := a.NewWriter(time.Hour)
+	all := slices.Clone(old)
+	for _, r := range old {
+		r.StartTime += int64(24 * time.Hour)
+		r.LastTime += int64(24 * time.Hour)
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, v2 := addrLayouts(t, a)
+	if v2 == 0 || v2 == n {
+		t.Fatalf("%d address entries, %d of version 2's layout: want both layouts", n, v2)
+	}
+	check := func(stage string) {
+		t.Helper()
+		if d, err := a.Verify(); err != nil || len(d) != 0 {
+			t.Fatalf("%s: verify: %v %v", stage, d, err)
+		}
+		sort.SliceStable(all, func(i, j int) bool { return all[i].StartTime < all[j].StartTime })
+		for _, host := range []string{rare4, all[0].Addr(true).String()} {
+			flt := filter.MustCompile("host " + host)
+			want := 0
+			var recs uint64
+			for _, r := range all {
+				if flt.Match(&r) {
+					want++
+				}
+				if r.Kind == record.KindFlow {
+					for _, src := range []bool{true, false} {
+						if r.Addr(src).String() == host {
+							recs++
+						}
+					}
+				}
+			}
+			got := collect(t, func(fn func(*record.Record) error) error { return a.ScanFilter(flt, fn) })
+			if len(got) != want || want == 0 {
+				t.Fatalf("%s: host %s: %d records, want %d", stage, host, len(got), want)
+			}
+			seen, err := a.Host(netip.MustParseAddr(host))
+			var sum uint64
+			segs := 0
+			for _, s := range seen {
+				sum += s.Records
+				segs += s.Segments
+			}
+			if err != nil || sum != recs || segs < 2 {
+				t.Fatalf("%s: Host(%s): %d records in %d segments (%v), want %d in 2 or more", stage, host, sum, segs, err, recs)
+			}
+		}
+	}
+	check("mixed")
+	a.Close()
+	if _, err := RebuildIndex(dir, Options{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	check("rebuilt")
+	if n, v2 := addrLayouts(t, a); n == 0 || v2 != 0 {
+		t.Fatalf("after rebuild: %d address entries, %d of version 2's layout", n, v2)
+	}
 }

@@ -590,10 +590,20 @@ type addrDigest struct {
 	sum uint64
 }
 
-func (d *addrDigest) add(k, v []byte) {
+// add sums up an entry by its fields, not its bytes: an entry of version 2 and its
+// rewrite in version 3 sum alike.
+func (d *addrDigest) add(e addrEntry) {
 	h := fnv.New64a()
-	h.Write(k)
-	h.Write(v)
+	var b [48]byte
+	copy(b[:16], e.addr[:])
+	binary.BigEndian.PutUint32(b[16:], e.srcid)
+	binary.BigEndian.PutUint64(b[20:], e.segid)
+	binary.BigEndian.PutUint64(b[28:], e.records)
+	binary.BigEndian.PutUint64(b[36:], uint64(e.first))
+	h.Write(b[:44])
+	binary.BigEndian.PutUint64(b[:], uint64(e.last))
+	h.Write(b[:8])
+	h.Write(e.blocks)
 	d.n++
 	d.sum += h.Sum64()
 }
@@ -606,7 +616,11 @@ func digestOf(srcid uint32, segid uint64, as addrSet, summarized bool) addrDiges
 		if !summarized && st.records == 0 {
 			continue
 		}
-		d.add(addrKey(addr, srcid, segid), addrValue(st, summarized))
+		e := addrEntry{addr: addr, srcid: srcid, segid: segid, records: st.records, first: st.first, last: st.last}
+		if summarized {
+			e.blocks = st.blocks
+		}
+		d.add(e)
 	}
 	return d
 }
@@ -622,15 +636,14 @@ func (a *Archive) verifyAddrs(want map[uint64]addrDigest, segs []segment) ([]str
 	var diffs []string
 	got := map[uint64]addrDigest{}
 	for it.First(); it.Valid(); it.Next() {
-		k, v := it.Key(), it.Value()
-		if len(k) != 29 || len(v) < 24 {
-			diffs = append(diffs, fmt.Sprintf("address index: an entry of %d/%d bytes (want 29/24 or more)", len(k), len(v)))
+		e, err := parseAddrEntry(it.Key(), it.Value())
+		if err != nil {
+			diffs = append(diffs, "address index: "+err.Error())
 			continue
 		}
-		id := binary.BigEndian.Uint64(k[21:])
-		d := got[id]
-		d.add(k, v)
-		got[id] = d
+		d := got[e.segid]
+		d.add(e)
+		got[e.segid] = d
 	}
 	if err := it.Error(); err != nil {
 		return nil, err

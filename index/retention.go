@@ -207,7 +207,11 @@ func (a *Archive) deleteSegment(s segment) error {
 		}
 	}
 	for addr := range as {
-		if err := batch.Delete(addrKey(addr, s.srcid, s.id), nil); err != nil {
+		// Either layout: an archive migrated from version 2 holds both until rebuilt.
+		if err := batch.Delete(addrKey(addr, s.id), nil); err != nil {
+			return err
+		}
+		if err := batch.Delete(addrKeyV2(addr, s.srcid, s.id), nil); err != nil {
 			return err
 		}
 	}
@@ -232,10 +236,10 @@ func (a *Archive) deleteKeysOfSegment(batch *pebble.Batch, id uint64) error {
 		length int
 		segAt  int // where the segment id sits in the key
 	}{
-		{'t', 25, 9},  // blockKey: 't' bucket segid offset
-		{'l', 17, 1},  // longKey: 'l' segid offset
-		{'a', 29, 21}, // addrKey: 'a' address srcid segid
-		{'b', 17, 1},  // sumKey: 'b' segid offset
+		{'t', 25, 9},          // blockKey: 't' bucket segid offset
+		{'l', 17, 1},          // longKey: 'l' segid offset
+		{'a', addrKeyLen, 17}, // addrKey: 'a' address segid (and addrKeyV2, below)
+		{'b', 17, 1},          // sumKey: 'b' segid offset
 	} {
 		it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind.prefix}, UpperBound: []byte{kind.prefix + 1}})
 		if err != nil {
@@ -243,7 +247,13 @@ func (a *Archive) deleteKeysOfSegment(batch *pebble.Batch, id uint64) error {
 		}
 		for it.First(); it.Valid(); it.Next() {
 			k := it.Key()
-			if len(k) == kind.length && binary.BigEndian.Uint64(k[kind.segAt:]) == id {
+			at := kind.segAt
+			if kind.prefix == 'a' && len(k) == addrKeyLenV2 {
+				at = 21 // 'a' address srcid segid: an entry of version 2
+			} else if len(k) != kind.length {
+				continue
+			}
+			if binary.BigEndian.Uint64(k[at:]) == id {
 				if err := batch.Delete(slices.Clone(k), nil); err != nil {
 					it.Close()
 					return err
