@@ -335,10 +335,11 @@ func niceTicks(lo, hi float64) []float64 {
 	return ticks
 }
 
-// valueLabel is si(v), or, for steps finer than si's two decimals, enough significant
-// digits to tell the ticks apart.
+// valueLabel is si(v), except where si's form is unreadable: for steps finer than its
+// two decimals, enough significant digits to tell the ticks apart; beyond 1000T (no
+// byte count, but the values are the user's), an exponent rather than 300 digits.
 func valueLabel(v, step float64) string {
-	if step < 0.01 && v != 0 && math.Abs(v) < 1000 {
+	if (step < 0.01 && v != 0 && math.Abs(v) < 1000) || math.Abs(v) >= 1e16 {
 		return fmt.Sprintf("%.3g", v)
 	}
 	return si(v)
@@ -354,11 +355,12 @@ var timeSteps = []time.Duration{
 
 var daySteps = []int{1, 2, 7, 14, 28, 56, 91, 182, 364}
 
-// timeTicks returns at most maxTicks times in [start, start+span] at the smallest round
-// interval that is no finer than format shows (a second, a minute or a day) and puts no
-// more than maxTicks ticks on the axis. Intervals below a day count from the local
+// timeTicks returns the times in [start, start+span] at the smallest round interval
+// that is no finer than format shows (a second, a minute or a day) and puts about
+// maxTicks ticks or fewer on the axis. Intervals below a day count from the local
 // midnight of start's day, so that ticks fall on round clock times in any zone; whole
-// days are stepped by the calendar, so that they stay at midnight across DST changes.
+// days are stepped by the calendar from the first midnight in the span, so that they
+// stay at midnight across DST changes.
 func timeTicks(start time.Time, span time.Duration, format string, maxTicks int) []time.Time {
 	maxTicks = max(maxTicks, 2)
 	finest := 24 * time.Hour
@@ -393,14 +395,15 @@ func timeTicks(start time.Time, span time.Duration, format string, maxTicks int)
 	if days == 0 { // years: a round number of 364-day steps
 		days = 364 * int(math.Ceil(float64(spanDays)/364/float64(maxTicks-1)))
 	}
+	if midnight.Before(start) { // days count from the first midnight in the span
+		midnight = midnight.AddDate(0, 0, 1)
+	}
 	for k := 0; ; k++ {
 		t := midnight.AddDate(0, 0, k*days)
 		if t.After(end) {
 			return ticks
 		}
-		if !t.Before(start) {
-			ticks = append(ticks, t)
-		}
+		ticks = append(ticks, t)
 	}
 }
 
