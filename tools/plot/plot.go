@@ -192,7 +192,8 @@ func draw(cv canvas, c Chart, n int) {
 	cv.rect(0, 0, width, height, white, 1)
 
 	// Value ticks and their grid lines.
-	ypos := func(v float64) float64 { return y1 - (v-ymin)/(ymax-ymin)*(y1-y0) }
+	// Halves, so that a range from -MaxFloat64 to MaxFloat64 does not overflow.
+	ypos := func(v float64) float64 { return y1 - (v/2-ymin/2)/(ymax/2-ymin/2)*(y1-y0) }
 	for i, v := range yticks {
 		y := math.Floor(ypos(v)) + 0.5
 		if i > 0 {
@@ -308,10 +309,11 @@ func legend(cv canvas, c Chart, right, top, bottom float64) {
 
 // niceTicks returns the value axis's ticks: evenly spaced by 1, 2 or 5 x 10^k, from a
 // multiple of the step at or below lo to one at or above hi, the step chosen to make
-// the number of intervals nearest five (the larger step on a tie). An empty range
-// (all values 0) becomes 0 to 1.
+// the number of intervals nearest five (the larger step on a tie). lo <= 0 <= hi. An
+// empty range (all values 0), or one too narrow to divide (denormal numbers), becomes
+// lo to lo+1.
 func niceTicks(lo, hi float64) []float64 {
-	if !(hi > lo) {
+	if hi/2-lo/2 < 1e-300 {
 		hi = lo + 1
 	}
 	raw := hi/5 - lo/5 // not (hi-lo)/5, which overflows at float64's limits
@@ -325,8 +327,8 @@ func niceTicks(lo, hi float64) []float64 {
 			step, first, last, best = s, a, b, d
 		}
 	}
-	if math.IsInf(first*step, 0) || math.IsInf(last*step, 0) {
-		return []float64{lo, hi} // at float64's limits: just the ends
+	if math.IsInf(best, 1) || math.IsInf(first*step, 0) || math.IsInf(last*step, 0) {
+		return []float64{lo, hi} // at float64's limits (or below its normal numbers): just the ends
 	}
 	ticks := make([]float64, 0, int(last-first)+1)
 	for k := first; k <= last; k++ {

@@ -231,6 +231,8 @@ func TestDegenerate(t *testing.T) {
 		{"single", []float64{42}, 1, "40"},
 		{"huge", []float64{1e15, 3e14, 0}, 3, "1000T"},
 		{"max", []float64{math.MaxFloat64, 0}, 2, "1.8e+308"},
+		{"extremes", []float64{math.MaxFloat64, -math.MaxFloat64}, 2, "-1.8e+308"},
+		{"tiny", []float64{5e-324, 0}, 2, "1"},
 		{"negative", []float64{-3, 7}, 2, "-4"},
 		{"gap", []float64{1, 2, math.NaN(), 4, math.Inf(1), math.Inf(-1), 7}, 4, "8"},
 	} {
@@ -298,7 +300,7 @@ func TestNiceTicks(t *testing.T) {
 			t.Errorf("niceTicks(%v, %v) = %s, want %s", tc.lo, tc.hi, got, tc.want)
 		}
 	}
-	for _, hi := range []float64{math.MaxFloat64, 1e308, 1e-300} {
+	for _, hi := range []float64{math.MaxFloat64, 1e308, 1e-300, 5e-324} {
 		ticks := niceTicks(0, hi)
 		for _, v := range ticks {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
