@@ -2,24 +2,25 @@
 // counts everything in its capture path (XDP program maps, socket statistics, atomics
 // each shard publishes); this package only reads them when Prometheus scrapes, through a
 // custom Collector over a Snapshot, so serving metrics adds no work to the packet path.
+// It writes the text exposition format itself (expose.go), with the standard go_* and
+// process_* metrics (runtime.go).
 //
 // It imports nothing of Panoptes but the leaf internal/buildinfo: the sensor fills a Snapshot
 // from its own state.
 package metrics
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
 )
 
@@ -94,87 +95,78 @@ type Service struct {
 // sensor is starting or has stopped).
 type Source func() (s Snapshot, ok bool)
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc("panoptes_"+name, help, labels, nil)
+func desc(name, help string, t ValueType, labels ...string) *Desc {
+	return NewDesc("panoptes_"+name, help, t, labels...)
 }
 
 var qLabels = []string{"iface", "queue"}
 
 // sensorDescs are the sensor's metric descriptions; made at the first scrape, not at
-// the start of every command of the binary (prometheus.NewDesc checks and hashes its
-// names and labels).
+// the start of every command of the binary.
 type sensorDescs struct {
-	packets, bytes, drops, nicDrops, flows, ringLen, ringCap *prometheus.Desc
-	evictions, parseErr, written, outDrops, archive, up      *prometheus.Desc
-	svcClients, svcRefused, svcDropped, svcQueue             *prometheus.Desc
+	packets, bytes, drops, nicDrops, flows, ringLen, ringCap *Desc
+	evictions, parseErr, written, outDrops, archive, up      *Desc
+	svcClients, svcRefused, svcDropped, svcQueue             *Desc
 }
 
 var descs = sync.OnceValue(func() *sensorDescs {
 	return &sensorDescs{
-		packets:    desc("packets_total", "Packets decoded by the capture shard of a queue.", qLabels...),
-		bytes:      desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", qLabels...),
-		drops:      desc("drops_total", "Frames, packets or records dropped in the sensor, by cause: xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), afpacket_ring_full (AF_PACKET socket), reshard_ring_full (packets lost between a queue and the flow shards), record_ring_full (records lost between a shard and the writer).", "cause", "iface", "queue"),
-		nicDrops:   desc("nic_drops_total", "Frames the NIC's driver dropped before the kernel's receive path, by cause: missed, fifo, overrun.", "cause", "iface"),
-		flows:      desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", "shard"),
-		ringLen:    desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", "shard"),
-		ringCap:    desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", "shard"),
-		evictions:  desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", nil...),
-		parseErr:   desc("parse_errors_total", "Frames that failed to decode.", nil...),
-		written:    desc("records_written_total", "Flow records written to the output.", nil...),
-		outDrops:   desc("output_dropped_total", "Flow records the output dropped: a database output (-w mysql://, postgres://) whose queue was full while the database refused its batches.", nil...),
-		archive:    desc("archive_size_bytes", "Size on disk of the output archive directory or file.", nil...),
-		up:         desc("capture_up", "1 while the capture is running.", nil...),
-		svcClients: desc("service_clients", "Clients of the record service (-P) receiving records.", nil...),
-		svcRefused: desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", nil...),
-		svcDropped: desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", "cause"),
-		svcQueue:   desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", nil...),
+		packets:    desc("packets_total", "Packets decoded by the capture shard of a queue.", CounterValue, qLabels...),
+		bytes:      desc("bytes_total", "Wire bytes of the packets decoded by the capture shard of a queue.", CounterValue, qLabels...),
+		drops:      desc("drops_total", "Frames, packets or records dropped in the sensor, by cause: xdp_meta_error (XDP program), socket_rx_dropped, socket_ring_full, fill_ring_empty, invalid_descriptor (AF_XDP socket; fill_ring_empty is also counted in socket_rx_dropped), afpacket_ring_full (AF_PACKET socket), reshard_ring_full (packets lost between a queue and the flow shards), record_ring_full (records lost between a shard and the writer).", CounterValue, "cause", "iface", "queue"),
+		nicDrops:   desc("nic_drops_total", "Frames the NIC's driver dropped before the kernel's receive path, by cause: missed, fifo, overrun.", CounterValue, "cause", "iface"),
+		flows:      desc("flow_table_flows", "Flows held in a flow table (one table per capture queue, or per flow shard with --reshard or several interfaces).", GaugeValue, "shard"),
+		ringLen:    desc("record_ring_occupancy", "Records waiting in a shard's ring to the writer.", GaugeValue, "shard"),
+		ringCap:    desc("record_ring_capacity", "Capacity of a shard's ring to the writer, in records.", GaugeValue, "shard"),
+		evictions:  desc("evictions_total", "Flows exported early because a flow table was full (--max-flows).", CounterValue),
+		parseErr:   desc("parse_errors_total", "Frames that failed to decode.", CounterValue),
+		written:    desc("records_written_total", "Flow records written to the output.", CounterValue),
+		outDrops:   desc("output_dropped_total", "Flow records the output dropped: a database output (-w mysql://, postgres://) whose queue was full while the database refused its batches.", CounterValue),
+		archive:    desc("archive_size_bytes", "Size on disk of the output archive directory or file.", GaugeValue),
+		up:         desc("capture_up", "1 while the capture is running.", GaugeValue),
+		svcClients: desc("service_clients", "Clients of the record service (-P) receiving records.", GaugeValue),
+		svcRefused: desc("service_refused_total", "Connections the record service turned away: busy (--max-clients, file descriptors), bad hello or filter.", CounterValue),
+		svcDropped: desc("service_dropped_total", "Records the record service dropped for clients, by cause: client_queue (the client's queue or --queue-memory was full), fanout (the fan-out fell behind the writer; counted once, every client is told).", CounterValue, "cause"),
+		svcQueue:   desc("service_queue_bytes", "Bytes held by the record service's client queues (at most --queue-memory).", GaugeValue),
 	}
 })
 
-// Collector is a prometheus.Collector that reads a Source at each scrape.
+// Collector is the sensor's Exporter: it reads a Source at each scrape.
 type Collector struct {
 	src Source
 	mu  sync.Mutex
 	// descs are the capture sources' counters' descriptions, made at first sight.
-	descs map[string]*prometheus.Desc
+	descs map[string]*Desc
 }
 
 // NewCollector returns a collector over src.
 func NewCollector(src Source) *Collector {
-	return &Collector{src: src, descs: map[string]*prometheus.Desc{}}
+	return &Collector{src: src, descs: map[string]*Desc{}}
 }
 
-// Describe sends nothing: the capture sources' counters are known only once a
-// snapshot names them, so the collector is an unchecked one.
-func (c *Collector) Describe(chan<- *prometheus.Desc) {}
-
 // sourceDesc returns the description of a capture source's counter.
-func (c *Collector) sourceDesc(k Counter) *prometheus.Desc {
+func (c *Collector) sourceDesc(k Counter) *Desc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.descs[k.Metric]
 	if d == nil {
-		d = desc(k.Metric, k.Help, qLabels...)
+		d = desc(k.Metric, k.Help, CounterValue, qLabels...)
 		c.descs[k.Metric] = d
 	}
 	return d
 }
 
-// Collect reads one snapshot and sends it as metrics.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+// Collect reads one snapshot and adds it to the scrape.
+func (c *Collector) Collect(sc *Scrape) {
 	d := descs()
 	s, ok := c.src()
 	if !ok {
-		ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
+		sc.Add(d.up, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	sc.Add(d.up, 1)
+	counter := func(d *Desc, v uint64, labels ...string) { sc.Add(d, float64(v), labels...) }
+	gauge := sc.Add
 	for _, q := range s.Queues {
 		qn := strconv.Itoa(q.Queue)
 		counter(d.packets, q.Packets, q.Iface, qn)
@@ -251,23 +243,19 @@ func (s *Server) track(_ net.Conn, st http.ConnState) {
 	}
 }
 
-// Serve listens on addr and serves /metrics (the collector, plus the Go runtime and
-// process collectors, under their standard go_* and process_* names) until Close. A listen error is returned at once.
+// Serve listens on addr and serves /metrics (the collector, panoptes_build_info, and the
+// Go runtime's and the process's metrics under their standard go_* and process_* names)
+// until Close. A listen error is returned at once.
 func Serve(addr string, c *Collector) (*Server, error) { return ServeCollector(addr, c) }
 
-// ServeCollector is Serve for any collector (the relay's).
-func ServeCollector(addr string, c prometheus.Collector) (*Server, error) {
-	reg := withBuildInfo(prometheus.NewRegistry())
-	if err := reg.Register(c); err != nil {
-		return nil, err
-	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// ServeCollector is Serve for any exporter (the relay's).
+func ServeCollector(addr string, c Exporter) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("/metrics", Handler(newBuildInfo(), c, goMetrics{}, processMetrics{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -286,6 +274,53 @@ func ServeCollector(addr string, c prometheus.Collector) (*Server, error) {
 		_ = s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// ContentType is that of the text exposition format.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Handler serves the exporters' metrics in the text format, gzipped for a client that
+// accepts it (Prometheus does). A sample in error is left out and the others are
+// served, as client_golang's handler did with ContinueOnError: the exporters' tests
+// check that WriteText returns no error.
+func Handler(es ...Exporter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s Scrape
+		for _, e := range es {
+			e.Collect(&s)
+		}
+		b, _ := s.appendText(nil)
+		h := w.Header()
+		h.Set("Content-Type", ContentType)
+		h.Add("Vary", "Accept-Encoding")
+		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			h.Set("Content-Length", strconv.Itoa(len(b)))
+			_, _ = w.Write(b)
+			return
+		}
+		h.Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		_, _ = gz.Write(b)
+		// An error here is the client's connection failing: there is no one to tell.
+		_ = gz.Close()
+	})
+}
+
+// acceptsGzip reports whether an Accept-Encoding header value accepts gzip: it names
+// gzip (or *) without q=0.
+func acceptsGzip(h string) bool {
+	for e := range strings.SplitSeq(h, ",") {
+		name, params, _ := strings.Cut(e, ";")
+		if name = strings.TrimSpace(name); name != "gzip" && name != "*" {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if v, err := strconv.ParseFloat(q, 64); ok && err == nil && v == 0 {
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // Close stops serving, letting a scrape in progress finish (for at most 2 s).

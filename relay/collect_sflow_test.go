@@ -1,15 +1,18 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"panoptes/ipfix"
+	"panoptes/metrics"
 	"panoptes/record"
 	"panoptes/sflow"
 )
@@ -74,11 +77,14 @@ func TestCollectSFlowBesideIPFIX(t *testing.T) {
 		t.Errorf("logs: %q, want one line naming the malformed datagram's offset", logs)
 	}
 	// The metrics say the same while the relay runs.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&relayMetrics{h: &hub{}, src: &sources{}, col: c})
-	mfs, err := reg.Gather()
-	if err != nil {
+	var text bytes.Buffer
+	if err := metrics.WriteText(&text, &relayMetrics{h: &hub{}, src: &sources{}, col: c}); err != nil {
 		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(&text)
+	if err != nil {
+		t.Fatalf("%v in:\n%s", err, text.String())
 	}
 	metric := map[string]float64{}
 	for _, mf := range mfs {

@@ -14,9 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"panoptes/internal/cli"
+	"panoptes/metrics"
 )
 
 // DefaultRelayConfig is the configuration file `panoptes relay` reads when it exists
@@ -102,45 +101,35 @@ func (s *sources) addLag(name string) *atomic.Uint64 {
 	return &c.n
 }
 
-func rdesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc("panoptes_relay_"+name, help, labels, nil)
+func rdesc(name, help string, t metrics.ValueType, labels ...string) *metrics.Desc {
+	return metrics.NewDesc("panoptes_relay_"+name, help, t, labels...)
 }
 
 var (
-	dIn       = rdesc("records_in_total", "Records an input gave the relay, by source: -S upstream, -C collector, --subscribe subject, -r file.", "source")
-	dFiltered = rdesc("records_filtered_total", "Records the relay's filter left out.")
-	dOut      = rdesc("records_out_total", "Records handed to an output: archive (-w, written), service (-P and --argus-port, offered to the clients' queues), publish (--publish, acknowledged by JetStream).", "output")
-	dDrops    = rdesc("drops_total", "Records lost, by cause: client_queue (a -P client's queue or --queue-memory was full), fanout (the record service's fan-out fell behind), publish (--publish gave a batch up).", "cause")
-	dQueue    = rdesc("queue_depth", "Work waiting, by queue: publish_batches (batches of up to 1000 records waiting for JetStream), service_bytes (bytes in the -P clients' queues).", "queue")
-	dLag      = rdesc("nats_pending_messages", "Messages in the stream that the --subscribe consumer has not yet received (its lag; JetStream's count as of the last message received).", "subscription")
-	dClients  = rdesc("service_clients", "Clients of -P and --argus-port receiving records.")
+	dIn       = rdesc("records_in_total", "Records an input gave the relay, by source: -S upstream, -C collector, --subscribe subject, -r file.", metrics.CounterValue, "source")
+	dFiltered = rdesc("records_filtered_total", "Records the relay's filter left out.", metrics.CounterValue)
+	dOut      = rdesc("records_out_total", "Records handed to an output: archive (-w, written), service (-P and --argus-port, offered to the clients' queues), publish (--publish, acknowledged by JetStream).", metrics.CounterValue, "output")
+	dDrops    = rdesc("drops_total", "Records lost, by cause: client_queue (a -P client's queue or --queue-memory was full), fanout (the record service's fan-out fell behind), publish (--publish gave a batch up).", metrics.CounterValue, "cause")
+	dQueue    = rdesc("queue_depth", "Work waiting, by queue: publish_batches (batches of up to 1000 records waiting for JetStream), service_bytes (bytes in the -P clients' queues).", metrics.GaugeValue, "queue")
+	dLag      = rdesc("nats_pending_messages", "Messages in the stream that the --subscribe consumer has not yet received (its lag; JetStream's count as of the last message received).", metrics.GaugeValue, "subscription")
+	dClients  = rdesc("service_clients", "Clients of -P and --argus-port receiving records.", metrics.GaugeValue)
 
-	dColDatagrams = rdesc("collector_datagrams_total", "Datagrams -C received, by result: decoded, denied (exporter outside --allow, dropped), malformed (dropped from where decoding stopped).", "result")
-	dColRecords   = rdesc("collector_records_total", "Records -C made, by protocol: ipfix (NetFlow v5/v9 and IPFIX), sflow (flow samples, counts scaled by the sampling rate).", "protocol")
-	dColLost      = rdesc("collector_lost_total", "What -C received and could not turn into records, by cause: template_evicted, template_refused, template_expired (templates lost to the budgets), no_template (data sets whose template was not known), sflow_unknown_sample, sflow_skipped_record (formats not decoded), sflow_bad_record (too short), sflow_no_flow (flow samples saying no flow), sflow_datagram_gap (datagrams missing from an agent's sequence numbers: lost before they came).", "cause")
-	dColTemplates = rdesc("collector_templates", "NetFlow v9/IPFIX templates -C holds.")
+	dColDatagrams = rdesc("collector_datagrams_total", "Datagrams -C received, by result: decoded, denied (exporter outside --allow, dropped), malformed (dropped from where decoding stopped).", metrics.CounterValue, "result")
+	dColRecords   = rdesc("collector_records_total", "Records -C made, by protocol: ipfix (NetFlow v5/v9 and IPFIX), sflow (flow samples, counts scaled by the sampling rate).", metrics.CounterValue, "protocol")
+	dColLost      = rdesc("collector_lost_total", "What -C received and could not turn into records, by cause: template_evicted, template_refused, template_expired (templates lost to the budgets), no_template (data sets whose template was not known), sflow_unknown_sample, sflow_skipped_record (formats not decoded), sflow_bad_record (too short), sflow_no_flow (flow samples saying no flow), sflow_datagram_gap (datagrams missing from an agent's sequence numbers: lost before they came).", metrics.CounterValue, "cause")
+	dColTemplates = rdesc("collector_templates", "NetFlow v9/IPFIX templates -C holds.", metrics.GaugeValue)
 )
 
-// relayMetrics is the relay's prometheus.Collector.
+// relayMetrics is the relay's metrics.Exporter.
 type relayMetrics struct {
 	h   *hub
 	src *sources
 	col *collector // nil without -C
 }
 
-func (c *relayMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dIn, dFiltered, dOut, dDrops, dQueue, dLag, dClients, dColDatagrams, dColRecords, dColLost, dColTemplates} {
-		ch <- d
-	}
-}
-
-func (c *relayMetrics) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+func (c *relayMetrics) Collect(s *metrics.Scrape) {
+	counter := func(d *metrics.Desc, v uint64, labels ...string) { s.Add(d, float64(v), labels...) }
+	gauge := s.Add
 	c.src.mu.Lock()
 	for _, s := range c.src.in {
 		counter(dIn, s.n.Load(), s.name)

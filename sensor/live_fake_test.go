@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"panoptes/capture"
 	"panoptes/capture/capturetest"
 	"panoptes/metrics"
@@ -105,12 +103,7 @@ func TestDropsCountedAlike(t *testing.T) {
 	}
 	man := w.man.Man
 	// Prometheus, as scraped.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewCollector(func() (metrics.Snapshot, bool) { return prom, true }))
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := gather(t, metrics.NewCollector(func() (metrics.Snapshot, bool) { return prom, true }))
 	var promPackets, promRecords float64
 	for _, f := range fams {
 		if f.GetName() != "panoptes_drops_total" {

@@ -19,6 +19,7 @@ import (
 	"panoptes/internal/binarytest"
 	"panoptes/internal/cli"
 	"panoptes/internal/liveout"
+	"panoptes/metrics"
 	"panoptes/record"
 )
 
@@ -34,12 +35,27 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %s: %s", resp.Status, body)
 	}
+	return parseMetrics(t, body)
+}
+
+func parseMetrics(t *testing.T, body []byte) map[string]*dto.MetricFamily {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("parsing /metrics: %v\n%s", err, body)
 	}
 	return fams
+}
+
+// gather writes an exporter's metrics as /metrics serves them, and parses them.
+func gather(t *testing.T, e metrics.Exporter) map[string]*dto.MetricFamily {
+	t.Helper()
+	var b bytes.Buffer
+	if err := metrics.WriteText(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	return parseMetrics(t, b.Bytes())
 }
 
 // sum adds a family's samples whose labels include want.

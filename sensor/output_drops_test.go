@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"panoptes/capture/capturetest"
 	"panoptes/internal/dbtest"
 	"panoptes/metrics"
@@ -53,12 +51,7 @@ func TestOutputDropsCounted(t *testing.T) {
 	if err := out.Close(); err == nil || !strings.Contains(err.Error(), "records dropped") {
 		t.Errorf("Close: %v, want records dropped", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewCollector(func() (metrics.Snapshot, bool) { return prom, true }))
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := gather(t, metrics.NewCollector(func() (metrics.Snapshot, bool) { return prom, true }))
 	promDrops := -1.0
 	for _, f := range fams {
 		if f.GetName() == "panoptes_output_dropped_total" {
