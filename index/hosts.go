@@ -25,7 +25,7 @@ import (
 //
 // Version 3 dropped the source id from the key (the segment id implies it) and wrote
 // the counts as varints and the end as a difference: the address entries are nearly all
-// of the index, and this made a rebuilt index of 5.5 M records 26% smaller
+// of the index, and this made the tables of a rebuilt index of 5.5 M records 21% smaller
 // (bench/ARCHIVE-RESULTS.md).
 //
 // addr is the IPv6 form of the address (IPv4 as ::ffff:a.b.c.d), so one host's entries
