@@ -56,16 +56,24 @@ const maxArgusCommand = 4096
 func (s *Server) argusHello(conn net.Conn, addr string, w *waiter) (flt *filter.Filter, text string, ok bool) {
 	stop := context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Now()) })
 	conn.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	fail := func(format string, args ...any) (*filter.Filter, string, bool) {
+	// refuse counts the refusal before it sends reply (if any): a client that has been
+	// told it was refused finds the refusal in Stats.
+	refuse := func(reply string, format string, args ...any) (*filter.Filter, string, bool) {
 		displaced := s.waiting.done(w)
 		stop()
 		s.refused.Add(1)
+		if reply != "" {
+			conn.Write([]byte(reply))
+		}
 		s.helloLog.log(s.cfg.Logf, "argus client %s: "+format, append([]any{addr}, args...)...)
 		conn.Close()
 		if displaced {
 			s.waiting.closed()
 		}
 		return nil, "", false
+	}
+	fail := func(format string, args ...any) (*filter.Filter, string, bool) {
+		return refuse("", format, args...)
 	}
 	if _, err := conn.Write(argus.AppendMAR(nil, nil, time.Now())); err != nil {
 		return fail("%v", err)
@@ -90,8 +98,7 @@ func (s *Server) argusHello(conn net.Conn, addr string, w *waiter) (flt *filter.
 			case argus.CmdFilter:
 				f, err := filter.Compile(c.arg)
 				if err != nil {
-					conn.Write([]byte("ER"))
-					return fail("refused filter %s: %v", clipEcho(c.arg), err)
+					return refuse("ER", "refused filter %s: %v", clipEcho(c.arg), err)
 				}
 				if _, err := conn.Write([]byte("OK")); err != nil {
 					return fail("%v", err)
