@@ -7,15 +7,18 @@
 # 100 M records, and nfcapd files of the same flows for nfdump (the copies exported over
 # IPFIX by `panoptes read --ipfix` to a local nfcapd). Then RUNS rounds (default 5) of:
 #
-#   count     panoptes count -R             against nfdump -R -s proto  (full scans)
-#   cluster   panoptes cluster -R -m saddr  against nfdump -R -s srcip  (full scans)
+#   count     panoptes count -R             against nfdump -R -s proto  (count without a
+#             filter adds the blocks' totals from the index; nfdump reads every flow)
+#   fullcount panoptes count -R -- not man  (a filter: every record read and decoded)
+#   cluster   panoptes cluster -R -m saddr  against nfdump -R -s srcip (top N) and
+#             nfdump -R -A srcip (every aggregate printed, as cluster does)  (full scans)
 #   host      read -R -- host X, X in 0.001% of the records (1,100 records of copy 0)
 #   net       read -R -- net X/16, the /16 of X in copy 0
 #   port      read -R -- port 5060 (1,300 records per copy)
 #   hour      read -R -t one hour of copy 90, no filter
 #
-# every one through bench/qtime (elapsed, first byte), panoptes and nfdump alternating.
-# Medians go to DIR/results.tsv; ARCHIVE-RESULTS.md reports them. nfcapd rotates its
+# every one through bench/qtime (elapsed, first byte, CPU), panoptes and nfdump
+# alternating. Medians go to DIR/results.tsv; ARCHIVE-RESULTS.md reports them. nfcapd rotates its
 # files by arrival time, so its files do not follow the flows' time: nfdump's -t reads
 # them all, as any nfdump query without a file range does.
 #
@@ -81,20 +84,21 @@ for ph in $phases; do
     he=$((hs + 3600))
     pt() { date -u -d "@$1" +%Y/%m/%d.%H:%M:%S; }
     out=$dir/results.tsv
-    echo -e "round\tquery\ttool\telapsed_s\tfirst_byte_s\tout_lines" >"$out"
+    echo -e "round\tquery\ttool\telapsed_s\tfirst_byte_s\tout_lines\tcpu_s" >"$out"
     for r in $(seq 1 "$runs"); do
       q() { # name tool cmd...
         local name=$1 tool=$2
         shift 2
         local l
         l=$("$dir/qtime" "$@" 2>>"$dir/query.err")
-        echo -e "$r\t$name\t$tool\t$(echo "$l" | cut -d' ' -f1,2,4 | tr ' ' '\t')" >>"$out"
+        echo -e "$r\t$name\t$tool\t$(echo "$l" | cut -d' ' -f1,2,4 | tr ' ' '\t')\t$(echo "$l" | awk '{printf "%.3f", $9 + $10}')" >>"$out"
         log "round $r $name $tool: $l"
       }
       q count panoptes "$pnp" count -R "$dir/big/"
       q count nfdump nfdump -R "$dir/nf" -q -s proto -n 0
       q cluster panoptes "$pnp" cluster -R "$dir/big/" -m saddr -s saddr pkts bytes
       q cluster nfdump nfdump -R "$dir/nf" -q -s srcip -n 0
+      q cluster nfdump-A nfdump -R "$dir/nf" -q -A srcip
       q host panoptes "$pnp" read -R "$dir/big/" -- host "$rare"
       q host nfdump nfdump -R "$dir/nf" -q "host $rare"
       q net panoptes "$pnp" read -R "$dir/big/" -- net 66.59.0.0/16
@@ -103,10 +107,10 @@ for ph in $phases; do
       q port nfdump nfdump -R "$dir/nf" -q "port 5060"
       q hour panoptes "$pnp" read -R "$dir/big/" -t "$(pt $hs)-$(pt $he)"
       q hour nfdump nfdump -R "$dir/nf" -q -t "$(pt $hs)-$(pt $he)"
-      q fullscan panoptes "$pnp" read -R "$dir/big/" -- host 192.0.2.254
+      q fullcount panoptes "$pnp" count -R "$dir/big/" -- not man
     done
-    log "medians (elapsed s):"
-    awk -F'\t' 'NR>1{k=$2"\t"$3; v[k]=v[k]" "$4} END{for(k in v){n=split(v[k],a," "); asort(a); print k"\t"a[int((n+1)/2)]}}' "$out" | sort | tee -a "$dir/log"
+    log "medians (elapsed s, CPU s):"
+    awk -F'\t' 'NR>1{k=$2"\t"$3; v[k]=v[k]" "$4; c[k]=c[k]" "$7} END{for(k in v){n=split(v[k],a," "); asort(a); split(c[k],b," "); asort(b); print k"\t"a[int((n+1)/2)]"\t"b[int((n+1)/2)]}}' "$out" | sort | tee -a "$dir/log"
     ;;
   *) echo "bigarchive.sh: unknown phase $ph" >&2; exit 2 ;;
   esac

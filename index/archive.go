@@ -12,14 +12,17 @@
 //
 // # Index keys (Pebble), all integers big-endian so that keys sort by them
 //
-//	'm' "version"                               -> uint32: index format version (3)
+//	'm' "version"                               -> uint32: index format version (4)
 //	'n'                                         -> uint64: the last segment id given out
 //	's' segid(8)                                -> segment: srcid(4) span(8) flags(1) path
 //	                                               flags: 1 sealed, 2 summarized (below)
 //	't' bucket(8) segid(8) offset(8)            -> block: length(8) records(4) minStart(8) maxLast(8)
 //	'l' segid(8) offset(8)                      -> block, as above: a block spanning 64 buckets or more
 //	'b' segid(8) offset(8)                      -> block(28, as in 't') and its summary: kinds(1)
-//	                                               protos(32) srcports(256) dstports(256) (summary.go)
+//	                                               protos(32) srcports(256) dstports(256), then
+//	                                               the block's totals: flows spkts dpkts sbytes
+//	                                               dbytes (uvarints; none before version 4)
+//	                                               (summary.go)
 //	'a' addr(16) segid(8)                       -> srcid records (uvarints) first(8) last-first
 //	                                               (uvarint) blocks(uvarints...): the address
 //	                                               index (hosts.go); versions 1 and 2 wrote
@@ -92,7 +95,7 @@ import (
 
 const (
 	minFreeToWrite = 64 << 20
-	indexVersion   = 3
+	indexVersion   = 4
 	bucketNanos    = int64(time.Minute)
 )
 
@@ -274,6 +277,11 @@ var indexMigrations = map[uint32]func(*Archive) error{
 	// written); new segments get version 3 entries, and `panoptes index rebuild`
 	// rewrites the old ones.
 	2: func(*Archive) error { return nil },
+	// 3 -> 4 ended block summaries with the block's totals (summary.go). A summary
+	// without them is read as before, and its block is read by a count rather than
+	// added from the index; new blocks get totals, and `panoptes index rebuild` adds
+	// them to the old ones.
+	3: func(*Archive) error { return nil },
 }
 
 // checkVersion checks the index's format version ('m' "version"): a newer one is

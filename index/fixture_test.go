@@ -58,6 +58,12 @@ func TestArchiveFixtureV2(t *testing.T) { testArchiveFixture(t, 2) }
 //	go test ./index -run TestArchiveFixtureV3 -update-fixtures
 func TestArchiveFixtureV3(t *testing.T) { testArchiveFixture(t, 3) }
 
+// TestArchiveFixtureV4 is TestArchiveFixtureV3 for index format version 4 (block
+// summaries end with the block's totals), written once by
+//
+//	go test ./index -run TestArchiveFixtureV4 -update-fixtures
+func TestArchiveFixtureV4(t *testing.T) { testArchiveFixture(t, 4) }
+
 // testArchiveFixture reads the fixture of index format version v. -update-fixtures
 // rewrites only the current version's fixture.
 func testArchiveFixture(t *testing.T, v int) {
@@ -107,6 +113,27 @@ func testArchiveFixture(t *testing.T, v int) {
 		if err := a.Query(lo, hi, nil, func(*record.Record) error { n++; return nil }); err != nil || n != inWindow {
 			t.Fatalf("%s: query of a window: %d records (%v), want %d", stage, n, err, inWindow)
 		}
+		// Totals (QueryTotals): those of the blocks inside the range from the index
+		// (format version 4) plus those of the records read give the flows' sums.
+		for _, w := range [][2]int64{{-1 << 62, 1 << 62}, {lo, hi}} {
+			var want Totals
+			for _, r := range expected {
+				if r.Kind == record.KindFlow && r.StartTime <= w[1] && r.LastTime >= w[0] {
+					want.Add(Totals{Flows: 1, SrcPkts: r.Src.Pkts, DstPkts: r.Dst.Pkts, SrcBytes: r.Src.Bytes, DstBytes: r.Dst.Bytes})
+				}
+			}
+			var read Totals
+			got, err := a.QueryTotals(w[0], w[1], func(r *record.Record) error {
+				if r.Kind == record.KindFlow {
+					read.Add(Totals{Flows: 1, SrcPkts: r.Src.Pkts, DstPkts: r.Dst.Pkts, SrcBytes: r.Src.Bytes, DstBytes: r.Dst.Bytes})
+				}
+				return nil
+			})
+			got.Add(read)
+			if err != nil || got != want {
+				t.Fatalf("%s: totals of [%d, %d]: %+v (%v), want %+v", stage, w[0], w[1], got, err, want)
+			}
+		}
 		// The address index ('a' keys): one source address's records.
 		addr := expected[0].Addr(true)
 		var recs uint64
@@ -139,6 +166,9 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify: %v %v", d, err)
 	}
 	check("reader", a, summarized)
+	if n, withTot := summaryTotals(t, a); (v < 4) != (withTot == 0) || v >= 4 && withTot != n {
+		t.Fatalf("index format version %d: %d of %d block summaries have totals", v, withTot, n)
+	}
 	a.Close()
 	a, err = Open(dir, Options{})
 	if err != nil {
@@ -165,10 +195,35 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify after rebuild: %v %v", d, err)
 	}
 	check("rebuilt", a, true)
+	if n, withTot := summaryTotals(t, a); n == 0 || withTot != n {
+		t.Fatalf("after rebuild: %d of %d block summaries have totals", withTot, n)
+	}
 	if n, old := addrLayouts(t, a); n == 0 || old != 0 {
 		t.Fatalf("after rebuild: %d address entries, %d of them of the layout before version 3", n, old)
 	}
 	a.Close()
+}
+
+// summaryTotals counts the block summaries and those with totals (format version 4).
+func summaryTotals(t *testing.T, a *Archive) (n, withTot int) {
+	t.Helper()
+	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'b'}, UpperBound: []byte{'c'}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var info BlockInfo
+	var sum blockSummary
+	for it.First(); it.Valid(); it.Next() {
+		if err := decodeSummary(a.dir, it.Key(), it.Value(), &info, &sum); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if sum.hasTot {
+			withTot++
+		}
+	}
+	return n, withTot
 }
 
 // addrLayouts counts the address entries and those of versions 1 and 2's key layout.

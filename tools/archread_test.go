@@ -1,6 +1,8 @@
 package tools
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"panoptes/index"
+	"panoptes/internal/cli"
 	"panoptes/record"
 )
 
@@ -131,6 +134,53 @@ func TestArchiveReadsEqualStream(t *testing.T) {
 				t.Fatalf("from the archive (%d lines):\n%.600s\nfrom the stream (%d lines):\n%.600s", strings.Count(a, "\n"), a, strings.Count(s, "\n"), s)
 			}
 		})
+	}
+}
+
+// count -R without a filter adds the totals of the blocks inside -t from the index
+// and reads the others (index.QueryTotals): for every mode of -t, and ranges that cut
+// blocks, it counts what a stream file of the same records counts, and what the
+// archive counts when a filter makes it read every record.
+func TestCountTotalsEqualStream(t *testing.T) {
+	arch, stream := archiveAndStream(t, 30_000) // one record a millisecond from base
+	sec := func(ms int64) string { return fmt.Sprintf("%d.%03d", at(ms)/1e9, at(ms)/1e6%1000) }
+	for _, tr := range []string{
+		"",
+		sec(-1000) + "-" + sec(40_000), // all
+		sec(2_345) + "-" + sec(17_891), // cuts blocks at both ends
+		"c" + sec(2_345) + "-" + sec(17_891),
+		"n" + sec(12_000) + "-" + sec(12_001),
+		"x" + sec(2_345) + "-" + sec(17_891),
+		sec(29_000) + "-" + sec(90_000),
+	} {
+		var args []string
+		if tr != "" {
+			args = []string{"-t", tr}
+		}
+		var fromArch, fromStream, scanned strings.Builder
+		if err := CountMain(append([]string{"-R", arch}, args...), nil, &fromArch, io.Discard); err != nil && !errors.Is(err, cli.ErrNoMatch) {
+			t.Fatal(err)
+		}
+		if err := CountMain(append([]string{"-r", stream}, args...), nil, &fromStream, io.Discard); err != nil && !errors.Is(err, cli.ErrNoMatch) {
+			t.Fatal(err)
+		}
+		if err := CountMain(append([]string{"-R", arch}, append(args, "--", "not man")...), nil, &scanned, io.Discard); err != nil && !errors.Is(err, cli.ErrNoMatch) {
+			t.Fatal(err)
+		}
+		if fromArch.String() != fromStream.String() || fromArch.String() != scanned.String() {
+			t.Errorf("-t %q: from the archive:\n%s\nfrom the stream:\n%s\nthe archive read whole:\n%s", tr, &fromArch, &fromStream, &scanned)
+		}
+	}
+	// The totals were used: the archive's blocks have them.
+	a, err := index.Open(arch, index.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	read := 0
+	tot, err := a.QueryTotals(-1<<62, 1<<62, func(r *record.Record) error { read++; return nil })
+	if err != nil || tot.Flows != 30_000 || read != 0 {
+		t.Fatalf("QueryTotals: %+v, %d records read (%v); want 30000 flows from the index, none read", tot, read, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 
+	"panoptes/index"
 	"panoptes/internal/cli"
 	"panoptes/record"
 )
@@ -79,6 +80,18 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result
 	matched := 0
 	c.keyFilter = flt // fn passes over the records flt rejects
 	c.anyOrder = true // sums and tallies
+	if !protoMode && !addrMode {
+		// Only sums: an archive's blocks inside -t give theirs from its index (with no
+		// filter; scanOneArchive decides).
+		c.totals = func(t index.Totals) {
+			total.recs += t.Flows
+			total.spkts += t.SrcPkts
+			total.dpkts += t.DstPkts
+			total.sbytes += t.SrcBytes
+			total.dbytes += t.DstBytes
+			matched += int(t.Flows)
+		}
+	}
 	err = scan("count", &c, stdin, stderr, func(r *record.Record) bool {
 		if r.Kind == record.KindMan || !flt.Match(r) {
 			return true
