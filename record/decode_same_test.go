@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -248,4 +249,48 @@ func FuzzDecodeRecordSame(f *testing.F) {
 		// Again into the records the first decode left: Man and label reuse.
 		decodeBoth(t, body, wire, &got, &want)
 	})
+}
+
+// uvarint8 agrees with binary.Uvarint on every uvarint of up to eight bytes, whatever
+// bytes follow it, and declines the longer ones; uvarint agrees with binary.Uvarint on
+// every input: each length, cut short, too long (more than ten bytes, or a tenth byte
+// above 1).
+func TestUvarint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 17))
+	for bitLen := range 65 {
+		for range 200 {
+			v := rng.Uint64() >> (64 - bitLen)
+			if bitLen == 0 {
+				v = 0
+			}
+			var b [16]byte
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			k := binary.PutUvarint(b[:], v)
+			got, n := uvarint8(binary.LittleEndian.Uint64(b[:]))
+			if k > 8 && n != 0 || k <= 8 && (got != v || n != k) {
+				t.Fatalf("uvarint8(%x): got %d, %d; want %d, %d", b[:k], got, n, v, k)
+			}
+			for end := range len(b) + 1 {
+				got, n := uvarint(b[:end])
+				want, wn := binary.Uvarint(b[:end])
+				if got != want || n != wn {
+					t.Fatalf("uvarint(%x): got %d, %d; want %d, %d", b[:end], got, n, want, wn)
+				}
+			}
+		}
+	}
+	for range 2000 {
+		var b [12]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32()) | 0x80
+		}
+		b[rng.IntN(len(b))] &= byte(rng.IntN(3))
+		got, n := uvarint(b[:])
+		want, wn := binary.Uvarint(b[:])
+		if got != want || n != wn {
+			t.Fatalf("uvarint(%x): got %d, %d; want %d, %d", b, got, n, want, wn)
+		}
+	}
 }
