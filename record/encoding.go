@@ -458,7 +458,12 @@ func decodeField(body []byte, p int, r *Record, wire *[256]int8, slots *[numSlot
 		}
 		u, p = uint64(unzigzag(v)), p+n
 	case WireBytes:
-		l, n := uvarint(body[p:])
+		l, n := uint64(0), 0
+		if p < len(body) && body[p] < 0x80 { // addresses, MACs: lengths below 128
+			l, n = uint64(body[p]), 1
+		} else {
+			l, n = uvarint(body[p:])
+		}
 		if n <= 0 || l > uint64(len(body)-p-n) {
 			return p, fmt.Errorf("%w: field %d at byte %d: bad length", ErrCorrupt, id, p)
 		}
