@@ -486,7 +486,20 @@ func decodeField(body []byte, p int, r *Record, wire *[256]int8, slots *[numSlot
 		// A field this version does not know (or knows with another layout): skip it.
 		return p, nil
 	}
-	return p, setRare(r, id, bs, u, label)
+	// The byte fields most records carry, without the call.
+	switch {
+	case id == idSrcAddr && len(bs) == 4:
+		copy(r.SrcAddr[:4], bs)
+	case id == idDstAddr && len(bs) == 4:
+		copy(r.DstAddr[:4], bs)
+	case id == idMAC && len(bs) == 6:
+		r.Src.MAC = [6]byte(bs)
+	case id == idMAC+sideDst && len(bs) == 6:
+		r.Dst.MAC = [6]byte(bs)
+	default:
+		return p, setRare(r, id, bs, u, label)
+	}
+	return p, nil
 }
 
 // uvarint is binary.Uvarint (same results, same errors), faster for the uvarints of
