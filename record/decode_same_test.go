@@ -195,7 +195,11 @@ func TestDecodeSameEveryField(t *testing.T) {
 	m.Kind = KindMan
 	m.Man = &Management{PktsSeen: 1, BytesSeen: 2, RecordsWritten: 3, FlowsActive: 4, ParseErrors: 5,
 		SkippedLink: 6, Evictions: 7, Drops: 8, NICDrops: 9, RecordDrops: 10, Future: 11, ClientsRefused: 12,
-		ClientDrops: 13, OutputDrops: 14, Queues: []QueueStats{{Name: "eth0/1", Seen: 1, RxInvalid: 9}}}
+		ClientDrops: 13, OutputDrops: 14, Queues: []QueueStats{{Name: "eth0/1", Seen: 1, Redirected: 2, Passed: 3, XDPErrors: 4, Received: 5,
+			RxDropped: 6, RxRingFull: 7, FillRingEmpty: 8, RxInvalid: 9}}}
+	if z := zeroFields(reflect.ValueOf(m), "Record"); len(z) > 0 {
+		t.Fatalf("the test record leaves %v zero: set them, so that their decoding is tested", z)
+	}
 	var got, want Record
 	for _, r := range []Record{r, m} {
 		enc := AppendRecord(nil, &r)
@@ -218,6 +222,44 @@ func TestDecodeSameEveryField(t *testing.T) {
 		decodeBoth(t, again, nil, &got, &want)
 		if got.Man != nil && got.Man.PktsSeen != 133 || got.Src.Pkts != 133 || got.Dst.OutOfOrder != 133 {
 			t.Fatalf("repeated fields: %+v", got)
+		}
+	}
+}
+
+// zeroFields lists the fields of v (a struct, recursively through pointers, arrays of
+// structs and slices) that hold their zero value.
+func zeroFields(v reflect.Value, name string) []string {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return []string{name}
+		}
+		return zeroFields(v.Elem(), name)
+	case reflect.Struct:
+		var z []string
+		for i := range v.NumField() {
+			z = append(z, zeroFields(v.Field(i), name+"."+v.Type().Field(i).Name)...)
+		}
+		return z
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return []string{name}
+		}
+		return zeroFields(v.Index(0), name+"[0]")
+	}
+	if v.IsZero() {
+		return []string{name}
+	}
+	return nil
+}
+
+// Every field this version writes is a number kept in a slot, a byte field or a
+// management counter: a number with an id past numSlots would reach setRare, which
+// would drop it.
+func TestSlotsCoverSchema(t *testing.T) {
+	for _, e := range schema {
+		if e.wire != WireBytes && e.id < idManPktsSeen && slotWire[e.id] != int8(e.wire) {
+			t.Errorf("field %d (%s): wire type %d, slot wire type %d", e.id, e.name, e.wire, slotWire[e.id])
 		}
 	}
 }

@@ -337,7 +337,9 @@ var wireTypes = func() (t [256]int8) {
 }()
 
 // numSlots covers the ids of every field whose value is a number (uvarint, varint or
-// float): all of them but the management counters are below it.
+// float): all of them but the management counters are below it. A new such field needs
+// an id below it (raise it) and a line in setSlots; TestSlotsCoverSchema and
+// TestDecodeSameEveryField fail until it has both.
 const numSlots = idSampling + 1
 
 // slotWire maps a field id to its wire type if its value is a number DecodeRecord
