@@ -577,24 +577,25 @@ func setSlots(r *Record, v *[numSlots]uint64) {
 // setSideSlots is setSlots for one side; v holds the side's slots from idPkts on.
 func setSideSlots(s *Side, v []uint64) {
 	v = v[:idSideEnd-idPkts]
-	s.Pkts = v[idPkts-idPkts]
-	s.Bytes = v[idBytes-idPkts]
-	s.AppBytes = v[idAppBytes-idPkts]
-	s.MinSize = uint32(v[idMinSize-idPkts])
-	s.MaxSize = uint32(v[idMaxSize-idPkts])
-	s.TTL = uint8(v[idTTL-idPkts])
-	s.ToS = uint8(v[idToS-idPkts])
-	s.VLAN = uint16(v[idVLAN-idPkts])
-	s.MPLS = uint32(v[idMPLS-idPkts])
-	s.IntN = v[idIntN-idPkts]
-	s.IntMean = math.Float64frombits(v[idIntMean-idPkts])
-	s.IntM2 = math.Float64frombits(v[idIntM2-idPkts])
-	s.TCPFlags = uint8(v[idTCPFlags-idPkts])
-	s.BaseSeq = uint32(v[idBaseSeq-idPkts])
-	s.Win = uint32(v[idWin-idPkts])
-	s.Retrans = v[idRetrans-idPkts]
-	s.Loss = v[idLoss-idPkts]
-	s.OutOfOrder = v[idOutOfOrder-idPkts]
+	at := func(id int) uint64 { return v[id-idPkts] }
+	s.Pkts = at(idPkts)
+	s.Bytes = at(idBytes)
+	s.AppBytes = at(idAppBytes)
+	s.MinSize = uint32(at(idMinSize))
+	s.MaxSize = uint32(at(idMaxSize))
+	s.TTL = uint8(at(idTTL))
+	s.ToS = uint8(at(idToS))
+	s.VLAN = uint16(at(idVLAN))
+	s.MPLS = uint32(at(idMPLS))
+	s.IntN = at(idIntN)
+	s.IntMean = math.Float64frombits(at(idIntMean))
+	s.IntM2 = math.Float64frombits(at(idIntM2))
+	s.TCPFlags = uint8(at(idTCPFlags))
+	s.BaseSeq = uint32(at(idBaseSeq))
+	s.Win = uint32(at(idWin))
+	s.Retrans = at(idRetrans)
+	s.Loss = at(idLoss)
+	s.OutOfOrder = at(idOutOfOrder)
 }
 
 // setRare stores a field DecodeRecord does not keep in a slot: a byte field (bs) or a
