@@ -372,8 +372,9 @@ var slotWire = func() (t [256]int8) {
 // take the short path at the top of the loop, which keeps few variables live (the
 // slower paths in it made the compiler spill registers). The others go through
 // decodeField: byte fields (addresses, MACs, labels), varints, floats, longer
-// uvarints, management counters, fields unknown or re-typed, and every error. A
-// repeated field keeps its last value either way.
+// uvarints and those in the body's last eight bytes, management counters, fields
+// unknown or re-typed, and every error. A repeated field keeps its last value either
+// way. BenchmarkDecodeRecord on a real stream's records: 107 ns a record, 212 before.
 func DecodeRecord(body []byte, r *Record, wire *[256]int8) error {
 	if wire == nil {
 		wire = &wireTypes
