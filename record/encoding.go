@@ -371,8 +371,8 @@ var slotWire = func() (t [256]int8) {
 // fields are uvarints of up to eight bytes whose id this version knows as one: those
 // take the short path at the top of the loop, which keeps few variables live (the
 // slower paths in it made the compiler spill registers). The others go through
-// decodeField: byte fields (addresses, MACs, labels), varints, floats, longer
-// uvarints and those in the body's last eight bytes, management counters, fields
+// decodeField: byte fields (addresses, MACs, labels), varints, floats, uvarints of
+// over eight bytes (or over two near the body's end), management counters, fields
 // unknown or re-typed, and every error. A repeated field keeps its last value either
 // way. BenchmarkDecodeRecord on a real stream's records: 107 ns a record, 212 before.
 func DecodeRecord(body []byte, r *Record, wire *[256]int8) error {
