@@ -114,6 +114,11 @@ type Archive struct {
 	strict     bool
 	snapshot   bool       // read-only, opened a writer's snapshot: a writer is running
 	snapLock   *os.File   // the snapshot's directory, share-locked while this reader uses it
+	// dirLock is the index directory, flocked while the index is open: exclusively by
+	// a writer, shared by a reader of the index itself (not of a snapshot). Pebble's
+	// own lock admits one process, reader or writer; this one tells a second reader
+	// that the holder is a reader, so that it may read too (sharedIndex).
+	dirLock *os.File
 	damageMu   sync.Mutex // queries may run at once on one Archive
 	damage     DamageStats
 	lastSelect SelectStats // of the last QueryFilter (blocksel.go), under damageMu
@@ -182,6 +187,20 @@ func Open(dir string, o Options) (*Archive, error) {
 				dir, st.Bavail*uint64(st.Bsize), minFreeToWrite)
 		}
 	}
+	var dirLock *os.File
+	if !o.ReadOnly {
+		// Held for the writer's life; readers of the index itself hold it shared, and
+		// a reader that shares the index with them (sharedIndex) relies on no writer
+		// starting while it reads: none can compact files away under it.
+		if err := os.MkdirAll(filepath.Join(dir, "index"), 0o755); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", dir, err)
+		}
+		l, err := lockDir(filepath.Join(dir, "index"), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != nil {
+			return nil, fmt.Errorf("archive %s: the index is held by another process (a writer, or a reader)", dir)
+		}
+		dirLock = l
+	}
 	logger := &fatalLogger{dir: dir, readOnly: o.ReadOnly}
 	listener := corruptionIsAnError()
 	var opened atomic.Bool // until Open returns, the damage reaches its caller as an error
@@ -191,19 +210,29 @@ func Open(dir string, o Options) (*Archive, error) {
 	db, err := pebble.Open(filepath.Join(dir, "index"), tableOptions(&pebble.Options{ReadOnly: o.ReadOnly, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()}))
 	snapshot := false
 	var snapLock *os.File
+	if err == nil && o.ReadOnly {
+		// Shared: a writer cannot start while this reader reads, nor can a second
+		// reader mistake this one for a writer. (If a writer holds it for the moment
+		// between its lock and Pebble's, which it then fails to get, read without.)
+		dirLock, _ = lockDir(filepath.Join(dir, "index"), syscall.LOCK_SH|syscall.LOCK_NB)
+	}
 	if err != nil && o.ReadOnly && isLocked(err) {
 		// A writer holds the index: read the newest snapshot it published instead.
 		db, snapLock, err = openSnapshot(dir, logger)
 		snapshot = true
 		if err != nil {
-			// The writer may have closed (and removed its snapshots) since: the index
-			// itself may now be free.
-			if db2, err2 := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{ReadOnly: true, Logger: logger, EventListener: listener, MaxOpenFiles: maxOpenFiles()}); err2 == nil {
-				db, err, snapshot = db2, nil, false
+			// Or another reader holds it (no writer has the directory's lock): read the
+			// index beside it. Or the writer has closed (and removed its snapshots)
+			// since: the index itself may now be free.
+			if db2, l, err2 := sharedIndex(dir, logger, listener); err2 == nil {
+				db, err, snapshot, dirLock = db2, nil, false, l
 			}
 		}
 	}
 	if err != nil {
+		if dirLock != nil {
+			dirLock.Close()
+		}
 		if isLocked(err) {
 			return nil, fmt.Errorf("archive %s: the index is held by another process writing to the archive", dir)
 		}
@@ -219,18 +248,22 @@ func Open(dir string, o Options) (*Archive, error) {
 		if snapLock != nil {
 			snapLock.Close()
 		}
+		if dirLock != nil {
+			dirLock.Close()
+		}
 		return nil, ferr
 	}
 	a := &Archive{dir: dir, db: db, fatal: logger, logf: o.Logf, readOnly: o.ReadOnly, strict: o.Strict, snapshot: snapshot,
-		snapLock: snapLock, now: trustedClock(time.Now(), time.Now)}
+		snapLock: snapLock, dirLock: dirLock, now: trustedClock(time.Now(), time.Now)}
 	if err := a.checkVersion(); err != nil {
 		a.closeDB()
 		return nil, err
 	}
 	if !o.ReadOnly {
 		if err := a.recover(); err != nil {
-			db.Close()
-			return nil, a.failed(err)
+			err = a.failed(err)
+			a.closeDB()
+			return nil, err
 		}
 	}
 	opened.Store(true)
@@ -377,7 +410,31 @@ func (a *Archive) closeDB() error {
 		a.snapLock.Close() // releases the shared lock
 		a.snapLock = nil
 	}
+	if a.dirLock != nil {
+		a.dirLock.Close()
+		a.dirLock = nil
+	}
 	return err
+}
+
+// sharedIndex opens the index itself for reading when Pebble's lock on it is taken:
+// by another reader, which is safe to read beside (nothing changes the files of an
+// index no writer has open), or by nobody any more. It refuses (so the caller reports
+// the lock) when a writer holds the directory's lock, whose compactions could remove
+// files under the reader. The directory's shared lock, returned, keeps a writer from
+// starting until the reader closes.
+func sharedIndex(dir string, logger pebble.Logger, listener *pebble.EventListener) (*pebble.DB, *os.File, error) {
+	lock, err := lockDir(filepath.Join(dir, "index"), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err != nil {
+		return nil, nil, err // a writer
+	}
+	db, err := pebble.Open(filepath.Join(dir, "index"), tableOptions(&pebble.Options{ReadOnly: true, Logger: logger, EventListener: listener,
+		FS: noLockFS{vfs.Default}, MaxOpenFiles: maxOpenFiles()}))
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return db, lock, nil
 }
 
 // Dir returns the archive directory.

@@ -439,7 +439,7 @@ func TestTornBlockIsTruncated(t *testing.T) {
 		s.f.WriteAt(partial[:len(partial)/2], s.off)
 		break
 	}
-	a.db.Close() // the writer "dies": nothing sealed, nothing closed
+	a.closeDB() // the writer "dies": nothing sealed, nothing closed (its locks go with it)
 	var notes []string
 	a, err = Open(dir, Options{Logf: func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }})
 	if err != nil {

@@ -83,6 +83,14 @@ func RebuildIndex(dir string, o Options, progress func(done, total int)) (Rebuil
 		}
 		return RebuildStats{}, fmt.Errorf("archive %s: locking the index: %w", dir, err)
 	}
+	// And the directory's lock, as a writer: a reader that shares the index with
+	// another (sharedIndex) holds it shared without Pebble's lock.
+	dirLock, err := lockDir(idx, syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != nil {
+		lock.Close()
+		return RebuildStats{}, fmt.Errorf("archive %s: the index is held by another process (a writer, or a reader); stop it first", dir)
+	}
+	defer dirLock.Close()
 	unlock := func() {
 		if lock != nil {
 			lock.Close()

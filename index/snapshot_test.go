@@ -98,3 +98,68 @@ func TestSnapshotOfANewWriter(t *testing.T) {
 	}
 	w.Close()
 }
+
+// TestConcurrentReaders: two readers of an archive no writer holds both read it (Pebble
+// locks the index for one process, reader or writer; the second reader used to fail
+// with "no snapshot of the index yet"), and while either reads, no writer or rebuild
+// starts, which could remove index files under the second, which reads without
+// Pebble's lock.
+func TestConcurrentReaders(t *testing.T) {
+	dir := t.TempDir()
+	recs := genRecords(2000, 11)
+	writeArchive(t, dir, recs)
+	count := func(a *Archive) int {
+		t.Helper()
+		n := 0
+		if err := a.Scan(nil, func(*record.Record) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a second reader: %v", err)
+	}
+	if second.snapshot {
+		t.Fatal("the second reader read a snapshot")
+	}
+	if n, m := count(first), count(second); n != len(recs) || m != len(recs) {
+		t.Fatalf("the readers see %d and %d records, want %d", n, m, len(recs))
+	}
+	refused := func(stage string) {
+		t.Helper()
+		if w, err := Open(dir, Options{}); err == nil {
+			w.Close()
+			t.Fatalf("%s: a writer opened the archive", stage)
+		}
+		if _, err := RebuildIndex(dir, Options{}, nil); err == nil {
+			t.Fatalf("%s: a rebuild ran", stage)
+		}
+	}
+	refused("both readers open")
+	first.Close()
+	refused("the second reader open") // it holds no Pebble lock
+	if n := count(second); n != len(recs) {
+		t.Fatalf("the second reader sees %d records after the refusals, want %d", n, len(recs))
+	}
+	second.Close()
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("a writer after the readers closed: %v", err)
+	}
+	// And while it writes, a reader reads a snapshot, not the index beside it.
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err == nil {
+		if !r.snapshot {
+			t.Error("a reader opened the index a writer holds")
+		}
+		r.Close()
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
