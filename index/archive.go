@@ -112,13 +112,13 @@ type Archive struct {
 	// warnedSnap: the snapshots directory is a symlink, noted once.
 	warnedSnap bool
 	strict     bool
-	snapshot   bool       // read-only, opened a writer's snapshot: a writer is running
-	snapLock   *os.File   // the snapshot's directory, share-locked while this reader uses it
+	snapshot   bool     // read-only, opened a writer's snapshot: a writer is running
+	snapLock   *os.File // the snapshot's directory, share-locked while this reader uses it
 	// dirLock is the index directory, flocked while the index is open: exclusively by
 	// a writer, shared by a reader of the index itself (not of a snapshot). Pebble's
 	// own lock admits one process, reader or writer; this one tells a second reader
 	// that the holder is a reader, so that it may read too (sharedIndex).
-	dirLock *os.File
+	dirLock    *os.File
 	damageMu   sync.Mutex // queries may run at once on one Archive
 	damage     DamageStats
 	lastSelect SelectStats // of the last QueryFilter (blocksel.go), under damageMu
