@@ -982,10 +982,7 @@ func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
-	blocks, err := a.blocksFor(t0, t1)
-	if err == nil && a.readOnly {
-		blocks, err = a.addUnindexed(blocks, t0, t1)
-	}
+	blocks, err := a.rangeBlocks(t0, t1)
 	// Pebble may call a file that vanished under a reader (a snapshot removed under a
 	// long query) fatal: its iterators then end early, and the answer is not whole.
 	if err := a.failed(err); err != nil {
@@ -1000,6 +997,16 @@ func (a *Archive) Query(t0, t1 int64, match func(*record.Record) bool, fn func(*
 // time, reading every block (the brute-force path Query is checked against).
 func (a *Archive) Scan(match func(*record.Record) bool, fn func(*record.Record) error) error {
 	return a.Query(-1<<62, 1<<62, match, fn)
+}
+
+// rangeBlocks returns the blocks that may hold a record of [t0, t1]: those the time
+// index lists, and for a reader those of unsealed segments not indexed yet.
+func (a *Archive) rangeBlocks(t0, t1 int64) ([]blockRef, error) {
+	blocks, err := a.blocksFor(t0, t1)
+	if err == nil && a.readOnly {
+		blocks, err = a.addUnindexed(blocks, t0, t1)
+	}
+	return blocks, err
 }
 
 // addUnindexed adds to blocks the complete blocks of unsealed segments that the index

@@ -133,10 +133,7 @@ func (a *Archive) QueryUnordered(t0, t1 int64, match func(*record.Record) bool, 
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
-	blocks, err := a.blocksFor(t0, t1)
-	if err == nil && a.readOnly {
-		blocks, err = a.addUnindexed(blocks, t0, t1)
-	}
+	blocks, err := a.rangeBlocks(t0, t1)
 	if err := a.failed(err); err != nil {
 		return err
 	}

@@ -418,9 +418,7 @@ func (a *Archive) verify() ([]string, error) {
 		switch {
 		case !ok:
 			diffs = append(diffs, fmt.Sprintf("index lists a block (segment %d, byte %d) that the segment does not have", keySeg(k), keyOff(k)))
-		case !bytes.Equal(w, it.Value()) && !(len(it.Value()) == 28+summarySize && bytes.HasPrefix(w, it.Value())):
-			// (A summary written before format version 4 has no totals: it agrees if
-			// the rest does.)
+		case !bytes.Equal(w, it.Value()):
 			diffs = append(diffs, fmt.Sprintf("block of segment %d at byte %d: index and segment disagree", keySeg(k), keyOff(k)))
 		}
 		delete(want, k)

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -26,10 +27,7 @@ func (a *Archive) QueryTotals(t0, t1 int64, fn func(*record.Record) error) (Tota
 	if err := a.fatal.err(); err != nil {
 		return tot, err
 	}
-	blocks, err := a.blocksFor(t0, t1)
-	if err == nil && a.readOnly {
-		blocks, err = a.addUnindexed(blocks, t0, t1)
-	}
+	blocks, err := a.rangeBlocks(t0, t1)
 	if err := a.failed(err); err != nil {
 		return tot, err
 	}
@@ -46,13 +44,7 @@ func (a *Archive) QueryTotals(t0, t1 int64, fn func(*record.Record) error) (Tota
 // them, and returns the other blocks.
 func (a *Archive) addTotals(blocks []blockRef, t0, t1 int64, tot *Totals) ([]blockRef, error) {
 	slices.SortFunc(blocks, func(x, y blockRef) int {
-		if x.seg.id != y.seg.id {
-			if x.seg.id < y.seg.id {
-				return -1
-			}
-			return 1
-		}
-		return int(x.info.Offset - y.info.Offset)
+		return cmp.Or(cmp.Compare(x.seg.id, y.seg.id), cmp.Compare(x.info.Offset, y.info.Offset))
 	})
 	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'b'}, UpperBound: []byte{'c'}})
 	if err != nil {

@@ -29,6 +29,15 @@ func (c *counts) add(r *record.Record) {
 	c.dbytes += r.Dst.Bytes
 }
 
+// addTotals adds the totals of whole archive blocks (index.QueryTotals).
+func (c *counts) addTotals(t index.Totals) {
+	c.recs += t.Flows
+	c.spkts += t.SrcPkts
+	c.dpkts += t.DstPkts
+	c.sbytes += t.SrcBytes
+	c.dbytes += t.DstBytes
+}
+
 // appendRow appends racount's columns after a 10-character label.
 func (c *counts) appendRow(b []byte, label string) []byte {
 	return fmt.Appendf(b, "%s%-11d %-14d %-14d %-14d %-18d %-18d %-18d\n", label,
@@ -84,11 +93,7 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result
 		// Only sums: an archive's blocks inside -t give theirs from its index (with no
 		// filter; scanOneArchive decides).
 		c.totals = func(t index.Totals) {
-			total.recs += t.Flows
-			total.spkts += t.SrcPkts
-			total.dpkts += t.DstPkts
-			total.sbytes += t.SrcBytes
-			total.dbytes += t.DstBytes
+			total.addTotals(t)
 			matched += int(t.Flows)
 		}
 	}
