@@ -17,6 +17,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"panoptes/capture"
 	"panoptes/filter"
 	"panoptes/internal/vethtest"
 	"panoptes/record"
@@ -337,7 +338,24 @@ func TestLiveLossIsCounted(t *testing.T) {
 	requireLive(t)
 	v := newVeth(t, 1)
 	cfg := LiveConfig{XDP: xdp.Config{FrameSize: 4096, Frames: 64, RingSize: 32}}
-	recs, st, err := liveCapture(t, v, cfg, func() { replay(t, v, "--topspeed", "--loop", "2000", "../testdata/get.pcap") })
+	// The sensor's queue receives nothing until the replay has ended, so the 28,000
+	// frames must overflow the 32-frame ring however the machine schedules tcpreplay
+	// against the receiver (under CI load, an unheld receiver kept up and nothing was
+	// dropped). The socket and XDP program are the real ones; only the receiver waits.
+	gate := make(chan struct{})
+	cfg.Open = func(iface string) (capture.Capture, error) {
+		xc := cfg.XDP
+		xc.Interface = iface
+		c, err := xdp.OpenSource(xc, func(string) {})
+		if err != nil {
+			return nil, err
+		}
+		return gatedCapture{c, gate}, nil
+	}
+	recs, st, err := liveCapture(t, v, cfg, func() {
+		replay(t, v, "--topspeed", "--loop", "2000", "../testdata/get.pcap")
+		close(gate)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,6 +388,34 @@ func TestLiveLossIsCounted(t *testing.T) {
 		Received: q.Get("received"), RxDropped: q.Get("rx_dropped"), RxRingFull: q.Get("ring_full"), FillRingEmpty: q.Get("fill_empty"), RxInvalid: q.Get("invalid")}
 	if len(last.Man.Queues) != 1 || last.Man.Queues[0] != want {
 		t.Errorf("final management record's queues %+v, want [%+v]", last.Man.Queues, want)
+	}
+}
+
+// gatedCapture is a real capture whose queues receive nothing until gate closes.
+type gatedCapture struct {
+	capture.Capture
+	gate chan struct{}
+}
+
+func (g gatedCapture) Queues() []capture.Queue {
+	var qs []capture.Queue
+	for _, q := range g.Capture.Queues() {
+		qs = append(qs, gatedQueue{q, g.gate})
+	}
+	return qs
+}
+
+type gatedQueue struct {
+	capture.Queue
+	gate chan struct{}
+}
+
+func (q gatedQueue) Receive(timeout time.Duration, fn func(*capture.Frame)) (int, error) {
+	select {
+	case <-q.gate:
+		return q.Queue.Receive(timeout, fn)
+	case <-time.After(timeout):
+		return 0, nil
 	}
 }
 
