@@ -154,6 +154,7 @@ func BenchmarkClusterAdd(b *testing.B) {
 		keys []string
 		rmon bool
 	}{
+		{"saddr", []string{"saddr"}, false},
 		{"saddr24", []string{"saddr/24"}, false},
 		{"saddr_daddr", []string{"saddr", "daddr"}, false},
 		{"rmon_saddr", []string{"saddr"}, true},

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -87,6 +88,52 @@ func TestNewRefuses(t *testing.T) {
 	for _, keys := range [][]string{{"nosuchfield"}, {"sport/24"}, {"saddr/129"}} {
 		if _, err := New(keys, false); err == nil {
 			t.Errorf("-m %v accepted", keys)
+		}
+	}
+}
+
+// differ is idFields' tests in one pass: on random pairs of records drawn from few
+// values per field (so that fields agree as often as not), its bits are those of the
+// fields whose test says they differ.
+func TestDifferIsIDFields(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(r *record.Record) {
+		r.Family = []uint8{0, 4, 6}[rng.IntN(3)]
+		r.EtherType = []uint16{0x800, 0x806}[rng.IntN(2)]
+		r.Proto = uint8(rng.IntN(2))
+		r.SrcAddr[rng.IntN(16)] = byte(rng.IntN(2))
+		r.DstAddr[rng.IntN(16)] = byte(rng.IntN(2))
+		r.SrcPort, r.DstPort = uint16(rng.IntN(2)), uint16(rng.IntN(2))
+		r.Src.MAC[rng.IntN(6)] = byte(rng.IntN(2))
+		r.Dst.MAC[rng.IntN(6)] = byte(rng.IntN(2))
+		r.Src.VLAN, r.Dst.VLAN = uint16(rng.IntN(2)), uint16(rng.IntN(2))
+		r.Src.MPLS, r.Dst.MPLS = uint32(rng.IntN(2)), uint32(rng.IntN(2))
+		r.SrcID = uint32(rng.IntN(2))
+		r.Inf[rng.IntN(16)] = byte(rng.IntN(2))
+	}
+	seen := make([]int, len(idFields))
+	for range 100_000 {
+		var a, b record.Record
+		pick(&a)
+		pick(&b)
+		if rng.IntN(4) == 0 {
+			b = a
+			pick(&b)
+		}
+		var want uint32
+		for j, f := range idFields {
+			if !f.same(&a, &b) {
+				want |= 1 << j
+				seen[j]++
+			}
+		}
+		if got := differ(&a, &b); got != want {
+			t.Fatalf("differ(%+v, %+v) = %b, want %b", a, b, got, want)
+		}
+	}
+	for j, n := range seen {
+		if n == 0 || n == 100_000 {
+			t.Errorf("field %s differed in %d of 100,000 pairs: not tested both ways", idFields[j].name, n)
 		}
 	}
 }
