@@ -1,0 +1,1172 @@
+package record
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"unsafe"
+)
+
+// Columnar blocks: a block of records stored column by column, for the archive's
+// segment blocks (before compression). Decoding the row format spends most of its
+// time finding out which field comes next; a column holds one field of every row, so
+// its decoding is a tight loop, and a reader may decode the flow key of every row and
+// the other columns only for the rows it keeps.
+//
+// Layout (version 1):
+//
+//	version byte (1), uvarint row count
+//	columns, until the block's end; each:
+//	  id byte: the row format's field id (idStart, idSrcAddr, ... idManQueue), or 0
+//	    for Kind (the row format's leading byte)
+//	  tag byte: wire type (bits 0-1, as in the stream's schema), presence (bits 2-3:
+//	    0 every row has a value, 1 a bitmap says which rows have one, 2 a uvarint count
+//	    per row: repeated fields, the management queues), fixed (bit 4: byte values all
+//	    of one width, given next as a uvarint, without length prefixes)
+//	  [uvarint width, if fixed]
+//	  uvarint length of the rest of the column, so that a reader skips a column whose
+//	    id it does not know, or knows with another wire type (one written by a newer
+//	    Panoptes), as the stream format's schema lets it skip a field
+//	  [bitmap: (rows+7)/8 bytes, bit i%8 of byte i/8 for row i] or [rows uvarint counts]
+//	  the values of the rows that have one, in row order: uvarints; zigzag varints
+//	    (StartTime as the delta from the previous value in its column); floats as 8
+//	    bytes little-endian; byte fields raw if fixed, else each uvarint-length-prefixed
+//
+// Addresses are stored as the row format stores them: raw 4 (IPv4, and non-IP flows'
+// protocol addresses) or 16 bytes, so every address appears verbatim in the block, as
+// it does in a row-format block: searching a decompressed block for an address's bytes
+// (bytes.Index) still tells which blocks cannot hold it. A block of IPv4 flows keeps
+// each address column as one run of 4-byte addresses.
+//
+// A block decodes to exactly the records that the row format's round trip gives
+// (DecodeRecord of AppendRecord): the fields the row format would not write decode as
+// zero, LastTime comes from the duration (never before StartTime), labels are cut at
+// MaxLabelLen, interface names at their first NUL, a management record has its
+// Management (zero if it had none) and at most MaxManQueues queues. A flow record's Man
+// is not written (the row format's decoder rejects management fields in a flow record).
+
+// MaxColumnRows bounds the rows of one columnar block: a larger count is corruption.
+// The archive's blocks hold about 256 KiB of row-format records, a few thousand rows.
+const MaxColumnRows = 1 << 17
+
+const (
+	colVersion = 1
+	idKind     = 0 // Kind's column: the row format's field ids start at 1
+
+	presAll    = 0
+	presBitmap = 1
+	presCounts = 2
+
+	tagFixed = 1 << 4
+
+	// colChunk rows are decoded column by column at a time: the rows stay in the L1/L2
+	// cache while each column is stored into them (a whole block of Records would be
+	// read from memory once per column).
+	colChunk = 128
+)
+
+// What a column's values are, for the decoder's dispatch (once per column and chunk).
+const (
+	fNone  = iota
+	fNum   // a number in the Record, at off
+	fMan   // a management counter, at off in Management
+	fDur   // the duration (LastTime - StartTime)
+	fBytes // addresses, MACs, interface, countries, label
+	fQueue // management queues: repeated
+)
+
+type colField struct {
+	class  uint8
+	size   uint8 // of the number in memory: 1, 2, 4 or 8
+	wire   uint8
+	signed bool // zigzag on the wire
+	float  bool
+	delta  bool // delta from the previous value in the column
+	key    bool // a flow-key column: decoded for every row before keep
+	off    uintptr
+}
+
+// colFields describes each column this version knows, by id; colOrder is the order
+// AppendColumns writes them in (Kind first).
+var colFields, colOrder = func() (t [256]colField, order []uint8) {
+	var r Record
+	var m Management
+	num := func(id uint8, off uintptr, size uint8) {
+		t[id] = colField{class: fNum, size: size, wire: uint8(wireTypes[id]), off: off}
+		if id != idKind && wireTypes[id] == WireVarint {
+			t[id].signed = true
+		}
+		if id != idKind && wireTypes[id] == WireFloat {
+			t[id].float = true
+		}
+	}
+	num(idKind, unsafe.Offsetof(r.Kind), 1)
+	t[idKind].wire = WireUvarint
+	num(idCause, unsafe.Offsetof(r.Cause), 1)
+	num(idClock, unsafe.Offsetof(r.Clock), 1)
+	num(idFlags, unsafe.Offsetof(r.Flags), 4)
+	num(idSrcID, unsafe.Offsetof(r.SrcID), 4)
+	num(idSeq, unsafe.Offsetof(r.Seq), 4)
+	num(idStart, unsafe.Offsetof(r.StartTime), 8)
+	t[idStart].delta = true
+	t[idDuration] = colField{class: fDur, size: 8, wire: WireUvarint}
+	num(idFamily, unsafe.Offsetof(r.Family), 1)
+	num(idProto, unsafe.Offsetof(r.Proto), 1)
+	num(idEtherType, unsafe.Offsetof(r.EtherType), 2)
+	num(idSrcPort, unsafe.Offsetof(r.SrcPort), 2)
+	num(idDstPort, unsafe.Offsetof(r.DstPort), 2)
+	num(idICMPID, unsafe.Offsetof(r.ICMPID), 2)
+	num(idICMPSeq, unsafe.Offsetof(r.ICMPSeq), 2)
+	num(idTCPState, unsafe.Offsetof(r.TCPState), 2)
+	num(idSynAck, unsafe.Offsetof(r.SynAck), 8)
+	num(idAckDat, unsafe.Offsetof(r.AckDat), 8)
+	num(idTrans, unsafe.Offsetof(r.Trans), 4)
+	num(idSrcAS, unsafe.Offsetof(r.SrcAS), 4)
+	num(idDstAS, unsafe.Offsetof(r.DstAS), 4)
+	num(idSampling, unsafe.Offsetof(r.Sampling), 4)
+	for _, side := range []struct {
+		base uintptr
+		id   uint8
+	}{{unsafe.Offsetof(r.Src), 0}, {unsafe.Offsetof(r.Dst), sideDst}} {
+		s, b, o := &r.Src, side.base, side.id
+		num(idPkts+o, b+unsafe.Offsetof(s.Pkts), 8)
+		num(idBytes+o, b+unsafe.Offsetof(s.Bytes), 8)
+		num(idAppBytes+o, b+unsafe.Offsetof(s.AppBytes), 8)
+		num(idMinSize+o, b+unsafe.Offsetof(s.MinSize), 4)
+		num(idMaxSize+o, b+unsafe.Offsetof(s.MaxSize), 4)
+		num(idTTL+o, b+unsafe.Offsetof(s.TTL), 1)
+		num(idToS+o, b+unsafe.Offsetof(s.ToS), 1)
+		num(idVLAN+o, b+unsafe.Offsetof(s.VLAN), 2)
+		num(idMPLS+o, b+unsafe.Offsetof(s.MPLS), 4)
+		num(idIntN+o, b+unsafe.Offsetof(s.IntN), 8)
+		num(idIntMean+o, b+unsafe.Offsetof(s.IntMean), 8)
+		num(idIntM2+o, b+unsafe.Offsetof(s.IntM2), 8)
+		num(idTCPFlags+o, b+unsafe.Offsetof(s.TCPFlags), 1)
+		num(idBaseSeq+o, b+unsafe.Offsetof(s.BaseSeq), 4)
+		num(idWin+o, b+unsafe.Offsetof(s.Win), 4)
+		num(idRetrans+o, b+unsafe.Offsetof(s.Retrans), 8)
+		num(idLoss+o, b+unsafe.Offsetof(s.Loss), 8)
+		num(idOutOfOrder+o, b+unsafe.Offsetof(s.OutOfOrder), 8)
+		t[idMAC+o] = colField{class: fBytes, wire: WireBytes}
+	}
+	for _, id := range []uint8{idSrcAddr, idDstAddr, idInf, idSrcCountry, idDstCountry, idLabel} {
+		t[id] = colField{class: fBytes, wire: WireBytes}
+	}
+	for id, off := range map[uint8]uintptr{
+		idManPktsSeen: unsafe.Offsetof(m.PktsSeen), idManBytesSeen: unsafe.Offsetof(m.BytesSeen),
+		idManRecordsWritten: unsafe.Offsetof(m.RecordsWritten), idManFlowsActive: unsafe.Offsetof(m.FlowsActive),
+		idManParseErrors: unsafe.Offsetof(m.ParseErrors), idManSkippedLink: unsafe.Offsetof(m.SkippedLink),
+		idManEvictions: unsafe.Offsetof(m.Evictions), idManDrops: unsafe.Offsetof(m.Drops),
+		idManNICDrops: unsafe.Offsetof(m.NICDrops), idManRecordDrops: unsafe.Offsetof(m.RecordDrops),
+		idManFuture: unsafe.Offsetof(m.Future), idManClientsRefused: unsafe.Offsetof(m.ClientsRefused),
+		idManClientDrops: unsafe.Offsetof(m.ClientDrops), idManOutputDrops: unsafe.Offsetof(m.OutputDrops),
+	} {
+		t[id] = colField{class: fMan, size: 8, wire: WireUvarint, off: off}
+	}
+	t[idManQueue] = colField{class: fQueue, wire: WireBytes}
+	for _, id := range []uint8{idKind, idFamily, idProto, idEtherType, idSrcAddr, idDstAddr, idSrcPort, idDstPort, idSrcID, idStart} {
+		t[id].key = true
+	}
+	order = []uint8{idKind}
+	for _, e := range schema {
+		order = append(order, e.id)
+	}
+	return t, order
+}()
+
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+// colNum returns the number column f holds for r, as the row format would write it (0:
+// not written).
+func colNum(r *Record, f *colField) uint64 {
+	var p unsafe.Pointer
+	switch f.class {
+	case fDur:
+		if d := r.LastTime - r.StartTime; d > 0 {
+			return uint64(d)
+		}
+		return 0
+	case fMan:
+		if r.Kind != KindMan || r.Man == nil {
+			return 0
+		}
+		p = unsafe.Add(unsafe.Pointer(r.Man), f.off)
+	default:
+		p = unsafe.Add(unsafe.Pointer(r), f.off)
+	}
+	switch f.size {
+	case 1:
+		return uint64(*(*uint8)(p))
+	case 2:
+		return uint64(*(*uint16)(p))
+	case 4:
+		return uint64(*(*uint32)(p))
+	}
+	return *(*uint64)(p)
+}
+
+// colBytes returns the byte field id of r as the row format would write it (nil: not
+// written). The slice points into r (or the label's bytes): only read.
+func colBytes(r *Record, id uint8) []byte {
+	switch id {
+	case idSrcAddr, idDstAddr:
+		if r.Family == 4 || r.Family == 6 || r.SrcAddr != ([16]byte{}) || r.DstAddr != ([16]byte{}) {
+			if id == idSrcAddr {
+				return r.SrcAddr[:addrLen(r.Family)]
+			}
+			return r.DstAddr[:addrLen(r.Family)]
+		}
+	case idInf:
+		if r.Inf[0] != 0 {
+			n := 0
+			for n < len(r.Inf) && r.Inf[n] != 0 {
+				n++
+			}
+			return r.Inf[:n]
+		}
+	case idMAC:
+		if r.Src.MAC != ([6]byte{}) {
+			return r.Src.MAC[:]
+		}
+	case idMAC + sideDst:
+		if r.Dst.MAC != ([6]byte{}) {
+			return r.Dst.MAC[:]
+		}
+	case idSrcCountry:
+		if r.SrcCountry != ([2]byte{}) {
+			return r.SrcCountry[:]
+		}
+	case idDstCountry:
+		if r.DstCountry != ([2]byte{}) {
+			return r.DstCountry[:]
+		}
+	case idLabel:
+		if l := r.Label; l != "" {
+			return unsafe.Slice(unsafe.StringData(l), min(len(l), MaxLabelLen))
+		}
+	}
+	return nil
+}
+
+
+// colHdrMax is room for a column's header: id, tag, width and length uvarints.
+const colHdrMax = 2 + 2*binary.MaxVarintLen64
+
+// AppendColumns appends the columnar encoding of recs (flow and management records) to
+// dst and returns the extended slice.
+func AppendColumns(dst []byte, recs []Record) []byte {
+	n := len(recs)
+	dst = binary.AppendUvarint(append(dst, colVersion), uint64(n))
+	if n == 0 {
+		return dst
+	}
+	for _, id := range colOrder {
+		f := &colFields[id]
+		start := len(dst)
+		// The body is written after room for the header, which is then moved up to it.
+		dst = append(dst, make([]byte, colHdrMax)...)
+		body := len(dst)
+		var tag byte
+		width := 0
+		switch f.class {
+		case fNum, fMan, fDur:
+			tag, dst = appendNumColumn(dst, recs, id, f)
+		case fBytes:
+			tag, width, dst = appendBytesColumn(dst, recs, id)
+		case fQueue:
+			tag, dst = appendQueueColumn(dst, recs)
+		}
+		if len(dst) == body {
+			dst = dst[:start] // no row has this field
+			continue
+		}
+		var h [colHdrMax]byte
+		hdr := append(h[:0], id, tag|f.wire)
+		if width > 0 {
+			hdr = binary.AppendUvarint(hdr, uint64(width))
+		}
+		hdr = binary.AppendUvarint(hdr, uint64(len(dst)-body))
+		copy(dst[start:], hdr)
+		m := copy(dst[start+len(hdr):], dst[body:])
+		dst = dst[:start+len(hdr)+m]
+	}
+	return dst
+}
+
+// appendNumColumn appends a number column's body (nothing if no row has the field),
+// every row's value or a bitmap and the values written, whichever is shorter.
+func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, []byte) {
+	wireVal := func(v uint64, prev *int64) uint64 {
+		switch {
+		case f.delta:
+			d := int64(v) - *prev
+			*prev = int64(v)
+			return zigzag(d)
+		case f.signed:
+			return zigzag(int64(v))
+		}
+		return v
+	}
+	present := func(v uint64) bool {
+		if f.float {
+			return math.Float64frombits(v) != 0 // -0 is not written, as the row format
+		}
+		return v != 0
+	}
+	var cnt, allSize, someSize int
+	var prevAll, prevSome int64
+	for i := range recs {
+		v := colNum(&recs[i], f)
+		if f.float {
+			if present(v) {
+				cnt++
+			}
+			continue
+		}
+		allSize += uvarintLen(wireVal(v, &prevAll))
+		if present(v) {
+			cnt++
+			someSize += uvarintLen(wireVal(v, &prevSome))
+		}
+	}
+	if f.float {
+		allSize, someSize = 8*len(recs), 8*cnt
+	}
+	if cnt == 0 && id != idKind {
+		return 0, dst
+	}
+	mode := byte(presAll)
+	if id != idKind && (len(recs)+7)/8+someSize < allSize {
+		mode = presBitmap
+		at := len(dst)
+		dst = append(dst, make([]byte, (len(recs)+7)/8)...)
+		for i := range recs {
+			if present(colNum(&recs[i], f)) {
+				dst[at+i/8] |= 1 << (i % 8)
+			}
+		}
+	}
+	var prev int64
+	for i := range recs {
+		v := colNum(&recs[i], f)
+		if mode == presBitmap && !present(v) {
+			continue
+		}
+		if f.float {
+			dst = binary.LittleEndian.AppendUint64(dst, v)
+		} else {
+			dst = binary.AppendUvarint(dst, wireVal(v, &prev))
+		}
+	}
+	return mode << 2, dst
+}
+
+// appendBytesColumn appends a byte column's body: raw values if they are all of one
+// width (addresses of one family, MACs, countries), else length-prefixed.
+func appendBytesColumn(dst []byte, recs []Record, id uint8) (byte, int, []byte) {
+	cnt, width := 0, -1
+	for i := range recs {
+		if b := colBytes(&recs[i], id); b != nil {
+			cnt++
+			if width == -1 {
+				width = len(b)
+			} else if width != len(b) {
+				width = 0
+			}
+		}
+	}
+	if cnt == 0 {
+		return 0, 0, dst
+	}
+	tag := byte(presAll << 2)
+	if cnt < len(recs) {
+		tag = presBitmap << 2
+		at := len(dst)
+		dst = append(dst, make([]byte, (len(recs)+7)/8)...)
+		for i := range recs {
+			if colBytes(&recs[i], id) != nil {
+				dst[at+i/8] |= 1 << (i % 8)
+			}
+		}
+	}
+	if width > 0 {
+		tag |= tagFixed
+	} else {
+		width = 0
+	}
+	for i := range recs {
+		b := colBytes(&recs[i], id)
+		if b == nil {
+			continue
+		}
+		if width == 0 {
+			dst = binary.AppendUvarint(dst, uint64(len(b)))
+		}
+		dst = append(dst, b...)
+	}
+	return tag, width, dst
+}
+
+// recQueues returns the queues the row format writes for r.
+func recQueues(r *Record) []QueueStats {
+	if r.Kind != KindMan || r.Man == nil {
+		return nil
+	}
+	return r.Man.Queues[:min(len(r.Man.Queues), MaxManQueues)]
+}
+
+// appendQueueColumn appends the management queues: a count per row, then each queue
+// as appendQueue's bytes field (length-prefixed).
+func appendQueueColumn(dst []byte, recs []Record) (byte, []byte) {
+	some := false
+	for i := range recs {
+		if len(recQueues(&recs[i])) > 0 {
+			some = true
+			break
+		}
+	}
+	if !some {
+		return 0, dst
+	}
+	for i := range recs {
+		dst = binary.AppendUvarint(dst, uint64(len(recQueues(&recs[i]))))
+	}
+	var buf [maxQueueName + 2 + 10*binary.MaxVarintLen64]byte
+	for i := range recs {
+		for j := range recQueues(&recs[i]) {
+			q := appendQueue(buf[:0], &recs[i].Man.Queues[j])
+			dst = append(dst, q[1:]...) // without appendQueue's field id
+		}
+	}
+	return presCounts << 2, dst
+}
+
+// colState is one column of the block being decoded, and where its decoding is.
+type colState struct {
+	id     uint8
+	mode   uint8
+	f      colField
+	width  int    // of each byte value; 0: length-prefixed
+	bits   []byte // presBitmap
+	counts []byte // presCounts: the rows' counts
+	cpos   int
+	vals   []byte
+	pos    int
+	base   int // offset of vals in the block, for errors
+	row    int // the next row to decode
+	prev   int64
+}
+
+func (c *colState) err(p int, msg string) error {
+	return fmt.Errorf("%w: column %d at byte %d: %s", ErrCorrupt, c.id, c.base+p, msg)
+}
+
+// ColumnDecoder decodes columnar blocks; reusable, not safe for concurrent use.
+type ColumnDecoder struct {
+	cols      []colState
+	kind      colState
+	dur       *colState
+	missKey   bool // a key column is absent: the scratch rows' key fields are cleared
+	vals      [colChunk]uint64
+	durs      [colChunk]uint64
+	hints     [colChunk]string
+	tmp       []Record // keep: the key columns of a chunk's rows
+	sel       []int32
+	lastLabel string
+}
+
+// Decode decodes block src into recs (grown as needed and returned; existing elements
+// and their Man pointers are reused, as decodeBatch in index/parread.go does). With
+// keep non-nil: key columns (Kind, Family, Proto, EtherType, SrcAddr, DstAddr, SrcPort,
+// DstPort, SrcID, StartTime) first, keep called per row with a record holding only
+// those, then the other columns only for kept rows; the returned slice holds only the
+// kept rows, in block order. Malformed input gives an error wrapping ErrCorrupt that
+// names the column (field id) and the byte offset, with the rows decoded before it.
+func (d *ColumnDecoder) Decode(src []byte, recs []Record, keep func(*Record) bool) ([]Record, error) {
+	n, err := d.parse(src)
+	if err != nil {
+		return recs[:0], err
+	}
+	if keep == nil {
+		return d.decodeAll(n, recs)
+	}
+	return d.decodeKeep(n, recs, keep)
+}
+
+// parse reads the block's header and its columns' headers into d.cols.
+func (d *ColumnDecoder) parse(src []byte) (int, error) {
+	if len(src) == 0 {
+		return 0, fmt.Errorf("%w: empty columnar block", ErrCorrupt)
+	}
+	if src[0] != colVersion {
+		if src[0] > colVersion {
+			return 0, fmt.Errorf("%w: %w: columnar block version %d", ErrNewer, ErrVersion, src[0])
+		}
+		return 0, fmt.Errorf("%w: columnar block version %d", ErrCorrupt, src[0])
+	}
+	rows, k := uvarint(src[1:])
+	if k <= 0 || rows > MaxColumnRows || rows > uint64(len(src)) {
+		return 0, fmt.Errorf("%w: columnar block: bad row count at byte 1", ErrCorrupt)
+	}
+	n := int(rows)
+	d.cols, d.dur, d.kind = d.cols[:0], nil, colState{}
+	var seen [4]uint64
+	haveKind := false
+	var keys uint8
+	for p := 1 + k; p < len(src); {
+		at := p
+		if len(src)-p < 3 {
+			return 0, fmt.Errorf("%w: column header at byte %d: truncated", ErrCorrupt, at)
+		}
+		id, tag := src[p], src[p+1]
+		p += 2
+		bad := func(msg string) error {
+			return fmt.Errorf("%w: column %d at byte %d: %s", ErrCorrupt, id, at, msg)
+		}
+		if tag>>5 != 0 || tag>>2&3 == 3 {
+			return 0, bad("bad tag")
+		}
+		width := 0
+		if tag&tagFixed != 0 {
+			w, k := uvarint(src[p:])
+			if k <= 0 || w == 0 || w > MaxRecordLen {
+				return 0, bad("bad width")
+			}
+			width, p = int(w), p+k
+		}
+		l, k := uvarint(src[p:])
+		if k <= 0 || l > uint64(len(src)-p-k) {
+			return 0, bad("bad length")
+		}
+		p += k
+		body, base := src[p:p+int(l)], p
+		p += int(l)
+		if seen[id/64]&(1<<(id%64)) != 0 {
+			return 0, bad("repeated column")
+		}
+		seen[id/64] |= 1 << (id % 64)
+		f := colFields[id]
+		if f.class == fNone || tag&3 != f.wire {
+			continue // written by a newer version, or re-typed: skipped
+		}
+		c := colState{id: id, mode: tag >> 2 & 3, f: f, width: width}
+		if width > 0 && f.wire != WireBytes {
+			return 0, bad("fixed width of a number")
+		}
+		switch c.mode {
+		case presBitmap:
+			nb := (n + 7) / 8
+			if len(body) < nb {
+				return 0, bad("short bitmap")
+			}
+			c.bits, body, base = body[:nb], body[nb:], base+nb
+		case presCounts:
+			if f.class != fQueue {
+				return 0, bad("counts of a single field")
+			}
+			q := 0
+			for range n {
+				if q >= len(body) {
+					return 0, bad("short counts")
+				}
+				_, k := uvarint(body[q:])
+				if k <= 0 {
+					return 0, bad("bad count")
+				}
+				q += k
+			}
+			c.counts, body, base = body[:q], body[q:], base+q
+		}
+		if f.class == fQueue && c.mode != presCounts {
+			return 0, bad("queues without counts")
+		}
+		c.vals, c.base = body, base
+		if f.key {
+			keys++
+		}
+		if id == idKind {
+			// Every row's kind, one byte each when valid: so the row count is bounded by
+			// the block's length, and with it what a damaged count can allocate.
+			if c.mode != presAll || len(body) != n {
+				return 0, bad("kind column not one byte per row")
+			}
+			d.kind, haveKind = c, true
+			continue
+		}
+		d.cols = append(d.cols, c)
+	}
+	if !haveKind && n > 0 {
+		return 0, fmt.Errorf("%w: columnar block without kind column", ErrCorrupt)
+	}
+	d.missKey = keys < 10
+	for i := range d.cols {
+		if d.cols[i].f.class == fDur {
+			d.dur = &d.cols[i]
+		}
+	}
+	return n, nil
+}
+
+// growRecs returns recs with length n, keeping its elements (their Man pointers).
+func growRecs(recs []Record, n int) []Record {
+	if n <= cap(recs) {
+		return recs[:n]
+	}
+	nr := make([]Record, n, max(n, 2*cap(recs)))
+	copy(nr, recs[:cap(recs)])
+	return nr
+}
+
+func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
+	recs = growRecs(recs, n)
+	for lo := 0; lo < n; lo += colChunk {
+		rs := recs[lo:min(lo+colChunk, n)]
+		kinds := d.vals[:len(rs)]
+		if err := d.kind.nums(kinds); err != nil {
+			return recs[:lo], err
+		}
+		for i := range rs {
+			r := &rs[i]
+			d.hints[i] = r.Label
+			if err := resetRow(r, kinds[i]); err != nil {
+				return recs[:lo], d.kind.err(lo+i, err.Error())
+			}
+		}
+		if err := d.decodeCols(rs, nil, lo, false); err != nil {
+			return recs[:lo], err
+		}
+	}
+	if d.kind.pos != len(d.kind.vals) {
+		return recs, d.kind.err(d.kind.pos, "trailing bytes")
+	}
+	for i := range d.cols {
+		c := &d.cols[i]
+		if c.pos != len(c.vals) || c.cpos != len(c.counts) {
+			return recs, c.err(c.pos, "trailing bytes")
+		}
+	}
+	return recs, nil
+}
+
+// resetRow clears r for a row of kind k, as DecodeRecord does: a management record's
+// Management is r's own if it has one.
+func resetRow(r *Record, k uint64) error {
+	man := r.Man
+	*r = Record{Kind: Kind(k)}
+	switch Kind(k) {
+	case KindFlow:
+	case KindMan:
+		if man == nil {
+			man = new(Management)
+		} else {
+			*man = Management{}
+		}
+		r.Man = man
+	default:
+		return fmt.Errorf("%w: kind %d", errUnknownKnd, k)
+	}
+	return nil
+}
+
+// decodeCols decodes the columns (but Kind's; only the non-key ones if nonKey) into
+// rs: rows lo on if sel is nil, else the rows sel, one per element of rs.
+func (d *ColumnDecoder) decodeCols(rs []Record, sel []int32, lo int, nonKey bool) error {
+	durs := d.durs[:len(rs)]
+	clear(durs)
+	for i := range d.cols {
+		c := &d.cols[i]
+		if nonKey && c.f.key {
+			continue
+		}
+		if err := d.decodeCol(c, rs, sel, lo); err != nil {
+			return err
+		}
+	}
+	for i := range rs {
+		rs[i].LastTime = rs[i].StartTime + int64(durs[i])
+	}
+	return nil
+}
+
+// decodeCol decodes column c into rs (see decodeCols).
+func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, lo int) error {
+	switch c.f.class {
+	case fNum:
+		vals := d.vals[:len(rs)]
+		if err := c.numsAt(vals, sel); err != nil {
+			return err
+		}
+		storeNums(rs, c.f.off, c.f.size, vals)
+	case fDur:
+		return c.numsAt(d.durs[:len(rs)], sel)
+	case fMan:
+		vals := d.vals[:len(rs)]
+		if err := c.numsAt(vals, sel); err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if v == 0 {
+				continue
+			}
+			m := rs[i].Man
+			if m == nil {
+				return c.err(c.pos, "management counter in a flow record")
+			}
+			*(*uint64)(unsafe.Add(unsafe.Pointer(m), c.f.off)) = v
+		}
+	case fBytes:
+		if c.id == idSrcAddr || c.id == idDstAddr {
+			if c.width == 4 && c.mode == presAll && sel == nil {
+				return c.addrs4(rs)
+			}
+		}
+		for i := range rs {
+			if sel != nil {
+				if err := c.skipTo(int(sel[i])); err != nil {
+					return err
+				}
+			}
+			b, ok, err := c.next()
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := d.setBytes(&rs[i], c, b, i); err != nil {
+					return err
+				}
+			}
+		}
+	case fQueue:
+		for i := range rs {
+			if sel != nil {
+				if err := c.skipTo(int(sel[i])); err != nil {
+					return err
+				}
+			}
+			if err := c.queues(&rs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// storeNums stores vals into the field at off (of size bytes) of rs's records.
+func storeNums(rs []Record, off uintptr, size uint8, vals []uint64) {
+	rs = rs[:len(vals)]
+	switch size {
+	case 1:
+		for i := range rs {
+			*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(vals[i])
+		}
+	case 2:
+		for i := range rs {
+			*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(vals[i])
+		}
+	case 4:
+		for i := range rs {
+			*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(vals[i])
+		}
+	default:
+		for i := range rs {
+			*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = vals[i]
+		}
+	}
+}
+
+// addrs4 is the common address column: every row an IPv4 address.
+func (c *colState) addrs4(rs []Record) error {
+	if len(c.vals)-c.pos < 4*len(rs) {
+		return c.err(c.pos, "short addresses")
+	}
+	v := c.vals[c.pos : c.pos+4*len(rs)]
+	if c.id == idSrcAddr {
+		for i := range rs {
+			copy(rs[i].SrcAddr[:4], v[4*i:])
+		}
+	} else {
+		for i := range rs {
+			copy(rs[i].DstAddr[:4], v[4*i:])
+		}
+	}
+	c.pos += 4 * len(rs)
+	c.row += len(rs)
+	return nil
+}
+
+// setBytes stores byte field b of column c into r, checked as setRare checks it; i is
+// r's index in the chunk (for the label hint in d.hints).
+func (d *ColumnDecoder) setBytes(r *Record, c *colState, b []byte, i int) error {
+	switch c.id {
+	case idSrcAddr, idDstAddr:
+		if len(b) != 4 && len(b) != 16 {
+			return c.err(c.pos, fmt.Sprintf("address of %d bytes", len(b)))
+		}
+		if c.id == idSrcAddr {
+			copy(r.SrcAddr[:], b)
+		} else {
+			copy(r.DstAddr[:], b)
+		}
+	case idMAC, idMAC + sideDst:
+		if len(b) != 6 {
+			return c.err(c.pos, fmt.Sprintf("mac of %d bytes", len(b)))
+		}
+		if c.id == idMAC {
+			r.Src.MAC = [6]byte(b)
+		} else {
+			r.Dst.MAC = [6]byte(b)
+		}
+	case idInf:
+		if len(b) > len(r.Inf) {
+			return c.err(c.pos, fmt.Sprintf("interface name of %d bytes", len(b)))
+		}
+		copy(r.Inf[:], b)
+	case idSrcCountry, idDstCountry:
+		if len(b) != 2 {
+			return c.err(c.pos, fmt.Sprintf("country code of %d bytes", len(b)))
+		}
+		if c.id == idSrcCountry {
+			r.SrcCountry = [2]byte(b)
+		} else {
+			r.DstCountry = [2]byte(b)
+		}
+	case idLabel:
+		if len(b) > MaxLabelLen {
+			return c.err(c.pos, fmt.Sprintf("label of %d bytes", len(b)))
+		}
+		// Labels repeat: the row's previous label or the block's last one, when the
+		// text is the same, saves the allocation.
+		switch {
+		case string(b) == d.hints[i]:
+			r.Label = d.hints[i]
+		case string(b) == d.lastLabel:
+			r.Label = d.lastLabel
+		default:
+			r.Label = string(b)
+			d.lastLabel = r.Label
+		}
+	}
+	return nil
+}
+
+// present reports whether the column has a value for row.
+func (c *colState) present(row int) bool {
+	return c.mode != presBitmap || c.bits[row>>3]>>(row&7)&1 != 0
+}
+
+// next returns the byte value of the next row (ok false if it has none).
+func (c *colState) next() ([]byte, bool, error) {
+	row := c.row
+	c.row++
+	if !c.present(row) {
+		return nil, false, nil
+	}
+	l := c.width
+	if l == 0 {
+		v, k := uvarint(c.vals[c.pos:])
+		if k <= 0 || v > uint64(len(c.vals)-c.pos-k) {
+			return nil, false, c.err(c.pos, "bad length")
+		}
+		c.pos += k
+		l = int(v)
+	} else if len(c.vals)-c.pos < l {
+		return nil, false, c.err(c.pos, "short value")
+	}
+	b := c.vals[c.pos : c.pos+l]
+	c.pos += l
+	return b, true, nil
+}
+
+// queues decodes the next row's management queues into r.
+func (c *colState) queues(r *Record) error {
+	cnt, k := uvarint(c.counts[c.cpos:])
+	if k <= 0 {
+		return c.err(c.pos, "bad count")
+	}
+	c.cpos += k
+	c.row++
+	if cnt == 0 {
+		return nil
+	}
+	m := r.Man
+	if m == nil {
+		return c.err(c.pos, "queues in a flow record")
+	}
+	for range cnt {
+		l, k := uvarint(c.vals[c.pos:])
+		if k <= 0 || l > uint64(len(c.vals)-c.pos-k) {
+			return c.err(c.pos, "bad length")
+		}
+		q, err := decodeQueue(c.vals[c.pos+k : c.pos+k+int(l)])
+		if err != nil {
+			return c.err(c.pos, err.Error())
+		}
+		c.pos += k + int(l)
+		if len(m.Queues) < MaxManQueues { // no writer writes more
+			m.Queues = append(m.Queues, q)
+		}
+	}
+	return nil
+}
+
+// numsAt decodes the number column's values of the next len(dst) rows, or (sel not
+// nil) of the rows sel.
+func (c *colState) numsAt(dst []uint64, sel []int32) error {
+	if sel == nil {
+		return c.nums(dst)
+	}
+	for j, row := range sel {
+		if err := c.skipTo(int(row)); err != nil {
+			return err
+		}
+		if err := c.nums(dst[j : j+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nums decodes the number column's values of the next len(dst) rows (0 for a row
+// without one).
+func (c *colState) nums(dst []uint64) error {
+	v, p := c.vals, c.pos
+	if c.mode == presAll && !c.f.float {
+		for i := range dst {
+			if p < len(v) && v[p] < 0x80 {
+				dst[i] = uint64(v[p])
+				p++
+				continue
+			}
+			x, k := uvarint(v[p:])
+			if k <= 0 {
+				return c.err(p, "bad varint")
+			}
+			dst[i], p = x, p+k
+		}
+		switch {
+		case c.f.delta:
+			prev := c.prev
+			for i, x := range dst {
+				prev += unzigzag(x)
+				dst[i] = uint64(prev)
+			}
+			c.prev = prev
+		case c.f.signed:
+			for i, x := range dst {
+				dst[i] = uint64(unzigzag(x))
+			}
+		}
+	} else {
+		row := c.row
+		for i := range dst {
+			if c.mode == presBitmap && c.bits[row>>3]>>(row&7)&1 == 0 {
+				dst[i] = 0
+				row++
+				continue
+			}
+			row++
+			var x uint64
+			switch {
+			case c.f.float:
+				if len(v)-p < 8 {
+					return c.err(p, "short float")
+				}
+				x = binary.LittleEndian.Uint64(v[p:])
+				p += 8
+			case p < len(v) && v[p] < 0x80:
+				x = uint64(v[p])
+				p++
+			default:
+				var k int
+				if x, k = uvarint(v[p:]); k <= 0 {
+					return c.err(p, "bad varint")
+				}
+				p += k
+			}
+			switch {
+			case c.f.delta:
+				c.prev += unzigzag(x)
+				x = uint64(c.prev)
+			case c.f.signed:
+				x = uint64(unzigzag(x))
+			}
+			dst[i] = x
+		}
+	}
+	c.pos = p
+	c.row += len(dst)
+	return nil
+}
+
+// skipTo moves the column's position to row's value, past the values of the rows
+// before it.
+func (c *colState) skipTo(row int) error {
+	k := row - c.row
+	if k <= 0 {
+		return nil
+	}
+	if c.f.delta { // StartTime, a key column, is always decoded row by row
+		return errors.New("record: skipping a delta column")
+	}
+	if c.mode == presBitmap {
+		k = c.countBits(c.row, row)
+	}
+	if c.mode == presCounts {
+		for range row - c.row {
+			cnt, n := uvarint(c.counts[c.cpos:])
+			if n <= 0 {
+				return c.err(c.pos, "bad count")
+			}
+			c.cpos += n
+			for range cnt {
+				l, n := uvarint(c.vals[c.pos:])
+				if n <= 0 || l > uint64(len(c.vals)-c.pos-n) {
+					return c.err(c.pos, "bad length")
+				}
+				c.pos += n + int(l)
+			}
+		}
+		c.row = row
+		return nil
+	}
+	c.row = row
+	switch {
+	case c.f.float || c.width > 0:
+		w := c.width
+		if c.f.float {
+			w = 8
+		}
+		if k > (len(c.vals)-c.pos)/w {
+			return c.err(c.pos, "short column")
+		}
+		c.pos += k * w
+	case c.f.wire == WireBytes:
+		for range k {
+			l, n := uvarint(c.vals[c.pos:])
+			if n <= 0 || l > uint64(len(c.vals)-c.pos-n) {
+				return c.err(c.pos, "bad length")
+			}
+			c.pos += n + int(l)
+		}
+	default:
+		p, ok := skipVarints(c.vals, c.pos, k)
+		if !ok {
+			return c.err(c.pos, "short column")
+		}
+		c.pos = p
+	}
+	return nil
+}
+
+// countBits counts the set bits of c.bits for rows from to to (excluded).
+func (c *colState) countBits(from, to int) int {
+	n := 0
+	for from < to && from&7 != 0 {
+		n += int(c.bits[from>>3] >> (from & 7) & 1)
+		from++
+	}
+	for ; from+64 <= to; from += 64 {
+		n += bits.OnesCount64(binary.LittleEndian.Uint64(c.bits[from>>3:]))
+	}
+	for ; from+8 <= to; from += 8 {
+		n += bits.OnesCount8(c.bits[from>>3])
+	}
+	for ; from < to; from++ {
+		n += int(c.bits[from>>3] >> (from & 7) & 1)
+	}
+	return n
+}
+
+// skipVarints returns the offset after the k varints starting at b[p], counting their
+// last bytes (those without the continuation bit) eight at a time.
+func skipVarints(b []byte, p, k int) (int, bool) {
+	for k > 0 && len(b)-p >= 8 {
+		stop := ^binary.LittleEndian.Uint64(b[p:]) & 0x8080808080808080
+		if stop == 0 {
+			p += 8
+			continue
+		}
+		n := bits.OnesCount64(stop)
+		if n > k {
+			break
+		}
+		k -= n
+		p += (63-bits.LeadingZeros64(stop))/8 + 1 // past the word's last varint
+	}
+	for ; k > 0; p++ {
+		if p >= len(b) {
+			return p, false
+		}
+		if b[p] < 0x80 {
+			k--
+		}
+	}
+	return p, true
+}
+
+// decodeKeep decodes the key columns of every row into d.tmp, calls keep on them, and
+// decodes the other columns of the rows kept into recs, compacted.
+func (d *ColumnDecoder) decodeKeep(n int, recs []Record, keep func(*Record) bool) ([]Record, error) {
+	if d.tmp == nil {
+		d.tmp = make([]Record, colChunk)
+	}
+	recs = recs[:cap(recs)]
+	kept := 0
+	for lo := 0; lo < n; lo += colChunk {
+		tmp := d.tmp[:min(colChunk, n-lo)]
+		if d.missKey {
+			clear(tmp)
+		}
+		for i := range tmp {
+			// The address columns write 4 of the 16 bytes, or none for a row without.
+			tmp[i].SrcAddr, tmp[i].DstAddr = [16]byte{}, [16]byte{}
+		}
+		kinds := d.vals[:len(tmp)]
+		if err := d.kind.nums(kinds); err != nil {
+			return recs[:kept], err
+		}
+		for i, k := range kinds {
+			if k != uint64(KindFlow) && k != uint64(KindMan) {
+				return recs[:kept], d.kind.err(lo+i, fmt.Sprintf("%v: kind %d", errUnknownKnd, k))
+			}
+			tmp[i].Kind = Kind(k)
+		}
+		for i := range d.cols {
+			if c := &d.cols[i]; c.f.key {
+				if err := d.decodeCol(c, tmp, nil, lo); err != nil {
+					return recs[:kept], err
+				}
+			}
+		}
+		sel := d.sel[:0]
+		for i := range tmp {
+			if keep(&tmp[i]) {
+				sel = append(sel, int32(lo+i))
+			}
+		}
+		d.sel = sel
+		if len(sel) == 0 {
+			continue
+		}
+		if kept+len(sel) > len(recs) {
+			recs = growRecs(recs, max(kept+len(sel), 2*len(recs), 64))
+			recs = recs[:cap(recs)]
+		}
+		rs := recs[kept : kept+len(sel)]
+		for j, row := range sel {
+			t, r := &tmp[int(row)-lo], &rs[j]
+			d.hints[j] = r.Label
+			resetRow(r, uint64(t.Kind)) // checked above
+			r.Family, r.Proto, r.EtherType = t.Family, t.Proto, t.EtherType
+			r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort = t.SrcAddr, t.DstAddr, t.SrcPort, t.DstPort
+			r.SrcID, r.StartTime = t.SrcID, t.StartTime
+		}
+		if err := d.decodeCols(rs, sel, lo, true); err != nil {
+			return recs[:kept], err
+		}
+		kept += len(sel)
+	}
+	return recs[:kept], nil
+}
