@@ -250,7 +250,6 @@ func colBytes(r *Record, id uint8) []byte {
 	return nil
 }
 
-
 // colHdrMax is room for a column's header: id, tag, width and length uvarints.
 const colHdrMax = 2 + 2*binary.MaxVarintLen64
 
