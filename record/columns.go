@@ -679,7 +679,7 @@ func (d *ColumnDecoder) decodeCols(rs []Record, sel []int32, lo int, nonKey bool
 		if nonKey && c.f.key {
 			continue
 		}
-		if err := d.decodeCol(c, rs, sel, lo); err != nil {
+		if err := d.decodeCol(c, rs, sel, true); err != nil {
 			return err
 		}
 	}
@@ -689,8 +689,17 @@ func (d *ColumnDecoder) decodeCols(rs []Record, sel []int32, lo int, nonKey bool
 	return nil
 }
 
-// decodeCol decodes column c into rs (see decodeCols).
-func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, lo int) error {
+// decodeCol decodes column c into rs (see decodeCols); zeroed says rs's fields are
+// zero (reset rows, not the scratch rows of keep's key columns).
+func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed bool) error {
+	switch c.f.class {
+	case fNum, fDur, fMan:
+		if zeroed && sel == nil && c.mode == presBitmap && !c.f.delta {
+			// Most columns are mostly zero: only the rows with a value are visited
+			// (the rows were reset to zero).
+			return c.sparse(rs, d.durs[:len(rs)])
+		}
+	}
 	switch c.f.class {
 	case fNum:
 		vals := d.vals[:len(rs)]
@@ -721,6 +730,9 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, lo int)
 				return c.addrs4(rs)
 			}
 		}
+		if zeroed && sel == nil {
+			return d.bytesAll(c, rs)
+		}
 		for i := range rs {
 			if sel != nil {
 				if err := c.skipTo(int(sel[i])); err != nil {
@@ -749,6 +761,143 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, lo int)
 			}
 		}
 	}
+	return nil
+}
+
+// sparse decodes a bitmap number column for the next len(rs) rows, which hold zero
+// in its field: it stores the values of the rows that have one, found eight rows at a
+// time; durations go to durs.
+func (c *colState) sparse(rs []Record, durs []uint64) error {
+	lo, m := c.row, len(rs)
+	v, p := c.vals, c.pos
+	f := &c.f
+	for base := 0; base < m; base += 64 {
+		w := c.word(lo+base, m-base)
+		for w != 0 {
+			i := base + bits.TrailingZeros64(w)
+			w &= w - 1
+			var x uint64
+			switch {
+			case f.float:
+				if len(v)-p < 8 {
+					return c.err(p, "short float")
+				}
+				x = binary.LittleEndian.Uint64(v[p:])
+				p += 8
+			case p < len(v) && v[p] < 0x80:
+				x = uint64(v[p])
+				p++
+			default:
+				var k int
+				if x, k = uvarint(v[p:]); k <= 0 {
+					return c.err(p, "bad varint")
+				}
+				p += k
+			}
+			if f.signed {
+				x = uint64(unzigzag(x))
+			}
+			r := &rs[i]
+			switch f.class {
+			case fNum:
+				q := unsafe.Add(unsafe.Pointer(r), f.off)
+				switch f.size {
+				case 1:
+					*(*uint8)(q) = uint8(x)
+				case 2:
+					*(*uint16)(q) = uint16(x)
+				case 4:
+					*(*uint32)(q) = uint32(x)
+				default:
+					*(*uint64)(q) = x
+				}
+			case fDur:
+				durs[i] = x
+			case fMan:
+				if x == 0 {
+					break
+				}
+				if r.Man == nil {
+					return c.err(p, "management counter in a flow record")
+				}
+				*(*uint64)(unsafe.Add(unsafe.Pointer(r.Man), f.off)) = x
+			}
+		}
+	}
+	c.pos = p
+	c.row = lo + m
+	return nil
+}
+
+// word returns the presence bits of rows row to row+min(64, m) (row a multiple of 8).
+func (c *colState) word(row, m int) uint64 {
+	var w uint64
+	if bi := row >> 3; len(c.bits)-bi >= 8 {
+		w = binary.LittleEndian.Uint64(c.bits[bi:])
+	} else {
+		for j, b := range c.bits[bi:] {
+			w |= uint64(b) << (8 * j)
+		}
+	}
+	if m < 64 {
+		w &= 1<<m - 1 // bits past the block's rows may be set in a damaged block
+	}
+	return w
+}
+
+// bytesAll decodes a byte column for the next len(rs) rows (reset ones): only the
+// rows with a value are visited.
+func (d *ColumnDecoder) bytesAll(c *colState, rs []Record) error {
+	lo, m := c.row, len(rs)
+	v, p := c.vals, c.pos
+	for base := 0; base < m; base += 64 {
+		w := ^uint64(0)
+		if c.mode == presBitmap {
+			w = c.word(lo+base, m-base)
+		} else if m-base < 64 {
+			w = 1<<(m-base) - 1
+		}
+		for w != 0 {
+			i := base + bits.TrailingZeros64(w)
+			w &= w - 1
+			l := c.width
+			if l == 0 {
+				if p < len(v) && v[p] < 0x80 {
+					l = int(v[p])
+					p++
+				} else {
+					x, k := uvarint(v[p:])
+					if k <= 0 || x > uint64(len(v)-p-k) {
+						return c.err(p, "bad length")
+					}
+					l, p = int(x), p+k
+				}
+			}
+			if l > len(v)-p {
+				return c.err(p, "short value")
+			}
+			b := v[p : p+l]
+			p += l
+			r := &rs[i]
+			switch {
+			case c.id == idSrcAddr && l == 4:
+				r.SrcAddr = [16]byte{0: b[0], 1: b[1], 2: b[2], 3: b[3]}
+			case c.id == idDstAddr && l == 4:
+				r.DstAddr = [16]byte{0: b[0], 1: b[1], 2: b[2], 3: b[3]}
+			case c.id == idMAC && l == 6:
+				r.Src.MAC = [6]byte(b)
+			case c.id == idMAC+sideDst && l == 6:
+				r.Dst.MAC = [6]byte(b)
+			default:
+				c.pos = p
+				if err := d.setBytes(r, c, b, i); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	c.pos = p
+	c.row = lo + m
 	return nil
 }
 
@@ -1134,7 +1283,7 @@ func (d *ColumnDecoder) decodeKeep(n int, recs []Record, keep func(*Record) bool
 		}
 		for i := range d.cols {
 			if c := &d.cols[i]; c.f.key {
-				if err := d.decodeCol(c, tmp, nil, lo); err != nil {
+				if err := d.decodeCol(c, tmp, nil, false); err != nil {
 					return recs[:kept], err
 				}
 			}
