@@ -271,7 +271,7 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 		width := 0
 		switch f.class {
 		case fNum, fMan, fDur:
-			tag, dst = appendNumColumn(dst, recs, id, f)
+			tag, width, dst = appendNumColumn(dst, recs, id, f)
 		case fBytes:
 			tag, width, dst = appendBytesColumn(dst, recs, id)
 		case fQueue:
@@ -282,6 +282,9 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 			continue
 		}
 		var h [colHdrMax]byte
+		if width > 0 {
+			tag |= tagFixed
+		}
 		hdr := append(h[:0], id, tag|f.wire)
 		if width > 0 {
 			hdr = binary.AppendUvarint(hdr, uint64(width))
@@ -296,7 +299,7 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 
 // appendNumColumn appends a number column's body (nothing if no row has the field),
 // every row's value or a bitmap and the values written, whichever is shorter.
-func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, []byte) {
+func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, int, []byte) {
 	wireVal := func(v uint64, prev *int64) uint64 {
 		switch {
 		case f.delta:
@@ -314,7 +317,8 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, []
 		}
 		return v != 0
 	}
-	var cnt, allSize, someSize int
+	// Sizes and widest value (in bytes) of the two presence modes.
+	var cnt, allSize, someSize, allW, someW int
 	var prevAll, prevSome int64
 	for i := range recs {
 		v := colNum(&recs[i], f)
@@ -324,21 +328,39 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, []
 			}
 			continue
 		}
-		allSize += uvarintLen(wireVal(v, &prevAll))
+		x := wireVal(v, &prevAll)
+		allSize += uvarintLen(x)
+		allW = max(allW, byteLen(x))
 		if present(v) {
 			cnt++
-			someSize += uvarintLen(wireVal(v, &prevSome))
+			x := wireVal(v, &prevSome)
+			someSize += uvarintLen(x)
+			someW = max(someW, byteLen(x))
 		}
+	}
+	if cnt == 0 && id != idKind {
+		return 0, 0, dst
 	}
 	if f.float {
 		allSize, someSize = 8*len(recs), 8*cnt
+	} else if id != idKind {
+		// Values of a fixed width decode without the chain of varints (each value's
+		// end found before the next begins): worth more bytes, which zstd mostly
+		// takes back.
+		if allW*len(recs) <= fixedSlack*allSize/4 {
+			allSize = allW * len(recs)
+		} else {
+			allW = 0
+		}
+		if someW*cnt <= fixedSlack*someSize/4 {
+			someSize = someW * cnt
+		} else {
+			someW = 0
+		}
 	}
-	if cnt == 0 && id != idKind {
-		return 0, dst
-	}
-	mode := byte(presAll)
+	mode, width := byte(presAll), allW
 	if id != idKind && (len(recs)+7)/8+someSize < allSize {
-		mode = presBitmap
+		mode, width = presBitmap, someW
 		at := len(dst)
 		dst = append(dst, make([]byte, (len(recs)+7)/8)...)
 		for i := range recs {
@@ -347,20 +369,36 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, []
 			}
 		}
 	}
+	if id == idKind {
+		width = 0
+	}
 	var prev int64
 	for i := range recs {
 		v := colNum(&recs[i], f)
 		if mode == presBitmap && !present(v) {
 			continue
 		}
-		if f.float {
+		switch {
+		case f.float:
 			dst = binary.LittleEndian.AppendUint64(dst, v)
-		} else {
+		case width > 0:
+			x := wireVal(v, &prev)
+			for j := range width {
+				dst = append(dst, byte(x>>(8*j)))
+			}
+		default:
 			dst = binary.AppendUvarint(dst, wireVal(v, &prev))
 		}
 	}
-	return mode << 2, dst
+	return mode << 2, width, dst
 }
+
+// fixedSlack/4 is how much larger than its varints a number column may be written
+// with values of a fixed width.
+const fixedSlack = 6
+
+// byteLen is the bytes of v without its leading zero bytes (at least 1).
+func byteLen(v uint64) int { return (bits.Len64(v|1) + 7) / 8 }
 
 // appendBytesColumn appends a byte column's body: raw values if they are all of one
 // width (addresses of one family, MACs, countries), else length-prefixed.
@@ -456,6 +494,10 @@ type colState struct {
 	base   int // offset of vals in the block, for errors
 	row    int // the next row to decode
 	prev   int64
+	// oneByte: a number column whose values are all one byte long (as many bytes as
+	// values), decoded without looking for their ends.
+	oneByte bool
+	mask    uint64 // a fixed-width number column's: the width's bits
 }
 
 func (c *colState) err(p int, msg string) error {
@@ -551,8 +593,8 @@ func (d *ColumnDecoder) parse(src []byte) (int, error) {
 			continue // written by a newer version, or re-typed: skipped
 		}
 		c := colState{id: id, mode: tag >> 2 & 3, f: f, width: width}
-		if width > 0 && f.wire != WireBytes {
-			return 0, bad("fixed width of a number")
+		if width > 0 && f.wire != WireBytes && (width > 8 || f.float || id == idKind) {
+			return 0, bad("bad fixed width of a number")
 		}
 		switch c.mode {
 		case presBitmap:
@@ -582,6 +624,26 @@ func (d *ColumnDecoder) parse(src []byte) (int, error) {
 			return 0, bad("queues without counts")
 		}
 		c.vals, c.base = body, base
+		if f.wire == WireUvarint || f.wire == WireVarint {
+			values := n
+			if c.mode == presBitmap {
+				values = 0
+				for i, b := range c.bits {
+					if i == len(c.bits)-1 && n%8 != 0 {
+						b &= 1<<(n%8) - 1 // the bits past the last row do not count
+					}
+					values += bits.OnesCount8(b)
+				}
+			}
+			if width > 0 {
+				// So that the values' reads need no check.
+				if len(body) != values*width {
+					return 0, bad("fixed-width values do not fill the column")
+				}
+				c.mask = 1<<(8*width) - 1
+			}
+			c.oneByte = len(body) == values && (width == 0 || width == 1)
+		}
 		if f.key {
 			keys++
 		}
@@ -652,22 +714,32 @@ func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
 // resetRow clears r for a row of kind k, as DecodeRecord does: a management record's
 // Management is r's own if it has one.
 func resetRow(r *Record, k uint64) error {
-	man := r.Man
-	*r = Record{Kind: Kind(k)}
+	// The fields before Label hold no pointers: cleared as plain memory, without the
+	// write barriers of a whole Record's assignment (TestColumnsResetLayout).
+	*(*[plainLen]byte)(unsafe.Pointer(r)) = [plainLen]byte{}
+	r.Kind = Kind(k)
+	if r.Label != "" {
+		r.Label = ""
+	}
 	switch Kind(k) {
 	case KindFlow:
-	case KindMan:
-		if man == nil {
-			man = new(Management)
-		} else {
-			*man = Management{}
+		if r.Man != nil {
+			r.Man = nil
 		}
-		r.Man = man
+	case KindMan:
+		if r.Man == nil {
+			r.Man = new(Management)
+		} else {
+			*r.Man = Management{}
+		}
 	default:
 		return fmt.Errorf("%w: kind %d", errUnknownKnd, k)
 	}
 	return nil
 }
+
+// plainLen is the length of the Record's fields before Label, none of them a pointer.
+const plainLen = unsafe.Offsetof(Record{}.Label)
 
 // decodeCols decodes the columns (but Kind's; only the non-key ones if nonKey) into
 // rs: rows lo on if sel is nil, else the rows sel, one per element of rs.
@@ -784,13 +856,23 @@ func (c *colState) sparse(rs []Record, durs []uint64) error {
 				}
 				x = binary.LittleEndian.Uint64(v[p:])
 				p += 8
-			case p < len(v) && v[p] < 0x80:
+			case c.oneByte:
 				x = uint64(v[p])
 				p++
+			case c.width > 0:
+				x = fixedAt(v, p, c.width, c.mask)
+				p += c.width
 			default:
+				// Without a branch on the length (which values of mixed lengths
+				// mispredict), but near the column's end.
 				var k int
-				if x, k = uvarint(v[p:]); k <= 0 {
-					return c.err(p, "bad varint")
+				if len(v)-p >= 8 {
+					x, k = uvarint8(binary.LittleEndian.Uint64(v[p:]))
+				}
+				if k == 0 {
+					if x, k = uvarint(v[p:]); k <= 0 {
+						return c.err(p, "bad varint")
+					}
 				}
 				p += k
 			}
@@ -1080,16 +1162,55 @@ func (c *colState) numsAt(dst []uint64, sel []int32) error {
 // without one).
 func (c *colState) nums(dst []uint64) error {
 	v, p := c.vals, c.pos
-	if c.mode == presAll && !c.f.float {
+	if c.mode == presAll && c.oneByte {
+		v := v[p : p+len(dst)] // checked by parse
 		for i := range dst {
-			if p < len(v) && v[p] < 0x80 {
-				dst[i] = uint64(v[p])
-				p++
-				continue
+			dst[i] = uint64(v[i])
+		}
+		p += len(dst)
+		switch {
+		case c.f.delta:
+			prev := c.prev
+			for i, x := range dst {
+				prev += unzigzag(x)
+				dst[i] = uint64(prev)
 			}
-			x, k := uvarint(v[p:])
-			if k <= 0 {
-				return c.err(p, "bad varint")
+			c.prev = prev
+		case c.f.signed:
+			for i, x := range dst {
+				dst[i] = uint64(unzigzag(x))
+			}
+		}
+	} else if c.mode == presAll && c.width > 0 {
+		w, mask := c.width, c.mask
+		for i := range dst {
+			dst[i] = fixedAt(v, p, w, mask)
+			p += w
+		}
+		switch {
+		case c.f.delta:
+			prev := c.prev
+			for i, x := range dst {
+				prev += unzigzag(x)
+				dst[i] = uint64(prev)
+			}
+			c.prev = prev
+		case c.f.signed:
+			for i, x := range dst {
+				dst[i] = uint64(unzigzag(x))
+			}
+		}
+	} else if c.mode == presAll && !c.f.float {
+		for i := range dst {
+			var x uint64
+			var k int
+			if len(v)-p >= 8 {
+				x, k = uvarint8(binary.LittleEndian.Uint64(v[p:]))
+			}
+			if k == 0 {
+				if x, k = uvarint(v[p:]); k <= 0 {
+					return c.err(p, "bad varint")
+				}
 			}
 			dst[i], p = x, p+k
 		}
@@ -1123,13 +1244,23 @@ func (c *colState) nums(dst []uint64) error {
 				}
 				x = binary.LittleEndian.Uint64(v[p:])
 				p += 8
-			case p < len(v) && v[p] < 0x80:
+			case c.oneByte:
 				x = uint64(v[p])
 				p++
+			case c.width > 0:
+				x = fixedAt(v, p, c.width, c.mask)
+				p += c.width
 			default:
+				// Without a branch on the length (which values of mixed lengths
+				// mispredict), but near the column's end.
 				var k int
-				if x, k = uvarint(v[p:]); k <= 0 {
-					return c.err(p, "bad varint")
+				if len(v)-p >= 8 {
+					x, k = uvarint8(binary.LittleEndian.Uint64(v[p:]))
+				}
+				if k == 0 {
+					if x, k = uvarint(v[p:]); k <= 0 {
+						return c.err(p, "bad varint")
+					}
 				}
 				p += k
 			}
@@ -1146,6 +1277,18 @@ func (c *colState) nums(dst []uint64) error {
 	c.pos = p
 	c.row += len(dst)
 	return nil
+}
+
+// fixedAt reads the fixed-width number at v[p] (width w, mask its bits).
+func fixedAt(v []byte, p, w int, mask uint64) uint64 {
+	if len(v)-p >= 8 {
+		return binary.LittleEndian.Uint64(v[p:]) & mask
+	}
+	var x uint64
+	for j := w - 1; j >= 0; j-- {
+		x = x<<8 | uint64(v[p+j])
+	}
+	return x
 }
 
 // skipTo moves the column's position to row's value, past the values of the rows

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -372,4 +373,35 @@ func FuzzDecodeColumns(f *testing.F) {
 		recs := decodeDamagedColumns(t, &d, block, nil)
 		decodeDamagedColumns(t, &d, block, recs)
 	})
+}
+
+// resetRow clears the fields before Label as plain memory: they must hold no pointers,
+// and Label and Man must be the only fields after them.
+func TestColumnsResetLayout(t *testing.T) {
+	typ := reflect.TypeFor[Record]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch {
+		case f.Offset < plainLen && hasPointers(f.Type):
+			t.Errorf("field %s before Label holds pointers", f.Name)
+		case f.Offset >= plainLen && f.Name != "Label" && f.Name != "Man":
+			t.Errorf("field %s after Label: resetRow does not clear it", f.Name)
+		}
+	}
+}
+
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
