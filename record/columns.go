@@ -395,7 +395,7 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 
 // fixedSlack/4 is how much larger than its varints a number column may be written
 // with values of a fixed width.
-const fixedSlack = 6
+const fixedSlack = 8
 
 // byteLen is the bytes of v without its leading zero bytes (at least 1).
 func byteLen(v uint64) int { return (bits.Len64(v|1) + 7) / 8 }
@@ -512,6 +512,7 @@ type ColumnDecoder struct {
 	missKey   bool // a key column is absent: the scratch rows' key fields are cleared
 	vals      [colChunk]uint64
 	durs      [colChunk]uint64
+	idx       [colChunk]uint8 // rows of a chunk with a value (colChunk <= 256)
 	hints     [colChunk]string
 	tmp       []Record // keep: the key columns of a chunk's rows
 	sel       []int32
@@ -769,7 +770,7 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed 
 		if zeroed && sel == nil && c.mode == presBitmap && !c.f.delta {
 			// Most columns are mostly zero: only the rows with a value are visited
 			// (the rows were reset to zero).
-			return c.sparse(rs, d.durs[:len(rs)])
+			return c.sparse(rs, d.vals[:], &d.idx, d.durs[:len(rs)])
 		}
 	}
 	switch c.f.class {
@@ -839,75 +840,108 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed 
 // sparse decodes a bitmap number column for the next len(rs) rows, which hold zero
 // in its field: it stores the values of the rows that have one, found eight rows at a
 // time; durations go to durs.
-func (c *colState) sparse(rs []Record, durs []uint64) error {
+func (c *colState) sparse(rs []Record, vals []uint64, idx *[colChunk]uint8, durs []uint64) error {
 	lo, m := c.row, len(rs)
-	v, p := c.vals, c.pos
-	f := &c.f
+	k := 0
 	for base := 0; base < m; base += 64 {
-		w := c.word(lo+base, m-base)
-		for w != 0 {
-			i := base + bits.TrailingZeros64(w)
-			w &= w - 1
+		for w := c.word(lo+base, m-base); w != 0; w &= w - 1 {
+			idx[k] = uint8(base + bits.TrailingZeros64(w))
+			k++
+		}
+	}
+	vals = vals[:k]
+	if err := c.values(vals); err != nil {
+		return err
+	}
+	c.row = lo + m
+	rows := idx[:k]
+	off := c.f.off
+	switch c.f.class {
+	case fNum:
+		switch c.f.size {
+		case 1:
+			for j, i := range rows {
+				*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(vals[j])
+			}
+		case 2:
+			for j, i := range rows {
+				*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(vals[j])
+			}
+		case 4:
+			for j, i := range rows {
+				*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(vals[j])
+			}
+		default:
+			for j, i := range rows {
+				*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = vals[j]
+			}
+		}
+	case fDur:
+		for j, i := range rows {
+			durs[i] = vals[j]
+		}
+	case fMan:
+		for j, i := range rows {
+			if vals[j] == 0 {
+				continue
+			}
+			m := rs[i].Man
+			if m == nil {
+				return c.err(c.pos, "management counter in a flow record")
+			}
+			*(*uint64)(unsafe.Add(unsafe.Pointer(m), off)) = vals[j]
+		}
+	}
+	return nil
+}
+
+// values decodes the column's next len(dst) values (not delta-coded), whatever rows
+// they belong to.
+func (c *colState) values(dst []uint64) error {
+	v, p := c.vals, c.pos
+	w, mask := c.width, c.mask
+	switch {
+	case c.f.float:
+		w, mask = 8, ^uint64(0)
+	case c.oneByte:
+		w, mask = 1, 0xff
+	}
+	if w > 0 {
+		if len(v)-p < w*len(dst) {
+			return c.err(p, "short column")
+		}
+		if len(v)-p >= w*len(dst)+8 {
+			// Each value's position is known without reading the one before.
+			for i := range dst {
+				dst[i] = binary.LittleEndian.Uint64(v[p+i*w:]) & mask
+			}
+		} else {
+			for i := range dst {
+				dst[i] = fixedAt(v, p+i*w, w, mask)
+			}
+		}
+		p += w * len(dst)
+	} else {
+		for i := range dst {
 			var x uint64
-			switch {
-			case f.float:
-				if len(v)-p < 8 {
-					return c.err(p, "short float")
-				}
-				x = binary.LittleEndian.Uint64(v[p:])
-				p += 8
-			case c.oneByte:
-				x = uint64(v[p])
-				p++
-			case c.width > 0:
-				x = fixedAt(v, p, c.width, c.mask)
-				p += c.width
-			default:
-				// Without a branch on the length (which values of mixed lengths
-				// mispredict), but near the column's end.
-				var k int
-				if len(v)-p >= 8 {
-					x, k = uvarint8(binary.LittleEndian.Uint64(v[p:]))
-				}
-				if k == 0 {
-					if x, k = uvarint(v[p:]); k <= 0 {
-						return c.err(p, "bad varint")
-					}
-				}
-				p += k
+			var k int
+			if len(v)-p >= 8 {
+				x, k = uvarint8(binary.LittleEndian.Uint64(v[p:]))
 			}
-			if f.signed {
-				x = uint64(unzigzag(x))
+			if k == 0 {
+				if x, k = uvarint(v[p:]); k <= 0 {
+					return c.err(p, "bad varint")
+				}
 			}
-			r := &rs[i]
-			switch f.class {
-			case fNum:
-				q := unsafe.Add(unsafe.Pointer(r), f.off)
-				switch f.size {
-				case 1:
-					*(*uint8)(q) = uint8(x)
-				case 2:
-					*(*uint16)(q) = uint16(x)
-				case 4:
-					*(*uint32)(q) = uint32(x)
-				default:
-					*(*uint64)(q) = x
-				}
-			case fDur:
-				durs[i] = x
-			case fMan:
-				if x == 0 {
-					break
-				}
-				if r.Man == nil {
-					return c.err(p, "management counter in a flow record")
-				}
-				*(*uint64)(unsafe.Add(unsafe.Pointer(r.Man), f.off)) = x
-			}
+			dst[i], p = x, p+k
+		}
+	}
+	if c.f.signed {
+		for i, x := range dst {
+			dst[i] = uint64(unzigzag(x))
 		}
 	}
 	c.pos = p
-	c.row = lo + m
 	return nil
 }
 
