@@ -803,7 +803,8 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed 
 				return c.addrs4(rs)
 			}
 		}
-		if zeroed && sel == nil {
+		// keep's scratch rows have their addresses cleared (the only key byte fields).
+		if sel == nil && (zeroed || c.id == idSrcAddr || c.id == idDstAddr) {
 			return d.bytesAll(c, rs)
 		}
 		for i := range rs {
