@@ -775,6 +775,9 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed 
 	}
 	switch c.f.class {
 	case fNum:
+		if sel == nil && c.direct(rs) {
+			return nil
+		}
 		vals := d.vals[:len(rs)]
 		if err := c.numsAt(vals, sel); err != nil {
 			return err
@@ -1016,6 +1019,43 @@ func (d *ColumnDecoder) bytesAll(c *colState, rs []Record) error {
 	c.pos = p
 	c.row = lo + m
 	return nil
+}
+
+// direct decodes a fixed-width number column with a value in every row straight into
+// rs's field (no intermediate array), if it is one and holds the chunk's values with
+// eight bytes to spare (so that every value is one 8-byte read); it reports whether it
+// did.
+func (c *colState) direct(rs []Record) bool {
+	w, mask := c.width, c.mask
+	if c.oneByte {
+		w, mask = 1, 0xff
+	}
+	if c.mode != presAll || w == 0 || c.f.signed || c.f.delta || len(c.vals)-c.pos < w*len(rs)+8 {
+		return false
+	}
+	v := c.vals[c.pos:]
+	off := c.f.off
+	switch c.f.size {
+	case 1:
+		for i := range rs {
+			*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		}
+	case 2:
+		for i := range rs {
+			*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		}
+	case 4:
+		for i := range rs {
+			*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		}
+	default:
+		for i := range rs {
+			*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = binary.LittleEndian.Uint64(v[i*w:]) & mask
+		}
+	}
+	c.pos += w * len(rs)
+	c.row += len(rs)
+	return true
 }
 
 // storeNums stores vals into the field at off (of size bytes) of rs's records.
