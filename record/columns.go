@@ -517,6 +517,7 @@ type ColumnDecoder struct {
 	tmp       []Record // keep: the key columns of a chunk's rows
 	sel       []int32
 	lastLabel string
+	spare     []*Management // given up by rows now flow records; see resetRow
 }
 
 // Decode decodes block src into recs (grown as needed and returned; existing elements
@@ -692,7 +693,7 @@ func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
 		for i := range rs {
 			r := &rs[i]
 			d.hints[i] = r.Label
-			if err := resetRow(r, kinds[i]); err != nil {
+			if err := d.resetRow(r, kinds[i]); err != nil {
 				return recs[:lo], d.kind.err(lo+i, err.Error())
 			}
 		}
@@ -713,8 +714,9 @@ func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
 }
 
 // resetRow clears r for a row of kind k, as DecodeRecord does: a management record's
-// Management is r's own if it has one.
-func resetRow(r *Record, k uint64) error {
+// Management is r's own if it has one, else one a flow row of an earlier block gave
+// up (so that decoding blocks that mix the kinds allocates nothing once warm).
+func (d *ColumnDecoder) resetRow(r *Record, k uint64) error {
 	// The fields before Label hold no pointers: cleared as plain memory, without the
 	// write barriers of a whole Record's assignment (TestColumnsResetLayout).
 	*(*[plainLen]byte)(unsafe.Pointer(r)) = [plainLen]byte{}
@@ -725,19 +727,28 @@ func resetRow(r *Record, k uint64) error {
 	switch Kind(k) {
 	case KindFlow:
 		if r.Man != nil {
+			if len(d.spare) < maxSpareMan {
+				d.spare = append(d.spare, r.Man)
+			}
 			r.Man = nil
 		}
 	case KindMan:
 		if r.Man == nil {
-			r.Man = new(Management)
-		} else {
-			*r.Man = Management{}
+			if n := len(d.spare); n > 0 {
+				r.Man, d.spare = d.spare[n-1], d.spare[:n-1]
+			} else {
+				r.Man = new(Management)
+			}
 		}
+		*r.Man = Management{}
 	default:
 		return fmt.Errorf("%w: kind %d", errUnknownKnd, k)
 	}
 	return nil
 }
+
+// maxSpareMan bounds the Managements a decoder keeps for later management rows.
+const maxSpareMan = 64
 
 // plainLen is the length of the Record's fields before Label, none of them a pointer.
 const plainLen = unsafe.Offsetof(Record{}.Label)
@@ -1524,7 +1535,7 @@ func (d *ColumnDecoder) decodeKeep(n int, recs []Record, keep func(*Record) bool
 		for j, row := range sel {
 			t, r := &tmp[int(row)-lo], &rs[j]
 			d.hints[j] = r.Label
-			resetRow(r, uint64(t.Kind)) // checked above
+			d.resetRow(r, uint64(t.Kind)) // checked above
 			r.Family, r.Proto, r.EtherType = t.Family, t.Proto, t.EtherType
 			r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort = t.SrcAddr, t.DstAddr, t.SrcPort, t.DstPort
 			r.SrcID, r.StartTime = t.SrcID, t.StartTime
