@@ -870,6 +870,9 @@ func (d *ColumnDecoder) decodeCol(c *colState, rs []Record, sel []int32, zeroed 
 // time; durations go to durs.
 func (c *colState) sparse(rs []Record, vals []uint64, idx *[colChunk]uint8, durs []uint64) error {
 	lo, m := c.row, len(rs)
+	if c.f.class == fNum && !c.f.signed && c.sparseFixed(rs) {
+		return nil
+	}
 	k := 0
 	for base := 0; base < m; base += 64 {
 		for w := c.word(lo+base, m-base); w != 0; w &= w - 1 {
@@ -921,6 +924,66 @@ func (c *colState) sparse(rs []Record, vals []uint64, idx *[colChunk]uint8, durs
 		}
 	}
 	return nil
+}
+
+// sparseFixed is sparse for a fixed-width column of Record numbers, in one pass: it
+// reports false (and does nothing) unless the chunk's values can each be read as 8
+// bytes within the column.
+func (c *colState) sparseFixed(rs []Record) bool {
+	w, mask := c.width, c.mask
+	switch {
+	case c.f.float:
+		w, mask = 8, ^uint64(0)
+	case c.oneByte:
+		w, mask = 1, 0xff
+	}
+	if w == 0 {
+		return false
+	}
+	lo, m := c.row, len(rs)
+	var words [colChunk / 64]uint64
+	k := 0
+	for j := range words[:(m+63)/64] {
+		words[j] = c.word(lo+64*j, m-64*j)
+		k += bits.OnesCount64(words[j])
+	}
+	if len(c.vals)-c.pos < k*w+8 {
+		return false
+	}
+	v := c.vals[c.pos : c.pos+k*w+8]
+	p, off := 0, c.f.off
+	for j, wd := range words[:(m+63)/64] {
+		base := 64 * j
+		switch c.f.size {
+		case 1:
+			for ; wd != 0; wd &= wd - 1 {
+				i := base + bits.TrailingZeros64(wd)
+				*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(binary.LittleEndian.Uint64(v[p:]) & mask)
+				p += w
+			}
+		case 2:
+			for ; wd != 0; wd &= wd - 1 {
+				i := base + bits.TrailingZeros64(wd)
+				*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(binary.LittleEndian.Uint64(v[p:]) & mask)
+				p += w
+			}
+		case 4:
+			for ; wd != 0; wd &= wd - 1 {
+				i := base + bits.TrailingZeros64(wd)
+				*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(binary.LittleEndian.Uint64(v[p:]) & mask)
+				p += w
+			}
+		default:
+			for ; wd != 0; wd &= wd - 1 {
+				i := base + bits.TrailingZeros64(wd)
+				*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = binary.LittleEndian.Uint64(v[p:]) & mask
+				p += w
+			}
+		}
+	}
+	c.pos += p
+	c.row = lo + m
+	return true
 }
 
 // values decodes the column's next len(dst) values (not delta-coded), whatever rows
