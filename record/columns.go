@@ -32,7 +32,8 @@ import (
 //	    Panoptes), as the stream format's schema lets it skip a field
 //	  [bitmap: (rows+7)/8 bytes, bit i%8 of byte i/8 for row i] or [rows uvarint counts]
 //	  the values of the rows that have one, in row order: uvarints (or fixed-width);
-//	    zigzag varints (StartTime as the delta from the previous value in its column);
+//	    zigzag varints (StartTime as the delta from the previous value in its column,
+//	    the first from a base value: 8 bytes little-endian before the values);
 //	    floats as 8 bytes little-endian; byte fields raw if fixed, else each
 //	    uvarint-length-prefixed
 //
@@ -331,7 +332,18 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 	}
 	// Sizes and widest value (in bytes) of the two presence modes.
 	var cnt, allSize, someSize, allW, someW int
-	var prevAll, prevSome int64
+	// A delta column starts from its first value (8 bytes at the column's start), so
+	// that its deltas are all small: the first is 0, not the whole timestamp.
+	var base int64
+	if f.delta {
+		for i := range recs {
+			if v := colNum(&recs[i], f); present(v) {
+				base = int64(v)
+				break
+			}
+		}
+	}
+	prevAll, prevSome := base, base
 	for i := range recs {
 		v := colNum(&recs[i], f)
 		if f.float {
@@ -384,7 +396,10 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 	if id == idKind {
 		width = 0
 	}
-	var prev int64
+	if f.delta {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(base))
+	}
+	prev := base
 	for i := range recs {
 		v := colNum(&recs[i], f)
 		if mode == presBitmap && !present(v) {
@@ -637,6 +652,13 @@ func (d *ColumnDecoder) parse(src []byte) (int, error) {
 		}
 		if f.class == fQueue && c.mode != presCounts {
 			return 0, bad("queues without counts")
+		}
+		if f.delta {
+			if len(body) < 8 {
+				return 0, bad("no base value")
+			}
+			c.prev = int64(binary.LittleEndian.Uint64(body))
+			body, base = body[8:], base+8
 		}
 		c.vals, c.base = body, base
 		if f.wire == WireUvarint || f.wire == WireVarint {
