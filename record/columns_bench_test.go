@@ -31,6 +31,31 @@ type benchBlock struct {
 	recs []Record
 	row  []byte // each record length-prefixed, as index/segment.go's payload
 	col  []byte
+	// The two compressed as the archive compresses its blocks.
+	rowZ, colZ []byte
+}
+
+// benchZstd is an encoder and a decoder configured as index/segment.go's.
+func benchZstd(b *testing.B) (*zstd.Encoder, *zstd.Decoder) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.IgnoreChecksum(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return enc, dec
+}
+
+// compress fills in the blocks' compressed forms.
+func compress(b *testing.B, blocks []benchBlock) *zstd.Decoder {
+	enc, dec := benchZstd(b)
+	for i := range blocks {
+		blocks[i].rowZ = enc.EncodeAll(blocks[i].row, nil)
+		blocks[i].colZ = enc.EncodeAll(blocks[i].col, nil)
+	}
+	return dec
 }
 
 // benchBlocks cuts recs into blocks of 256 KiB of row-format payload, as the archive
@@ -70,25 +95,42 @@ func BenchmarkDecodeColumns(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		keep func(*Record) bool
-	}{{"full", nil}, {"keep0.1%", rare}} {
+		zstd bool
+	}{{"full", nil, false}, {"keep0.1%", rare, false}, {"zstd+full", nil, true}, {"zstd+keep0.1%", rare, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var d ColumnDecoder
 			var recs []Record
+			var raw []byte
 			var err error
+			var dec *zstd.Decoder
+			if bc.zstd {
+				dec = compress(b, blocks)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				for _, bl := range blocks {
-					if recs, err = d.Decode(bl.col, recs, bc.keep); err != nil {
+					src := bl.col
+					if bc.zstd {
+						// As index/parread.go's decodeBatch: decompressed, then decoded
+						// while the block is in the cache.
+						if raw, err = dec.DecodeAll(bl.colZ, raw[:0]); err != nil {
+							b.Fatal(err)
+						}
+						src = raw
+					}
+					if recs, err = d.Decode(src, recs, bc.keep); err != nil {
 						b.Fatal(err)
 					}
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
-			b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
-				for _, bl := range blocks {
-					recs, _ = d.Decode(bl.col, recs, bc.keep)
-				}
-			}))/float64(len(blocks)), "allocs/block")
+			if !bc.zstd {
+				b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
+					for _, bl := range blocks {
+						recs, _ = d.Decode(bl.col, recs, bc.keep)
+					}
+				}))/float64(len(blocks)), "allocs/block")
+			}
 		})
 	}
 }
@@ -98,21 +140,42 @@ func BenchmarkDecodeColumns(b *testing.B) {
 func BenchmarkDecodeRowBlock(b *testing.B) {
 	blocks := benchBlocks(benchRecords(b))
 	n := countRecords(blocks)
-	recs := make([]Record, 1<<14)
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, bl := range blocks {
-			i := 0
-			for p := 0; p < len(bl.row); i++ {
-				l, k := binary.Uvarint(bl.row[p:])
-				if err := DecodeRecord(bl.row[p+k:p+k+int(l)], &recs[i], nil); err != nil {
-					b.Fatal(err)
-				}
-				p += k + int(l)
-			}
+	for _, useZstd := range []bool{false, true} {
+		name := "plain"
+		if useZstd {
+			name = "zstd"
 		}
+		b.Run(name, func(b *testing.B) {
+			var dec *zstd.Decoder
+			if useZstd {
+				dec = compress(b, blocks)
+			}
+			recs := make([]Record, 1<<14)
+			var raw []byte
+			var err error
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, bl := range blocks {
+					src := bl.row
+					if useZstd {
+						if raw, err = dec.DecodeAll(bl.rowZ, raw[:0]); err != nil {
+							b.Fatal(err)
+						}
+						src = raw
+					}
+					i := 0
+					for p := 0; p < len(src); i++ {
+						l, k := binary.Uvarint(src[p:])
+						if err := DecodeRecord(src[p+k:p+k+int(l)], &recs[i], nil); err != nil {
+							b.Fatal(err)
+						}
+						p += k + int(l)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
 }
 
 // BenchmarkAppendColumns encodes the blocks, and reports both formats' sizes per
@@ -128,10 +191,7 @@ func BenchmarkAppendColumns(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		b.Fatal(err)
-	}
+	enc, _ := benchZstd(b)
 	var rowRaw, colRaw, rowZ, colZ int
 	for _, bl := range blocks {
 		rowRaw += len(bl.row)
