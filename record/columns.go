@@ -972,7 +972,9 @@ func (c *colState) sparseFixed(rs []Record) bool {
 	if len(c.vals)-c.pos < k*w+8 {
 		return false
 	}
-	v := c.vals[c.pos : c.pos+k*w+8]
+	v := unsafe.Pointer(unsafe.SliceData(c.vals[c.pos : c.pos+k*w+8]))
+	r0 := unsafe.Pointer(unsafe.SliceData(rs))
+	const size = unsafe.Sizeof(Record{})
 	p, off := 0, c.f.off
 	for j, wd := range words[:(m+63)/64] {
 		base := 64 * j
@@ -980,25 +982,25 @@ func (c *colState) sparseFixed(rs []Record) bool {
 		case 1:
 			for ; wd != 0; wd &= wd - 1 {
 				i := base + bits.TrailingZeros64(wd)
-				*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(binary.LittleEndian.Uint64(v[p:]) & mask)
+				*(*uint8)(unsafe.Add(r0, uintptr(i)*size+off)) = uint8(load64(v, p) & mask)
 				p += w
 			}
 		case 2:
 			for ; wd != 0; wd &= wd - 1 {
 				i := base + bits.TrailingZeros64(wd)
-				*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(binary.LittleEndian.Uint64(v[p:]) & mask)
+				*(*uint16)(unsafe.Add(r0, uintptr(i)*size+off)) = uint16(load64(v, p) & mask)
 				p += w
 			}
 		case 4:
 			for ; wd != 0; wd &= wd - 1 {
 				i := base + bits.TrailingZeros64(wd)
-				*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(binary.LittleEndian.Uint64(v[p:]) & mask)
+				*(*uint32)(unsafe.Add(r0, uintptr(i)*size+off)) = uint32(load64(v, p) & mask)
 				p += w
 			}
 		default:
 			for ; wd != 0; wd &= wd - 1 {
 				i := base + bits.TrailingZeros64(wd)
-				*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = binary.LittleEndian.Uint64(v[p:]) & mask
+				*(*uint64)(unsafe.Add(r0, uintptr(i)*size+off)) = load64(v, p) & mask
 				p += w
 			}
 		}
@@ -1142,29 +1144,37 @@ func (c *colState) direct(rs []Record) bool {
 	if c.mode != presAll || w == 0 || c.f.signed || c.f.delta || len(c.vals)-c.pos < w*len(rs)+8 {
 		return false
 	}
-	v := c.vals[c.pos:]
+	v := unsafe.Pointer(unsafe.SliceData(c.vals[c.pos:]))
+	r0 := unsafe.Pointer(unsafe.SliceData(rs))
+	const size = unsafe.Sizeof(Record{})
 	off := c.f.off
 	switch c.f.size {
 	case 1:
-		for i := range rs {
-			*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		for i := range len(rs) {
+			*(*uint8)(unsafe.Add(r0, uintptr(i)*size+off)) = uint8(load64(v, i*w) & mask)
 		}
 	case 2:
-		for i := range rs {
-			*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		for i := range len(rs) {
+			*(*uint16)(unsafe.Add(r0, uintptr(i)*size+off)) = uint16(load64(v, i*w) & mask)
 		}
 	case 4:
-		for i := range rs {
-			*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(binary.LittleEndian.Uint64(v[i*w:]) & mask)
+		for i := range len(rs) {
+			*(*uint32)(unsafe.Add(r0, uintptr(i)*size+off)) = uint32(load64(v, i*w) & mask)
 		}
 	default:
-		for i := range rs {
-			*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = binary.LittleEndian.Uint64(v[i*w:]) & mask
+		for i := range len(rs) {
+			*(*uint64)(unsafe.Add(r0, uintptr(i)*size+off)) = load64(v, i*w) & mask
 		}
 	}
 	c.pos += w * len(rs)
 	c.row += len(rs)
 	return true
+}
+
+// load64 reads the 8 bytes at v+i little-endian, without a bounds check: the callers
+// have checked that the column holds them.
+func load64(v unsafe.Pointer, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(v, i))[:])
 }
 
 // storeNums stores vals into the field at off (of size bytes) of rs's records.
