@@ -725,9 +725,16 @@ func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
 		if err := d.kind.nums(kinds); err != nil {
 			return recs[:lo], err
 		}
+		hints := d.hints[:len(rs)]
 		for i := range rs {
 			r := &rs[i]
-			d.hints[i] = r.Label
+			hints[i] = r.Label
+			if kinds[i] == uint64(KindFlow) && r.Man == nil && r.Label == "" {
+				// resetRow's work for the common row, inline.
+				*(*[plainLen]byte)(unsafe.Pointer(r)) = [plainLen]byte{}
+				r.Kind = KindFlow
+				continue
+			}
 			if err := d.resetRow(r, kinds[i]); err != nil {
 				return recs[:lo], d.kind.err(lo+i, err.Error())
 			}
@@ -1179,23 +1186,25 @@ func load64(v unsafe.Pointer, i int) uint64 {
 
 // storeNums stores vals into the field at off (of size bytes) of rs's records.
 func storeNums(rs []Record, off uintptr, size uint8, vals []uint64) {
-	rs = rs[:len(vals)]
+	vals = vals[:len(rs)]
+	r0 := unsafe.Pointer(unsafe.SliceData(rs))
+	const rsize = unsafe.Sizeof(Record{})
 	switch size {
 	case 1:
-		for i := range rs {
-			*(*uint8)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint8(vals[i])
+		for i, v := range vals {
+			*(*uint8)(unsafe.Add(r0, uintptr(i)*rsize+off)) = uint8(v)
 		}
 	case 2:
-		for i := range rs {
-			*(*uint16)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint16(vals[i])
+		for i, v := range vals {
+			*(*uint16)(unsafe.Add(r0, uintptr(i)*rsize+off)) = uint16(v)
 		}
 	case 4:
-		for i := range rs {
-			*(*uint32)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = uint32(vals[i])
+		for i, v := range vals {
+			*(*uint32)(unsafe.Add(r0, uintptr(i)*rsize+off)) = uint32(v)
 		}
 	default:
-		for i := range rs {
-			*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) = vals[i]
+		for i, v := range vals {
+			*(*uint64)(unsafe.Add(r0, uintptr(i)*rsize+off)) = v
 		}
 	}
 }
