@@ -739,7 +739,7 @@ func (d *ColumnDecoder) decodeAll(n int, recs []Record) ([]Record, error) {
 				return recs[:lo], d.kind.err(lo+i, err.Error())
 			}
 		}
-		if err := d.decodeCols(rs, nil, lo, false); err != nil {
+		if err := d.decodeCols(rs, nil, false); err != nil {
 			return recs[:lo], err
 		}
 	}
@@ -796,8 +796,8 @@ const maxSpareMan = 64
 const plainLen = unsafe.Offsetof(Record{}.Label)
 
 // decodeCols decodes the columns (but Kind's; only the non-key ones if nonKey) into
-// rs: rows lo on if sel is nil, else the rows sel, one per element of rs.
-func (d *ColumnDecoder) decodeCols(rs []Record, sel []int32, lo int, nonKey bool) error {
+// rs: the columns' next rows if sel is nil, else the rows sel, one per element of rs.
+func (d *ColumnDecoder) decodeCols(rs []Record, sel []int32, nonKey bool) error {
 	durs := d.durs[:len(rs)]
 	clear(durs)
 	for i := range d.cols {
@@ -1657,7 +1657,7 @@ func (d *ColumnDecoder) decodeKeep(n int, recs []Record, keep func(*Record) bool
 			r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort = t.SrcAddr, t.DstAddr, t.SrcPort, t.DstPort
 			r.SrcID, r.StartTime = t.SrcID, t.StartTime
 		}
-		if err := d.decodeCols(rs, sel, lo, true); err != nil {
+		if err := d.decodeCols(rs, sel, true); err != nil {
 			return recs[:kept], err
 		}
 		kept += len(sel)
