@@ -1086,6 +1086,9 @@ func (c *colState) word(row, m int) uint64 {
 // bytesAll decodes a byte column for the next len(rs) rows (reset ones): only the
 // rows with a value are visited.
 func (d *ColumnDecoder) bytesAll(c *colState, rs []Record) error {
+	if c.id == idSrcAddr || c.id == idDstAddr {
+		return c.addrs(rs)
+	}
 	lo, m := c.row, len(rs)
 	v, p := c.vals, c.pos
 	for base := 0; base < m; base += 64 {
@@ -1226,6 +1229,52 @@ func (c *colState) addrs4(rs []Record) error {
 	}
 	c.pos += 4 * len(rs)
 	c.row += len(rs)
+	return nil
+}
+
+// addrs is bytesAll for an address column (the archive's most common filter terms,
+// and keys): 4 or 16 bytes a value, each length-prefixed unless the column's width
+// is fixed.
+func (c *colState) addrs(rs []Record) error {
+	lo, m := c.row, len(rs)
+	v, p := c.vals, c.pos
+	off := unsafe.Offsetof(Record{}.SrcAddr)
+	if c.id == idDstAddr {
+		off = unsafe.Offsetof(Record{}.DstAddr)
+	}
+	r0 := unsafe.Pointer(unsafe.SliceData(rs))
+	const size = unsafe.Sizeof(Record{})
+	for base := 0; base < m; base += 64 {
+		w := ^uint64(0)
+		if c.mode == presBitmap {
+			w = c.word(lo+base, m-base)
+		} else if m-base < 64 {
+			w = 1<<(m-base) - 1
+		}
+		for ; w != 0; w &= w - 1 {
+			i := base + bits.TrailingZeros64(w) // < m: word masks the rows past m
+			l := c.width
+			if l == 0 {
+				if p >= len(v) {
+					return c.err(p, "bad length")
+				}
+				l = int(v[p])
+				p++
+			}
+			if l != 4 && l != 16 || len(v)-p < l {
+				return c.err(p, fmt.Sprintf("address of %d bytes", l))
+			}
+			a := (*[16]byte)(unsafe.Add(r0, uintptr(i)*size+off))
+			if l == 4 {
+				*a = [16]byte{0: v[p], 1: v[p+1], 2: v[p+2], 3: v[p+3]}
+			} else {
+				*a = [16]byte(v[p : p+16])
+			}
+			p += l
+		}
+	}
+	c.pos = p
+	c.row = lo + m
 	return nil
 }
 
