@@ -552,9 +552,12 @@ type ColumnDecoder struct {
 // and their Man pointers are reused, as decodeBatch in index/parread.go does). With
 // keep non-nil: key columns (Kind, Family, Proto, EtherType, SrcAddr, DstAddr, SrcPort,
 // DstPort, SrcID, StartTime) first, keep called per row with a record holding only
-// those, then the other columns only for kept rows; the returned slice holds only the
-// kept rows, in block order. Malformed input gives an error wrapping ErrCorrupt that
-// names the column (field id) and the byte offset, with the rows decoded before it.
+// those (the decoder's scratch record: valid during the call only), then the other
+// columns only for kept rows; the returned slice holds only the kept rows, in block
+// order. A Man pointer a row no longer needs (it now holds a flow record) may be given
+// to a management row later, in this block or the next. Malformed input gives an error
+// wrapping ErrCorrupt that names the column (field id) and the byte offset, with the
+// rows decoded before it; a block of a later format version gives ErrNewer.
 func (d *ColumnDecoder) Decode(src []byte, recs []Record, keep func(*Record) bool) ([]Record, error) {
 	n, err := d.parse(src)
 	if err != nil {
