@@ -274,8 +274,20 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 	if n == 0 {
 		return dst
 	}
+	// One column's values at a time, read from the records once.
+	vals := make([]uint64, n)
+	man := false
+	for i := range recs {
+		if recs[i].Kind == KindMan && recs[i].Man != nil {
+			man = true
+			break
+		}
+	}
 	for _, id := range colOrder {
 		f := &colFields[id]
+		if !man && (f.class == fMan || f.class == fQueue) {
+			continue
+		}
 		start := len(dst)
 		// The body is written after room for the header, which is then moved up to it.
 		dst = append(dst, make([]byte, colHdrMax)...)
@@ -284,7 +296,7 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 		width := 0
 		switch f.class {
 		case fNum, fMan, fDur:
-			tag, width, dst = appendNumColumn(dst, recs, id, f)
+			tag, width, dst = appendNumColumn(dst, recs, vals, id, f)
 		case fBytes:
 			tag, width, dst = appendBytesColumn(dst, recs, id)
 		case fQueue:
@@ -312,7 +324,7 @@ func AppendColumns(dst []byte, recs []Record) []byte {
 
 // appendNumColumn appends a number column's body (nothing if no row has the field),
 // every row's value or a bitmap and the values written, whichever is shorter.
-func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, int, []byte) {
+func appendNumColumn(dst []byte, recs []Record, vals []uint64, id uint8, f *colField) (byte, int, []byte) {
 	wireVal := func(v uint64, prev *int64) uint64 {
 		switch {
 		case f.delta:
@@ -330,6 +342,16 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 		}
 		return v != 0
 	}
+	vals = vals[:len(recs)]
+	some := false
+	for i := range recs {
+		v := colNum(&recs[i], f)
+		vals[i] = v
+		some = some || present(v)
+	}
+	if !some && id != idKind {
+		return 0, 0, dst
+	}
 	// Sizes and widest value (in bytes) of the two presence modes.
 	var cnt, allSize, someSize, allW, someW int
 	// A delta column starts from its first value (8 bytes at the column's start), so
@@ -337,7 +359,7 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 	var base int64
 	if f.delta {
 		for i := range recs {
-			if v := colNum(&recs[i], f); present(v) {
+			if v := vals[i]; present(v) {
 				base = int64(v)
 				break
 			}
@@ -345,7 +367,7 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 	}
 	prevAll, prevSome := base, base
 	for i := range recs {
-		v := colNum(&recs[i], f)
+		v := vals[i]
 		if f.float {
 			if present(v) {
 				cnt++
@@ -353,12 +375,12 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 			continue
 		}
 		x := wireVal(v, &prevAll)
-		allSize += uvarintLen(x)
+		allSize += varintLen(x)
 		allW = max(allW, byteLen(x))
 		if present(v) {
 			cnt++
 			x := wireVal(v, &prevSome)
-			someSize += uvarintLen(x)
+			someSize += varintLen(x)
 			someW = max(someW, byteLen(x))
 		}
 	}
@@ -388,7 +410,7 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 		at := len(dst)
 		dst = append(dst, make([]byte, (len(recs)+7)/8)...)
 		for i := range recs {
-			if present(colNum(&recs[i], f)) {
+			if present(vals[i]) {
 				dst[at+i/8] |= 1 << (i % 8)
 			}
 		}
@@ -401,7 +423,7 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 	}
 	prev := base
 	for i := range recs {
-		v := colNum(&recs[i], f)
+		v := vals[i]
 		if mode == presBitmap && !present(v) {
 			continue
 		}
@@ -424,6 +446,9 @@ func appendNumColumn(dst []byte, recs []Record, id uint8, f *colField) (byte, in
 // with values of a fixed width (1.5 was slower to decode and no smaller compressed; 3
 // and more no faster).
 const fixedSlack = 8
+
+// varintLen is the length of v as a uvarint (stream.go's uvarintLen, without a loop).
+func varintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // byteLen is the bytes of v without its leading zero bytes (at least 1).
 func byteLen(v uint64) int { return (bits.Len64(v|1) + 7) / 8 }
