@@ -692,13 +692,7 @@ func (d *ColumnDecoder) parse(src []byte) (int, error) {
 		if f.wire == WireUvarint || f.wire == WireVarint {
 			values := n
 			if c.mode == presBitmap {
-				values = 0
-				for i, b := range c.bits {
-					if i == len(c.bits)-1 && n%8 != 0 {
-						b &= 1<<(n%8) - 1 // the bits past the last row do not count
-					}
-					values += bits.OnesCount8(b)
-				}
+				values = c.countBits(0, n) // the bits past the last row do not count
 			}
 			if width > 0 {
 				// So that the values' reads need no check.
