@@ -43,9 +43,9 @@ import (
 // Why fixed widths: the end of a varint is known only once it is read, so a column of
 // varints decodes one value after the other; fixed-width values decode independently
 // (one 8-byte read and a mask each), and the zero bytes they add compress away (a
-// real trace's blocks come out smaller under zstd than with varints). The writer uses
-// them unless they would make a column more than four times as long. A column's presence
-// is the shorter of "every row" and a bitmap.
+// real trace's blocks come out smaller under zstd than with varints). The writer
+// uses them unless they would make a column more than four times as long. A column's
+// presence is the shorter of "every row" and a bitmap.
 
 // Addresses are stored as the row format stores them: raw 4 (IPv4, and non-IP flows'
 // protocol addresses) or 16 bytes, so every address appears verbatim in the block, as
