@@ -1112,6 +1112,9 @@ func (d *ColumnDecoder) bytesAll(c *colState, rs []Record) error {
 	if c.id == idSrcAddr || c.id == idDstAddr {
 		return c.addrs(rs)
 	}
+	if (c.id == idMAC || c.id == idMAC+sideDst) && c.width == 6 {
+		return c.macs(rs)
+	}
 	lo, m := c.row, len(rs)
 	v, p := c.vals, c.pos
 	for base := 0; base < m; base += 64 {
@@ -1297,6 +1300,42 @@ func (c *colState) addrs(rs []Record) error {
 		}
 	}
 	c.pos = p
+	c.row = lo + m
+	return nil
+}
+
+// macs is bytesAll for a MAC column of 6-byte values.
+func (c *colState) macs(rs []Record) error {
+	lo, m := c.row, len(rs)
+	var words [colChunk / 64]uint64
+	k := 0
+	for j := range words[:(m+63)/64] {
+		if c.mode == presBitmap {
+			words[j] = c.word(lo+64*j, m-64*j)
+		} else if words[j] = ^uint64(0); m-64*j < 64 {
+			words[j] = 1<<(m-64*j) - 1
+		}
+		k += bits.OnesCount64(words[j])
+	}
+	if len(c.vals)-c.pos < 6*k {
+		return c.err(c.pos, "short column")
+	}
+	v := c.vals[c.pos : c.pos+6*k]
+	off := unsafe.Offsetof(Record{}.Src) + unsafe.Offsetof(Side{}.MAC)
+	if c.id != idMAC {
+		off = unsafe.Offsetof(Record{}.Dst) + unsafe.Offsetof(Side{}.MAC)
+	}
+	r0 := unsafe.Pointer(unsafe.SliceData(rs))
+	const size = unsafe.Sizeof(Record{})
+	p := 0
+	for j, wd := range words[:(m+63)/64] {
+		for ; wd != 0; wd &= wd - 1 {
+			i := 64*j + bits.TrailingZeros64(wd) // < m: the words are masked
+			*(*[6]byte)(unsafe.Add(r0, uintptr(i)*size+off)) = [6]byte(v[p : p+6])
+			p += 6
+		}
+	}
+	c.pos += p
 	c.row = lo + m
 	return nil
 }
