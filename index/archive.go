@@ -12,7 +12,7 @@
 //
 // # Index keys (Pebble), all integers big-endian so that keys sort by them
 //
-//	'm' "version"                               -> uint32: index format version (4)
+//	'm' "version"                               -> uint32: index format version (5)
 //	'n'                                         -> uint64: the last segment id given out
 //	's' segid(8)                                -> segment: srcid(4) span(8) flags(1) path
 //	                                               flags: 1 sealed, 2 summarized (below)
@@ -95,7 +95,7 @@ import (
 
 const (
 	minFreeToWrite = 64 << 20
-	indexVersion   = 4
+	indexVersion   = 5
 	bucketNanos    = int64(time.Minute)
 )
 
@@ -324,6 +324,12 @@ var indexMigrations = map[uint32]func(*Archive) error{
 	// added from the index; new blocks get totals, and `panoptes index rebuild` adds
 	// them to the old ones.
 	3: func(*Archive) error { return nil },
+	// 4 -> 5 changed no index entry: it marks the archive whose new segments are of
+	// segment format version 2 (blocks of columns, segment.go), so that a panoptes that
+	// reads only version 1 segments refuses the archive when it opens it, before any
+	// query, rather than a segment at a time. Version 1 segments are read as they are;
+	// `panoptes index rebuild` does not rewrite segments.
+	4: func(*Archive) error { return nil },
 }
 
 // checkVersion checks the index's format version ('m' "version"): a newer one is
@@ -911,7 +917,7 @@ func (a *Archive) indexSegmentFile(batch *pebble.Batch, segid uint64, f *os.File
 		st.Blocks++
 		st.Records += int(info.Records)
 		var sum blockSummary
-		if err := summarizeBlock(as, &sum, raw, wire, info.Offset, path); err != nil {
+		if err := summarizeBlock(as, &sum, raw, info.Columns, wire, info.Offset, path); err != nil {
 			return err
 		}
 		return indexBlock(batch, segid, &info, &sum)

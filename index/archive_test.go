@@ -320,7 +320,7 @@ func FuzzReadBlock(f *testing.F) {
 			return
 		}
 		var rec record.Record
-		if err := decodeRecords(out, nil, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
+		if err := decodeRecords(out, false, nil, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
 			namesFileAndOffset(t, err)
 		}
 	})
@@ -349,7 +349,7 @@ func FuzzScanSegment(f *testing.F) {
 			if info.Offset < 0 || info.Offset+info.Length > int64(len(data)) {
 				t.Fatalf("block at %d+%d outside a %d-byte file", info.Offset, info.Length, len(data))
 			}
-			return decodeRecords(raw, wire, info.Offset, "fuzz", &rec, func(*record.Record) error { return nil })
+			return decodeRecords(raw, info.Columns, wire, info.Offset, "fuzz", &rec, func(*record.Record) error { return nil })
 		}, func(off, next int64, err error) {
 			if next <= off || next > int64(len(data)) {
 				t.Fatalf("skip from %d to %d in a %d-byte file", off, next, len(data))

@@ -64,6 +64,12 @@ func TestArchiveFixtureV3(t *testing.T) { testArchiveFixture(t, 3) }
 //	go test ./index -run TestArchiveFixtureV4 -update-fixtures
 func TestArchiveFixtureV4(t *testing.T) { testArchiveFixture(t, 4) }
 
+// TestArchiveFixtureV5 is TestArchiveFixtureV4 for index format version 5, whose
+// segments are of segment format version 2 (blocks of columns), written once by
+//
+//	go test ./index -run TestArchiveFixtureV5 -update-fixtures
+func TestArchiveFixtureV5(t *testing.T) { testArchiveFixture(t, 5) }
+
 // testArchiveFixture reads the fixture of index format version v. -update-fixtures
 // rewrites only the current version's fixture.
 func testArchiveFixture(t *testing.T, v int) {
@@ -73,18 +79,7 @@ func testArchiveFixture(t *testing.T, v int) {
 		writeFixture(t, fixture, want, recs)
 	}
 	summarized := v >= 2
-	js, err := os.ReadFile(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var expected []record.Record
-	for i, l := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
-		var r record.Record
-		if err := json.Unmarshal(l, &r); err != nil {
-			t.Fatalf("%s: line %d: %v", want, i+1, err)
-		}
-		expected = append(expected, r)
-	}
+	expected := fixtureRecords(t, want)
 	dir := filepath.Join(t.TempDir(), "archive")
 	if err := os.CopyFS(dir, os.DirFS(fixture)); err != nil {
 		t.Fatal(err)
@@ -166,6 +161,12 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify: %v %v", d, err)
 	}
 	check("reader", a, summarized)
+	// Index format 5 came with segment format 2; no stage rewrites a segment.
+	wantSeg := byte(segVersionRow)
+	if v >= 5 {
+		wantSeg = 2
+	}
+	checkSegmentVersions(t, dir, wantSeg)
 	if n, withTot := summaryTotals(t, a); (v < 4) != (withTot == 0) || v >= 4 && withTot != n {
 		t.Fatalf("index format version %d: %d of %d block summaries have totals", v, withTot, n)
 	}
@@ -195,6 +196,7 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify after rebuild: %v %v", d, err)
 	}
 	check("rebuilt", a, true)
+	checkSegmentVersions(t, dir, wantSeg)
 	if n, withTot := summaryTotals(t, a); n == 0 || withTot != n {
 		t.Fatalf("after rebuild: %d of %d block summaries have totals", withTot, n)
 	}
@@ -202,6 +204,130 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("after rebuild: %d address entries, %d of them of the layout before version 3", n, old)
 	}
 	a.Close()
+}
+
+// fixtureRecords reads a fixture's expected records (one JSON record a line).
+func fixtureRecords(t *testing.T, want string) []record.Record {
+	t.Helper()
+	js, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected []record.Record
+	for i, l := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
+		var r record.Record
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("%s: line %d: %v", want, i+1, err)
+		}
+		expected = append(expected, r)
+	}
+	return expected
+}
+
+// TestMixedSegmentVersions: an archive of version 1 segments (rows; the version 4
+// fixture) to which this version writes segments of columns over the same hours reads
+// as one archive: a scan gives both sets of records, in order, filtered queries equal
+// scans with the filter, and verify and a rebuild find nothing wrong.
+func TestMixedSegmentVersions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "archive-v4"))); err != nil {
+		t.Fatal(err)
+	}
+	old := fixtureRecords(t, filepath.Join("testdata", "archive-v4.json"))
+	added := genMixed(500, 4242)
+	writeArchive(t, dir, added)
+	want := append(slices.Clone(old), added...)
+	versions := map[byte]int{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".seg") {
+			b, _ := os.ReadFile(p)
+			versions[b[4]]++
+		}
+		return nil
+	})
+	if versions[segVersionRow] == 0 || versions[segVersion] == 0 {
+		t.Fatalf("segments by version %v: want both", versions)
+	}
+	for _, stage := range []string{"written", "rebuilt"} {
+		if stage == "rebuilt" {
+			if _, err := RebuildIndex(dir, Options{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := Open(dir, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := a.Verify(); err != nil || len(d) != 0 {
+			t.Fatalf("%s: verify: %v %v", stage, d, err)
+		}
+		got := collect(t, func(fn func(*record.Record) error) error { return a.Scan(nil, fn) })
+		if !sameRecordSet(got, want) {
+			t.Fatalf("%s: the scan gave %d records, not the %d of the fixture and the %d written", stage, len(got), len(old), len(added))
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].StartTime < got[i-1].StartTime {
+				t.Fatalf("%s: record %d starts before record %d", stage, i, i-1)
+			}
+		}
+		checkFixtureFilters(t, stage, a, got, true) // the scan's order, checked above
+		a.Close()
+	}
+}
+
+// sameRecordSet says whether a and b hold the same records, in any order.
+func sameRecordSet(a, b []record.Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(r record.Record) string {
+		var m record.Management
+		if r.Man != nil {
+			m = *r.Man
+		}
+		r.Man = nil
+		return fmt.Sprintf("%+v %+v", r, m)
+	}
+	n := map[string]int{}
+	for i := range a {
+		n[key(a[i])]++
+		n[key(b[i])]--
+	}
+	for _, c := range n {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSegmentVersions checks that every segment of the archive in dir is of segment
+// format version v, and that its blocks hold columns exactly when v is 2.
+func checkSegmentVersions(t *testing.T, dir string, v byte) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, ".seg") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if b[4] != v {
+			t.Errorf("%s: segment format version %d, want %d", p, b[4], v)
+		}
+		_, err = scanSegment(bytes.NewReader(b), p, func(info BlockInfo, _ []byte, _ *[256]int8) error {
+			if n++; info.Columns != (v == 2) {
+				t.Errorf("%s: block at byte %d: columns %v in a segment of version %d", p, info.Offset, info.Columns, v)
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("segments of %s: %d blocks (%v)", dir, n, err)
+	}
 }
 
 // summaryTotals counts the block summaries and those with totals (format version 4).

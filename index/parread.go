@@ -80,12 +80,14 @@ type blockBatch struct {
 	fatal bool       // err ends the query (not damage)
 	err   error      // reading or decoding failed: no records
 
-	z    []byte          // the block as read: header and compressed payload
-	raw  []byte          // the decompressed records
-	recs []record.Record // decoded records; the first n were kept
-	n    int
-	keys []recKey // with ordered, the kept records in start-time order
-	pos  int      // the merge's position in keys (or recs, unordered)
+	z       []byte               // the block as read: header and compressed payload
+	raw     []byte               // the decompressed records
+	recs    []record.Record      // decoded records; the first n were kept
+	cdec    record.ColumnDecoder // decodes blocks of columns (its buffers kept)
+	n       int
+	keys    []recKey // with ordered, the kept records in start-time order
+	tmpKeys []recKey // sortRecKeys' scratch
+	pos     int      // the merge's position in keys (or recs, unordered)
 
 	done chan struct{} // a worker finished the batch (capacity 1: reused)
 }
@@ -291,11 +293,9 @@ func readBlockBytes(f io.ReaderAt, off, length int64, name string, buf []byte) (
 
 // decodeBatch checks, decompresses and decodes a batch's block (on a worker), keeping
 // the records keep accepts; with ordered, it sorts them by start time. A block that
-// fails keeps none and the error. With needles, only the records whose bytes hold one
-// of them are decoded: the block is searched for the needles (bytes.Index, which runs
-// at memory speed) rather than each record decoded, and a record that lies before the
-// next occurrence is skipped (its framing is still checked). For a rare host this
-// passes over nearly every record: decoding was two thirds of such a query's CPU.
+// fails keeps none and the error. Needles (byte strings one of which every record keep
+// accepts holds) let a block or a record be passed over undecoded: decodeColumns and
+// decodeRows say how.
 func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool, ordered bool) {
 	if b.err != nil || b.skip {
 		return
@@ -306,14 +306,59 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		b.err = fmt.Errorf("%s: %w: block payload checksum mismatch at byte %d", b.name, ErrCorrupt, off)
 		return
 	}
-	rawLen := int(binary.LittleEndian.Uint32(h[8:]))
+	rawLen := binary.LittleEndian.Uint32(h[8:])
 	raw, err := zdec.DecodeAll(z, b.raw[:0])
-	if err != nil || len(raw) != rawLen {
+	if err != nil || len(raw) != int(rawLen&^rawColumns) {
 		b.err = fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", b.name, ErrCorrupt, off, err)
 		return
 	}
 	b.raw = raw
+	if rawLen&rawColumns != 0 {
+		b.decodeColumns(needles, keep)
+	} else if !b.decodeRows(needles, keep) {
+		return
+	}
+	if ordered {
+		b.sortKeys()
+	}
+}
+
+// decodeColumns decodes a block of columns (segment version 2) into b.recs, keeping the
+// records keep accepts. With needles, a block that holds none of them (an address the
+// columns hold as raw bytes, record.AppendColumns) is passed over undecoded.
+func (b *blockBatch) decodeColumns(needles [][]byte, keep func(*record.Record) bool) {
+	b.n = 0
+	if len(needles) > 0 && nextNeedle(b.raw, 0, needles) == len(b.raw) {
+		return
+	}
+	// keep may test any field (a filter on bytes, the range's last time), so it is
+	// given whole records, as in decodeRows.
+	recs, err := b.cdec.Decode(b.raw, b.recs, nil)
+	if err != nil {
+		b.err = fmt.Errorf("%s: block at byte %d: %w", b.name, b.ref.info.Offset, err)
+		return
+	}
 	n := 0
+	for i := range recs {
+		if keep(&recs[i]) {
+			if n != i {
+				recs[n], recs[i] = recs[i], recs[n] // the Man pointers stay, to be reused
+			}
+			n++
+		}
+	}
+	b.n, b.recs = n, recs[:cap(recs)]
+}
+
+// decodeRows decodes a block of length-prefixed records (segment version 1) into b.recs,
+// keeping the records keep accepts; false if it failed (b.err says why). With needles,
+// only the records whose bytes hold one of them are decoded: the block is searched for
+// the needles (bytes.Index, which runs at memory speed) rather than each record
+// decoded, and a record that lies before the next occurrence is skipped (its framing is
+// still checked). For a rare host this passes over nearly every record: decoding was two
+// thirds of such a query's CPU.
+func (b *blockBatch) decodeRows(needles [][]byte, keep func(*record.Record) bool) bool {
+	raw, off, n := b.raw, b.ref.info.Offset, 0
 	// next: where the first occurrence of a needle at or after the current record's
 	// body begins (len(raw): none); -1 before the first search.
 	next := -1
@@ -321,7 +366,7 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		l, k := binary.Uvarint(raw[p:])
 		if k <= 0 || l == 0 || l > record.MaxRecordLen || uint64(len(raw)-p-k) < l {
 			b.err = fmt.Errorf("%s: %w: record framing in block at byte %d", b.name, ErrCorrupt, off)
-			return
+			return false
 		}
 		body, end := raw[p+k:p+k+int(l)], p+k+int(l)
 		if len(needles) > 0 {
@@ -343,7 +388,7 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		r := &b.recs[n]
 		if err := record.DecodeRecord(body, r, b.wire); err != nil {
 			b.err = fmt.Errorf("%s: block at byte %d: %w", b.name, off, err)
-			return
+			return false
 		}
 		if keep(r) {
 			n++
@@ -351,20 +396,27 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		p = end
 	}
 	b.n = n
-	if !ordered {
-		return
-	}
+	return true
+}
+
+// sortKeys puts the batch's kept records' keys in start-time order (b.keys).
+func (b *blockBatch) sortKeys() {
+	n := b.n
 	keys := slices.Grow(b.keys[:0], n)[:n]
-	sorted := true
+	descents := 0
 	for i := range n {
 		r := &b.recs[i]
 		keys[i] = recKey{start: r.StartTime, src: r.SrcID, seq: r.Seq, i: int32(i)}
-		if i > 0 && sorted && keyLess(&keys[i], &keys[i-1]) {
-			sorted = false
+		if i > 0 && keyLess(&keys[i], &keys[i-1]) {
+			descents++
 		}
 	}
-	if !sorted {
-		slices.SortFunc(keys, keyCmp)
+	switch {
+	case descents == 0:
+	case descents < n/32:
+		slices.SortFunc(keys, keyCmp) // nearly sorted: pdqsort finds the runs
+	default:
+		b.tmpKeys = sortRecKeys(keys, b.tmpKeys)
 	}
 	b.keys = keys
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"panoptes/record"
 )
 
 // The writer's pipeline. Write (the caller's goroutine) encodes records into the
@@ -140,13 +142,18 @@ func (p *pipeline) rawFree(b []byte) {
 
 func (p *pipeline) compress() {
 	defer p.zwg.Done()
+	var c columnar
 	for o := range p.blocks {
 		var z []byte
 		select {
 		case z = <-p.zs:
 		default:
 		}
-		o.z = appendBlock(z, o.raw, &o.info)
+		raw := o.raw
+		if cols, ok := c.transpose(raw); ok {
+			raw, o.info.Columns = cols, true
+		}
+		o.z = appendBlock(z, raw, &o.info)
 		p.rawFree(o.raw)
 		o.raw = nil
 		close(o.ready)
@@ -418,4 +425,36 @@ func remapBlocks(as addrSet, offs []int64) error {
 		st.lastBlock = prev
 	}
 	return nil
+}
+
+// columnar lays a block's records out in columns (record.AppendColumns), on a
+// compressor: the writer's front goroutine appends each record to the block as it comes
+// (record.AppendRecord), and the compressors, which run on every core, transpose the
+// finished block. Its buffers are kept from block to block.
+type columnar struct {
+	recs []record.Record
+	cols []byte
+}
+
+// transpose returns the columns of the length-prefixed records in rows, valid until the
+// next call; false if rows do not decode (they were encoded by the writer just before:
+// it does not happen, and the block is then written as rows, which readers also read).
+func (c *columnar) transpose(rows []byte) ([]byte, bool) {
+	n := 0
+	for p := 0; p < len(rows); n++ {
+		l, k := binary.Uvarint(rows[p:])
+		if k <= 0 || l == 0 || uint64(len(rows)-p-k) < l {
+			return nil, false
+		}
+		if n == len(c.recs) {
+			c.recs = append(c.recs, record.Record{})
+			c.recs = c.recs[:cap(c.recs)]
+		}
+		if record.DecodeRecord(rows[p+k:p+k+int(l)], &c.recs[n], nil) != nil {
+			return nil, false
+		}
+		p += k + int(l)
+	}
+	c.cols = record.AppendColumns(c.cols[:0], c.recs[:n])
+	return c.cols, true
 }

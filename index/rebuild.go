@@ -351,7 +351,7 @@ func (a *Archive) verify() ([]string, error) {
 		as := addrSet{}
 		_, scanErr := scanSegmentKeeping(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 			var sum blockSummary
-			if err := summarizeBlock(as, &sum, raw, wire, info.Offset, path); err != nil {
+			if err := summarizeBlock(as, &sum, raw, info.Columns, wire, info.Offset, path); err != nil {
 				return err
 			}
 			if is.summarized {

@@ -182,7 +182,7 @@ func (a *Archive) deleteSegment(s segment) error {
 		}
 		defer f.Close()
 		_, err = scanSegment(f, path, func(info BlockInfo, raw []byte, wire *[256]int8) error {
-			if err := summarizeBlock(as, &blockSummary{}, raw, wire, info.Offset, path); err != nil {
+			if err := summarizeBlock(as, &blockSummary{}, raw, info.Columns, wire, info.Offset, path); err != nil {
 				return err
 			}
 			if err := batch.Delete(sumKey(s.id, info.Offset), nil); err != nil {

@@ -33,7 +33,9 @@ import (
 //	+----------+-------------+---------------+---------+-------------+------------+
 //	| crc32c of the payload (uint32) | crc32c of the 36 bytes before (uint32)     |
 //	+--------------------------------+--------------------------------------------+
-//	| payload: zstd of the records, each length-prefixed as in a stream file      |
+//	| payload: zstd of the records: the block's columns (record.AppendColumns),   |
+//	| flagged by rawColumns in rawlen; in version 1 segments, each record         |
+//	| length-prefixed as in a stream file                                         |
 //	+------------------------------------------------------------------------------+
 //
 // All integers little-endian. A block is complete only if its header checksum, its
@@ -42,7 +44,16 @@ import (
 // block before it is kept.
 
 const (
-	segVersion    = 1
+	// segVersion is the segment format this version writes: 2, whose blocks hold
+	// columns (record.AppendColumns), flagged in their headers. Version 1 segments,
+	// whose blocks hold length-prefixed records (record.AppendRecord, as in a stream
+	// file), are read as before; a panoptes that reads only version 1 refuses version 2
+	// as newer rather than taking its blocks for damage.
+	segVersion    = 2
+	segVersionRow = 1
+	// rawColumns flags a block whose payload is columns, in its header's raw length
+	// (which the header checksum covers; the length itself is below maxBlockRaw).
+	rawColumns    = 1 << 31
 	segHeaderSize = 24
 	blockHdrSize  = 44
 	maxBlockRaw   = 4 << 20 // bound on a block's uncompressed size
@@ -71,6 +82,9 @@ type BlockInfo struct {
 	Records  uint32
 	MinStart int64
 	MaxLast  int64
+	// Columns: the payload holds columns (record.AppendColumns), not length-prefixed
+	// records. It is in the block's header, not in the index.
+	Columns bool
 }
 
 // appendSegmentHeader returns the header of a new segment.
@@ -108,8 +122,8 @@ func readSegmentHeader(f io.ReaderAt, name string) (segmentHeader, error) {
 		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads up to %d (upgrade panoptes to read it)",
 			name, ErrNewer, h[4], segVersion)
 	}
-	if h[4] != segVersion {
-		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads %d", name, record.ErrVersion, h[4], segVersion)
+	if h[4] < segVersionRow {
+		return segmentHeader{}, fmt.Errorf("%s: %w: segment format version %d at byte 4, this panoptes reads %d to %d", name, record.ErrVersion, h[4], segVersionRow, segVersion)
 	}
 	sh := segmentHeader{srcid: binary.LittleEndian.Uint32(h[8:]), spanStart: int64(binary.LittleEndian.Uint64(h[12:]))}
 	n := int64(binary.LittleEndian.Uint32(h[20:]))
@@ -144,7 +158,8 @@ var (
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlockRaw*2), zstd.IgnoreChecksum(true))
 )
 
-// appendBlock compresses raw (encoded records) into a block appended to dst.
+// appendBlock compresses raw (encoded records: columns if info.Columns) into a block
+// appended to dst.
 func appendBlock(dst, raw []byte, info *BlockInfo) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, blockHdrSize)...)
@@ -153,7 +168,11 @@ func appendBlock(dst, raw []byte, info *BlockInfo) []byte {
 	h := dst[start : start+blockHdrSize]
 	copy(h[0:4], blockMagic[:])
 	binary.LittleEndian.PutUint32(h[4:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(h[8:], uint32(len(raw)))
+	rawLen := uint32(len(raw))
+	if info.Columns {
+		rawLen |= rawColumns
+	}
+	binary.LittleEndian.PutUint32(h[8:], rawLen)
 	binary.LittleEndian.PutUint32(h[12:], info.Records)
 	binary.LittleEndian.PutUint64(h[16:], uint64(info.MinStart))
 	binary.LittleEndian.PutUint64(h[24:], uint64(info.MaxLast))
@@ -177,11 +196,13 @@ func parseBlockHeader(h []byte, off int64, name string) (BlockInfo, int, error) 
 	}
 	zlen := binary.LittleEndian.Uint32(h[4:])
 	raw := binary.LittleEndian.Uint32(h[8:])
+	columns := raw&rawColumns != 0
+	raw &^= rawColumns
 	if zlen > maxBlockRaw*2 || raw > maxBlockRaw {
 		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block at byte %d claims %d/%d bytes", name, ErrCorrupt, off, zlen, raw)
 	}
 	info := BlockInfo{Offset: off, Length: blockHdrSize + int64(zlen), Records: binary.LittleEndian.Uint32(h[12:]),
-		MinStart: int64(binary.LittleEndian.Uint64(h[16:])), MaxLast: int64(binary.LittleEndian.Uint64(h[24:]))}
+		MinStart: int64(binary.LittleEndian.Uint64(h[16:])), MaxLast: int64(binary.LittleEndian.Uint64(h[24:])), Columns: columns}
 	return info, int(raw), nil
 }
 
@@ -213,9 +234,22 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 	return info, out, nil
 }
 
-// decodeRecords calls fn for every record in a block's raw bytes, decoded with the
-// segment's field schema (wire; nil: this version's).
-func decodeRecords(raw []byte, wire *[256]int8, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
+// decodeRecords calls fn for every record in a block's raw bytes: columns, or records
+// decoded with the segment's field schema (wire; nil: this version's).
+func decodeRecords(raw []byte, columns bool, wire *[256]int8, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
+	if columns {
+		var d record.ColumnDecoder
+		recs, err := d.Decode(raw, nil, nil)
+		if err != nil {
+			return fmt.Errorf("%s: block at byte %d: %w", name, off, err)
+		}
+		for i := range recs {
+			if err := fn(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for p := 0; p < len(raw); {
 		l, k := binary.Uvarint(raw[p:])
 		if k <= 0 || l == 0 || l > record.MaxRecordLen || uint64(len(raw)-p-k) < l {

@@ -142,9 +142,9 @@ func summaryValue(b *BlockInfo, s *blockSummary) []byte {
 
 // summarizeBlock collects the addresses and the summary of a block's records from its
 // raw bytes.
-func summarizeBlock(as addrSet, sum *blockSummary, raw []byte, wire *[256]int8, off int64, name string) error {
+func summarizeBlock(as addrSet, sum *blockSummary, raw []byte, columns bool, wire *[256]int8, off int64, name string) error {
 	var rec record.Record
-	return decodeRecords(raw, wire, off, name, &rec, func(r *record.Record) error {
+	return decodeRecords(raw, columns, wire, off, name, &rec, func(r *record.Record) error {
 		if as != nil {
 			as.add(r, off)
 		}

@@ -15,6 +15,9 @@ type keyTable struct {
 	mask  uint64
 	keys  []byte   // entry i's key is keys[ends[i-1]:ends[i]] (ends[-1] = 0)
 	ends  []uint64 // end of each entry's key in keys
+	// width is the length of every key so far (-1 once two differ): entry i's key is
+	// then keys[i*width:], found without reading ends (a cache miss less per lookup).
+	width int
 }
 
 func newKeyTable() *keyTable {
@@ -24,6 +27,9 @@ func newKeyTable() *keyTable {
 
 // key returns entry i's key.
 func (t *keyTable) key(i int) []byte {
+	if w := t.width; w > 0 {
+		return t.keys[i*w : i*w+w]
+	}
 	var from uint64
 	if i > 0 {
 		from = t.ends[i-1]
@@ -54,6 +60,12 @@ func (t *keyTable) find(key []byte, h uint64) int {
 // Entry numbers stay below 2^32-1: Clusterer bounds them by MaxKeys (an int32).
 func (t *keyTable) insert(key []byte, h uint64) int {
 	i := len(t.ends)
+	switch {
+	case i == 0:
+		t.width = len(key)
+	case len(key) != t.width:
+		t.width = -1
+	}
 	t.keys = append(t.keys, key...)
 	t.ends = append(t.ends, uint64(len(t.keys)))
 	if uint64(len(t.ends))*4 > uint64(len(t.slots))*3 { // load above 3/4
