@@ -92,4 +92,3 @@ func benchSortRecKeys(b *testing.B, keys []recKey) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/key")
 	})
 }
-
