@@ -143,7 +143,8 @@ var colFields, colOrder = func() (t [256]colField, order []uint8) {
 		base uintptr
 		id   uint8
 	}{{unsafe.Offsetof(r.Src), 0}, {unsafe.Offsetof(r.Dst), sideDst}} {
-		s, b, o := &r.Src, side.base, side.id
+		var s Side // for its field offsets
+		b, o := side.base, side.id
 		num(idPkts+o, b+unsafe.Offsetof(s.Pkts), 8)
 		num(idBytes+o, b+unsafe.Offsetof(s.Bytes), 8)
 		num(idAppBytes+o, b+unsafe.Offsetof(s.AppBytes), 8)
