@@ -53,6 +53,10 @@ type encSpec struct {
 	mask uint64 // ekNum, ekFixBytes: the field's bits
 }
 
+// manCol is the first management column's index in encSpecs: the flow columns are
+// those before it.
+var manCol = slices.IndexFunc(encSpecs, func(s encSpec) bool { return s.kind == ekMan || s.kind == ekQueue })
+
 // startCol is StartTime's index in encSpecs.
 var startCol = slices.IndexFunc(encSpecs, func(s encSpec) bool { return s.kind == ekStart })
 
@@ -73,7 +77,7 @@ var encSpecs = func() []encSpec {
 			case f.float:
 				s.kind = ekFloat
 			case f.signed:
-				s.kind = ekSigned
+				s.kind, s.mask = ekSigned, ^uint64(0)
 				if f.size != 8 {
 					panic("record: a signed column not of an int64")
 				}
@@ -210,22 +214,9 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 		e.cols[k] = encCol{encSpec: &encSpecs[k], width: -1}
 	}
 	e.manRows = e.manRows[:0]
-	for i := range recs {
-		// Found first: the management columns' statistics need only these rows.
-		if recs[i].Kind == KindMan && recs[i].Man != nil {
-			e.manRows = append(e.manRows, int32(i))
-		}
-	}
-	man := len(e.manRows) > 0
-	cols := e.cols
-	if !man {
-		for k := range cols {
-			if cols[k].kind == ekMan {
-				cols = cols[:k]
-				break
-			}
-		}
-	}
+	// The first pass takes the flow columns; it finds the management rows (with the
+	// kinds), whose columns are then gathered from those rows alone.
+	cols := e.cols[:manCol]
 	// StartTime's base: its first value (almost always the first row's).
 	for i := range recs {
 		if v := recs[i].StartTime; v != 0 {
@@ -237,8 +228,11 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	for lo := 0; lo < n; lo += encChunk {
 		rs := recs[lo:min(lo+encChunk, n)]
 		for k := range cols {
-			cols[k].gather(rs)
+			e.gather(&cols[k], rs, lo)
 		}
+	}
+	if len(e.manRows) > 0 {
+		cols = e.cols
 	}
 	total := 0
 	for k := range cols {
@@ -294,35 +288,43 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	return dst
 }
 
-// gather adds rs's values to c's statistics.
-func (c *encCol) gather(rs []Record) {
+// gather adds rs's values (rows lo...) to c's statistics.
+//
+// A number column of values of at most 4 bytes (its OR's byteLen) is written with
+// fixed widths in both presence modes (a varint is at least one byte, so 4 times the
+// varints' length is at least 4 bytes a value), and then the varints' length does not
+// matter: gather does not sum it for ekNum and ekSigned; plan does, in a pass of its
+// own, for the rare column whose values are wider (sumSizes).
+func (e *ColumnEncoder) gather(c *encCol, rs []Record, lo int) {
 	switch c.kind {
 	case ekKind:
 		size := c.size
 		for i := range rs {
-			size += varintLen(uint64(rs[i].Kind))
+			k := rs[i].Kind
+			size += varintLen(uint64(k))
+			if k == KindMan && rs[i].Man != nil {
+				e.manRows = append(e.manRows, int32(lo+i))
+			}
 		}
 		c.size = size
 	case ekNum:
 		off, mask := c.off, c.mask
-		or, size, cnt := c.or, c.size, c.cnt
+		or, cnt := c.or, c.cnt
 		for i := range rs {
 			x := *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask
 			or |= x
-			size += varintLen(x)
 			cnt += nonzero(x)
 		}
-		c.or, c.size, c.cnt = or, size, cnt
+		c.or, c.cnt = or, cnt
 	case ekSigned:
 		off := c.off
-		or, size, cnt := c.or, c.size, c.cnt
+		or, cnt := c.or, c.cnt
 		for i := range rs {
 			x := zigzag(*(*int64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)))
 			or |= x
-			size += varintLen(x)
 			cnt += nonzero(x)
 		}
-		c.or, c.size, c.cnt = or, size, cnt
+		c.or, c.cnt = or, cnt
 	case ekDur:
 		or, size, cnt := c.or, c.size, c.cnt
 		for i := range rs {
@@ -452,7 +454,11 @@ func (e *ColumnEncoder) plan(c *encCol, recs []Record) int {
 		if c.cnt == 0 {
 			return 0
 		}
-		// An absent value's varint is one byte.
+		if (c.kind == ekNum || c.kind == ekSigned) && byteLen(c.or) > 4 {
+			c.sumSizes(recs)
+		}
+		// An absent value's varint is one byte. (c.size is 0 if not summed: then
+		// numPlan chooses fixed widths without it.)
 		body = c.numPlan(n, c.size, c.or, c.size-(n-c.cnt), c.or)
 	case ekStart:
 		if c.cnt == 0 {
@@ -499,6 +505,10 @@ func (e *ColumnEncoder) plan(c *encCol, recs []Record) int {
 // body's length (the base of StartTime's not counted).
 func (c *encCol) numPlan(n, allSize int, allOr uint64, someSize int, someOr uint64) int {
 	allW, someW := byteLen(allOr), byteLen(someOr)
+	if allW <= 4 && someW <= 4 && c.kind != ekStart && c.kind != ekDur {
+		// gather's shortcut: fixed widths both ways, whatever the varints' length.
+		allSize, someSize = n+4*n, c.cnt+4*c.cnt
+	}
 	if allW*n <= fixedSlack*allSize/4 {
 		allSize = allW * n
 	} else {
@@ -515,6 +525,19 @@ func (c *encCol) numPlan(n, allSize int, allOr uint64, someSize int, someOr uint
 	}
 	c.mode, c.fixed, c.valW = presAll, allW, allW
 	return allSize
+}
+
+// sumSizes sums the varint lengths of c's values (ekNum, ekSigned) over every row.
+func (c *encCol) sumSizes(recs []Record) {
+	off, mask, size := c.off, c.mask, 0
+	for i := range recs {
+		x := *(*uint64)(unsafe.Add(unsafe.Pointer(&recs[i]), off))
+		if c.kind == ekSigned {
+			x = zigzag(int64(x))
+		}
+		size += varintLen(x & mask)
+	}
+	c.size = size
 }
 
 // gatherMan gathers a management counter's statistics from the management rows: the
