@@ -225,12 +225,15 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 			break
 		}
 	}
-	for lo := 0; lo < n; lo += encChunk {
-		rs := recs[lo:min(lo+encChunk, n)]
+	// The last chunk first, so that the second pass, from the first, starts with the
+	// rows the first pass left in the cache (a block of Records is about the size of a
+	// core's L2: read twice in the same order, each chunk would come from memory twice).
+	for lo := (n - 1) / encChunk * encChunk; lo >= 0; lo -= encChunk {
 		for k := range cols {
-			e.gather(&cols[k], rs, lo)
+			e.gather(&cols[k], recs, lo)
 		}
 	}
+	slices.Reverse(e.manRows)
 	if len(e.manRows) > 0 {
 		cols = e.cols
 	}
@@ -295,11 +298,13 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 // varints' length is at least 4 bytes a value), and then the varints' length does not
 // matter: gather does not sum it for ekNum and ekSigned; plan does, in a pass of its
 // own, for the rare column whose values are wider (sumSizes).
-func (e *ColumnEncoder) gather(c *encCol, rs []Record, lo int) {
+func (e *ColumnEncoder) gather(c *encCol, recs []Record, lo int) {
+	rs := recs[lo:min(lo+encChunk, len(recs))]
 	switch c.kind {
 	case ekKind:
 		size := c.size
-		for i := range rs {
+		for i := len(rs) - 1; i >= 0; i-- {
+			// Last first, as the chunks: e.manRows is reversed after the pass.
 			k := rs[i].Kind
 			size += varintLen(uint64(k))
 			if k == KindMan && rs[i].Man != nil {
@@ -343,7 +348,17 @@ func (e *ColumnEncoder) gather(c *encCol, rs []Record, lo int) {
 	case ekStart:
 		// Zigzag deltas, from the base (found before this pass), chained through every
 		// row (presAll) or through the rows with a value (presBitmap).
-		prev, prevSome := c.prev, c.prevSome
+		// The chunks come last first: the chains start from the rows before lo.
+		prev, prevSome := c.base, c.base
+		if lo > 0 {
+			prev = recs[lo-1].StartTime
+			for j := lo - 1; j >= 0; j-- {
+				if v := recs[j].StartTime; v != 0 {
+					prevSome = v
+					break
+				}
+			}
+		}
 		size, or, someSize, someOr, cnt := c.size, c.or, c.someSize, c.someOr, c.cnt
 		for i := range rs {
 			v := rs[i].StartTime
@@ -359,7 +374,6 @@ func (e *ColumnEncoder) gather(c *encCol, rs []Record, lo int) {
 				cnt++
 			}
 		}
-		c.prev, c.prevSome = prev, prevSome
 		c.size, c.or, c.someSize, c.someOr, c.cnt = size, or, someSize, someOr, cnt
 	case ekMan:
 		// gathered by plan, from the management rows only
