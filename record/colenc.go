@@ -168,8 +168,9 @@ type encCol struct {
 type ColumnEncoder struct {
 	cols    []encCol
 	vals    [encChunk]uint64
-	manRows []int32 // rows of management records with a Management
-	qbuf    []byte  // the queue column's body
+	manRows []int32  // rows of management records with a Management
+	qbuf    []byte   // the queue column's body
+	words   []uint64 // presence words: chunk by chunk, a word per column
 }
 
 var encPool = sync.Pool{New: func() any { return new(ColumnEncoder) }}
@@ -217,6 +218,9 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	// The first pass takes the flow columns; it finds the management rows (with the
 	// kinds), whose columns are then gathered from those rows alone.
 	cols := e.cols[:manCol]
+	if nw := (n + encChunk - 1) / encChunk * len(e.cols); len(e.words) < nw {
+		e.words = make([]uint64, nw)
+	}
 	// StartTime's base: its first value (almost always the first row's).
 	for i := range recs {
 		if v := recs[i].StartTime; v != 0 {
@@ -230,7 +234,7 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	// core's L2: read twice in the same order, each chunk would come from memory twice).
 	for lo := (n - 1) / encChunk * encChunk; lo >= 0; lo -= encChunk {
 		for k := range cols {
-			e.gather(&cols[k], recs, lo)
+			e.gather(k, recs, lo)
 		}
 	}
 	slices.Reverse(e.manRows)
@@ -279,6 +283,10 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 		rs := recs[lo:min(lo+encChunk, n)]
 		for k := range cols {
 			if c := &cols[k]; c.write && c.kind != ekQueue {
+				if c.mode == presBitmap && (c.kind == ekNum || c.kind == ekSigned || c.kind == ekDur || c.kind == ekFloat) {
+					c.putSparse(dst, rs, lo, e.words[lo/encChunk*len(e.cols)+k])
+					continue
+				}
 				e.put(c, dst, rs, lo)
 			}
 		}
@@ -298,7 +306,12 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 // varints' length is at least 4 bytes a value), and then the varints' length does not
 // matter: gather does not sum it for ekNum and ekSigned; plan does, in a pass of its
 // own, for the rare column whose values are wider (sumSizes).
-func (e *ColumnEncoder) gather(c *encCol, recs []Record, lo int) {
+//
+// Number columns (but StartTime's) leave their rows' presence, a word per chunk, in
+// e.words: the second pass writes a sparse column's values without a look at the rows
+// that have none.
+func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
+	c := &e.cols[k]
 	rs := recs[lo:min(lo+encChunk, len(recs))]
 	switch c.kind {
 	case ekKind:
@@ -315,36 +328,44 @@ func (e *ColumnEncoder) gather(c *encCol, recs []Record, lo int) {
 	case ekNum:
 		off, mask := c.off, c.mask
 		or, cnt := c.or, c.cnt
+		var word uint64
 		for i := range rs {
 			x := *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask
 			or |= x
-			cnt += nonzero(x)
+			word |= uint64(nonzero(x)) << i
 		}
-		c.or, c.cnt = or, cnt
+		c.or, c.cnt = or, cnt+bits.OnesCount64(word)
+		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekSigned:
 		off := c.off
 		or, cnt := c.or, c.cnt
+		var word uint64
 		for i := range rs {
 			x := zigzag(*(*int64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)))
 			or |= x
-			cnt += nonzero(x)
+			word |= uint64(nonzero(x)) << i
 		}
-		c.or, c.cnt = or, cnt
+		c.or, c.cnt = or, cnt+bits.OnesCount64(word)
+		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekDur:
 		or, size, cnt := c.or, c.size, c.cnt
+		var word uint64
 		for i := range rs {
 			x := uint64(max(rs[i].LastTime-rs[i].StartTime, 0))
 			or |= x
 			size += varintLen(x)
-			cnt += nonzero(x)
+			word |= uint64(nonzero(x)) << i
 		}
-		c.or, c.size, c.cnt = or, size, cnt
+		c.or, c.size, c.cnt = or, size, cnt+bits.OnesCount64(word)
+		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekFloat:
-		off, cnt := c.off, c.cnt
+		off := c.off
+		var word uint64
 		for i := range rs {
-			cnt += nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) << 1)
+			word |= uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))<<1)) << i
 		}
-		c.cnt = cnt
+		c.cnt += bits.OnesCount64(word)
+		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekStart:
 		// Zigzag deltas, from the base (found before this pass), chained through every
 		// row (presAll) or through the rows with a value (presBitmap).
@@ -597,6 +618,10 @@ func (e *ColumnEncoder) put(c *encCol, dst []byte, rs []Record, lo int) {
 		c.cur = cur
 		return
 	case ekNum:
+		if c.valW > 0 {
+			c.putFixedNums(dst, rs, lo)
+			return
+		}
 		off, mask := c.off, c.mask
 		for i := range rs {
 			vals[i] = *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask
@@ -679,6 +704,64 @@ func (e *ColumnEncoder) put(c *encCol, dst []byte, rs []Record, lo int) {
 		vals = vals[:k]
 	}
 	c.putVals(dst, vals)
+}
+
+// putFixedNums writes rs's values of ekNum column c of a fixed width: the common
+// column, in one loop from the records to dst.
+func (c *encCol) putFixedNums(dst []byte, rs []Record, lo int) {
+	off, mask, w := c.off, c.mask, c.valW
+	cur, safe := c.cur, c.end-8 // an 8-byte store at cur <= safe stays in the column
+	if c.mode != presBitmap {
+		for i := range rs {
+			x := *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask
+			if cur <= safe {
+				// 8 bytes, the last ones overwritten by the next value: one store.
+				binary.LittleEndian.PutUint64(dst[cur:], x)
+			} else {
+				for j := range w {
+					dst[cur+j] = byte(x >> (8 * j))
+				}
+			}
+			cur += w
+		}
+		c.cur = cur
+		return
+	}
+	panic("record: putFixedNums of a bitmap column") // putSparse's
+}
+
+// putSparse writes rs's values of number column c in presBitmap mode, word the
+// chunk's presence bits: only the rows with a value are read.
+func (c *encCol) putSparse(dst []byte, rs []Record, lo int, word uint64) {
+	c.putBits(dst, word, lo)
+	cur, w, safe := c.cur, c.valW, c.end-8
+	for ; word != 0; word &= word - 1 {
+		r := &rs[bits.TrailingZeros64(word)]
+		var x uint64
+		switch c.kind {
+		case ekNum:
+			x = *(*uint64)(unsafe.Add(unsafe.Pointer(r), c.off)) & c.mask
+		case ekSigned:
+			x = zigzag(*(*int64)(unsafe.Add(unsafe.Pointer(r), c.off)))
+		case ekFloat:
+			x = *(*uint64)(unsafe.Add(unsafe.Pointer(r), c.off))
+		case ekDur:
+			x = uint64(r.LastTime - r.StartTime)
+		}
+		switch {
+		case w == 0:
+			cur = putUvarint(dst, cur, x)
+			continue
+		case cur <= safe:
+			binary.LittleEndian.PutUint64(dst[cur:], x)
+		default:
+			for j := range w {
+				dst[cur+j] = byte(x >> (8 * j))
+			}
+		}
+		cur += w
+	}
+	c.cur = cur
 }
 
 // putBits writes the bitmap word of the chunk of rows lo... (lo a multiple of 64).
