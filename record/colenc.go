@@ -171,6 +171,45 @@ type ColumnEncoder struct {
 	manRows []int32  // rows of management records with a Management
 	qbuf    []byte   // the queue column's body
 	words   []uint64 // presence words: chunk by chunk, a word per column
+	acc     [plainWords]uint64
+}
+
+// plainWords are the 8-byte words of a Record's fields before Label.
+const plainWords = int(plainLen / 8)
+
+// accZero reports whether the bytes [off, off+n) of e.acc are all 0 (a byte array
+// may straddle two words).
+func (e *ColumnEncoder) accZero(off, n uintptr) bool {
+	var b uint64
+	for j := off; j < off+n; j++ {
+		b |= e.acc[j/8] >> (8 * (j % 8)) & 0xff
+	}
+	return b == 0
+}
+
+// chunkOr sets acc to the OR of rs's plain words: for a number field, the OR of its
+// values in rs (fields are aligned, so none straddles two words), 0 if none of rs has
+// one. The first pass then skips the columns that are empty in the chunk (many are:
+// ICMP, MPLS, loss...) for 8 ORs a row per 8 words.
+func chunkOr(acc *[plainWords]uint64, rs []Record) {
+	g := 0
+	for ; g+8 <= plainWords; g += 8 {
+		var a0, a1, a2, a3, a4, a5, a6, a7 uint64
+		for i := range rs {
+			w := (*[8]uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), 8*g))
+			a0, a1, a2, a3 = a0|w[0], a1|w[1], a2|w[2], a3|w[3]
+			a4, a5, a6, a7 = a4|w[4], a5|w[5], a6|w[6], a7|w[7]
+		}
+		acc[g], acc[g+1], acc[g+2], acc[g+3] = a0, a1, a2, a3
+		acc[g+4], acc[g+5], acc[g+6], acc[g+7] = a4, a5, a6, a7
+	}
+	for ; g < plainWords; g++ {
+		var a uint64
+		for i := range rs {
+			a |= *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), 8*g))
+		}
+		acc[g] = a
+	}
 }
 
 var encPool = sync.Pool{New: func() any { return new(ColumnEncoder) }}
@@ -233,6 +272,7 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	// rows the first pass left in the cache (a block of Records is about the size of a
 	// core's L2: read twice in the same order, each chunk would come from memory twice).
 	for lo := (n - 1) / encChunk * encChunk; lo >= 0; lo -= encChunk {
+		chunkOr(&e.acc, recs[lo:min(lo+encChunk, n)])
 		for k := range cols {
 			e.gather(k, recs, lo)
 		}
@@ -326,20 +366,27 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 		}
 		c.size = size
 	case ekNum:
-		off, mask := c.off, c.mask
-		or, cnt := c.or, c.cnt
+		// The chunk's OR of the field is its share of the column's OR, and if 0 no
+		// row of the chunk has a value.
+		or := e.acc[c.off/8] >> (8 * (c.off % 8)) & c.mask
 		var word uint64
-		for i := range rs {
-			x := *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask
-			or |= x
-			word |= uint64(nonzero(x)) << i
+		if or != 0 {
+			off, mask := c.off, c.mask
+			for i := range rs {
+				word |= uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))&mask)) << i
+			}
 		}
-		c.or, c.cnt = or, cnt+bits.OnesCount64(word)
+		c.or |= or
+		c.cnt += bits.OnesCount64(word)
 		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekSigned:
 		off := c.off
 		or, cnt := c.or, c.cnt
 		var word uint64
+		if e.acc[off/8] == 0 { // an int64: its word
+			e.words[lo/encChunk*len(e.cols)+k] = 0
+			return
+		}
 		for i := range rs {
 			x := zigzag(*(*int64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)))
 			or |= x
@@ -361,6 +408,10 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 	case ekFloat:
 		off := c.off
 		var word uint64
+		if e.acc[off/8]<<1 == 0 { // only zeros and -0s
+			e.words[lo/encChunk*len(e.cols)+k] = 0
+			return
+		}
 		for i := range rs {
 			word |= uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))<<1)) << i
 		}
@@ -425,6 +476,10 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 		}
 	case ekFixBytes:
 		off, mask, cnt := c.off, c.mask, c.cnt
+		if e.accZero(off, uintptr(c.blen)) {
+			c.width = int(c.blen)
+			return
+		}
 		for i := range rs {
 			cnt += nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)) & mask)
 		}
