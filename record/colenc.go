@@ -355,6 +355,11 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 	rs := recs[lo:min(lo+encChunk, len(recs))]
 	switch c.kind {
 	case ekKind:
+		// Kind is the Record's first byte: the chunk's OR of the kinds is acc's.
+		if kinds := e.acc[0] & 0xff; kinds < 0x80 && kinds&uint64(KindMan) == 0 {
+			c.size += len(rs) // all one-byte varints, and no management row
+			return
+		}
 		size := c.size
 		for i := len(rs) - 1; i >= 0; i-- {
 			// Last first, as the chunks: e.manRows is reversed after the pass.
