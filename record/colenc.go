@@ -377,8 +377,9 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 		var word uint64
 		if or != 0 {
 			off, mask := c.off, c.mask
-			for i := range rs {
-				word |= uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))&mask)) << i
+			// Last row first: the word shifts by one, not by a variable count.
+			for i := len(rs) - 1; i >= 0; i-- {
+				word = word<<1 | uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))&mask))
 			}
 		}
 		c.or |= or
