@@ -393,21 +393,21 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 			e.words[lo/encChunk*len(e.cols)+k] = 0
 			return
 		}
-		for i := range rs {
+		for i := len(rs) - 1; i >= 0; i-- {
 			x := zigzag(*(*int64)(unsafe.Add(unsafe.Pointer(&rs[i]), off)))
 			or |= x
-			word |= uint64(nonzero(x)) << i
+			word = word<<1 | uint64(nonzero(x))
 		}
 		c.or, c.cnt = or, cnt+bits.OnesCount64(word)
 		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekDur:
 		or, size, cnt := c.or, c.size, c.cnt
 		var word uint64
-		for i := range rs {
+		for i := len(rs) - 1; i >= 0; i-- {
 			x := uint64(max(rs[i].LastTime-rs[i].StartTime, 0))
 			or |= x
 			size += varintLen(x)
-			word |= uint64(nonzero(x)) << i
+			word = word<<1 | uint64(nonzero(x))
 		}
 		c.or, c.size, c.cnt = or, size, cnt+bits.OnesCount64(word)
 		e.words[lo/encChunk*len(e.cols)+k] = word
@@ -418,8 +418,8 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 			e.words[lo/encChunk*len(e.cols)+k] = 0
 			return
 		}
-		for i := range rs {
-			word |= uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))<<1)) << i
+		for i := len(rs) - 1; i >= 0; i-- {
+			word = word<<1 | uint64(nonzero(*(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))<<1))
 		}
 		c.cnt += bits.OnesCount64(word)
 		e.words[lo/encChunk*len(e.cols)+k] = word
