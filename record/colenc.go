@@ -874,6 +874,35 @@ func putUvarint(dst []byte, cur int, x uint64) int {
 func (c *encCol) putBytes(dst []byte, rs []Record, lo int) {
 	cur, bitmap := c.cur, c.mode == presBitmap
 	var word uint64
+	switch {
+	case c.kind == ekAddr && c.fixed == 4: // a block of IPv4 flows
+		for i := range rs {
+			if r := &rs[i]; r.Family == 4 || r.Family == 6 || r.SrcAddr != ([16]byte{}) || r.DstAddr != ([16]byte{}) {
+				word |= 1 << i
+				*(*[4]byte)(dst[cur : cur+4]) = *(*[4]byte)(unsafe.Add(unsafe.Pointer(r), c.off))
+				cur += 4
+			}
+		}
+		rs = nil
+	case c.kind == ekFixBytes: // MACs and countries: fixed (every value blen bytes)
+		safe := c.end - 8
+		for i := range rs {
+			v := *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), c.off)) // the Record goes on past it
+			if v&c.mask == 0 {
+				continue
+			}
+			word |= 1 << i
+			if cur <= safe {
+				binary.LittleEndian.PutUint64(dst[cur:], v) // the bytes past blen are overwritten next
+			} else {
+				for j := range int(c.blen) {
+					dst[cur+j] = byte(v >> (8 * j))
+				}
+			}
+			cur += int(c.blen)
+		}
+		rs = nil
+	}
 	for i := range rs {
 		r := &rs[i]
 		var b []byte
