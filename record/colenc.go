@@ -61,6 +61,12 @@ var manCol = slices.IndexFunc(encSpecs, func(s encSpec) bool { return s.kind == 
 var startCol = slices.IndexFunc(encSpecs, func(s encSpec) bool { return s.kind == ekStart })
 
 var encSpecs = func() []encSpec {
+	// The encoder reads a number field as the 8 bytes at its offset masked to its size,
+	// and a chunk's fields as ORs of whole words: the fields' values on a little-endian
+	// machine only, as every one Panoptes runs on is (its XDP programs are bpfel).
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		panic("record: the columnar encoder needs a little-endian machine")
+	}
 	var specs []encSpec
 	var r Record
 	manSeen := false
