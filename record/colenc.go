@@ -9,19 +9,25 @@ import (
 )
 
 // The columnar encoder. Its output is the format of columns.go, byte for byte as the
-// first encoder wrote it (TestAppendColumnsSame, FuzzAppendColumnsSame): archives and
-// fixtures hold it. What it does differently is how it gets there:
+// first encoder wrote it (TestAppendColumnsSame, FuzzAppendColumnsSame, against that
+// encoder kept in columns_encref_test.go): archives and fixtures hold it. What differs
+// is how it gets there (~3.5x faster on a real trace, and no allocation once warm):
 //
 //   - Two passes over the records, each in chunks of encChunk rows taken column by
 //     column while the chunk is in the L1 cache (the first encoder read the whole block
-//     from memory once per column, and a block is ~1 MB of Records).
-//   - The first pass gathers per column what chooses its presence mode and width (count
-//     of values, sum of varint lengths, OR of the values: the widest value's length
-//     is the OR's), so that every column's length, hence its place in dst, is known
-//     before any value is written: the second pass writes each value where it belongs,
-//     with no append growth and no moving of columns behind their headers.
+//     once per column, and a block is ~1 MB of Records). The first pass goes last chunk
+//     first, so that the second starts on the rows still in the cache.
+//   - The first pass gathers per column what chooses its presence mode and width: the
+//     count of values, the OR of the values (the widest value's length is the OR's),
+//     and the sum of their varint lengths only where that can matter (values over 4
+//     bytes). So every column's length, hence its place in dst, is known before any
+//     value is written: the second pass writes each value where it belongs, with no
+//     append growth and no moving of columns behind their headers.
+//   - A chunk's plain words are ORed first: a column empty in the chunk (many are) costs
+//     nothing more; the others leave a presence word per chunk, from which the second
+//     pass writes a sparse column's values without visiting the rows that have none.
 //   - A column's kind (how to read its value) is dispatched once per chunk, not once per
-//     value.
+//     value; number fields are read as 8-byte words and masked.
 
 // encChunk rows are encoded column by column at a time: 64 Records are 24 KiB (L1), and
 // a chunk of a bitmap is one 8-byte word.
