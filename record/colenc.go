@@ -933,13 +933,27 @@ func (c *encCol) putBytes(dst []byte, rs []Record, lo int) {
 	cur, bitmap := c.cur, c.mode == presBitmap
 	var word uint64
 	switch {
-	case c.kind == ekAddr && c.fixed == 4: // a block of IPv4 flows
+	case c.kind == ekAddr:
+		safe := c.end - 16
 		for i := range rs {
-			if r := &rs[i]; r.Family == 4 || r.Family == 6 || r.SrcAddr != ([16]byte{}) || r.DstAddr != ([16]byte{}) {
-				word |= 1 << i
-				*(*[4]byte)(dst[cur : cur+4]) = *(*[4]byte)(unsafe.Add(unsafe.Pointer(r), c.off))
-				cur += 4
+			r := &rs[i]
+			if r.Family != 4 && r.Family != 6 && r.SrcAddr == ([16]byte{}) && r.DstAddr == ([16]byte{}) {
+				continue
 			}
+			word |= 1 << i
+			l := addrLen(r.Family)
+			if c.fixed == 0 {
+				dst[cur] = byte(l) // 4 or 16: a one-byte uvarint
+				cur++
+			}
+			a := (*[16]byte)(unsafe.Add(unsafe.Pointer(r), c.off))
+			if cur <= safe {
+				// All 16 bytes, as one copy of a constant size; past l, overwritten next.
+				*(*[16]byte)(dst[cur : cur+16]) = *a
+			} else {
+				copy(dst[cur:cur+l], a[:l])
+			}
+			cur += l
 		}
 		rs = nil
 	case c.kind == ekFixBytes: // MACs and countries: fixed (every value blen bytes)
