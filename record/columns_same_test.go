@@ -305,6 +305,9 @@ func FuzzAppendColumnsSame(f *testing.F) {
 
 // Once warm, the encoder allocates nothing.
 func TestColumnEncoderAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector")
+	}
 	rng := rand.New(rand.NewPCG(4, 4))
 	recs := colBlock(rng, 2000)
 	var e ColumnEncoder
