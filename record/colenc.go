@@ -675,7 +675,8 @@ func (e *ColumnEncoder) queues(recs []Record) bool {
 	return some
 }
 
-// put writes rs's values (rows lo...) of column c into dst.
+// put writes rs's values (rows lo...) of column c into dst: the columns putSparse
+// does not.
 func (e *ColumnEncoder) put(c *encCol, dst []byte, rs []Record, lo int) {
 	vals := e.vals[:len(rs)]
 	switch c.kind {
@@ -717,19 +718,7 @@ func (e *ColumnEncoder) put(c *encCol, dst []byte, rs []Record, lo int) {
 		for i := range rs {
 			vals[i] = *(*uint64)(unsafe.Add(unsafe.Pointer(&rs[i]), off))
 		}
-		if c.mode == presBitmap {
-			var word uint64
-			k := 0
-			for i, x := range vals {
-				p := nonzero(x << 1) // -0 is absent
-				word |= uint64(p) << i
-				vals[k] = x
-				k += p
-			}
-			c.putBits(dst, word, lo)
-			vals = vals[:k]
-		}
-		c.putVals(dst, vals)
+		c.putVals(dst, vals) // presAll: a bitmap's are putSparse's
 		return
 	case ekStart:
 		prev := c.prev
@@ -760,7 +749,7 @@ func (e *ColumnEncoder) put(c *encCol, dst []byte, rs []Record, lo int) {
 		c.putBytes(dst, rs, lo)
 		return
 	}
-	if c.mode == presBitmap {
+	if c.mode == presBitmap { // the management counters (the others: putSparse)
 		var word uint64
 		k := 0
 		for i, x := range vals {
