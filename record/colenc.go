@@ -170,8 +170,8 @@ type encCol struct {
 	cur   int // the next value's offset in dst
 	end   int // the column's end in dst
 	valW  int // the second pass's: bytes per value, 0 for varints
-	// StartTime's: the base (its first value), the last value of each chain.
-	base, prev, prevSome int64
+	// StartTime's: the base (its first value); the last value written.
+	base, prev int64
 }
 
 // ColumnEncoder encodes columnar blocks (AppendColumns' format); reusable, not safe for
@@ -183,6 +183,7 @@ type ColumnEncoder struct {
 	manRows []int32  // rows of management records with a Management
 	qbuf    []byte   // the queue column's body
 	words   []uint64 // presence words: chunk by chunk, a word per column
+	starts  []int64  // StartTime's first and last value in each chunk (0: none)
 	acc     [plainWords]uint64
 }
 
@@ -271,12 +272,13 @@ func (e *ColumnEncoder) Append(dst []byte, recs []Record) []byte {
 	cols := e.cols[:manCol]
 	if nw := (n + encChunk - 1) / encChunk * len(e.cols); len(e.words) < nw {
 		e.words = make([]uint64, nw)
+		e.starts = make([]int64, 2*((n+encChunk-1)/encChunk))
 	}
 	// StartTime's base: its first value (almost always the first row's).
 	for i := range recs {
 		if v := recs[i].StartTime; v != 0 {
 			c := &cols[startCol]
-			c.base, c.prev, c.prevSome = v, v, v
+			c.base, c.prev = v, v
 			break
 		}
 	}
@@ -433,18 +435,15 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 		e.words[lo/encChunk*len(e.cols)+k] = word
 	case ekStart:
 		// Zigzag deltas, from the base (found before this pass), chained through every
-		// row (presAll) or through the rows with a value (presBitmap).
-		// The chunks come last first: the chains start from the rows before lo.
-		prev, prevSome := c.base, c.base
+		// row (presAll) or through the rows with a value (presBitmap). The chunks come
+		// last first: the every-row chain starts from the row before lo; the other from
+		// the last value before lo, which may be far back: the delta of the chunk's
+		// first value is left to plan, which chains the chunks' first and last values.
+		prev := c.base
 		if lo > 0 {
 			prev = recs[lo-1].StartTime
-			for j := lo - 1; j >= 0; j-- {
-				if v := recs[j].StartTime; v != 0 {
-					prevSome = v
-					break
-				}
-			}
 		}
+		var first, prevSome int64
 		size, or, someSize, someOr, cnt := c.size, c.or, c.someSize, c.someOr, c.cnt
 		for i := range rs {
 			v := rs[i].StartTime
@@ -453,14 +452,19 @@ func (e *ColumnEncoder) gather(k int, recs []Record, lo int) {
 			size += varintLen(x)
 			or |= x
 			if v != 0 {
-				x := zigzag(v - prevSome)
+				if first == 0 {
+					first = v
+				} else {
+					x := zigzag(v - prevSome)
+					someSize += varintLen(x)
+					someOr |= x
+				}
 				prevSome = v
-				someSize += varintLen(x)
-				someOr |= x
 				cnt++
 			}
 		}
 		c.size, c.or, c.someSize, c.someOr, c.cnt = size, or, someSize, someOr, cnt
+		e.starts[2*(lo/encChunk)], e.starts[2*(lo/encChunk)+1] = first, prevSome
 	case ekMan:
 		// gathered by plan, from the management rows only
 	case ekQueue:
@@ -567,6 +571,17 @@ func (e *ColumnEncoder) plan(c *encCol, recs []Record) int {
 	case ekStart:
 		if c.cnt == 0 {
 			return 0
+		}
+		// The deltas of the chunks' first values (0: a chunk without one), in the
+		// chain of the rows with a value.
+		prev := c.base
+		for ch := range (n + encChunk - 1) / encChunk {
+			if first := e.starts[2*ch]; first != 0 {
+				x := zigzag(first - prev)
+				c.someSize += varintLen(x)
+				c.someOr |= x
+				prev = e.starts[2*ch+1]
+			}
 		}
 		body = 8 + c.numPlan(n, c.size, c.or, c.someSize, c.someOr)
 		c.prev = c.base // for the second pass

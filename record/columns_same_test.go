@@ -172,6 +172,17 @@ func TestAppendColumnsSame(t *testing.T) {
 		}
 		sameColumns(t, &e, recs)
 	}
+	// Times far apart in the rows: StartTime's chains across many chunks without one.
+	for _, at := range [][]int{{}, {0}, {4999}, {70, 4000}, {1, 63, 64, 65, 3000, 4999}} {
+		recs := colBlock(rng, 5000)
+		for i := range recs {
+			recs[i].StartTime = 0
+		}
+		for _, i := range at {
+			recs[i].StartTime = int64(rng.Uint64() >> 1)
+		}
+		sameColumns(t, &e, recs)
+	}
 	// Flow-only blocks, management-only blocks, and one management record among flows.
 	for range 30 {
 		recs := colBlock(rng, 1+rng.IntN(300))
