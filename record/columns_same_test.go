@@ -271,7 +271,8 @@ func fuzzRecords(data []byte) []Record {
 			mp := (*[unsafe.Offsetof(Management{}.Queues)]byte)(unsafe.Pointer(m))
 			for j := range mp {
 				if sel&0x80 != 0 {
-					mp[j] = next() & next()
+					a := next() // two bytes ANDed: mostly zero fields
+					mp[j] = a & next()
 				} else {
 					mp[j] = next()
 				}
