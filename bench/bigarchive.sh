@@ -16,6 +16,7 @@
 #   net       read -R -- net X/16, the /16 of X in copy 0
 #   port      read -R -- port 5060 (1,300 records per copy)
 #   hour      read -R -t one hour of copy 90, no filter
+#   narrow    read -R -t 38 s of it: the time to first record (first_byte_s)
 #
 # every one through bench/qtime (elapsed, first byte, CPU), panoptes and nfdump
 # alternating. Medians go to DIR/results.tsv; ARCHIVE-RESULTS.md reports them. nfcapd rotates its
@@ -108,6 +109,7 @@ for ph in $phases; do
       q hour panoptes "$pnp" read -R "$dir/big/" -t "$(pt $hs)-$(pt $he)"
       q hour nfdump nfdump -R "$dir/nf" -q -t "$(pt $hs)-$(pt $he)"
       q fullcount panoptes "$pnp" count -R "$dir/big/" -- not man
+      q narrow panoptes "$pnp" read -R "$dir/big/" -t "$(pt $((hs + 600)))+38s"
     done
     log "medians (elapsed s, CPU s):"
     awk -F'\t' 'NR>1{k=$2"\t"$3; v[k]=v[k]" "$4; c[k]=c[k]" "$7} END{for(k in v){n=split(v[k],a," "); asort(a); split(c[k],b," "); asort(b); print k"\t"a[int((n+1)/2)]"\t"b[int((n+1)/2)]}}' "$out" | sort | tee -a "$dir/log"

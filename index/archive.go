@@ -79,6 +79,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -120,6 +121,12 @@ type Archive struct {
 	// that the holder is a reader, so that it may read too (sharedIndex).
 	dirLock    *os.File
 	damageMu   sync.Mutex // queries may run at once on one Archive
+	// segs caches a read-only archive's segment entries: its index does not change
+	// while it is open (a snapshot, or an index no writer may open meanwhile), and a
+	// query reads them twice (blocksFor or blocksOf, then addUnindexed), which was a
+	// seventh of the time to the first record of a narrow window over 7,000 segments.
+	segsMu sync.Mutex
+	segs   []segment
 	damage     DamageStats
 	lastSelect SelectStats // of the last QueryFilter (blocksel.go), under damageMu
 
@@ -754,6 +761,23 @@ func indexBlock(batch *pebble.Batch, segid uint64, b *BlockInfo, sum *blockSumma
 
 // segments lists the index's segments.
 func (a *Archive) segments() ([]segment, error) {
+	if !a.readOnly {
+		return a.readSegments()
+	}
+	a.segsMu.Lock()
+	defer a.segsMu.Unlock()
+	if a.segs == nil {
+		segs, err := a.readSegments()
+		if err != nil {
+			return nil, err
+		}
+		a.segs = segs
+	}
+	return slices.Clone(a.segs), nil
+}
+
+// readSegments reads every segment entry of the index.
+func (a *Archive) readSegments() ([]segment, error) {
 	it, err := a.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'s'}, UpperBound: []byte{'t'}})
 	if err != nil {
 		return nil, err
