@@ -119,14 +119,14 @@ type Archive struct {
 	// a writer, shared by a reader of the index itself (not of a snapshot). Pebble's
 	// own lock admits one process, reader or writer; this one tells a second reader
 	// that the holder is a reader, so that it may read too (sharedIndex).
-	dirLock    *os.File
-	damageMu   sync.Mutex // queries may run at once on one Archive
+	dirLock  *os.File
+	damageMu sync.Mutex // queries may run at once on one Archive
 	// segs caches a read-only archive's segment entries: its index does not change
 	// while it is open (a snapshot, or an index no writer may open meanwhile), and a
 	// query reads them twice (blocksFor or blocksOf, then addUnindexed), which was a
 	// seventh of the time to the first record of a narrow window over 7,000 segments.
-	segsMu sync.Mutex
-	segs   []segment
+	segsMu     sync.Mutex
+	segs       []segment
 	damage     DamageStats
 	lastSelect SelectStats // of the last QueryFilter (blocksel.go), under damageMu
 
