@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -234,12 +235,24 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 	return info, out, nil
 }
 
+// columnBlock is a decoder of blocks of columns and the records it decodes into, kept
+// from block to block: a rebuild, a verify or a recovery decodes every block of an
+// archive through decodeRecords, and a block's records are a megabyte.
+type columnBlock struct {
+	d    record.ColumnDecoder
+	recs []record.Record
+}
+
+var columnScratch = sync.Pool{New: func() any { return new(columnBlock) }}
+
 // decodeRecords calls fn for every record in a block's raw bytes: columns, or records
 // decoded with the segment's field schema (wire; nil: this version's).
 func decodeRecords(raw []byte, columns bool, wire *[256]int8, off int64, name string, rec *record.Record, fn func(*record.Record) error) error {
 	if columns {
-		var d record.ColumnDecoder
-		recs, err := d.Decode(raw, nil, nil)
+		c := columnScratch.Get().(*columnBlock)
+		defer columnScratch.Put(c)
+		recs, err := c.d.Decode(raw, c.recs, nil)
+		c.recs = recs[:cap(recs)]
 		if err != nil {
 			return fmt.Errorf("%s: block at byte %d: %w", name, off, err)
 		}
