@@ -181,16 +181,7 @@ func BenchmarkDecodeRowBlock(b *testing.B) {
 // BenchmarkAppendColumns encodes the blocks, and reports both formats' sizes per
 // record, raw and compressed with zstd at the archive's level.
 func BenchmarkAppendColumns(b *testing.B) {
-	blocks := benchBlocks(benchRecords(b))
-	n := countRecords(blocks)
-	var buf []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, bl := range blocks {
-			buf = AppendColumns(buf[:0], bl.recs)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
+	blocks, n := benchAppend(b, AppendColumns)
 	enc, _ := benchZstd(b)
 	var rowRaw, colRaw, rowZ, colZ int
 	for _, bl := range blocks {
@@ -204,4 +195,20 @@ func BenchmarkAppendColumns(b *testing.B) {
 	b.ReportMetric(float64(rowZ)/float64(n), "rowzstd-B/record")
 	b.ReportMetric(float64(colZ)/float64(n), "colzstd-B/record")
 	b.ReportMetric(float64(n)/float64(len(blocks)), "records/block")
+}
+
+// benchAppend times encode on the benchmark's blocks, per record; it returns the
+// blocks and their record count.
+func benchAppend(b *testing.B, encode func([]byte, []Record) []byte) ([]benchBlock, int) {
+	blocks := benchBlocks(benchRecords(b))
+	n := countRecords(blocks)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, bl := range blocks {
+			buf = encode(buf[:0], bl.recs)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
+	return blocks, n
 }

@@ -331,15 +331,4 @@ func TestColumnEncoderAllocs(t *testing.T) {
 
 // BenchmarkAppendColumnsRef is BenchmarkAppendColumns with the reference encoder: the
 // previous encoder's cost, measured beside the new one's.
-func BenchmarkAppendColumnsRef(b *testing.B) {
-	blocks := benchBlocks(benchRecords(b))
-	n := countRecords(blocks)
-	var buf []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, bl := range blocks {
-			buf = appendColumnsRef(buf[:0], bl.recs)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
-}
+func BenchmarkAppendColumnsRef(b *testing.B) { benchAppend(b, appendColumnsRef) }
