@@ -96,7 +96,7 @@ import (
 
 const (
 	minFreeToWrite = 64 << 20
-	indexVersion   = 5
+	indexVersion   = 6
 	bucketNanos    = int64(time.Minute)
 )
 
@@ -337,6 +337,11 @@ var indexMigrations = map[uint32]func(*Archive) error{
 	// query, rather than a segment at a time. Version 1 segments are read as they are;
 	// `panoptes index rebuild` does not rewrite segments.
 	4: func(*Archive) error { return nil },
+	// 5 -> 6 changed no index entry either: new segments are of segment format version
+	// 3 (blocks of columns split into a front and a rest, segment.go), which a panoptes
+	// of version 5 would refuse segment by segment. Version 1 and 2 segments are read
+	// as they are.
+	5: func(*Archive) error { return nil },
 }
 
 // checkVersion checks the index's format version ('m' "version"): a newer one is
@@ -1186,7 +1191,7 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 // counted, and the next block is read: one flipped bit costs the records of its block,
 // not those of every later block. With Strict it ends the query with the error.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
-	return a.readBlocksParallel(blocks, nil, keep, fn, true)
+	return a.readBlocksParallel(blocks, nil, keep, record.AllFields, fn, true)
 }
 
 func sortBlocks(blocks []blockRef) {

@@ -308,11 +308,12 @@ func FuzzReadBlock(f *testing.F) {
 		raw = record.AppendRecord(raw, &recs[i])
 	}
 	info := BlockInfo{Records: 21, MinStart: recs[0].StartTime, MaxLast: recs[19].LastTime}
-	f.Add(appendBlock(nil, raw, &info))
+	f.Add(appendBlock(nil, raw, 0, &info))
+	f.Add(appendSplitBlock(recs))
 	f.Add([]byte("PNBK"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := readerAt(data)
-		_, out, err := readBlock(r, 0, "fuzz", nil)
+		info, out, err := readBlock(r, 0, "fuzz", nil)
 		if err != nil {
 			if len(data) > 0 {
 				namesFileAndOffset(t, err)
@@ -320,10 +321,16 @@ func FuzzReadBlock(f *testing.F) {
 			return
 		}
 		var rec record.Record
-		if err := decodeRecords(out, false, nil, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
+		if err := decodeRecords(out, info.Columns, nil, 0, "fuzz", &rec, func(*record.Record) error { return nil }); err != nil {
 			namesFileAndOffset(t, err)
 		}
 	})
+}
+
+// appendSplitBlock returns recs as a block of split columns (segment version 3).
+func appendSplitBlock(recs []record.Record) []byte {
+	split, front, _ := record.SplitColumns(nil, record.AppendColumns(nil, recs))
+	return appendBlock(nil, split, front, &BlockInfo{Records: uint32(len(recs)), Columns: true})
 }
 
 // FuzzScanSegment: arbitrary bytes as a segment file, walked as recovery, rebuild and
@@ -338,9 +345,10 @@ func FuzzScanSegment(f *testing.F) {
 			raw = record.AppendRecord(raw, &recs[j])
 		}
 		info := BlockInfo{Records: 10, MinStart: recs[i].StartTime, MaxLast: recs[i+9].LastTime}
-		seg = appendBlock(seg, raw, &info)
+		seg = appendBlock(seg, raw, 0, &info)
 	}
 	f.Add(seg)
+	f.Add(append(appendSegmentHeader(nil, 7, recs[0].StartTime), appendSplitBlock(recs)...))
 	f.Add(seg[:len(seg)-7])
 	f.Add([]byte("PNSG"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -435,7 +443,7 @@ func TestTornBlockIsTruncated(t *testing.T) {
 	for _, s := range w.open {
 		tmp, end = s.f.Name(), s.off
 		// Half a block: a header whose payload never made it.
-		partial := appendBlock(nil, record.AppendRecord(nil, &recs[0]), &BlockInfo{Records: 1})
+		partial := appendBlock(nil, record.AppendRecord(nil, &recs[0]), 0, &BlockInfo{Records: 1})
 		s.f.WriteAt(partial[:len(partial)/2], s.off)
 		break
 	}

@@ -55,12 +55,16 @@ func (a *Archive) QueryFilter(t0, t1 int64, flt *filter.Filter, fn func(*record.
 	}
 	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, fn, true)
+	}, record.AllFields, fn, true)
 }
 
 // QueryFilterUnordered is QueryFilter for readers that do not need start-time order (a
-// count): the selected blocks' records come in any order, without the merge.
-func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fn func(*record.Record) error) error {
+// count): the selected blocks' records come in any order, without the merge. fields
+// are the record fields fn reads beyond the flow key and times (record.Fields; those
+// flt reads are added): in blocks of columns only those are decoded, and the others are
+// zero in the records fn is given (a count of packets and bytes decodes a third of
+// them).
+func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fields record.Fields, fn func(*record.Record) error) error {
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
@@ -69,9 +73,12 @@ func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fn func
 	if err := a.failed(err); err != nil {
 		return err
 	}
+	if !flt.FlowKeyOnly() {
+		fields = record.AllFields
+	}
 	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, fn, false)
+	}, fields, fn, false)
 }
 
 // ScanFilter is QueryFilter over all time.

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -405,13 +406,13 @@ func TestDecodeBatchNeedles(t *testing.T) {
 		raw = record.AppendRecord(raw, &recs[i])
 	}
 	info := BlockInfo{Records: uint32(len(recs))}
-	z := appendBlock(nil, raw, &info)
+	z := appendBlock(nil, raw, 0, &info)
 	flt := filter.MustCompile("host 1.2.3.4")
 	needles := recordNeedles(flt.Terms())
 	decoded := 0
 	run := func(needles [][]byte) []record.Record {
 		b := &blockBatch{ref: blockRef{info: info}, z: z, name: "test"}
-		decodeBatch(b, needles, func(r *record.Record) bool { decoded++; return flt.Match(r) }, true)
+		decodeBatch(b, needles, func(r *record.Record) bool { decoded++; return flt.Match(r) }, record.AllFields, true)
 		if b.err != nil {
 			t.Fatal(b.err)
 		}
@@ -429,5 +430,99 @@ func TestDecodeBatchNeedles(t *testing.T) {
 	}
 	if decoded >= len(recs)/2 {
 		t.Errorf("with needles %d of %d records decoded", decoded, len(recs))
+	}
+}
+
+// splitBlock returns recs as a block of split columns (segment version 3), as the
+// writer's compressors make it, and the records it must decode to.
+func splitBlock(t *testing.T, recs []record.Record) ([]byte, BlockInfo, []record.Record) {
+	t.Helper()
+	cols := record.AppendColumns(nil, recs)
+	want, err := new(record.ColumnDecoder).Decode(cols, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, front, err := record.SplitColumns(nil, cols)
+	if err != nil || front == 0 || front >= len(split) {
+		t.Fatalf("split: front %d of %d (%v)", front, len(split), err)
+	}
+	info := BlockInfo{Records: uint32(len(recs)), Columns: true}
+	return appendBlock(nil, split, front, &info), info, want
+}
+
+// A split block (segment version 3) decodes on a query's workers as a whole one does:
+// with every field, or with the front's only (a count), without and with a host's
+// needles; a reader of the front's fields decompresses only the front.
+func TestDecodeBatchSplit(t *testing.T) {
+	recs := genMixed(3000, 77)
+	z, info, whole := splitBlock(t, recs)
+	var host netip.Addr
+	for _, r := range recs {
+		if r.Kind == record.KindFlow && r.Family == 4 {
+			host = r.Addr(true)
+			break
+		}
+	}
+	flt := filter.MustCompile("host " + host.String())
+	for _, c := range []struct {
+		fields  record.Fields
+		needles bool
+	}{{record.AllFields, false}, {record.AllFields, true}, {record.FrontFields, false}, {record.FrontFields, true}} {
+		var needles [][]byte
+		keep := func(*record.Record) bool { return true }
+		if c.needles {
+			needles, keep = recordNeedles(flt.Terms()), flt.Match
+		}
+		var want []record.Record
+		for _, r := range whole {
+			if !keep(&r) {
+				continue
+			}
+			if c.fields != record.AllFields {
+				p := record.Record{Kind: r.Kind, Family: r.Family, Proto: r.Proto, EtherType: r.EtherType,
+					SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, SrcPort: r.SrcPort, DstPort: r.DstPort,
+					SrcID: r.SrcID, StartTime: r.StartTime, LastTime: r.LastTime}
+				p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
+				if r.Man != nil {
+					p.Man = new(record.Management)
+				}
+				r = p
+			}
+			want = append(want, r)
+		}
+		b := &blockBatch{ref: blockRef{info: info}, z: z, name: "test"}
+		decodeBatch(b, needles, keep, c.fields, false)
+		if b.err != nil {
+			t.Fatal(b.err)
+		}
+		got := b.recs[:b.n]
+		if len(got) != len(want) || len(want) == 0 {
+			t.Fatalf("fields %x, needles %v: %d records, want %d", c.fields, c.needles, len(got), len(want))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("fields %x, needles %v: record %d:\n got %+v\nwant %+v", c.fields, c.needles, i, got[i], want[i])
+			}
+		}
+		rawLen := binary.LittleEndian.Uint32(z[8:]) &^ rawFlags
+		if front := len(b.raw) < int(rawLen); front != (c.fields == record.FrontFields) {
+			t.Errorf("fields %x: %d of %d bytes decompressed", c.fields, len(b.raw), rawLen)
+		}
+	}
+	// The whole block, as rebuild, verify and recovery read it.
+	_, raw, err := readBlock(readerAt(z), 0, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var rec record.Record
+	if err := decodeRecords(raw, true, nil, 0, "test", &rec, func(r *record.Record) error {
+		if !reflect.DeepEqual(*r, whole[n]) {
+			t.Fatalf("record %d:\n got %+v\nwant %+v", n, *r, whole[n])
+		}
+		n++
+		return nil
+	}); err != nil || n != len(whole) {
+		t.Fatalf("readBlock: %d of %d records (%v)", n, len(whole), err)
 	}
 }

@@ -70,6 +70,13 @@ func TestArchiveFixtureV4(t *testing.T) { testArchiveFixture(t, 4) }
 //	go test ./index -run TestArchiveFixtureV5 -update-fixtures
 func TestArchiveFixtureV5(t *testing.T) { testArchiveFixture(t, 5) }
 
+// TestArchiveFixtureV6 is TestArchiveFixtureV5 for index format version 6, whose
+// segments are of segment format version 3 (blocks of columns split into a front and a
+// rest), written once by
+//
+//	go test ./index -run TestArchiveFixtureV6 -update-fixtures
+func TestArchiveFixtureV6(t *testing.T) { testArchiveFixture(t, 6) }
+
 // testArchiveFixture reads the fixture of index format version v. -update-fixtures
 // rewrites only the current version's fixture.
 func testArchiveFixture(t *testing.T, v int) {
@@ -161,9 +168,12 @@ func testArchiveFixture(t *testing.T, v int) {
 		t.Fatalf("verify: %v %v", d, err)
 	}
 	check("reader", a, summarized)
-	// Index format 5 came with segment format 2; no stage rewrites a segment.
+	// Index format 5 came with segment format 2, 6 with 3; no stage rewrites a segment.
 	wantSeg := byte(segVersionRow)
-	if v >= 5 {
+	switch {
+	case v >= 6:
+		wantSeg = 3
+	case v == 5:
 		wantSeg = 2
 	}
 	checkSegmentVersions(t, dir, wantSeg)
@@ -225,15 +235,25 @@ func fixtureRecords(t *testing.T, want string) []record.Record {
 }
 
 // TestMixedSegmentVersions: an archive of version 1 segments (rows; the version 4
-// fixture) to which this version writes segments of columns over the same hours reads
-// as one archive: a scan gives both sets of records, in order, filtered queries equal
-// scans with the filter, and verify and a rebuild find nothing wrong.
+// fixture), or of version 2 ones (columns in one frame; the version 5 fixture), to
+// which this version writes segments of split columns over the same hours reads as one
+// archive: a scan gives both sets of records, in order, filtered queries equal scans
+// with the filter, and verify and a rebuild find nothing wrong.
 func TestMixedSegmentVersions(t *testing.T) {
+	for _, base := range []struct {
+		fixture string
+		seg     byte
+	}{{"archive-v4", segVersionRow}, {"archive-v5", 2}} {
+		t.Run(base.fixture, func(t *testing.T) { testMixedSegmentVersions(t, base.fixture, base.seg) })
+	}
+}
+
+func testMixedSegmentVersions(t *testing.T, fixture string, oldSeg byte) {
 	dir := filepath.Join(t.TempDir(), "archive")
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "archive-v4"))); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", fixture))); err != nil {
 		t.Fatal(err)
 	}
-	old := fixtureRecords(t, filepath.Join("testdata", "archive-v4.json"))
+	old := fixtureRecords(t, filepath.Join("testdata", fixture+".json"))
 	added := genMixed(500, 4242)
 	writeArchive(t, dir, added)
 	want := append(slices.Clone(old), added...)
@@ -245,8 +265,8 @@ func TestMixedSegmentVersions(t *testing.T) {
 		}
 		return nil
 	})
-	if versions[segVersionRow] == 0 || versions[segVersion] == 0 {
-		t.Fatalf("segments by version %v: want both", versions)
+	if versions[oldSeg] == 0 || versions[segVersion] == 0 || len(versions) != 2 {
+		t.Fatalf("segments by version %v: want %d and %d", versions, oldSeg, segVersion)
 	}
 	for _, stage := range []string{"written", "rebuilt"} {
 		if stage == "rebuilt" {
@@ -302,7 +322,8 @@ func sameRecordSet(a, b []record.Record) bool {
 }
 
 // checkSegmentVersions checks that every segment of the archive in dir is of segment
-// format version v, and that its blocks hold columns exactly when v is 2.
+// format version v, and that its blocks hold columns exactly when v is 2 or more, split
+// exactly when it is 3.
 func checkSegmentVersions(t *testing.T, dir string, v byte) {
 	t.Helper()
 	n := 0
@@ -318,8 +339,11 @@ func checkSegmentVersions(t *testing.T, dir string, v byte) {
 			t.Errorf("%s: segment format version %d, want %d", p, b[4], v)
 		}
 		_, err = scanSegment(bytes.NewReader(b), p, func(info BlockInfo, _ []byte, _ *[256]int8) error {
-			if n++; info.Columns != (v == 2) {
+			if n++; info.Columns != (v >= 2) {
 				t.Errorf("%s: block at byte %d: columns %v in a segment of version %d", p, info.Offset, info.Columns, v)
+			}
+			if split := binary.LittleEndian.Uint32(b[info.Offset+8:])&rawSplit != 0; split != (v == 3) {
+				t.Errorf("%s: block at byte %d: split %v in a segment of version %d", p, info.Offset, split, v)
 			}
 			return nil
 		})

@@ -141,15 +141,16 @@ func (a *Archive) QueryUnordered(t0, t1 int64, match func(*record.Record) bool, 
 	}
 	return a.readBlocksParallel(blocks, nil, func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))
-	}, fn, false)
+	}, record.AllFields, fn, false)
 }
 
 // readBlocksParallel is readBlocks (see its comment for the order and the damage
 // handling). keep is called from several goroutines at once. With ordered false the
 // records come in no particular order, each block's together. needles (nil: none) are
 // byte strings one of which every record keep accepts holds in its encoding
-// (recordNeedles): a record without any is passed over undecoded.
-func (a *Archive) readBlocksParallel(blocks []blockRef, needles [][]byte, keep func(*record.Record) bool, fn func(*record.Record) error, ordered bool) error {
+// (recordNeedles): a record without any is passed over undecoded. fields are the
+// fields keep and fn read, beyond the flow key and times (decodeBatch).
+func (a *Archive) readBlocksParallel(blocks []blockRef, needles [][]byte, keep func(*record.Record) bool, fields record.Fields, fn func(*record.Record) error, ordered bool) error {
 	sortBlocks(blocks)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	ahead := readAhead(workers)
@@ -163,7 +164,7 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, needles [][]byte, keep f
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				decodeBatch(b, needles, keep, ordered)
+				decodeBatch(b, needles, keep, fields, ordered)
 				b.done <- struct{}{}
 			}
 		}()
@@ -292,11 +293,13 @@ func readBlockBytes(f io.ReaderAt, off, length int64, name string, buf []byte) (
 }
 
 // decodeBatch checks, decompresses and decodes a batch's block (on a worker), keeping
-// the records keep accepts; with ordered, it sorts them by start time. A block that
+// the records keep accepts, with (in a block of columns) only the fields of fields and
+// the flow key (record.ColumnDecoder.SetFields; keep must read no other); with ordered,
+// it sorts them by start time. A block that
 // fails keeps none and the error. Needles (byte strings one of which every record keep
 // accepts holds) let a block or a record be passed over undecoded: decodeColumns and
 // decodeRows say how.
-func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool, ordered bool) {
+func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool, fields record.Fields, ordered bool) {
 	if b.err != nil || b.skip {
 		return
 	}
@@ -307,14 +310,28 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		return
 	}
 	rawLen := binary.LittleEndian.Uint32(h[8:])
-	raw, err := zdec.DecodeAll(z, b.raw[:0])
-	if err != nil || len(raw) != int(rawLen&^rawColumns) {
-		b.err = fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", b.name, ErrCorrupt, off, err)
+	// Of a split block, the front first: the needles' addresses are in it, and a reader
+	// of the front's fields needs nothing else.
+	rest := fields&^record.FrontFields != 0
+	raw, whole, err := decompress(z, rawLen, b.raw[:0], len(needles) > 0 || !rest, off, b.name)
+	if err != nil {
+		b.err = err
 		return
 	}
 	b.raw = raw
 	if rawLen&rawColumns != 0 {
-		b.decodeColumns(needles, keep)
+		b.n = 0
+		if len(needles) > 0 && nextNeedle(raw, 0, needles) == len(raw) {
+			return // no record holds a needle
+		}
+		if !whole && rest {
+			if b.raw, err = decompressRest(z, rawLen, raw, off, b.name); err != nil {
+				b.err = err
+				return
+			}
+		}
+		b.cdec.SetFields(fields)
+		b.decodeColumns(keep)
 	} else if !b.decodeRows(needles, keep) {
 		return
 	}
@@ -323,14 +340,10 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 	}
 }
 
-// decodeColumns decodes a block of columns (segment version 2) into b.recs, keeping the
-// records keep accepts. With needles, a block that holds none of them (an address the
-// columns hold as raw bytes, record.AppendColumns) is passed over undecoded.
-func (b *blockBatch) decodeColumns(needles [][]byte, keep func(*record.Record) bool) {
-	b.n = 0
-	if len(needles) > 0 && nextNeedle(b.raw, 0, needles) == len(b.raw) {
-		return
-	}
+// decodeColumns decodes a block of columns (segment versions 2 and 3) into b.recs,
+// keeping the records keep accepts. decodeBatch has passed over a block that holds
+// none of the needles (addresses the columns hold as raw bytes, record.AppendColumns).
+func (b *blockBatch) decodeColumns(keep func(*record.Record) bool) {
 	// keep may test any field (a filter on bytes, the range's last time), so it is
 	// given whole records, as in decodeRows.
 	recs, err := b.cdec.Decode(b.raw, b.recs, nil)

@@ -149,11 +149,11 @@ func (p *pipeline) compress() {
 		case z = <-p.zs:
 		default:
 		}
-		raw := o.raw
-		if cols, ok := c.transpose(raw); ok {
-			raw, o.info.Columns = cols, true
+		raw, front := o.raw, 0
+		if cols, n, ok := c.transpose(raw); ok {
+			raw, front, o.info.Columns = cols, n, true
 		}
-		o.z = appendBlock(z, raw, &o.info)
+		o.z = appendBlock(z, raw, front, &o.info)
 		p.rawFree(o.raw)
 		o.raw = nil
 		close(o.ready)
@@ -430,31 +430,39 @@ func remapBlocks(as addrSet, offs []int64) error {
 // columnar lays a block's records out in columns (record.AppendColumns), on a
 // compressor: the writer's front goroutine appends each record to the block as it comes
 // (record.AppendRecord), and the compressors, which run on every core, transpose the
-// finished block. Its buffers are kept from block to block.
+// finished block, and split its columns into a front and a rest
+// (record.SplitColumns). Its buffers are kept from block to block.
 type columnar struct {
-	recs []record.Record
-	cols []byte
+	recs  []record.Record
+	cols  []byte
+	split []byte
 }
 
-// transpose returns the columns of the length-prefixed records in rows, valid until the
-// next call; false if rows do not decode (they were encoded by the writer just before:
-// it does not happen, and the block is then written as rows, which readers also read).
-func (c *columnar) transpose(rows []byte) ([]byte, bool) {
+// transpose returns the columns of the length-prefixed records in rows, split (and the
+// length of the front), valid until the next call; false if rows do not decode (they
+// were encoded by the writer just before: it does not happen, and the block is then
+// written as rows, which readers also read).
+func (c *columnar) transpose(rows []byte) ([]byte, int, bool) {
 	n := 0
 	for p := 0; p < len(rows); n++ {
 		l, k := binary.Uvarint(rows[p:])
 		if k <= 0 || l == 0 || uint64(len(rows)-p-k) < l {
-			return nil, false
+			return nil, 0, false
 		}
 		if n == len(c.recs) {
 			c.recs = append(c.recs, record.Record{})
 			c.recs = c.recs[:cap(c.recs)]
 		}
 		if record.DecodeRecord(rows[p+k:p+k+int(l)], &c.recs[n], nil) != nil {
-			return nil, false
+			return nil, 0, false
 		}
 		p += k + int(l)
 	}
 	c.cols = record.AppendColumns(c.cols[:0], c.recs[:n])
-	return c.cols, true
+	split, front, err := record.SplitColumns(c.split[:0], c.cols)
+	if err != nil {
+		return nil, 0, false
+	}
+	c.split = split
+	return split, front, true
 }

@@ -39,22 +39,37 @@ import (
 //	| length-prefixed as in a stream file                                         |
 //	+------------------------------------------------------------------------------+
 //
+//	payload of a split block (version 3; rawSplit and rawColumns in rawlen):
+//	+---------------------+----------------------+--------------+--------------+
+//	| front zlen (uint32) | front rawlen (uint32) | zstd: front  | zstd: rest   |
+//	+---------------------+----------------------+--------------+--------------+
+//
+// A split block's columns are reordered (record.SplitColumns): the header and the
+// columns of the flow key, times and counters (the front) compressed apart from the
+// others, so that a count or a key filter decompresses only the front, a third of the
+// bytes. The front and the rest decompressed one after the other are the whole block.
+//
 // All integers little-endian. A block is complete only if its header checksum, its
 // length and its payload checksum all agree: a torn block at the end of a segment (a
 // writer killed mid-write) is detected and truncated on recovery, and every complete
 // block before it is kept.
 
 const (
-	// segVersion is the segment format this version writes: 2, whose blocks hold
-	// columns (record.AppendColumns), flagged in their headers. Version 1 segments,
-	// whose blocks hold length-prefixed records (record.AppendRecord, as in a stream
-	// file), are read as before; a panoptes that reads only version 1 refuses version 2
-	// as newer rather than taking its blocks for damage.
-	segVersion    = 2
+	// segVersion is the segment format this version writes: 3, whose blocks hold
+	// columns (record.AppendColumns) split in two (rawSplit), flagged in their headers.
+	// Version 2 segments (columns in one frame) and version 1 segments, whose blocks
+	// hold length-prefixed records (record.AppendRecord, as in a stream file), are read
+	// as before; a panoptes that reads only older versions refuses a newer one as
+	// newer rather than taking its blocks for damage.
+	segVersion    = 3
 	segVersionRow = 1
 	// rawColumns flags a block whose payload is columns, in its header's raw length
-	// (which the header checksum covers; the length itself is below maxBlockRaw).
+	// (which the header checksum covers; the length itself is below maxBlockRaw);
+	// rawSplit, one whose columns are split into a front and a rest.
 	rawColumns    = 1 << 31
+	rawSplit      = 1 << 30
+	rawFlags      = rawColumns | rawSplit
+	splitHdrSize  = 8
 	segHeaderSize = 24
 	blockHdrSize  = 44
 	maxBlockRaw   = 4 << 20 // bound on a block's uncompressed size
@@ -160,11 +175,21 @@ var (
 )
 
 // appendBlock compresses raw (encoded records: columns if info.Columns) into a block
-// appended to dst.
-func appendBlock(dst, raw []byte, info *BlockInfo) []byte {
+// appended to dst; with front > 0 (columns reordered by record.SplitColumns, front the
+// length of their front), a split block: the front and the rest compressed apart.
+func appendBlock(dst, raw []byte, front int, info *BlockInfo) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, blockHdrSize)...)
-	dst = zenc.EncodeAll(raw, dst)
+	if front > 0 {
+		dst = append(dst, make([]byte, splitHdrSize)...)
+		dst = zenc.EncodeAll(raw[:front], dst)
+		p := start + blockHdrSize
+		binary.LittleEndian.PutUint32(dst[p:], uint32(len(dst)-p-splitHdrSize))
+		binary.LittleEndian.PutUint32(dst[p+4:], uint32(front))
+		dst = zenc.EncodeAll(raw[front:], dst)
+	} else {
+		dst = zenc.EncodeAll(raw, dst)
+	}
 	payload := dst[start+blockHdrSize:]
 	h := dst[start : start+blockHdrSize]
 	copy(h[0:4], blockMagic[:])
@@ -172,6 +197,9 @@ func appendBlock(dst, raw []byte, info *BlockInfo) []byte {
 	rawLen := uint32(len(raw))
 	if info.Columns {
 		rawLen |= rawColumns
+	}
+	if front > 0 {
+		rawLen |= rawSplit
 	}
 	binary.LittleEndian.PutUint32(h[8:], rawLen)
 	binary.LittleEndian.PutUint32(h[12:], info.Records)
@@ -198,7 +226,10 @@ func parseBlockHeader(h []byte, off int64, name string) (BlockInfo, int, error) 
 	zlen := binary.LittleEndian.Uint32(h[4:])
 	raw := binary.LittleEndian.Uint32(h[8:])
 	columns := raw&rawColumns != 0
-	raw &^= rawColumns
+	if raw&rawSplit != 0 && !columns {
+		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block at byte %d split but not of columns", name, ErrCorrupt, off)
+	}
+	raw &^= rawFlags
 	if zlen > maxBlockRaw*2 || raw > maxBlockRaw {
 		return BlockInfo{}, 0, fmt.Errorf("%s: %w: block at byte %d claims %d/%d bytes", name, ErrCorrupt, off, zlen, raw)
 	}
@@ -217,7 +248,7 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 		}
 		return BlockInfo{}, nil, fmt.Errorf("%s: %w: block header cut short at byte %d", name, ErrCorrupt, off)
 	}
-	info, raw, err := parseBlockHeader(h[:], off, name)
+	info, _, err := parseBlockHeader(h[:], off, name)
 	if err != nil {
 		return info, nil, err
 	}
@@ -228,11 +259,63 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 	if crc32.Checksum(z, castagnoli) != binary.LittleEndian.Uint32(h[32:]) {
 		return info, nil, fmt.Errorf("%s: %w: block payload checksum mismatch at byte %d", name, ErrCorrupt, off)
 	}
-	out, err := zdec.DecodeAll(z, buf[:0])
-	if err != nil || len(out) != raw {
-		return info, nil, fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", name, ErrCorrupt, off, err)
+	out, _, err := decompress(z, binary.LittleEndian.Uint32(h[8:]), buf, false, off, name)
+	if err != nil {
+		return info, nil, err
 	}
 	return info, out, nil
+}
+
+// decompress decompresses a block's checked payload z into buf (reused), given the raw
+// length field of its header (rawLen, flags included): all of it, or with frontOnly
+// only the front of a split block. whole says whether out is the whole block (with
+// frontOnly, true only for a block that is not split); decompressRest adds the rest.
+func decompress(z []byte, rawLen uint32, buf []byte, frontOnly bool, off int64, name string) (out []byte, whole bool, err error) {
+	size := int(rawLen &^ rawFlags)
+	if rawLen&rawSplit == 0 {
+		out, err = zdec.DecodeAll(z, buf[:0])
+		if err != nil || len(out) != size {
+			return nil, false, fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", name, ErrCorrupt, off, err)
+		}
+		return out, true, nil
+	}
+	front, frontRaw, ok := splitFront(z, size)
+	if !ok {
+		return nil, false, fmt.Errorf("%s: %w: split block at byte %d: bad front length", name, ErrCorrupt, off)
+	}
+	out, err = zdec.DecodeAll(front, buf[:0])
+	if err != nil || len(out) != frontRaw {
+		return nil, false, fmt.Errorf("%s: %w: block at byte %d: front does not decompress (%v)", name, ErrCorrupt, off, err)
+	}
+	if frontOnly {
+		return out, false, nil
+	}
+	out, err = decompressRest(z, rawLen, out, off, name)
+	return out, err == nil, err
+}
+
+// splitFront returns a split block's compressed front and its raw length; false if its
+// lengths do not fit the payload z and the block's raw size.
+func splitFront(z []byte, size int) ([]byte, int, bool) {
+	if len(z) < splitHdrSize {
+		return nil, 0, false
+	}
+	zl, rl := binary.LittleEndian.Uint32(z), binary.LittleEndian.Uint32(z[4:])
+	if uint64(zl) > uint64(len(z)-splitHdrSize) || uint64(rl) > uint64(size) {
+		return nil, 0, false
+	}
+	return z[splitHdrSize : splitHdrSize+zl], int(rl), true
+}
+
+// decompressRest appends the rest of split block z to its decompressed front.
+func decompressRest(z []byte, rawLen uint32, front []byte, off int64, name string) ([]byte, error) {
+	size := int(rawLen &^ rawFlags)
+	zf, _, _ := splitFront(z, size) // checked by decompress
+	out, err := zdec.DecodeAll(z[splitHdrSize+len(zf):], front)
+	if err != nil || len(out) != size {
+		return nil, fmt.Errorf("%s: %w: block at byte %d: rest does not decompress (%v)", name, ErrCorrupt, off, err)
+	}
+	return out, nil
 }
 
 // columnBlock is a decoder of blocks of columns and the records it decodes into, kept

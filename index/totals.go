@@ -37,7 +37,7 @@ func (a *Archive) QueryTotals(t0, t1 int64, fn func(*record.Record) error) (Tota
 	}
 	return tot, a.readBlocksParallel(rest, nil, func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0
-	}, fn, false)
+	}, record.AllFields, fn, false)
 }
 
 // addTotals adds to tot the totals of the blocks inside [t0, t1] whose summaries have

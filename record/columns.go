@@ -95,10 +95,29 @@ type colField struct {
 	wire   uint8
 	signed bool // zigzag on the wire
 	float  bool
-	delta  bool // delta from the previous value in the column
-	key    bool // a flow-key column: decoded for every row before keep
+	delta  bool   // delta from the previous value in the column
+	key    bool   // a flow-key column: decoded for every row before keep
+	group  Fields // the group SetFields names it by (0: always decoded)
 	off    uintptr
 }
+
+// Fields is a set of groups of a record's fields, for a reader that needs only some of
+// them decoded (ColumnDecoder.SetFields): a count reads the flow key and the counters,
+// and decoding the other columns was half of its CPU. The flow key and the times are
+// always decoded; a field outside the set is zero.
+type Fields uint8
+
+const (
+	// FieldsKey is the fields always decoded: Kind, Family, Proto, EtherType, SrcAddr,
+	// DstAddr, SrcPort, DstPort, SrcID, StartTime and LastTime.
+	FieldsKey Fields = 0
+	// FieldsCounts adds each side's Pkts and Bytes.
+	FieldsCounts Fields = 1 << 0
+	// fieldsRest is every other field's group.
+	fieldsRest Fields = 1 << 7
+	// AllFields is every field.
+	AllFields Fields = 0xff
+)
 
 // colFields describes each column this version knows, by id; colOrder is the order
 // AppendColumns writes them in (Kind first).
@@ -179,8 +198,16 @@ var colFields, colOrder = func() (t [256]colField, order []uint8) {
 		t[id] = colField{class: fMan, size: 8, wire: WireUvarint, off: off}
 	}
 	t[idManQueue] = colField{class: fQueue, wire: WireBytes}
+	for id := range t {
+		t[id].group = fieldsRest
+	}
 	for _, id := range []uint8{idKind, idFamily, idProto, idEtherType, idSrcAddr, idDstAddr, idSrcPort, idDstPort, idSrcID, idStart} {
 		t[id].key = true
+		t[id].group = FieldsKey
+	}
+	t[idDuration].group = FieldsKey
+	for _, id := range []uint8{idPkts, idBytes, idPkts + sideDst, idBytes + sideDst} {
+		t[id].group = FieldsCounts
 	}
 	order = []uint8{idKind}
 	for _, e := range schema {
@@ -227,7 +254,14 @@ type ColumnDecoder struct {
 	sel       []int32
 	lastLabel string
 	spare     []*Management // given up by rows now flow records; see resetRow
+	omit      Fields        // the groups SetFields left out (zero: none)
 }
+
+// SetFields makes Decode decode only the fields of f (and the flow key and times,
+// always): the columns of the other fields are passed over, and those fields are zero
+// in the records it gives. A decoder decodes every field until told otherwise. It
+// applies to the blocks decoded after it.
+func (d *ColumnDecoder) SetFields(f Fields) { d.omit = ^f }
 
 // Decode decodes block src into recs (grown as needed and returned; existing elements
 // and their Man pointers are reused, as decodeBatch in index/parread.go does). With
@@ -305,6 +339,9 @@ func (d *ColumnDecoder) parse(src []byte) (int, error) {
 		f := colFields[id]
 		if f.class == fNone || tag&3 != f.wire {
 			continue // written by a newer version, or re-typed: skipped
+		}
+		if f.group&d.omit != 0 {
+			continue // not wanted (SetFields)
 		}
 		c := colState{id: id, mode: tag >> 2 & 3, f: f, width: width}
 		if width > 0 && f.wire != WireBytes && (width > 8 || f.float || id == idKind) {

@@ -93,12 +93,15 @@ func BenchmarkDecodeColumns(b *testing.B) {
 		return h>>32%1000 == 0
 	}
 	for _, bc := range []struct {
-		name string
-		keep func(*Record) bool
-		zstd bool
-	}{{"full", nil, false}, {"keep0.1%", rare, false}, {"zstd+full", nil, true}, {"zstd+keep0.1%", rare, true}} {
+		name   string
+		keep   func(*Record) bool
+		zstd   bool
+		fields Fields
+	}{{"full", nil, false, AllFields}, {"keep0.1%", rare, false, AllFields}, {"counts", nil, false, FieldsCounts},
+		{"zstd+full", nil, true, AllFields}, {"zstd+keep0.1%", rare, true, AllFields}, {"zstd+counts", nil, true, FieldsCounts}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var d ColumnDecoder
+			d.SetFields(bc.fields)
 			var recs []Record
 			var raw []byte
 			var err error

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -362,7 +363,8 @@ func TestColumnsDamage(t *testing.T) {
 }
 
 // FuzzDecodeColumns: any bytes give an error or records, never a panic or an
-// allocation beyond what the input's length allows.
+// allocation beyond what the input's length allows; a block that decodes whole
+// decodes with only the counters (SetFields) to the same records' projections.
 func FuzzDecodeColumns(f *testing.F) {
 	rng := rand.New(rand.NewPCG(28, 1))
 	for _, n := range []int{0, 1, 3, 20} {
@@ -372,6 +374,19 @@ func FuzzDecodeColumns(f *testing.F) {
 		var d ColumnDecoder
 		recs := decodeDamagedColumns(t, &d, block, nil)
 		decodeDamagedColumns(t, &d, block, recs)
+		whole, err := new(ColumnDecoder).Decode(block, nil, nil)
+		if err != nil {
+			return
+		}
+		d.SetFields(FieldsCounts)
+		got, err := d.Decode(block, nil, nil)
+		if err != nil {
+			t.Fatalf("decodes whole but not its counters: %v", err)
+		}
+		for i := range whole {
+			whole[i] = project(whole[i], FieldsCounts)
+		}
+		sameRecords(t, got, whole)
 	})
 }
 
@@ -404,4 +419,124 @@ func hasPointers(t reflect.Type) bool {
 		}
 	}
 	return false
+}
+
+// project returns r with only the fields of f (and the key and times, always): what a
+// decoder told SetFields(f) must give for it.
+func project(r Record, f Fields) Record {
+	p := Record{Kind: r.Kind, Family: r.Family, Proto: r.Proto, EtherType: r.EtherType,
+		SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, SrcPort: r.SrcPort, DstPort: r.DstPort,
+		SrcID: r.SrcID, StartTime: r.StartTime, LastTime: r.LastTime}
+	if f&FieldsCounts != 0 {
+		p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
+	}
+	if r.Man != nil {
+		p.Man = new(Management)
+	}
+	if f == AllFields {
+		return r
+	}
+	return p
+}
+
+// A decoder told SetFields decodes the fields asked for as a full decode does, the
+// others as zero, with and without keep, into fresh and reused records; AllFields
+// restores full decoding.
+func TestColumnsSetFields(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 1))
+	var full, d ColumnDecoder
+	var reused []Record
+	for i := range 200 {
+		recs := colBlock(rng, rng.IntN(400))
+		block := AppendColumns(nil, recs)
+		want, err := full.Decode(block, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := []Fields{FieldsKey, FieldsCounts, AllFields}[i%3]
+		d.SetFields(f)
+		proj := make([]Record, len(want))
+		for j := range want {
+			proj[j] = project(want[j], f)
+		}
+		if reused, err = d.Decode(block, reused, nil); err != nil {
+			t.Fatal(err)
+		}
+		sameRecords(t, reused, proj)
+		keep := keyPredicate(rng)
+		if reused, err = d.Decode(block, reused, keep); err != nil {
+			t.Fatal(err)
+		}
+		sameRecords(t, reused, filterRecords(proj, keep))
+	}
+}
+
+// A block split (SplitColumns) decodes whole as before, its front alone to the rows'
+// front fields (FrontFields and the key), and is the same bytes reordered.
+func TestSplitColumns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(30, 1))
+	var d ColumnDecoder
+	for range 200 {
+		recs := colBlock(rng, rng.IntN(400))
+		block := AppendColumns(nil, recs)
+		want, err := new(ColumnDecoder).Decode(block, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, n, err := SplitColumns([]byte("prefix"), block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(split[:6]) != "prefix" || len(split)-6 != len(block) || n > len(block) {
+			t.Fatalf("split of %d bytes: %d bytes, front %d", len(block), len(split)-6, n)
+		}
+		split = split[6:]
+		a, b := slices.Clone(split), slices.Clone(block)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !bytes.Equal(a, b) {
+			t.Fatal("the split block's bytes are not the block's")
+		}
+		got, err := d.Decode(split, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameRecords(t, got, want)
+		front, err := d.Decode(split[:n], nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proj := make([]Record, len(want))
+		for i := range want {
+			proj[i] = project(want[i], FrontFields)
+		}
+		sameRecords(t, front, proj)
+	}
+}
+
+// FuzzSplitColumns: any bytes split or give an error, never a panic; a block that
+// decodes decodes the same split.
+func FuzzSplitColumns(f *testing.F) {
+	rng := rand.New(rand.NewPCG(31, 1))
+	for _, n := range []int{0, 1, 3, 20} {
+		f.Add(AppendColumns(nil, colBlock(rng, n)))
+	}
+	f.Fuzz(func(t *testing.T, block []byte) {
+		split, n, err := SplitColumns(nil, block)
+		if err != nil {
+			return
+		}
+		if len(split) != len(block) || n > len(split) {
+			t.Fatalf("split of %d bytes: %d, front %d", len(block), len(split), n)
+		}
+		want, err := new(ColumnDecoder).Decode(block, nil, nil)
+		if err != nil {
+			return
+		}
+		got, err := new(ColumnDecoder).Decode(split, nil, nil)
+		if err != nil {
+			t.Fatalf("decodes, but not split: %v", err)
+		}
+		sameRecords(t, got, want)
+	})
 }

@@ -63,6 +63,11 @@ type common struct {
 	// anyOrder, when set, promises that scan's fn does not depend on the order of the
 	// records (a count): an archive is then read without the merge by start time.
 	anyOrder bool
+	// readFields, when readSome, promises with anyOrder that scan's fn reads no record
+	// field but the flow key, the times, these (record.Fields) and its filter's: an
+	// archive's blocks of columns then decode only those (index.QueryFilterUnordered).
+	readFields record.Fields
+	readSome   bool
 	// totals, when set, promises that scan's fn only adds up the flow records it gets
 	// and their packets and bytes per direction (count without a filter): an archive
 	// read then passes the totals of whole blocks, from the index, to totals instead of
@@ -370,7 +375,11 @@ func (c *common) scanOneArchive(prog, dir string, tr timerange.Range, useTime, a
 	if flt.String() != "" || useTime && (tr.Negate || tr.Mode == timerange.Includes) {
 		totals = nil // a block's totals say nothing of a filter's records, or of those a range includes
 	}
-	return scanArchive(dir, tr, useTime, c.strict, anyOrder, flt, totals, stderr, prog, fn)
+	fields := record.AllFields
+	if c.readSome {
+		fields = c.readFields
+	}
+	return scanArchive(dir, tr, useTime, c.strict, anyOrder, flt, fields, totals, stderr, prog, fn)
 }
 
 // archiveFilter is the filter whose rejects scan's fn ignores (read's prefilter, or an
@@ -430,11 +439,12 @@ func openInput(name string) (*os.File, error) {
 // whose rejects fn ignores (common.prefilter or keyFilter), only the blocks the index
 // says may hold a match (index.QueryFilter), and only the records it matches, tested
 // where the blocks are decoded, on every core. With anyOrder the blocks are read in any
-// order (no merge by start time). With totals (no filter then), the blocks wholly in
+// order (no merge by start time), decoding only fields (and flt's) in blocks of columns.
+// With totals (no filter then), the blocks wholly in
 // the range give their totals from the index instead of their records
 // (index.QueryTotals). A damaged block is skipped with a warning (an error with
 // strict), and the blocks skipped are summed up at the end.
-func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, flt *filter.Filter, totals func(index.Totals), stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
+func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool, flt *filter.Filter, fields record.Fields, totals func(index.Totals), stderr io.Writer, prog string, fn func(*record.Record) bool) (bool, error) {
 	a, err := index.Open(dir, index.Options{ReadOnly: true, Strict: strict, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "panoptes %s: "+format+"\n", append([]any{prog}, args...)...)
 	}})
@@ -458,7 +468,7 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool,
 		tot, err = a.QueryTotals(t0, t1, emit)
 		totals(tot)
 	case anyOrder:
-		err = a.QueryFilterUnordered(t0, t1, flt, emit)
+		err = a.QueryFilterUnordered(t0, t1, flt, fields, emit)
 	default:
 		err = a.QueryFilter(t0, t1, flt, emit)
 	}

@@ -89,6 +89,8 @@ func CountMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result
 	matched := 0
 	c.keyFilter = flt // fn passes over the records flt rejects
 	c.anyOrder = true // sums and tallies
+	// The sums read the counters, the tallies the protocol and addresses (flow key).
+	c.readFields, c.readSome = record.FieldsCounts, true
 	if !protoMode && !addrMode {
 		// Only sums: an archive's blocks inside -t give theirs from its index (with no
 		// filter; scanOneArchive decides).
