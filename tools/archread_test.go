@@ -103,8 +103,9 @@ func archiveAndStream(tb testing.TB, n int) (arch, stream string) {
 	return arch, stream
 }
 
-// count -R reads an archive in any order (QueryUnordered) and read -R passes its filter
-// to the block decoders: both give what the same records give from a stream file.
+// count -R reads an archive in any order (QueryUnordered), decoding only the key and
+// the counters when its filter reads only the key, and read -R passes its filter to the
+// block decoders: both give what the same records give from a stream file.
 func TestArchiveReadsEqualStream(t *testing.T) {
 	arch, stream := archiveAndStream(t, 30_000)
 	for _, tc := range []struct {
@@ -116,6 +117,8 @@ func TestArchiveReadsEqualStream(t *testing.T) {
 	}{
 		{"count", CountMain, nil, false, 2},
 		{"count -M proto addr filtered", CountMain, []string{"-M", "proto", "-M", "addr", "--", "src net 10.0.0.0/16"}, false, 5},
+		{"count not man", CountMain, []string{"--", "not man"}, false, 2},
+		{"count filtered beyond the key", CountMain, []string{"-M", "proto", "--", "ttl gt 10 or syn"}, false, 3},
 		{"read filtered", ReadMain, []string{"-n", "-L", "-1", "-s", "stime,srcid,saddr,sport,daddr,dport,pkts", "--", "src net 10.0.0.0/14 and not srcid 2"}, true, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
