@@ -323,7 +323,7 @@ func sameRecordSet(a, b []record.Record) bool {
 
 // checkSegmentVersions checks that every segment of the archive in dir is of segment
 // format version v, and that its blocks hold columns exactly when v is 2 or more, split
-// exactly when it is 3.
+// exactly when it is 3, and then their records in the order of an ordered query.
 func checkSegmentVersions(t *testing.T, dir string, v byte) {
 	t.Helper()
 	n := 0
@@ -338,13 +338,27 @@ func checkSegmentVersions(t *testing.T, dir string, v byte) {
 		if b[4] != v {
 			t.Errorf("%s: segment format version %d, want %d", p, b[4], v)
 		}
-		_, err = scanSegment(bytes.NewReader(b), p, func(info BlockInfo, _ []byte, _ *[256]int8) error {
+		_, err = scanSegment(bytes.NewReader(b), p, func(info BlockInfo, raw []byte, wire *[256]int8) error {
 			if n++; info.Columns != (v >= 2) {
 				t.Errorf("%s: block at byte %d: columns %v in a segment of version %d", p, info.Offset, info.Columns, v)
 			}
 			if split := binary.LittleEndian.Uint32(b[info.Offset+8:])&rawSplit != 0; split != (v == 3) {
 				t.Errorf("%s: block at byte %d: split %v in a segment of version %d", p, info.Offset, split, v)
 			}
+			if v < 3 {
+				return nil
+			}
+			var prev recKey
+			i := 0
+			var rec record.Record
+			return decodeRecords(raw, info.Columns, wire, info.Offset, p, &rec, func(r *record.Record) error {
+				k := recKey{start: r.StartTime, src: r.SrcID, seq: r.Seq}
+				if i > 0 && keyLess(&k, &prev) {
+					t.Errorf("%s: block at byte %d: record %d before the one before it", p, info.Offset, i)
+				}
+				prev, i = k, i+1
+				return nil
+			})
 			return nil
 		})
 		return err
