@@ -12,7 +12,7 @@
 //
 // # Index keys (Pebble), all integers big-endian so that keys sort by them
 //
-//	'm' "version"                               -> uint32: index format version (5)
+//	'm' "version"                               -> uint32: index format version (6)
 //	'n'                                         -> uint64: the last segment id given out
 //	's' segid(8)                                -> segment: srcid(4) span(8) flags(1) path
 //	                                               flags: 1 sealed, 2 summarized (below)

@@ -483,6 +483,7 @@ func TestDecodeBatchSplit(t *testing.T) {
 					SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, SrcPort: r.SrcPort, DstPort: r.DstPort,
 					SrcID: r.SrcID, StartTime: r.StartTime, LastTime: r.LastTime}
 				p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
+				p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
 				if r.Man != nil {
 					p.Man = new(record.Management)
 				}

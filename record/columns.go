@@ -113,6 +113,9 @@ const (
 	FieldsKey Fields = 0
 	// FieldsCounts adds each side's Pkts and Bytes.
 	FieldsCounts Fields = 1 << 0
+	// FieldsMAC adds each side's MAC: a non-IP flow's address as ra prints it, and
+	// part of its cluster key.
+	FieldsMAC Fields = 1 << 1
 	// fieldsRest is every other field's group.
 	fieldsRest Fields = 1 << 7
 	// AllFields is every field.
@@ -209,6 +212,7 @@ var colFields, colOrder = func() (t [256]colField, order []uint8) {
 	for _, id := range []uint8{idPkts, idBytes, idPkts + sideDst, idBytes + sideDst} {
 		t[id].group = FieldsCounts
 	}
+	t[idMAC].group, t[idMAC+sideDst].group = FieldsMAC, FieldsMAC
 	order = []uint8{idKind}
 	for _, e := range schema {
 		order = append(order, e.id)

@@ -430,6 +430,9 @@ func project(r Record, f Fields) Record {
 	if f&FieldsCounts != 0 {
 		p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
 	}
+	if f&FieldsMAC != 0 {
+		p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
+	}
 	if r.Man != nil {
 		p.Man = new(Management)
 	}
@@ -453,7 +456,7 @@ func TestColumnsSetFields(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := []Fields{FieldsKey, FieldsCounts, AllFields}[i%3]
+		f := []Fields{FieldsKey, FieldsCounts, FieldsMAC, FrontFields, AllFields}[i%5]
 		d.SetFields(f)
 		proj := make([]Record, len(want))
 		for j := range want {
