@@ -45,26 +45,16 @@ type SelectStats struct {
 // time, as Query does with flt.Match; it reads only the blocks of the time range whose
 // index entries say they may hold a match.
 func (a *Archive) QueryFilter(t0, t1 int64, flt *filter.Filter, fn func(*record.Record) error) error {
-	if err := a.fatal.err(); err != nil {
-		return err
-	}
-	terms := flt.Terms()
-	blocks, err := a.filterBlocks(t0, t1, terms)
-	if err := a.failed(err); err != nil {
-		return err
-	}
-	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
-		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, record.AllFields, fn, true)
+	return a.QueryFilterFields(t0, t1, flt, record.AllFields, fn)
 }
 
-// QueryFilterUnordered is QueryFilter for readers that do not need start-time order (a
-// count): the selected blocks' records come in any order, without the merge. fields
-// are the record fields fn reads beyond the flow key and times (record.Fields; those
-// flt reads are added): in blocks of columns only those are decoded, and the others are
-// zero in the records fn is given (a count of packets and bytes decodes a third of
-// them).
-func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fields record.Fields, fn func(*record.Record) error) error {
+// QueryFilterFields is QueryFilter for a reader that reads only some fields of the
+// records beyond their flow key and times (fields, as in QueryFilterUnordered).
+func (a *Archive) QueryFilterFields(t0, t1 int64, flt *filter.Filter, fields record.Fields, fn func(*record.Record) error) error {
+	return a.queryFilter(t0, t1, flt, fields, fn, true)
+}
+
+func (a *Archive) queryFilter(t0, t1 int64, flt *filter.Filter, fields record.Fields, fn func(*record.Record) error, ordered bool) error {
 	if err := a.fatal.err(); err != nil {
 		return err
 	}
@@ -78,7 +68,17 @@ func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fields 
 	}
 	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, fields, fn, false)
+	}, fields, fn, ordered)
+}
+
+// QueryFilterUnordered is QueryFilter for readers that do not need start-time order (a
+// count): the selected blocks' records come in any order, without the merge. fields
+// are the record fields fn reads beyond the flow key and times (record.Fields; those
+// flt reads are added): in blocks of columns only those are decoded, and the others are
+// zero in the records fn is given (a count of packets and bytes decodes a third of
+// them).
+func (a *Archive) QueryFilterUnordered(t0, t1 int64, flt *filter.Filter, fields record.Fields, fn func(*record.Record) error) error {
+	return a.queryFilter(t0, t1, flt, fields, fn, false)
 }
 
 // ScanFilter is QueryFilter over all time.

@@ -543,3 +543,45 @@ func FuzzSplitColumns(f *testing.F) {
 		sameRecords(t, got, want)
 	})
 }
+
+// Every field whose Reads is not AllFields gives the same value, text and JSON for a
+// record as for the record with only the key, the times and those groups (what a
+// decoder told SetFields(f.Reads()) gives), on random records of every kind.
+func TestFieldReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(32, 1))
+	formats := []Format{DefaultFormat, {Precision: 3, Numeric: true, Epoch: true}}
+	checked := 0
+	for _, f := range Registry {
+		reads := f.Reads()
+		if reads == AllFields {
+			continue
+		}
+		checked++
+		for i := range 3000 {
+			r := colRecord(rng, i%3)
+			if i%5 == 0 {
+				r.Family, r.EtherType = 0, []uint16{0x0806, 0x8035, 0x88cc}[i%3]
+			}
+			p := project(r, reads)
+			for _, fm := range formats {
+				if a, b := f.Text(nil, &r, &fm), f.Text(nil, &p, &fm); !bytes.Equal(a, b) {
+					t.Fatalf("%s: text %q of %+v, %q with only %x", f.Name, a, r, b, reads)
+				}
+			}
+			if f.Uint != nil && f.Uint(&r) != f.Uint(&p) {
+				t.Fatalf("%s: value %d of %+v, %d with only %x", f.Name, f.Uint(&r), r, f.Uint(&p), reads)
+			}
+			if f.Float != nil && f.Float(&r) != f.Float(&p) {
+				t.Fatalf("%s: value %v of %+v, %v with only %x", f.Name, f.Float(&r), r, f.Float(&p), reads)
+			}
+			if f.JSON != nil {
+				if a, b := f.JSON(nil, &r), f.JSON(nil, &p); !bytes.Equal(a, b) {
+					t.Fatalf("%s: JSON %s of %+v, %s with only %x", f.Name, a, r, b, reads)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("%d fields read fewer than every field", checked)
+	}
+}

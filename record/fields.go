@@ -57,6 +57,27 @@ type Field struct {
 // Registry lists every field by name, in the order `ra -s +all`-style listings use.
 var Registry []*Field
 
+// Reads returns the groups of a record's fields, beyond its flow key and times, that
+// f's value and text read (AllFields unless f is known to read fewer): a reader that
+// prints only such fields may decode only those (ColumnDecoder.SetFields).
+// TestFieldReads checks each against records with the other fields cleared.
+func (f *Field) Reads() Fields {
+	if r, ok := fieldReads[f.Name]; ok {
+		return r
+	}
+	return AllFields
+}
+
+// fieldReads lists the fields that read fewer than every field. The ports' text reads
+// the protocol (a port of a protocol without ports prints empty); an address's reads
+// the MAC of a non-IP flow.
+var fieldReads = map[string]Fields{
+	"stime": FieldsKey, "ltime": FieldsKey, "dur": FieldsKey, "srcid": FieldsKey, "proto": FieldsKey,
+	"sport": FieldsKey, "dport": FieldsKey, "saddr": FieldsMAC, "daddr": FieldsMAC,
+	"pkts": FieldsCounts, "spkts": FieldsCounts, "dpkts": FieldsCounts,
+	"bytes": FieldsCounts, "sbytes": FieldsCounts, "dbytes": FieldsCounts,
+}
+
 var byName = map[string]*Field{}
 
 // Lookup returns the field with the given Argus name.

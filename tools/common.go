@@ -63,9 +63,9 @@ type common struct {
 	// anyOrder, when set, promises that scan's fn does not depend on the order of the
 	// records (a count): an archive is then read without the merge by start time.
 	anyOrder bool
-	// readFields, when readSome, promises with anyOrder that scan's fn reads no record
-	// field but the flow key, the times, these (record.Fields) and its filter's: an
-	// archive's blocks of columns then decode only those (index.QueryFilterUnordered).
+	// readFields, when readSome, promises that scan's fn reads no record field but the
+	// flow key, the times, these (record.Fields) and its filter's: an archive's blocks
+	// of columns then decode only those (index.QueryFilterFields).
 	readFields record.Fields
 	readSome   bool
 	// totals, when set, promises that scan's fn only adds up the flow records it gets
@@ -470,7 +470,7 @@ func scanArchive(dir string, tr timerange.Range, useTime, strict, anyOrder bool,
 	case anyOrder:
 		err = a.QueryFilterUnordered(t0, t1, flt, fields, emit)
 	default:
-		err = a.QueryFilter(t0, t1, flt, emit)
+		err = a.QueryFilterFields(t0, t1, flt, fields, emit)
 	}
 	if d := a.Damage(); d.Blocks > 0 {
 		fmt.Fprintf(stderr, "panoptes %s: warning: %s: %d damaged blocks skipped, %d records lost (index verify lists them)\n", prog, dir, d.Blocks, d.Records)
