@@ -103,6 +103,11 @@ func ClusterMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (resu
 		return err
 	}
 	cl.SetMaxKeys(int(*maxKeys))
+	if c.write == "" {
+		// Printed clusters read, of each record, the key fields, the printed and the
+		// sorted fields (and the flow key and times): an archive decodes only those.
+		c.readFields, c.readSome = clusterReads(names, o.Fields, order), true
+	}
 	var rev record.Record
 	c.keyFilter = flt // fn passes over the records flt rejects
 	err = scan("cluster", &c, stdin, stderr, func(r *record.Record) bool {
@@ -174,4 +179,28 @@ func rmonLabels(fields []*record.Field) []*record.Field {
 		}
 	}
 	return out
+}
+
+// clusterReads returns the groups of fields (record.Field.Reads) that clustering by
+// keys and printing fields, sorted by order (nil: none), read of the records. Merging
+// reads every field, but the fields neither printed nor keys are never seen.
+func clusterReads(keys []string, fields []*record.Field, order *sorter) record.Fields {
+	reads := record.FieldsKey
+	for _, k := range keys {
+		name, _, _ := strings.Cut(k, "/")
+		f, ok := record.Lookup(name)
+		if !ok {
+			return record.AllFields
+		}
+		reads |= f.Reads()
+	}
+	for _, f := range fields {
+		reads |= f.Reads()
+	}
+	if order != nil {
+		for _, k := range order.keys {
+			reads |= k.f.Reads()
+		}
+	}
+	return reads
 }
