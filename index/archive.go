@@ -1191,7 +1191,7 @@ func (a *Archive) blockRef(k, v []byte, t0, t1 int64, byID map[uint64]segment, s
 // counted, and the next block is read: one flipped bit costs the records of its block,
 // not those of every later block. With Strict it ends the query with the error.
 func (a *Archive) readBlocks(blocks []blockRef, keep func(*record.Record) bool, fn func(*record.Record) error) error {
-	return a.readBlocksParallel(blocks, nil, keep, record.AllFields, fn, true)
+	return a.readBlocksParallel(blocks, readSpec{keep: keep, fields: record.AllFields, ordered: true}, fn)
 }
 
 func sortBlocks(blocks []blockRef) {

@@ -63,12 +63,16 @@ func (a *Archive) queryFilter(t0, t1 int64, flt *filter.Filter, fields record.Fi
 	if err := a.failed(err); err != nil {
 		return err
 	}
-	if !flt.FlowKeyOnly() {
-		fields = record.AllFields
-	}
-	return a.readBlocksParallel(blocks, recordNeedles(terms), func(r *record.Record) bool {
+	spec := readSpec{needles: recordNeedles(terms), keep: func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && flt.Match(r)
-	}, fields, fn, ordered)
+	}, fields: fields, ordered: ordered}
+	switch {
+	case !flt.FlowKeyOnly():
+		spec.fields = record.AllFields
+	case flt.String() != "":
+		spec.keyKeep = flt.Match
+	}
+	return a.readBlocksParallel(blocks, spec, fn)
 }
 
 // QueryFilterUnordered is QueryFilter for readers that do not need start-time order (a

@@ -412,7 +412,7 @@ func TestDecodeBatchNeedles(t *testing.T) {
 	decoded := 0
 	run := func(needles [][]byte) []record.Record {
 		b := &blockBatch{ref: blockRef{info: info}, z: z, name: "test"}
-		decodeBatch(b, needles, func(r *record.Record) bool { decoded++; return flt.Match(r) }, record.AllFields, true)
+		decodeBatch(b, &readSpec{needles: needles, keep: func(r *record.Record) bool { decoded++; return flt.Match(r) }, fields: record.AllFields, ordered: true})
 		if b.err != nil {
 			t.Fatal(b.err)
 		}
@@ -452,7 +452,8 @@ func splitBlock(t *testing.T, recs []record.Record) ([]byte, BlockInfo, []record
 
 // A split block (segment version 3) decodes on a query's workers as a whole one does:
 // with every field, or with the front's only (a count), without and with a host's
-// needles; a reader of the front's fields decompresses only the front.
+// needles, key first or not; a reader of the front's fields decompresses only the
+// front, and so does a key-first read of a block none of whose keys pass.
 func TestDecodeBatchSplit(t *testing.T) {
 	recs := genMixed(3000, 77)
 	z, info, whole := splitBlock(t, recs)
@@ -463,15 +464,27 @@ func TestDecodeBatchSplit(t *testing.T) {
 			break
 		}
 	}
-	flt := filter.MustCompile("host " + host.String())
+	hostFlt := filter.MustCompile("host " + host.String())
+	none := filter.MustCompile("port 1 and udp") // no record of the block
 	for _, c := range []struct {
 		fields  record.Fields
 		needles bool
-	}{{record.AllFields, false}, {record.AllFields, true}, {record.FrontFields, false}, {record.FrontFields, true}} {
+		key     bool // keyKeep
+		flt     *filter.Filter
+	}{{record.AllFields, false, false, nil}, {record.AllFields, true, false, hostFlt}, {record.FrontFields, false, false, nil},
+		{record.FrontFields, true, false, hostFlt}, {record.AllFields, false, true, hostFlt}, {record.AllFields, true, true, hostFlt},
+		{record.FrontFields, false, true, hostFlt}, {record.AllFields, false, true, none}} {
 		var needles [][]byte
+		var keyKeep func(*record.Record) bool
 		keep := func(*record.Record) bool { return true }
+		if c.flt != nil {
+			keep = c.flt.Match
+		}
 		if c.needles {
-			needles, keep = recordNeedles(flt.Terms()), flt.Match
+			needles = recordNeedles(c.flt.Terms())
+		}
+		if c.key {
+			keyKeep = c.flt.Match
 		}
 		var want []record.Record
 		for _, r := range whole {
@@ -492,12 +505,12 @@ func TestDecodeBatchSplit(t *testing.T) {
 			want = append(want, r)
 		}
 		b := &blockBatch{ref: blockRef{info: info}, z: z, name: "test"}
-		decodeBatch(b, needles, keep, c.fields, false)
+		decodeBatch(b, &readSpec{needles: needles, keep: keep, keyKeep: keyKeep, fields: c.fields})
 		if b.err != nil {
 			t.Fatal(b.err)
 		}
 		got := b.recs[:b.n]
-		if len(got) != len(want) || len(want) == 0 {
+		if len(got) != len(want) || (len(want) == 0) != (c.flt == none) {
 			t.Fatalf("fields %x, needles %v: %d records, want %d", c.fields, c.needles, len(got), len(want))
 		}
 		for i := range got {
@@ -506,7 +519,7 @@ func TestDecodeBatchSplit(t *testing.T) {
 			}
 		}
 		rawLen := binary.LittleEndian.Uint32(z[8:]) &^ rawFlags
-		if front := len(b.raw) < int(rawLen); front != (c.fields == record.FrontFields) {
+		if front := len(b.raw) < int(rawLen); front != (c.fields == record.FrontFields || c.flt == none) {
 			t.Errorf("fields %x: %d of %d bytes decompressed", c.fields, len(b.raw), rawLen)
 		}
 	}

@@ -359,7 +359,6 @@ func checkSegmentVersions(t *testing.T, dir string, v byte) {
 				prev, i = k, i+1
 				return nil
 			})
-			return nil
 		})
 		return err
 	})

@@ -139,18 +139,36 @@ func (a *Archive) QueryUnordered(t0, t1 int64, match func(*record.Record) bool, 
 	if err := a.failed(err); err != nil {
 		return err
 	}
-	return a.readBlocksParallel(blocks, nil, func(r *record.Record) bool {
+	return a.readBlocksParallel(blocks, readSpec{keep: func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0 && (match == nil || match(r))
-	}, record.AllFields, fn, false)
+	}, fields: record.AllFields}, fn)
+}
+
+// readSpec is what a parallel read keeps of the blocks' records, and how.
+type readSpec struct {
+	// needles (nil: none) are byte strings one of which every record keep accepts holds
+	// in its encoding (recordNeedles): a block or record without any is passed over
+	// undecoded.
+	needles [][]byte
+	// keep says which records are kept; it is called from several goroutines at once.
+	keep func(*record.Record) bool
+	// keyKeep (nil: none) is a test of the flow key alone that every record keep
+	// accepts passes (a filter.FlowKeyOnly filter): a block of columns is decoded key
+	// first, and the rest only for the records it passes (and of a split block, the
+	// rest is decompressed only if one does).
+	keyKeep func(*record.Record) bool
+	// fields are the fields keep and fn read, beyond the flow key and times
+	// (record.Fields): of blocks of columns, only those are decoded.
+	fields record.Fields
+	// ordered: the records are given in start-time order (else each block's together,
+	// in no particular order).
+	ordered bool
 }
 
 // readBlocksParallel is readBlocks (see its comment for the order and the damage
-// handling). keep is called from several goroutines at once. With ordered false the
-// records come in no particular order, each block's together. needles (nil: none) are
-// byte strings one of which every record keep accepts holds in its encoding
-// (recordNeedles): a record without any is passed over undecoded. fields are the
-// fields keep and fn read, beyond the flow key and times (decodeBatch).
-func (a *Archive) readBlocksParallel(blocks []blockRef, needles [][]byte, keep func(*record.Record) bool, fields record.Fields, fn func(*record.Record) error, ordered bool) error {
+// handling), reading what spec says.
+func (a *Archive) readBlocksParallel(blocks []blockRef, spec readSpec, fn func(*record.Record) error) error {
+	ordered := spec.ordered
 	sortBlocks(blocks)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	ahead := readAhead(workers)
@@ -164,7 +182,7 @@ func (a *Archive) readBlocksParallel(blocks []blockRef, needles [][]byte, keep f
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				decodeBatch(b, needles, keep, fields, ordered)
+				decodeBatch(b, &spec)
 				b.done <- struct{}{}
 			}
 		}()
@@ -293,13 +311,13 @@ func readBlockBytes(f io.ReaderAt, off, length int64, name string, buf []byte) (
 }
 
 // decodeBatch checks, decompresses and decodes a batch's block (on a worker), keeping
-// the records keep accepts, with (in a block of columns) only the fields of fields and
-// the flow key (record.ColumnDecoder.SetFields; keep must read no other); with ordered,
-// it sorts them by start time. A block that
-// fails keeps none and the error. Needles (byte strings one of which every record keep
-// accepts holds) let a block or a record be passed over undecoded: decodeColumns and
-// decodeRows say how.
-func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool, fields record.Fields, ordered bool) {
+// the records spec.keep accepts, with (in a block of columns) only the fields of
+// spec.fields and the flow key (record.ColumnDecoder.SetFields; keep must read no
+// other); with spec.ordered, it sorts them by start time. A block that fails keeps none
+// and the error. Needles (byte strings one of which every record keep accepts holds)
+// let a block or a record be passed over undecoded, and keyKeep a block's rest: see
+// readSpec, and decodeRows.
+func decodeBatch(b *blockBatch, spec *readSpec) {
 	if b.err != nil || b.skip {
 		return
 	}
@@ -310,43 +328,61 @@ func decodeBatch(b *blockBatch, needles [][]byte, keep func(*record.Record) bool
 		return
 	}
 	rawLen := binary.LittleEndian.Uint32(h[8:])
-	// Of a split block, the front first: the needles' addresses are in it, and a reader
-	// of the front's fields needs nothing else.
-	rest := fields&^record.FrontFields != 0
-	raw, whole, err := decompress(z, rawLen, b.raw[:0], len(needles) > 0 || !rest, off, b.name)
+	// Of a split block, the front first: the needles' addresses are in it, keyKeep
+	// reads only it, and a reader of the front's fields needs nothing else.
+	rest := spec.fields&^record.FrontFields != 0
+	frontFirst := len(spec.needles) > 0 || spec.keyKeep != nil || !rest
+	raw, whole, err := decompress(z, rawLen, b.raw[:0], frontFirst, off, b.name)
 	if err != nil {
 		b.err = err
 		return
 	}
 	b.raw = raw
-	if rawLen&rawColumns != 0 {
-		b.n = 0
-		if len(needles) > 0 && nextNeedle(raw, 0, needles) == len(raw) {
-			return // no record holds a needle
+	if rawLen&rawColumns == 0 {
+		if b.decodeRows(spec.needles, spec.keep) && spec.ordered {
+			b.sortKeys()
 		}
-		if !whole && rest {
-			if b.raw, err = decompressRest(z, rawLen, raw, off, b.name); err != nil {
-				b.err = err
+		return
+	}
+	b.n = 0
+	if len(spec.needles) > 0 && nextNeedle(raw, 0, spec.needles) == len(raw) {
+		return // no record holds a needle
+	}
+	if !whole && rest {
+		if spec.keyKeep != nil {
+			// Does any record's key pass? The front's key columns say.
+			b.cdec.SetFields(record.FieldsKey)
+			recs, err := b.cdec.Decode(raw, b.recs, spec.keyKeep)
+			b.recs = recs[:cap(recs)]
+			if err != nil {
+				b.err = fmt.Errorf("%s: block at byte %d: %w", b.name, off, err)
+				return
+			}
+			if len(recs) == 0 {
 				return
 			}
 		}
-		b.cdec.SetFields(fields)
-		b.decodeColumns(keep)
-	} else if !b.decodeRows(needles, keep) {
-		return
+		if b.raw, err = decompressRest(z, rawLen, raw, off, b.name); err != nil {
+			b.err = err
+			return
+		}
 	}
-	if ordered {
+	b.cdec.SetFields(spec.fields)
+	b.decodeColumns(spec.keep, spec.keyKeep)
+	if spec.ordered {
 		b.sortKeys()
 	}
 }
 
 // decodeColumns decodes a block of columns (segment versions 2 and 3) into b.recs,
-// keeping the records keep accepts. decodeBatch has passed over a block that holds
-// none of the needles (addresses the columns hold as raw bytes, record.AppendColumns).
-func (b *blockBatch) decodeColumns(keep func(*record.Record) bool) {
+// keeping the records keep accepts; with keyKeep, the key columns of every record
+// first, and the others only for those keyKeep passes. decodeBatch has passed over a
+// block that holds none of the needles (addresses the columns hold as raw bytes,
+// record.AppendColumns).
+func (b *blockBatch) decodeColumns(keep, keyKeep func(*record.Record) bool) {
 	// keep may test any field (a filter on bytes, the range's last time), so it is
 	// given whole records, as in decodeRows.
-	recs, err := b.cdec.Decode(b.raw, b.recs, nil)
+	recs, err := b.cdec.Decode(b.raw, b.recs, keyKeep)
 	if err != nil {
 		b.err = fmt.Errorf("%s: block at byte %d: %w", b.name, b.ref.info.Offset, err)
 		return

@@ -35,9 +35,9 @@ func (a *Archive) QueryTotals(t0, t1 int64, fn func(*record.Record) error) (Tota
 	if err := a.failed(err); err != nil {
 		return tot, err
 	}
-	return tot, a.readBlocksParallel(rest, nil, func(r *record.Record) bool {
+	return tot, a.readBlocksParallel(rest, readSpec{keep: func(r *record.Record) bool {
 		return r.StartTime <= t1 && r.LastTime >= t0
-	}, record.AllFields, fn, false)
+	}, fields: record.AllFields}, fn)
 }
 
 // addTotals adds to tot the totals of the blocks inside [t0, t1] whose summaries have
