@@ -144,6 +144,10 @@ func (a *Archive) QueryUnordered(t0, t1 int64, match func(*record.Record) bool, 
 	}, fields: record.AllFields}, fn)
 }
 
+// keyFirstRatio: a block is decoded key first (readSpec.keyKeep) when fewer than one
+// record in keyFirstRatio passes the key's test.
+const keyFirstRatio = 8
+
 // readSpec is what a parallel read keeps of the blocks' records, and how.
 type readSpec struct {
 	// needles (nil: none) are byte strings one of which every record keep accepts holds
@@ -348,6 +352,7 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 	if len(spec.needles) > 0 && nextNeedle(raw, 0, spec.needles) == len(raw) {
 		return // no record holds a needle
 	}
+	var keyFirst func(*record.Record) bool
 	if !whole && rest {
 		if spec.keyKeep != nil {
 			// Does any record's key pass? The front's key columns say.
@@ -361,6 +366,11 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 			if len(recs) == 0 {
 				return
 			}
+			// Decoding key first pays for the few records it passes (the others'
+			// columns are skipped row by row): a full decode is faster for many.
+			if len(recs) < int(b.ref.info.Records)/keyFirstRatio {
+				keyFirst = spec.keyKeep
+			}
 		}
 		if b.raw, err = decompressRest(z, rawLen, raw, off, b.name); err != nil {
 			b.err = err
@@ -368,7 +378,7 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 		}
 	}
 	b.cdec.SetFields(spec.fields)
-	b.decodeColumns(spec.keep, spec.keyKeep)
+	b.decodeColumns(spec.keep, keyFirst)
 	if spec.ordered {
 		b.sortKeys()
 	}
