@@ -497,6 +497,9 @@ func TestDecodeBatchSplit(t *testing.T) {
 					SrcID: r.SrcID, StartTime: r.StartTime, LastTime: r.LastTime}
 				p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
 				p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
+				p.Flags, p.TCPState, p.Cause = r.Flags, r.TCPState, r.Cause
+				p.Src.Retrans, p.Src.Loss, p.Src.OutOfOrder = r.Src.Retrans, r.Src.Loss, r.Src.OutOfOrder
+				p.Dst.Retrans, p.Dst.Loss, p.Dst.OutOfOrder = r.Dst.Retrans, r.Dst.Loss, r.Dst.OutOfOrder
 				if r.Man != nil {
 					p.Man = new(record.Management)
 				}

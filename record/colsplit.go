@@ -3,12 +3,11 @@ package record
 import "fmt"
 
 // FrontFields are the field groups SplitColumns moves to the front of a block, with the
-// flow key and the times: what a count, a key filter or a cluster of addresses that
-// prints its counters reads. An archive compresses the front and the rest of a block
-// apart, so that a reader that needs no other field (ColumnDecoder.SetFields)
-// decompresses only the front: on a real trace's blocks, 44 of 78 raw bytes a record
-// and 13 of 31 compressed (the key and times 27 raw bytes, the counters 7, the MACs 10).
-const FrontFields = FieldsCounts | FieldsMAC
+// flow key and the times: what a count, a key filter, a cluster of addresses that
+// prints its counters, or ra's default columns read. An archive compresses the front
+// and the rest of a block apart, so that a reader that needs no other field
+// (ColumnDecoder.SetFields) decompresses only the front.
+const FrontFields = FieldsCounts | FieldsMAC | FieldsStatus
 
 // inFront reports whether a column of field id goes in a block's front: the key, the
 // times and FrontFields. A column this version does not know goes behind.

@@ -116,6 +116,9 @@ const (
 	// FieldsMAC adds each side's MAC: a non-IP flow's address as ra prints it, and
 	// part of its cluster key.
 	FieldsMAC Fields = 1 << 1
+	// FieldsStatus adds what ra's flgs, dir and state columns print: Flags,
+	// TCPState, Cause, and each side's Retrans, Loss and OutOfOrder.
+	FieldsStatus Fields = 1 << 2
 	// fieldsRest is every other field's group.
 	fieldsRest Fields = 1 << 7
 	// AllFields is every field.
@@ -213,6 +216,10 @@ var colFields, colOrder = func() (t [256]colField, order []uint8) {
 		t[id].group = FieldsCounts
 	}
 	t[idMAC].group, t[idMAC+sideDst].group = FieldsMAC, FieldsMAC
+	for _, id := range []uint8{idFlags, idTCPState, idCause, idRetrans, idLoss, idOutOfOrder,
+		idRetrans + sideDst, idLoss + sideDst, idOutOfOrder + sideDst} {
+		t[id].group = FieldsStatus
+	}
 	order = []uint8{idKind}
 	for _, e := range schema {
 		order = append(order, e.id)

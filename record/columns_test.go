@@ -433,6 +433,11 @@ func project(r Record, f Fields) Record {
 	if f&FieldsMAC != 0 {
 		p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
 	}
+	if f&FieldsStatus != 0 {
+		p.Flags, p.TCPState, p.Cause = r.Flags, r.TCPState, r.Cause
+		p.Src.Retrans, p.Src.Loss, p.Src.OutOfOrder = r.Src.Retrans, r.Src.Loss, r.Src.OutOfOrder
+		p.Dst.Retrans, p.Dst.Loss, p.Dst.OutOfOrder = r.Dst.Retrans, r.Dst.Loss, r.Dst.OutOfOrder
+	}
 	if r.Man != nil {
 		p.Man = new(Management)
 	}
@@ -456,7 +461,7 @@ func TestColumnsSetFields(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := []Fields{FieldsKey, FieldsCounts, FieldsMAC, FrontFields, AllFields}[i%5]
+		f := []Fields{FieldsKey, FieldsCounts, FieldsMAC, FieldsStatus, FrontFields, AllFields}[i%6]
 		d.SetFields(f)
 		proj := make([]Record, len(want))
 		for j := range want {

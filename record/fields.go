@@ -76,6 +76,7 @@ var fieldReads = map[string]Fields{
 	"sport": FieldsKey, "dport": FieldsKey, "saddr": FieldsMAC, "daddr": FieldsMAC,
 	"pkts": FieldsCounts, "spkts": FieldsCounts, "dpkts": FieldsCounts,
 	"bytes": FieldsCounts, "sbytes": FieldsCounts, "dbytes": FieldsCounts,
+	"flgs": FieldsStatus, "state": FieldsCounts | FieldsStatus, "cause": FieldsStatus, "dir": FieldsCounts | FieldsStatus,
 }
 
 var byName = map[string]*Field{}

@@ -211,15 +211,19 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// cluster -R of printed fields that read only the front of a split block (saddr, pkts,
-// bytes...) decodes only the front, and prints what the same records read whole from a
-// stream file give: with non-IP flows, whose address and cluster key are their MACs,
-// and ARP.
-func TestClusterArchiveProjection(t *testing.T) {
+// cluster -R and read -R of printed fields that read only the front of a split block
+// (saddr, pkts, bytes, ra's default columns...) decode only the front, and print what
+// the same records read whole from a stream file give: with non-IP flows, whose
+// address and cluster key are their MACs, ARP, and TCP states, causes and losses.
+func TestArchiveProjection(t *testing.T) {
 	recs := benchRecords(20_000, 3000)
 	for i := range recs {
 		r := &recs[i]
 		r.SrcID, r.Seq = uint32(1+i%3), uint32(i)
+		r.TCPState = uint16(i % 7 * 3)
+		r.Cause = record.Cause(i % 4)
+		r.Src.Retrans, r.Dst.Loss, r.Dst.OutOfOrder = uint64(i%11/9), uint64(i%13/12), uint64(i%17/16)
+		r.SynAck = int64(i % 5 * 1000)
 		switch i % 10 {
 		case 3: // LLDP from 16 bridges: keyed by source MAC
 			*r = record.Record{Kind: record.KindFlow, EtherType: 0x88cc, SrcID: r.SrcID, Seq: r.Seq,
@@ -233,17 +237,26 @@ func TestClusterArchiveProjection(t *testing.T) {
 		}
 	}
 	arch, stream := writeArchiveAndStream(t, recs)
-	for _, args := range [][]string{
-		{"-m", "saddr", "-s", "saddr", "pkts", "bytes"},
-		{"-m", "saddr/16", "daddr", "-s", "saddr,daddr,proto,sport,dport,stime,ltime,dur,spkts,dbytes,srcid", "--sort", "bytes"},
-		{"-m", "proto", "-s", "proto", "saddr", "daddr", "pkts", "--top", "3"},
-		{"-s", "saddr", "daddr", "pkts", "bytes"},
+	type tool = func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	for _, c := range []struct {
+		main tool
+		args []string
+	}{
+		{ClusterMain, []string{"-m", "saddr", "-s", "saddr", "pkts", "bytes"}},
+		{ClusterMain, []string{"-m", "saddr/16", "daddr", "-s", "saddr,daddr,proto,sport,dport,stime,ltime,dur,spkts,dbytes,srcid", "--sort", "bytes"}},
+		{ClusterMain, []string{"-m", "proto", "-s", "proto", "saddr", "daddr", "pkts", "--top", "3"}},
+		{ClusterMain, []string{"-s", "saddr", "daddr", "pkts", "bytes", "dir", "state", "flgs"}},
+		{ReadMain, []string{"-n"}}, // ra's default columns
+		{ReadMain, []string{"-s", "+cause", "--", "tcp and port 443"}},
+		{ReadMain, []string{"-s", "+synack", "--", "udp or arp"}}, // a field of the rest
+		{ReadMain, []string{"-c", ",", "-s", "saddr,dir,state,flgs", "--", "not tcp"}},
 	} {
+		args := c.args
 		var fromArch, fromStream strings.Builder
-		if err := ClusterMain(append([]string{"-R", arch}, args...), nil, &fromArch, io.Discard); err != nil {
+		if err := c.main(append([]string{"-R", arch}, args...), nil, &fromArch, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		if err := ClusterMain(append([]string{"-r", stream}, args...), nil, &fromStream, io.Discard); err != nil {
+		if err := c.main(append([]string{"-r", stream}, args...), nil, &fromStream, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		// The archive's records come in start-time order, the stream's as written.
@@ -252,7 +265,7 @@ func TestClusterArchiveProjection(t *testing.T) {
 			a, s = sortedLines(a), sortedLines(s)
 		}
 		if strings.Count(a, "\n") < 4 || a != s {
-			t.Fatalf("cluster %v from the archive (%d lines):\n%.800s\nfrom the stream (%d lines):\n%.800s", args, strings.Count(a, "\n"), a, strings.Count(s, "\n"), s)
+			t.Fatalf("%v from the archive (%d lines):\n%.800s\nfrom the stream (%d lines):\n%.800s", args, strings.Count(a, "\n"), a, strings.Count(s, "\n"), s)
 		}
 	}
 }

@@ -185,7 +185,7 @@ func rmonLabels(fields []*record.Field) []*record.Field {
 // keys and printing fields, sorted by order (nil: none), read of the records. Merging
 // reads every field, but the fields neither printed nor keys are never seen.
 func clusterReads(keys []string, fields []*record.Field, order *sorter) record.Fields {
-	reads := record.FieldsKey
+	reads := fieldsReads(fields)
 	for _, k := range keys {
 		name, _, _ := strings.Cut(k, "/")
 		f, ok := record.Lookup(name)
@@ -194,13 +194,19 @@ func clusterReads(keys []string, fields []*record.Field, order *sorter) record.F
 		}
 		reads |= f.Reads()
 	}
-	for _, f := range fields {
-		reads |= f.Reads()
-	}
 	if order != nil {
 		for _, k := range order.keys {
 			reads |= k.f.Reads()
 		}
+	}
+	return reads
+}
+
+// fieldsReads returns the groups of fields printing fields reads (record.Field.Reads).
+func fieldsReads(fields []*record.Field) record.Fields {
+	reads := record.FieldsKey
+	for _, f := range fields {
+		reads |= f.Reads()
 	}
 	return reads
 }

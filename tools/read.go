@@ -38,6 +38,11 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result 
 		out, err = newIPFIXSink(ipfixOut, stderr)
 	default:
 		out, err = newSink(&c, o, stdout)
+		if c.write == "" {
+			// Printed records: an archive decodes only the fields the columns read
+			// (ra's default columns: the front of a split block).
+			c.readFields, c.readSome = fieldsReads(o.Fields), true
+		}
 	}
 	if err != nil {
 		return err
