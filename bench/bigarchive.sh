@@ -10,8 +10,11 @@
 #   count     panoptes count -R             against nfdump -R -s proto  (count without a
 #             filter adds the blocks' totals from the index; nfdump reads every flow)
 #   fullcount panoptes count -R -- not man  (a filter: every record read and decoded)
-#   cluster   panoptes cluster -R -m saddr  against nfdump -R -s srcip (top N) and
-#             nfdump -R -A srcip (every aggregate printed, as cluster does)  (full scans)
+#   cluster   panoptes cluster -R -m saddr -s saddr pkts bytes  against nfdump -R -s srcip
+#             (top N) and nfdump -R -A srcip (every aggregate printed, as cluster does)
+#             (full scans; the columns printed read only the front of each block)
+#   clusterall  panoptes cluster -R -m saddr with ra's default columns (flgs, state...):
+#             the same clusters, every field of every record decoded
 #   host      read -R -- host X, X in 0.001% of the records (1,100 records of copy 0)
 #   net       read -R -- net X/16, the /16 of X in copy 0
 #   port      read -R -- port 5060 (1,300 records per copy)
@@ -100,6 +103,7 @@ for ph in $phases; do
       q cluster panoptes "$pnp" cluster -R "$dir/big/" -m saddr -s saddr pkts bytes
       q cluster nfdump nfdump -R "$dir/nf" -q -s srcip -n 0
       q cluster nfdump-A nfdump -R "$dir/nf" -q -A srcip
+      q clusterall panoptes "$pnp" cluster -R "$dir/big/" -m saddr
       q host panoptes "$pnp" read -R "$dir/big/" -- host "$rare"
       q host nfdump nfdump -R "$dir/nf" -q "host $rare"
       q net panoptes "$pnp" read -R "$dir/big/" -- net 66.59.0.0/16
