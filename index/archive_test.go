@@ -308,7 +308,7 @@ func FuzzReadBlock(f *testing.F) {
 		raw = record.AppendRecord(raw, &recs[i])
 	}
 	info := BlockInfo{Records: 21, MinStart: recs[0].StartTime, MaxLast: recs[19].LastTime}
-	f.Add(appendBlock(nil, raw, 0, &info))
+	f.Add(appendBlock(nil, raw, nil, &info))
 	f.Add(appendSplitBlock(recs))
 	f.Add([]byte("PNBK"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -329,8 +329,8 @@ func FuzzReadBlock(f *testing.F) {
 
 // appendSplitBlock returns recs as a block of split columns (segment version 3).
 func appendSplitBlock(recs []record.Record) []byte {
-	split, front, _ := record.SplitColumns(nil, record.AppendColumns(nil, recs))
-	return appendBlock(nil, split, front, &BlockInfo{Records: uint32(len(recs)), Columns: true})
+	split, ends, _ := record.SplitColumns(nil, record.AppendColumns(nil, recs))
+	return appendBlock(nil, split, &ends, &BlockInfo{Records: uint32(len(recs)), Columns: true})
 }
 
 // FuzzScanSegment: arbitrary bytes as a segment file, walked as recovery, rebuild and
@@ -345,7 +345,7 @@ func FuzzScanSegment(f *testing.F) {
 			raw = record.AppendRecord(raw, &recs[j])
 		}
 		info := BlockInfo{Records: 10, MinStart: recs[i].StartTime, MaxLast: recs[i+9].LastTime}
-		seg = appendBlock(seg, raw, 0, &info)
+		seg = appendBlock(seg, raw, nil, &info)
 	}
 	f.Add(seg)
 	f.Add(append(appendSegmentHeader(nil, 7, recs[0].StartTime), appendSplitBlock(recs)...))
@@ -443,7 +443,7 @@ func TestTornBlockIsTruncated(t *testing.T) {
 	for _, s := range w.open {
 		tmp, end = s.f.Name(), s.off
 		// Half a block: a header whose payload never made it.
-		partial := appendBlock(nil, record.AppendRecord(nil, &recs[0]), 0, &BlockInfo{Records: 1})
+		partial := appendBlock(nil, record.AppendRecord(nil, &recs[0]), nil, &BlockInfo{Records: 1})
 		s.f.WriteAt(partial[:len(partial)/2], s.off)
 		break
 	}

@@ -406,7 +406,7 @@ func TestDecodeBatchNeedles(t *testing.T) {
 		raw = record.AppendRecord(raw, &recs[i])
 	}
 	info := BlockInfo{Records: uint32(len(recs))}
-	z := appendBlock(nil, raw, 0, &info)
+	z := appendBlock(nil, raw, nil, &info)
 	flt := filter.MustCompile("host 1.2.3.4")
 	needles := recordNeedles(flt.Terms())
 	decoded := 0
@@ -442,18 +442,19 @@ func splitBlock(t *testing.T, recs []record.Record) ([]byte, BlockInfo, []record
 	if err != nil {
 		t.Fatal(err)
 	}
-	split, front, err := record.SplitColumns(nil, cols)
-	if err != nil || front == 0 || front >= len(split) {
-		t.Fatalf("split: front %d of %d (%v)", front, len(split), err)
+	split, ends, err := record.SplitColumns(nil, cols)
+	if err != nil || ends[0] == 0 || ends[0] >= ends[1] || ends[1] >= len(split) {
+		t.Fatalf("split: parts end at %v of %d (%v)", ends, len(split), err)
 	}
 	info := BlockInfo{Records: uint32(len(recs)), Columns: true}
-	return appendBlock(nil, split, front, &info), info, want
+	return appendBlock(nil, split, &ends, &info), info, want
 }
 
 // A split block (segment version 3) decodes on a query's workers as a whole one does:
-// with every field, or with the front's only (a count), without and with a host's
-// needles, key first or not; a reader of the front's fields decompresses only the
-// front, and so does a key-first read of a block none of whose keys pass.
+// with every field, or with those of its first part (a count) or first two (ra's
+// default columns) only, without and with a host's needles, key first or not; a reader
+// decompresses only the parts that hold its fields, or only the first when no key in
+// the block passes a key-first read.
 func TestDecodeBatchSplit(t *testing.T) {
 	recs := genMixed(3000, 77)
 	z, info, whole := splitBlock(t, recs)
@@ -473,7 +474,8 @@ func TestDecodeBatchSplit(t *testing.T) {
 		flt     *filter.Filter
 	}{{record.AllFields, false, false, nil}, {record.AllFields, true, false, hostFlt}, {record.FrontFields, false, false, nil},
 		{record.FrontFields, true, false, hostFlt}, {record.AllFields, false, true, hostFlt}, {record.AllFields, true, true, hostFlt},
-		{record.FrontFields, false, true, hostFlt}, {record.AllFields, false, true, none}} {
+		{record.FrontFields, false, true, hostFlt}, {record.AllFields, false, true, none}, {record.CoreFields, false, false, nil},
+		{record.CoreFields, true, true, hostFlt}, {record.FrontFields, false, true, none}} {
 		var needles [][]byte
 		var keyKeep func(*record.Record) bool
 		keep := func(*record.Record) bool { return true }
@@ -496,10 +498,12 @@ func TestDecodeBatchSplit(t *testing.T) {
 					SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, SrcPort: r.SrcPort, DstPort: r.DstPort,
 					SrcID: r.SrcID, StartTime: r.StartTime, LastTime: r.LastTime}
 				p.Src.Pkts, p.Src.Bytes, p.Dst.Pkts, p.Dst.Bytes = r.Src.Pkts, r.Src.Bytes, r.Dst.Pkts, r.Dst.Bytes
-				p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
-				p.Flags, p.TCPState, p.Cause = r.Flags, r.TCPState, r.Cause
-				p.Src.Retrans, p.Src.Loss, p.Src.OutOfOrder = r.Src.Retrans, r.Src.Loss, r.Src.OutOfOrder
-				p.Dst.Retrans, p.Dst.Loss, p.Dst.OutOfOrder = r.Dst.Retrans, r.Dst.Loss, r.Dst.OutOfOrder
+				if c.fields == record.FrontFields {
+					p.Src.MAC, p.Dst.MAC = r.Src.MAC, r.Dst.MAC
+					p.Flags, p.TCPState, p.Cause = r.Flags, r.TCPState, r.Cause
+					p.Src.Retrans, p.Src.Loss, p.Src.OutOfOrder = r.Src.Retrans, r.Src.Loss, r.Src.OutOfOrder
+					p.Dst.Retrans, p.Dst.Loss, p.Dst.OutOfOrder = r.Dst.Retrans, r.Dst.Loss, r.Dst.OutOfOrder
+				}
 				if r.Man != nil {
 					p.Man = new(record.Management)
 				}
@@ -522,8 +526,13 @@ func TestDecodeBatchSplit(t *testing.T) {
 			}
 		}
 		rawLen := binary.LittleEndian.Uint32(z[8:]) &^ rawFlags
-		if front := len(b.raw) < int(rawLen); front != (c.fields == record.FrontFields || c.flt == none) {
-			t.Errorf("fields %x: %d of %d bytes decompressed", c.fields, len(b.raw), rawLen)
+		_, raws, _ := splitParts(z[blockHdrSize:], int(rawLen))
+		parts := record.PartsFor(c.fields)
+		if c.flt == none {
+			parts = 1
+		}
+		if want := raws[0] + raws[1]*min(parts-1, 1) + raws[2]*(parts/3); len(b.raw) != want {
+			t.Errorf("fields %x, filter %v: %d of %d bytes decompressed, want %d (%d parts)", c.fields, c.flt, len(b.raw), rawLen, want, parts)
 		}
 	}
 	// The whole block, as rebuild, verify and recovery read it.

@@ -332,11 +332,15 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 		return
 	}
 	rawLen := binary.LittleEndian.Uint32(h[8:])
-	// Of a split block, the front first: the needles' addresses are in it, keyKeep
-	// reads only it, and a reader of the front's fields needs nothing else.
-	rest := spec.fields&^record.FrontFields != 0
-	frontFirst := len(spec.needles) > 0 || spec.keyKeep != nil || !rest
-	raw, whole, err := decompress(z, rawLen, b.raw[:0], frontFirst, off, b.name)
+	// Of a split block, the parts that hold the fields read (record.PartsFor), and the
+	// first part first when the needles' addresses or keyKeep's key may pass the block
+	// over: they are in it.
+	want := record.PartsFor(spec.fields)
+	first := want
+	if len(spec.needles) > 0 || spec.keyKeep != nil {
+		first = 1
+	}
+	raw, have, err := decompress(z, rawLen, b.raw[:0], first, off, b.name)
 	if err != nil {
 		b.err = err
 		return
@@ -353,9 +357,9 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 		return // no record holds a needle
 	}
 	var keyFirst func(*record.Record) bool
-	if !whole && rest {
+	if have < want {
 		if spec.keyKeep != nil {
-			// Does any record's key pass? The front's key columns say.
+			// Does any record's key pass? The first part's key columns say.
 			b.cdec.SetFields(record.FieldsKey)
 			recs, err := b.cdec.Decode(raw, b.recs, spec.keyKeep)
 			b.recs = recs[:cap(recs)]
@@ -372,7 +376,7 @@ func decodeBatch(b *blockBatch, spec *readSpec) {
 				keyFirst = spec.keyKeep
 			}
 		}
-		if b.raw, err = decompressRest(z, rawLen, raw, off, b.name); err != nil {
+		if b.raw, _, err = decompressMore(z, rawLen, raw, have, want, off, b.name); err != nil {
 			b.err = err
 			return
 		}

@@ -150,11 +150,12 @@ func (p *pipeline) compress() {
 		case z = <-p.zs:
 		default:
 		}
-		raw, front := o.raw, 0
-		if cols, n, ok := c.transpose(raw); ok {
-			raw, front, o.info.Columns = cols, n, true
+		raw := o.raw
+		var split *[record.SplitParts - 1]int
+		if cols, ends, ok := c.transpose(raw); ok {
+			raw, split, o.info.Columns = cols, &ends, true
 		}
-		o.z = appendBlock(z, raw, front, &o.info)
+		o.z = appendBlock(z, raw, split, &o.info)
 		p.rawFree(o.raw)
 		o.raw = nil
 		close(o.ready)
@@ -446,32 +447,32 @@ type columnar struct {
 }
 
 // transpose returns the columns of the length-prefixed records in rows, split (and the
-// length of the front), valid until the next call; false if rows do not decode (they
+// ends of the parts but the last), valid until the next call; false if rows do not decode (they
 // were encoded by the writer just before: it does not happen, and the block is then
 // written as rows, which readers also read).
-func (c *columnar) transpose(rows []byte) ([]byte, int, bool) {
+func (c *columnar) transpose(rows []byte) ([]byte, [record.SplitParts - 1]int, bool) {
 	n := 0
 	for p := 0; p < len(rows); n++ {
 		l, k := binary.Uvarint(rows[p:])
 		if k <= 0 || l == 0 || uint64(len(rows)-p-k) < l {
-			return nil, 0, false
+			return nil, [record.SplitParts - 1]int{}, false
 		}
 		if n == len(c.recs) {
 			c.recs = append(c.recs, record.Record{})
 			c.recs = c.recs[:cap(c.recs)]
 		}
 		if record.DecodeRecord(rows[p+k:p+k+int(l)], &c.recs[n], nil) != nil {
-			return nil, 0, false
+			return nil, [record.SplitParts - 1]int{}, false
 		}
 		p += k + int(l)
 	}
 	c.cols = record.AppendColumns(c.cols[:0], c.inOrder(c.recs[:n]))
-	split, front, err := record.SplitColumns(c.split[:0], c.cols)
+	split, ends, err := record.SplitColumns(c.split[:0], c.cols)
 	if err != nil {
-		return nil, 0, false
+		return nil, ends, false
 	}
 	c.split = split
-	return split, front, true
+	return split, ends, true
 }
 
 // inOrder returns recs in the order of keyCmp: recs itself if they are in it, else a

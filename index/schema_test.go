@@ -49,7 +49,7 @@ func TestSegmentFieldsFromItsHeader(t *testing.T) {
 		info.MinStart = min(info.MinStart, recs[i].StartTime)
 		info.MaxLast = max(info.MaxLast, recs[i].LastTime)
 	}
-	file := appendBlock(hdr, raw, 0, &info)
+	file := appendBlock(hdr, raw, nil, &info)
 	orphan := filepath.Join(filepath.Dir(seg), ".23.59.00-900.seg.tmp")
 	if err := os.WriteFile(orphan, file, 0o644); err != nil {
 		t.Fatal(err)

@@ -40,14 +40,18 @@ import (
 //	+------------------------------------------------------------------------------+
 //
 //	payload of a split block (version 3; rawSplit and rawColumns in rawlen):
-//	+---------------------+----------------------+--------------+--------------+
-//	| front zlen (uint32) | front rawlen (uint32) | zstd: front  | zstd: rest   |
-//	+---------------------+----------------------+--------------+--------------+
+//	+--------------+---------------+--------------+---------------+
+//	| zlen part 0  | rawlen part 0 | zlen part 1  | rawlen part 1 |  (uint32 each)
+//	+--------------+---------------+--------------+---------------+
+//	| zstd: part 0 | zstd: part 1  | zstd: part 2 (the rest)       |
+//	+--------------+---------------+-------------------------------+
 //
-// A split block's columns are reordered (record.SplitColumns): the header and the
-// columns of the flow key, times and counters (the front) compressed apart from the
-// others, so that a count or a key filter decompresses only the front, a third of the
-// bytes. The front and the rest decompressed one after the other are the whole block.
+// A split block's columns are reordered into three parts (record.SplitColumns): the
+// header and the flow key, times and counters; the MACs and the status fields ra's
+// default columns print; the rest. Each is compressed apart, so that a count or a key
+// filter decompresses only part 0 (34 of 78 raw bytes a record on a real trace), and
+// ra's default columns only parts 0 and 1. The parts decompressed one after the other
+// are the whole block.
 //
 // All integers little-endian. A block is complete only if its header checksum, its
 // length and its payload checksum all agree: a torn block at the end of a segment (a
@@ -56,7 +60,8 @@ import (
 
 const (
 	// segVersion is the segment format this version writes: 3, whose blocks hold
-	// columns (record.AppendColumns) split in two (rawSplit), flagged in their headers.
+	// columns (record.AppendColumns) split in three parts (rawSplit), flagged in their
+	// headers.
 	// Version 2 segments (columns in one frame) and version 1 segments, whose blocks
 	// hold length-prefixed records (record.AppendRecord, as in a stream file), are read
 	// as before; a panoptes that reads only older versions refuses a newer one as
@@ -65,11 +70,11 @@ const (
 	segVersionRow = 1
 	// rawColumns flags a block whose payload is columns, in its header's raw length
 	// (which the header checksum covers; the length itself is below maxBlockRaw);
-	// rawSplit, one whose columns are split into a front and a rest.
+	// rawSplit, one whose columns are split into parts.
 	rawColumns    = 1 << 31
 	rawSplit      = 1 << 30
 	rawFlags      = rawColumns | rawSplit
-	splitHdrSize  = 8
+	splitHdrSize  = 8 * (record.SplitParts - 1)
 	segHeaderSize = 24
 	blockHdrSize  = 44
 	maxBlockRaw   = 4 << 20 // bound on a block's uncompressed size
@@ -175,18 +180,22 @@ var (
 )
 
 // appendBlock compresses raw (encoded records: columns if info.Columns) into a block
-// appended to dst; with front > 0 (columns reordered by record.SplitColumns, front the
-// length of their front), a split block: the front and the rest compressed apart.
-func appendBlock(dst, raw []byte, front int, info *BlockInfo) []byte {
+// appended to dst; with split (columns reordered by record.SplitColumns, split the ends
+// of their first parts), a split block: each part compressed apart.
+func appendBlock(dst, raw []byte, split *[record.SplitParts - 1]int, info *BlockInfo) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, blockHdrSize)...)
-	if front > 0 {
+	if split != nil {
 		dst = append(dst, make([]byte, splitHdrSize)...)
-		dst = zenc.EncodeAll(raw[:front], dst)
-		p := start + blockHdrSize
-		binary.LittleEndian.PutUint32(dst[p:], uint32(len(dst)-p-splitHdrSize))
-		binary.LittleEndian.PutUint32(dst[p+4:], uint32(front))
-		dst = zenc.EncodeAll(raw[front:], dst)
+		p, from := start+blockHdrSize, 0
+		for i, end := range split {
+			n := len(dst)
+			dst = zenc.EncodeAll(raw[from:end], dst)
+			binary.LittleEndian.PutUint32(dst[p+8*i:], uint32(len(dst)-n))
+			binary.LittleEndian.PutUint32(dst[p+8*i+4:], uint32(end-from))
+			from = end
+		}
+		dst = zenc.EncodeAll(raw[from:], dst)
 	} else {
 		dst = zenc.EncodeAll(raw, dst)
 	}
@@ -198,7 +207,7 @@ func appendBlock(dst, raw []byte, front int, info *BlockInfo) []byte {
 	if info.Columns {
 		rawLen |= rawColumns
 	}
-	if front > 0 {
+	if split != nil {
 		rawLen |= rawSplit
 	}
 	binary.LittleEndian.PutUint32(h[8:], rawLen)
@@ -259,7 +268,7 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 	if crc32.Checksum(z, castagnoli) != binary.LittleEndian.Uint32(h[32:]) {
 		return info, nil, fmt.Errorf("%s: %w: block payload checksum mismatch at byte %d", name, ErrCorrupt, off)
 	}
-	out, _, err := decompress(z, binary.LittleEndian.Uint32(h[8:]), buf, false, off, name)
+	out, _, err := decompress(z, binary.LittleEndian.Uint32(h[8:]), buf, record.SplitParts, off, name)
 	if err != nil {
 		return info, nil, err
 	}
@@ -267,55 +276,57 @@ func readBlock(f io.ReaderAt, off int64, name string, buf []byte) (BlockInfo, []
 }
 
 // decompress decompresses a block's checked payload z into buf (reused), given the raw
-// length field of its header (rawLen, flags included): all of it, or with frontOnly
-// only the front of a split block. whole says whether out is the whole block (with
-// frontOnly, true only for a block that is not split); decompressRest adds the rest.
-func decompress(z []byte, rawLen uint32, buf []byte, frontOnly bool, off int64, name string) (out []byte, whole bool, err error) {
-	size := int(rawLen &^ rawFlags)
+// length field of its header (rawLen, flags included): of a split block, its first
+// parts parts (record.PartsFor), of any other block all of it. It returns the bytes and
+// how many parts they hold (record.SplitParts: the whole block); decompressMore adds
+// more.
+func decompress(z []byte, rawLen uint32, buf []byte, parts int, off int64, name string) ([]byte, int, error) {
 	if rawLen&rawSplit == 0 {
-		out, err = zdec.DecodeAll(z, buf[:0])
-		if err != nil || len(out) != size {
-			return nil, false, fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", name, ErrCorrupt, off, err)
+		out, err := zdec.DecodeAll(z, buf[:0])
+		if err != nil || len(out) != int(rawLen&^rawFlags) {
+			return nil, 0, fmt.Errorf("%s: %w: block at byte %d does not decompress (%v)", name, ErrCorrupt, off, err)
 		}
-		return out, true, nil
+		return out, record.SplitParts, nil
 	}
-	front, frontRaw, ok := splitFront(z, size)
-	if !ok {
-		return nil, false, fmt.Errorf("%s: %w: split block at byte %d: bad front length", name, ErrCorrupt, off)
-	}
-	out, err = zdec.DecodeAll(front, buf[:0])
-	if err != nil || len(out) != frontRaw {
-		return nil, false, fmt.Errorf("%s: %w: block at byte %d: front does not decompress (%v)", name, ErrCorrupt, off, err)
-	}
-	if frontOnly {
-		return out, false, nil
-	}
-	out, err = decompressRest(z, rawLen, out, off, name)
-	return out, err == nil, err
+	return decompressMore(z, rawLen, buf[:0], 0, parts, off, name)
 }
 
-// splitFront returns a split block's compressed front and its raw length; false if its
-// lengths do not fit the payload z and the block's raw size.
-func splitFront(z []byte, size int) ([]byte, int, bool) {
-	if len(z) < splitHdrSize {
-		return nil, 0, false
-	}
-	zl, rl := binary.LittleEndian.Uint32(z), binary.LittleEndian.Uint32(z[4:])
-	if uint64(zl) > uint64(len(z)-splitHdrSize) || uint64(rl) > uint64(size) {
-		return nil, 0, false
-	}
-	return z[splitHdrSize : splitHdrSize+zl], int(rl), true
-}
-
-// decompressRest appends the rest of split block z to its decompressed front.
-func decompressRest(z []byte, rawLen uint32, front []byte, off int64, name string) ([]byte, error) {
+// decompressMore appends parts have to want of split block z to out (its first have
+// parts, decompressed).
+func decompressMore(z []byte, rawLen uint32, out []byte, have, want int, off int64, name string) ([]byte, int, error) {
 	size := int(rawLen &^ rawFlags)
-	zf, _, _ := splitFront(z, size) // checked by decompress
-	out, err := zdec.DecodeAll(z[splitHdrSize+len(zf):], front)
-	if err != nil || len(out) != size {
-		return nil, fmt.Errorf("%s: %w: block at byte %d: rest does not decompress (%v)", name, ErrCorrupt, off, err)
+	parts, raws, ok := splitParts(z, size)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: %w: split block at byte %d: bad part lengths", name, ErrCorrupt, off)
 	}
-	return out, nil
+	for i := have; i < want; i++ {
+		n := len(out)
+		var err error
+		out, err = zdec.DecodeAll(parts[i], out)
+		if err != nil || len(out)-n != raws[i] {
+			return nil, 0, fmt.Errorf("%s: %w: block at byte %d: part %d does not decompress (%v)", name, ErrCorrupt, off, i, err)
+		}
+	}
+	return out, want, nil
+}
+
+// splitParts returns a split block's compressed parts and their raw lengths; false if
+// its lengths do not fit the payload z and the block's raw size.
+func splitParts(z []byte, size int) (parts [record.SplitParts][]byte, raws [record.SplitParts]int, ok bool) {
+	if len(z) < splitHdrSize {
+		return parts, raws, false
+	}
+	p, rest := splitHdrSize, size
+	for i := range record.SplitParts - 1 {
+		zl, rl := binary.LittleEndian.Uint32(z[8*i:]), binary.LittleEndian.Uint32(z[8*i+4:])
+		if uint64(zl) > uint64(len(z)-p) || uint64(rl) > uint64(rest) {
+			return parts, raws, false
+		}
+		parts[i], raws[i] = z[p:p+int(zl)], int(rl)
+		p, rest = p+int(zl), rest-int(rl)
+	}
+	parts[record.SplitParts-1], raws[record.SplitParts-1] = z[p:], rest
+	return parts, raws, true
 }
 
 // columnBlock is a decoder of blocks of columns and the records it decodes into, kept

@@ -479,8 +479,9 @@ func TestColumnsSetFields(t *testing.T) {
 	}
 }
 
-// A block split (SplitColumns) decodes whole as before, its front alone to the rows'
-// front fields (FrontFields and the key), and is the same bytes reordered.
+// A block split (SplitColumns) decodes whole as before, its first part alone to the
+// rows' CoreFields and key, its first two to their FrontFields and key, and is the same
+// bytes reordered.
 func TestSplitColumns(t *testing.T) {
 	rng := rand.New(rand.NewPCG(30, 1))
 	var d ColumnDecoder
@@ -491,12 +492,12 @@ func TestSplitColumns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		split, n, err := SplitColumns([]byte("prefix"), block)
+		split, ends, err := SplitColumns([]byte("prefix"), block)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(split[:6]) != "prefix" || len(split)-6 != len(block) || n > len(block) {
-			t.Fatalf("split of %d bytes: %d bytes, front %d", len(block), len(split)-6, n)
+		if string(split[:6]) != "prefix" || len(split)-6 != len(block) || ends[0] > ends[1] || ends[1] > len(block) {
+			t.Fatalf("split of %d bytes: %d bytes, parts end at %v", len(block), len(split)-6, ends)
 		}
 		split = split[6:]
 		a, b := slices.Clone(split), slices.Clone(block)
@@ -510,15 +511,20 @@ func TestSplitColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameRecords(t, got, want)
-		front, err := d.Decode(split[:n], nil, nil)
-		if err != nil {
-			t.Fatal(err)
+		for part, f := range []Fields{CoreFields, FrontFields} {
+			if PartsFor(f) != part+1 {
+				t.Fatalf("PartsFor(%x) = %d, want %d", f, PartsFor(f), part+1)
+			}
+			front, err := d.Decode(split[:ends[part]], nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proj := make([]Record, len(want))
+			for i := range want {
+				proj[i] = project(want[i], f)
+			}
+			sameRecords(t, front, proj)
 		}
-		proj := make([]Record, len(want))
-		for i := range want {
-			proj[i] = project(want[i], FrontFields)
-		}
-		sameRecords(t, front, proj)
 	}
 }
 
@@ -530,12 +536,12 @@ func FuzzSplitColumns(f *testing.F) {
 		f.Add(AppendColumns(nil, colBlock(rng, n)))
 	}
 	f.Fuzz(func(t *testing.T, block []byte) {
-		split, n, err := SplitColumns(nil, block)
+		split, ends, err := SplitColumns(nil, block)
 		if err != nil {
 			return
 		}
-		if len(split) != len(block) || n > len(split) {
-			t.Fatalf("split of %d bytes: %d, front %d", len(block), len(split), n)
+		if len(split) != len(block) || ends[0] > ends[1] || ends[1] > len(split) {
+			t.Fatalf("split of %d bytes: %d, parts end at %v", len(block), len(split), ends)
 		}
 		want, err := new(ColumnDecoder).Decode(block, nil, nil)
 		if err != nil {
