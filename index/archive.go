@@ -338,7 +338,7 @@ var indexMigrations = map[uint32]func(*Archive) error{
 	// `panoptes index rebuild` does not rewrite segments.
 	4: func(*Archive) error { return nil },
 	// 5 -> 6 changed no index entry either: new segments are of segment format version
-	// 3 (blocks of columns split into a front and a rest, segment.go), which a panoptes
+	// 3 (blocks of columns split into three parts, segment.go), which a panoptes
 	// of version 5 would refuse segment by segment. Version 1 and 2 segments are read
 	// as they are.
 	5: func(*Archive) error { return nil },

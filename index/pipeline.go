@@ -432,8 +432,7 @@ func remapBlocks(as addrSet, offs []int64) error {
 // columnar lays a block's records out in columns (record.AppendColumns), on a
 // compressor: the writer's front goroutine appends each record to the block as it comes
 // (record.AppendRecord), and the compressors, which run on every core, transpose the
-// finished block, and split its columns into a front and a rest
-// (record.SplitColumns). The records are put in the order of an ordered query (start
+// finished block, and split its columns into parts (record.SplitColumns). The records are put in the order of an ordered query (start
 // time, source, sequence: keyCmp) first: a query's workers then find each block sorted
 // instead of sorting it (sortKeys; the sort was 7 % of a cluster's CPU), and the start
 // times' deltas are small. Its buffers are kept from block to block.

@@ -40,7 +40,7 @@ func ReadMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (result 
 		out, err = newSink(&c, o, stdout)
 		if c.write == "" {
 			// Printed records: an archive decodes only the fields the columns read
-			// (ra's default columns: the front of a split block).
+			// (ra's default columns: the first two parts of a split block).
 			c.readFields, c.readSome = fieldsReads(o.Fields), true
 		}
 	}
