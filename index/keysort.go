@@ -1,5 +1,35 @@
 package index
 
+import (
+	"slices"
+
+	"panoptes/record"
+)
+
+// orderKeys returns the keys of recs (in keys, reused) in the order of keyCmp, and
+// whether recs were in that order already; tmp is sortRecKeys' scratch (returned for
+// reuse).
+func orderKeys(recs []record.Record, keys, tmp []recKey) ([]recKey, []recKey, bool) {
+	n := len(recs)
+	keys = slices.Grow(keys[:0], n)[:n]
+	descents := 0
+	for i := range recs {
+		r := &recs[i]
+		keys[i] = recKey{start: r.StartTime, src: r.SrcID, seq: r.Seq, i: int32(i)}
+		if i > 0 && keyLess(&keys[i], &keys[i-1]) {
+			descents++
+		}
+	}
+	switch {
+	case descents == 0:
+	case descents < n/32:
+		slices.SortFunc(keys, keyCmp) // nearly sorted: pdqsort finds the runs
+	default:
+		tmp = sortRecKeys(keys, tmp)
+	}
+	return keys, tmp, descents == 0
+}
+
 // sortRecKeys sorts keys in the order of keyCmp (start, source, sequence), using tmp
 // (grown as needed, returned for reuse) as scratch. It is a least-significant-digit
 // radix sort on the start time, a byte at a time, skipping the bytes every key shares

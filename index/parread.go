@@ -464,24 +464,7 @@ func (b *blockBatch) decodeRows(needles [][]byte, keep func(*record.Record) bool
 
 // sortKeys puts the batch's kept records' keys in start-time order (b.keys).
 func (b *blockBatch) sortKeys() {
-	n := b.n
-	keys := slices.Grow(b.keys[:0], n)[:n]
-	descents := 0
-	for i := range n {
-		r := &b.recs[i]
-		keys[i] = recKey{start: r.StartTime, src: r.SrcID, seq: r.Seq, i: int32(i)}
-		if i > 0 && keyLess(&keys[i], &keys[i-1]) {
-			descents++
-		}
-	}
-	switch {
-	case descents == 0:
-	case descents < n/32:
-		slices.SortFunc(keys, keyCmp) // nearly sorted: pdqsort finds the runs
-	default:
-		b.tmpKeys = sortRecKeys(keys, b.tmpKeys)
-	}
-	b.keys = keys
+	b.keys, b.tmpKeys, _ = orderKeys(b.recs[:b.n], b.keys, b.tmpKeys)
 }
 
 // growRecs makes room for more records: for the whole block at once (the count the

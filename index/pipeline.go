@@ -432,10 +432,11 @@ func remapBlocks(as addrSet, offs []int64) error {
 // columnar lays a block's records out in columns (record.AppendColumns), on a
 // compressor: the writer's front goroutine appends each record to the block as it comes
 // (record.AppendRecord), and the compressors, which run on every core, transpose the
-// finished block, and split its columns into parts (record.SplitColumns). The records are put in the order of an ordered query (start
-// time, source, sequence: keyCmp) first: a query's workers then find each block sorted
-// instead of sorting it (sortKeys; the sort was 7 % of a cluster's CPU), and the start
-// times' deltas are small. Its buffers are kept from block to block.
+// finished block, and split its columns into parts (record.SplitColumns). The records
+// are put in the order of an ordered query (start time, source, sequence: keyCmp)
+// first: a query's workers then find each block sorted instead of sorting it
+// (sortKeys; the sort was 7 % of a cluster's CPU), and the start times' deltas are
+// small. Its buffers are kept from block to block.
 type columnar struct {
 	recs   []record.Record
 	sorted []record.Record
@@ -446,9 +447,9 @@ type columnar struct {
 }
 
 // transpose returns the columns of the length-prefixed records in rows, split (and the
-// ends of the parts but the last), valid until the next call; false if rows do not decode (they
-// were encoded by the writer just before: it does not happen, and the block is then
-// written as rows, which readers also read).
+// ends of the parts but the last), valid until the next call; false if rows do not
+// decode (they were encoded by the writer just before: it does not happen, and the
+// block is then written as rows, which readers also read).
 func (c *columnar) transpose(rows []byte) ([]byte, [record.SplitParts - 1]int, bool) {
 	n := 0
 	for p := 0; p < len(rows); n++ {
@@ -475,24 +476,15 @@ func (c *columnar) transpose(rows []byte) ([]byte, [record.SplitParts - 1]int, b
 }
 
 // inOrder returns recs in the order of keyCmp: recs itself if they are in it, else a
-// copy in it (c.sorted), records of equal keys in the order they came.
+// copy in it (c.sorted).
 func (c *columnar) inOrder(recs []record.Record) []record.Record {
-	keys := slices.Grow(c.keys[:0], len(recs))[:len(recs)]
-	sorted := true
-	for i := range recs {
-		r := &recs[i]
-		keys[i] = recKey{start: r.StartTime, src: r.SrcID, seq: r.Seq, i: int32(i)}
-		if i > 0 && keyLess(&keys[i], &keys[i-1]) {
-			sorted = false
-		}
-	}
-	c.keys = keys
+	var sorted bool
+	c.keys, c.tmp, sorted = orderKeys(recs, c.keys, c.tmp)
 	if sorted {
 		return recs
 	}
-	c.tmp = sortRecKeys(keys, c.tmp)
 	c.sorted = slices.Grow(c.sorted[:0], len(recs))[:len(recs)]
-	for i, k := range keys {
+	for i, k := range c.keys {
 		c.sorted[i] = recs[k.i]
 	}
 	return c.sorted
